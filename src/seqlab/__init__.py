@@ -1,0 +1,7 @@
+"""seqlab: probabilistic sequence modelling under one chain rule, P(x_1..x_T) = prod_s P(x_s | x_<s)."""
+
+from seqlab.errors import SeqlabError
+from seqlab.recurrent import Recurrent
+
+__all__ = ["Recurrent", "SeqlabError"]
+__version__ = "0.1.0"

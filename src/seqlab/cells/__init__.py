@@ -1,0 +1,8 @@
+"""Reference cells: one time step of each recurrent cell, in plain torch (the oracle for every fast path)."""
+
+from seqlab.cells.base import CellBase
+from seqlab.cells.gru import RESET_VARIANTS, GRUCell, gru_step
+from seqlab.cells.lstm import LSTMCell, lstm_step
+from seqlab.cells.rnn import RNNCell, rnn_step
+
+__all__ = ["CellBase", "RNNCell", "LSTMCell", "GRUCell", "rnn_step", "lstm_step", "gru_step", "RESET_VARIANTS"]

@@ -1,0 +1,89 @@
+"""GRU cell (Cho et al. 2014) in both reset placements, one step."""
+
+from __future__ import annotations
+
+import torch
+
+from seqlab.cells.base import CellBase
+
+RESET_VARIANTS = ("before", "after")
+
+
+def gru_step(
+    x_t: torch.Tensor,
+    h_prev: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+    reset: str = "after",
+) -> torch.Tensor:
+    """One GRU step; x_t (B, D), h_prev (B, H) -> h_t (B, H). Gate rows: r, z, n (torch's order)."""
+    H = h_prev.shape[-1]
+    gi = x_t @ weight_ih.T + bias_ih  # (B, 3H)
+    W_hr, W_hz, W_hn = weight_hh.split(H, dim=0)
+    b_hr, b_hz, b_hn = bias_hh.split(H, dim=0)
+    gi_r, gi_z, gi_n = gi.chunk(3, dim=-1)
+    r_t = torch.sigmoid(gi_r + h_prev @ W_hr.T + b_hr)  # reset gate
+    z_t = torch.sigmoid(gi_z + h_prev @ W_hz.T + b_hz)  # update gate
+    if reset == "before":
+        h_tilde = torch.tanh(gi_n + (r_t * h_prev) @ W_hn.T + b_hn)  # reset, then the product
+    elif reset == "after":
+        h_tilde = torch.tanh(gi_n + r_t * (h_prev @ W_hn.T + b_hn))  # the product, then reset
+    else:
+        raise ValueError(f"reset must be one of {RESET_VARIANTS}, got {reset!r}")
+    # The notes' h_t = (1 - z_t) h_{t-1} + z_t h~_t is torch's (1 - z') n + z' h with z' = 1 - z.
+    # We follow torch's convention so weights copy over unchanged: z_t is the fraction of h_{t-1} kept.
+    return (1.0 - z_t) * h_tilde + z_t * h_prev
+
+
+class GRUCell(CellBase):
+    r"""One step of the GRU, with the reset gate applied before or after the recurrent product.
+
+    .. math::
+        \begin{aligned}
+        r_t &= \sigma(W_{ir} x_t + b_{ir} + W_{hr} h_{t-1} + b_{hr})      && \text{reset gate} \\
+        z_t &= \sigma(W_{iz} x_t + b_{iz} + W_{hz} h_{t-1} + b_{hz})      && \text{update gate} \\
+        \tilde h_t &= \tanh(W_{in} x_t + b_{in} + W_{hn} (r_t \odot h_{t-1}) + b_{hn})
+            && \text{reset="before" (Cho et al. 2014, the notes)} \\
+        \tilde h_t &= \tanh(W_{in} x_t + b_{in} + r_t \odot (W_{hn} h_{t-1} + b_{hn}))
+            && \text{reset="after" (cuDNN, torch.nn.GRU)} \\
+        h_t &= (1 - z_t) \odot \tilde h_t + z_t \odot h_{t-1}
+        \end{aligned}
+
+    ``z_t`` here is torch's update gate: the fraction of ``h_{t-1}`` kept. The notes write
+    ``h_t = (1 - z_t) h_{t-1} + z_t h~_t``, the same model with ``z_t`` renamed to ``1 - z_t``.
+    There is no cell state: ``h`` carries the memory.
+
+    Gate packing order along the rows: ``r, z, n``; ``weight_ih (3H, D)``, ``weight_hh (3H, H)``,
+    ``bias_ih (3H,)``, ``bias_hh (3H,)``, the layout of ``torch.nn.GRUCell``. With
+    ``reset="after"`` the cell computes exactly ``torch.nn.GRUCell``; ``reset="before"`` is a
+    different function of the same parameters.
+
+    The default is ``reset="after"``, the variant cuDNN and oneDNN run (and so the fast one).
+
+    Shapes: ``forward(x (B, D), h (B, H)) -> h_t (B, H)``.
+
+    Example::
+
+        >>> cell = GRUCell(3, 5, reset="before")
+        >>> cell(torch.randn(2, 3)).shape
+        torch.Size([2, 5])
+    """
+
+    num_gates = 3
+    kind = "gru"
+
+    def __init__(self, input_size: int, hidden_size: int, reset: str = "after") -> None:
+        if reset not in RESET_VARIANTS:
+            raise ValueError(f"reset must be one of {RESET_VARIANTS}, got {reset!r}")
+        super().__init__(input_size, hidden_size)
+        self.reset = reset
+
+    def forward(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        if h is None:
+            h = x.new_zeros(x.shape[0], self.hidden_size)
+        return gru_step(x, h, *self.weights(), reset=self.reset)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}"
