@@ -31,8 +31,10 @@ def test_backends_agree(cell, reset, dtype, tolerance, B, T, D, H, L):
     layer = Recurrent(cell, D, H, num_layers=L, reset=reset).to(dtype)
     x = torch.randn(B, T, D, dtype=dtype, requires_grad=True)
     state = layer.initial_state(B)
-    state = tuple(torch.randn_like(s).requires_grad_() for s in state) if cell == "lstm" else (
-        torch.randn_like(state).requires_grad_()
+    state = (
+        tuple(torch.randn_like(s).requires_grad_() for s in state)
+        if cell == "lstm"
+        else (torch.randn_like(state).requires_grad_())
     )
     outs_ref, grads_ref = run(layer, "reference", x, state)
     outs_torch, grads_torch = run(layer, "torch", x, state)

@@ -87,8 +87,9 @@ class Recurrent(nn.Module):
 
     def initial_state(self, batch_size: int, device=None, dtype=None) -> State:
         p = self.cells[0].weight_hh
-        h = torch.zeros(self.num_layers, batch_size, self.hidden_size, device=device or p.device,
-                        dtype=dtype or p.dtype)
+        h = torch.zeros(
+            self.num_layers, batch_size, self.hidden_size, device=device or p.device, dtype=dtype or p.dtype
+        )
         return (h, h.clone()) if self.cell == "lstm" else h
 
     def forward(self, x: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:

@@ -1,0 +1,85 @@
+"""``SequenceModel``: the one interface of every model in seqlab.
+
+Every model factorises ``P(x_1..x_T) = prod_s P(x_s | x_<s)`` and differs only in what it keeps of
+the past. A model implements ``fit``, ``log_prob``, ``initial_state`` and ``step``; ``sample`` is
+written here once, on top of ``step``, so every family gets it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from seqlab.distributions import Head
+
+
+class SequenceModel:
+    """Interface:
+
+    - ``fit(train, valid=None, ...)``: counts/closed form, or gradient training through ``Trainer``;
+    - ``log_prob(x) -> (T,)``: ``log P(x_s | x_<s)`` for every position, ``x_1`` conditioned on the
+      start of the sequence; its sum is the joint log-likelihood, minus its mean the NLL per step;
+    - ``initial_state()`` and ``step(x_prev, state) -> (params, state)``: streaming, ``params`` are the
+      head's parameters of the next element (``x_prev=None`` means the start of the sequence);
+    - ``sample(prompt, length, ...)``: built on ``step``, O(1) work per generated element for latent models.
+    """
+
+    head: Head
+
+    def fit(self, train: Any, valid: Any = None, **options: Any) -> Any:
+        raise NotImplementedError
+
+    def log_prob(self, x: Any) -> torch.Tensor:
+        raise NotImplementedError
+
+    def initial_state(self) -> Any:
+        raise NotImplementedError
+
+    def step(self, x_prev: torch.Tensor | None, state: Any) -> tuple[torch.Tensor, Any]:
+        raise NotImplementedError
+
+    # Conversions between user data (text, arrays) and the model's element tensors.
+    def encode(self, data: Any) -> torch.Tensor:
+        return torch.as_tensor(data)
+
+    def decode(self, x: torch.Tensor) -> Any:
+        return x
+
+    @torch.no_grad()
+    def sample_elements(
+        self,
+        prompt: torch.Tensor,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> torch.Tensor:
+        """Continue ``prompt`` (P,) by ``length`` elements drawn one at a time through ``step``."""
+        if length < 0:
+            raise ValueError(f"length must be non-negative, got {length}")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        state = self.initial_state()
+        params, state = self.step(None, state)
+        for x in prompt:  # condition on the prompt: one step per element, never re-run
+            params, state = self.step(x, state)
+        out = []
+        for _ in range(length):
+            x = self.head.sample(params, temperature, top_k, generator)
+            out.append(x)
+            params, state = self.step(x, state)
+        return torch.stack(out) if out else prompt.new_zeros((0,))
+
+    def sample(
+        self,
+        prompt: Any = "",
+        length: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int | None = None,
+    ) -> Any:
+        """Decoded continuation of ``prompt`` (the prompt itself is not repeated)."""
+        prompt_x = self.encode(prompt)
+        return self.decode(self.sample_elements(prompt_x, length, temperature, top_k, seed))

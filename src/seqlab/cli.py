@@ -1,0 +1,338 @@
+"""``seqlab`` command line: train, sample, evaluate, info."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import torch
+
+from seqlab import io
+from seqlab.data import load_text, resolve, split_text
+from seqlab.data.text import Vocabulary
+from seqlab.errors import SeqlabError
+from seqlab.models.latent_ar import LatentAR, LatentARConfig
+from seqlab.training import LAST_DIR, LN2, Trainer, TrainerConfig
+
+DEFAULT_DATA = "shakespeare"
+DEFAULT_MODEL = "lstm"
+DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
+DEFAULT_OUT = f"runs/{DEFAULT_MODEL}"
+MODEL_DEFAULTS = LatentARConfig()
+TRAINER_DEFAULTS = TrainerConfig()
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text}")
+    return value
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="seqlab", description="Probabilistic sequence models: train, sample, evaluate.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train a latent AR language model (RNN, LSTM, GRU) on text")
+    t.add_argument("--data", help=f"text file or bundled name (default: {DEFAULT_DATA})")
+    t.add_argument("--model", choices=["rnn", "lstm", "gru"], help=f"cell (default: {DEFAULT_MODEL})")
+    t.add_argument("--out", help="output directory (default: runs/MODEL)")
+    t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
+    g = t.add_argument_group("model")
+    g.add_argument("--hidden", type=positive_int, help=f"hidden units per layer ({MODEL_DEFAULTS.hidden_size})")
+    g.add_argument("--layers", type=positive_int, help=f"recurrent layers ({MODEL_DEFAULTS.num_layers})")
+    g.add_argument("--embedding", type=positive_int, help=f"input embedding size ({MODEL_DEFAULTS.embedding_dim})")
+    g.add_argument("--dropout", type=fraction, help=f"dropout between layers ({MODEL_DEFAULTS.dropout})")
+    g.add_argument(
+        "--gru-reset",
+        choices=["before", "after"],
+        help="GRU only: reset gate before the recurrent product (the notes) or after (cuDNN; default)",
+    )
+    g.add_argument("--backend", choices=["auto", "reference", "torch"], help="recurrence backend (auto)")
+    g = t.add_argument_group("budget")
+    g.add_argument("--steps", type=positive_int, help="total optimizer steps")
+    g.add_argument(
+        "--time-budget",
+        type=positive_float,
+        help=f"seconds of training (default {DEFAULT_TIME_BUDGET:g} when --steps is not given)",
+    )
+    g = t.add_argument_group("optimiser")
+    g.add_argument("--batch-size", type=positive_int, help=f"streams per batch ({TRAINER_DEFAULTS.batch_size})")
+    g.add_argument("--window", type=positive_int, help=f"truncated-BPTT length ({TRAINER_DEFAULTS.window})")
+    g.add_argument("--lr", type=positive_float, help=f"peak learning rate ({TRAINER_DEFAULTS.lr})")
+    g.add_argument("--weight-decay", type=float, help=f"AdamW weight decay ({TRAINER_DEFAULTS.weight_decay})")
+    g.add_argument("--clip", type=float, help=f"max gradient norm, 0 for none ({TRAINER_DEFAULTS.clip})")
+    g.add_argument("--warmup-steps", type=non_negative_int, help=f"({TRAINER_DEFAULTS.warmup_steps})")
+    g.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule (cosine)")
+    g.add_argument("--eval-every", type=positive_int, help=f"steps between validations ({TRAINER_DEFAULTS.eval_every})")
+    g.add_argument("--patience", type=non_negative_int, help="early stopping after N validations without gain")
+    g.add_argument("--seed", type=int, help="random seed (0)")
+    t.add_argument(
+        "--valid-fraction",
+        type=positive_float,
+        default=0.1,
+        help="held-out share of a text file without a marked validation part (0.1)",
+    )
+    t.add_argument("--sample-length", type=non_negative_int, default=300, help="sample printed at the end (300)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    s = sub.add_parser("sample", help="generate text from a trained model")
+    s.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    s.add_argument("--prompt", default="", help="text to continue")
+    s.add_argument("--length", type=non_negative_int, default=500, help="characters to generate (500)")
+    s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
+    s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
+    s.add_argument("--seed", type=int, default=None, help="random seed")
+
+    e = sub.add_parser("evaluate", help="score text: NLL per character, bits per character, perplexity")
+    e.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation text)")
+    e.add_argument(
+        "--unknown",
+        choices=["error", "map"],
+        default="error",
+        help="characters not in the vocabulary: refuse (default) or score as the unknown symbol",
+    )
+    e.add_argument("--json", action="store_true", help="print JSON")
+
+    i = sub.add_parser("info", help="describe a trained model")
+    i.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    return parser
+
+
+def load_split(data: str, valid_fraction: float) -> tuple[str, str, dict]:
+    path, bundled = resolve(data)
+    text = load_text(path)
+    train, valid = split_text(text, valid_fraction, bundled.valid_from if bundled else None)
+    meta = {
+        "data": data if bundled else str(path.resolve()),
+        "valid_fraction": valid_fraction,
+        "train_chars": len(train),
+        "valid_chars": len(valid),
+    }
+    return train, valid, meta
+
+
+def given(args, names) -> dict:
+    return {k: v for k, v in ((n, getattr(args, n)) for n in names) if v is not None}
+
+
+def cmd_train(args) -> int:
+    main_process = int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and prints
+    say = print if main_process else (lambda *a, **k: None)
+    out = Path(args.out or f"runs/{args.model or DEFAULT_MODEL}")
+    has_model = (out / io.CONFIG_FILE).exists() or (out / LAST_DIR).exists()
+    if args.resume:
+        if not (out / LAST_DIR).is_dir():
+            raise SeqlabError(f"{out}: nothing to resume (no {LAST_DIR}/ checkpoint)")
+        saved = io.read_json(out / LAST_DIR / "trainer.json")
+        try:
+            meta, trainer_fields = saved["meta"], saved["trainer_config"]
+        except (KeyError, TypeError):
+            raise SeqlabError(f"{out / LAST_DIR / 'trainer.json'}: corrupted checkpoint") from None
+        model = io.load(out / LAST_DIR, expect=LatentAR.kind)
+        if args.model and args.model != model.config.cell:
+            raise SeqlabError(f"{out}: holds a {model.config.cell} model, but --model {args.model} was given")
+        trainer_fields.update(given(args, ["steps", "time_budget"]))
+        if args.data and resolve(args.data)[0].resolve() != resolve(meta["data"])[0].resolve():
+            raise SeqlabError(f"{out}: was trained on {meta['data']}, cannot resume on {args.data}")
+        train, valid, _ = load_split(meta["data"], meta["valid_fraction"])
+        trainer_fields["progress"] = not args.no_progress
+        config = TrainerConfig(**trainer_fields)
+    else:
+        if has_model and not args.overwrite:
+            raise SeqlabError(f"{out}: already holds a model; use --resume to continue it or --overwrite")
+        train, valid, meta = load_split(args.data or DEFAULT_DATA, args.valid_fraction)
+        model_config = LatentARConfig(cell=args.model or DEFAULT_MODEL)
+        for field_name, arg in [
+            ("hidden_size", "hidden"),
+            ("num_layers", "layers"),
+            ("embedding_dim", "embedding"),
+            ("dropout", "dropout"),
+            ("reset", "gru_reset"),
+            ("backend", "backend"),
+        ]:
+            if getattr(args, arg) is not None:
+                setattr(model_config, field_name, getattr(args, arg))
+        torch.manual_seed(args.seed or 0)
+        model = LatentAR(Vocabulary.from_text(train), model_config)
+        trainer_args = given(args, [f.name for f in fields(TrainerConfig) if hasattr(args, f.name)])
+        if "steps" not in trainer_args and "time_budget" not in trainer_args:
+            trainer_args["time_budget"] = DEFAULT_TIME_BUDGET
+        config = TrainerConfig(**trainer_args, progress=not args.no_progress)
+
+    train_ids = model.encode(train, source=f"{meta['data']} (training part)")
+    valid_ids = model.encode(valid, unknown="map", source=f"{meta['data']} (validation part)") if valid else None
+    if not args.resume and has_model and args.overwrite and main_process:
+        shutil.rmtree(out)
+    budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
+    say(f"seqlab: {model.describe()}")
+    say(
+        f"seqlab: data {meta['data']}: {len(train_ids):,} training, {0 if valid_ids is None else len(valid_ids):,} validation characters;"
+        f" budget {budget}; writing {out}",
+        flush=True,
+    )
+    trainer = Trainer(model, config, out=out, meta=meta)
+    result = trainer.fit(train_ids, valid_ids, resume=args.resume)
+    if result.stopped_because == "interrupted":
+        say(
+            f"seqlab: interrupted at step {result.steps}; checkpoint saved in {out / LAST_DIR}; "
+            f"continue with: seqlab train --resume --out {out}"
+        )
+        return 130
+    if not main_process:
+        return 0
+    best = io.load(out)
+    summary = {
+        "steps": result.steps,
+        "seconds": round(result.elapsed, 1),
+        "train_chars_per_second": round(result.chars_per_second),
+        "stopped_because": result.stopped_because,
+    }
+    if valid_ids is not None:
+        t0 = time.perf_counter()
+        nll = float(-best.log_prob(valid_ids).mean())
+        summary.update(
+            valid_nll_nats=nll,
+            valid_bits_per_char=nll / LN2,
+            valid_perplexity=math.exp(nll),
+            valid_chars=len(valid_ids),
+            valid_seconds=round(time.perf_counter() - t0, 1),
+        )
+        training = io.read_json(out / "training.json")
+        io.write_json(out / "training.json", {**training, "final": summary})
+    print(
+        f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s "
+        f"({result.chars_per_second:,.0f} characters/s)"
+    )
+    if valid_ids is not None:
+        print(
+            f"seqlab: held-out {summary['valid_chars']:,} characters: {summary['valid_bits_per_char']:.3f} bits/char, "
+            f"NLL {summary['valid_nll_nats']:.4f} nats, perplexity {summary['valid_perplexity']:.2f}"
+        )
+    if args.sample_length:
+        print(f"seqlab: sample (temperature 0.8, seed 0):\n{best.sample('', args.sample_length, 0.8, seed=0)}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    model = io.load(args.dir)
+    text = model.sample(
+        model.encode(args.prompt, source="--prompt"), args.length, args.temperature, args.top_k, args.seed
+    )
+    sys.stdout.write(args.prompt + text + "\n")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    model = io.load(args.dir)
+    if args.data:
+        path, _ = resolve(args.data)
+        text, source = load_text(path), str(path)
+    else:
+        meta = io.read_json(Path(args.dir) / "training.json").get("meta", {})
+        if "data" not in meta:
+            raise SeqlabError(f"{args.dir}: no record of its training data; pass --data")
+        _, text, _ = load_split(meta["data"], meta["valid_fraction"])
+        source = f"{meta['data']} (validation part)"
+    x = model.encode(text, unknown=args.unknown, source=source)
+    if len(x) == 0:
+        raise SeqlabError(f"{source}: no characters to score")
+    nll = float(-model.log_prob(x).mean())
+    result = {
+        "data": source,
+        "tokens": len(x),
+        "nll_nats": nll,
+        "bits_per_char": nll / LN2,
+        "perplexity": math.exp(nll),
+    }
+    if args.unknown == "map":
+        result["unknown_tokens"] = int((x == model.vocabulary.unknown_id).sum())
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{source}: {len(x):,} characters, NLL {nll:.4f} nats/char, {nll / LN2:.4f} bits/char, "
+            f"perplexity {math.exp(nll):.3f}"
+        )
+    return 0
+
+
+def cmd_info(args) -> int:
+    model = io.load(args.dir)
+    print(f"{args.dir}: {model.describe()}")
+    training_file = Path(args.dir) / "training.json"
+    if training_file.exists():
+        training = io.read_json(training_file)
+        print(f"data: {json.dumps(training.get('meta', {}))}")
+        print(f"trainer: {json.dumps(training.get('trainer_config', {}))}")
+        progress = training.get("progress", {})
+        print(f"best model: step {progress.get('step')}, {progress.get('elapsed', 0):.0f} s of training")
+        if "final" in training:
+            print(f"final: {json.dumps(training['final'])}")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "info": cmd_info}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except SeqlabError as e:
+        print(f"seqlab {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"seqlab {args.command}: aborted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""The ``Trainer``, shared by every neural model: AdamW, clipping, truncated BPTT, a learning-rate
+schedule, periodic validation, early stopping, step and time budgets, safe resumable checkpoints,
+and data parallelism through ``torchrun`` (DDP; gloo on the CPU, nccl on the GPU).
+
+Data: the training ids are cut into ``batch_size`` contiguous streams; step ``s`` trains on the
+next ``window`` elements of every stream and carries the recurrent state across consecutive windows
+(truncated BPTT), resetting it at each epoch, whose start is shifted by a seeded random offset.
+Everything a step does is a function of ``(seed, step)`` and the saved state, so a resumed run
+continues exactly where the interrupted one stopped.
+
+Checkpoints in ``out``::
+
+    config.json, model.safetensors    the best model so far (by validation NLL): ``seqlab.load(out)``
+    training.json                     summary and history of validations
+    last/                             the latest state, for ``--resume``: model, optimizer.pt
+                                      (read with weights_only=True), trainer.json, carried.safetensors
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+from tqdm import tqdm
+
+from seqlab import io
+from seqlab.errors import SeqlabError
+
+LAST_DIR = "last"
+LN2 = math.log(2.0)
+
+
+@dataclass
+class TrainerConfig:
+    steps: int | None = None  # total optimizer steps (counted across resumes)
+    time_budget: float | None = None  # seconds of training (counted across resumes)
+    batch_size: int = 32
+    window: int = 128  # truncated-BPTT length
+    lr: float = 3e-3
+    min_lr_fraction: float = 0.1  # the cosine schedule ends at lr * min_lr_fraction
+    warmup_steps: int = 50
+    schedule: str = "cosine"  # "cosine" (over steps or time budget) or "constant" (after warmup)
+    weight_decay: float = 0.01
+    beta2: float = 0.99
+    clip: float = 1.0  # max global gradient norm
+    eval_every: int = 250  # steps between validations
+    eval_chars: int = 30_000  # validation elements scored at each periodic validation
+    patience: int = 0  # stop after this many validations without improvement (0: never)
+    seed: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.steps is None and self.time_budget is None:
+            raise SeqlabError("give a step budget (--steps) or a time budget (--time-budget)")
+        positive = ["batch_size", "window", "lr", "eval_every", "eval_chars"]
+        positive += [n for n in ("steps", "time_budget") if getattr(self, n) is not None]
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SeqlabError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+        for name in ("warmup_steps", "weight_decay", "clip", "patience"):
+            if getattr(self, name) < 0:
+                raise SeqlabError(f"{name.replace('_', '-')} must be non-negative, got {getattr(self, name)}")
+        if self.schedule not in ("cosine", "constant"):
+            raise SeqlabError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
+        if not 0.0 <= self.min_lr_fraction <= 1.0 or not 0.0 <= self.beta2 < 1.0:
+            raise SeqlabError("min-lr-fraction must be in [0, 1] and beta2 in [0, 1)")
+
+
+class TrainingDiverged(SeqlabError):
+    """The loss or the gradient became NaN or infinite."""
+
+
+@dataclass
+class TrainingResult:
+    steps: int
+    elapsed: float
+    best_valid_nll: float | None
+    history: list[dict] = field(default_factory=list)
+    stopped_because: str = ""
+    chars_per_second: float = 0.0
+
+
+class WindowStream:
+    """``batch_size`` contiguous streams over ``ids``; ``window(step)`` -> (B, window + 1) ids."""
+
+    def __init__(self, ids: torch.Tensor, batch_size: int, window: int, seed: int) -> None:
+        self.ids, self.batch_size, self.window_size, self.seed = ids, batch_size, window, seed
+        self.row_length = (len(ids) - window) // batch_size  # room for an epoch offset < window
+        self.windows_per_epoch = (self.row_length - 1) // window
+        if self.windows_per_epoch < 1:
+            need = batch_size * (window + 1) + window
+            raise SeqlabError(
+                f"training data has {len(ids):,} elements, shorter than one training window: "
+                f"batch {batch_size} x window {window} needs at least {need:,}; "
+                "use a smaller --batch-size or --window"
+            )
+
+    def window(self, step: int) -> tuple[torch.Tensor, bool]:
+        epoch, w = divmod(step, self.windows_per_epoch)
+        offset = int(np.random.default_rng((self.seed, epoch)).integers(self.window_size))
+        starts = offset + torch.arange(self.batch_size) * self.row_length + w * self.window_size
+        return self.ids[starts[:, None] + torch.arange(self.window_size + 1)], w == 0
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _map_state(state, fn):
+    if state is None:
+        return None
+    return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
+
+
+def _state_tensors(state) -> dict[str, torch.Tensor]:
+    if state is None:
+        return {}
+    parts = state if isinstance(state, tuple) else (state,)
+    return {f"state_{i}": s for i, s in enumerate(parts)}
+
+
+class Trainer:
+    """Trains a model with ``forward(x_prev (B, T), state) -> (params, state)`` and a ``head``."""
+
+    def __init__(
+        self, model: torch.nn.Module, config: TrainerConfig, out: str | Path | None = None, meta: dict | None = None
+    ) -> None:
+        config.validate()
+        self.model, self.config, self.meta = model, config, meta or {}
+        self.out = Path(out) if out is not None else None
+        self.rank, self.world = _distributed()
+        if config.batch_size % self.world:
+            raise SeqlabError(f"batch size {config.batch_size} is not divisible by {self.world} processes")
+        self.device = torch.device(
+            f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
+        )
+        model.to(self.device)
+        decay = [p for p in model.parameters() if p.dim() >= 2]
+        no_decay = [p for p in model.parameters() if p.dim() < 2]
+        self.optimizer = torch.optim.AdamW(
+            [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=config.lr,
+            betas=(0.9, config.beta2),
+        )
+        self._stop_requested = False
+
+    # -- schedule -----------------------------------------------------------------------------
+    def learning_rate(self, step: int, elapsed: float) -> float:
+        c = self.config
+        if step < c.warmup_steps:
+            return c.lr * (step + 1) / c.warmup_steps
+        if c.schedule == "constant":
+            return c.lr
+        progress = 0.0
+        if c.steps is not None:
+            progress = max(progress, (step - c.warmup_steps) / max(1, c.steps - c.warmup_steps))
+        if c.time_budget is not None:
+            progress = max(progress, elapsed / c.time_budget)
+        progress = min(progress, 1.0)
+        return c.lr * (c.min_lr_fraction + (1 - c.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+    def request_stop(self) -> None:
+        """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
+        self._stop_requested = True
+
+    # -- validation ---------------------------------------------------------------------------
+    def validation_nll(self, valid: torch.Tensor, limit: int | None) -> float:
+        ids = valid if limit is None else valid[:limit]
+        return float(-self.model.log_prob(ids).mean())
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _gather_state(self, state):
+        """The carried state of all processes, concatenated along the batch dimension."""
+        if self.world == 1 or state is None:
+            return state
+
+        def gather(s):
+            parts = [torch.empty_like(s) for _ in range(self.world)]
+            dist.all_gather(parts, s.contiguous())
+            return torch.cat(parts, dim=1)
+
+        return _map_state(state, gather)
+
+    def save_last(self, progress: dict, state) -> None:
+        state = self._gather_state(state)  # every rank takes part in the gather
+        if self.rank != 0 or self.out is None:
+            return
+
+        def write(tmp: Path) -> None:
+            io.save(self.model, tmp)
+            io.write_torch(tmp / "optimizer.pt", self.optimizer.state_dict())
+            io.write_safetensors(tmp / "carried.safetensors", _state_tensors(state))
+            io.write_json(
+                tmp / "trainer.json", {"progress": progress, "trainer_config": asdict(self.config), "meta": self.meta}
+            )
+
+        write_dir = self.out / LAST_DIR
+        self.out.mkdir(parents=True, exist_ok=True)
+        io.write_dir_atomically(write_dir, write)
+
+    def save_best(self, progress: dict) -> None:
+        if self.rank != 0 or self.out is None:
+            return
+        io.save(self.model, self.out)
+        io.write_json(
+            self.out / "training.json", {"progress": progress, "trainer_config": asdict(self.config), "meta": self.meta}
+        )
+
+    def load_last(self) -> tuple[dict, object]:
+        last = self.out / LAST_DIR
+        saved = io.load(last, expect=self.model.kind)
+        if saved.to_config() != self.model.to_config():
+            raise SeqlabError(f"{last}: the checkpoint's model config differs from the one requested")
+        self.model.load_state_dict(saved.state_dict())
+        info = io.read_json(last / "trainer.json")
+        try:
+            self.optimizer.load_state_dict(io.read_torch(last / "optimizer.pt"))
+            carried = load_file(str(last / "carried.safetensors"))
+            progress = info["progress"]
+        except (KeyError, ValueError, OSError, RuntimeError) as e:
+            raise SeqlabError(f"{last}: corrupted checkpoint ({type(e).__name__}: {e})") from None
+        parts = [carried[f"state_{i}"] for i in range(len(carried))]
+        B = self.config.batch_size // self.world
+        parts = [p[:, self.rank * B : (self.rank + 1) * B].to(self.device) for p in parts]
+        state = None if not parts else (tuple(parts) if len(parts) > 1 else parts[0])
+        return progress, state
+
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(
+        self,
+        train: torch.Tensor,
+        valid: torch.Tensor | None = None,
+        resume: bool = False,
+        on_step: Callable[[Trainer, int, float], None] | None = None,
+    ) -> TrainingResult:
+        c = self.config
+        stream = WindowStream(train, c.batch_size, c.window, c.seed)
+        B = c.batch_size // self.world
+        rows = slice(self.rank * B, (self.rank + 1) * B)
+        model = self.model
+        net = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+        if valid is not None and len(valid) == 0:
+            valid = None
+
+        progress = {"step": 0, "elapsed": 0.0, "best_valid_nll": None, "bad_validations": 0, "history": []}
+        state = None
+        if resume:
+            progress, state = self.load_last()
+        step = progress["step"]
+        history = progress["history"]
+
+        def snapshot() -> dict:
+            return {**progress, "step": step, "elapsed": elapsed, "history": history}
+
+        def finished() -> str:
+            if c.steps is not None and step >= c.steps:
+                return f"reached {c.steps} steps"
+            if time_up:
+                return f"reached the time budget of {c.time_budget:g} s"
+            return ""
+
+        main = self.rank == 0
+        bar = tqdm(
+            total=c.steps if c.steps is not None else int(c.time_budget),
+            unit="step" if c.steps is not None else "s",
+            initial=0,
+            dynamic_ncols=True,
+            disable=not (c.progress and main),
+            file=sys.stderr,
+            mininterval=1.0,
+            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+        )
+        previous_handler = None
+        if threading_main():
+            previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
+        start, elapsed, loss_ema, chars = time.perf_counter(), progress["elapsed"], None, 0
+        start_elapsed = elapsed
+        stopped, time_up = "", self._out_of_time(elapsed)
+        try:
+            model.train()
+            while not (stopped := finished()):
+                lr = self.learning_rate(step, elapsed)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                batch, epoch_start = stream.window(step)
+                batch = batch[rows].to(self.device)
+                if epoch_start:
+                    state = None
+                torch.manual_seed(c.seed * 1_000_003 + step * 7_919 + self.rank)  # dropout masks
+                params, state = net(batch[:, :-1], state)
+                loss = model.head.nll(params, batch[:, 1:]).mean()
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf)
+                loss_value = float(loss.detach())
+                if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
+                    raise TrainingDiverged(self._divergence_message(step + 1, loss_value, float(grad_norm), progress))
+                self.optimizer.step()
+                state = _map_state(state, torch.Tensor.detach)
+                step += 1
+                chars += batch.shape[0] * (batch.shape[1] - 1) * self.world
+                elapsed = start_elapsed + (time.perf_counter() - start)
+                loss_ema = loss_value if loss_ema is None else 0.95 * loss_ema + 0.05 * loss_value
+                if on_step is not None:
+                    on_step(self, step, loss_value)
+                time_up = self._out_of_time(elapsed)
+                if self.world > 1:  # every process must take the same decisions
+                    flags = torch.tensor([float(time_up), float(self._stop_requested)], device=self.device)
+                    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+                    time_up, self._stop_requested = bool(flags[0]), bool(flags[1])
+
+                last_step = c.steps is not None and step >= c.steps
+                if step % c.eval_every == 0 or last_step or self._stop_requested or time_up:
+                    record = {"step": step, "elapsed": round(elapsed, 2), "train_nll": loss_ema, "lr": lr}
+                    if valid is not None:
+                        record["valid_nll"] = self.validation_nll(valid, c.eval_chars)
+                        record["valid_bits_per_element"] = record["valid_nll"] / LN2
+                        model.train()
+                    history.append(record)
+                    progress["step"], progress["elapsed"] = step, elapsed
+                    improved = (
+                        valid is None
+                        or progress["best_valid_nll"] is None
+                        or record["valid_nll"] < progress["best_valid_nll"]
+                    )
+                    if improved:
+                        progress["best_valid_nll"] = record.get("valid_nll")
+                        progress["bad_validations"] = 0
+                        self.save_best(snapshot())
+                    else:
+                        progress["bad_validations"] += 1
+                    self.save_last(snapshot(), state)
+                    if c.patience and progress["bad_validations"] >= c.patience:
+                        stopped = f"early stopping: no improvement in {c.patience} validations"
+                        break
+                if self._stop_requested:
+                    stopped = "interrupted"
+                    break
+                self._update_bar(bar, step, elapsed, loss_ema, history, chars / max(elapsed - start_elapsed, 1e-9))
+        finally:
+            bar.close()
+            if previous_handler is not None:
+                signal.signal(signal.SIGINT, previous_handler)
+        if stopped != "interrupted" and step > 0 and (not history or history[-1]["step"] != step):
+            # Reached the budget between validations: record and save the final state too.
+            self.save_last(snapshot(), state)
+        return TrainingResult(
+            step, elapsed, progress["best_valid_nll"], history, stopped, chars / max(elapsed - start_elapsed, 1e-9)
+        )
+
+    def _divergence_message(self, step: int, loss: float, grad_norm: float, progress: dict) -> str:
+        what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+        last = self.out / LAST_DIR if self.out is not None else None
+        kept = (
+            f"the last good checkpoint (step {progress['step']}) is kept in {last}"
+            if last is not None and last.exists()
+            else "no checkpoint had been written yet"
+        )
+        return f"training stopped at step {step}: {what}; {kept}; try a lower --lr"
+
+    def _out_of_time(self, elapsed: float) -> bool:
+        return self.config.time_budget is not None and elapsed >= self.config.time_budget
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop_requested:  # a second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self._stop_requested = True
+        if self.rank == 0:
+            print(
+                "\nseqlab: interrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)",
+                file=sys.stderr,
+            )
+
+    def _update_bar(self, bar, step, elapsed, loss_ema, history, rate) -> None:
+        if bar.disable:
+            return
+        bar.n = step if self.config.steps is not None else min(int(elapsed), bar.total)
+        postfix = {"step": step, "loss": f"{loss_ema:.3f}", "chars/s": f"{rate:,.0f}"}
+        if history and "valid_bits_per_element" in history[-1]:
+            postfix["valid bits"] = f"{history[-1]['valid_bits_per_element']:.3f}"
+        bar.set_postfix(postfix, refresh=False)
+        if time.perf_counter() - bar.last_print_t > bar.mininterval:
+            bar.refresh()
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()

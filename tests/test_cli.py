@@ -1,0 +1,175 @@
+"""The command line: every command on a tiny model, and a one-line error for each kind of bad input."""
+
+import json
+import shutil
+
+import pytest
+from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+
+from seqlab.cli import main
+
+
+def run(argv, capsys):
+    """(exit code, stdout, stderr) of ``seqlab argv``, in process."""
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code not in (0, None)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("cli")
+    data = write_small_text(directory)
+    out = directory / "model"
+    code = main(["train", "--data", str(data), "--steps", "6", *TINY_MODEL, *TINY_TRAINING, "--out", str(out)])
+    assert code == 0
+    return directory, data, out
+
+
+def test_train_writes_a_loadable_model_and_prints_a_sample(trained, capsys):
+    directory, data, out = trained
+    assert (out / "config.json").exists() and (out / "model.safetensors").exists()
+    assert (out / "last" / "optimizer.pt").exists()
+    training = json.loads((out / "training.json").read_text())
+    assert training["final"]["valid_chars"] > 0 and training["final"]["steps"] == 6
+
+
+def test_sample(trained, capsys):
+    _, _, out = trained
+    code, stdout, _ = run(["sample", str(out), "--prompt", "ROMEO", "--length", "40", "--seed", "1"], capsys)
+    assert code == 0 and stdout.startswith("ROMEO") and len(stdout.rstrip("\n")) == 45
+    again = run(["sample", str(out), "--prompt", "ROMEO", "--length", "40", "--seed", "1"], capsys)[1]
+    assert again == stdout
+
+
+def test_evaluate_json_and_default_data(trained, capsys):
+    _, data, out = trained
+    code, stdout, _ = run(["evaluate", str(out), "--data", str(data), "--json"], capsys)
+    result = json.loads(stdout)
+    assert code == 0 and {"nll_nats", "bits_per_char", "perplexity", "tokens"} <= result.keys()
+    assert result["tokens"] == 20_000 and abs(result["bits_per_char"] * 0.6931471805599453 - result["nll_nats"]) < 1e-9
+    code, stdout, _ = run(["evaluate", str(out)], capsys)  # the held-out part of the training file
+    assert code == 0 and "validation part" in stdout
+
+
+def test_info(trained, capsys):
+    _, _, out = trained
+    code, stdout, _ = run(["info", str(out)], capsys)
+    assert code == 0 and "LatentAR(lstm" in stdout and "final" in stdout
+
+
+def test_train_refuses_to_overwrite(trained, capsys):
+    _, data, out = trained
+    code, _, err = run(["train", "--data", str(data), "--steps", "2", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "already holds a model", "--resume")
+
+
+def test_resume_with_another_model_kind(trained, capsys):
+    _, _, out = trained
+    code, _, err = run(["train", "--resume", "--model", "gru", "--out", str(out), "--steps", "8"], capsys)
+    assert_one_line_error(code, err, "holds a lstm model", "--model gru")
+
+
+@pytest.mark.parametrize(
+    "content,fragment",
+    [
+        (b"", "empty"),
+        (b"\x00\x01\x02binary", "binary"),
+        (b"caf\xe9\n", "not valid UTF-8 at line 1, column 4"),
+        (b"short text\n", "shorter than one training window"),
+    ],
+)
+def test_bad_training_data(tmp_path, capsys, content, fragment):
+    data = tmp_path / "bad.txt"
+    data.write_bytes(content)
+    out = tmp_path / "out"
+    code, _, err = run(["train", "--data", str(data), "--steps", "2", *TINY_TRAINING, "--out", str(out)], capsys)
+    assert_one_line_error(code, err, fragment)
+    assert not out.exists()  # nothing half-written
+
+
+def test_missing_data_file(tmp_path, capsys):
+    code, _, err = run(["train", "--data", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o")], capsys)
+    assert_one_line_error(code, err, "no such data file", "nope.txt")
+    assert not (tmp_path / "o").exists()
+
+
+def test_unknown_characters_at_evaluation(trained, tmp_path, capsys):
+    _, _, out = trained
+    probe = tmp_path / "probe.txt"
+    probe.write_text("ROMEO\nJuliet ~ here\n", encoding="utf-8")
+    code, _, err = run(["evaluate", str(out), "--data", str(probe)], capsys)
+    assert_one_line_error(code, err, "'~'", "line 2, column 8", "--unknown map")
+    code, stdout, _ = run(["evaluate", str(out), "--data", str(probe), "--unknown", "map", "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["unknown_tokens"] == 1
+
+
+@pytest.mark.parametrize("damage", ["missing", "no_config", "truncated", "corrupted_config", "another_kind"])
+def test_bad_checkpoints(trained, tmp_path, capsys, damage):
+    _, _, out = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    fragment = {
+        "missing": "no such model directory",
+        "no_config": "not a seqlab model directory",
+        "truncated": "corrupted or truncated",
+        "corrupted_config": "corrupted JSON",
+        "another_kind": "unknown model kind 'ngram'",
+    }[damage]
+    if damage == "missing":
+        shutil.rmtree(broken)
+    elif damage == "no_config":
+        (broken / "config.json").unlink()
+    elif damage == "truncated":
+        weights = broken / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    elif damage == "corrupted_config":
+        (broken / "config.json").write_text('{"format": "seqlab-model", "mod')
+    else:
+        config = json.loads((broken / "config.json").read_text())
+        (broken / "config.json").write_text(json.dumps({**config, "model": "ngram"}))
+    for command in (["sample", str(broken)], ["evaluate", str(broken)], ["info", str(broken)]):
+        code, _, err = run(command, capsys)
+        assert_one_line_error(code, err, fragment)
+
+
+def test_truncated_optimizer_state_on_resume(trained, tmp_path, capsys):
+    _, _, out = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(out, broken)
+    optimizer = broken / "last" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:1000])
+    code, _, err = run(["train", "--resume", "--out", str(broken), "--steps", "8", "--no-progress"], capsys)
+    assert_one_line_error(code, err, "optimizer.pt", "corrupted")
+
+
+@pytest.mark.parametrize(
+    "argv,fragment",
+    [
+        (["train", "--hidden", "0"], "--hidden: expected a positive integer, got 0"),
+        (["train", "--layers", "-2"], "--layers: expected a positive integer, got -2"),
+        (["train", "--steps", "0"], "--steps"),
+        (["train", "--lr", "-1"], "--lr: expected a positive number"),
+        (["train", "--dropout", "1.5"], "--dropout"),
+        (["train", "--model", "transformer"], "--model: invalid choice"),
+        (["sample", "--temperature", "0"], "--temperature: expected a positive number, got 0"),
+        (["sample", "--temperature", "-1"], "--temperature"),
+        (["sample", "--length", "-5"], "--length"),
+        (["evaluate", "--unknown", "skip"], "--unknown: invalid choice"),
+    ],
+)
+def test_nonsensical_options(capsys, argv, fragment):
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, fragment)

@@ -1,0 +1,95 @@
+"""LatentAR: the chain rule through log_prob and step agree, sampling is O(1) per element, save/load."""
+
+import math
+
+import pytest
+import torch
+
+import seqlab
+from seqlab import SeqlabError
+from seqlab.data import Vocabulary
+from seqlab.models import LatentAR, LatentARConfig
+
+TEXT = "to be, or not to be: that is the question.\n" * 20
+
+
+def make(cell="lstm", **kw):
+    torch.manual_seed(0)
+    return LatentAR(
+        Vocabulary.from_text(TEXT), LatentARConfig(cell=cell, hidden_size=16, num_layers=2, embedding_dim=8, **kw)
+    ).double()
+
+
+@pytest.mark.parametrize("cell,reset", [("rnn", "after"), ("lstm", "after"), ("gru", "after"), ("gru", "before")])
+def test_log_prob_equals_stepping_the_chain_rule(cell, reset):
+    model = make(cell, reset=reset)
+    x = model.encode("not to be")
+    lp = model.log_prob(x)
+    assert lp.shape == (len(x),) and torch.all(lp < 0)
+    state, stepped = model.initial_state(), []
+    params, state = model.step(None, state)
+    for x_t in x:
+        stepped.append(torch.log_softmax(params, -1)[x_t])
+        params, state = model.step(x_t, state)
+    assert torch.allclose(lp, torch.stack(stepped), rtol=0, atol=1e-12)
+
+
+def test_log_prob_chunks_carry_the_state(monkeypatch):
+    model = make()
+    x = model.encode(TEXT[:100])
+    whole = model.log_prob(x)
+    monkeypatch.setattr("seqlab.models.latent_ar.LOG_PROB_CHUNK", 7)
+    assert torch.allclose(model.log_prob(x), whole, rtol=0, atol=1e-12)
+
+
+def test_probabilities_sum_to_one():
+    model = make()
+    params, _ = model.step(None, model.initial_state())
+    assert math.isclose(float(torch.softmax(params, -1).sum()), 1.0, rel_tol=1e-12)
+
+
+def test_sampling_is_one_step_per_element():
+    """Each generated element costs one forward call over one time step: linear, never quadratic."""
+    model = make()
+    calls = []
+    original = model.forward
+
+    def counting_forward(x_prev, state=None):
+        calls.append(tuple(x_prev.shape))
+        return original(x_prev, state)
+
+    model.forward = counting_forward
+    for length in (10, 100):
+        calls.clear()
+        out = model.sample("to be", length=length, seed=1)
+        assert len(out) == length
+        assert calls == [(1, 1)] * (1 + len("to be") + length)
+
+
+def test_sampling_is_reproducible_and_respects_top_k():
+    model = make()
+    assert model.sample("to", 50, seed=3) == model.sample("to", 50, seed=3)
+    # top_k=1 is greedy decoding: the most likely character every time
+    greedy = model.sample("to", 20, top_k=1, seed=0)
+    params, state = model.step(None, model.initial_state())
+    for ch in "to":
+        params, state = model.step(model.encode(ch)[0], state)
+    assert greedy[0] == model.vocabulary.symbols[int(params.argmax())]
+    with pytest.raises(ValueError, match="temperature"):
+        model.sample("to", 5, temperature=0.0)
+
+
+def test_save_and_load_round_trip(tmp_path):
+    model = make("gru", reset="before")
+    seqlab.save(model, tmp_path / "m")
+    loaded = seqlab.load(tmp_path / "m").double()
+    assert loaded.config == model.config and loaded.vocabulary.symbols == model.vocabulary.symbols
+    x = model.encode("that is")
+    assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+
+
+def test_bad_model_options():
+    with pytest.raises(SeqlabError, match="hidden_size must be a positive"):
+        LatentAR(Vocabulary.from_text(TEXT), LatentARConfig(hidden_size=0))
+    with pytest.raises(SeqlabError, match="unknown model"):
+        LatentAR(Vocabulary.from_text(TEXT), LatentARConfig(cell="transformer"))

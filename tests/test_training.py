@@ -1,0 +1,231 @@
+"""The Trainer: exact resume, Ctrl-C, divergence, budgets, data-parallel training."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, write_small_text
+from safetensors.torch import load_file
+
+from seqlab import SeqlabError
+from seqlab.data import Vocabulary
+from seqlab.models import LatentAR, LatentARConfig
+from seqlab.training import Trainer, TrainerConfig, TrainingDiverged, WindowStream
+
+VOCAB = Vocabulary.from_text(SMALL_TEXT)
+TRAIN = VOCAB.encode(SMALL_TEXT[:16_000])
+VALID = VOCAB.encode(SMALL_TEXT[16_000:17_000])
+
+
+def tiny_model() -> LatentAR:
+    torch.manual_seed(0)
+    config = LatentARConfig(cell="lstm", hidden_size=12, num_layers=2, embedding_dim=6, dropout=0.2)
+    return LatentAR(VOCAB, config)
+
+
+def config(**kw) -> TrainerConfig:
+    base = dict(steps=8, batch_size=4, window=16, eval_every=3, eval_chars=500, progress=False, warmup_steps=2)
+    return TrainerConfig(**{**base, **kw})
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_interrupt_and_resume_equals_a_straight_run(tmp_path, schedule):
+    straight = tiny_model()
+    Trainer(straight, config(schedule=schedule), out=tmp_path / "a").fit(TRAIN, VALID)
+
+    first = tiny_model()
+    trainer = Trainer(first, config(schedule=schedule), out=tmp_path / "b")
+
+    def stop_at_5(trainer, step, loss):
+        if step == 5:
+            trainer.request_stop()
+
+    result = trainer.fit(TRAIN, VALID, on_step=stop_at_5)
+    assert result.stopped_because == "interrupted" and result.steps == 5
+    assert json.loads((tmp_path / "b/last/trainer.json").read_text())["progress"]["step"] == 5
+
+    resumed = tiny_model()  # fresh weights: everything must come from the checkpoint
+    result = Trainer(resumed, config(schedule=schedule), out=tmp_path / "b").fit(TRAIN, VALID, resume=True)
+    assert result.steps == 8
+    assert_same_weights(weights(resumed), weights(straight))
+    # and the carried hidden state saved at the end is the same too
+    a, b = (
+        load_file(str(tmp_path / "a/last/carried.safetensors")),
+        load_file(str(tmp_path / "b/last/carried.safetensors")),
+    )
+    assert_same_weights(a, b)
+
+
+def test_steps_then_more_steps_equals_the_total(tmp_path):
+    """Training N steps, then resuming with a budget of 2N, gives the weights of 2N straight (constant lr)."""
+    straight = tiny_model()
+    Trainer(straight, config(steps=8, schedule="constant"), out=tmp_path / "a").fit(TRAIN, VALID)
+    part = tiny_model()
+    Trainer(part, config(steps=4, schedule="constant"), out=tmp_path / "b").fit(TRAIN, VALID)
+    assert not all(torch.equal(a, b) for a, b in zip(weights(part).values(), weights(straight).values()))
+    rest = tiny_model()
+    Trainer(rest, config(steps=8, schedule="constant"), out=tmp_path / "b").fit(TRAIN, VALID, resume=True)
+    assert_same_weights(weights(rest), weights(straight))
+
+
+def test_training_lowers_the_validation_loss(tmp_path):
+    model = tiny_model()
+    untrained = float(-model.log_prob(VALID[:500]).mean())
+    result = Trainer(model, config(steps=90, eval_every=30, lr=1e-2, batch_size=8, window=32), out=tmp_path).fit(
+        TRAIN, VALID
+    )
+    nlls = [h["valid_nll"] for h in result.history]
+    assert len(nlls) == 3 and nlls[-1] < nlls[0] < untrained - 0.5
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    model = tiny_model()
+
+    def poison(trainer, step, loss):
+        if step == 4:
+            with torch.no_grad():
+                trainer.model.out.weight.fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match="step 5: the loss became nan.*step 3.* kept"):
+        Trainer(model, config(), out=tmp_path).fit(TRAIN, VALID, on_step=poison)
+    saved = json.loads((tmp_path / "last/trainer.json").read_text())
+    assert saved["progress"]["step"] == 3
+    assert all(torch.isfinite(v).all() for v in load_file(str(tmp_path / "last/model.safetensors")).values())
+
+
+def test_time_budget_stops_training(tmp_path):
+    model = tiny_model()
+    result = Trainer(model, config(steps=None, time_budget=1.0), out=tmp_path).fit(TRAIN, VALID)
+    assert result.stopped_because.startswith("reached the time budget") and result.elapsed >= 1.0
+    assert result.elapsed < 10
+
+
+def test_early_stopping(tmp_path):
+    model = tiny_model()
+    # a learning rate of zero after warmup cannot improve: patience 2 stops after 2 flat validations
+    result = Trainer(model, config(steps=100, lr=1e-9, warmup_steps=0, eval_every=2, patience=2), out=tmp_path).fit(
+        TRAIN, VALID
+    )
+    assert result.stopped_because.startswith("early stopping") and result.steps < 100
+
+
+def test_text_shorter_than_a_window():
+    with pytest.raises(SeqlabError, match="shorter than one training window"):
+        WindowStream(TRAIN[:100], batch_size=4, window=32, seed=0)
+
+
+def test_windows_are_consecutive_within_an_epoch():
+    stream = WindowStream(TRAIN, batch_size=3, window=10, seed=0)
+    first, start = stream.window(0)
+    second, _ = stream.window(1)
+    assert start and first.shape == (3, 11)
+    assert torch.equal(first[:, -1], second[:, 0])  # the state carried across windows sees contiguous text
+
+
+@pytest.mark.slow
+def test_data_parallel_training_matches_one_process(tmp_path):
+    """torchrun with 2 CPU processes (gloo) gives the weights of one process on the same global batch."""
+    data = write_small_text(tmp_path)
+    common = [
+        "train",
+        "--data",
+        str(data),
+        "--steps",
+        "4",
+        *TINY_MODEL,
+        *TINY_TRAINING,
+        "--batch-size",
+        "4",
+        "--sample-length",
+        "0",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(
+        [sys.executable, "-m", "seqlab", *common, "--out", str(tmp_path / "one")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "seqlab",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = load_file(str(tmp_path / "one/last/model.safetensors"))
+    b = load_file(str(tmp_path / "two/last/model.safetensors"))
+    for k in a:
+        assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
+    carried_one = load_file(str(tmp_path / "one/last/carried.safetensors"))
+    carried_two = load_file(str(tmp_path / "two/last/carried.safetensors"))
+    assert carried_two["state_0"].shape == carried_one["state_0"].shape == (1, 4, 8)
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
+    data = write_small_text(tmp_path)
+    out = tmp_path / "run"
+    cmd = [
+        sys.executable,
+        "-m",
+        "seqlab",
+        "train",
+        "--data",
+        str(data),
+        "--steps",
+        "100000",
+        *TINY_MODEL,
+        *TINY_TRAINING,
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while not proc.stdout.readline().startswith("seqlab: data") and time.time() < deadline:
+        pass
+    time.sleep(2.0)  # let it train some steps
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "interrupted at step" in stdout
+    step = json.loads((out / "last/trainer.json").read_text())["progress"]["step"]
+    assert step > 0
+    resumed = subprocess.run(
+        [*cmd[:4], "--resume", "--steps", str(step + 3), "--out", str(out), "--no-progress", "--sample-length", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "last/trainer.json").read_text())["progress"]["step"] == step + 3
