@@ -43,7 +43,7 @@ def test_train_writes_a_loadable_model_and_prints_a_sample(trained, capsys):
     assert (out / "config.json").exists() and (out / "model.safetensors").exists()
     assert (out / "last" / "optimizer.pt").exists()
     training = json.loads((out / "training.json").read_text())
-    assert training["final"]["valid_chars"] > 0 and training["final"]["steps"] == 6
+    assert training["final"]["valid_tokens"] > 0 and training["final"]["steps"] == 6
 
 
 def test_sample(trained, capsys):

@@ -18,8 +18,9 @@ from seqlab import io
 from seqlab.data import load_text, resolve, split_text
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
+from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.training import LAST_DIR, LN2, Trainer, TrainerConfig
+from seqlab.training import LAST_DIR, Trainer, TrainerConfig
 
 DEFAULT_DATA = "shakespeare"
 DEFAULT_MODEL = "lstm"
@@ -213,9 +214,10 @@ def cmd_train(args) -> int:
         shutil.rmtree(out)
     budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
     say(f"seqlab: {model.describe()}")
+    n_valid = 0 if valid_ids is None else len(valid_ids)
     say(
-        f"seqlab: data {meta['data']}: {len(train_ids):,} training, {0 if valid_ids is None else len(valid_ids):,} validation characters;"
-        f" budget {budget}; writing {out}",
+        f"seqlab: data {meta['data']}: {len(train_ids):,} training, {n_valid:,} validation characters; "
+        f"budget {budget}; writing {out}",
         flush=True,
     )
     trainer = Trainer(model, config, out=out, meta=meta)
@@ -237,14 +239,8 @@ def cmd_train(args) -> int:
     }
     if valid_ids is not None:
         t0 = time.perf_counter()
-        nll = float(-best.log_prob(valid_ids).mean())
-        summary.update(
-            valid_nll_nats=nll,
-            valid_bits_per_char=nll / LN2,
-            valid_perplexity=math.exp(nll),
-            valid_chars=len(valid_ids),
-            valid_seconds=round(time.perf_counter() - t0, 1),
-        )
+        scores = likelihood_scores(best.log_prob(valid_ids))
+        summary.update({f"valid_{k}": v for k, v in scores.items()}, valid_seconds=round(time.perf_counter() - t0, 1))
         training = io.read_json(out / "training.json")
         io.write_json(out / "training.json", {**training, "final": summary})
     print(
@@ -253,7 +249,7 @@ def cmd_train(args) -> int:
     )
     if valid_ids is not None:
         print(
-            f"seqlab: held-out {summary['valid_chars']:,} characters: {summary['valid_bits_per_char']:.3f} bits/char, "
+            f"seqlab: held-out {summary['valid_tokens']:,} characters: {summary['valid_bits_per_char']:.3f} bits/char, "
             f"NLL {summary['valid_nll_nats']:.4f} nats, perplexity {summary['valid_perplexity']:.2f}"
         )
     if args.sample_length:
@@ -284,22 +280,15 @@ def cmd_evaluate(args) -> int:
     x = model.encode(text, unknown=args.unknown, source=source)
     if len(x) == 0:
         raise SeqlabError(f"{source}: no characters to score")
-    nll = float(-model.log_prob(x).mean())
-    result = {
-        "data": source,
-        "tokens": len(x),
-        "nll_nats": nll,
-        "bits_per_char": nll / LN2,
-        "perplexity": math.exp(nll),
-    }
+    result = {"data": source, **likelihood_scores(model.log_prob(x))}
     if args.unknown == "map":
         result["unknown_tokens"] = int((x == model.vocabulary.unknown_id).sum())
     if args.json:
         print(json.dumps(result))
     else:
         print(
-            f"{source}: {len(x):,} characters, NLL {nll:.4f} nats/char, {nll / LN2:.4f} bits/char, "
-            f"perplexity {math.exp(nll):.3f}"
+            f"{source}: {result['tokens']:,} characters, NLL {result['nll_nats']:.4f} nats/char, "
+            f"{result['bits_per_char']:.4f} bits/char, perplexity {result['perplexity']:.3f}"
         )
     return 0
 

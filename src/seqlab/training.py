@@ -35,18 +35,18 @@ from tqdm import tqdm
 
 from seqlab import io
 from seqlab.errors import SeqlabError
+from seqlab.metrics import LN2
 
 LAST_DIR = "last"
-LN2 = math.log(2.0)
 
 
 @dataclass
 class TrainerConfig:
     steps: int | None = None  # total optimizer steps (counted across resumes)
     time_budget: float | None = None  # seconds of training (counted across resumes)
-    batch_size: int = 32
-    window: int = 128  # truncated-BPTT length
-    lr: float = 3e-3
+    batch_size: int = 64
+    window: int = 64  # truncated-BPTT length
+    lr: float = 4e-3
     min_lr_fraction: float = 0.1  # the cosine schedule ends at lr * min_lr_fraction
     warmup_steps: int = 50
     schedule: str = "cosine"  # "cosine" (over steps or time budget) or "constant" (after warmup)

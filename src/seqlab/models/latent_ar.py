@@ -77,13 +77,15 @@ class LatentAR(nn.Module, SequenceModel):
             backend=config.backend,
             reset=config.reset,
         )
+        # Dropout on every non-recurrent connection (Zaremba et al. 2014); none at all when p = 0.
+        self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.out = nn.Linear(config.hidden_size + config.embedding_dim, self.head.num_params)
 
     # -- the network ------------------------------------------------------------------------
     def forward(self, x_prev: torch.Tensor, state=None):
-        e = self.embed(x_prev)  # (B, T, E)
+        e = self.drop(self.embed(x_prev))  # (B, T, E)
         H, state = self.rnn(e, state)  # (B, T, H)
-        return self.out(torch.cat([H, e], dim=-1)), state  # (B, T, V)
+        return self.out(self.drop(torch.cat([H, e], dim=-1))), state  # (B, T, V)
 
     def initial_state(self, batch_size: int = 1):
         return self.rnn.initial_state(batch_size)
