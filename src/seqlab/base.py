@@ -67,7 +67,7 @@ class SequenceModel:
             params, state = self.step(x, state)
         out = []
         for _ in range(length):
-            x = self.head.sample(params, temperature, top_k, generator)
+            x = self.head.sample(params.cpu(), temperature, top_k, generator)  # the generator lives on the CPU
             out.append(x)
             params, state = self.step(x, state)
         return torch.stack(out) if out else prompt.new_zeros((0,))

@@ -22,6 +22,7 @@ import math
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -285,7 +286,7 @@ class Trainer:
             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
         )
         previous_handler = None
-        if threading_main():
+        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
             previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         start, elapsed, loss_ema, chars = time.perf_counter(), progress["elapsed"], None, 0
         start_elapsed = elapsed
@@ -395,9 +396,3 @@ class Trainer:
         bar.set_postfix(postfix, refresh=False)
         if time.perf_counter() - bar.last_print_t > bar.mininterval:
             bar.refresh()
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()

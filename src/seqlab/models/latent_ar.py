@@ -102,7 +102,7 @@ class LatentAR(nn.Module, SequenceModel):
     @torch.no_grad()
     def log_prob(self, x) -> torch.Tensor:
         """``log P(x_s | x_<s)`` for s = 1..T; ``x`` is text or (T,) ids. One pass, state carried."""
-        x = self.encode(x)
+        x = self.encode(x).to(self.out.weight.device)
         was_training = self.training
         self.eval()
         x_prev = torch.cat([x.new_full((1,), self.start_id), x[:-1]])[None]  # (1, T)
@@ -117,7 +117,7 @@ class LatentAR(nn.Module, SequenceModel):
     def step(self, x_prev: torch.Tensor | None, state):
         """One element in, the next element's logits (V,) and the new state out: O(1) per element."""
         token = self.start_id if x_prev is None else int(x_prev)
-        logits, state = self(torch.tensor([[token]]), state)
+        logits, state = self(torch.tensor([[token]], device=self.out.weight.device), state)
         return logits[0, 0], state
 
     def fit(self, train: str, valid: str | None = None, **options):
