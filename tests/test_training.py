@@ -115,6 +115,14 @@ def test_time_budget_stops_training(tmp_path):
     assert result.elapsed < 10
 
 
+def test_progress_bar_shows_loss_throughput_and_eta(tmp_path, capsys):
+    model = tiny_model()
+    Trainer(model, config(steps=None, time_budget=2.5, progress=True), out=tmp_path).fit(TRAIN, VALID)
+    err = capsys.readouterr().err
+    assert "loss=" in err and "chars/s=" in err and "valid bits=" in err
+    assert "<00:0" in err  # tqdm's remaining-time estimate
+
+
 def test_early_stopping(tmp_path):
     model = tiny_model()
     # a learning rate of zero after warmup cannot improve: patience 2 stops after 2 flat validations

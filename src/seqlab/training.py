@@ -389,10 +389,9 @@ class Trainer:
     def _update_bar(self, bar, step, elapsed, loss_ema, history, rate) -> None:
         if bar.disable:
             return
-        bar.n = step if self.config.steps is not None else min(int(elapsed), bar.total)
         postfix = {"step": step, "loss": f"{loss_ema:.3f}", "chars/s": f"{rate:,.0f}"}
         if history and "valid_bits_per_element" in history[-1]:
             postfix["valid bits"] = f"{history[-1]['valid_bits_per_element']:.3f}"
         bar.set_postfix(postfix, refresh=False)
-        if time.perf_counter() - bar.last_print_t > bar.mininterval:
-            bar.refresh()
+        position = step if self.config.steps is not None else min(int(elapsed), bar.total)
+        bar.update(position - bar.n)  # tqdm redraws at most once per mininterval
