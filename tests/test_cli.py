@@ -76,6 +76,23 @@ def test_train_refuses_to_overwrite(trained, capsys):
     assert_one_line_error(code, err, "already holds a model", "--resume")
 
 
+def test_resume_refuses_changed_settings(trained, capsys):
+    _, _, out = trained
+    code, _, err = run(
+        ["train", "--resume", "--out", str(out), "--steps", "8", "--lr", "1e-2", "--hidden", "4"], capsys
+    )
+    assert_one_line_error(code, err, "only --steps and --time-budget can change", "--hidden", "--lr")
+
+
+def test_overwrite_with_bad_settings_keeps_the_old_model(trained, tmp_path, capsys):
+    _, data, out = trained
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    code, _, err = run(["train", "--data", str(data), "--out", str(copy), "--overwrite", "--window", "100000"], capsys)
+    assert_one_line_error(code, err, "shorter than one training window")
+    assert (copy / "model.safetensors").exists() and (copy / "last" / "optimizer.pt").exists()
+
+
 def test_resume_with_another_model_kind(trained, capsys):
     _, _, out = trained
     code, _, err = run(["train", "--resume", "--model", "gru", "--out", str(out), "--steps", "8"], capsys)

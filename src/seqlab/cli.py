@@ -20,13 +20,22 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.training import LAST_DIR, Trainer, TrainerConfig
+from seqlab.training import LAST_DIR, Trainer, TrainerConfig, WindowStream
 
 DEFAULT_DATA = "shakespeare"
 DEFAULT_MODEL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
 DEFAULT_OUT = f"runs/{DEFAULT_MODEL}"
 MODEL_DEFAULTS = LatentARConfig()
+# command-line option -> LatentARConfig field
+MODEL_OPTIONS = {
+    "hidden": "hidden_size",
+    "layers": "num_layers",
+    "embedding": "embedding_dim",
+    "dropout": "dropout",
+    "gru_reset": "reset",
+    "backend": "backend",
+}
 TRAINER_DEFAULTS = TrainerConfig()
 
 
@@ -150,7 +159,14 @@ def cmd_train(args) -> int:
     say = print if main_process else (lambda *a, **k: None)
     out = Path(args.out or f"runs/{args.model or DEFAULT_MODEL}")
     has_model = (out / io.CONFIG_FILE).exists() or (out / LAST_DIR).exists()
+    trainer_options = [f.name for f in fields(TrainerConfig) if hasattr(args, f.name)]
     if args.resume:
+        fixed = [o for o in given(args, [*MODEL_OPTIONS, *trainer_options]) if o not in ("steps", "time_budget")]
+        if fixed:
+            options = ", ".join("--" + o.replace("_", "-") for o in fixed)
+            raise SeqlabError(
+                f"--resume continues with the saved settings; only --steps and --time-budget can change (got {options})"
+            )
         if not (out / LAST_DIR).is_dir():
             raise SeqlabError(f"{out}: nothing to resume (no {LAST_DIR}/ checkpoint)")
         saved = io.read_json(out / LAST_DIR / "trainer.json")
@@ -172,19 +188,11 @@ def cmd_train(args) -> int:
             raise SeqlabError(f"{out}: already holds a model; use --resume to continue it or --overwrite")
         train, valid, meta = load_split(args.data or DEFAULT_DATA, args.valid_fraction)
         model_config = LatentARConfig(cell=args.model or DEFAULT_MODEL)
-        for field_name, arg in [
-            ("hidden_size", "hidden"),
-            ("num_layers", "layers"),
-            ("embedding_dim", "embedding"),
-            ("dropout", "dropout"),
-            ("reset", "gru_reset"),
-            ("backend", "backend"),
-        ]:
-            if getattr(args, arg) is not None:
-                setattr(model_config, field_name, getattr(args, arg))
+        for arg, value in given(args, MODEL_OPTIONS).items():
+            setattr(model_config, MODEL_OPTIONS[arg], value)
         torch.manual_seed(args.seed or 0)
         model = LatentAR(Vocabulary.from_text(train), model_config)
-        trainer_args = given(args, [f.name for f in fields(TrainerConfig) if hasattr(args, f.name)])
+        trainer_args = given(args, trainer_options)
         if "steps" not in trainer_args and "time_budget" not in trainer_args:
             trainer_args["time_budget"] = DEFAULT_TIME_BUDGET
         config = TrainerConfig(**trainer_args, progress=not args.no_progress)
@@ -192,6 +200,8 @@ def cmd_train(args) -> int:
     train_ids = model.encode(train, source=f"{meta['data']} (training part)")
     valid_ids = model.encode(valid, unknown="map", source=f"{meta['data']} (validation part)") if valid else None
     if not args.resume and has_model and args.overwrite and main_process:
+        config.validate()  # refuse bad settings before anything is deleted
+        WindowStream(train_ids, config.batch_size, config.window, config.seed)
         shutil.rmtree(out)
     budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
     say(f"seqlab: {model.describe()}")
