@@ -128,5 +128,6 @@ def load(directory: str | Path, expect: str | None = None):
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else ""
         raise SeqlabError(f"{weights_path}: weights do not match {CONFIG_FILE} ({first})") from None
-    model.eval()
+    if isinstance(model, torch.nn.Module):
+        model.eval()
     return model

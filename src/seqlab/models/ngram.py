@@ -1,0 +1,300 @@
+"""``NGram``: the AR(tau) model of counts for discrete data, and ``MarkovChain`` (tau = 1).
+
+    P(x_t | x_<t) = P(x_t | x_{t-tau} .. x_{t-1})      estimated from (tau + 1)-gram counts
+
+Smoothing (``c`` raw counts, ``ctx`` the context, ``V`` the vocabulary size, ``P'`` the same model one
+order lower, applied recursively down to the unigram):
+
+- ``"mle"``:          c(ctx w) / c(ctx)
+- ``"lidstone"``:     (c(ctx w) + gamma) / (c(ctx) + gamma V);  ``"laplace"`` is gamma = 1
+- ``"witten_bell"``:  (c(ctx w) + N1+(ctx .) P'(w)) / (c(ctx) + N1+(ctx .))
+- ``"kneser_ney"`` (interpolated): max(c*(ctx w) - D, 0) / c*(ctx) + D N1+(ctx .) / c*(ctx) P'(w), where c*
+  is the raw count at the highest order and the continuation count N1+(. ctx w) below it.
+
+A context never seen in training defers to the lower order (as NLTK does). With ``uniform_base=True``
+(the default) the unigram level of Witten-Bell and Kneser-Ney is itself interpolated with the uniform
+distribution 1/V (Chen & Goodman 1998), so that every symbol of the vocabulary, the unknown symbol
+included, keeps a positive probability; ``uniform_base=False`` reproduces ``nltk.lm``, whose unigram
+level gives probability 0 to any symbol it did not see (in the continuation sense, for Kneser-Ney).
+
+Counts are kept as sorted int64 codes of the n-grams (base-V digits), so fitting is a few sorts and
+scoring a few binary searches per order, vectorised over all positions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from seqlab.base import SequenceModel
+from seqlab.data.text import Vocabulary
+from seqlab.distributions import Categorical
+from seqlab.errors import SeqlabError
+
+SMOOTHINGS = ("mle", "lidstone", "laplace", "witten_bell", "kneser_ney")
+INTERPOLATED = ("witten_bell", "kneser_ney")
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """values[i] where keys[i] == query, else 0 (keys sorted)."""
+    if len(keys) == 0:
+        return np.zeros(len(queries), dtype=values.dtype)
+    index = np.minimum(np.searchsorted(keys, queries), len(keys) - 1)
+    return np.where(keys[index] == queries, values[index], 0)
+
+
+class _Level:
+    """Counts of the k-grams (contexts of length k - 1) and what the smoothing needs of them."""
+
+    def __init__(self, grams: np.ndarray, counts: np.ndarray, V: int) -> None:
+        self.grams, self.counts = grams, counts.astype(np.int64)  # sorted unique codes, raw counts
+        self.contexts, self._starts = np.unique(grams // V, return_index=True)  # sorted because grams are
+        self.context_total = self._per_context(self.counts)  # c(ctx) = sum_w c(ctx w)
+        self.context_distinct = np.diff(np.append(self._starts, len(grams)))  # N1+(ctx .)
+        self.continuation = None  # N1+(. gram), set from the level above
+        self.context_continuation_total = None  # sum_w N1+(. ctx w)
+
+    def _per_context(self, values: np.ndarray) -> np.ndarray:
+        return np.add.reduceat(values, self._starts) if len(self._starts) else values[:0]
+
+    def set_continuation(self, continuation: np.ndarray) -> None:
+        self.continuation = continuation
+        self.context_continuation_total = self._per_context(continuation)
+
+
+class NGram(SequenceModel):
+    """AR(``order``) model of counts over a character ``Vocabulary``: an (order + 1)-gram model.
+
+    ``NGram(order=2, smoothing="kneser_ney")`` conditions each character on the two before it. At the start
+    of a sequence the context is shorter and the model one order lower answers.
+
+    Example::
+
+        >>> model = NGram(order=2, smoothing="witten_bell").fit("abracadabra")
+        >>> round(float(model.log_prob("abra").exp().prod()), 4) > 0
+        True
+    """
+
+    kind = "ngram"
+
+    def __init__(
+        self,
+        order: int = 5,
+        smoothing: str = "kneser_ney",
+        gamma: float = 0.1,
+        discount: float = 0.75,
+        uniform_base: bool = True,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
+        if not isinstance(order, int) or order < 0:
+            raise SeqlabError(f"NGram order must be a non-negative integer, got {order!r}")
+        if smoothing not in SMOOTHINGS:
+            raise SeqlabError(f"unknown smoothing {smoothing!r}; choose one of {', '.join(SMOOTHINGS)}")
+        if smoothing == "lidstone" and gamma <= 0:
+            raise SeqlabError(f"Lidstone smoothing needs gamma > 0, got {gamma}")
+        if smoothing == "kneser_ney" and not 0 < discount < 1:
+            raise SeqlabError(f"Kneser-Ney discount must be in (0, 1), got {discount}")
+        self.order, self.smoothing, self.discount, self.uniform_base = order, smoothing, discount, uniform_base
+        self.gamma = 1.0 if smoothing == "laplace" else gamma
+        self.vocabulary = vocabulary
+        self.levels: list[_Level] = []  # levels[k - 1] holds the k-grams, k = 1 .. order + 1
+
+    # -- fitting ---------------------------------------------------------------------------------
+    @property
+    def V(self) -> int:
+        return len(self.vocabulary)
+
+    def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
+        if self.vocabulary is None:
+            raise SeqlabError("the model has no vocabulary yet: fit it first")
+        if isinstance(data, str):
+            return self.vocabulary.encode(data, unknown=unknown, source=source)
+        if isinstance(data, torch.Tensor) and data.is_floating_point():
+            raise SeqlabError(f"NGram is a model of discrete data; got a {data.dtype} series")
+        return torch.as_tensor(data, dtype=torch.long)
+
+    def decode(self, x: torch.Tensor) -> str:
+        return self.vocabulary.decode(x.tolist())
+
+    def fit(self, train, valid=None, **unused) -> NGram:
+        """Count every k-gram of ``train`` (text or ids), k = 1 .. order + 1."""
+        if isinstance(train, str) and self.vocabulary is None:
+            self.vocabulary = Vocabulary.from_text(train)
+        x = self.encode(train, source="training data").numpy()
+        n = self.order + 1
+        if len(x) < n:
+            raise SeqlabError(f"order {self.order} needs at least {n} training elements, got {len(x)}")
+        if n * np.log(self.V) >= 62 * np.log(2):
+            raise SeqlabError(f"order {self.order} is too high for a vocabulary of {self.V} symbols (codes overflow)")
+        self.levels = []
+        code = np.zeros(len(x), dtype=np.int64)
+        for k in range(1, n + 1):
+            code = code[:-1] * self.V + x[k - 1 :] if k > 1 else x.astype(np.int64)  # codes of the k-grams
+            grams, counts = np.unique(code, return_counts=True)
+            self.levels.append(_Level(grams, counts, self.V))
+        self._prepare()
+        return self
+
+    def _prepare(self) -> None:
+        """Continuation counts N1+(. gram) of every level below the top, from the level above."""
+        for k in range(1, len(self.levels)):
+            below, above = self.levels[k - 1], self.levels[k]
+            suffixes = above.grams % (self.V**k)  # the last k symbols of each (k+1)-gram
+            uniq, number = np.unique(suffixes, return_counts=True)
+            below.set_continuation(_lookup(uniq, number, below.grams))
+
+    # -- probabilities ---------------------------------------------------------------------------
+    def _probs(self, contexts: np.ndarray, words: np.ndarray) -> np.ndarray:
+        """P(words[i] | contexts[i]) for contexts (M, L) of one length L <= order, as float64 (M,)."""
+        M, L = contexts.shape
+        if not self.levels:
+            raise SeqlabError("the model is not fitted yet")
+        V = self.V
+        n = L + 1  # the order of the recursion's top level here
+        top = n == self.order + 1
+        codes = [np.zeros(M, dtype=np.int64)]  # codes[j]: code of the last j context symbols
+        for j in range(1, L + 1):
+            codes.append(codes[j - 1] + contexts[:, L - j].astype(np.int64) * V ** (j - 1))
+
+        if self.smoothing in ("mle", "lidstone", "laplace"):
+            level = self.levels[L]
+            gram_count = _lookup(level.grams, level.counts, codes[L] * V + words).astype(np.float64)
+            if L == 0:
+                total = np.full(M, float(level.counts.sum()))
+            else:
+                total = _lookup(level.contexts, level.context_total, codes[L]).astype(np.float64)
+            if self.smoothing == "mle":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    return np.where(total > 0, gram_count / total, 0.0)
+            return (gram_count + self.gamma) / (total + self.gamma * V)
+
+        # interpolated: the unigram level first, then up to the top
+        unigrams = self.levels[0]
+        kn = self.smoothing == "kneser_ney"
+        D = self.discount
+        if kn and len(self.levels) > 1:
+            number = _lookup(unigrams.grams, unigrams.continuation, words).astype(np.float64)
+            total = float(unigrams.continuation.sum())
+            distinct = float(np.count_nonzero(unigrams.continuation))
+        else:  # Witten-Bell, or a Kneser-Ney model of order 0 (nothing to continue)
+            number = _lookup(unigrams.grams, unigrams.counts, words).astype(np.float64)
+            total = float(unigrams.counts.sum())
+            distinct = float(len(unigrams.grams))
+        if not self.uniform_base:
+            p = number / total
+        elif kn:
+            p = np.maximum(number - D, 0.0) / total + D * distinct / total / V
+        else:
+            p = (number + distinct / V) / (total + distinct)
+
+        for k in range(2, n + 1):  # level k: contexts of length k - 1
+            level = self.levels[k - 1]
+            ctx = codes[k - 1]
+            index = np.minimum(np.searchsorted(level.contexts, ctx), len(level.contexts) - 1)
+            seen = level.contexts[index] == ctx
+            raw_total = np.where(seen, level.context_total[index], 0).astype(np.float64)
+            distinct = np.where(seen, level.context_distinct[index], 0).astype(np.float64)
+            gram = ctx * V + words
+            if kn and not (top and k == n) and level.continuation is not None:
+                number = _lookup(level.grams, level.continuation, gram).astype(np.float64)
+                total = np.where(seen, level.context_continuation_total[index], 0).astype(np.float64)
+            else:
+                number = _lookup(level.grams, level.counts, gram).astype(np.float64)
+                total = raw_total
+            use = seen & (total > 0)
+            safe_total = np.where(use, total, 1.0)
+            if kn:
+                alpha = np.maximum(number - D, 0.0) / safe_total
+                gamma = D * distinct / safe_total
+            else:
+                alpha = number / (safe_total + distinct)
+                gamma = distinct / (safe_total + distinct)
+            p = np.where(use, alpha + gamma * p, p)
+        return p
+
+    def score(self, symbol: str, context: str = "") -> float:
+        """P(symbol | context) as ``nltk.lm``'s ``score``: the last ``order`` symbols of the context count."""
+        ctx = self.encode(context, source="context").numpy()[-self.order :] if self.order else np.zeros(0, int)
+        w = self.encode(symbol, source="symbol").numpy()
+        return float(self._probs(ctx[None, :].astype(np.int64), w[:1].astype(np.int64))[0])
+
+    def next_distribution(self, context_ids: np.ndarray) -> np.ndarray:
+        """P(. | context) over the whole vocabulary, (V,)."""
+        ctx = np.asarray(context_ids, dtype=np.int64)[-self.order :] if self.order else np.zeros(0, np.int64)
+        return self._probs(np.repeat(ctx[None, :], self.V, axis=0), np.arange(self.V, dtype=np.int64))
+
+    def log_prob(self, x) -> torch.Tensor:
+        """log P(x_s | x_{s-order} .. x_{s-1}) for every position (shorter contexts at the start)."""
+        ids = self.encode(x).numpy().astype(np.int64)
+        T, tau = len(ids), self.order
+        p = np.empty(T, dtype=np.float64)
+        for s in range(min(tau, T)):  # the first positions see shorter contexts
+            p[s] = self._probs(ids[None, :s], ids[s : s + 1])[0]
+        if T > tau:
+            windows = np.lib.stride_tricks.sliding_window_view(ids, tau + 1)  # (T - tau, tau + 1)
+            p[tau:] = self._probs(windows[:, :tau], windows[:, tau])
+        if self.smoothing == "mle" and np.any(p == 0):
+            s = int(np.argmin(p > 0))
+            context = self.vocabulary.decode(ids[max(0, s - tau) : s])
+            raise SeqlabError(
+                f"the unsmoothed (MLE) model gives probability 0 to {self.vocabulary.symbols[ids[s]]!r} "
+                f"at position {s} after {context!r}; use a smoothed model"
+            )
+        with np.errstate(divide="ignore"):
+            return torch.from_numpy(np.log(p))
+
+    # -- streaming ---------------------------------------------------------------------------------
+    def initial_state(self) -> tuple:
+        return ()
+
+    def step(self, x_prev, state: tuple):
+        """state: the last ``order`` ids; returns the log-probabilities of the next symbol (V,)."""
+        if x_prev is not None:
+            state = (*state, int(x_prev))[-self.order :] if self.order else ()
+        with np.errstate(divide="ignore"):
+            return torch.from_numpy(np.log(self.next_distribution(np.array(state, dtype=np.int64)))), state
+
+    @property
+    def head(self) -> Categorical:
+        return Categorical(self.V)
+
+    # -- persistence --------------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        return {
+            "config": {
+                "order": self.order,
+                "smoothing": self.smoothing,
+                "gamma": self.gamma,
+                "discount": self.discount,
+                "uniform_base": self.uniform_base,
+            },
+            "vocabulary": self.vocabulary.to_json(),
+        }
+
+    @classmethod
+    def from_config(cls, config: dict) -> NGram:
+        return cls(**config["config"], vocabulary=Vocabulary.from_json(config["vocabulary"]))
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        out = {}
+        for k, level in enumerate(self.levels, start=1):
+            out[f"grams_{k}"] = torch.from_numpy(level.grams)
+            out[f"counts_{k}"] = torch.from_numpy(level.counts)
+        return out
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        n = self.order + 1
+        expected = {f"{name}_{k}" for k in range(1, n + 1) for name in ("grams", "counts")}
+        if set(tensors) != expected:
+            raise RuntimeError(f"expected tensors {sorted(expected)}, got {sorted(tensors)}")
+        self.levels = [
+            _Level(tensors[f"grams_{k}"].numpy(), tensors[f"counts_{k}"].numpy(), self.V) for k in range(1, n + 1)
+        ]
+        self._prepare()
+
+    def describe(self) -> str:
+        grams = sum(len(level.grams) for level in self.levels)
+        return (
+            f"NGram(order={self.order}, {self.smoothing}, vocabulary {self.V}, {grams:,} distinct n-grams of orders "
+            f"1..{self.order + 1})"
+        )
