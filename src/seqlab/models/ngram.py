@@ -49,17 +49,36 @@ class _Level:
     def __init__(self, grams: np.ndarray, counts: np.ndarray, V: int) -> None:
         self.grams, self.counts = grams, counts.astype(np.int64)  # sorted unique codes, raw counts
         self.contexts, self._starts = np.unique(grams // V, return_index=True)  # sorted because grams are
-        self.context_total = self._per_context(self.counts)  # c(ctx) = sum_w c(ctx w)
-        self.context_distinct = np.diff(np.append(self._starts, len(grams)))  # N1+(ctx .)
+        # the smoothing's arithmetic is float64: keep float copies so that scoring converts nothing
+        self.counts_float = self.counts.astype(np.float64)
+        self.context_total = self._per_context(self.counts_float)  # c(ctx) = sum_w c(ctx w)
+        context_distinct = np.diff(np.append(self._starts, len(grams)))
+        self.context_distinct = context_distinct.astype(np.float64)  # N1+(ctx .)
+        self.gram_context = grams // V  # the context code of each gram
+        self.gram_context_index = np.repeat(np.arange(len(self.contexts)), context_distinct)
         self.continuation = None  # N1+(. gram), set from the level above
         self.context_continuation_total = None  # sum_w N1+(. ctx w)
 
     def _per_context(self, values: np.ndarray) -> np.ndarray:
         return np.add.reduceat(values, self._starts) if len(self._starts) else values[:0]
 
+    def find(self, ctx: np.ndarray, gram: np.ndarray):
+        """One binary search for both: (context index, context seen, gram index, gram seen).
+
+        A gram's context owns a contiguous block of ``grams``; the search position of the gram lies in
+        that block or just after it, so the context is found next to it."""
+        n = len(self.grams)
+        position = np.searchsorted(self.grams, gram)
+        at = np.minimum(position, n - 1)
+        before = np.maximum(position - 1, 0)
+        context_at = self.gram_context[at] == ctx
+        context_seen = context_at | (self.gram_context[before] == ctx)
+        context_index = np.where(context_at, self.gram_context_index[at], self.gram_context_index[before])
+        return context_index, context_seen, at, self.grams[at] == gram
+
     def set_continuation(self, continuation: np.ndarray) -> None:
-        self.continuation = continuation
-        self.context_continuation_total = self._per_context(continuation)
+        self.continuation = continuation.astype(np.float64)
+        self.context_continuation_total = self._per_context(self.continuation)
 
 
 class NGram(SequenceModel):
@@ -154,15 +173,13 @@ class NGram(SequenceModel):
         top = n == self.order + 1
         codes = [np.zeros(M, dtype=np.int64)]  # codes[j]: code of the last j context symbols
         for j in range(1, L + 1):
-            codes.append(codes[j - 1] + contexts[:, L - j].astype(np.int64) * V ** (j - 1))
+            codes.append(codes[j - 1] + contexts[:, L - j].astype(np.int64, copy=False) * V ** (j - 1))
 
         if self.smoothing in ("mle", "lidstone", "laplace"):
             level = self.levels[L]
-            gram_count = _lookup(level.grams, level.counts, codes[L] * V + words).astype(np.float64)
-            if L == 0:
-                total = np.full(M, float(level.counts.sum()))
-            else:
-                total = _lookup(level.contexts, level.context_total, codes[L]).astype(np.float64)
+            index, seen, gram_index, gram_seen = level.find(codes[L], codes[L] * V + words)
+            gram_count = np.where(gram_seen, level.counts_float[gram_index], 0.0)
+            total = np.where(seen, level.context_total[index], 0.0)
             if self.smoothing == "mle":
                 with np.errstate(invalid="ignore", divide="ignore"):
                     return np.where(total > 0, gram_count / total, 0.0)
@@ -173,11 +190,11 @@ class NGram(SequenceModel):
         kn = self.smoothing == "kneser_ney"
         D = self.discount
         if kn and len(self.levels) > 1:
-            number = _lookup(unigrams.grams, unigrams.continuation, words).astype(np.float64)
+            number = _lookup(unigrams.grams, unigrams.continuation, words)
             total = float(unigrams.continuation.sum())
             distinct = float(np.count_nonzero(unigrams.continuation))
         else:  # Witten-Bell, or a Kneser-Ney model of order 0 (nothing to continue)
-            number = _lookup(unigrams.grams, unigrams.counts, words).astype(np.float64)
+            number = _lookup(unigrams.grams, unigrams.counts_float, words)
             total = float(unigrams.counts.sum())
             distinct = float(len(unigrams.grams))
         if not self.uniform_base:
@@ -190,17 +207,14 @@ class NGram(SequenceModel):
         for k in range(2, n + 1):  # level k: contexts of length k - 1
             level = self.levels[k - 1]
             ctx = codes[k - 1]
-            index = np.minimum(np.searchsorted(level.contexts, ctx), len(level.contexts) - 1)
-            seen = level.contexts[index] == ctx
-            raw_total = np.where(seen, level.context_total[index], 0).astype(np.float64)
-            distinct = np.where(seen, level.context_distinct[index], 0).astype(np.float64)
-            gram = ctx * V + words
+            index, seen, gram_index, gram_seen = level.find(ctx, ctx * V + words)
+            distinct = np.where(seen, level.context_distinct[index], 0.0)
             if kn and not (top and k == n) and level.continuation is not None:
-                number = _lookup(level.grams, level.continuation, gram).astype(np.float64)
-                total = np.where(seen, level.context_continuation_total[index], 0).astype(np.float64)
+                number = np.where(gram_seen, level.continuation[gram_index], 0.0)
+                total = np.where(seen, level.context_continuation_total[index], 0.0)
             else:
-                number = _lookup(level.grams, level.counts, gram).astype(np.float64)
-                total = raw_total
+                number = np.where(gram_seen, level.counts_float[gram_index], 0.0)
+                total = np.where(seen, level.context_total[index], 0.0)
             use = seen & (total > 0)
             safe_total = np.where(use, total, 1.0)
             if kn:
