@@ -7,6 +7,8 @@ Continuous heads (Gaussian, StudentT, mixtures) plug in through the same four me
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -68,7 +70,33 @@ class Categorical(Head):
         return {"kind": self.kind, "num_classes": self.num_classes}
 
 
-HEADS: dict[str, type[Head]] = {"categorical": Categorical}
+class Gaussian(Head):
+    """``p(x) = N(x; mu, sigma^2)``; params ``(..., 2)`` are ``(mu, log sigma)``."""
+
+    kind = "gaussian"
+    num_params = 2
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mu, log_sigma = params[..., 0], params[..., 1]
+        return 0.5 * math.log(2 * math.pi) + log_sigma + 0.5 * ((x - mu) / log_sigma.exp()) ** 2
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        """``mu + temperature * sigma * eps``: the temperature scales the spread."""
+        if temperature <= 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        mu, sigma = params[..., 0], params[..., 1].exp()
+        eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
+        return mu + temperature * sigma * eps
+
+    def quantile(self, params: torch.Tensor, q: float) -> torch.Tensor:
+        mu, sigma = params[..., 0], params[..., 1].exp()
+        return mu + sigma * math.sqrt(2.0) * torch.erfinv(torch.tensor(2.0 * q - 1.0, dtype=mu.dtype))
+
+    def config(self) -> dict:
+        return {"kind": self.kind}
+
+
+HEADS: dict[str, type[Head]] = {"categorical": Categorical, "gaussian": Gaussian}
 
 
 def head_from_config(config: dict) -> Head:

@@ -124,13 +124,18 @@ class NGram(SequenceModel):
         return len(self.vocabulary)
 
     def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
+        if not isinstance(data, str):
+            array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
+            if array.dtype.kind not in "iu":
+                raise SeqlabError(
+                    f"{type(self).__name__} is a model of discrete data (symbols); got {array.dtype} values ({source})"
+                )
+            if self.vocabulary is None:
+                raise SeqlabError(f"{type(self).__name__} needs vocabulary=... to take symbol ids")
+            return torch.as_tensor(array, dtype=torch.long)
         if self.vocabulary is None:
             raise SeqlabError("the model has no vocabulary yet: fit it first")
-        if isinstance(data, str):
-            return self.vocabulary.encode(data, unknown=unknown, source=source)
-        if isinstance(data, torch.Tensor) and data.is_floating_point():
-            raise SeqlabError(f"NGram is a model of discrete data; got a {data.dtype} series")
-        return torch.as_tensor(data, dtype=torch.long)
+        return self.vocabulary.encode(data, unknown=unknown, source=source)
 
     def decode(self, x: torch.Tensor) -> str:
         return self.vocabulary.decode(x.tolist())

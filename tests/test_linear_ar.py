@@ -1,0 +1,116 @@
+"""LinearAR against statsmodels (AutoReg, ar_select_order, ArmaProcess) on MSFT log returns and sunspots."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import seqlab
+from seqlab import SeqlabError
+from seqlab.data import load_csv
+from seqlab.models import LinearAR, NGram
+
+ar_model = pytest.importorskip("statsmodels.tsa.ar_model", reason="statsmodels is a test dependency")
+import statsmodels.api as sm  # noqa: E402
+from statsmodels.tsa.arima_process import ArmaProcess  # noqa: E402
+
+COEFFICIENT_TOLERANCE = 1e-8  # relative, as the issue asks
+MSFT_RETURNS = np.diff(np.log(load_csv("msft")["Close"]))
+SUNSPOTS = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy()
+SERIES = {"msft": MSFT_RETURNS, "sunspots": SUNSPOTS}
+
+
+def close(a, b, rel=COEFFICIENT_TOLERANCE):
+    return np.allclose(a, b, rtol=rel, atol=0)
+
+
+@pytest.mark.parametrize("name", SERIES)
+@pytest.mark.parametrize("order", [0, 1, 3, 8])
+def test_fit_matches_autoreg(name, order):
+    y = SERIES[name]
+    ours = LinearAR(order=order).fit(y)
+    theirs = ar_model.AutoReg(y, order, trend="c").fit()
+    assert close(ours.params, theirs.params) and close(ours.bse, theirs.bse)
+    assert close(ours.sigma2, theirs.sigma2) and ours.nobs == theirs.nobs
+    assert (
+        close(ours.llf, theirs.llf, 1e-10) and close(ours.aic, theirs.aic, 1e-10) and close(ours.bic, theirs.bic, 1e-10)
+    )
+
+
+@pytest.mark.parametrize("name", SERIES)
+@pytest.mark.parametrize("ic", ["aic", "bic"])
+def test_order_selection_matches_ar_select_order(name, ic):
+    y = SERIES[name]
+    ours = LinearAR(order=ic, max_order=12).fit(y)
+    selected = ar_model.ar_select_order(y, 12, ic=ic, trend="c")
+    assert list(range(1, ours.order + 1)) == list(selected.ar_lags or [])
+    theirs = selected.model.fit()
+    assert close(ours.params, theirs.params) and close(ours.sigma2, theirs.sigma2)
+
+
+@pytest.mark.parametrize("name", SERIES)
+def test_forecasts_match_autoreg(name):
+    y = SERIES[name]
+    ours = LinearAR(order=4).fit(y)
+    theirs = ar_model.AutoReg(y, 4, trend="c").fit()
+    prediction = theirs.get_prediction(start=len(y), end=len(y) + 9)
+    forecast = ours.forecast(y, horizon=10, levels=(0.8,))
+    assert close(forecast["mean"], prediction.predicted_mean) and close(forecast["se"], prediction.se_mean)
+    lower, upper = prediction.conf_int(alpha=0.2).T
+    assert close(forecast["lower_0.8"], lower, 1e-7) and close(forecast["upper_0.8"], upper, 1e-7)
+
+
+def test_log_prob_is_the_gaussian_chain_rule():
+    y = SUNSPOTS
+    model = LinearAR(order=3).fit(y)
+    lp = model.log_prob(y)
+    assert lp.shape == (len(y),) and torch.isfinite(lp).all()
+    # t >= order: the regression's Gaussian density
+    t = 100
+    mean = model.params[0] + model.params[1:] @ y[t - 1 : t - 4 : -1]
+    expected = -0.5 * math.log(2 * math.pi * model.sigma2) - (y[t] - mean) ** 2 / (2 * model.sigma2)
+    assert math.isclose(float(lp[t]), expected, rel_tol=1e-12)
+    # the first values: the stationary law, whose autocovariances statsmodels' ArmaProcess computes
+    gamma = ArmaProcess(ar=np.r_[1.0, -model.params[1:]]).acovf(4) * model.sigma2
+    assert np.allclose(model.autocovariances(3), gamma, rtol=1e-10, atol=0)
+    mu = model.params[0] / (1 - model.params[1:].sum())
+    assert math.isclose(
+        float(lp[0]), -0.5 * math.log(2 * math.pi * gamma[0]) - (y[0] - mu) ** 2 / (2 * gamma[0]), rel_tol=1e-12
+    )
+
+
+def test_step_agrees_with_log_prob_and_sampling_runs():
+    model = LinearAR(order=2).fit(MSFT_RETURNS)
+    x = MSFT_RETURNS[:6]
+    state, stepped = model.initial_state(), []
+    params, state = model.step(None, state)
+    for value in x:
+        stepped.append(-model.head.nll(params, torch.tensor(value, dtype=torch.float64)))
+        params, state = model.step(value, state)
+    assert torch.allclose(torch.stack(stepped), model.log_prob(x), rtol=1e-12, atol=0)
+    path = model.sample_elements(torch.tensor(x), 50, seed=0)
+    assert path.shape == (50,) and torch.isfinite(path).all()
+
+
+def test_save_and_load(tmp_path):
+    model = LinearAR(order="bic", max_order=6).fit(MSFT_RETURNS)
+    seqlab.save(model, tmp_path / "ar")
+    loaded = seqlab.load(tmp_path / "ar")
+    assert loaded.order == model.order and np.array_equal(loaded.params, model.params)
+    assert torch.equal(loaded.log_prob(MSFT_RETURNS[:300]), model.log_prob(MSFT_RETURNS[:300]))
+
+
+def test_bad_input():
+    with pytest.raises(SeqlabError, match="row 2 is nan"):
+        LinearAR(order=1).fit([0.1, 0.2, float("nan"), 0.3, 0.1, 0.2])
+    with pytest.raises(SeqlabError, match="row 1 is inf"):
+        LinearAR(order=1).fit(np.array([0.1, np.inf, 0.2]))
+    with pytest.raises(SeqlabError, match="LinearAR is a model of continuous data; got text"):
+        LinearAR(order=1).fit("to be or not to be")
+    with pytest.raises(SeqlabError, match="order 5 needs more than 11 values"):
+        LinearAR(order=5).fit(np.arange(8.0))
+    with pytest.raises(SeqlabError, match="order must be"):
+        LinearAR(order="hqic")
+    with pytest.raises(SeqlabError, match="discrete data"):
+        NGram(order=2).fit(MSFT_RETURNS)
