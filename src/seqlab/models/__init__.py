@@ -3,8 +3,9 @@
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
+from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
 
-MODELS = {model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR)}
+MODELS = {model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR)}
 
-__all__ = ["LatentAR", "LatentARConfig", "LinearAR", "MarkovChain", "NGram", "MODELS"]
+__all__ = ["LatentAR", "LatentARConfig", "LinearAR", "MarkovChain", "NGram", "NeuralAR", "NeuralARConfig", "MODELS"]
