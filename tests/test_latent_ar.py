@@ -38,7 +38,7 @@ def test_log_prob_chunks_carry_the_state(monkeypatch):
     model = make()
     x = model.encode(TEXT[:100])
     whole = model.log_prob(x)
-    monkeypatch.setattr("seqlab.models.latent_ar.LOG_PROB_CHUNK", 7)
+    monkeypatch.setattr("seqlab.base.LOG_PROB_CHUNK", 7)
     assert torch.allclose(model.log_prob(x), whole, rtol=0, atol=1e-12)
 
 

@@ -14,13 +14,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from seqlab.base import SequenceModel
+from seqlab.base import SequenceModel, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
 from seqlab.recurrent import CELLS, Recurrent
-
-LOG_PROB_CHUNK = 4096  # steps per forward pass in log_prob: bounds memory on long inputs
 
 
 @dataclass
@@ -99,19 +97,9 @@ class LatentAR(nn.Module, SequenceModel):
     def decode(self, x: torch.Tensor) -> str:
         return self.vocabulary.decode(x.tolist())
 
-    @torch.no_grad()
     def log_prob(self, x) -> torch.Tensor:
         """``log P(x_s | x_<s)`` for s = 1..T; ``x`` is text or (T,) ids. One pass, state carried."""
-        x = self.encode(x).to(self.out.weight.device)
-        was_training = self.training
-        self.eval()
-        x_prev = torch.cat([x.new_full((1,), self.start_id), x[:-1]])[None]  # (1, T)
-        state, out = None, []
-        for s in range(0, x.shape[0], LOG_PROB_CHUNK):
-            logits, state = self(x_prev[:, s : s + LOG_PROB_CHUNK], state)
-            out.append(-self.head.nll(logits[0], x[s : s + LOG_PROB_CHUNK]))
-        self.train(was_training)
-        return torch.cat(out) if out else torch.zeros(0)
+        return teacher_forced_log_prob(self, self.encode(x).to(self.out.weight.device), self.start_id)
 
     @torch.no_grad()
     def step(self, x_prev: torch.Tensor | None, state):

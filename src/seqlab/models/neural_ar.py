@@ -17,13 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqlab.base import SequenceModel
+from seqlab.base import SequenceModel, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.distributions import Categorical, Gaussian
 from seqlab.errors import SeqlabError
 from seqlab.models.linear_ar import as_series
-
-LOG_PROB_CHUNK = 4096
 
 
 @dataclass
@@ -134,19 +132,10 @@ class NeuralAR(nn.Module, SequenceModel):
     def decode(self, x: torch.Tensor):
         return self.vocabulary.decode(x.tolist()) if self.discrete else x
 
-    @torch.no_grad()
     def log_prob(self, x) -> torch.Tensor:
+        """``log P(x_s | x_s-window .. x_s-1)`` for s = 1..T (padded at the start)."""
         x = self.encode(x).to(self.out.weight.device)
-        was_training = self.training
-        self.eval()
-        first = torch.full((1,), self.start_id if self.discrete else float("nan"), dtype=x.dtype, device=x.device)
-        x_prev = torch.cat([first, x[:-1]])[None]
-        state, out = None, []
-        for s in range(0, x.shape[0], LOG_PROB_CHUNK):
-            params, state = self(x_prev[:, s : s + LOG_PROB_CHUNK], state)
-            out.append(-self.head.nll(params[0], x[s : s + LOG_PROB_CHUNK]))
-        self.train(was_training)
-        return torch.cat(out) if out else torch.zeros(0)
+        return teacher_forced_log_prob(self, x, self.start_id if self.discrete else float("nan"))
 
     @torch.no_grad()
     def step(self, x_prev, state):
