@@ -190,3 +190,25 @@ def test_truncated_optimizer_state_on_resume(trained, tmp_path, capsys):
 def test_nonsensical_options(capsys, argv, fragment):
     code, _, err = run(argv, capsys)
     assert_one_line_error(code, err, fragment)
+
+
+@pytest.mark.slow
+def test_compare_ranks_every_family_and_writes_table_csv_and_chart(tmp_path, capsys):
+    data = write_small_text(tmp_path)
+    out = tmp_path / "cmp"
+    code, stdout, _ = run(
+        ["compare", "--data", str(data), "--budget", "0.5", "--out", str(out), "--json", "--no-progress"], capsys
+    )
+    assert code == 0
+    results = json.loads(stdout)["results"]
+    names = [r["model"] for r in results]
+    assert len(names) == 9 and any("markov" in n for n in names) and any("lstm" in n for n in names)
+    assert all({"model", "nll_nats", "bits_per_char", "params", "fit_seconds"} <= r.keys() for r in results)
+    nlls = [r["nll_nats"] for r in results]
+    assert nlls == sorted(nlls)
+    by_name = {r["model"]: r["nll_nats"] for r in results}
+    # memory helps where there is data to learn it from: order 4 beats the first-order chain
+    assert by_name["ngram order 4 (Kneser-Ney)"] < by_name["markov (add-0.5)"]
+    assert (out / "compare.md").read_text().count("\n|") >= 10
+    assert (out / "compare.csv").read_text().startswith("model,")
+    assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"

@@ -132,6 +132,20 @@ def build_parser() -> Parser:
     )
     e.add_argument("--json", action="store_true", help="print JSON")
 
+    c = sub.add_parser("compare", help="fit every model family on one split and rank them by validation NLL")
+    c.add_argument("--data", default=DEFAULT_DATA, help=f"text file or bundled name (default: {DEFAULT_DATA})")
+    c.add_argument("--budget", type=positive_float, default=60.0, help="seconds of training per neural model (60)")
+    c.add_argument("--out", default="runs/compare", help="where compare.md, .csv and .png go (runs/compare)")
+    c.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    c.add_argument(
+        "--valid-fraction",
+        type=positive_float,
+        default=0.1,
+        help="held-out share of a text file without a marked validation part (0.1)",
+    )
+    c.add_argument("--json", action="store_true", help="print the results as JSON")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
+
     i = sub.add_parser("info", help="describe a trained model")
     i.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
     return parser
@@ -299,7 +313,38 @@ def cmd_info(args) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "evaluate": cmd_evaluate, "info": cmd_info}
+def cmd_compare(args) -> int:
+    from seqlab.compare import bar_chart, compare, csv_text, markdown_table
+
+    train, valid, meta = load_split(args.data, args.valid_fraction)
+    if not valid:
+        raise SeqlabError(f"{args.data}: no validation part to compare on")
+    results = compare(train, valid, budget=args.budget, seed=args.seed, progress=not args.no_progress)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = markdown_table(results)
+    title = (
+        f"{meta['data']}: {meta['train_chars']:,} training / {meta['valid_chars']:,} validation characters, "
+        f"{args.budget:g} s per neural model"
+    )
+    (out / "compare.md").write_text(f"{title}\n\n{table}", encoding="utf-8")
+    (out / "compare.csv").write_text(csv_text(results), encoding="utf-8")
+    bar_chart(results, out / "compare.png", title)
+    if args.json:
+        keys = ("model", "nll_nats", "bits_per_char", "params", "fit_seconds", "sample_chars_per_second")
+        print(json.dumps({"data": meta, "results": [{k: r[k] for k in keys} for r in results]}))
+    else:
+        print(f"{title}\n\n{table}\nwritten: {out / 'compare.md'}, {out / 'compare.csv'}, {out / 'compare.png'}")
+    return 0
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "evaluate": cmd_evaluate,
+    "info": cmd_info,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

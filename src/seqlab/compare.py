@@ -1,0 +1,153 @@
+"""``seqlab compare``: fit every family that applies to a text on one train/validation split, and rank them
+by validation NLL per character: what each model's memory of the past buys."""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from seqlab.data.text import Vocabulary
+from seqlab.metrics import likelihood_scores
+from seqlab.models import LatentAR, LatentARConfig, MarkovChain, NeuralAR, NeuralARConfig, NGram
+from seqlab.training import Trainer, TrainerConfig
+
+SAMPLE_LENGTH = 80
+SPEED_LENGTH = 300
+
+
+@dataclass
+class Contender:
+    name: str
+    conditions_on: str
+    build: Callable[[], object]
+    neural: bool
+
+
+def contenders(vocabulary: Vocabulary, ngram_orders: tuple[int, ...] = (2, 4, 6, 8)) -> list[Contender]:
+    """The families that apply to discrete text, cheapest first."""
+
+    def latent(cell: str) -> Callable[[], object]:
+        return lambda: LatentAR(vocabulary, LatentARConfig(cell=cell, hidden_size=256, num_layers=2))
+
+    out = [
+        Contender("markov (add-0.5)", "x_{t-1}", lambda: MarkovChain(k=0.5, vocabulary=vocabulary), False),
+        *[
+            Contender(
+                f"ngram order {n} (Kneser-Ney)",
+                f"x_{{t-{n}}}..x_{{t-1}}",
+                lambda n=n: NGram(order=n, smoothing="kneser_ney", vocabulary=vocabulary),
+                False,
+            )
+            for n in ngram_orders
+        ],
+        Contender(
+            "neural AR window 16 (MLP)",
+            "x_{t-16}..x_{t-1}",
+            lambda: NeuralAR(vocabulary, NeuralARConfig(window=16, hidden_size=256)),
+            True,
+        ),
+    ]
+    out += [
+        Contender(f"latent AR {cell} 2 x 256", "x_{t-1}, H_t (all of x_<t)", latent(cell), True)
+        for cell in ("rnn", "lstm", "gru")
+    ]
+    return out
+
+
+def evaluate_contender(
+    contender: Contender, train: torch.Tensor, valid: torch.Tensor, budget: float, seed: int, progress: bool
+) -> dict:
+    torch.manual_seed(seed)
+    model = contender.build()
+    start = time.perf_counter()
+    if contender.neural:
+        config = TrainerConfig(time_budget=budget, seed=seed, progress=progress, eval_every=10**9)
+        Trainer(model, config).fit(train, None)
+        params = sum(p.numel() for p in model.parameters())
+    else:
+        model.fit(train)
+        params = sum(len(level.grams) for level in model.levels)  # stored counts
+    fit_seconds = time.perf_counter() - start
+    scores = likelihood_scores(model.log_prob(valid))
+    start = time.perf_counter()
+    sample = model.sample("", SPEED_LENGTH, temperature=0.8, seed=seed)
+    sample_rate = SPEED_LENGTH / (time.perf_counter() - start)
+    return {
+        "model": contender.name,
+        "conditions_on": contender.conditions_on,
+        "nll_nats": scores["nll_nats"],
+        "bits_per_char": scores["bits_per_char"],
+        "params": params,
+        "fit_seconds": fit_seconds,
+        "sample_chars_per_second": sample_rate,
+        "sample": sample[:SAMPLE_LENGTH],
+    }
+
+
+def compare(
+    train_text: str,
+    valid_text: str,
+    budget: float = 60.0,
+    seed: int = 0,
+    progress: bool = True,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> list[dict]:
+    vocabulary = Vocabulary.from_text(train_text)
+    train = vocabulary.encode(train_text, source="training part")
+    valid = vocabulary.encode(valid_text, unknown="map", source="validation part")
+    results = []
+    for contender in contenders(vocabulary):
+        log(f"seqlab compare: {contender.name}" + (f" ({budget:g} s of training)" if contender.neural else ""))
+        results.append(evaluate_contender(contender, train, valid, budget, seed, progress))
+    return sorted(results, key=lambda r: r["nll_nats"])
+
+
+def markdown_table(results: list[dict]) -> str:
+    lines = [
+        "| model | conditions on | validation NLL (nats/char) | bits/char | parameters (or stored n-grams) "
+        "| fit s | sampling chars/s | sample |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for r in results:
+        sample = r["sample"].replace("\n", "⏎").replace("|", "\\|")
+        lines.append(
+            f"| {r['model']} | {r['conditions_on']} | {r['nll_nats']:.4f} | {r['bits_per_char']:.3f} | "
+            f"{r['params']:,} | {r['fit_seconds']:.1f} | {r['sample_chars_per_second']:,.0f} | `{sample}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(results: list[dict]) -> str:
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(results[0]))
+    writer.writeheader()
+    writer.writerows(results)
+    return buffer.getvalue()
+
+
+def bar_chart(results: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(results) + 1.2))
+    names = [r["model"] for r in results][::-1]
+    bits = [r["bits_per_char"] for r in results][::-1]
+    ax.barh(names, bits, color="#4c72b0")
+    for y, b in enumerate(bits):
+        ax.text(b, y, f" {b:.3f}", va="center", fontsize=8)
+    ax.set_xlabel("validation bits per character (lower is better)")
+    ax.set_xlim(0, max(bits) * 1.15 if all(map(math.isfinite, bits)) else None)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
