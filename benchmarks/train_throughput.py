@@ -87,8 +87,8 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--embedding", type=int, default=64)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--window", type=int, default=64)

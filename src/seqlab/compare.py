@@ -35,7 +35,7 @@ def contenders(vocabulary: Vocabulary, ngram_orders: tuple[int, ...] = (2, 4, 6,
     """The families that apply to discrete text, cheapest first."""
 
     def latent(cell: str) -> Callable[[], object]:
-        return lambda: LatentAR(vocabulary, LatentARConfig(cell=cell, hidden_size=256, num_layers=2))
+        return lambda: LatentAR(vocabulary, LatentARConfig(cell=cell))  # the CLI's default size
 
     out = [
         Contender("markov (add-0.5)", "x_{t-1}", lambda: MarkovChain(k=0.5, vocabulary=vocabulary), False),

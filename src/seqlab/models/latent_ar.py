@@ -24,8 +24,8 @@ from seqlab.recurrent import CELLS, Recurrent
 @dataclass
 class LatentARConfig:
     cell: str = "lstm"
-    hidden_size: int = 256
-    num_layers: int = 2
+    hidden_size: int = 512
+    num_layers: int = 1
     embedding_dim: int = 64
     dropout: float = 0.0
     reset: str = "after"  # GRU only: where the reset gate applies (seqlab.cells.GRUCell)
