@@ -16,7 +16,7 @@ import torch
 
 from seqlab.data.text import Vocabulary
 from seqlab.metrics import likelihood_scores
-from seqlab.models import LatentAR, LatentARConfig, MarkovChain, NeuralAR, NeuralARConfig, NGram
+from seqlab.models import InfiniGram, LatentAR, LatentARConfig, MarkovChain, NeuralAR, NeuralARConfig, NGram
 from seqlab.training import Trainer, TrainerConfig
 
 SAMPLE_LENGTH = 80
@@ -74,7 +74,8 @@ def evaluate_contender(
         params = sum(p.numel() for p in model.parameters())
     else:
         model.fit(train)
-        params = sum(len(level.grams) for level in model.levels)  # stored counts
+        # what it stores: distinct n-grams, or the indexed training symbols
+        params = len(model.text) if isinstance(model, InfiniGram) else sum(len(level.grams) for level in model.levels)
     fit_seconds = time.perf_counter() - start
     scores = likelihood_scores(model.log_prob(valid))
     start = time.perf_counter()

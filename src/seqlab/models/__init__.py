@@ -1,11 +1,22 @@
 """The model families; each is a ``SequenceModel``."""
 
+from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
 
-MODELS = {model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR)}
+MODELS = {model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR, InfiniGram)}
 
-__all__ = ["LatentAR", "LatentARConfig", "LinearAR", "MarkovChain", "NGram", "NeuralAR", "NeuralARConfig", "MODELS"]
+__all__ = [
+    "InfiniGram",
+    "LatentAR",
+    "LatentARConfig",
+    "LinearAR",
+    "MarkovChain",
+    "NGram",
+    "NeuralAR",
+    "NeuralARConfig",
+    "MODELS",
+]
