@@ -197,7 +197,7 @@ def test_data_parallel_training_matches_one_process(tmp_path):
         assert torch.allclose(a[k], b[k], rtol=1e-4, atol=1e-6), k
     carried_one = load_file(str(tmp_path / "one/last/carried.safetensors"))
     carried_two = load_file(str(tmp_path / "two/last/carried.safetensors"))
-    assert carried_two["state_0"].shape == carried_one["state_0"].shape == (1, 4, 8)
+    assert carried_two["state_0"].shape == carried_one["state_0"].shape == (1, 4, 8)  # (L, B, H) of the LSTM's h
 
 
 @pytest.mark.slow

@@ -17,16 +17,19 @@ LOG_PROB_CHUNK = 4096  # steps per forward pass in teacher_forced_log_prob: boun
 
 
 @torch.no_grad()
-def teacher_forced_log_prob(model: torch.nn.Module, x: torch.Tensor, first: float) -> torch.Tensor:
+def teacher_forced_log_prob(
+    model: torch.nn.Module, x: torch.Tensor, first: float, chunk: int | None = None
+) -> torch.Tensor:
     """``log P(x_s | x_<s)`` from a network ``model(x_prev (1, T), state) -> (params, state)``: one pass over
     chunks with the state carried, ``x_prev`` being ``x`` shifted right behind ``first`` (the start symbol)."""
     was_training = model.training
     model.eval()
+    chunk = chunk or LOG_PROB_CHUNK
     x_prev = torch.cat([x.new_full((1,), first), x[:-1]])[None]  # (1, T)
     state, out = None, []
-    for s in range(0, x.shape[0], LOG_PROB_CHUNK):
-        params, state = model(x_prev[:, s : s + LOG_PROB_CHUNK], state)
-        out.append(-model.head.nll(params[0], x[s : s + LOG_PROB_CHUNK]))
+    for s in range(0, x.shape[0], chunk):
+        params, state = model(x_prev[:, s : s + chunk], state)
+        out.append(-model.head.nll(params[0], x[s : s + chunk]))
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0)
 

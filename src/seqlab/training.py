@@ -128,10 +128,20 @@ def _map_state(state, fn):
 
 
 def _state_tensors(state) -> dict[str, torch.Tensor]:
+    """A carried state as named tensors: "state" for one tensor, "state_0", "state_1", ... for a tuple."""
     if state is None:
         return {}
-    parts = state if isinstance(state, tuple) else (state,)
-    return {f"state_{i}": s for i, s in enumerate(parts)}
+    if isinstance(state, tuple):
+        return {f"state_{i}": s for i, s in enumerate(state)}
+    return {"state": state}
+
+
+def _state_from_tensors(tensors: dict[str, torch.Tensor], fn):
+    if not tensors:
+        return None
+    if "state" in tensors:
+        return fn(tensors["state"])
+    return tuple(fn(tensors[f"state_{i}"]) for i in range(len(tensors)))
 
 
 class Trainer:
@@ -158,6 +168,8 @@ class Trainer:
             betas=(0.9, config.beta2),
         )
         self._stop_requested = False
+        # where the batch lives in the model's carried state: (L, B, H) for RNNs, (B, ...) for the others
+        self.state_batch_dim = getattr(model, "state_batch_dim", 0)
 
     # -- schedule -----------------------------------------------------------------------------
     def learning_rate(self, step: int, elapsed: float) -> float:
@@ -192,7 +204,7 @@ class Trainer:
         def gather(s):
             parts = [torch.empty_like(s) for _ in range(self.world)]
             dist.all_gather(parts, s.contiguous())
-            return torch.cat(parts, dim=1)
+            return torch.cat(parts, dim=self.state_batch_dim)
 
         return _map_state(state, gather)
 
@@ -234,10 +246,8 @@ class Trainer:
             progress = info["progress"]
         except (KeyError, ValueError, OSError, RuntimeError) as e:
             raise SeqlabError(f"{last}: corrupted checkpoint ({type(e).__name__}: {e})") from None
-        parts = [carried[f"state_{i}"] for i in range(len(carried))]
         B = self.config.batch_size // self.world
-        parts = [p[:, self.rank * B : (self.rank + 1) * B].to(self.device) for p in parts]
-        state = None if not parts else (tuple(parts) if len(parts) > 1 else parts[0])
+        state = _state_from_tensors(carried, lambda p: p.narrow(self.state_batch_dim, self.rank * B, B).to(self.device))
         return progress, state
 
     # -- the loop -----------------------------------------------------------------------------

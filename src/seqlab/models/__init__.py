@@ -6,10 +6,15 @@ from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
+from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 
-MODELS = {model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR, InfiniGram)}
+MODELS = {
+    model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR, InfiniGram, CausalTransformer)
+}
 
 __all__ = [
+    "CausalTransformer",
+    "CausalTransformerConfig",
     "InfiniGram",
     "LatentAR",
     "LatentARConfig",

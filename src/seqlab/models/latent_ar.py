@@ -55,6 +55,7 @@ class LatentAR(nn.Module, SequenceModel):
     """
 
     kind = "latent_ar"
+    state_batch_dim = 1  # h (and C) are (L, B, H)
 
     def __init__(self, vocabulary: Vocabulary, config: LatentARConfig | None = None) -> None:
         super().__init__()

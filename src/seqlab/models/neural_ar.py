@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 from torch import nn
 
 from seqlab.base import SequenceModel, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
-from seqlab.distributions import Categorical, Gaussian
 from seqlab.errors import SeqlabError
+from seqlab.models.elements import Elements
 from seqlab.models.linear_ar import as_series
 
 
@@ -29,7 +28,7 @@ class NeuralARConfig:
     window: int = 8  # tau: how many previous elements the model sees
     hidden_size: int = 256
     num_layers: int = 2
-    embedding_dim: int = 32  # discrete data only
+    embedding_dim: int = 32  # per element
     dropout: float = 0.0
 
     def validate(self) -> None:
@@ -66,23 +65,12 @@ class NeuralAR(nn.Module, SequenceModel):
         config = config or NeuralARConfig()
         config.validate()
         self.config, self.vocabulary = config, vocabulary
-        self.discrete = vocabulary is not None
-        tau, H = config.window, config.hidden_size
-        if self.discrete:
-            V = len(vocabulary)
-            self.head = Categorical(V)
-            self.start_id = V
-            self.embed = nn.Embedding(V + 1, config.embedding_dim)
-            features = tau * config.embedding_dim
-        else:
-            self.head = Gaussian()
-            # continuous values are standardised with the training series' location and scale
-            self.register_buffer("location", torch.tensor(float(location)))
-            self.register_buffer("scale", torch.tensor(float(scale)))
-            features = 2 * tau  # value and "missing" flag per position
+        self.elements = Elements(vocabulary, config.embedding_dim, location, scale, model="NeuralAR")
+        self.discrete, self.head = self.elements.discrete, self.elements.head
+        H = config.hidden_size
         layers: list[nn.Module] = []
         for k in range(config.num_layers):
-            layers += [nn.Linear(features if k == 0 else H, H), nn.GELU()]
+            layers += [nn.Linear(config.window * config.embedding_dim if k == 0 else H, H), nn.GELU()]
             if config.dropout > 0:
                 layers.append(nn.Dropout(config.dropout))
         self.mlp = nn.Sequential(*layers)
@@ -90,10 +78,7 @@ class NeuralAR(nn.Module, SequenceModel):
 
     # -- the network --------------------------------------------------------------------------------
     def initial_state(self, batch_size: int = 1) -> torch.Tensor:
-        device = self.out.weight.device
-        if self.discrete:
-            return torch.full((batch_size, self.config.window), self.start_id, dtype=torch.long, device=device)
-        return torch.full((batch_size, self.config.window), float("nan"), device=device, dtype=self.out.weight.dtype)
+        return self.elements.padding((batch_size, self.config.window), self.out.weight.device)
 
     def forward(self, x_prev: torch.Tensor, state: torch.Tensor | None = None):
         if state is None:
@@ -105,37 +90,20 @@ class NeuralAR(nn.Module, SequenceModel):
 
     def predict(self, windows: torch.Tensor) -> torch.Tensor:
         """Head parameters (B, T, P) of the element after each window (B, T, tau)."""
-        if self.discrete:
-            features = self.embed(windows).flatten(2)  # (B, T, tau * E)
-        else:
-            missing = torch.isnan(windows)
-            values = torch.where(missing, torch.zeros_like(windows), (windows - self.location) / self.scale)
-            features = torch.cat([values, missing.to(values.dtype)], dim=-1).to(self.out.weight.dtype)
-        params = self.out(self.mlp(features))
-        if not self.discrete:  # back to the original scale: mu * scale + location, log sigma + log scale
-            params = torch.stack(
-                [params[..., 0] * self.scale + self.location, params[..., 1] + torch.log(self.scale)], dim=-1
-            )
-        return params
+        features = self.elements(windows).flatten(2)  # (B, T, tau * E)
+        return self.elements.head_params(self.out(self.mlp(features)))
 
     # -- SequenceModel ---------------------------------------------------------------------------------
-    def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
-        if self.discrete:
-            if isinstance(data, str):
-                return self.vocabulary.encode(data, unknown=unknown, source=source)
-            array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
-            if array.dtype.kind not in "iu":
-                raise SeqlabError(f"this NeuralAR models discrete data (symbols); got {array.dtype} values ({source})")
-            return torch.as_tensor(array, dtype=torch.long)
-        return torch.from_numpy(as_series(data, model="this NeuralAR", source=source)).to(self.out.weight.dtype)
+    def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
+        return self.elements.encode(data, unknown, source)
 
     def decode(self, x: torch.Tensor):
-        return self.vocabulary.decode(x.tolist()) if self.discrete else x
+        return self.elements.decode(x)
 
     def log_prob(self, x) -> torch.Tensor:
         """``log P(x_s | x_s-window .. x_s-1)`` for s = 1..T (padded at the start)."""
         x = self.encode(x).to(self.out.weight.device)
-        return teacher_forced_log_prob(self, x, self.start_id if self.discrete else float("nan"))
+        return teacher_forced_log_prob(self, x, self.elements.start)
 
     @torch.no_grad()
     def step(self, x_prev, state):
@@ -175,6 +143,6 @@ class NeuralAR(nn.Module, SequenceModel):
 
     def describe(self) -> str:
         c = self.config
-        data = f"vocabulary {len(self.vocabulary)}" if self.discrete else "continuous, Gaussian head"
+        data = self.elements.describe()
         n = sum(p.numel() for p in self.parameters())
         return f"NeuralAR(window {c.window}, {c.num_layers} x {c.hidden_size} MLP, {data}, {n:,} parameters)"
