@@ -133,7 +133,9 @@ def test_unknown_characters_at_evaluation(trained, tmp_path, capsys):
     assert code == 0 and json.loads(stdout)["unknown_tokens"] == 1
 
 
-@pytest.mark.parametrize("damage", ["missing", "no_config", "truncated", "corrupted_config", "another_kind"])
+@pytest.mark.parametrize(
+    "damage", ["missing", "no_config", "truncated", "corrupted_config", "unknown_kind", "another_kind"]
+)
 def test_bad_checkpoints(trained, tmp_path, capsys, damage):
     _, _, out = trained
     broken = tmp_path / "broken"
@@ -143,7 +145,8 @@ def test_bad_checkpoints(trained, tmp_path, capsys, damage):
         "no_config": "not a seqlab model directory",
         "truncated": "corrupted or truncated",
         "corrupted_config": "corrupted JSON",
-        "another_kind": "unknown model kind 'ngram'",
+        "unknown_kind": "unknown model kind 'wavenet'",
+        "another_kind": "invalid model config",
     }[damage]
     if damage == "missing":
         shutil.rmtree(broken)
@@ -156,7 +159,8 @@ def test_bad_checkpoints(trained, tmp_path, capsys, damage):
         (broken / "config.json").write_text('{"format": "seqlab-model", "mod')
     else:
         config = json.loads((broken / "config.json").read_text())
-        (broken / "config.json").write_text(json.dumps({**config, "model": "ngram"}))
+        kind = "wavenet" if damage == "unknown_kind" else "ngram"  # ngram: a real kind, but not these files
+        (broken / "config.json").write_text(json.dumps({**config, "model": kind}))
     for command in (["sample", str(broken)], ["evaluate", str(broken)], ["info", str(broken)]):
         code, _, err = run(command, capsys)
         assert_one_line_error(code, err, fragment)

@@ -62,6 +62,20 @@ class Vocabulary:
         return cls(list(symbols))
 
 
+def encode_symbols(data, vocabulary: Vocabulary | None, model: str, unknown: str = "error", source: str = "data"):
+    """Text (through ``vocabulary``) or integer symbol ids -> (T,) int64 ids; refuses continuous values."""
+    import numpy as np
+
+    if not isinstance(data, str):
+        array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
+        if array.dtype.kind not in "iu":
+            raise SeqlabError(f"{model} is a model of discrete data (symbols); got {array.dtype} values ({source})")
+        return torch.as_tensor(array, dtype=torch.long)
+    if vocabulary is None:
+        raise SeqlabError(f"{model} has no vocabulary yet: fit it on text or pass vocabulary=...")
+    return vocabulary.encode(data, unknown=unknown, source=source)
+
+
 def split_text(text: str, valid_fraction: float = 0.1, valid_from: str | None = None) -> tuple[str, str]:
     """Split into (train, valid): at the marker ``valid_from`` when it occurs (a held-out document),
     else the last ``valid_fraction`` of the text, moved back to the start of a line."""

@@ -8,13 +8,14 @@ with its parameters returned on the original scale.
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import asdict
+
 import torch
 from torch import nn
 
-from seqlab.data.text import Vocabulary
+from seqlab.base import SequenceModel
+from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import Categorical, Gaussian, Head
-from seqlab.errors import SeqlabError
 from seqlab.models.linear_ar import as_series
 
 
@@ -62,14 +63,7 @@ class Elements(nn.Module):
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
         if self.discrete:
-            if isinstance(data, str):
-                return self.vocabulary.encode(data, unknown=unknown, source=source)
-            array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
-            if array.dtype.kind not in "iu":
-                raise SeqlabError(
-                    f"this {self.model_name} models discrete data (symbols); got {array.dtype} values ({source})"
-                )
-            return torch.as_tensor(array, dtype=torch.long)
+            return encode_symbols(data, self.vocabulary, f"this {self.model_name}", unknown, source)
         series = as_series(data, model=f"this {self.model_name}", source=source)
         return torch.from_numpy(series).to(self.embedding.weight.dtype)
 
@@ -78,3 +72,48 @@ class Elements(nn.Module):
 
     def describe(self) -> str:
         return f"vocabulary {len(self.vocabulary)}" if self.discrete else "continuous, Gaussian head"
+
+
+class ElementsModel(nn.Module, SequenceModel):
+    """What the windowed neural models share: ``Elements``, a config dataclass, the ``Trainer``, persistence.
+
+    Subclasses set ``config_class`` and build their network in ``__init__(vocabulary, config, location, scale)``
+    after calling ``self.setup_elements(...)``."""
+
+    config_class: type
+
+    def setup_elements(self, vocabulary, config, embedding_dim: int, location: float, scale: float) -> None:
+        config.validate()
+        self.config, self.vocabulary = config, vocabulary
+        self.elements = Elements(vocabulary, embedding_dim, location, scale, model=type(self).__name__)
+        self.discrete, self.head = self.elements.discrete, self.elements.head
+
+    def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
+        return self.elements.encode(data, unknown, source)
+
+    def decode(self, x: torch.Tensor):
+        return self.elements.decode(x)
+
+    def fit(self, train, valid=None, **options):
+        """Train with the shared ``Trainer``; ``options`` are ``TrainerConfig`` fields."""
+        from seqlab.training import Trainer, TrainerConfig
+
+        valid_x = None if valid is None else self.encode(valid, source="validation data")
+        return Trainer(self, TrainerConfig(**options)).fit(self.encode(train, source="training data"), valid_x)
+
+    @classmethod
+    def for_series(cls, series, config=None):
+        """A continuous model standardised by the series' mean and standard deviation."""
+        y = as_series(series, model=cls.__name__, source="training series")
+        return cls(None, config, location=float(y.mean()), scale=float(y.std()) or 1.0)
+
+    def to_config(self) -> dict:
+        out = {"config": asdict(self.config)}
+        if self.discrete:
+            out["vocabulary"] = self.vocabulary.to_json()
+        return out
+
+    @classmethod
+    def from_config(cls, config: dict):
+        vocabulary = Vocabulary.from_json(config["vocabulary"]) if "vocabulary" in config else None
+        return cls(vocabulary, cls.config_class(**config["config"]))

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from seqlab.base import SequenceModel
-from seqlab.data.text import Vocabulary
+from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
 
@@ -87,16 +87,7 @@ class InfiniGram(SequenceModel):
         return Categorical(self.V)
 
     def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
-        if not isinstance(data, str):
-            array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
-            if array.dtype.kind not in "iu":
-                raise SeqlabError(
-                    f"InfiniGram is a model of discrete data (symbols); got {array.dtype} values ({source})"
-                )
-            return torch.as_tensor(array, dtype=torch.long)
-        if self.vocabulary is None:
-            raise SeqlabError("the model has no vocabulary yet: fit it first")
-        return self.vocabulary.encode(data, unknown=unknown, source=source)
+        return encode_symbols(data, self.vocabulary, "InfiniGram", unknown, source)
 
     def decode(self, x: torch.Tensor) -> str:
         return self.vocabulary.decode(x.tolist())

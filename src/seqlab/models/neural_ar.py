@@ -11,16 +11,15 @@ carries it across consecutive training windows exactly as it carries an RNN's hi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from seqlab.base import SequenceModel, teacher_forced_log_prob
+from seqlab.base import teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Elements
-from seqlab.models.linear_ar import as_series
+from seqlab.models.elements import ElementsModel
 
 
 @dataclass
@@ -39,7 +38,7 @@ class NeuralARConfig:
             raise SeqlabError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class NeuralAR(nn.Module, SequenceModel):
+class NeuralAR(ElementsModel):
     """MLP over a fixed window; discrete with ``vocabulary=...``, continuous with ``vocabulary=None``.
 
     Shapes: ``forward(x_prev (B, T), state (B, tau) or None) -> (params (B, T, P), state (B, tau))`` where
@@ -53,6 +52,7 @@ class NeuralAR(nn.Module, SequenceModel):
     """
 
     kind = "neural_ar"
+    config_class = NeuralARConfig
 
     def __init__(
         self,
@@ -63,10 +63,7 @@ class NeuralAR(nn.Module, SequenceModel):
     ) -> None:
         super().__init__()
         config = config or NeuralARConfig()
-        config.validate()
-        self.config, self.vocabulary = config, vocabulary
-        self.elements = Elements(vocabulary, config.embedding_dim, location, scale, model="NeuralAR")
-        self.discrete, self.head = self.elements.discrete, self.elements.head
+        self.setup_elements(vocabulary, config, config.embedding_dim, location, scale)
         H = config.hidden_size
         layers: list[nn.Module] = []
         for k in range(config.num_layers):
@@ -94,12 +91,6 @@ class NeuralAR(nn.Module, SequenceModel):
         return self.elements.head_params(self.out(self.mlp(features)))
 
     # -- SequenceModel ---------------------------------------------------------------------------------
-    def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
-        return self.elements.encode(data, unknown, source)
-
-    def decode(self, x: torch.Tensor):
-        return self.elements.decode(x)
-
     def log_prob(self, x) -> torch.Tensor:
         """``log P(x_s | x_s-window .. x_s-1)`` for s = 1..T (padded at the start)."""
         x = self.encode(x).to(self.out.weight.device)
@@ -114,32 +105,6 @@ class NeuralAR(nn.Module, SequenceModel):
             x = torch.as_tensor(x_prev, dtype=state.dtype, device=state.device).reshape(1, 1)
             state = torch.cat([state[:, 1:], x], dim=1)
         return self.predict(state[:, None, :])[0, 0], state
-
-    def fit(self, train, valid=None, **options):
-        """Train with the shared ``Trainer``; ``options`` are ``TrainerConfig`` fields."""
-        from seqlab.training import Trainer, TrainerConfig
-
-        trainer = Trainer(self, TrainerConfig(**options))
-        valid_x = None if valid is None else self.encode(valid, source="validation data")
-        return trainer.fit(self.encode(train, source="training data"), valid_x)
-
-    @classmethod
-    def for_series(cls, series, config: NeuralARConfig | None = None) -> NeuralAR:
-        """A continuous NeuralAR standardised by the series' mean and standard deviation."""
-        y = as_series(series, model="NeuralAR", source="training series")
-        return cls(None, config, location=float(y.mean()), scale=float(y.std()) or 1.0)
-
-    # -- persistence --------------------------------------------------------------------------------------
-    def to_config(self) -> dict:
-        out = {"config": asdict(self.config)}
-        if self.discrete:
-            out["vocabulary"] = self.vocabulary.to_json()
-        return out
-
-    @classmethod
-    def from_config(cls, config: dict) -> NeuralAR:
-        vocabulary = Vocabulary.from_json(config["vocabulary"]) if "vocabulary" in config else None
-        return cls(vocabulary, NeuralARConfig(**config["config"]))
 
     def describe(self) -> str:
         c = self.config

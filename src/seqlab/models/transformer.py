@@ -15,16 +15,15 @@ and ``Gaussian``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from seqlab.base import SequenceModel, teacher_forced_log_prob
+from seqlab.base import teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Elements
-from seqlab.models.linear_ar import as_series
+from seqlab.models.elements import ElementsModel
 
 
 @dataclass
@@ -65,7 +64,7 @@ class Block(nn.Module):
         return x + self.dropout(self.mlp(self.norm2(x)))
 
 
-class CausalTransformer(nn.Module, SequenceModel):
+class CausalTransformer(ElementsModel):
     """Shapes: ``forward(x_prev (B, T), state (B, S) or None) -> (params (B, T, P), state (B, <= context - 1))``.
 
     Example::
@@ -76,6 +75,7 @@ class CausalTransformer(nn.Module, SequenceModel):
     """
 
     kind = "causal_transformer"
+    config_class = CausalTransformerConfig
 
     def __init__(
         self,
@@ -86,10 +86,7 @@ class CausalTransformer(nn.Module, SequenceModel):
     ) -> None:
         super().__init__()
         config = config or CausalTransformerConfig()
-        config.validate()
-        self.config, self.vocabulary = config, vocabulary
-        self.elements = Elements(vocabulary, config.d_model, location, scale, model="CausalTransformer")
-        self.discrete, self.head = self.elements.discrete, self.elements.head
+        self.setup_elements(vocabulary, config, config.d_model, location, scale)
         self.blocks = nn.ModuleList(
             Block(config.d_model, config.num_heads, config.dropout) for _ in range(config.num_layers)
         )
@@ -119,12 +116,6 @@ class CausalTransformer(nn.Module, SequenceModel):
         return self.elements.head_params(self.out(self.norm(h))), tuple(new_state)
 
     # -- SequenceModel --------------------------------------------------------------------------------------
-    def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
-        return self.elements.encode(data, unknown, source)
-
-    def decode(self, x: torch.Tensor):
-        return self.elements.decode(x)
-
     def log_prob(self, x) -> torch.Tensor:
         x = self.encode(x).to(self.out.weight.device)
         return teacher_forced_log_prob(self, x, self.elements.start, chunk=4 * self.config.context)
@@ -143,31 +134,6 @@ class CausalTransformer(nn.Module, SequenceModel):
         params, state = self(x, state)
         self.train(was_training)
         return params[0, 0], state
-
-    def fit(self, train, valid=None, **options):
-        """Train with the shared ``Trainer``; ``options`` are ``TrainerConfig`` fields."""
-        from seqlab.training import Trainer, TrainerConfig
-
-        valid_x = None if valid is None else self.encode(valid, source="validation data")
-        return Trainer(self, TrainerConfig(**options)).fit(self.encode(train, source="training data"), valid_x)
-
-    @classmethod
-    def for_series(cls, series, config: CausalTransformerConfig | None = None) -> CausalTransformer:
-        """A continuous model standardised by the series' mean and standard deviation."""
-        y = as_series(series, model="CausalTransformer", source="training series")
-        return cls(None, config, location=float(y.mean()), scale=float(y.std()) or 1.0)
-
-    # -- persistence ----------------------------------------------------------------------------------------
-    def to_config(self) -> dict:
-        out = {"config": asdict(self.config)}
-        if self.discrete:
-            out["vocabulary"] = self.vocabulary.to_json()
-        return out
-
-    @classmethod
-    def from_config(cls, config: dict) -> CausalTransformer:
-        vocabulary = Vocabulary.from_json(config["vocabulary"]) if "vocabulary" in config else None
-        return cls(vocabulary, CausalTransformerConfig(**config["config"]))
 
     def describe(self) -> str:
         c = self.config
