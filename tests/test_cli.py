@@ -206,7 +206,7 @@ def test_compare_ranks_every_family_and_writes_table_csv_and_chart(tmp_path, cap
     assert code == 0
     results = json.loads(stdout)["results"]
     names = [r["model"] for r in results]
-    assert len(names) == 10 and any("markov" in n for n in names) and any("lstm" in n for n in names)
+    assert len(names) == 11 and any("markov" in n for n in names) and any("lstm" in n for n in names)
     assert all({"model", "nll_nats", "bits_per_char", "params", "fit_seconds"} <= r.keys() for r in results)
     nlls = [r["nll_nats"] for r in results]
     assert nlls == sorted(nlls)

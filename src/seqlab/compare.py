@@ -16,7 +16,17 @@ import torch
 
 from seqlab.data.text import Vocabulary
 from seqlab.metrics import likelihood_scores
-from seqlab.models import InfiniGram, LatentAR, LatentARConfig, MarkovChain, NeuralAR, NeuralARConfig, NGram
+from seqlab.models import (
+    CausalTransformer,
+    CausalTransformerConfig,
+    InfiniGram,
+    LatentAR,
+    LatentARConfig,
+    MarkovChain,
+    NeuralAR,
+    NeuralARConfig,
+    NGram,
+)
 from seqlab.training import Trainer, TrainerConfig
 
 SAMPLE_LENGTH = 80
@@ -37,29 +47,35 @@ def contenders(vocabulary: Vocabulary, ngram_orders: tuple[int, ...] = (2, 4, 6,
     def latent(cell: str) -> Callable[[], object]:
         return lambda: LatentAR(vocabulary, LatentARConfig(cell=cell))  # the CLI's default size
 
-    out = [
+    def ngram(n: int) -> Callable[[], object]:
+        return lambda: NGram(order=n, smoothing="kneser_ney", vocabulary=vocabulary)
+
+    size = f"{LatentARConfig.num_layers} x {LatentARConfig.hidden_size}"
+    transformer = CausalTransformerConfig()
+    reach = transformer.num_layers * (transformer.context - 1) + 1
+    return [
         Contender("markov (add-0.5)", "x_{t-1}", lambda: MarkovChain(k=0.5, vocabulary=vocabulary), False),
-        *[
-            Contender(
-                f"ngram order {n} (Kneser-Ney)",
-                f"x_{{t-{n}}}..x_{{t-1}}",
-                lambda n=n: NGram(order=n, smoothing="kneser_ney", vocabulary=vocabulary),
-                False,
-            )
-            for n in ngram_orders
-        ],
+        *[Contender(f"ngram order {n} (Kneser-Ney)", f"x_{{t-{n}}}..x_{{t-1}}", ngram(n), False) for n in ngram_orders],
+        Contender(
+            "infinigram", "all of x_<t (every matching suffix)", lambda: InfiniGram(vocabulary=vocabulary), False
+        ),
         Contender(
             "neural AR window 16 (MLP)",
             "x_{t-16}..x_{t-1}",
             lambda: NeuralAR(vocabulary, NeuralARConfig(window=16, hidden_size=256)),
             True,
         ),
+        Contender(
+            f"causal transformer {transformer.num_layers} x d{transformer.d_model}",
+            f"x_{{t-{reach}}}..x_{{t-1}}",
+            lambda: CausalTransformer(vocabulary, CausalTransformerConfig()),
+            True,
+        ),
+        *[
+            Contender(f"latent AR {cell} {size}", "x_{t-1} and H_t (all of x_<t)", latent(cell), True)
+            for cell in ("rnn", "lstm", "gru")
+        ],
     ]
-    out += [
-        Contender(f"latent AR {cell} 2 x 256", "x_{t-1}, H_t (all of x_<t)", latent(cell), True)
-        for cell in ("rnn", "lstm", "gru")
-    ]
-    return out
 
 
 def evaluate_contender(
