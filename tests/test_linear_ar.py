@@ -112,5 +112,7 @@ def test_bad_input():
         LinearAR(order=5).fit(np.arange(8.0))
     with pytest.raises(SeqlabError, match="order must be"):
         LinearAR(order="hqic")
+    with pytest.raises(SeqlabError, match="the context needs at least 3 values, got 0"):
+        LinearAR(order=3).fit(SUNSPOTS).forecast([], horizon=5)
     with pytest.raises(SeqlabError, match="discrete data"):
         NGram(order=2).fit(MSFT_RETURNS)

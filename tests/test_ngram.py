@@ -168,6 +168,15 @@ def test_markov_chain_is_a_row_stochastic_matrix_with_a_stationary_distribution(
     assert np.allclose(pi @ P, pi, rtol=0, atol=1e-12)
 
 
+def test_empty_context_is_the_start_of_a_sequence():
+    model = NGram(order=3, smoothing="kneser_ney").fit(TRAIN)
+    empty = model.next_distribution(np.zeros(0, dtype=np.int64))  # no history: the unigram level
+    assert math.isclose(empty.sum(), 1.0, rel_tol=1e-12) and np.all(empty > 0)
+    assert math.isclose(model.score("R", ""), empty[model.vocabulary.index["R"]], rel_tol=1e-12)
+    assert math.isclose(float(model.log_prob("R")[0].exp()), model.score("R", ""), rel_tol=1e-12)
+    assert model.log_prob("").shape == (0,)
+
+
 def test_bad_input():
     with pytest.raises(SeqlabError, match="order"):
         NGram(order=-1)

@@ -7,6 +7,7 @@ import csv
 import io as _io
 import math
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,7 +165,7 @@ def bar_chart(results: list[dict], path: Path, title: str) -> None:
         ax.text(b, y, f" {b:.3f}", va="center", fontsize=8)
     ax.set_xlabel("validation bits per character (lower is better)")
     ax.set_xlim(0, max(bits) * 1.15 if all(map(math.isfinite, bits)) else None)
-    ax.set_title(title, fontsize=10)
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
