@@ -117,6 +117,13 @@ def test_bad_training_data(tmp_path, capsys, content, fragment):
     assert not out.exists()  # nothing half-written
 
 
+def test_series_and_audio_files_are_not_taken_for_text(tmp_path, capsys):
+    for name in ("msft", "speech"):
+        code, _, err = run(["train", "--data", name, "--out", str(tmp_path / name)], capsys)
+        assert_one_line_error(code, err, "the command line models text so far")
+        assert not (tmp_path / name).exists()
+
+
 def test_missing_data_file(tmp_path, capsys):
     code, _, err = run(["train", "--data", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "o")], capsys)
     assert_one_line_error(code, err, "no such data file", "nope.txt")

@@ -153,6 +153,11 @@ def build_parser() -> Parser:
 
 def load_split(data: str, valid_fraction: float) -> tuple[str, str, dict]:
     path, bundled = resolve(data)
+    if path.suffix.lower() in (".csv", ".wav"):
+        raise SeqlabError(
+            f"{data}: a {path.suffix[1:].upper()} file; the command line models text so far (series and audio: "
+            "use LinearAR, NeuralAR or CausalTransformer from Python)"
+        )
     text = load_text(path)
     train, valid = split_text(text, valid_fraction, bundled.valid_from if bundled else None)
     meta = {
