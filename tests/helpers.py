@@ -13,3 +13,16 @@ def write_small_text(directory: Path) -> Path:
     path = directory / "small.txt"
     path.write_text(SMALL_TEXT, encoding="utf-8")
     return path
+
+
+def stepped_log_probs(model, x):
+    """log P(x_t | x_<t) for every t, obtained by streaming through ``step`` one element at a time:
+    the chain rule as a sampler sees it, to compare with the model's own ``log_prob``."""
+    import torch
+
+    state, out = model.initial_state(), []
+    params, state = model.step(None, state)
+    for x_t in x:
+        out.append(-model.head.nll(params, torch.as_tensor(x_t)))
+        params, state = model.step(x_t, state)
+    return torch.stack(out)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import SMALL_TEXT
+from helpers import SMALL_TEXT, stepped_log_probs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,12 +75,8 @@ def test_probabilities_sum_to_one_and_log_prob_is_finite(train, probe):
 def test_streaming_equals_log_prob_and_save_load(tmp_path):
     model = InfiniGram().fit(TRAIN)
     x = model.encode("ROMEO.\nWhat, shall this speech")
-    state, stepped = model.initial_state(), []
-    params, state = model.step(None, state)
-    for x_t in x:
-        stepped.append(params[x_t])
-        params, state = model.step(x_t, state)
-    assert torch.allclose(model.log_prob(x), torch.stack(stepped), rtol=0, atol=1e-12)
+    stepped = stepped_log_probs(model, x)
+    assert torch.allclose(model.log_prob(x), stepped, rtol=0, atol=1e-12)
     seqlab.save(model, tmp_path / "inf")
     assert torch.equal(seqlab.load(tmp_path / "inf").log_prob(x), model.log_prob(x))
 

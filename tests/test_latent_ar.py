@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from helpers import stepped_log_probs
 
 import seqlab
 from seqlab import SeqlabError
@@ -26,12 +27,8 @@ def test_log_prob_equals_stepping_the_chain_rule(cell, reset):
     x = model.encode("not to be")
     lp = model.log_prob(x)
     assert lp.shape == (len(x),) and torch.all(lp < 0)
-    state, stepped = model.initial_state(), []
-    params, state = model.step(None, state)
-    for x_t in x:
-        stepped.append(torch.log_softmax(params, -1)[x_t])
-        params, state = model.step(x_t, state)
-    assert torch.allclose(lp, torch.stack(stepped), rtol=0, atol=1e-12)
+    stepped = stepped_log_probs(model, x)
+    assert torch.allclose(lp, stepped, rtol=0, atol=1e-12)
 
 
 def test_log_prob_chunks_carry_the_state(monkeypatch):

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import stepped_log_probs
 
 import seqlab
 from seqlab import SeqlabError
@@ -83,12 +84,8 @@ def test_log_prob_is_the_gaussian_chain_rule():
 def test_step_agrees_with_log_prob_and_sampling_runs():
     model = LinearAR(order=2).fit(MSFT_RETURNS)
     x = MSFT_RETURNS[:6]
-    state, stepped = model.initial_state(), []
-    params, state = model.step(None, state)
-    for value in x:
-        stepped.append(-model.head.nll(params, torch.tensor(value, dtype=torch.float64)))
-        params, state = model.step(value, state)
-    assert torch.allclose(torch.stack(stepped), model.log_prob(x), rtol=1e-12, atol=0)
+    stepped = stepped_log_probs(model, x)
+    assert torch.allclose(stepped, model.log_prob(x), rtol=1e-12, atol=0)
     path = model.sample_elements(torch.tensor(x), 50, seed=0)
     assert path.shape == (50,) and torch.isfinite(path).all()
 

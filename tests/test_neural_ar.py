@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from helpers import SMALL_TEXT
+from helpers import SMALL_TEXT, stepped_log_probs
 
 import seqlab
 from seqlab import SeqlabError
@@ -42,12 +42,8 @@ def test_log_prob_equals_stepping(kind):
         torch.manual_seed(0)
         model = NeuralAR.for_series(ar2_series(), NeuralARConfig(window=3, hidden_size=16)).double()
         x = torch.from_numpy(ar2_series()[:12])
-    state, stepped = model.initial_state(), []
-    params, state = model.step(None, state)
-    for x_t in x:
-        stepped.append(-model.head.nll(params, x_t))
-        params, state = model.step(x_t, state)
-    assert torch.allclose(model.log_prob(x), torch.stack(stepped), rtol=0, atol=1e-12)
+    stepped = stepped_log_probs(model, x)
+    assert torch.allclose(model.log_prob(x), stepped, rtol=0, atol=1e-12)
 
 
 def test_learns_text():

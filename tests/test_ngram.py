@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import SMALL_TEXT
+from helpers import SMALL_TEXT, stepped_log_probs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,10 @@ from seqlab.models import MarkovChain, NGram
 nltk_lm = pytest.importorskip("nltk.lm", reason="nltk is a test dependency (pip install -e '.[test]')")
 from nltk.util import everygrams  # noqa: E402
 
-TRAIN = SMALL_TEXT[:3000]
+# "\x02" first: an n-gram seen only at the very start of the text is where nltk's Kneser-Ney goes wrong
+# (test_nltk_kneser_ney_sums_above_one_when_an_ngram_occurs_only_at_the_start); starting with a symbol that
+# the probes never contain keeps those contexts out of the parity comparison.
+TRAIN = "\x02" + SMALL_TEXT[:3000]
 TEST = SMALL_TEXT[3000:3400]
 PARITY_TOLERANCE = 1e-12  # relative; both sides compute in float64
 
@@ -92,6 +95,22 @@ def test_nltk_kneser_ney_gives_probability_zero_where_ours_does_not():
     assert torch.isfinite(model.log_prob("abxab")).all()
 
 
+def test_nltk_kneser_ney_sums_above_one_when_an_ngram_occurs_only_at_the_start():
+    """Text "\na\n\n", trigrams, D = 0.75, the context "\n" (one symbol: the continuation level). Continuation
+    counts of the bigrams after "\n": N1+(. \n\n) = 1 (after "a"), N1+(. \na) = 0 ("\na" only opens the text),
+    total 1; unigram level P(\n) = 2/3, P(a) = 1/3 (continuations of "a\n", "\n\n" and "\na").
+    Kneser-Ney: P(\n | \n) = (1 - 0.75) / 1 + 0.75 * 1 / 1 * 2/3 = 0.75, P(a | \n) = 0.75 * 1/3 = 0.25: sum 1.
+    nltk weighs the lower order by the raw followers of "\n" (two: "\n" and "a"), 0.75 * 2 / 1 = 1.5, and
+    gives 1.25 and 0.5: a "distribution" that sums to 1.75."""
+    text = "\na\n\n"
+    lm = nltk_model("kneser_ney", 3, text)
+    assert math.isclose(lm.score("\n", ["\n"]), 1.25) and math.isclose(lm.score("a", ["\n"]), 0.5)
+    model = NGram(order=2, smoothing="kneser_ney", discount=0.75, uniform_base=False).fit(text)
+    assert math.isclose(model.score("\n", "\n"), 0.75, rel_tol=1e-12)
+    assert math.isclose(model.score("a", "\n"), 0.25, rel_tol=1e-12)
+    assert math.isclose(float(model.next_distribution(model.encode("\n").numpy()).sum()), 1.0, rel_tol=1e-12)
+
+
 SMOOTHED = ["lidstone", "laplace", "witten_bell", "kneser_ney"]
 
 
@@ -133,12 +152,8 @@ def test_mle_refuses_probability_zero_with_a_clear_error():
 def test_log_prob_equals_stepping():
     model = NGram(order=3).fit(TRAIN)
     x = model.encode("Romeo, Romeo")
-    state, stepped = model.initial_state(), []
-    params, state = model.step(None, state)
-    for x_t in x:
-        stepped.append(params[x_t])
-        params, state = model.step(x_t, state)
-    assert torch.allclose(model.log_prob(x), torch.stack(stepped), rtol=0, atol=1e-12)
+    stepped = stepped_log_probs(model, x)
+    assert torch.allclose(model.log_prob(x), stepped, rtol=0, atol=1e-12)
 
 
 def test_sampling_is_reproducible_and_in_vocabulary():

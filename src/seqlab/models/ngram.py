@@ -8,8 +8,9 @@ order lower, applied recursively down to the unigram):
 - ``"mle"``:          c(ctx w) / c(ctx)
 - ``"lidstone"``:     (c(ctx w) + gamma) / (c(ctx) + gamma V);  ``"laplace"`` is gamma = 1
 - ``"witten_bell"``:  (c(ctx w) + N1+(ctx .) P'(w)) / (c(ctx) + N1+(ctx .))
-- ``"kneser_ney"`` (interpolated): max(c*(ctx w) - D, 0) / c*(ctx) + D N1+(ctx .) / c*(ctx) P'(w), where c*
-  is the raw count at the highest order and the continuation count N1+(. ctx w) below it.
+- ``"kneser_ney"`` (interpolated): max(c*(ctx w) - D, 0) / c*(ctx) + D N*(ctx .) / c*(ctx) P'(w), where c*
+  is the raw count at the highest order and the continuation count N1+(. ctx w) below it, and N*(ctx .) the
+  number of symbols w with c*(ctx w) > 0.
 
 A context never seen in training defers to the lower order (as NLTK does). With ``uniform_base=True``
 (the default) the unigram level of Witten-Bell and Kneser-Ney is itself interpolated with the uniform
@@ -79,6 +80,8 @@ class _Level:
     def set_continuation(self, continuation: np.ndarray) -> None:
         self.continuation = continuation.astype(np.float64)
         self.context_continuation_total = self._per_context(self.continuation)
+        # N1+(. ctx w) > 0 for how many w: the continuation distribution's support
+        self.context_continuation_distinct = self._per_context((self.continuation > 0).astype(np.float64))
 
 
 class NGram(SequenceModel):
@@ -206,6 +209,9 @@ class NGram(SequenceModel):
             if kn and not (top and k == n) and level.continuation is not None:
                 number = np.where(gram_seen, level.continuation[gram_index], 0.0)
                 total = np.where(seen, level.context_continuation_total[index], 0.0)
+                # the interpolation weight counts the symbols the continuation counts give mass to (nltk counts
+                # raw followers here, so its distribution sums above 1 when an n-gram occurs only at the start)
+                distinct = np.where(seen, level.context_continuation_distinct[index], 0.0)
             else:
                 number = np.where(gram_seen, level.counts_float[gram_index], 0.0)
                 total = np.where(seen, level.context_total[index], 0.0)
