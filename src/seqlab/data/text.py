@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from seqlab.errors import SeqlabError
@@ -64,8 +65,6 @@ class Vocabulary:
 
 def encode_symbols(data, vocabulary: Vocabulary | None, model: str, unknown: str = "error", source: str = "data"):
     """Text (through ``vocabulary``) or integer symbol ids -> (T,) int64 ids; refuses continuous values."""
-    import numpy as np
-
     if not isinstance(data, str):
         array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
         if array.dtype.kind not in "iu":
