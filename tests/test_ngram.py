@@ -111,6 +111,18 @@ def test_nltk_kneser_ney_sums_above_one_when_an_ngram_occurs_only_at_the_start()
     assert math.isclose(float(model.next_distribution(model.encode("\n").numpy()).sum()), 1.0, rel_tol=1e-12)
 
 
+def test_nltk_kneser_ney_divides_by_zero_on_a_context_seen_only_at_the_start():
+    """In "xabab" the context "x" occurs once, at the start, so no trigram continues it: its continuation total
+    is 0. nltk divides by it; the context carries no continuation evidence, so seqlab defers to the lower
+    order: P(a | x) = P(a) = (N1+(. a) - D) / N1+(. .) + D * 2 / 3 / V with N1+(. a) = 2, three bigram types."""
+    lm = nltk_model("kneser_ney", 3, "xabab")
+    with pytest.raises(ZeroDivisionError):
+        lm.score("a", ["x"])
+    model = NGram(order=2, smoothing="kneser_ney", discount=0.75).fit("xabab")
+    assert math.isclose(model.score("a", "x"), (2 - 0.75) / 3 + 0.75 * 2 / 3 / 4, rel_tol=1e-12)
+    assert math.isclose(float(model.next_distribution(model.encode("x").numpy()).sum()), 1.0, rel_tol=1e-12)
+
+
 SMOOTHED = ["lidstone", "laplace", "witten_bell", "kneser_ney"]
 
 
