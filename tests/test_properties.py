@@ -42,3 +42,21 @@ def test_bits_are_nats_over_log_2(log_probs):
     scores = likelihood_scores(torch.tensor(log_probs, dtype=torch.float64))
     assert math.isclose(scores["bits_per_char"] * math.log(2), scores["nll_nats"], rel_tol=1e-12)
     assert math.isclose(scores["perplexity"], math.exp(scores["nll_nats"]), rel_tol=1e-12)
+
+
+@given(st.floats(-5, 5), st.floats(-3, 3), st.floats(0.01, 0.99))
+def test_gaussian_head_matches_torch_normal(mu, log_sigma, q):
+    from seqlab.distributions import Gaussian
+
+    params = torch.tensor([mu, log_sigma], dtype=torch.float64)
+    normal = torch.distributions.Normal(
+        torch.tensor(mu, dtype=torch.float64), torch.tensor(log_sigma, dtype=torch.float64).exp()
+    )
+    x = torch.tensor(mu + 0.3, dtype=torch.float64)
+    assert math.isclose(float(Gaussian().nll(params, x)), float(-normal.log_prob(x)), rel_tol=1e-9, abs_tol=1e-12)
+    assert math.isclose(
+        float(Gaussian().quantile(params, q)),
+        float(normal.icdf(torch.tensor(q, dtype=torch.float64))),
+        rel_tol=1e-9,
+        abs_tol=1e-9,
+    )

@@ -13,7 +13,7 @@ import torch
 
 
 class Head:
-    """Interface: ``num_params``, ``nll(params, x)``, ``sample(params, ...)``, ``config()``."""
+    """Interface: ``num_params``, ``nll(params, x)``, ``sample(params, ...)``."""
 
     kind: str = ""
     num_params: int = 0
@@ -30,9 +30,6 @@ class Head:
         top_k: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        raise NotImplementedError
-
-    def config(self) -> dict:
         raise NotImplementedError
 
 
@@ -66,9 +63,6 @@ class Categorical(Head):
         flat = torch.multinomial(probs.reshape(-1, self.num_classes), 1, generator=generator)
         return flat.reshape(probs.shape[:-1])
 
-    def config(self) -> dict:
-        return {"kind": self.kind, "num_classes": self.num_classes}
-
 
 class Gaussian(Head):
     """``p(x) = N(x; mu, sigma^2)``; params ``(..., 2)`` are ``(mu, log sigma)``."""
@@ -91,17 +85,3 @@ class Gaussian(Head):
     def quantile(self, params: torch.Tensor, q: float) -> torch.Tensor:
         mu, sigma = params[..., 0], params[..., 1].exp()
         return mu + sigma * math.sqrt(2.0) * torch.erfinv(torch.tensor(2.0 * q - 1.0, dtype=mu.dtype))
-
-    def config(self) -> dict:
-        return {"kind": self.kind}
-
-
-HEADS: dict[str, type[Head]] = {"categorical": Categorical, "gaussian": Gaussian}
-
-
-def head_from_config(config: dict) -> Head:
-    config = dict(config)
-    kind = config.pop("kind")
-    if kind not in HEADS:
-        raise ValueError(f"unknown head {kind!r}; known: {sorted(HEADS)}")
-    return HEADS[kind](**config)
