@@ -1,4 +1,4 @@
-"""``seqlab`` command line: train, sample, evaluate, info."""
+"""``seqlab`` command line: train, sample, evaluate, info, compare, experiment."""
 
 from __future__ import annotations
 
@@ -63,6 +63,139 @@ positive_int = number(int, lambda v: v > 0, "a positive integer")
 non_negative_int = number(int, lambda v: v >= 0, "a non-negative integer")
 positive_float = number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 fraction = number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+
+
+def int_list(minimum: int):
+    """An argparse type: comma-separated integers, each >= ``minimum`` ("10,20,50" -> (10, 20, 50))."""
+    expected = f"integers >= {minimum} separated by commas"
+
+    def parse(text: str) -> tuple[int, ...]:
+        try:
+            values = tuple(int(v) for v in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if any(v < minimum for v in values):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+        return values
+
+    return parse
+
+
+def name_list(choices: tuple[str, ...], what: str):
+    """An argparse type: comma-separated names from ``choices`` ("rnn,gru" -> ("rnn", "gru"))."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(v.strip() for v in text.split(","))
+        unknown = [n for n in names if n not in choices]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {what} {unknown[0]!r}; choose from {', '.join(choices)}")
+        return tuple(dict.fromkeys(names))
+
+    return parse
+
+
+ALL_CELLS = ("rnn", "lstm", "gru")
+# experiment -> {command-line option: config field}; the options themselves are declared in add_experiments
+EXPERIMENT_OPTIONS = {
+    "long-range": {
+        "tasks": "tasks",
+        "lengths": "lengths",
+        "cells": "cells",
+        "hidden": "lstm_hidden",
+        "steps": "steps",
+        "seeds": "seeds",
+        "batch_size": "batch_size",
+        "lr": "lr",
+    },
+    "gradients": {
+        "cells": "cells",
+        "length": "length",
+        "hidden": "hidden_size",
+        "embedding": "embedding_dim",
+        "train_steps": "train_steps",
+        "windows": "windows",
+    },
+    "cost": {
+        "cells": "cells",
+        "hidden": "hidden_size",
+        "input_size": "input_size",
+        "length": "length",
+        "batch_size": "batch_size",
+        "repeats": "repeats",
+    },
+    "gates": {
+        "cells": "cells",
+        "model": "models",
+        "hidden": "hidden_size",
+        "embedding": "embedding_dim",
+        "train_steps": "train_steps",
+        "chars": "chars",
+    },
+    "order": {
+        "chars": "chars",
+        "ngram_orders": "ngram_orders",
+        "train_steps": "train_steps",
+        "hidden": "latent_hidden",
+    },
+}
+
+
+def add_experiments(sub) -> None:
+    common = Parser(add_help=False)
+    common.add_argument("--quick", action="store_true", help="the CI size: runs in under a minute")
+    common.add_argument("--json", action="store_true", help="print the table and summary as JSON")
+    common.add_argument("--out", help="write the table (CSV, Markdown, JSON) and PNG figures into this directory")
+    common.add_argument("--seed", type=int, help="random seed (0)")
+    common.add_argument(
+        "--threads", type=positive_int, help="torch threads (1: reproducible, and fastest on a shared CPU)"
+    )
+    common.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    x = sub.add_parser("experiment", help="measure the notes' claims: long-range, gradients, cost, gates, order")
+    xs = x.add_subparsers(dest="experiment", required=True, parser_class=Parser)
+    cells = name_list(ALL_CELLS, "cell")
+
+    e = xs.add_parser("long-range", parents=[common], help="adding problem and copy memory vs T, RNN/LSTM/GRU")
+    e.add_argument("--tasks", type=name_list(("adding", "copy"), "task"), help="adding,copy (both)")
+    e.add_argument("--lengths", type=int_list(2), help="sequence lengths T, e.g. 10,20,50,100,200")
+    e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")
+    e.add_argument("--hidden", type=positive_int, help="LSTM hidden size that sets the parameter budget (64)")
+    e.add_argument("--steps", type=positive_int, help="training steps per network (500)")
+    e.add_argument("--seeds", type=positive_int, help="seeds per (task, T, cell) (3)")
+    e.add_argument("--batch-size", type=positive_int, help="sequences per step (64)")
+    e.add_argument("--lr", type=positive_float, help="Adam learning rate (3e-3)")
+
+    e = xs.add_parser("gradients", parents=[common], help="gradient norm vs distance, at init and trained")
+    e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")
+    e.add_argument("--length", type=number(int, lambda v: v >= 2, "an integer >= 2"), help="window T (100)")
+    e.add_argument("--hidden", type=positive_int, help="hidden size (128)")
+    e.add_argument("--embedding", type=positive_int, help="input embedding size (32)")
+    e.add_argument("--train-steps", type=positive_int, help="training steps on text (400)")
+    e.add_argument("--windows", type=positive_int, help="held-out windows averaged (4)")
+
+    e = xs.add_parser("cost", parents=[common], help="parameters, multiply-adds, time and memory per step")
+    e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")
+    e.add_argument("--hidden", type=positive_int, help="hidden size; its LSTM sets the parameter budget (256)")
+    e.add_argument("--input-size", type=positive_int, help="input size D (64)")
+    e.add_argument("--length", type=positive_int, help="time steps T per run (100)")
+    e.add_argument("--batch-size", type=positive_int, help="sequences B (32)")
+    e.add_argument("--repeats", type=positive_int, help="timed runs; the median is reported (10)")
+
+    e = xs.add_parser("gates", parents=[common], help="gate activations of an LSTM and a GRU on held-out text")
+    e.add_argument("--cells", type=name_list(("lstm", "gru"), "gated cell"), help="lstm,gru (both)")
+    e.add_argument(
+        "--model", action="append", help="a trained LSTM or GRU model directory (repeatable); others are trained"
+    )
+    e.add_argument("--hidden", type=positive_int, help="hidden size of the models trained here (128)")
+    e.add_argument("--embedding", type=positive_int, help="their input embedding size (32)")
+    e.add_argument("--train-steps", type=positive_int, help="their training steps (600)")
+    e.add_argument("--chars", type=positive_int, help="held-out characters read (3000)")
+
+    e = xs.add_parser("order", parents=[common], help="NLL of held-out text vs the same text shuffled")
+    e.add_argument("--chars", type=positive_int, help="held-out characters scored (20000)")
+    e.add_argument("--ngram-orders", type=int_list(0), help="n-gram orders, 0 the unigram (0,2,4,6)")
+    e.add_argument("--train-steps", type=positive_int, help="training steps of every neural model (400)")
+    e.add_argument("--hidden", type=positive_int, help="hidden size of the latent AR models (256)")
 
 
 def build_parser() -> Parser:
@@ -148,6 +281,7 @@ def build_parser() -> Parser:
 
     i = sub.add_parser("info", help="describe a trained model")
     i.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    add_experiments(sub)
     return parser
 
 
@@ -343,12 +477,45 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from seqlab.experiments import EXPERIMENTS
+    from seqlab.experiments.common import markdown_table, write_csv
+    from seqlab.plots import save_figures
+
+    config_class, run = EXPERIMENTS[args.experiment]
+    config = config_class.quick() if args.quick else config_class()
+    options = {**EXPERIMENT_OPTIONS[args.experiment], "seed": "seed", "threads": "threads"}
+    for option, value in given(args, options).items():
+        setattr(config, options[option], tuple(value) if isinstance(value, list) else value)
+    result = run(config, show_progress=not args.no_progress)
+    size = "quick" if args.quick else "default"
+    table = markdown_table(result.rows)
+    summary = json.dumps(result.summary, indent=1)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = args.experiment.replace("-", "_")
+        write_csv(out / f"{stem}.csv", result.rows)
+        io.write_json(out / f"{stem}.json", result.to_json())
+        (out / f"{stem}.md").write_text(f"{table}\n```\n{summary}\n```\n", encoding="utf-8")
+        written = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}.md", *save_figures(result, out)]
+    if args.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(f"seqlab experiment {args.experiment} ({size} size; config {json.dumps(result.config)})\n")
+        print(f"{table}\nsummary:\n{summary}")
+        if args.out:
+            print("written: " + ", ".join(str(p) for p in written))
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
     "evaluate": cmd_evaluate,
     "info": cmd_info,
     "compare": cmd_compare,
+    "experiment": cmd_experiment,
 }
 
 

@@ -10,7 +10,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -42,58 +42,91 @@ class Contender:
     neural: bool
 
 
-def contenders(vocabulary: Vocabulary, ngram_orders: tuple[int, ...] = (2, 4, 6, 8)) -> list[Contender]:
-    """The families that apply to discrete text, cheapest first."""
+def ngram_name(order: int) -> str:
+    return "unigram (ngram order 0)" if order == 0 else f"ngram order {order} (Kneser-Ney)"
 
-    def latent(cell: str) -> Callable[[], object]:
-        return lambda: LatentAR(vocabulary, LatentARConfig(cell=cell))  # the CLI's default size
+
+def contenders(
+    vocabulary: Vocabulary,
+    ngram_orders: tuple[int, ...] = (2, 4, 6, 8),
+    latent: LatentARConfig | None = None,
+    neural_ar: NeuralARConfig | None = None,
+    transformer: CausalTransformerConfig | None = None,
+) -> list[Contender]:
+    """The families that apply to discrete text, cheapest first; the neural sizes default to the CLI's
+    (``latent``: its ``cell`` is replaced by each of rnn, lstm, gru)."""
+    latent = latent or LatentARConfig()
+    neural_ar = neural_ar or NeuralARConfig(window=16, hidden_size=256)
+    transformer = transformer or CausalTransformerConfig()
+
+    def latent_ar(cell: str) -> Callable[[], object]:
+        return lambda: LatentAR(vocabulary, replace(latent, cell=cell))
 
     def ngram(n: int) -> Callable[[], object]:
         return lambda: NGram(order=n, smoothing="kneser_ney", vocabulary=vocabulary)
 
-    size = f"{LatentARConfig.num_layers} x {LatentARConfig.hidden_size}"
-    transformer = CausalTransformerConfig()
+    size = f"{latent.num_layers} x {latent.hidden_size}"
     reach = transformer.num_layers * (transformer.context - 1) + 1
+    w = neural_ar.window
     return [
         Contender("markov (add-0.5)", "x_{t-1}", lambda: MarkovChain(k=0.5, vocabulary=vocabulary), False),
-        *[Contender(f"ngram order {n} (Kneser-Ney)", f"x_{{t-{n}}}..x_{{t-1}}", ngram(n), False) for n in ngram_orders],
+        *[
+            Contender(ngram_name(n), f"x_{{t-{n}}}..x_{{t-1}}" if n else "nothing (unigram)", ngram(n), False)
+            for n in ngram_orders
+        ],
         Contender(
             "infinigram", "all of x_<t (every matching suffix)", lambda: InfiniGram(vocabulary=vocabulary), False
         ),
         Contender(
-            "neural AR window 16 (MLP)",
-            "x_{t-16}..x_{t-1}",
-            lambda: NeuralAR(vocabulary, NeuralARConfig(window=16, hidden_size=256)),
+            f"neural AR window {w} (MLP)",
+            f"x_{{t-{w}}}..x_{{t-1}}",
+            lambda: NeuralAR(vocabulary, replace(neural_ar)),
             True,
         ),
         Contender(
             f"causal transformer {transformer.num_layers} x d{transformer.d_model}",
             f"x_{{t-{reach}}}..x_{{t-1}}",
-            lambda: CausalTransformer(vocabulary, CausalTransformerConfig()),
+            lambda: CausalTransformer(vocabulary, replace(transformer)),
             True,
         ),
         *[
-            Contender(f"latent AR {cell} {size}", "x_{t-1} and H_t (all of x_<t)", latent(cell), True)
+            Contender(f"latent AR {cell} {size}", "x_{t-1} and H_t (all of x_<t)", latent_ar(cell), True)
             for cell in ("rnn", "lstm", "gru")
         ],
     ]
 
 
+def fit_contender(
+    contender: Contender,
+    train: torch.Tensor,
+    seed: int,
+    progress: bool,
+    budget: float | None = None,
+    trainer: TrainerConfig | None = None,
+):
+    """Build and fit one contender: counts for the classical models, the shared ``Trainer`` for the neural
+    ones, for ``budget`` seconds or as ``trainer`` says (a step budget makes the result reproducible)."""
+    torch.manual_seed(seed)
+    model = contender.build()
+    if contender.neural:
+        config = trainer or TrainerConfig(time_budget=budget, seed=seed, progress=progress, eval_every=10**9)
+        Trainer(model, config).fit(train, None)
+    else:
+        model.fit(train)
+    return model
+
+
 def evaluate_contender(
     contender: Contender, train: torch.Tensor, valid: torch.Tensor, budget: float, seed: int, progress: bool
 ) -> dict:
-    torch.manual_seed(seed)
-    model = contender.build()
     start = time.perf_counter()
+    model = fit_contender(contender, train, seed, progress, budget=budget)
+    fit_seconds = time.perf_counter() - start
     if contender.neural:
-        config = TrainerConfig(time_budget=budget, seed=seed, progress=progress, eval_every=10**9)
-        Trainer(model, config).fit(train, None)
         params = sum(p.numel() for p in model.parameters())
     else:
-        model.fit(train)
         # what it stores: distinct n-grams, or the indexed training symbols
         params = len(model.text) if isinstance(model, InfiniGram) else sum(len(level.grams) for level in model.levels)
-    fit_seconds = time.perf_counter() - start
     scores = likelihood_scores(model.log_prob(valid))
     start = time.perf_counter()
     sample = model.sample("", SPEED_LENGTH, temperature=0.8, seed=seed)

@@ -1,0 +1,106 @@
+"""What every experiment shares: the result record, parameter budgets, progress bars, tables and CSV."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io as _io
+import math
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from seqlab.recurrent import CELLS
+
+# gates per cell: G = NUM_GATES[cell] * H rows of the packed weights
+NUM_GATES = {name: cls.num_gates for name, cls in CELLS.items()}
+
+
+@dataclass
+class ExperimentResult:
+    """``rows`` is the table (one dict per row); ``summary`` the headline numbers; ``curves`` what the
+    figures need beyond the table (arrays, not printed by ``--json``)."""
+
+    name: str
+    config: dict
+    rows: list[dict]
+    summary: dict = field(default_factory=dict)
+    curves: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {"experiment": self.name, "config": self.config, "summary": self.summary, "rows": self.rows}
+
+
+def cell_parameter_count(cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> int:
+    """Parameters of a ``Recurrent`` stack: per layer ``G (D + H + 2)`` with ``G = gates * H``."""
+    total, D = 0, input_size
+    for _ in range(num_layers):
+        total += NUM_GATES[cell] * hidden_size * (D + hidden_size + 2)
+        D = hidden_size
+    return total
+
+
+def matched_hidden_size(cell: str, input_size: int, budget: int) -> int:
+    """The hidden size whose one-layer ``cell`` has the parameter count closest to ``budget``.
+
+    Solves ``G H^2 + G (D + 2) H = budget`` for H (G the number of gates), then picks the nearer integer."""
+    g, b = NUM_GATES[cell], input_size + 2
+    root = (-b + math.sqrt(b * b + 4 * budget / g)) / 2
+    candidates = {max(1, math.floor(root)), max(1, math.ceil(root))}
+    return min(candidates, key=lambda h: (abs(cell_parameter_count(cell, input_size, h) - budget), h))
+
+
+def progress(total: int, description: str, enabled: bool) -> tqdm:
+    """A progress bar on stderr (the tables go to stdout)."""
+    return tqdm(total=total, desc=description, disable=not enabled, file=sys.stderr, dynamic_ncols=True, leave=False)
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run with ``threads`` intra-op threads (None: leave as is); restores the previous number."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if value == 0 or not math.isfinite(value):
+            return f"{value:g}"
+        return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.3e}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value).replace("|", "\\|").replace("\n", "⏎")
+
+
+def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
+    """Rows as a Markdown table; numbers right-aligned, floats to 4 significant digits."""
+    if not rows:
+        return "(no rows)\n"
+    columns = columns or list(rows[0])
+    numeric = [all(isinstance(r.get(c), int | float | None) for r in rows) for c in columns]
+    lines = [
+        "| " + " | ".join(columns) + " |",
+        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+    ]
+    lines += ["| " + " | ".join(_cell_text(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns = list(dict.fromkeys(k for r in rows for k in r))  # every key, first-seen order
+    buffer = _io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns)
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
