@@ -163,7 +163,7 @@ def add_experiments(sub) -> None:
     e.add_argument("--steps", type=positive_int, help="training steps per network (500)")
     e.add_argument("--seeds", type=positive_int, help="seeds per (task, T, cell) (3)")
     e.add_argument("--batch-size", type=positive_int, help="sequences per step (64)")
-    e.add_argument("--lr", type=positive_float, help="Adam learning rate (3e-3)")
+    e.add_argument("--lr", type=positive_float, help="Adam learning rate (1e-2)")
 
     e = xs.add_parser("gradients", parents=[common], help="gradient norm vs distance, at init and trained")
     e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")

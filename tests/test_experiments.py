@@ -1,0 +1,306 @@
+"""``seqlab experiment ...``: each experiment at its --quick size through the command line, with the
+direction of each effect that must hold even at that size; the measuring tools against references."""
+
+import functools
+import json
+import math
+import re
+
+import pytest
+import torch
+from conftest import relative_error
+from test_cli import assert_one_line_error, run
+
+from seqlab.cells import GRUCell, LSTMCell, gru_step, lstm_step, rnn_step
+from seqlab.data.text import Vocabulary
+from seqlab.experiments.common import cell_parameter_count, matched_hidden_size
+from seqlab.experiments.gates import gru_gates, longest_runs, lstm_gates, speech_line_breaks
+from seqlab.experiments.gradients import jacobian_rms
+from seqlab.experiments.order import shuffled_texts
+from seqlab.models.latent_ar import LatentAR, LatentARConfig
+from seqlab.recurrent import Recurrent
+
+
+def experiment(name, capsys, tmp_path, *options):
+    """Run ``seqlab experiment NAME --quick --json --out tmp_path``; returns the parsed JSON."""
+    code, out, err = run(
+        ["experiment", name, "--quick", "--json", "--no-progress", "--out", str(tmp_path), *options], capsys
+    )
+    assert code == 0, err
+    return json.loads(out)
+
+
+def assert_written(tmp_path, stem, figures):
+    assert (tmp_path / f"{stem}.csv").read_text().count("\n") >= 2
+    for figure in figures:
+        assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
+
+
+# -- parameter budgets ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_parameter_formula_counts_the_recurrent_layer(cell):
+    layer = Recurrent(cell, 7, 11, num_layers=2)
+    assert cell_parameter_count(cell, 7, 11, num_layers=2) == sum(p.numel() for p in layer.parameters())
+
+
+@pytest.mark.parametrize("cell", ["rnn", "gru"])
+def test_matched_hidden_size_is_the_closest_to_the_budget(cell):
+    budget = cell_parameter_count("lstm", 10, 64)
+    H = matched_hidden_size(cell, 10, budget)
+    gap = abs(cell_parameter_count(cell, 10, H) - budget)
+    assert gap <= min(abs(cell_parameter_count(cell, 10, h) - budget) for h in (H - 1, H + 1))
+    assert gap / budget < 0.02
+
+
+# -- long-range -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_long_range_quick_lstm_and_gru_beat_the_adding_baseline_at_T20(capsys, tmp_path):
+    result = experiment("long-range", capsys, tmp_path)
+    rows = {(r["task"], r["T"], r["cell"]): r for r in result["rows"]}
+    assert set(rows) == {(task, T, c) for task in ("adding", "copy") for T in (10, 20) for c in ("rnn", "lstm", "gru")}
+    for cell in ("lstm", "gru"):
+        assert rows["adding", 20, cell]["test_loss_mean"] < 0.5 * (1 / 6), rows["adding", 20, cell]
+    params = [rows["adding", 20, c]["params"] for c in ("rnn", "lstm", "gru")]
+    assert max(params) / min(params) < 1.03  # one parameter budget
+    for T in (10, 20):
+        assert abs(rows["copy", T, "lstm"]["baseline"] - 10 * math.log(8) / (T + 20)) < 1e-12
+        assert 0.0 <= rows["copy", T, "gru"]["recall_accuracy"] <= 1.0
+    assert_written(tmp_path, "long_range", ["long_range.png"])
+
+
+def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):
+    args = ["experiment", "long-range", "--tasks", "adding", "--lengths", "8", "--steps", "15", "--seeds", "1"]
+    args += ["--hidden", "8", "--json", "--no-progress"]
+    first = json.loads(run([*args, "--seed", "3"], capsys)[1])["rows"]
+    again = json.loads(run([*args, "--seed", "3"], capsys)[1])["rows"]
+    other = json.loads(run([*args, "--seed", "4"], capsys)[1])["rows"]
+    assert first == again
+    assert [r["test_loss_mean"] for r in first] != [r["test_loss_mean"] for r in other]
+
+
+# -- gradients --------------------------------------------------------------------------------------------
+def run_cell(model, e, h, C, steps):
+    """The reference cell of ``model`` from state (h, C) over e[:, steps]; returns (h, C)."""
+    weights = model.rnn.cells[0].weights()
+    for s in steps:
+        if model.rnn.cell == "lstm":
+            h, C = lstm_step(e[:, s], (h, C), *weights)
+        elif model.rnn.cell == "gru":
+            h = gru_step(e[:, s], h, *weights, reset=model.rnn.reset)
+        else:
+            h = rnn_step(e[:, s], h, *weights)
+    return h, C
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_jacobian_norms_match_autograd_jacobian(cell):
+    """The one-backward-pass trick against torch.autograd.functional.jacobian of h_T as a function of h_t."""
+    torch.manual_seed(0)
+    H, T = 5, 6
+    model = LatentAR(Vocabulary.from_text("abcdef"), LatentARConfig(cell=cell, hidden_size=H, embedding_dim=3))
+    model.double()
+    x = torch.tensor([[0, 3, 1, 4, 2, 5], [5, 5, 1, 0, 2, 3]])
+    measured = jacobian_rms(model, x)  # (W, T)
+    for w in range(2):
+        e = model.embed(x[w : w + 1]).detach()  # (1, T, E)
+        zeros = torch.zeros(1, H, dtype=torch.double)
+        for t in range(T):
+            h_t, C_t = run_cell(model, e, zeros, zeros, range(t + 1))  # C_t is held fixed, as in the experiment
+            later = functools.partial(run_cell, model, e, C=C_t, steps=range(t + 1, T))
+            J = torch.autograd.functional.jacobian(lambda h, later=later: later(h=h)[0], h_t)
+            expected = J.reshape(H, H).norm() / math.sqrt(H)
+            assert relative_error(measured[w, t], expected) < 1e-10, (cell, w, t)
+
+
+def test_gradients_quick_the_rnn_vanishes_and_trained_gated_cells_keep_more(capsys, tmp_path):
+    result = experiment("gradients", capsys, tmp_path)
+    at = {(r["cell"], r["stage"], r["distance"]): r for r in result["rows"]}
+    longest = max(r["distance"] for r in result["rows"])
+    assert at["rnn", "init", 20]["jacobian_rms"] < 1e-2 * at["rnn", "init", 1]["jacobian_rms"]
+    for cell in ("lstm", "gru"):
+        for key in ("jacobian_rms", "input_gradient_norm"):
+            assert at[cell, "trained", longest][key] > 100 * at["rnn", "trained", longest][key], (cell, key)
+    for name, s in result["summary"].items():
+        assert 0 < s["jacobian_decay_per_step"] < 1, name  # the norm falls with distance for every cell
+    assert (
+        result["summary"]["lstm trained"]["held_out_bits_per_char"]
+        < result["summary"]["lstm init"]["held_out_bits_per_char"]
+    )
+    assert_written(tmp_path, "gradients", ["gradients.png"])
+
+
+# -- cost -------------------------------------------------------------------------------------------------
+def test_cost_quick_gru_has_three_quarters_of_the_lstm(capsys, tmp_path):
+    result = experiment("cost", capsys, tmp_path)
+    rows = {(r["setting"], r["cell"]): r for r in result["rows"]}
+    gru, lstm = rows["same hidden", "gru"], rows["same hidden", "lstm"]
+    assert gru["params"] * 4 == lstm["params"] * 3
+    assert gru["macs_per_step_counted"] * 4 == lstm["macs_per_step_counted"] * 3
+    for r in result["rows"]:
+        assert r["params"] == r["params_formula"] and r["macs_per_step_counted"] == r["macs_per_step_formula"]
+        assert r["forward_backward_us_per_step_reference"] > r["forward_us_per_step_reference"] > 0
+        assert r["saved_bytes_per_step_reference"] > 0
+    # activations saved per step by the reference cells: the GRU keeps fewer than the LSTM at one H
+    assert gru["saved_bytes_per_step_reference"] < lstm["saved_bytes_per_step_reference"]
+    same = [rows["same params", c]["params"] for c in ("rnn", "lstm", "gru")]
+    assert max(same) / min(same) < 1.01
+    assert result["summary"]["gru_over_lstm"]["same hidden"]["params"] == 0.75
+    assert_written(tmp_path, "cost", ["cost.png"])
+
+
+# -- gates ------------------------------------------------------------------------------------------------
+def test_gate_readouts_reproduce_the_reference_cells():
+    torch.manual_seed(0)
+    x, h, C = (
+        torch.randn(3, 4, dtype=torch.double),
+        torch.randn(3, 6, dtype=torch.double),
+        torch.randn(3, 6, dtype=torch.double),
+    )
+    lstm = LSTMCell(4, 6).double()
+    gates, (h_t, C_t) = lstm_gates(x, (h, C), lstm.weights())
+    C_tilde = torch.tanh((x @ lstm.weight_ih.T + lstm.bias_ih + h @ lstm.weight_hh.T + lstm.bias_hh).chunk(4, -1)[2])
+    assert relative_error(gates["forget"] * C + gates["input"] * C_tilde, C_t) < 1e-12
+    assert relative_error(gates["output"] * torch.tanh(C_t), h_t) < 1e-12
+    for reset in ("before", "after"):
+        gru = GRUCell(4, 6, reset=reset).double()
+        gates, h_t = gru_gates(x, h, gru.weights(), reset)
+        W_ir, W_iz, W_in = gru.weight_ih.split(6)
+        W_hr, W_hz, W_hn = gru.weight_hh.split(6)
+        b_ir, b_iz, b_in = gru.bias_ih.split(6)
+        b_hr, b_hz, b_hn = gru.bias_hh.split(6)
+        r = torch.sigmoid(x @ W_ir.T + b_ir + h @ W_hr.T + b_hr)
+        z = torch.sigmoid(x @ W_iz.T + b_iz + h @ W_hz.T + b_hz)
+        recurrent = (r * h) @ W_hn.T + b_hn if reset == "before" else r * (h @ W_hn.T + b_hn)
+        h_tilde = torch.tanh(x @ W_in.T + b_in + recurrent)
+        assert relative_error(gates["reset"], r) < 1e-12 and relative_error(gates["update"], z) < 1e-12
+        assert relative_error((1 - gates["update"]) * h_tilde + gates["update"] * h, h_t) < 1e-12
+
+
+def test_speech_line_breaks_and_open_runs():
+    text = "LEONATO.\nI learn in this letter\nthat Don Pedro comes.\n\n[Exit.]\nMESSENGER.\nHe is near.\n"
+    assert [text[p + 1 : p + 5] for p in speech_line_breaks(text)] == ["that"]
+    open_ = torch.tensor([[1, 0], [1, 1], [0, 1], [1, 1], [1, 1], [1, 0]], dtype=torch.bool)
+    assert longest_runs(open_).tolist() == [3, 4]
+
+
+def test_gates_quick_saturation_statistics_and_memory_units(capsys, tmp_path):
+    result = experiment("gates", capsys, tmp_path)
+    gates = {(r["cell"], r["gate"]) for r in result["rows"]}
+    assert gates == {("lstm", "input"), ("lstm", "forget"), ("lstm", "output"), ("gru", "reset"), ("gru", "update")}
+    for r in result["rows"]:
+        assert 0 < r["mean"] < 1 and r["fraction_below_0.1"] + r["fraction_above_0.9"] <= 1
+    for cell in ("lstm", "gru"):
+        units = result["summary"][cell]["memory_units"]
+        assert len(units) == 5 and result["summary"][cell]["speech_line_breaks"] > 0
+        held = [u["breaks_held"] for u in units]
+        assert held == sorted(held, reverse=True)
+    assert_written(tmp_path, "gates", ["gates_lstm.png", "gates_gru.png"])
+
+
+def test_gates_reads_a_trained_model_directory(capsys, tmp_path):
+    from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+
+    data = write_small_text(tmp_path)
+    model_dir = tmp_path / "gru"
+    code, _, err = run(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "gru",
+            "--steps",
+            "3",
+            *TINY_MODEL,
+            *TINY_TRAINING,
+            "--out",
+            str(model_dir),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    code, out, err = run(
+        ["experiment", "gates", "--quick", "--cells", "gru", "--model", str(model_dir), "--json", "--no-progress"],
+        capsys,
+    )
+    assert code == 0, err
+    summary = json.loads(out)["summary"]
+    assert list(summary) == ["gru"] and summary["gru"]["source"] == "loaded" and "1 x 8" in summary["gru"]["model"]
+
+
+# -- order ------------------------------------------------------------------------------------------------
+def test_shuffles_keep_the_characters_and_change_the_order():
+    text = "LEONATO.\nI learn in this letter that Don Pedro\nof Arragon comes this night.\n\nMESSENGER.\nHe is near.\n"
+    texts = shuffled_texts(text, seed=0)
+    for name, shuffled in texts.items():
+        assert sorted(shuffled) == sorted(text), name
+        assert (shuffled == text) == (name == "original")
+    assert sorted(texts["words"].split()) == sorted(text.split()) and sorted(texts["lines"].split("\n")) == sorted(
+        text.split("\n")
+    )
+    assert re.findall(r"\s+", texts["words"]) == re.findall(r"\s+", text)  # the whitespace runs, in order
+    assert shuffled_texts(text, seed=0) == texts and shuffled_texts(text, seed=1) != texts
+
+
+@pytest.mark.slow
+def test_order_quick_shuffling_costs_every_context_model_and_not_the_unigram(capsys, tmp_path):
+    result = experiment("order", capsys, tmp_path)
+    rows = {r["model"]: r for r in result["rows"]}
+    unigram = rows.pop("unigram (ngram order 0)")
+    assert result["summary"]["unigram_log_probs_identical_multiset"] == {"lines": True, "words": True, "chars": True}
+    assert unigram["nll_chars"] == unigram["nll_words"] == unigram["nll_lines"] == unigram["nll_original"]
+    families = {"markov", "ngram order 2", "ngram order 4", "infinigram", "neural AR", "causal transformer"}
+    families |= {f"latent AR {c}" for c in ("rnn", "lstm", "gru")}
+    assert all(any(name.startswith(f) for name in rows) for f in families), list(rows)
+    for name, r in rows.items():
+        assert r["nll_chars"] > r["nll_original"] + 0.1, name  # order carries information
+    for name in ("ngram order 2 (Kneser-Ney)", "ngram order 4 (Kneser-Ney)", "infinigram"):
+        assert rows[name]["nll_words"] > rows[name]["nll_original"], name
+    assert "LinearAR" in result["summary"]["skipped"]
+    assert_written(tmp_path, "order", ["order.png"])
+
+
+# -- bad options ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["long-range", "--lengths", "10,0"], ["--lengths", "integers >= 2", "10,0"]),
+        (["long-range", "--lengths", "-5"], ["--lengths", "integers >= 2"]),
+        (["long-range", "--lengths", "ten"], ["--lengths", "'ten'"]),
+        (["long-range", "--cells", "rnn,lstmx"], ["--cells", "unknown cell 'lstmx'", "rnn, lstm, gru"]),
+        (["gradients", "--length", "0"], ["--length", "an integer >= 2"]),
+        (["cost", "--cells", "transformer"], ["unknown cell 'transformer'"]),
+        (["gates", "--cells", "rnn"], ["unknown gated cell 'rnn'", "lstm, gru"]),
+        (["long-range", "--tasks", "parity"], ["unknown task 'parity'"]),
+        (["order", "--chars", "0"], ["--chars", "a positive integer"]),
+        (["sorting"], ["invalid choice", "sorting"]),
+    ],
+)
+def test_bad_experiment_options_get_one_line_errors(argv, fragments, capsys):
+    code, _, err = run(["experiment", *argv], capsys)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_gates_refuses_a_model_without_gates(capsys, tmp_path):
+    from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+
+    data = write_small_text(tmp_path)
+    code, _, _ = run(
+        [
+            "train",
+            "--data",
+            str(data),
+            "--model",
+            "rnn",
+            "--steps",
+            "2",
+            *TINY_MODEL,
+            *TINY_TRAINING,
+            "--out",
+            str(tmp_path / "rnn"),
+        ],
+        capsys,
+    )
+    assert code == 0
+    code, _, err = run(["experiment", "gates", "--quick", "--model", str(tmp_path / "rnn")], capsys)
+    assert_one_line_error(code, err, "reads an LSTM or GRU LatentAR", "rnn")
