@@ -69,9 +69,11 @@ def shuffle_lines(text: str, rng: random.Random) -> str:
 def shuffle_words(text: str, rng: random.Random) -> str:
     """Shuffle the maximal runs of non-space characters among themselves; the whitespace stays put."""
     pieces = re.split(r"(\s+)", text)  # words at even indices, whitespace at odd ones
-    words = [pieces[k] for k in range(0, len(pieces), 2)]
+    slots = [k for k in range(0, len(pieces), 2) if pieces[k]]  # not the empty ends of a text that starts or
+    words = [pieces[k] for k in slots]  # ends with whitespace: moved inside, they would merge two runs of it
     rng.shuffle(words)
-    pieces[0::2] = words
+    for k, word in zip(slots, words, strict=True):
+        pieces[k] = word
     return "".join(pieces)
 
 
