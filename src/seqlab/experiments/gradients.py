@@ -8,7 +8,8 @@ state after reading ``x_t`` (t = 1..T):
 
 against the distance d = T - t, averaged over windows, at initialisation and after training on text.
 For the LSTM, ``h_t`` is the graph node of the hidden output: its influence on ``h_T`` flows through
-the gates and the cell state of the later steps (``C_t`` itself is held fixed).
+the gates and the cell state of the later steps (``C_t`` itself is held fixed). Measured in float64:
+the RNN's norms reach 1e-40 within 100 steps, below float32's smallest normal number.
 
 J is computed exactly with one backward pass: each window is repeated H times in the batch, and copy
 k seeds the backward pass with the k-th unit vector at ``h_T``, so copy k's gradient at ``h_t`` is the
@@ -17,6 +18,7 @@ k-th row of J(t); ||J||_F^2 is the sum of the squared row norms.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import asdict, dataclass
 
@@ -100,9 +102,11 @@ def held_out_windows(model: LatentAR, count: int, T: int) -> tuple[torch.Tensor,
 
 
 def decay_per_step(curve: torch.Tensor) -> float:
-    """exp(slope) of the least-squares line through log(curve) against the distance d >= 1."""
-    d = torch.arange(1, len(curve), dtype=torch.float64)
-    y = curve[1:].double().clamp_min(1e-300).log()
+    """exp(slope) of the least-squares line through log(curve) against the distance d >= 1 (points that
+    underflowed to 0 are left out)."""
+    d = torch.arange(len(curve), dtype=torch.float64)[1:]
+    y = curve[1:].double()
+    d, y = d[y > 0], y[y > 0].log()
     slope = ((d - d.mean()) * (y - y.mean())).sum() / ((d - d.mean()) ** 2).sum()
     return float(slope.exp())
 
@@ -121,6 +125,7 @@ def run(config: GradientsConfig, show_progress: bool = True) -> ExperimentResult
                 model = train_char_model(
                     cell, config.hidden_size, config.embedding_dim, steps, config.seed, show_progress and steps > 0
                 )
+                model = copy.deepcopy(model).double()  # float64: the RNN's norms fall below float32's range
                 x, target = held_out_windows(model, config.windows, T)
                 # reverse the time axis so that index d is the distance T - t
                 jac = jacobian_rms(model, x).mean(0).flip(0)  # (T,)
@@ -133,7 +138,7 @@ def run(config: GradientsConfig, show_progress: bool = True) -> ExperimentResult
                     "jacobian_decay_per_step": decay_per_step(jac),
                     "input_gradient_decay_per_step": decay_per_step(grad_x),
                 }
-                for d in (d for d in REPORTED_DISTANCES if d < T):
+                for d in sorted({d for d in REPORTED_DISTANCES if d < T} | {T - 1}):
                     rows.append(
                         {
                             "cell": cell,
