@@ -96,14 +96,20 @@ def gates_figures(result: ExperimentResult, out: Path) -> list[Path]:
     for cell, gates in result.curves.items():
         if cell == "text":
             continue
-        fig, axes = plt.subplots(len(gates), 1, figsize=(14, 2.2 * len(gates) + 0.6), squeeze=False)
+        units, gates = gates["units"], {name: g for name, g in gates.items() if name != "units"}
+        fig, axes = plt.subplots(len(gates), 1, figsize=(14, 2.6 * len(gates) + 0.6), squeeze=False)
         for ax, (name, g) in zip(axes[:, 0], gates.items(), strict=True):
             image = ax.imshow(g.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_ylabel(f"{name}\nunit", fontsize=8)
+            ax.set_ylabel(f"{name} gate: unit", fontsize=8)
+            ax.set_yticks(range(len(units)), [str(u) for u in units], fontsize=5)
             chars = text[: g.shape[1]]
             ax.set_xticks(range(len(chars)), [c if c != "\n" else "⏎" for c in chars], fontsize=6, family="monospace")
             fig.colorbar(image, ax=ax, pad=0.01)
-        axes[0, 0].set_title(f"{cell} gate activations over held-out characters (first {g.shape[0]} units)", fontsize=9)
+        axes[0, 0].set_title(
+            f"{cell} gate activations over held-out characters: the top {result.config['top_units']} memory units "
+            f"(keep gate open across speech line breaks), then units 0, 1, ...",
+            fontsize=9,
+        )
         paths.append(_save(fig, out / f"gates_{cell}.png"))
     return paths
 

@@ -162,7 +162,6 @@ def run(config: GatesConfig, show_progress: bool = True) -> ExperimentResult:
                 cell, config.hidden_size, config.embedding_dim, config.train_steps, config.seed, show_progress
             )
             trace = record_gates(model, text)
-            curves[cell] = {name: g[: config.heatmap_chars, : config.heatmap_units].T for name, g in trace.items()}
             for name, g in trace.items():
                 rows.append(
                     {
@@ -173,13 +172,20 @@ def run(config: GatesConfig, show_progress: bool = True) -> ExperimentResult:
                         "fraction_above_0.9": float((g > OPEN).float().mean()),
                     }
                 )
+            memory = memory_units(trace[KEEP_GATE[cell]], breaks, config.top_units)
+            # the heatmaps show the memory units first, then the lowest-numbered others
+            shown = [u["unit"] for u in memory]
+            shown += [u for u in range(model.rnn.hidden_size) if u not in shown][
+                : max(0, config.heatmap_units - len(shown))
+            ]
+            curves[cell] = {"units": shown, **{n: g[: config.heatmap_chars, shown].T for n, g in trace.items()}}
             summary[cell] = {
                 "model": model.describe(),
                 "source": "loaded" if cell in loaded else f"trained here for {config.train_steps} steps",
                 "held_out_bits_per_char": held_out_bits_per_char(model),
                 "speech_line_breaks": len(breaks),
                 "keep_gate": KEEP_GATE[cell],
-                "memory_units": memory_units(trace[KEEP_GATE[cell]], breaks, config.top_units),
+                "memory_units": memory,
             }
             bar.update(1)
     return ExperimentResult("gates", asdict(config), rows, summary, curves)
