@@ -273,6 +273,7 @@ def test_order_quick_shuffling_costs_every_context_model_and_not_the_unigram(cap
         (["gates", "--cells", "rnn"], ["unknown gated cell 'rnn'", "lstm, gru"]),
         (["long-range", "--tasks", "parity"], ["unknown task 'parity'"]),
         (["order", "--chars", "0"], ["--chars", "a positive integer"]),
+        (["long-range", "--lrs", "1e-2,0"], ["--lrs", "positive numbers"]),
         (["sorting"], ["invalid choice", "sorting"]),
     ],
 )

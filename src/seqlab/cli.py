@@ -81,6 +81,17 @@ def int_list(minimum: int):
     return parse
 
 
+def float_list(text: str) -> tuple[float, ...]:
+    """An argparse type: comma-separated positive numbers ("3e-3,1e-2" -> (0.003, 0.01))."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected positive numbers separated by commas, got {text!r}") from None
+    if not all(v > 0 and math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive numbers separated by commas, got {text}")
+    return values
+
+
 def name_list(choices: tuple[str, ...], what: str):
     """An argparse type: comma-separated names from ``choices`` ("rnn,gru" -> ("rnn", "gru"))."""
 
@@ -105,7 +116,7 @@ EXPERIMENT_OPTIONS = {
         "steps": "steps",
         "seeds": "seeds",
         "batch_size": "batch_size",
-        "lr": "lr",
+        "lrs": "lrs",
     },
     "gradients": {
         "cells": "cells",
@@ -163,7 +174,11 @@ def add_experiments(sub) -> None:
     e.add_argument("--steps", type=positive_int, help="training steps per network (500)")
     e.add_argument("--seeds", type=positive_int, help="seeds per (task, T, cell) (3)")
     e.add_argument("--batch-size", type=positive_int, help="sequences per step (64)")
-    e.add_argument("--lr", type=positive_float, help="Adam learning rate (1e-2)")
+    e.add_argument(
+        "--lrs",
+        type=float_list,
+        help="Adam learning rates, e.g. 3e-3,1e-2: each network trains at each, keeps the best on validation (1e-2)",
+    )
 
     e = xs.add_parser("gradients", parents=[common], help="gradient norm vs distance, at init and trained")
     e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")

@@ -8,6 +8,8 @@ information, while the LSTM's cell state (and the GRU's gated h) carries it acro
     copy:    logits_t = W . h_t + b (V = 10), loss mean_t CE(logits_t, y_t), baseline 10 log 8 / (T + 20)
 
 "Solved" at T: the test loss is at most ``SOLVED_FRACTION`` of the baseline's for at least half the seeds.
+With several learning rates (``lrs``), each (cell, T, seed) trains at each and keeps the network with the
+lowest loss on a validation set, so that no cell is judged at a step size that suits another.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class LongRangeConfig:
     lstm_hidden: int = 64  # the budget: every cell gets about the parameters of an LSTM of this size
     steps: int = 500
     batch_size: int = 64
-    lr: float = 1e-2  # Adam; the same for every cell
+    lrs: tuple[float, ...] = (1e-2,)  # Adam; several: each network keeps the one best on validation data
     clip: float = 1.0
     seeds: int = 3
     seed: int = 0
@@ -92,15 +94,22 @@ def baseline(task: str, T: int) -> float:
     return ADDING_BASELINE_MSE if task == "adding" else copy_memory_baseline(T)
 
 
-def train_and_test(task: str, cell: str, T: int, seed: int, config: LongRangeConfig, bar) -> dict:
-    """Train one network on fresh batches, then score a fixed test set; the data depend on (seed, T) only,
-    so every cell sees the same batches."""
-    hidden = matched_hidden_size(
-        cell, INPUT_SIZE[task], cell_parameter_count("lstm", INPUT_SIZE[task], config.lstm_hidden)
-    )
+def evaluate(task: str, net: TaskNet, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float | None]:
+    """(loss, recall accuracy on the K copied symbols for copy (chance 1/8), else None)."""
+    with torch.no_grad():
+        output = net(x)
+        loss = float(task_loss(task, output, y))
+        if task != "copy":
+            return loss, None
+        return loss, float((output[:, -COPY_SYMBOLS:].argmax(-1) == y[:, -COPY_SYMBOLS:]).float().mean())
+
+
+def train(task: str, cell: str, hidden: int, T: int, seed: int, lr: float, config: LongRangeConfig, bar) -> TaskNet:
+    """Train one network on fresh batches; the data depend on (seed, T) only, so every cell and learning
+    rate sees the same batches."""
     torch.manual_seed(seed)
     net = TaskNet(task, cell, hidden)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     data = torch.Generator().manual_seed(1_000_003 * seed + T)
     for _ in range(config.steps):
         x, y = make_batch(task, config.batch_size, T, data)
@@ -110,26 +119,26 @@ def train_and_test(task: str, cell: str, T: int, seed: int, config: LongRangeCon
         nn.utils.clip_grad_norm_(net.parameters(), config.clip)
         optimizer.step()
         bar.update(1)
-    test = torch.Generator().manual_seed(2**31 - 1 - T)  # one test set per T, shared by all seeds and cells
-    x, y = make_batch(task, config.test_size, T, test)
-    with torch.no_grad():
-        output = net(x)
-        test_loss = float(task_loss(task, output, y))
-        recall = (
-            float((output[:, -COPY_SYMBOLS:].argmax(-1) == y[:, -COPY_SYMBOLS:]).float().mean())
-            if task == "copy"
-            else None
-        )
-    return {
-        "hidden": hidden,
-        "params": sum(p.numel() for p in net.parameters()),
-        "test_loss": test_loss,
-        "recall": recall,
-    }
+    return net
+
+
+def train_and_test(task: str, cell: str, T: int, seed: int, config: LongRangeConfig, bar) -> dict:
+    """Train at every learning rate of ``config.lrs``, keep the network with the lowest loss on a validation
+    set, and score it on the test set (one validation and one test set per T, shared by all seeds and cells)."""
+    D = INPUT_SIZE[task]
+    hidden = matched_hidden_size(cell, D, cell_parameter_count("lstm", D, config.lstm_hidden))
+    valid = make_batch(task, config.test_size, T, torch.Generator().manual_seed(2**30 + T))
+    nets = [(lr, train(task, cell, hidden, T, seed, lr, config, bar)) for lr in config.lrs]
+    lr, net = min(nets, key=lambda pair: evaluate(task, pair[1], *valid)[0])
+    test_loss, recall = evaluate(
+        task, net, *make_batch(task, config.test_size, T, torch.Generator().manual_seed(2**31 - 1 - T))
+    )
+    params = sum(p.numel() for p in net.parameters())
+    return {"hidden": hidden, "params": params, "lr": lr, "test_loss": test_loss, "recall": recall}
 
 
 def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
-    runs = len(config.tasks) * len(config.lengths) * len(config.cells) * config.seeds
+    runs = len(config.tasks) * len(config.lengths) * len(config.cells) * config.seeds * len(config.lrs)
     rows = []
     with torch_threads(config.threads), progress(runs * config.steps, "long-range", show_progress) as bar:
         for task in config.tasks:
@@ -148,6 +157,7 @@ def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult
                             "cell": cell,
                             "hidden": results[0]["hidden"],
                             "params": results[0]["params"],
+                            "lr_chosen": ",".join(f"{r['lr']:g}" for r in results),
                             "test_loss_mean": statistics.fmean(losses),
                             "test_loss_min": min(losses),
                             "test_loss_max": max(losses),
