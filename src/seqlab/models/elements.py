@@ -1,32 +1,52 @@
 """``Elements``: what a neural model needs to know about the data's kind, in one place.
 
-Discrete data (a ``Vocabulary``): ids are embedded, a start symbol ``V`` pads before the sequence, and the
-head is ``Categorical(V)``. Continuous data: each value is standardised with the training series' location
-and scale and embedded from ``(value, missing flag)`` (NaN is the start padding), and the head is ``Gaussian``
-with its parameters returned on the original scale.
+Discrete data (a ``Vocabulary`` of characters, or ``MuLaw`` audio levels): ids are embedded, a start symbol
+``V`` pads before the sequence, and the head is ``Categorical(V)``. Continuous data: each value is standardised
+with the training series' location and scale and embedded from ``(value, missing flag)`` (NaN is the start
+padding and marks a gap between series), and the head (``Gaussian``, ``StudentT`` or ``GaussianMixture``)
+returns its parameters on the original scale.
+
+A model of a transformed series (``seqlab.transforms``: log, diff, log returns) carries its ``transform``,
+saved with it, so forecasts come back on the scale of the data it was given.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
+import numpy as np
 import torch
 from torch import nn
 
 from seqlab.base import SequenceModel
 from seqlab.data.text import Vocabulary, encode_symbols
-from seqlab.distributions import Categorical, Gaussian, Head
+from seqlab.data.audio import MuLaw
+from seqlab.distributions import CONTINUOUS_HEADS, Categorical, Head, continuous_head
+from seqlab.errors import SeqlabError
 from seqlab.models.linear_ar import as_series
+from seqlab.transforms import Transform
+
+Codec = Vocabulary | MuLaw  # what maps discrete data to ids and back
+
+
+def validate_head(config) -> None:
+    """The ``head`` and ``components`` fields that every neural model's config carries."""
+    if config.head not in CONTINUOUS_HEADS:
+        raise SeqlabError(f"unknown head {config.head!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
+    if config.components <= 0:
+        raise SeqlabError(f"components must be a positive integer, got {config.components}")
 
 
 class Elements(nn.Module):
     def __init__(
         self,
-        vocabulary: Vocabulary | None,
+        vocabulary: Codec | None,
         embedding_dim: int,
         location: float = 0.0,
         scale: float = 1.0,
         model: str = "model",
+        head: str = "gaussian",
+        components: int = 3,
     ) -> None:
         super().__init__()
         self.vocabulary, self.model_name = vocabulary, model
@@ -37,7 +57,7 @@ class Elements(nn.Module):
             self.start: float | int = len(vocabulary)
             self.embedding = nn.Embedding(len(vocabulary) + 1, embedding_dim)
         else:
-            self.head = Gaussian()
+            self.head = continuous_head(head, components)
             self.start = float("nan")
             self.register_buffer("location", torch.tensor(float(location)))
             self.register_buffer("scale", torch.tensor(float(scale)))
@@ -53,25 +73,32 @@ class Elements(nn.Module):
 
     def head_params(self, raw: torch.Tensor) -> torch.Tensor:
         """The network's output (..., P) as the head's parameters on the data's scale."""
-        if self.discrete:
-            return raw
-        return torch.stack([raw[..., 0] * self.scale + self.location, raw[..., 1] + torch.log(self.scale)], dim=-1)
+        return raw if self.discrete else self.head.rescale(raw, self.location, self.scale)
 
     def padding(self, shape: tuple[int, ...], device=None) -> torch.Tensor:
         dtype = torch.long if self.discrete else self.embedding.weight.dtype
         return torch.full(shape, self.start, dtype=dtype, device=device)
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
+        if isinstance(self.vocabulary, MuLaw):
+            return self.vocabulary.encode(data)
         if self.discrete:
             return encode_symbols(data, self.vocabulary, f"this {self.model_name}", unknown, source)
         series = as_series(data, model=f"this {self.model_name}", source=source)
         return torch.from_numpy(series).to(self.embedding.weight.dtype)
 
     def decode(self, x: torch.Tensor):
+        if isinstance(self.vocabulary, MuLaw):
+            return self.vocabulary.decode(x)
         return self.vocabulary.decode(x.tolist()) if self.discrete else x
 
     def describe(self) -> str:
-        return f"vocabulary {len(self.vocabulary)}" if self.discrete else "continuous, Gaussian head"
+        if isinstance(self.vocabulary, MuLaw):
+            return self.vocabulary.describe()
+        if self.discrete:
+            return f"vocabulary {len(self.vocabulary)}"
+        head = self.head.kind + (f" x {self.head.components}" if self.head.kind == "mixture" else "")
+        return f"continuous, {head} head"
 
 
 class ElementsModel(nn.Module, SequenceModel):
@@ -81,11 +108,14 @@ class ElementsModel(nn.Module, SequenceModel):
     after calling ``self.setup_elements(...)``."""
 
     config_class: type
+    transform: Transform | None = None  # set by whoever fits the model on a transformed series
 
     def setup_elements(self, vocabulary, config, embedding_dim: int, location: float, scale: float) -> None:
         config.validate()
         self.config, self.vocabulary = config, vocabulary
-        self.elements = Elements(vocabulary, embedding_dim, location, scale, model=type(self).__name__)
+        self.elements = Elements(
+            vocabulary, embedding_dim, location, scale, type(self).__name__, config.head, config.components
+        )
         self.discrete, self.head = self.elements.discrete, self.elements.head
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
@@ -101,19 +131,47 @@ class ElementsModel(nn.Module, SequenceModel):
         valid_x = None if valid is None else self.encode(valid, source="validation data")
         return Trainer(self, TrainerConfig(**options)).fit(self.encode(train, source="training data"), valid_x)
 
+    def start_element(self) -> torch.Tensor:
+        """The padding that stands before the first element, as a (1, 1) input."""
+        return self.elements.padding((1, 1), next(self.parameters()).device)
+
+    def element_input(self, x_prev) -> torch.Tensor:
+        """One element (or ``None``: the start of a sequence) as a (1, 1) input to ``forward``."""
+        start = self.start_element()
+        return start if x_prev is None else torch.as_tensor(x_prev, dtype=start.dtype, device=start.device).reshape(1, 1)
+
     @classmethod
     def for_series(cls, series, config=None):
-        """A continuous model standardised by the series' mean and standard deviation."""
-        y = as_series(series, model=cls.__name__, source="training series")
+        """A continuous model standardised by the series' mean and standard deviation (NaN gaps ignored)."""
+        y = np.concatenate([as_series(s, model=cls.__name__, source="training series") for s in _pieces(series)])
         return cls(None, config, location=float(y.mean()), scale=float(y.std()) or 1.0)
 
     def to_config(self) -> dict:
         out = {"config": asdict(self.config)}
         if self.discrete:
             out["vocabulary"] = self.vocabulary.to_json()
+        if self.transform is not None:
+            out["transform"] = self.transform.to_json()
         return out
 
     @classmethod
     def from_config(cls, config: dict):
-        vocabulary = Vocabulary.from_json(config["vocabulary"]) if "vocabulary" in config else None
-        return cls(vocabulary, cls.config_class(**config["config"]))
+        model = cls(codec_from_json(config.get("vocabulary")), cls.config_class(**config["config"]))
+        if "transform" in config:
+            model.transform = Transform.from_json(config["transform"])
+        return model
+
+
+def codec_from_json(data) -> Codec | None:
+    if data is None:
+        return None
+    return MuLaw.from_json(data) if isinstance(data, dict) else Vocabulary.from_json(data)
+
+
+def _pieces(series) -> list:
+    """A series with NaN gaps (between concatenated series) as its gap-free pieces."""
+    x = series.detach().cpu().numpy() if isinstance(series, torch.Tensor) else np.asarray(series, dtype=np.float64)
+    if x.ndim != 1 or not np.isnan(x).any():
+        return [series]
+    pieces = [p[~np.isnan(p)] for p in np.split(x, np.flatnonzero(np.isnan(x)))]
+    return [p for p in pieces if len(p)]

@@ -19,7 +19,7 @@ from torch import nn
 from seqlab.base import teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel
+from seqlab.models.elements import ElementsModel, validate_head
 
 
 @dataclass
@@ -29,8 +29,11 @@ class NeuralARConfig:
     num_layers: int = 2
     embedding_dim: int = 32  # per element
     dropout: float = 0.0
+    head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
+    components: int = 3  # mixture components
 
     def validate(self) -> None:
+        validate_head(self)
         for name in ("window", "hidden_size", "num_layers", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise SeqlabError(f"{name} must be a positive integer, got {getattr(self, name)}")
