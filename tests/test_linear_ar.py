@@ -56,7 +56,7 @@ def test_forecasts_match_autoreg(name):
     ours = LinearAR(order=4).fit(y)
     theirs = ar_model.AutoReg(y, 4, trend="c").fit()
     prediction = theirs.get_prediction(start=len(y), end=len(y) + 9)
-    forecast = ours.forecast(y, horizon=10, levels=(0.8,))
+    forecast = ours.forecast_gaussian(y, horizon=10, levels=(0.8,))
     assert close(forecast["mean"], prediction.predicted_mean) and close(forecast["se"], prediction.se_mean)
     lower, upper = prediction.conf_int(alpha=0.2).T
     assert close(forecast["lower_0.8"], lower, 1e-7) and close(forecast["upper_0.8"], upper, 1e-7)
@@ -110,6 +110,6 @@ def test_bad_input():
     with pytest.raises(SeqlabError, match="order must be"):
         LinearAR(order="hqic")
     with pytest.raises(SeqlabError, match="the context needs at least 3 values, got 0"):
-        LinearAR(order=3).fit(SUNSPOTS).forecast([], horizon=5)
+        LinearAR(order=3).fit(SUNSPOTS).forecast_gaussian([], horizon=5)
     with pytest.raises(SeqlabError, match="discrete data"):
         NGram(order=2).fit(MSFT_RETURNS)

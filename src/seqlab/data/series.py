@@ -34,6 +34,7 @@ class Series:
     dates: np.ndarray | None  # (T,) datetime64[ns], or None without a date column
     lines: np.ndarray  # (T,) the file's line number of every value, for error messages
     source: str  # "msft.csv, column Close"
+    column: str  # the value column it came from
 
     def __len__(self) -> int:
         return len(self.values)
@@ -46,7 +47,7 @@ class Series:
 
     def _take(self, part: slice) -> Series:
         dates = None if self.dates is None else self.dates[part]
-        return Series(self.name, self.values[part], dates, self.lines[part], self.source)
+        return Series(self.name, self.values[part], dates, self.lines[part], self.source, self.column)
 
 
 def load_series(
@@ -107,9 +108,7 @@ def load_series(
             name = group_name or c
             source = f"{path.name}, column {c}" + (f", {id_column} {group_name}" if group_name else "")
             values, keep = _parse_values(frame[c].to_numpy()[index], lines[index], source, fill)
-            series.append(
-                Series(name, values, None if dates is None else dates[keep], lines[index][keep], source)
-            )
+            series.append(Series(name, values, None if dates is None else dates[keep], lines[index][keep], source, c))
     return series
 
 
@@ -155,7 +154,9 @@ def _parse_values(cells: np.ndarray, lines: np.ndarray, source: str, fill: str |
         if fill == "drop":
             keep = ~missing
         elif missing[0] and fill in ("ffill", "interpolate"):
-            raise SeqlabError(f"{source}: line {lines[0]}: missing first value; nothing to fill it from (try --fill drop)")
+            raise SeqlabError(
+                f"{source}: line {lines[0]}: missing first value; nothing to fill it from (try --fill drop)"
+            )
         elif fill == "ffill":
             for i in np.flatnonzero(missing):
                 values[i] = values[i - 1]

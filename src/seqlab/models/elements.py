@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from seqlab.base import SequenceModel
-from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.data.audio import MuLaw
+from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import CONTINUOUS_HEADS, Categorical, Head, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.models.linear_ar import as_series
@@ -81,9 +81,13 @@ class Elements(nn.Module):
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
         if isinstance(self.vocabulary, MuLaw):
+            if isinstance(data, torch.Tensor) and not data.is_floating_point():
+                return data.long()  # level ids already
             return self.vocabulary.encode(data)
         if self.discrete:
             return encode_symbols(data, self.vocabulary, f"this {self.model_name}", unknown, source)
+        if isinstance(data, torch.Tensor) and data.is_floating_point():
+            return data.to(self.embedding.weight.dtype)  # elements already (NaN marks gaps between series)
         series = as_series(data, model=f"this {self.model_name}", source=source)
         return torch.from_numpy(series).to(self.embedding.weight.dtype)
 
@@ -131,6 +135,27 @@ class ElementsModel(nn.Module, SequenceModel):
         valid_x = None if valid is None else self.encode(valid, source="validation data")
         return Trainer(self, TrainerConfig(**options)).fit(self.encode(train, source="training data"), valid_x)
 
+    @torch.no_grad()
+    def sample_paths(self, context, horizon, num_samples, temperature=1.0, seed=None) -> torch.Tensor:
+        """All paths at once: the context in one teacher-forced pass, then one batched step per element."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        was_training = self.training
+        self.eval()
+        start = self.start_element()
+        x_prev = torch.cat([start, context.to(start.dtype).to(start.device)[None]], dim=1)  # (1, 1 + n)
+        params, state = self(x_prev, None)
+        batch_dim = getattr(self, "state_batch_dim", 0)
+        state = _expand_state(state, batch_dim, num_samples)
+        params = params[:, -1].expand(num_samples, -1)  # (S, P)
+        paths = []
+        for _ in range(horizon):
+            x = self.head.sample(params.cpu(), temperature, None, generator)  # (S,)
+            paths.append(x)
+            params, state = self(x[:, None].to(start.dtype).to(start.device), state)
+            params = params[:, 0]
+        self.train(was_training)
+        return torch.stack(paths, dim=1)  # (S, horizon)
+
     def start_element(self) -> torch.Tensor:
         """The padding that stands before the first element, as a (1, 1) input."""
         return self.elements.padding((1, 1), next(self.parameters()).device)
@@ -138,7 +163,9 @@ class ElementsModel(nn.Module, SequenceModel):
     def element_input(self, x_prev) -> torch.Tensor:
         """One element (or ``None``: the start of a sequence) as a (1, 1) input to ``forward``."""
         start = self.start_element()
-        return start if x_prev is None else torch.as_tensor(x_prev, dtype=start.dtype, device=start.device).reshape(1, 1)
+        return (
+            start if x_prev is None else torch.as_tensor(x_prev, dtype=start.dtype, device=start.device).reshape(1, 1)
+        )
 
     @classmethod
     def for_series(cls, series, config=None):
@@ -160,6 +187,17 @@ class ElementsModel(nn.Module, SequenceModel):
         if "transform" in config:
             model.transform = Transform.from_json(config["transform"])
         return model
+
+
+def _expand_state(state, batch_dim: int, n: int):
+    """A carried state of batch 1 repeated to batch ``n`` (tensors or tuples of them)."""
+    if state is None:
+        return None
+    if isinstance(state, tuple):
+        return tuple(_expand_state(s, batch_dim, n) for s in state)
+    sizes = [-1] * state.dim()
+    sizes[batch_dim] = n
+    return state.expand(*sizes).contiguous()
 
 
 def codec_from_json(data) -> Codec | None:

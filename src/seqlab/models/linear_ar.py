@@ -195,8 +195,8 @@ class LinearAR(SequenceModel):
         mean, var = self._conditional(np.array(state, dtype=np.float64))
         return torch.tensor([mean, 0.5 * math.log(var)], dtype=torch.float64), state
 
-    def forecast(self, context, horizon: int, levels: tuple[float, ...] = (0.5, 0.8)) -> dict:
-        """Iterated mean forecast of the next ``horizon`` values after ``context`` and Gaussian intervals:
+    def forecast_gaussian(self, context, horizon: int, levels: tuple[float, ...] = (0.5, 0.8)) -> dict:
+        """Closed form: iterated mean forecast of the next ``horizon`` values after ``context`` and Gaussian intervals:
         ``se_h = sigma sqrt(sum_{j<h} psi_j^2)`` with the MA(infinity) weights psi of the fitted AR."""
         self._check_fitted()
         if horizon <= 0:
