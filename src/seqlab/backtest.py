@@ -27,6 +27,13 @@ DEFAULT_MODELS = "random_walk,linear_ar,neural_ar,gru,lstm"
 NEURAL_TRAINING = {"batch_size": 16, "window": 64, "lr": 2e-3, "warmup_steps": 20}
 
 
+def training_options(n: int) -> dict:
+    """``NEURAL_TRAINING``, with the window and batch shrunk to fit a short series of ``n`` values."""
+    window = min(NEURAL_TRAINING["window"], max(4, n // 8))
+    batch = max(1, min(NEURAL_TRAINING["batch_size"], (n - window) // (window + 1) - 1))
+    return {**NEURAL_TRAINING, "window": window, "batch_size": batch}
+
+
 def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidden: int):
     if name == "random_walk":
         return RandomWalk(differenced)
@@ -74,7 +81,7 @@ def backtest(
         model = make_model(name, train, differenced, head, hidden)
         t0 = time.perf_counter()
         if isinstance(model, (LatentAR, NeuralAR)):
-            model.fit(train, steps=steps, eval_every=steps, progress=progress, seed=seed, **NEURAL_TRAINING)
+            model.fit(train, steps=steps, eval_every=steps, progress=progress, seed=seed, **training_options(cut))
         else:
             model.fit(train)
         fit_seconds = time.perf_counter() - t0

@@ -101,7 +101,7 @@ class Gaussian(Head):
         return mu + sigma * math.sqrt(2.0) * torch.erfinv(2.0 * q - 1.0)
 
     def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
-        return torch.stack([params[..., 0] * scale + location, params[..., 1] + torch.log(torch.as_tensor(scale))], -1)
+        return torch.stack([params[..., 0] * scale + location, params[..., 1] + _log_of(scale, params)], -1)
 
 
 class StudentT(Head):
@@ -144,7 +144,7 @@ class StudentT(Head):
         return mu + sigma * t.to(mu.dtype).to(mu.device)
 
     def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
-        log_scale = torch.log(torch.as_tensor(scale))
+        log_scale = _log_of(scale, params)
         return torch.stack([params[..., 0] * scale + location, params[..., 1] + log_scale, params[..., 2]], -1)
 
 
@@ -202,7 +202,7 @@ class GaussianMixture(Head):
 
     def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
         logits, mu, log_sigma = params.split(self.components, dim=-1)
-        return torch.cat([logits, mu * scale + location, log_sigma + torch.log(torch.as_tensor(scale))], -1)
+        return torch.cat([logits, mu * scale + location, log_sigma + _log_of(scale, params)], -1)
 
 
 CONTINUOUS_HEADS = ("gaussian", "studentt", "mixture")
@@ -217,6 +217,10 @@ def continuous_head(name: str, components: int = 3) -> Head:
     if name == "mixture":
         return GaussianMixture(components)
     raise ValueError(f"unknown head {name!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
+
+
+def _log_of(scale, like: torch.Tensor) -> torch.Tensor:
+    return torch.log(torch.as_tensor(scale, dtype=like.dtype, device=like.device))
 
 
 def _check_temperature(temperature: float) -> None:

@@ -96,7 +96,7 @@ class Transform:
         for step in self.steps[:-1]:
             levels.append(Transform([step], self.location, self.scale).apply(levels[-1]))
         y = np.asarray(future, dtype=np.float64)
-        for step, level in zip(reversed(self.steps), reversed(levels), strict=True):
+        for step, level in zip(reversed(self.steps), reversed(levels[: len(self.steps)]), strict=True):
             if step == "log":
                 y = np.exp(y)
             elif step == "diff":

@@ -35,6 +35,8 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
         info = soundfile.info(str(path))
         samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
+        if _wav_header_rate(path) == 0:  # libsndfile only says "SF_INFO struct incomplete"
+            raise SeqlabError(f"{path}: the header gives a sample rate of 0") from None
         raise SeqlabError(f"{path}: not a readable audio file ({e})") from None
     if file_rate <= 0:
         raise SeqlabError(f"{path}: the header gives a sample rate of {file_rate}")
@@ -47,6 +49,17 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
     if rate is not None and rate != file_rate:
         mono = resample(mono, file_rate, rate)
     return mono.astype(np.float32), rate or file_rate
+
+
+def _wav_header_rate(path: Path) -> int | None:
+    """The sample rate in a RIFF/WAVE file's fmt chunk, or None if there is none to read."""
+    import struct
+
+    raw = path.read_bytes()[:4096]
+    at = raw.find(b"fmt ")
+    if not raw.startswith(b"RIFF") or at < 0 or len(raw) < at + 16:
+        return None
+    return struct.unpack("<I", raw[at + 12 : at + 16])[0]
 
 
 def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
