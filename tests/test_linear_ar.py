@@ -113,3 +113,35 @@ def test_bad_input():
         LinearAR(order=3).fit(SUNSPOTS).forecast_gaussian([], horizon=5)
     with pytest.raises(SeqlabError, match="discrete data"):
         NGram(order=2).fit(MSFT_RETURNS)
+
+
+def test_student_t_noise_is_the_maximum_likelihood_fit_of_scipy():
+    """Heavy-tailed AR(1): coefficients by least squares as before, the t noise as scipy.stats.t.fit finds it."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    y = np.zeros(3000)
+    noise = rng.standard_t(4, size=3000)
+    for t in range(1, 3000):
+        y[t] = 0.5 * y[t - 1] + noise[t]
+    gaussian = LinearAR(order=1).fit(y)
+    heavy = LinearAR(order=1, head="studentt").fit(y)
+    assert np.allclose(heavy.params, gaussian.params)
+    X = np.column_stack([np.ones(2999), y[:-1]])
+    z = (y[1:] - X @ gaussian.params) / np.sqrt(gaussian.sigma2)
+    df, loc, scale = stats.t.fit(z)
+    mu, sigma, nu = heavy.head.unpack(heavy.noise)
+    assert abs(float(nu) - df) / df < 1e-3 and abs(float(mu) - loc) < 1e-4 and abs(float(sigma) - scale) < 1e-4
+    assert heavy.log_prob(y).mean() > gaussian.log_prob(y).mean() + 0.02  # the tails are better explained
+
+
+def test_mixture_noise_and_persistence(tmp_path):
+    import seqlab
+
+    model = LinearAR(order=2, head="mixture", components=2).fit(SUNSPOTS)
+    assert model.log_prob(SUNSPOTS).mean() >= LinearAR(order=2).fit(SUNSPOTS).log_prob(SUNSPOTS).mean() - 1e-6
+    seqlab.save(model, tmp_path / "m")
+    again = seqlab.load(tmp_path / "m")
+    assert torch.allclose(again.log_prob(SUNSPOTS), model.log_prob(SUNSPOTS))
+    with pytest.raises(SeqlabError, match="unknown head 'laplace'"):
+        LinearAR(order=1, head="laplace")

@@ -190,7 +190,7 @@ def build_parser() -> Parser:
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument("--models", default=DEFAULT_BACKTEST_MODELS, help=f"comma-separated ({DEFAULT_BACKTEST_MODELS})")
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
-    b.add_argument("--folds", type=positive_int, default=20, help="forecast origins in the held-out part (20)")
+    b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
     b.add_argument("--samples", type=positive_int, default=200, help="sample paths per forecast (200)")
     b.add_argument("--steps", type=positive_int, default=300, help="training steps per neural model (300)")
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")

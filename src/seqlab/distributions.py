@@ -202,7 +202,9 @@ class GaussianMixture(Head):
 
     def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
         logits, mu, log_sigma = params.split(self.components, dim=-1)
-        return torch.cat([logits, mu * scale + location, log_sigma + _log_of(scale, params)], -1)
+        location = torch.as_tensor(location, dtype=params.dtype, device=params.device)[..., None]  # per component
+        scale = torch.as_tensor(scale, dtype=params.dtype, device=params.device)[..., None]
+        return torch.cat([logits, mu * scale + location, log_sigma + torch.log(scale)], -1)
 
 
 CONTINUOUS_HEADS = ("gaussian", "studentt", "mixture")
