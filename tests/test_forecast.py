@@ -128,3 +128,50 @@ def test_training_skips_the_gaps_between_joined_series():
     model = LatentAR.for_series(joined, LatentARConfig(cell="gru", hidden_size=8))
     result = model.fit(joined, joined, steps=5, batch_size=4, window=16, progress=False)
     assert math.isfinite(result.best_valid_nll)
+
+
+def covariate_series(n=1500, seed=0):
+    """y_t = 0.9 c_{t-1} + small noise, c an AR(1): the covariate is the only way to predict y."""
+    rng = np.random.default_rng(seed)
+    c = np.zeros(n)
+    for t in range(1, n):
+        c[t] = 0.7 * c[t - 1] + rng.standard_normal()
+    y = np.concatenate([[0.0], 0.9 * c[:-1]]) + 0.1 * rng.standard_normal(n)
+    return np.column_stack([y, 100 + 10 * c])  # a covariate on its own scale, standardised by the model
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: LatentAR.for_series(x, LatentARConfig(cell="gru", hidden_size=16, covariates=1)),
+        lambda x: NeuralAR.for_series(x, NeuralARConfig(window=3, hidden_size=16, covariates=1)),
+        lambda x: CausalTransformer.for_series(
+            x, CausalTransformerConfig(context=8, d_model=16, num_heads=2, num_layers=1, covariates=1)
+        ),
+    ],
+    ids=["latent_ar", "neural_ar", "transformer"],
+)
+def test_past_covariates_are_inputs_and_help_when_they_carry_the_signal(make):
+    x = covariate_series()
+    torch.manual_seed(0)
+    model = make(torch.from_numpy(x))
+    # log_prob in one pass equals streaming the elements (value and covariate) through step
+    elements = torch.from_numpy(x[:40])
+    params, state = model.step(None, model.initial_state())
+    stepped = []
+    for row in elements:
+        stepped.append(-model.head.nll(params, row[0]))
+        params, state = model.step(row, state)
+    assert torch.allclose(model.log_prob(elements).double(), torch.stack(stepped).double(), atol=1e-5)
+    torch.manual_seed(0)
+    blind = type(model).for_series(x[:, 0], type(model.config)(**{**vars(model.config), "covariates": 0}))
+    options = {"steps": 150, "batch_size": 8, "window": 32, "progress": False, "lr": 5e-3}
+    model.fit(torch.from_numpy(x[:1200]), **options)
+    blind.fit(x[:1200, 0], **options)
+    with_covariate = float(-model.log_prob(torch.from_numpy(x[1200:])).mean())
+    without = float(-blind.log_prob(x[1200:, 0]).mean())
+    assert with_covariate < without - 0.3
+    forecast = model.forecast(x[:1200, 0], 2, num_samples=50, covariates=x[:1200, 1:])
+    assert forecast.samples.shape == (50, 2)
+    with pytest.raises(SeqlabError, match=r"expected covariates of shape \(1200, 1\), got \(0, 0\)"):
+        model.forecast(x[:1200, 0], 2)

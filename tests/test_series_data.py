@@ -107,3 +107,14 @@ def test_series_dataset_joins_several_series_with_gaps(tmp_path):
     train = data.train.numpy()
     assert np.isnan(train).sum() == 1 and len(train) == 2 * (16 - 1) + 1  # 16 training rows, 1 lost to diff
     assert np.allclose(train[:15], 1.0)  # A rises by one a day
+
+
+def test_covariates_travel_with_their_rows(tmp_path):
+    path = write(tmp_path, "Date,Close,Volume\n2000-01-01,1,100\n2000-01-02,,200\n2000-01-03,3,300\n")
+    (s,) = load_series(path, covariates="Volume", fill="drop")
+    assert np.array_equal(s.values, [1, 3]) and np.array_equal(s.covariates[:, 0], [100, 300])
+    with pytest.raises(SeqlabError, match="no covariate column 'Vol'; the file has columns: Date, Close, Volume"):
+        load_series(path, covariates="Vol")
+    rows = "".join(f"2000-01-{d:02d},{10 + d},{d * 7}\n" for d in range(1, 31))
+    data = load_dataset({"data": str(write(tmp_path, "Date,Close,Volume\n" + rows, "c.csv")), "covariates": "Volume"})
+    assert data.train.shape == (23, 2) and data.train[0, 1] == 14  # the return of day 2 beside day 2's volume

@@ -28,11 +28,12 @@ def teacher_forced_log_prob(
     was_training = model.training
     model.eval()
     chunk = chunk or LOG_PROB_CHUNK
-    x_prev = torch.cat([x.new_full((1,), first), x[:-1]])[None]  # (1, T)
+    x_prev = torch.cat([x.new_full((1, *x.shape[1:]), first), x[:-1]])[None]  # (1, T[, 1 + C])
+    target = x[..., 0] if x.dim() > 1 else x  # elements with covariates: only the value is predicted
     state, out = None, []
     for s in range(0, x.shape[0], chunk):
         params, state = model(x_prev[:, s : s + chunk], state)
-        out.append(-model.head.nll(params[0], x[s : s + chunk]))
+        out.append(-model.head.nll(params[0], target[s : s + chunk]))
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0)
 
@@ -134,10 +135,12 @@ class SequenceModel:
         num_samples: int = 500,
         quantiles: tuple[float, ...] = (0.1, 0.5, 0.9),
         seed: int | None = 0,
+        covariates=None,
     ) -> Forecast:
         """Probabilistic forecast of the ``horizon`` values after ``context`` (on the data's original scale):
         sample paths through ``step``, mapped back through the model's ``transform`` if it has one, and their
-        empirical quantiles and mean per step ahead."""
+        empirical quantiles and mean per step ahead. A model with past covariates takes them as
+        ``covariates (n, C)``, row by row beside ``context (n,)``."""
         from seqlab.models.linear_ar import as_series
 
         if self.head.discrete:
@@ -152,8 +155,19 @@ class SequenceModel:
         lost = transform.lost if transform is not None else 0
         if len(original) < lost + 1:
             raise SeqlabError(f"the context has {len(original)} values; this model needs at least {lost + 1}")
-        modelled = transform.apply(original, "context") if transform is not None else original
-        paths = self.sample_paths(torch.from_numpy(modelled), horizon, num_samples, seed=seed).double().numpy()
+        modelled = torch.from_numpy(transform.apply(original, "context") if transform is not None else original)
+        wanted = getattr(getattr(self, "elements", None), "covariates", 0)
+        if wanted:
+            covariates = np.asarray(covariates if covariates is not None else np.zeros((0, 0)), dtype=np.float64)
+            if covariates.shape != (len(original), wanted):
+                raise SeqlabError(
+                    f"this model takes {wanted} covariates beside each context value: expected covariates of "
+                    f"shape ({len(original)}, {wanted}), got {covariates.shape}"
+                )
+            modelled = torch.cat([modelled[:, None], torch.from_numpy(covariates[lost:])], dim=1)  # (n, 1 + C)
+        elif covariates is not None:
+            raise SeqlabError("this model takes no covariates")
+        paths = self.sample_paths(modelled, horizon, num_samples, seed=seed).double().numpy()
         if transform is not None:
             paths = transform.invert(paths, original)
         return Forecast(paths, {q: np.quantile(paths, q, axis=0) for q in quantiles}, paths.mean(axis=0))

@@ -47,7 +47,7 @@ TRAINER_DEFAULTS = TrainerConfig()
 DEFAULT_BACKTEST_MODELS = "random_walk,linear_ar,neural_ar,gru,lstm"
 # options that say how to read the data; saved with the model, so evaluate and --resume read it the same way
 DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "sample_rate")
-DATA_OPTIONS += ("audio_encoding",)
+DATA_OPTIONS += ("audio_encoding", "covariates")
 # defaults that differ by the kind of data (text takes the ones above): a price series is short and noisy,
 # audio is long and wants the GRU the streaming sampler is measured with
 KIND_DEFAULTS = {
@@ -214,6 +214,8 @@ def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False)
     g.add_argument("--fill", choices=FILL_POLICIES, help="CSV: what to do with missing values (default: refuse)")
     g.add_argument("--transform", help="CSV: log, diff, log_return, standardize or none, comma-chained (log_return)")
     if not series_only:
+        g.add_argument("--covariates", help="CSV: past covariate column(s) as extra model inputs, e.g. Volume")
+    if not series_only:
         g.add_argument("--sample-rate", type=positive_int, help="audio: resample to this rate in Hz (the file's)")
         g.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, help="audio: mu_law levels or raw values (mu_law)")
 
@@ -232,6 +234,8 @@ def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
         return LatentAR(Vocabulary.from_text(dataset.train), config)
     if dataset.kind == "audio" and dataset.meta["audio_encoding"] == "mu_law":
         return LatentAR(MuLaw(dataset.rate), config)
+    if dataset.meta.get("covariates"):
+        config.covariates = dataset.train.shape[1] - 1
     model = LatentAR.for_series(dataset.train, config)
     model.transform = dataset.transform
     return model
@@ -498,16 +502,18 @@ def cmd_forecast(args) -> int:
     column = args.column or (meta.get("column") if data == meta.get("data") else None)
     date_column = args.date_column or (meta.get("date_column") if data == meta.get("data") else None)
     id_column = args.id_column or (meta.get("id_column") if data == meta.get("data") else None)
-    series = pick_series(load_series(data, column, date_column, id_column, args.fill or meta.get("fill")), args.series)
-    values, dates = series.values, series.dates
+    covariates = meta.get("covariates") if data == meta.get("data") else None
+    fill = args.fill or meta.get("fill")
+    series = pick_series(load_series(data, column, date_column, id_column, fill, covariates), args.series)
     if args.context:
-        if args.context > len(values):
-            raise SeqlabError(f"--context {args.context}: {series.source} has only {len(values)} rows")
-        values, dates = values[-args.context :], None if dates is None else dates[-args.context :]
+        if args.context > len(series):
+            raise SeqlabError(f"--context {args.context}: {series.source} has only {len(series)} rows")
+        series = series.tail_from(len(series) - args.context)
+    values, dates = series.values, series.dates
     transform = getattr(model, "transform", None)
     if transform is not None:
         transform.apply(values, series.source, series.lines[-len(values) :])  # bad values: name their line
-    forecast = model.forecast(values, args.horizon, args.samples, quantiles, seed=args.seed)
+    forecast = model.forecast(values, args.horizon, args.samples, quantiles, args.seed, series.covariates)
     header = ["step", *(f"q{q:g}" for q in quantiles), "mean"]
     rows = [[h + 1, *(forecast.quantiles[q][h] for q in quantiles), forecast.mean[h]] for h in range(args.horizon)]
     last = f", last date {str(dates[-1])[:10]}" if dates is not None else ""

@@ -324,7 +324,8 @@ class Trainer:
                     state = None
                 torch.manual_seed(c.seed * 1_000_003 + step * 7_919 + self.rank)  # dropout masks
                 params, state = net(batch[:, :-1], state)
-                loss = masked_nll(model.head, params, batch[:, 1:])
+                target = batch[:, 1:, 0] if batch.dim() == 3 else batch[:, 1:]  # covariates are inputs only
+                loss = masked_nll(model.head, params, target)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf)

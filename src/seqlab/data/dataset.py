@@ -78,7 +78,14 @@ def load_dataset(meta: dict) -> Dataset:
 
 
 def _series_dataset(path: Path, meta: dict, fraction: float) -> Dataset:
-    series = load_series(path, meta.get("column"), meta.get("date_column"), meta.get("id_column"), meta.get("fill"))
+    series = load_series(
+        path,
+        meta.get("column"),
+        meta.get("date_column"),
+        meta.get("id_column"),
+        meta.get("fill"),
+        meta.get("covariates"),
+    )
     transform = Transform.parse(meta.setdefault("transform", DEFAULT_TRANSFORM))
     cuts = [int(len(s) * (1 - fraction)) for s in series]
     for s, cut in zip(series, cuts, strict=True):
@@ -94,6 +101,10 @@ def _series_dataset(path: Path, meta: dict, fraction: float) -> Dataset:
         transform.apply(s.values[cut - transform.lost :], s.source, s.lines[cut - transform.lost :])
         for s, cut in zip(series, cuts, strict=True)
     ]
+    if meta.get("covariates"):  # beside each transformed value, the covariates of its row
+        lost = transform.lost
+        train = [np.column_stack([y, s.covariates[lost:cut]]) for y, s, cut in zip(train, series, cuts, strict=True)]
+        valid = [np.column_stack([y, s.covariates[cut:]]) for y, s, cut in zip(valid, series, cuts, strict=True)]
     meta.update(
         series=[s.name for s in series],
         column=",".join(dict.fromkeys(s.column for s in series)),
@@ -105,6 +116,6 @@ def _series_dataset(path: Path, meta: dict, fraction: float) -> Dataset:
 
 def join_series(pieces: list[np.ndarray]) -> torch.Tensor:
     """Several series as one float tensor with a NaN between them (the models read NaN as a gap)."""
-    gap = np.full(1, np.nan)
+    gap = np.full((1, *pieces[0].shape[1:]), np.nan) if pieces else np.full(1, np.nan)
     parts = [p for piece in pieces for p in (gap, piece)][1:]
     return torch.from_numpy(np.concatenate(parts)) if parts else torch.zeros(0, dtype=torch.float64)

@@ -35,6 +35,7 @@ class Series:
     lines: np.ndarray  # (T,) the file's line number of every value, for error messages
     source: str  # "msft.csv, column Close"
     column: str  # the value column it came from
+    covariates: np.ndarray | None = None  # (T, C) past covariates, row by row beside the values
 
     def __len__(self) -> int:
         return len(self.values)
@@ -47,7 +48,8 @@ class Series:
 
     def _take(self, part: slice) -> Series:
         dates = None if self.dates is None else self.dates[part]
-        return Series(self.name, self.values[part], dates, self.lines[part], self.source, self.column)
+        covariates = None if self.covariates is None else self.covariates[part]
+        return Series(self.name, self.values[part], dates, self.lines[part], self.source, self.column, covariates)
 
 
 def load_series(
@@ -56,6 +58,7 @@ def load_series(
     date_column: str | None = None,
     id_column: str | None = None,
     fill: str | None = None,
+    covariates: str | None = None,
 ) -> list[Series]:
     """The series in a CSV file (or the bundled ``"msft"``); see the module docstring for the layouts."""
     import pandas as pd  # a heavy import, needed only here
@@ -90,6 +93,7 @@ def load_series(
         if column is None:
             raise SeqlabError(f"{path}: which column holds the values? pass --column (the file has: {available})")
     value_columns = [need(c.strip(), "column") for c in column.split(",") if c.strip()]
+    covariate_columns = [need(c.strip(), "covariate column") for c in (covariates or "").split(",") if c.strip()]
 
     groups: list[tuple[str, np.ndarray]]  # (name, row indices)
     if id_column is not None:
@@ -108,7 +112,15 @@ def load_series(
             name = group_name or c
             source = f"{path.name}, column {c}" + (f", {id_column} {group_name}" if group_name else "")
             values, keep = _parse_values(frame[c].to_numpy()[index], lines[index], source, fill)
-            series.append(Series(name, values, None if dates is None else dates[keep], lines[index][keep], source, c))
+            extra = None
+            if covariate_columns:
+                columns = []
+                for k in covariate_columns:  # a row dropped for a missing value goes with its covariates
+                    where = f"{path.name}, covariate column {k}"
+                    columns.append(_parse_values(frame[k].to_numpy()[index][keep], lines[index][keep], where, fill)[0])
+                extra = np.stack(columns, axis=1)  # (T, C)
+            dates_kept = None if dates is None else dates[keep]
+            series.append(Series(name, values, dates_kept, lines[index][keep], source, c, extra))
     return series
 
 

@@ -6,6 +6,11 @@ with the training series' location and scale and embedded from ``(value, missing
 padding and marks a gap between series), and the head (``Gaussian``, ``StudentT`` or ``GaussianMixture``)
 returns its parameters on the original scale.
 
+Past covariates (``covariates=C``, e.g. the traded volume beside a price): an element is then a vector
+``(value, covariate_1 .. covariate_C)`` (shape ``(..., 1 + C)``); the covariates, standardised too, are extra
+inputs, and only the value is predicted. Their future is unknown, so forecasts carry the last observed
+covariates forward (persistence).
+
 A model of a transformed series (``seqlab.transforms``: log, diff, log returns) carries its ``transform``,
 saved with it, so forecasts come back on the scale of the data it was given.
 """
@@ -30,7 +35,9 @@ Codec = Vocabulary | MuLaw  # what maps discrete data to ids and back
 
 
 def validate_head(config) -> None:
-    """The ``head`` and ``components`` fields that every neural model's config carries."""
+    """The ``head``, ``components`` and ``covariates`` fields that every neural model's config carries."""
+    if config.covariates < 0:
+        raise SeqlabError(f"covariates must be a non-negative integer, got {config.covariates}")
     if config.head not in CONTINUOUS_HEADS:
         raise SeqlabError(f"unknown head {config.head!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
     if config.components <= 0:
@@ -47,8 +54,10 @@ class Elements(nn.Module):
         model: str = "model",
         head: str = "gaussian",
         components: int = 3,
+        covariates: int = 0,
     ) -> None:
         super().__init__()
+        self.covariates = covariates
         self.vocabulary, self.model_name = vocabulary, model
         self.discrete = vocabulary is not None
         self.head: Head
@@ -61,15 +70,22 @@ class Elements(nn.Module):
             self.start = float("nan")
             self.register_buffer("location", torch.tensor(float(location)))
             self.register_buffer("scale", torch.tensor(float(scale)))
-            self.embedding = nn.Linear(2, embedding_dim)
+            self.register_buffer("covariate_location", torch.zeros(covariates))
+            self.register_buffer("covariate_scale", torch.ones(covariates))
+            self.embedding = nn.Linear(2 + covariates, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Elements (...) -> embeddings (..., E)."""
+        """Elements (...) or, with covariates, (..., 1 + C) -> embeddings (..., E)."""
         if self.discrete:
             return self.embedding(x)
+        x, covariates = (x[..., 0], x[..., 1:]) if self.covariates else (x, None)
         missing = torch.isnan(x)
         values = torch.where(missing, torch.zeros_like(x), (x - self.location) / self.scale)
-        return self.embedding(torch.stack([values, missing.to(values.dtype)], dim=-1).to(self.embedding.weight.dtype))
+        features = [values[..., None], missing.to(values.dtype)[..., None]]
+        if covariates is not None:
+            standard = (covariates - self.covariate_location) / self.covariate_scale
+            features.append(torch.nan_to_num(standard, nan=0.0))  # a gap's covariates: the average
+        return self.embedding(torch.cat(features, dim=-1).to(self.embedding.weight.dtype))
 
     def head_params(self, raw: torch.Tensor) -> torch.Tensor:
         """The network's output (..., P) as the head's parameters on the data's scale."""
@@ -77,6 +93,7 @@ class Elements(nn.Module):
 
     def padding(self, shape: tuple[int, ...], device=None) -> torch.Tensor:
         dtype = torch.long if self.discrete else self.embedding.weight.dtype
+        shape = tuple(shape) + ((1 + self.covariates,) if self.covariates else ())
         return torch.full(shape, self.start, dtype=dtype, device=device)
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
@@ -102,7 +119,8 @@ class Elements(nn.Module):
         if self.discrete:
             return f"vocabulary {len(self.vocabulary)}"
         head = self.head.kind + (f" x {self.head.components}" if self.head.kind == "mixture" else "")
-        return f"continuous, {head} head"
+        extra = f", {self.covariates} covariate{'s' if self.covariates > 1 else ''}" if self.covariates else ""
+        return f"continuous, {head} head{extra}"
 
 
 class ElementsModel(nn.Module, SequenceModel):
@@ -118,7 +136,14 @@ class ElementsModel(nn.Module, SequenceModel):
         config.validate()
         self.config, self.vocabulary = config, vocabulary
         self.elements = Elements(
-            vocabulary, embedding_dim, location, scale, type(self).__name__, config.head, config.components
+            vocabulary,
+            embedding_dim,
+            location,
+            scale,
+            type(self).__name__,
+            config.head,
+            config.components,
+            config.covariates,
         )
         self.discrete, self.head = self.elements.discrete, self.elements.head
 
@@ -144,6 +169,7 @@ class ElementsModel(nn.Module, SequenceModel):
         start = self.start_element()
         x_prev = torch.cat([start, context.to(start.dtype).to(start.device)[None]], dim=1)  # (1, 1 + n)
         params, state = self(x_prev, None)
+        known = context[-1, 1:].to(start.dtype).to(start.device) if self.elements.covariates else None
         batch_dim = getattr(self, "state_batch_dim", 0)
         state = _expand_state(state, batch_dim, num_samples)
         params = params[:, -1].expand(num_samples, -1)  # (S, P)
@@ -151,7 +177,10 @@ class ElementsModel(nn.Module, SequenceModel):
         for _ in range(horizon):
             x = self.head.sample(params.cpu(), temperature, None, generator)  # (S,)
             paths.append(x)
-            params, state = self(x[:, None].to(start.dtype).to(start.device), state)
+            x_next = x[:, None].to(start.dtype).to(start.device)  # (S, 1)
+            if known is not None:  # the future covariates are unknown: carry the last ones forward
+                x_next = torch.cat([x_next[..., None], known.expand(num_samples, 1, -1)], dim=-1)
+            params, state = self(x_next, state)
             params = params[:, 0]
         self.train(was_training)
         return torch.stack(paths, dim=1)  # (S, horizon)
@@ -163,15 +192,26 @@ class ElementsModel(nn.Module, SequenceModel):
     def element_input(self, x_prev) -> torch.Tensor:
         """One element (or ``None``: the start of a sequence) as a (1, 1) input to ``forward``."""
         start = self.start_element()
-        return (
-            start if x_prev is None else torch.as_tensor(x_prev, dtype=start.dtype, device=start.device).reshape(1, 1)
-        )
+        if x_prev is None:
+            return start
+        return torch.as_tensor(x_prev, dtype=start.dtype, device=start.device).reshape(start.shape)
 
     @classmethod
     def for_series(cls, series, config=None):
-        """A continuous model standardised by the series' mean and standard deviation (NaN gaps ignored)."""
-        y = np.concatenate([as_series(s, model=cls.__name__, source="training series") for s in _pieces(series)])
-        return cls(None, config, location=float(y.mean()), scale=float(y.std()) or 1.0)
+        """A continuous model standardised by the series' mean and standard deviation (NaN gaps ignored);
+        with ``config.covariates``, ``series`` is ``(T, 1 + C)`` and the covariates are standardised too."""
+        x = series.detach().cpu().numpy() if isinstance(series, torch.Tensor) else np.asarray(series, dtype=np.float64)
+        C = getattr(config, "covariates", 0) if config is not None else 0
+        if C and (x.ndim != 2 or x.shape[1] != 1 + C):
+            raise SeqlabError(f"{cls.__name__} with {C} covariates takes (T, {1 + C}) elements, got {x.shape}")
+        values = x[:, 0] if C else series
+        y = np.concatenate([as_series(s, model=cls.__name__, source="training series") for s in _pieces(values)])
+        model = cls(None, config, location=float(y.mean()), scale=float(y.std()) or 1.0)
+        if C:
+            with torch.no_grad():
+                model.elements.covariate_location.copy_(torch.from_numpy(np.nanmean(x[:, 1:], axis=0)))
+                model.elements.covariate_scale.copy_(torch.from_numpy(np.nanstd(x[:, 1:], axis=0)).clamp_min(1e-12))
+        return model
 
     def to_config(self) -> dict:
         out = {"config": asdict(self.config)}

@@ -32,6 +32,7 @@ class LatentARConfig:
     backend: str = "auto"
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
 
     def validate(self) -> None:
         validate_head(self)

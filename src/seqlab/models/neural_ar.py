@@ -31,6 +31,7 @@ class NeuralARConfig:
     dropout: float = 0.0
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
 
     def validate(self) -> None:
         validate_head(self)
@@ -84,8 +85,10 @@ class NeuralAR(ElementsModel):
         if state is None:
             state = self.initial_state(x_prev.shape[0])
         tau = self.config.window
-        history = torch.cat([state.to(x_prev.dtype), x_prev], dim=1)  # (B, tau + T)
+        history = torch.cat([state.to(x_prev.dtype), x_prev], dim=1)  # (B, tau + T[, 1 + C])
         windows = history.unfold(1, tau, 1)[:, 1:]  # (B, T, tau): the tau elements up to x_prev[:, t]
+        if windows.dim() == 4:  # covariates: unfold put the window last, (B, T, 1 + C, tau)
+            windows = windows.transpose(-1, -2)
         return self.predict(windows), history[:, -tau:]
 
     def predict(self, windows: torch.Tensor) -> torch.Tensor:
@@ -105,9 +108,8 @@ class NeuralAR(ElementsModel):
         if state is None:
             state = self.initial_state(1)
         if x_prev is not None:
-            x = torch.as_tensor(x_prev, dtype=state.dtype, device=state.device).reshape(1, 1)
-            state = torch.cat([state[:, 1:], x], dim=1)
-        return self.predict(state[:, None, :])[0, 0], state
+            state = torch.cat([state[:, 1:], self.element_input(x_prev).to(state.dtype)], dim=1)
+        return self.predict(state[:, None])[0, 0], state
 
     def describe(self) -> str:
         c = self.config

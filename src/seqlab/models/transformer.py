@@ -35,6 +35,7 @@ class CausalTransformerConfig:
     dropout: float = 0.0
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
 
     def validate(self) -> None:
         validate_head(self)
