@@ -9,7 +9,7 @@ from helpers import stepped_log_probs
 
 import seqlab
 from seqlab import SeqlabError
-from seqlab.data import load_csv
+from seqlab.data import load_series
 from seqlab.models import LinearAR, NGram
 
 ar_model = pytest.importorskip("statsmodels.tsa.ar_model", reason="statsmodels is a test dependency")
@@ -17,7 +17,7 @@ import statsmodels.api as sm  # noqa: E402
 from statsmodels.tsa.arima_process import ArmaProcess  # noqa: E402
 
 COEFFICIENT_TOLERANCE = 1e-8  # relative, as the issue asks
-MSFT_RETURNS = np.diff(np.log(load_csv("msft")["Close"]))
+MSFT_RETURNS = np.diff(np.log(load_series("msft")[0].values))
 SUNSPOTS = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy()
 SERIES = {"msft": MSFT_RETURNS, "sunspots": SUNSPOTS}
 
