@@ -2,7 +2,7 @@
 
 ``Recurrent(..., backend="triton")`` runs through here, one ``recurrence`` call per layer. Files:
 ``common.py`` (cell codes, the row-block times matrix product), ``forward.py`` and ``backward.py`` (the
-kernels, equations in their docstrings), ``recurrence.py`` (the autograd ``Function``: the input
+kernels, equations in their docstrings), ``autograd.py`` (the autograd ``Function``: the input
 projection and the weight gradients as large torch matrix products around the kernels).
 
 Design and its trade-offs:
@@ -24,6 +24,6 @@ Design and its trade-offs:
   gradients); ``dW_hh``, ``dW_ih``, the biases and ``dx`` are one large matrix product each, outside.
 """
 
-from seqlab.kernels.recurrence import DTYPES, MAX_HIDDEN, recurrence, unsupported_reason, warn_once
+from seqlab.kernels.autograd import DTYPES, MAX_HIDDEN, recurrence, unsupported_reason, warn_once
 
 __all__ = ["recurrence", "unsupported_reason", "warn_once", "DTYPES", "MAX_HIDDEN"]
