@@ -19,7 +19,7 @@ import triton
 from triton.runtime.interpreter import InterpretedFunction
 
 from seqlab.kernels.backward import recurrence_backward_kernel
-from seqlab.kernels.common import CELL_CODES, GRU_AFTER, GRU_BEFORE, LSTM, NUM_GATES, RNN
+from seqlab.kernels.common import NUM_GATES
 from seqlab.kernels.forward import recurrence_forward_kernel
 
 DTYPES = (torch.float32, torch.bfloat16)
@@ -66,50 +66,62 @@ def _launch_options(H: int, dtype: torch.dtype) -> dict:
 
 class _Recurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, code):
+    def forward(ctx, x, h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, cell):
         B, T, D = x.shape
         G, H = weight_hh.shape
         device = x.device
         placeholder = torch.zeros(1, device=device)  # for the buffers a cell does not use
         b_hh = bias_hh.float()
-        if code == GRU_AFTER:  # b_hn stays inside r * (W_hn h + b_hn)
+        if cell == "gru_after":  # b_hn stays inside r * (W_hn h + b_hn)
             b_hh = torch.cat([b_hh[: 2 * H], torch.zeros_like(b_hh[2 * H :])])
         gx = torch.addmm(bias_ih.float() + b_hh, x.reshape(B * T, D).float(), weight_ih.float().T)  # (B T, G)
         hs = _empty(B, T + 1, H, device=device)
         hs[:, 0] = h0
-        cs = _empty(B, T + 1, H, device=device) if code == LSTM else placeholder
-        if code == LSTM:
+        cs = _empty(B, T + 1, H, device=device) if cell == "lstm" else placeholder
+        if cell == "lstm":
             cs[:, 0] = C0
-        gates = placeholder if code == RNN else _empty(B, T, G, device=device)
-        aux = _empty(B, T, H, device=device) if code in (GRU_AFTER, GRU_BEFORE) else placeholder
-        b_hn = bias_hh[2 * H :].float().contiguous() if code == GRU_AFTER else placeholder
+        gates = placeholder if cell == "rnn" else _empty(B, T, G, device=device)
+        aux = _empty(B, T, H, device=device) if cell in ("gru_after", "gru_before") else placeholder
+        b_hn = bias_hh[2 * H :].float().contiguous() if cell == "gru_after" else placeholder
         grid = (triton.cdiv(B, BLOCK_B),)
         recurrence_forward_kernel[grid](
-            gx, weight_hh.T.contiguous(), b_hn, hs, cs, gates, aux, B, T, H, CELL=code, **_launch_options(H, x.dtype)
+            gx,
+            weight_hh.T.contiguous(),
+            b_hn,
+            hs,
+            cs,
+            gates,
+            aux,
+            B,
+            T,
+            H,
+            CELL=cell,
+            NUM_GATES=NUM_GATES[cell],
+            **_launch_options(H, x.dtype),
         )
         ctx.save_for_backward(x, weight_ih, weight_hh, hs, cs, gates, aux)
-        ctx.code = code
+        ctx.cell = cell
         y = hs[:, 1:].to(x.dtype, copy=True)  # (B, T, H)
         h_n = hs[:, T].to(x.dtype, copy=True)  # (B, H)
-        C_n = cs[:, T].to(x.dtype, copy=True) if code == LSTM else x.new_zeros(0)
-        if code != LSTM:
+        C_n = cs[:, T].to(x.dtype, copy=True) if cell == "lstm" else x.new_zeros(0)
+        if cell != "lstm":
             ctx.mark_non_differentiable(C_n)
         return y, h_n, C_n
 
     @staticmethod
     def backward(ctx, dy, dh_n, dC_n):
         x, weight_ih, weight_hh, hs, cs, gates, aux = ctx.saved_tensors
-        code = ctx.code
+        cell = ctx.cell
         B, T, D = x.shape
         G, H = weight_hh.shape
         device = x.device
         f32 = torch.float32
         dy = torch.zeros(B, T, H, device=device) if dy is None else dy.to(f32).contiguous()
         dh_carry = torch.zeros(B, H, device=device) if dh_n is None else dh_n.to(f32, copy=True).contiguous()
-        has_dC = code == LSTM and dC_n is not None
+        has_dC = cell == "lstm" and dC_n is not None
         dc_carry = dC_n.to(f32, copy=True).contiguous() if has_dC else torch.zeros(B, H, device=device)
         dgx = _empty(B, T, G, device=device)
-        dgh = _empty(B, T, G, device=device) if code == GRU_AFTER else dgx
+        dgh = _empty(B, T, G, device=device) if cell == "gru_after" else dgx
         grid = (triton.cdiv(B, BLOCK_B),)
         recurrence_backward_kernel[grid](
             dy,
@@ -125,13 +137,14 @@ class _Recurrence(torch.autograd.Function):
             B,
             T,
             H,
-            CELL=code,
+            CELL=cell,
+            NUM_GATES=NUM_GATES[cell],
             **_launch_options(H, x.dtype),
         )
         h_prev = hs[:, :-1].reshape(B * T, H)  # h_{t-1} for every step
         dgx2, dgh2 = dgx.view(B * T, G), dgh.view(B * T, G)
-        K = 2 * H if code == GRU_BEFORE else G  # rows of W_hh applied to h_{t-1} itself
-        if code == GRU_BEFORE:  # the candidate's rows multiply rh_t = r_t h_{t-1}
+        K = 2 * H if cell == "gru_before" else G  # rows of W_hh applied to h_{t-1} itself
+        if cell == "gru_before":  # the candidate's rows multiply rh_t = r_t h_{t-1}
             dW_hh = torch.cat([dgx2[:, :K].T @ h_prev, dgx2[:, K:].T @ aux.view(B * T, H)])
         else:
             dW_hh = dgh2.T @ h_prev
@@ -142,7 +155,7 @@ class _Recurrence(torch.autograd.Function):
         return (
             dx.to(x.dtype),
             dh0.to(x.dtype),
-            dc_carry.to(x.dtype) if code == LSTM else None,
+            dc_carry.to(x.dtype) if cell == "lstm" else None,
             dW_ih.to(weight_dtype),
             dW_hh.to(weight_dtype),
             dgx2.sum(0).to(weight_dtype),
@@ -168,11 +181,12 @@ def recurrence(
     (GRU only) before | after. Differentiable in every tensor argument. Check ``unsupported_reason``
     first: this function runs the kernels unconditionally.
     """
-    code = CELL_CODES[(cell, reset if cell == "gru" else "after")]
-    G = NUM_GATES[code] * h0.shape[-1]
+    if cell == "gru":
+        cell = f"gru_{reset}"
+    G = NUM_GATES[cell] * h0.shape[-1]
     if weight_hh.shape != (G, h0.shape[-1]):
         raise ValueError(f"weight_hh must be ({G}, {h0.shape[-1]}) for {cell}, got {tuple(weight_hh.shape)}")
     if C0 is None:
-        C0 = h0.new_zeros(h0.shape) if code == LSTM else h0.new_zeros(0)
-    y, h_n, C_n = _Recurrence.apply(x.contiguous(), h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, code)
-    return y, h_n, (C_n if code == LSTM else None)
+        C0 = h0.new_zeros(h0.shape) if cell == "lstm" else h0.new_zeros(0)
+    y, h_n, C_n = _Recurrence.apply(x.contiguous(), h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, cell)
+    return y, h_n, (C_n if cell == "lstm" else None)

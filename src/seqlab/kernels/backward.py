@@ -2,18 +2,18 @@
 
 It produces the gradients of the pre-activations, ``dgx (B, T, G)`` (with respect to the input
 projection ``gx``) and ``dgh (B, T, G)`` (with respect to the recurrent term ``W_hh h_{t-1} + b_hh``; the
-same as ``dgx`` except for the GRU_AFTER candidate, ``dgh_n = r dgx_n``). Everything else (``dW_hh``,
+same as ``dgx`` except for the gru_after candidate, ``dgh_n = r dgx_n``). Everything else (``dW_hh``,
 ``dW_ih``, the biases, ``dx``, ``dh_0``) is a large matrix product outside, in torch.
 
 With ``dh_t = dy_t + dL/dh_t`` through step t + 1, per step (sigma' = s(1 - s), tanh' = 1 - tanh^2):
 
-    RNN         dgx = dh_t (1 - h_t^2)
-    LSTM        dC = dC_{t+1 -> t} + dh_t o tanh'(C_t);  dC_{t -> t-1} = dC f
+    rnn         dgx = dh_t (1 - h_t^2)
+    lstm        dC = dC_{t+1 -> t} + dh_t o tanh'(C_t);  dC_{t -> t-1} = dC f
                 dgx = [dC C~ sigma'(i), dC C_{t-1} sigma'(f), dC i tanh'(C~), dh_t tanh(C_t) sigma'(o)]
-    GRU         dn = dh_t (1 - z) tanh'(n);  dz = dh_t (h_{t-1} - n) sigma'(z);  direct dh_{t-1} += dh_t z
-    GRU_AFTER   dr = dn hn_t sigma'(r);  dgx = [dr, dz, dn];  dgh = [dr, dz, r dn]
-    GRU_BEFORE  drh = W_hn^T dn (all units: a second phase);  dr = drh h_{t-1} sigma'(r);  dh_{t-1} += drh r
-    then        dL/dh_{t-1} = direct terms + W_hh^T dgh_t   (GRU_BEFORE: only the r, z rows of W_hh)
+    gru         dn = dh_t (1 - z) tanh'(n);  dz = dh_t (h_{t-1} - n) sigma'(z);  direct dh_{t-1} += dh_t z
+    gru_after   dr = dn hn_t sigma'(r);  dgx = [dr, dz, dn];  dgh = [dr, dz, r dn]
+    gru_before  drh = W_hn^T dn (all units: a second phase);  dr = drh h_{t-1} sigma'(r);  dh_{t-1} += drh r
+    then        dL/dh_{t-1} = direct terms + W_hh^T dgh_t   (gru_before: only the r, z rows of W_hh)
 
 The per-unit terms that flow to step t - 1 (``dh_{t-1}`` direct, the LSTM's ``dC``) live in the
 ``dh_carry`` and ``dc_carry (B, H)`` buffers, which start as the gradients of the final state and end as
@@ -25,7 +25,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from seqlab.kernels.common import GRU_AFTER, GRU_BEFORE, LSTM, RNN, rows_times_matrix
+from seqlab.kernels.common import rows_times_matrix
 
 
 @triton.jit
@@ -44,14 +44,15 @@ def recurrence_backward_kernel(
     T,
     H,
     CELL: tl.constexpr,
+    NUM_GATES: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_K: tl.constexpr,
     IEEE_FP32: tl.constexpr,
     UPCAST_DOT: tl.constexpr,
 ):
-    G = H * (4 if CELL == LSTM else (3 if CELL >= GRU_AFTER else 1))
-    K_RECURRENT = 2 * H if CELL == GRU_BEFORE else G  # rows of W_hh that multiply h_{t-1} itself
+    G = NUM_GATES * H
+    K_RECURRENT = G - H if CELL == "gru_before" else G  # rows of W_hh that multiply h_{t-1} itself
     offs_b = (tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     mask_b = offs_b < B
     hs_stride = (T + 1) * H
@@ -83,11 +84,11 @@ def recurrence_backward_kernel(
                     IEEE_FP32,
                     UPCAST_DOT,
                 )
-            if CELL == RNN:
+            if CELL == "rnn":
                 h = tl.load(h_at + (t + 1) * H, mask, other=0.0)
                 tl.store(dgx_ptr + gate_at, dh * (1.0 - h * h), mask)
                 tl.store(dh_carry_ptr + bh_at, tl.zeros((BLOCK_B, BLOCK_H), tl.float32), mask)
-            elif CELL == LSTM:
+            elif CELL == "lstm":
                 i = tl.load(gates_ptr + gate_at, mask, other=0.0)
                 f = tl.load(gates_ptr + gate_at + H, mask, other=0.0)
                 C_tilde = tl.load(gates_ptr + gate_at + 2 * H, mask, other=0.0)
@@ -111,7 +112,7 @@ def recurrence_backward_kernel(
                 tl.store(dgx_ptr + gate_at + H, dz, mask)
                 tl.store(dgx_ptr + gate_at + 2 * H, dn, mask)
                 tl.store(dh_carry_ptr + bh_at, dh * z, mask)
-                if CELL == GRU_AFTER:
+                if CELL == "gru_after":
                     r = tl.load(gates_ptr + gate_at, mask, other=0.0)
                     hn = tl.load(aux_ptr + bth_at, mask, other=0.0)
                     dr = dn * hn * r * (1.0 - r)
@@ -119,7 +120,7 @@ def recurrence_backward_kernel(
                     tl.store(dgh_ptr + gate_at, dr, mask)
                     tl.store(dgh_ptr + gate_at + H, dz, mask)
                     tl.store(dgh_ptr + gate_at + 2 * H, r * dn, mask)
-        if CELL == GRU_BEFORE:
+        if CELL == "gru_before":
             tl.debug_barrier()  # every unit's dn before drh = W_hn^T dn
             for j0 in range(0, H, BLOCK_H):
                 offs_h = j0 + tl.arange(0, BLOCK_H)

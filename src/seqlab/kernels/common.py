@@ -1,7 +1,8 @@
 """Triton building blocks shared by the forward and the backward recurrence kernels.
 
-Cell codes (a ``tl.constexpr`` selects the cell at compile time): ``RNN`` tanh RNN, ``LSTM``,
-``GRU_AFTER`` (reset after the recurrent product, cuDNN's GRU), ``GRU_BEFORE`` (reset before it, the notes').
+Cell names (a ``tl.constexpr`` string selects the cell at compile time; Triton kernels may read only
+constexpr globals, so the names travel as arguments): ``"rnn"`` tanh RNN, ``"lstm"``, ``"gru_after"`` (reset
+after the recurrent product, cuDNN's GRU), ``"gru_before"`` (reset before it, the notes').
 """
 
 from __future__ import annotations
@@ -9,14 +10,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-RNN, LSTM, GRU_AFTER, GRU_BEFORE = 0, 1, 2, 3
-CELL_CODES = {
-    ("rnn", "after"): RNN,
-    ("lstm", "after"): LSTM,
-    ("gru", "after"): GRU_AFTER,
-    ("gru", "before"): GRU_BEFORE,
-}
-NUM_GATES = {RNN: 1, LSTM: 4, GRU_AFTER: 3, GRU_BEFORE: 3}
+NUM_GATES = {"rnn": 1, "lstm": 4, "gru_after": 3, "gru_before": 3}
 
 
 @triton.jit

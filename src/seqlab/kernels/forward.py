@@ -3,12 +3,12 @@
 Given the input projection ``gx (B, T, G)`` (computed outside, one large matrix product for all steps,
 biases folded in), each step adds the recurrent product and applies the cell:
 
-    RNN         h_t = tanh(gx_t + W_hh h_{t-1})
-    LSTM        [i, f, C~, o] = [sigma, sigma, tanh, sigma](gx_t + W_hh h_{t-1})
+    rnn         h_t = tanh(gx_t + W_hh h_{t-1})
+    lstm        [i, f, C~, o] = [sigma, sigma, tanh, sigma](gx_t + W_hh h_{t-1})
                 C_t = f C_{t-1} + i C~;  h_t = o tanh(C_t)
-    GRU_AFTER   [r, z] = sigma(gx_t + W_h{r,z} h_{t-1});  hn_t = W_hn h_{t-1} + b_hn;  n = tanh(gx_n + r hn_t)
-    GRU_BEFORE  [r, z] = sigma(gx_t + W_h{r,z} h_{t-1});  rh_t = r h_{t-1};  n = tanh(gx_n + W_hn rh_t)
-    GRU         h_t = (1 - z) n + z h_{t-1}
+    gru_after   [r, z] = sigma(gx_t + W_h{r,z} h_{t-1});  hn_t = W_hn h_{t-1} + b_hn;  n = tanh(gx_n + r hn_t)
+    gru_before  [r, z] = sigma(gx_t + W_h{r,z} h_{t-1});  rh_t = r h_{t-1};  n = tanh(gx_n + W_hn rh_t)
+    gru         h_t = (1 - z) n + z h_{t-1}
 
 Layout: one program per block of ``BLOCK_B`` batch rows; it walks the hidden units in ``BLOCK_H`` chunks
 and reads ``h_{t-1}`` for every unit, so a step ends with a block-wide barrier before the next one reads
@@ -26,7 +26,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from seqlab.kernels.common import GRU_AFTER, GRU_BEFORE, LSTM, RNN, rows_times_matrix, tanh
+from seqlab.kernels.common import rows_times_matrix, tanh
 
 
 @triton.jit
@@ -42,19 +42,20 @@ def recurrence_forward_kernel(
     T,
     H,
     CELL: tl.constexpr,
+    NUM_GATES: tl.constexpr,
     BLOCK_B: tl.constexpr,
     BLOCK_H: tl.constexpr,
     BLOCK_K: tl.constexpr,
     IEEE_FP32: tl.constexpr,
     UPCAST_DOT: tl.constexpr,
 ):
-    G = H * (4 if CELL == LSTM else (3 if CELL >= GRU_AFTER else 1))
+    G = NUM_GATES * H
     offs_b = (tl.program_id(0) * BLOCK_B + tl.arange(0, BLOCK_B)).to(tl.int64)
     mask_b = offs_b < B
     hs_stride = (T + 1) * H  # one batch row of hs (and cs)
     for t in range(T):
         h_prev_ptr = hs_ptr + t * H  # h_{t-1}: row b at h_prev_ptr + b * hs_stride
-        if CELL == GRU_BEFORE:
+        if CELL == "gru_before":
             # Phase 1: r, z for every unit, and rh = r h_{t-1}; the candidate needs all of rh.
             for j0 in range(0, H, BLOCK_H):
                 offs_h = j0 + tl.arange(0, BLOCK_H)
@@ -108,7 +109,7 @@ def recurrence_forward_kernel(
             gx_at = gx_ptr + (offs_b[:, None] * T + t) * G + offs_h[None, :]  # gate k at + k * H
             gates_at = gates_ptr + (offs_b[:, None] * T + t) * G + offs_h[None, :]
             h_prev = tl.load(h_prev_ptr + offs_b[:, None] * hs_stride + offs_h[None, :], mask, other=0.0)
-            if CELL == RNN:
+            if CELL == "rnn":
                 acc = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
                 acc = rows_times_matrix(
                     acc,
@@ -126,7 +127,7 @@ def recurrence_forward_kernel(
                     UPCAST_DOT,
                 )
                 h = tanh(tl.load(gx_at, mask, other=0.0) + acc)
-            elif CELL == LSTM:
+            elif CELL == "lstm":
                 acc_i = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
                 acc_f = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
                 acc_g = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
@@ -203,7 +204,7 @@ def recurrence_forward_kernel(
                 tl.store(gates_at + H, f, mask)
                 tl.store(gates_at + 2 * H, C_tilde, mask)
                 tl.store(gates_at + 3 * H, o, mask)
-            elif CELL == GRU_AFTER:
+            elif CELL == "gru_after":
                 acc_r = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
                 acc_z = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
                 acc_n = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
@@ -261,7 +262,7 @@ def recurrence_forward_kernel(
                 tl.store(gates_at + H, z, mask)
                 tl.store(gates_at + 2 * H, n, mask)
                 tl.store(aux_ptr + (offs_b[:, None] * T + t) * H + offs_h[None, :], hn, mask)
-            else:  # GRU_BEFORE, phase 2: the candidate from rh = r h_{t-1} of every unit
+            else:  # gru_before, phase 2: the candidate from rh = r h_{t-1} of every unit
                 acc_n = tl.zeros((BLOCK_B, BLOCK_H), tl.float32)
                 rh_ptr = aux_ptr + t * H  # row b at rh_ptr + b * T * H
                 acc_n = rows_times_matrix(
