@@ -148,6 +148,37 @@ def test_unsupported_dtype_falls_back_with_one_warning(monkeypatch):
     assert relative_error(y, layer(x)[0]) < 1e-12
 
 
+def test_hidden_size_over_the_limit_falls_back(monkeypatch):
+    monkeypatch.setattr(kernel_module, "_warned", set())
+    monkeypatch.setattr(kernel_module, "MAX_HIDDEN", 4)
+    layer = Recurrent("lstm", 3, 5, backend="triton").to(DEVICE)
+    x = torch.randn(2, 4, 3, device=DEVICE)
+    with pytest.warns(UserWarning, match=r"hidden size 5 > 4.*backend=\"torch\""):
+        y, _ = layer(x)
+    layer.backend = "torch"
+    assert torch.equal(y, layer(x)[0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CPU-only check: without the interpreter")
+def test_cpu_without_interpreter_falls_back_with_a_warning():
+    """Without CUDA and without TRITON_INTERPRET the kernels cannot run: a notice, then backend="torch"."""
+    import subprocess
+    import sys
+
+    program = (
+        "import warnings, torch; from seqlab import Recurrent\n"
+        "layer, x = Recurrent('lstm', 3, 5, backend='triton'), torch.randn(2, 4, 3)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always'); y, _ = layer(x); layer(x)\n"
+        "layer.backend = 'torch'; assert torch.equal(y, layer(x)[0])\n"
+        "print(len(caught), caught[0].message)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("1 ") and "tensors on cpu" in done.stdout and 'backend="torch"' in done.stdout
+
+
 def test_auto_never_picks_triton():
     assert Recurrent("lstm", 3, 4).resolved_backend() == "torch"
     assert Recurrent("gru", 3, 4, reset="before").resolved_backend() == "reference"

@@ -33,7 +33,7 @@ class Recurrent(nn.Module):
       (oneDNN on the CPU, cuDNN on the GPU); cannot run the GRU with ``reset="before"``;
     - ``"triton"``: ``seqlab.kernels``, fused Triton kernels running each layer's time loop in one launch
       (CUDA, or the CPU under ``TRITON_INTERPRET=1``); float32 and bfloat16, every cell and reset. A call
-      they cannot take (another dtype, a CPU tensor without the interpreter) runs on ``"torch"`` (or
+      they cannot take (another dtype, a CPU tensor without the interpreter, H > 4096) runs on ``"torch"`` (or
       ``"reference"``) after a one-time warning;
     - ``"auto"``: ``"torch"`` where it supports the variant, else ``"reference"``.
 
