@@ -50,6 +50,8 @@ def test_train_on_prices_then_forecast_table_and_fan_chart(prices, capsys):
     assert table.shape == (4, 5) and list(table[:, 0]) == [1, 2, 3, 4]
     assert np.all(table[:, 1] <= table[:, 2]) and np.all(table[:, 2] <= table[:, 3])  # q0.1 <= q0.5 <= q0.9
     assert (directory / "f.png").stat().st_size > 10_000
+    evaluated = json.loads(run(["evaluate", str(out), "--json"], capsys)[1])
+    assert evaluated["tokens"] == 60 and evaluated["data"].endswith("(validation part)")  # the last 20% of returns
     info = run(["info", str(out)], capsys)[1]
     assert "studentt head" in info and '"transform": "log_return"' in info
 

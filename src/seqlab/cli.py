@@ -18,7 +18,7 @@ import torch
 from seqlab import io
 from seqlab.data import load_text, resolve
 from seqlab.data.audio import MuLaw
-from seqlab.data.dataset import AUDIO_ENCODINGS, Dataset, load_dataset
+from seqlab.data.dataset import AUDIO_ENCODINGS, Dataset, data_kind, load_dataset
 from seqlab.data.series import FILL_POLICIES
 from seqlab.data.text import Vocabulary
 from seqlab.distributions import CONTINUOUS_HEADS
@@ -106,7 +106,7 @@ def build_parser() -> Parser:
         choices=["before", "after"],
         help="GRU only: reset gate before the recurrent product (the notes) or after (cuDNN; default)",
     )
-    g.add_argument("--backend", choices=["auto", "reference", "torch"], help="recurrence backend (auto)")
+    g.add_argument("--backend", choices=["auto", "reference", "torch", "triton"], help="recurrence backend (auto)")
     g.add_argument("--head", choices=CONTINUOUS_HEADS, help="distribution of a continuous next value (gaussian)")
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     add_data_options(t)
@@ -428,28 +428,34 @@ def sample_audio(model: LatentAR, args) -> int:
 
 def cmd_evaluate(args) -> int:
     model = io.load(args.dir)
-    if args.data:
+    training = Path(args.dir) / "training.json"
+    meta = io.read_json(training).get("meta", {}) if training.exists() else {}
+    if args.data and data_kind(args.data) == "text":
         path, _ = resolve(args.data)
-        text, source = load_text(path), str(path)
-    else:
-        meta = io.read_json(Path(args.dir) / "training.json").get("meta", {})
-        if "data" not in meta:
+        data, source, elements = load_text(path), str(path), "characters"
+    else:  # the held-out part, read with the options the model was trained with
+        if not args.data and "data" not in meta:
             raise SeqlabError(f"{args.dir}: no record of its training data; pass --data")
-        _, text, _ = load_split(meta["data"], meta["valid_fraction"])
-        source = f"{meta['data']} (validation part)"
-    x = model.encode(text, unknown=args.unknown, source=source)
+        options = {k: meta[k] for k in ("data", *DATA_OPTIONS) if k in meta}
+        dataset = load_dataset({**options, **({"data": args.data} if args.data else {})})
+        data, source, elements = dataset.valid, f"{dataset.meta['data']} (validation part)", dataset.elements
+    extra = {"unknown": args.unknown} if isinstance(data, str) else {}
+    x = model.encode(data, source=source, **extra)
     if len(x) == 0:
-        raise SeqlabError(f"{source}: no characters to score")
+        raise SeqlabError(f"{source}: nothing to score")
     result = {"data": source, **likelihood_scores(model.log_prob(x))}
-    if args.unknown == "map":
+    if args.unknown == "map" and isinstance(data, str):
         result["unknown_tokens"] = int((x == model.vocabulary.unknown_id).sum())
     if args.json:
         print(json.dumps(result))
-    else:
+    elif model.head.discrete:
+        unit = "char" if elements == "characters" else "sample"
         print(
-            f"{source}: {result['tokens']:,} characters, NLL {result['nll_nats']:.4f} nats/char, "
-            f"{result['bits_per_char']:.4f} bits/char, perplexity {result['perplexity']:.3f}"
+            f"{source}: {result['tokens']:,} {elements}, NLL {result['nll_nats']:.4f} nats/{unit}, "
+            f"{result['bits_per_char']:.4f} bits/{unit}, perplexity {result['perplexity']:.3f}"
         )
+    else:
+        print(f"{source}: {result['tokens']:,} {elements}, NLL {result['nll_nats']:.4f} nats/value (a density)")
     return 0
 
 

@@ -70,8 +70,9 @@ class Elements(nn.Module):
             self.start = float("nan")
             self.register_buffer("location", torch.tensor(float(location)))
             self.register_buffer("scale", torch.tensor(float(scale)))
-            self.register_buffer("covariate_location", torch.zeros(covariates))
-            self.register_buffer("covariate_scale", torch.ones(covariates))
+            saved = covariates > 0  # no empty tensors in the checkpoints of models without covariates
+            self.register_buffer("covariate_location", torch.zeros(covariates), persistent=saved)
+            self.register_buffer("covariate_scale", torch.ones(covariates), persistent=saved)
             self.embedding = nn.Linear(2 + covariates, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
