@@ -115,3 +115,15 @@ def test_bad_series_and_audio_input(prices, tmp_path, capsys):
     negative.write_text("Date,Close\n" + "".join(f"2000-01-{d:02d},{d - 3}\n" for d in range(1, 29)), encoding="utf-8")
     code, _, err = run(["train", "--data", str(negative), "--out", str(tmp_path / "m")], capsys)
     assert_one_line_error(code, err, "line 2 is -2; the log transform needs positive values")
+
+
+def test_raw_audio_with_a_continuous_head(tmp_path, capsys):
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(4000) / 8000)).astype(np.float32)
+    wav = tmp_path / "tone.wav"
+    soundfile.write(str(wav), tone, 8000, subtype="FLOAT")
+    out = tmp_path / "raw_model"
+    argv = ["train", "--data", str(wav), "--audio-encoding", "raw", "--head", "mixture", "--steps", "2"]
+    assert main([*argv, "--out", str(out), *TINY]) == 0
+    assert "nats/value" in capsys.readouterr().out
+    code, _, _ = run(["sample", str(out), "--seconds", "0.01", "--out", str(tmp_path / "raw.wav")], capsys)
+    assert code == 0 and len(soundfile.read(str(tmp_path / "raw.wav"))[0]) == 80
