@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from seqlab.data import load_csv
+from seqlab.data import load_series
 from seqlab.models import LinearAR
 
 
@@ -31,7 +31,7 @@ def main() -> None:
     from statsmodels.tsa.ar_model import AutoReg, ar_select_order
 
     series = {
-        "msft log returns": np.diff(np.log(load_csv("msft")["Close"])),
+        "msft log returns": np.diff(np.log(load_series("msft")[0].values)),
         "sunspots": sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy(),
     }
     print("| series | work | seqlab ms | statsmodels ms | seqlab / statsmodels time |")

@@ -117,10 +117,10 @@ def test_bad_training_data(tmp_path, capsys, content, fragment):
     assert not out.exists()  # nothing half-written
 
 
-def test_series_and_audio_files_are_not_taken_for_text(tmp_path, capsys):
-    for name in ("msft", "speech"):
-        code, _, err = run(["train", "--data", name, "--out", str(tmp_path / name)], capsys)
-        assert_one_line_error(code, err, "the command line models text so far")
+def test_compare_refuses_series_and_audio(tmp_path, capsys):
+    for name, kind in (("msft", "series"), ("speech", "audio")):
+        code, _, err = run(["compare", "--data", name, "--out", str(tmp_path / name)], capsys)
+        assert_one_line_error(code, err, f"{name}: {kind} data; this command ranks text models")
         assert not (tmp_path / name).exists()
 
 

@@ -10,8 +10,8 @@ from seqlab.data.text import UNKNOWN
 def test_bundled_data_loads_by_name():
     text = load_text("shakespeare")
     assert len(text) == 1_068_296 and text.startswith("ROMEO AND JULIET")
-    columns = load("msft")
-    assert columns["Close"].shape == (7983,)
+    (close,) = load("msft")
+    assert close.name == "Close" and close.values.shape == (7983,)
     samples, rate = load("speech")
     assert rate == 16000 and abs(len(samples) / rate - 16.6) < 0.1
 

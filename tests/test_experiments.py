@@ -102,7 +102,7 @@ def test_jacobian_norms_match_autograd_jacobian(cell):
     x = torch.tensor([[0, 3, 1, 4, 2, 5], [5, 5, 1, 0, 2, 3]])
     measured = jacobian_rms(model, x)  # (W, T)
     for w in range(2):
-        e = model.embed(x[w : w + 1]).detach()  # (1, T, E)
+        e = model.elements(x[w : w + 1]).detach()  # (1, T, E)
         zeros = torch.zeros(1, H, dtype=torch.double)
         for t in range(T):
             h_t, C_t = run_cell(model, e, zeros, zeros, range(t + 1))  # C_t is held fixed, as in the experiment

@@ -9,7 +9,7 @@ from helpers import stepped_log_probs
 
 import seqlab
 from seqlab import SeqlabError
-from seqlab.data import load_csv
+from seqlab.data import load_series
 from seqlab.models import LinearAR, NGram
 
 ar_model = pytest.importorskip("statsmodels.tsa.ar_model", reason="statsmodels is a test dependency")
@@ -17,7 +17,7 @@ import statsmodels.api as sm  # noqa: E402
 from statsmodels.tsa.arima_process import ArmaProcess  # noqa: E402
 
 COEFFICIENT_TOLERANCE = 1e-8  # relative, as the issue asks
-MSFT_RETURNS = np.diff(np.log(load_csv("msft")["Close"]))
+MSFT_RETURNS = np.diff(np.log(load_series("msft")[0].values))
 SUNSPOTS = sm.datasets.sunspots.load_pandas().data["SUNACTIVITY"].to_numpy()
 SERIES = {"msft": MSFT_RETURNS, "sunspots": SUNSPOTS}
 
@@ -56,7 +56,7 @@ def test_forecasts_match_autoreg(name):
     ours = LinearAR(order=4).fit(y)
     theirs = ar_model.AutoReg(y, 4, trend="c").fit()
     prediction = theirs.get_prediction(start=len(y), end=len(y) + 9)
-    forecast = ours.forecast(y, horizon=10, levels=(0.8,))
+    forecast = ours.forecast_gaussian(y, horizon=10, levels=(0.8,))
     assert close(forecast["mean"], prediction.predicted_mean) and close(forecast["se"], prediction.se_mean)
     lower, upper = prediction.conf_int(alpha=0.2).T
     assert close(forecast["lower_0.8"], lower, 1e-7) and close(forecast["upper_0.8"], upper, 1e-7)
@@ -110,6 +110,38 @@ def test_bad_input():
     with pytest.raises(SeqlabError, match="order must be"):
         LinearAR(order="hqic")
     with pytest.raises(SeqlabError, match="the context needs at least 3 values, got 0"):
-        LinearAR(order=3).fit(SUNSPOTS).forecast([], horizon=5)
+        LinearAR(order=3).fit(SUNSPOTS).forecast_gaussian([], horizon=5)
     with pytest.raises(SeqlabError, match="discrete data"):
         NGram(order=2).fit(MSFT_RETURNS)
+
+
+def test_student_t_noise_is_the_maximum_likelihood_fit_of_scipy():
+    """Heavy-tailed AR(1): coefficients by least squares as before, the t noise as scipy.stats.t.fit finds it."""
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    y = np.zeros(3000)
+    noise = rng.standard_t(4, size=3000)
+    for t in range(1, 3000):
+        y[t] = 0.5 * y[t - 1] + noise[t]
+    gaussian = LinearAR(order=1).fit(y)
+    heavy = LinearAR(order=1, head="studentt").fit(y)
+    assert np.allclose(heavy.params, gaussian.params)
+    X = np.column_stack([np.ones(2999), y[:-1]])
+    z = (y[1:] - X @ gaussian.params) / np.sqrt(gaussian.sigma2)
+    df, loc, scale = stats.t.fit(z)
+    mu, sigma, nu = heavy.head.unpack(heavy.noise)
+    assert abs(float(nu) - df) / df < 1e-3 and abs(float(mu) - loc) < 1e-4 and abs(float(sigma) - scale) < 1e-4
+    assert heavy.log_prob(y).mean() > gaussian.log_prob(y).mean() + 0.02  # the tails are better explained
+
+
+def test_mixture_noise_and_persistence(tmp_path):
+    import seqlab
+
+    model = LinearAR(order=2, head="mixture", components=2).fit(SUNSPOTS)
+    assert model.log_prob(SUNSPOTS).mean() >= LinearAR(order=2).fit(SUNSPOTS).log_prob(SUNSPOTS).mean() - 1e-6
+    seqlab.save(model, tmp_path / "m")
+    again = seqlab.load(tmp_path / "m")
+    assert torch.allclose(again.log_prob(SUNSPOTS), model.log_prob(SUNSPOTS))
+    with pytest.raises(SeqlabError, match="unknown head 'laplace'"):
+        LinearAR(order=1, head="laplace")

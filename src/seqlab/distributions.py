@@ -2,7 +2,7 @@
 
 A head owns its parameterisation, its negative log-likelihood and its sampling, the same for every
 model family (darts' likelihood models). Backbones emit ``(..., head.num_params)`` tensors.
-Continuous heads (Gaussian, StudentT, mixtures) plug in through the same four methods.
+Continuous heads: ``Gaussian``, ``StudentT``, ``GaussianMixture`` (``continuous_head(name)``).
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import torch
 
 
 class Head:
-    """Interface: ``num_params``, ``nll(params, x)``, ``sample(params, ...)``."""
+    """Interface: ``num_params``, ``nll(params, x)``, ``sample(params, ...)``; continuous heads add ``mean``,
+    ``quantile`` and ``rescale``."""
 
     kind: str = ""
     num_params: int = 0
@@ -30,6 +31,17 @@ class Head:
         top_k: int | None = None,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
+        raise NotImplementedError
+
+    # Continuous heads also give the mean and quantiles of the next element, and map their parameters
+    # through x -> location + scale * x (the models predict standardised values).
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -51,8 +63,7 @@ class Categorical(Head):
 
     def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
         """Draw from ``softmax(logits / temperature)`` restricted to the ``top_k`` most likely classes."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        _check_temperature(temperature)
         logits = params.float() / temperature
         if top_k is not None:
             if top_k < 1:
@@ -76,12 +87,144 @@ class Gaussian(Head):
 
     def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
         """``mu + temperature * sigma * eps``: the temperature scales the spread."""
-        if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+        _check_temperature(temperature)
         mu, sigma = params[..., 0], params[..., 1].exp()
         eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype)
         return mu + temperature * sigma * eps
 
-    def quantile(self, params: torch.Tensor, q: float) -> torch.Tensor:
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params[..., 0]
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
         mu, sigma = params[..., 0], params[..., 1].exp()
-        return mu + sigma * math.sqrt(2.0) * torch.erfinv(torch.tensor(2.0 * q - 1.0, dtype=mu.dtype))
+        q = torch.as_tensor(q, dtype=mu.dtype)
+        return mu + sigma * math.sqrt(2.0) * torch.erfinv(2.0 * q - 1.0)
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        return torch.stack([params[..., 0] * scale + location, params[..., 1] + _log_of(scale, params)], -1)
+
+
+class StudentT(Head):
+    """Student's t with location ``mu``, scale ``sigma`` and ``nu > 2`` degrees of freedom (finite variance):
+
+        p(x) = Gamma((nu+1)/2) / (Gamma(nu/2) sqrt(nu pi) sigma) * (1 + z^2 / nu)^(-(nu+1)/2),  z = (x - mu) / sigma
+
+    params ``(..., 3)`` are ``(mu, log sigma, nu_raw)`` with ``nu = 2 + softplus(nu_raw)``. Heavy tails suit
+    daily returns, whose large moves a Gaussian calls impossible. Samples are drawn by inversion of the CDF.
+    """
+
+    kind = "studentt"
+    num_params = 3
+
+    @staticmethod
+    def unpack(params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return params[..., 0], params[..., 1].exp(), 2.0 + torch.nn.functional.softplus(params[..., 2])
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mu, sigma, nu = self.unpack(params)
+        z = (x - mu) / sigma
+        log_norm = torch.lgamma((nu + 1) / 2) - torch.lgamma(nu / 2) - 0.5 * torch.log(nu * math.pi) - sigma.log()
+        return -(log_norm - (nu + 1) / 2 * torch.log1p(z**2 / nu))
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        _check_temperature(temperature)
+        u = torch.rand(params.shape[:-1], generator=generator, dtype=torch.float64)
+        mu = params[..., 0]
+        return mu + temperature * (self.quantile(params, u.to(params.dtype)) - mu)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params[..., 0]  # nu > 2: the mean exists and is mu
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        from scipy.special import stdtrit  # the t distribution's inverse CDF; torch has none
+
+        mu, sigma, nu = self.unpack(params)
+        q = torch.as_tensor(q, dtype=torch.float64).expand(mu.shape)
+        t = torch.from_numpy(stdtrit(nu.detach().double().cpu().numpy(), q.cpu().numpy()))
+        return mu + sigma * t.to(mu.dtype).to(mu.device)
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        log_scale = _log_of(scale, params)
+        return torch.stack([params[..., 0] * scale + location, params[..., 1] + log_scale, params[..., 2]], -1)
+
+
+class GaussianMixture(Head):
+    """``p(x) = sum_k w_k N(x; mu_k, sigma_k^2)`` with ``K`` components; params ``(..., 3K)`` are the mixture
+    logits (``w = softmax``), the means and the log standard deviations, in that order."""
+
+    kind = "mixture"
+
+    def __init__(self, components: int = 3) -> None:
+        if components < 1:
+            raise ValueError(f"a mixture needs at least 1 component, got {components}")
+        self.components = components
+        self.num_params = 3 * components
+
+    def unpack(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, mu, log_sigma = params.split(self.components, dim=-1)
+        return torch.log_softmax(logits, dim=-1), mu, log_sigma
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        log_w, mu, log_sigma = self.unpack(params)
+        z = (x[..., None] - mu) / log_sigma.exp()
+        log_pdf = -0.5 * math.log(2 * math.pi) - log_sigma - 0.5 * z**2
+        return -torch.logsumexp(log_w + log_pdf, dim=-1)
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        """A component by its weight, then ``mu_k + temperature * sigma_k * eps``."""
+        _check_temperature(temperature)
+        log_w, mu, log_sigma = self.unpack(params)
+        flat = torch.multinomial(log_w.exp().reshape(-1, self.components).float(), 1, generator=generator)
+        k = flat.reshape(mu.shape[:-1] + (1,))
+        eps = torch.randn(k.shape, generator=generator, dtype=mu.dtype)
+        return (mu.gather(-1, k) + temperature * log_sigma.gather(-1, k).exp() * eps)[..., 0]
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        log_w, mu, _ = self.unpack(params)
+        return (log_w.exp() * mu).sum(-1)
+
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        log_w, mu, log_sigma = self.unpack(params)
+        z = (x[..., None] - mu) / log_sigma.exp()
+        return (log_w.exp() * 0.5 * (1 + torch.erf(z / math.sqrt(2.0)))).sum(-1)
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        """The mixture CDF has no closed-form inverse: bisection, 80 halvings of a bracket that holds it."""
+        _, mu, log_sigma = self.unpack(params.double())
+        spread = 12 * log_sigma.exp()
+        lo, hi = (mu - spread).min(-1).values, (mu + spread).max(-1).values
+        q = torch.as_tensor(q, dtype=torch.float64).expand(lo.shape)
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            below = self.cdf(params.double(), mid) < q
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return (0.5 * (lo + hi)).to(params.dtype)
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        logits, mu, log_sigma = params.split(self.components, dim=-1)
+        location = torch.as_tensor(location, dtype=params.dtype, device=params.device)[..., None]  # per component
+        scale = torch.as_tensor(scale, dtype=params.dtype, device=params.device)[..., None]
+        return torch.cat([logits, mu * scale + location, log_sigma + torch.log(scale)], -1)
+
+
+CONTINUOUS_HEADS = ("gaussian", "studentt", "mixture")
+
+
+def continuous_head(name: str, components: int = 3) -> Head:
+    """The head called ``name`` (one of ``CONTINUOUS_HEADS``); ``components`` for the mixture."""
+    if name == "gaussian":
+        return Gaussian()
+    if name == "studentt":
+        return StudentT()
+    if name == "mixture":
+        return GaussianMixture(components)
+    raise ValueError(f"unknown head {name!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
+
+
+def _log_of(scale, like: torch.Tensor) -> torch.Tensor:
+    return torch.log(torch.as_tensor(scale, dtype=like.dtype, device=like.device))
+
+
+def _check_temperature(temperature: float) -> None:
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")

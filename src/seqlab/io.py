@@ -26,7 +26,7 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
+def replace_into(path: Path, write: Callable[[Path], None]) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
@@ -38,17 +38,17 @@ def _replace_into(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_json(path: Path, data: dict) -> None:
-    _replace_into(Path(path), lambda p: p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8"))
+    replace_into(Path(path), lambda p: p.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8"))
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    _replace_into(Path(path), lambda p: save_file(tensors, str(p)))
+    replace_into(Path(path), lambda p: save_file(tensors, str(p)))
 
 
 def write_torch(path: Path, obj) -> None:
     """For optimizer state only (tensors, numbers, dicts): read back with ``weights_only=True``."""
-    _replace_into(Path(path), lambda p: torch.save(obj, p))
+    replace_into(Path(path), lambda p: torch.save(obj, p))
 
 
 def read_torch(path: Path):

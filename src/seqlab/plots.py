@@ -1,15 +1,84 @@
-"""Figures of the experiments (matplotlib, Agg backend: files only, no display)."""
+"""Figures (matplotlib, drawn off-screen): forecast fan charts, backtest bars, spectrograms, and the
+figures of ``seqlab experiment``."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+if TYPE_CHECKING:
+    from seqlab.experiments.common import ExperimentResult
 
-from seqlab.experiments.common import ExperimentResult  # noqa: E402
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def fan_chart(
+    history: np.ndarray, samples: np.ndarray, path: str | Path, title: str, dates: np.ndarray | None = None
+) -> None:
+    """The last values of ``history``, then the median of ``samples (S, h)`` with its 50% and 80% bands."""
+    plt = _pyplot()
+    n, h = len(history), samples.shape[1]
+    x_hist = np.arange(-n + 1, 1)
+    x_future = np.arange(0, h + 1)
+    last = np.full((samples.shape[0], 1), history[-1])
+    paths = np.concatenate([last, samples], axis=1)  # start every band at the last observed value
+    q10, q25, q50, q75, q90 = np.quantile(paths, [0.1, 0.25, 0.5, 0.75, 0.9], axis=0)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    ax.plot(x_hist, history, color="black", lw=1, label="history")
+    ax.fill_between(x_future, q10, q90, color="#4c72b0", alpha=0.25, lw=0, label="80% interval")
+    ax.fill_between(x_future, q25, q75, color="#4c72b0", alpha=0.45, lw=0, label="50% interval")
+    ax.plot(x_future, q50, color="#1f3b73", lw=1.5, label="median")
+    end = f" (last date {str(dates[-1])[:10]})" if dates is not None and len(dates) else ""
+    ax.set_xlabel(f"steps from the last observation{end}")
+    ax.set_title(title, fontsize=10)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def backtest_chart(rows: list[dict], path: str | Path, title: str) -> None:
+    """CRPS and 80%-interval coverage per model, side by side."""
+    plt = _pyplot()
+    names = [r["model"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.45 * len(rows) + 1.6))
+    a.barh(names[::-1], [r["crps"] for r in rows][::-1], color="#4c72b0")
+    a.set_xlabel("CRPS (lower is better)")
+    b.barh(names[::-1], [r["coverage_80"] for r in rows][::-1], color="#55a868")
+    b.axvline(0.8, color="black", ls="--", lw=1)
+    b.set_xlim(0, 1)
+    b.set_xlabel("share of values inside the 80% interval (target 0.8)")
+    b.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def spectrograms(real: np.ndarray, generated: np.ndarray, rate: int, path: str | Path) -> None:
+    """Log-power spectrograms of real and generated audio, one above the other, on the same colour scale."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
+    for ax, audio, name in ((axes[0], real, "real"), (axes[1], generated, "generated")):
+        ax.specgram(audio, NFFT=512, Fs=rate, noverlap=384, cmap="magma", vmin=-120, vmax=-20)
+        ax.set_ylabel("Hz")
+        ax.set_title(f"{name}: {len(audio) / rate:.2f} s", fontsize=9)
+    axes[1].set_xlabel("seconds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# -- seqlab experiment ----------------------------------------------------------------------------------
 
 CELL_COLOURS = {"rnn": "#c44e52", "lstm": "#4c72b0", "gru": "#55a868"}
 
@@ -17,11 +86,12 @@ CELL_COLOURS = {"rnn": "#c44e52", "lstm": "#4c72b0", "gru": "#55a868"}
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _pyplot().close(fig)
     return path
 
 
 def long_range_figure(result: ExperimentResult, out: Path) -> list[Path]:
+    plt = _pyplot()
     from seqlab.experiments.long_range import SOLVED_FRACTION
 
     tasks = list(dict.fromkeys(r["task"] for r in result.rows))
@@ -48,6 +118,7 @@ def long_range_figure(result: ExperimentResult, out: Path) -> list[Path]:
 
 
 def gradients_figure(result: ExperimentResult, out: Path) -> list[Path]:
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     panels = [("jacobian_rms", "||d h_T / d h_t||_F / sqrt(H)"), ("input_gradient", "||d loss / d e_t||")]
     for ax, (key, label) in zip(axes, panels, strict=True):
@@ -64,6 +135,7 @@ def gradients_figure(result: ExperimentResult, out: Path) -> list[Path]:
 
 
 def cost_figure(result: ExperimentResult, out: Path) -> list[Path]:
+    plt = _pyplot()
     panels = [
         ("params", "parameters"),
         ("macs_per_step_counted", "multiply-adds per step"),
@@ -91,6 +163,7 @@ def cost_figure(result: ExperimentResult, out: Path) -> list[Path]:
 
 
 def gates_figures(result: ExperimentResult, out: Path) -> list[Path]:
+    plt = _pyplot()
     text = result.curves["text"]
     paths = []
     for cell, gates in result.curves.items():
@@ -115,6 +188,7 @@ def gates_figures(result: ExperimentResult, out: Path) -> list[Path]:
 
 
 def order_figure(result: ExperimentResult, out: Path) -> list[Path]:
+    plt = _pyplot()
     from seqlab.experiments.order import SHUFFLES
 
     rows = result.rows[::-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import torch
 from torch import nn
 
@@ -9,7 +11,7 @@ from seqlab.cells import RESET_VARIANTS, GRUCell, LSTMCell, RNNCell, gru_step, l
 from seqlab.cells.base import CellBase
 
 CELLS: dict[str, type[CellBase]] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
-BACKENDS = ("auto", "reference", "torch")
+BACKENDS = ("auto", "reference", "torch", "triton")
 
 # State: h (L, B, H) for RNN and GRU; (h, C) each (L, B, H) for the LSTM, as torch.nn does.
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -29,6 +31,10 @@ class Recurrent(nn.Module):
     - ``"reference"``: a Python loop over time calling the reference cells (the oracle; slow);
     - ``"torch"``: ``torch.rnn_tanh / lstm / gru``, the kernels behind ``torch.nn.RNN/LSTM/GRU``
       (oneDNN on the CPU, cuDNN on the GPU); cannot run the GRU with ``reset="before"``;
+    - ``"triton"``: ``seqlab.kernels``, fused Triton kernels running each layer's time loop in one launch
+      (CUDA, or the CPU under ``TRITON_INTERPRET=1``); float32 and bfloat16, every cell and reset. A call
+      they cannot take (another dtype, a CPU tensor without the interpreter, H > 4096) runs on ``"torch"`` (or
+      ``"reference"``) after a one-time warning;
     - ``"auto"``: ``"torch"`` where it supports the variant, else ``"reference"``.
 
     Example::
@@ -73,6 +79,8 @@ class Recurrent(nn.Module):
         self.cells = nn.ModuleList(
             CELLS[cell](input_size if k == 0 else hidden_size, hidden_size, **extra) for k in range(num_layers)
         )
+        if backend == "triton" and importlib.util.find_spec("triton") is None:
+            raise ImportError('backend="triton" needs the triton package (pip install triton; Linux, CUDA)')
         if backend == "torch" and not self.torch_supports():
             raise ValueError('backend="torch" cannot run the GRU with reset="before"; use "reference" or "auto"')
         self.backend = backend
@@ -97,7 +105,10 @@ class Recurrent(nn.Module):
             raise ValueError(f"expected x of shape (B, T, {self.input_size}), got {tuple(x.shape)}")
         if state is None:
             state = self.initial_state(x.shape[0], x.device, x.dtype)
-        if self.resolved_backend() == "torch":
+        backend = self.resolved_backend()
+        if backend == "triton":
+            return self._forward_triton(x, state)
+        if backend == "torch":
             return self._forward_torch(x, state)
         return self._forward_reference(x, state)
 
@@ -134,6 +145,27 @@ class Recurrent(nn.Module):
         fn = torch.gru if self.cell == "gru" else torch.rnn_tanh
         y, h_n = fn(x, state, *args)
         return y, h_n
+
+    def _forward_triton(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        from seqlab import kernels
+
+        reason = kernels.unsupported_reason(x, self.cells[0].weight_hh)
+        if reason is not None:
+            fallback = "torch" if self.torch_supports() else "reference"
+            kernels.warn_once(f'backend="triton" cannot run {reason}; using backend="{fallback}"')
+            return self._forward_torch(x, state) if fallback == "torch" else self._forward_reference(x, state)
+        h0, C0 = state if self.cell == "lstm" else (state, None)
+        h_last, C_last = [], []
+        y = x  # (B, T, D) for the first layer, (B, T, H) after
+        for k, cell in enumerate(self.cells):
+            if k > 0 and self.dropout > 0 and self.training:
+                y = nn.functional.dropout(y, self.dropout, training=True)
+            C = C0[k] if C0 is not None else None
+            y, h, C = kernels.recurrence(y, h0[k], C, *cell.weights(), cell=self.cell, reset=self.reset)
+            h_last.append(h)
+            C_last.append(C)
+        h_n = torch.stack(h_last)  # (L, B, H)
+        return y, ((h_n, torch.stack(C_last)) if self.cell == "lstm" else h_n)
 
     def extra_repr(self) -> str:
         return f"cell={self.cell!r}, backend={self.backend!r}" + (

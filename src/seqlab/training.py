@@ -113,6 +113,16 @@ class WindowStream:
         return self.ids[starts[:, None] + torch.arange(self.window_size + 1)], w == 0
 
 
+def masked_nll(head, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean NLL over the known targets: in continuous data NaN marks a gap between series, nothing to predict.
+    The NaNs are replaced before the head sees them, since NaN times a zero gradient is still NaN."""
+    if not target.is_floating_point():
+        return head.nll(params, target).mean()
+    known = ~torch.isnan(target)
+    nll = head.nll(params, torch.where(known, target, torch.zeros_like(target)))
+    return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1)
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); joins the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -193,7 +203,8 @@ class Trainer:
     # -- validation ---------------------------------------------------------------------------
     def validation_nll(self, valid: torch.Tensor, limit: int | None) -> float:
         ids = valid if limit is None else valid[:limit]
-        return float(-self.model.log_prob(ids).mean())
+        log_probs = self.model.log_prob(ids)
+        return float(-log_probs[~torch.isnan(log_probs)].mean())  # NaN: a gap between series
 
     # -- checkpoints --------------------------------------------------------------------------
     def _gather_state(self, state):
@@ -313,7 +324,8 @@ class Trainer:
                     state = None
                 torch.manual_seed(c.seed * 1_000_003 + step * 7_919 + self.rank)  # dropout masks
                 params, state = net(batch[:, :-1], state)
-                loss = model.head.nll(params, batch[:, 1:]).mean()
+                target = batch[:, 1:, 0] if batch.dim() == 3 else batch[:, 1:]  # covariates are inputs only
+                loss = masked_nll(model.head, params, target)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf)

@@ -1,11 +1,23 @@
-"""Data: the bundled data sets and loaders for text (and, minimally, CSV series and WAV audio).
+"""Data: the bundled data sets and loaders for text, CSV series (``series.py``) and audio (``audio.py``).
 
 ``seqlab.data.load(name_or_path)`` takes a bundled name (``"shakespeare"``, ``"msft"``, ``"speech"``)
-or a path, and returns text as ``str``, a CSV as a dict of columns, a WAV as ``(samples, rate)``.
+or a path, and returns text as ``str``, a CSV as a list of ``Series``, audio as ``(samples, rate)``.
 """
 
+from seqlab.data.audio import load_audio
 from seqlab.data.bundled_data import BUNDLED, resolve
-from seqlab.data.files import load, load_csv, load_text, load_wav
+from seqlab.data.files import load, load_text
+from seqlab.data.series import Series, load_series
 from seqlab.data.text import Vocabulary, split_text
 
-__all__ = ["BUNDLED", "resolve", "load", "load_text", "load_csv", "load_wav", "Vocabulary", "split_text"]
+__all__ = [
+    "BUNDLED",
+    "resolve",
+    "load",
+    "load_text",
+    "load_series",
+    "load_audio",
+    "Series",
+    "Vocabulary",
+    "split_text",
+]

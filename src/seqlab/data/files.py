@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import csv
-import wave
 from pathlib import Path
-
-import numpy as np
 
 from seqlab.data.bundled_data import resolve
 from seqlab.errors import SeqlabError
@@ -39,45 +35,15 @@ def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
     return line, column
 
 
-def load_csv(name_or_path: str | Path) -> dict[str, np.ndarray]:
-    """Read a CSV with a header row: numeric columns become float64 arrays, others stay strings."""
-    path, _ = resolve(name_or_path)
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise SeqlabError(f"{path}: expected a header row and at least one data row")
-    header, body = rows[0], rows[1:]
-    columns: dict[str, np.ndarray] = {}
-    for j, name in enumerate(header):
-        values = [row[j] if j < len(row) else "" for row in body]
-        try:
-            columns[name] = np.array([float(v) for v in values])
-        except ValueError:
-            columns[name] = np.array(values)
-    return columns
-
-
-def load_wav(name_or_path: str | Path) -> tuple[np.ndarray, int]:
-    """Read a 16-bit PCM WAV as float32 samples in [-1, 1] (channels averaged) and its sample rate."""
-    path, _ = resolve(name_or_path)
-    try:
-        with wave.open(str(path), "rb") as w:
-            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-            frames = w.readframes(w.getnframes())
-    except (wave.Error, EOFError) as e:
-        raise SeqlabError(f"{path}: not a readable WAV file ({e})") from None
-    if width != 2:
-        raise SeqlabError(f"{path}: {8 * width}-bit WAV; only 16-bit PCM is read so far")
-    samples = np.frombuffer(frames, dtype="<i2").astype(np.float32) / 32768.0
-    return samples.reshape(-1, channels).mean(axis=1), rate
-
-
 def load(name_or_path: str | Path):
-    """Load a bundled name or a path by its extension: .csv -> columns, .wav -> (samples, rate), else text."""
-    path, _ = resolve(name_or_path)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return load_csv(path)
-    if suffix == ".wav":
-        return load_wav(path)
-    return load_text(path)
+    """Load a bundled name or a path by its kind: a CSV -> list of ``Series``, audio -> (samples, rate), else text."""
+    from seqlab.data.audio import load_audio
+    from seqlab.data.dataset import data_kind
+    from seqlab.data.series import load_series
+
+    kind = data_kind(str(name_or_path))
+    if kind == "series":
+        return load_series(name_or_path)
+    if kind == "audio":
+        return load_audio(name_or_path)
+    return load_text(name_or_path)

@@ -75,8 +75,8 @@ def gru_gates(x_t, h_prev, weights, reset: str) -> tuple[dict[str, torch.Tensor]
 def record_gates(model: LatentAR, text: str) -> dict[str, torch.Tensor]:
     """Gate name -> (N, H) activations of the first recurrent layer while reading ``text``."""
     ids = model.encode(text, unknown="map")
-    x_prev = torch.cat([ids.new_full((1,), model.start_id), ids[:-1]])
-    e = model.embed(x_prev)[:, None]  # (N, 1, E): one sequence, stepped
+    x_prev = torch.cat([ids.new_full((1,), model.elements.start), ids[:-1]])
+    e = model.elements(x_prev)[:, None]  # (N, 1, E): one sequence, stepped
     layer = model.rnn
     weights = layer.cells[0].weights()
     h = e.new_zeros(1, layer.hidden_size)

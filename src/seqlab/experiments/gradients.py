@@ -75,7 +75,7 @@ def jacobian_rms(model: LatentAR, x: torch.Tensor) -> torch.Tensor:
     """||d h_T / d h_t||_F / sqrt(H) for x (W, T) ids -> (W, T), column t for h_{t+1} (d = T - 1 - t)."""
     W, T = x.shape
     H = model.rnn.hidden_size
-    e = model.embed(x).detach().repeat_interleave(H, dim=0)  # (W H, T, E): H copies of each window
+    e = model.elements(x).detach().repeat_interleave(H, dim=0)  # (W H, T, E): H copies of each window
     states = scan_hidden_states(model, e)
     unit = torch.eye(H).repeat(W, 1)  # (W H, H): copy k of a window seeds unit vector k
     (states[-1] * unit).sum().backward()
@@ -85,9 +85,9 @@ def jacobian_rms(model: LatentAR, x: torch.Tensor) -> torch.Tensor:
 
 def input_gradient_norm(model: LatentAR, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """||d loss / d e_t|| for x (W, T) ids and the next ids target (W,) -> (W, T)."""
-    e = model.embed(x).detach().requires_grad_()  # (W, T, E)
+    e = model.elements(x).detach().requires_grad_()  # (W, T, E)
     h_T = scan_hidden_states(model, e)[-1]  # (W, H)
-    params = model.out(torch.cat([h_T, e[:, -1]], dim=-1))  # the head sees h_T and e(x_T)
+    params = model.elements.head_params(model.out(torch.cat([h_T, e[:, -1]], dim=-1)))  # sees h_T and e(x_T)
     model.head.nll(params, target).sum().backward()
     return e.grad.norm(dim=-1)
 

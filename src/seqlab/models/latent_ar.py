@@ -1,4 +1,4 @@
-"""The latent autoregressive model: an RNN, LSTM or GRU language model.
+"""The latent autoregressive model: an RNN, LSTM or GRU over text, audio or a continuous series.
 
     H_t = Net(H_{t-1}, x_{t-1})            the recurrent cell(s), H_0 = 0, x_0 = <start>
     x_t ~ P(x_t | x_{t-1}, H_t)            the head sees H_t and the previous element
@@ -9,15 +9,15 @@ with ``e`` the input embedding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from seqlab.base import SequenceModel, teacher_forced_log_prob
-from seqlab.data.text import Vocabulary
-from seqlab.distributions import Categorical
+from seqlab.base import teacher_forced_log_prob
+from seqlab.data.text import Vocabulary  # noqa: F401 (the docstring's example)
 from seqlab.errors import SeqlabError
+from seqlab.models.elements import Codec, ElementsModel, validate_head
 from seqlab.recurrent import CELLS, Recurrent
 
 
@@ -30,8 +30,12 @@ class LatentARConfig:
     dropout: float = 0.0
     reset: str = "after"  # GRU only: where the reset gate applies (seqlab.cells.GRUCell)
     backend: str = "auto"
+    head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
+    components: int = 3  # mixture components
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
 
     def validate(self) -> None:
+        validate_head(self)
         if self.cell not in CELLS:
             raise SeqlabError(f"unknown model {self.cell!r}; choose one of {', '.join(CELLS)}")
         for name in ("hidden_size", "num_layers", "embedding_dim"):
@@ -41,11 +45,12 @@ class LatentARConfig:
             raise SeqlabError(f"dropout must be in [0, 1), got {self.dropout}")
 
 
-class LatentAR(nn.Module, SequenceModel):
-    """Character-level latent AR model over a ``Vocabulary`` with a ``Categorical`` head.
+class LatentAR(ElementsModel):
+    """Latent AR model of text (a ``Vocabulary``), mu-law audio (``MuLaw``) or a continuous series (``None``).
 
-    Shapes: ``forward(x_prev (B, T) ids, state) -> (logits (B, T, V), state)`` where ``x_prev[:, t]``
-    is the element before the one predicted at ``t`` (``start_id`` at the start of a sequence).
+    Shapes: ``forward(x_prev (B, T), state) -> (params (B, T, P), state)`` where ``x_prev[:, t]`` is the
+    element before the one predicted at ``t`` (the start padding at the start of a sequence) and ``P`` is
+    the head's parameter count (``V`` logits for discrete data).
 
     Example::
 
@@ -55,18 +60,19 @@ class LatentAR(nn.Module, SequenceModel):
     """
 
     kind = "latent_ar"
+    config_class = LatentARConfig
     state_batch_dim = 1  # h (and C) are (L, B, H)
 
-    def __init__(self, vocabulary: Vocabulary, config: LatentARConfig | None = None) -> None:
+    def __init__(
+        self,
+        vocabulary: Codec | None = None,
+        config: LatentARConfig | None = None,
+        location: float = 0.0,
+        scale: float = 1.0,
+    ) -> None:
         super().__init__()
         config = config or LatentARConfig()
-        config.validate()
-        self.config = config
-        self.vocabulary = vocabulary
-        V = len(vocabulary)
-        self.head = Categorical(V)
-        self.start_id = V  # an input-only symbol: "nothing before this"
-        self.embed = nn.Embedding(V + 1, config.embedding_dim)
+        self.setup_elements(vocabulary, config, config.embedding_dim, location, scale)
         self.rnn = Recurrent(
             config.cell,
             config.embedding_dim,
@@ -82,50 +88,23 @@ class LatentAR(nn.Module, SequenceModel):
 
     # -- the network ------------------------------------------------------------------------
     def forward(self, x_prev: torch.Tensor, state=None):
-        e = self.drop(self.embed(x_prev))  # (B, T, E)
+        e = self.drop(self.elements(x_prev))  # (B, T, E)
         H, state = self.rnn(e, state)  # (B, T, H)
-        return self.out(self.drop(torch.cat([H, e], dim=-1))), state  # (B, T, V)
+        return self.elements.head_params(self.out(self.drop(torch.cat([H, e], dim=-1)))), state  # (B, T, P)
 
     def initial_state(self, batch_size: int = 1):
         return self.rnn.initial_state(batch_size)
 
     # -- SequenceModel ----------------------------------------------------------------------
-    def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
-        if isinstance(data, str):
-            return self.vocabulary.encode(data, unknown=unknown, source=source)
-        return torch.as_tensor(data, dtype=torch.long)
-
-    def decode(self, x: torch.Tensor) -> str:
-        return self.vocabulary.decode(x.tolist())
-
     def log_prob(self, x) -> torch.Tensor:
-        """``log P(x_s | x_<s)`` for s = 1..T; ``x`` is text or (T,) ids. One pass, state carried."""
-        return teacher_forced_log_prob(self, self.encode(x).to(self.out.weight.device), self.start_id)
+        """``log P(x_s | x_<s)`` for s = 1..T; ``x`` is text, samples or (T,) elements. One pass, state carried."""
+        return teacher_forced_log_prob(self, self.encode(x).to(self.out.weight.device), self.elements.start)
 
     @torch.no_grad()
-    def step(self, x_prev: torch.Tensor | None, state):
-        """One element in, the next element's logits (V,) and the new state out: O(1) per element."""
-        token = self.start_id if x_prev is None else int(x_prev)
-        logits, state = self(torch.tensor([[token]], device=self.out.weight.device), state)
-        return logits[0, 0], state
-
-    def fit(self, train: str, valid: str | None = None, **options):
-        """Train on text with the shared ``Trainer``; ``options`` are ``TrainerConfig`` fields."""
-        from seqlab.training import Trainer, TrainerConfig
-
-        trainer = Trainer(self, TrainerConfig(**options))
-        return trainer.fit(
-            self.encode(train, source="training text"),
-            None if valid is None else self.encode(valid, source="validation text"),
-        )
-
-    # -- persistence ------------------------------------------------------------------------
-    def to_config(self) -> dict:
-        return {"config": asdict(self.config), "vocabulary": self.vocabulary.to_json()}
-
-    @classmethod
-    def from_config(cls, config: dict) -> LatentAR:
-        return cls(Vocabulary.from_json(config["vocabulary"]), LatentARConfig(**config["config"]))
+    def step(self, x_prev, state):
+        """One element in, the next element's head parameters (P,) and the new state out: O(1) per element."""
+        params, state = self(self.element_input(x_prev), state)
+        return params[0, 0], state
 
     def describe(self) -> str:
         c = self.config
@@ -133,5 +112,5 @@ class LatentAR(nn.Module, SequenceModel):
         n = sum(p.numel() for p in self.parameters())
         return (
             f"LatentAR({c.cell}{reset}, {c.num_layers} x {c.hidden_size}, embedding {c.embedding_dim}, "
-            f"vocabulary {len(self.vocabulary)}, {n:,} parameters)"
+            f"{self.elements.describe()}, {n:,} parameters)"
         )

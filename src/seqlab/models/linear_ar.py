@@ -8,6 +8,10 @@ Fitted as statsmodels' ``AutoReg(x, tau, trend="c")`` is: ordinary least squares
 (k = tau + 1 regression parameters, plus sigma^2). ``order="aic"`` or ``"bic"`` compares orders 0 .. max_order on
 the common sample t = max_order .. T-1, then refits the chosen order on all rows it can use, as
 ``ar_select_order`` does (order 0 is the constant-only model).
+
+With another head (``head="studentt"`` or ``"mixture"``) the noise ``eps_t / sigma`` follows that head's
+distribution instead: the coefficients stay the least-squares ones, and the noise shape is then fitted by
+maximum likelihood on the standardised residuals (a two-step quasi-likelihood fit).
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import numpy as np
 import torch
 
 from seqlab.base import SequenceModel
-from seqlab.distributions import Gaussian
+from seqlab.distributions import continuous_head
 from seqlab.errors import SeqlabError
 
 
@@ -61,9 +65,8 @@ class LinearAR(SequenceModel):
     """
 
     kind = "linear_ar"
-    head = Gaussian()
 
-    def __init__(self, order: int | str = 1, max_order: int = 10) -> None:
+    def __init__(self, order: int | str = 1, max_order: int = 10, head: str = "gaussian", components: int = 3) -> None:
         if isinstance(order, str):
             if order not in ("aic", "bic"):
                 raise SeqlabError(f"order must be a non-negative integer, 'aic' or 'bic'; got {order!r}")
@@ -76,6 +79,12 @@ class LinearAR(SequenceModel):
         self.max_order = max_order
         self.params: np.ndarray | None = None
         self.criteria: dict[int, float] = {}
+        try:
+            self.head = continuous_head(head, components)
+        except ValueError as e:
+            raise SeqlabError(str(e)) from None
+        self.head_name, self.components = head, components
+        self.noise: torch.Tensor | None = None  # the head's params of eps / sigma; None: the exact Gaussian
 
     # -- fitting ------------------------------------------------------------------------------------------
     def _ols(self, y: np.ndarray, order: int, hold_back: int) -> dict:
@@ -110,7 +119,36 @@ class LinearAR(SequenceModel):
         fit = self._ols(y, p, hold_back=p)
         self.params, self.sigma2, self.bse = fit["params"], fit["sigma2"], fit["bse"]
         self.llf, self.aic, self.bic, self.nobs = fit["llf"], fit["aic"], fit["bic"], fit["nobs"]
+        if self.head_name != "gaussian":
+            X, target = _design(y, p, p)
+            self.noise = self._fit_noise((target - X @ self.params) / math.sqrt(self.sigma2))
         return self
+
+    def _fit_noise(self, z: np.ndarray) -> torch.Tensor:
+        """Maximum-likelihood head parameters for the standardised residuals ``z`` (L-BFGS)."""
+        z_t = torch.from_numpy(z)
+        if self.head_name == "studentt":
+            start = [0.0, 0.0, 2.0]
+        else:  # a mixture: components spread over the residuals' range, equal weights
+            K = self.components
+            start = [0.0] * K + list(np.quantile(z, np.linspace(0.1, 0.9, K))) + [math.log(0.7)] * K
+        params = torch.tensor(start, dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([params], max_iter=500, tolerance_grad=1e-10, line_search_fn="strong_wolfe")
+
+        def closure():
+            optimizer.zero_grad()
+            loss = self.head.nll(params.expand(len(z_t), -1), z_t).mean()
+            loss.backward()
+            return loss
+
+        optimizer.step(closure)
+        return params.detach()
+
+    def _params(self, mean: float, var: float) -> torch.Tensor:
+        """The head's parameters of a value with this conditional mean and variance (of the Gaussian fit)."""
+        if self.noise is None:
+            return torch.tensor([mean, 0.5 * math.log(var)], dtype=torch.float64)
+        return self.head.rescale(self.noise, torch.tensor(mean, dtype=torch.float64), math.sqrt(var))
 
     def _check_fitted(self) -> None:
         if self.params is None:
@@ -182,6 +220,9 @@ class LinearAR(SequenceModel):
         if T > p:
             X, _ = _design(y, p, p)
             mean[p:] = X @ self.params
+        if self.noise is not None:
+            params = self.head.rescale(self.noise.expand(T, -1), torch.from_numpy(mean), torch.from_numpy(np.sqrt(var)))
+            return -self.head.nll(params, torch.from_numpy(y))
         return torch.from_numpy(-0.5 * (np.log(2 * math.pi * var) + (y - mean) ** 2 / var))
 
     def initial_state(self) -> tuple:
@@ -193,10 +234,10 @@ class LinearAR(SequenceModel):
         if x_prev is not None:
             state = (*state, float(x_prev))[-self.order :] if self.order else ()
         mean, var = self._conditional(np.array(state, dtype=np.float64))
-        return torch.tensor([mean, 0.5 * math.log(var)], dtype=torch.float64), state
+        return self._params(mean, var), state
 
-    def forecast(self, context, horizon: int, levels: tuple[float, ...] = (0.5, 0.8)) -> dict:
-        """Iterated mean forecast of the next ``horizon`` values after ``context`` and Gaussian intervals:
+    def forecast_gaussian(self, context, horizon: int, levels: tuple[float, ...] = (0.5, 0.8)) -> dict:
+        """Closed form: iterated mean forecast of the next ``horizon`` values after ``context`` and Gaussian intervals:
         ``se_h = sigma sqrt(sum_{j<h} psi_j^2)`` with the MA(infinity) weights psi of the fitted AR."""
         self._check_fitted()
         if horizon <= 0:
@@ -224,7 +265,12 @@ class LinearAR(SequenceModel):
     def to_config(self) -> dict:
         self._check_fitted()
         return {
-            "config": {"order": self.order, "max_order": self.max_order},
+            "config": {
+                "order": self.order,
+                "max_order": self.max_order,
+                "head": self.head_name,
+                "components": self.components,
+            },
             "fit": {
                 "sigma2": self.sigma2,
                 "llf": self.llf,
@@ -244,13 +290,17 @@ class LinearAR(SequenceModel):
         return model
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"params": torch.from_numpy(self.params), "bse": torch.from_numpy(self.bse)}
+        tensors = {"params": torch.from_numpy(self.params), "bse": torch.from_numpy(self.bse)}
+        return tensors if self.noise is None else {**tensors, "noise": self.noise}
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
-        if set(tensors) != {"params", "bse"} or tensors["params"].shape != (self.order + 1,):
-            raise RuntimeError(f"expected params of shape ({self.order + 1},) and bse")
+        expected = {"params", "bse"} | ({"noise"} if self.head_name != "gaussian" else set())
+        if set(tensors) != expected or tensors["params"].shape != (self.order + 1,):
+            raise RuntimeError(f"expected {', '.join(sorted(expected))} with params of shape ({self.order + 1},)")
         self.params, self.bse = tensors["params"].numpy(), tensors["bse"].numpy()
+        self.noise = tensors.get("noise")
 
     def describe(self) -> str:
         how = f", chosen by {self.selection.upper()} over 0..{self.max_order}" if self.selection else ""
-        return f"LinearAR(order={self.order}{how}, sigma2={self.sigma2:.6g}, nobs={self.nobs})"
+        noise = f", {self.head.kind} noise" if self.noise is not None else ""
+        return f"LinearAR(order={self.order}{how}, sigma2={self.sigma2:.6g}, nobs={self.nobs}{noise})"

@@ -19,7 +19,7 @@ from torch import nn
 from seqlab.base import teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel
+from seqlab.models.elements import ElementsModel, validate_head
 
 
 @dataclass
@@ -29,8 +29,12 @@ class NeuralARConfig:
     num_layers: int = 2
     embedding_dim: int = 32  # per element
     dropout: float = 0.0
+    head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
+    components: int = 3  # mixture components
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
 
     def validate(self) -> None:
+        validate_head(self)
         for name in ("window", "hidden_size", "num_layers", "embedding_dim"):
             if getattr(self, name) <= 0:
                 raise SeqlabError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -81,8 +85,10 @@ class NeuralAR(ElementsModel):
         if state is None:
             state = self.initial_state(x_prev.shape[0])
         tau = self.config.window
-        history = torch.cat([state.to(x_prev.dtype), x_prev], dim=1)  # (B, tau + T)
+        history = torch.cat([state.to(x_prev.dtype), x_prev], dim=1)  # (B, tau + T[, 1 + C])
         windows = history.unfold(1, tau, 1)[:, 1:]  # (B, T, tau): the tau elements up to x_prev[:, t]
+        if windows.dim() == 4:  # covariates: unfold put the window last, (B, T, 1 + C, tau)
+            windows = windows.transpose(-1, -2)
         return self.predict(windows), history[:, -tau:]
 
     def predict(self, windows: torch.Tensor) -> torch.Tensor:
@@ -102,9 +108,8 @@ class NeuralAR(ElementsModel):
         if state is None:
             state = self.initial_state(1)
         if x_prev is not None:
-            x = torch.as_tensor(x_prev, dtype=state.dtype, device=state.device).reshape(1, 1)
-            state = torch.cat([state[:, 1:], x], dim=1)
-        return self.predict(state[:, None, :])[0, 0], state
+            state = torch.cat([state[:, 1:], self.element_input(x_prev).to(state.dtype)], dim=1)
+        return self.predict(state[:, None])[0, 0], state
 
     def describe(self) -> str:
         c = self.config

@@ -23,7 +23,7 @@ from torch import nn
 from seqlab.base import teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel
+from seqlab.models.elements import ElementsModel, validate_head
 
 
 @dataclass
@@ -33,8 +33,12 @@ class CausalTransformerConfig:
     num_layers: int = 2
     num_heads: int = 4
     dropout: float = 0.0
+    head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
+    components: int = 3  # mixture components
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
 
     def validate(self) -> None:
+        validate_head(self)
         for name in ("context", "d_model", "num_layers", "num_heads"):
             if getattr(self, name) <= 0:
                 raise SeqlabError(f"{name} must be a positive integer, got {getattr(self, name)}")
@@ -126,9 +130,7 @@ class CausalTransformer(ElementsModel):
     @torch.no_grad()
     def step(self, x_prev, state):
         """One element in (``None``: the start symbol), the next one's params and the updated caches out."""
-        token = self.elements.start if x_prev is None else x_prev
-        device = self.out.weight.device
-        x = torch.as_tensor(token, dtype=self.elements.padding((1,)).dtype, device=device).reshape(1, 1)
+        x = self.element_input(x_prev)
         was_training = self.training
         self.eval()
         params, state = self(x, state)

@@ -1,0 +1,178 @@
+"""Time series from CSV files (through pandas), one or several at once, with errors that name the line.
+
+Layouts:
+
+- wide: a date column and one or more value columns (``column="Close"`` or ``"A,B"``): one series per column;
+- long: ``id_column`` names the series of each row (neuralforecast's ``unique_id, ds, y``): one series per id.
+
+Dates (``date_column``) are parsed one by one, so ``2017-11-10`` and ``Jan 1 2000`` both work; within a
+series they must increase strictly. Missing cells are an error naming the line unless a ``fill`` policy
+is chosen: ``ffill`` (carry the last value forward), ``interpolate`` (linear) or ``drop`` (skip the row).
+Cells that are not numbers are always an error: they are corrupt data, not gaps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seqlab.data.bundled_data import resolve
+from seqlab.errors import SeqlabError
+
+FILL_POLICIES = ("ffill", "interpolate", "drop")
+DEFAULT_COLUMNS = ("Close", "close", "y", "value")  # tried in order when no column is named
+DEFAULT_DATE_COLUMNS = ("Date", "date", "ds", "timestamp")
+HEADER_LINES = 1  # line numbers in errors count the header: the first data row is line 2
+
+
+@dataclass
+class Series:
+    name: str
+    values: np.ndarray  # (T,) float64
+    dates: np.ndarray | None  # (T,) datetime64[ns], or None without a date column
+    lines: np.ndarray  # (T,) the file's line number of every value, for error messages
+    source: str  # "msft.csv, column Close"
+    column: str  # the value column it came from
+    covariates: np.ndarray | None = None  # (T, C) past covariates, row by row beside the values
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def head(self, n: int) -> Series:
+        return self._take(slice(0, n))
+
+    def tail_from(self, n: int) -> Series:
+        return self._take(slice(n, None))
+
+    def _take(self, part: slice) -> Series:
+        dates = None if self.dates is None else self.dates[part]
+        covariates = None if self.covariates is None else self.covariates[part]
+        return Series(self.name, self.values[part], dates, self.lines[part], self.source, self.column, covariates)
+
+
+def load_series(
+    name_or_path: str | Path,
+    column: str | None = None,
+    date_column: str | None = None,
+    id_column: str | None = None,
+    fill: str | None = None,
+    covariates: str | None = None,
+) -> list[Series]:
+    """The series in a CSV file (or the bundled ``"msft"``); see the module docstring for the layouts."""
+    import pandas as pd  # a heavy import, needed only here
+
+    path, _ = resolve(name_or_path)
+    if fill is not None and fill not in FILL_POLICIES:
+        raise SeqlabError(f"unknown --fill policy {fill!r}; choose one of {', '.join(FILL_POLICIES)}")
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise SeqlabError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as e:
+        raise SeqlabError(f"{path}: not a readable CSV file ({str(e).strip()})") from None
+    if frame.empty:
+        raise SeqlabError(f"{path}: has a header but no data rows")
+    available = ", ".join(frame.columns)
+    lines = np.arange(len(frame)) + HEADER_LINES + 1
+
+    def need(name: str, what: str) -> str:
+        if name not in frame.columns:
+            raise SeqlabError(f"{path}: no {what} {name!r}; the file has columns: {available}")
+        return name
+
+    if date_column is None:
+        date_column = next((c for c in DEFAULT_DATE_COLUMNS if c in frame.columns), None)
+    else:
+        need(date_column, "date column")
+    if id_column is not None:
+        need(id_column, "id column")
+    if column is None:
+        column = next((c for c in DEFAULT_COLUMNS if c in frame.columns), None)
+        if column is None:
+            raise SeqlabError(f"{path}: which column holds the values? pass --column (the file has: {available})")
+    value_columns = [need(c.strip(), "column") for c in column.split(",") if c.strip()]
+    covariate_columns = [need(c.strip(), "covariate column") for c in (covariates or "").split(",") if c.strip()]
+
+    groups: list[tuple[str, np.ndarray]]  # (name, row indices)
+    if id_column is not None:
+        if len(value_columns) != 1:
+            raise SeqlabError(f"{path}: with --id-column give one value --column, got {len(value_columns)}")
+        ids = frame[id_column].to_numpy()
+        order = list(dict.fromkeys(ids))  # first appearance
+        groups = [(str(i), np.flatnonzero(ids == i)) for i in order]
+    else:
+        groups = [("", np.arange(len(frame)))]
+
+    series = []
+    for group_name, index in groups:
+        dates = None if date_column is None else _parse_dates(frame[date_column].to_numpy()[index], lines[index], path)
+        for c in value_columns:
+            name = group_name or c
+            source = f"{path.name}, column {c}" + (f", {id_column} {group_name}" if group_name else "")
+            values, keep = _parse_values(frame[c].to_numpy()[index], lines[index], source, fill)
+            extra = None
+            if covariate_columns:
+                columns = []
+                for k in covariate_columns:  # a row dropped for a missing value goes with its covariates
+                    where = f"{path.name}, covariate column {k}"
+                    columns.append(_parse_values(frame[k].to_numpy()[index][keep], lines[index][keep], where, fill)[0])
+                extra = np.stack(columns, axis=1)  # (T, C)
+            dates_kept = None if dates is None else dates[keep]
+            series.append(Series(name, values, dates_kept, lines[index][keep], source, c, extra))
+    return series
+
+
+def _parse_dates(cells: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray:
+    import pandas as pd
+
+    dates = pd.to_datetime(pd.Series(cells), format="mixed", errors="coerce").to_numpy()
+    bad = np.flatnonzero(np.isnat(dates))
+    if len(bad):
+        raise SeqlabError(f"{path}: line {lines[bad[0]]}: cannot read {cells[bad[0]]!r} as a date")
+    step = np.diff(dates)
+    if len(step) and (step <= np.timedelta64(0)).any():
+        i = int(np.flatnonzero(step <= np.timedelta64(0))[0]) + 1
+        what = "repeats" if dates[i] == dates[i - 1] else "comes before"
+        raise SeqlabError(
+            f"{path}: line {lines[i]}: date {cells[i]} {what} the previous row's ({cells[i - 1]}, line "
+            f"{lines[i - 1]}); sort the file by date and remove duplicates (or give --id-column for several series)"
+        )
+    return dates
+
+
+def _parse_values(cells: np.ndarray, lines: np.ndarray, source: str, fill: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Numbers from text cells -> (values, the rows kept); gaps follow ``fill``, text is an error."""
+    missing = np.array([c.strip() in ("", "NA", "NaN", "nan", "null") for c in cells], dtype=bool)
+    values = np.full(len(cells), np.nan)
+    for i in np.flatnonzero(~missing):
+        try:
+            values[i] = float(cells[i])
+        except ValueError:
+            raise SeqlabError(f"{source}: line {lines[i]}: {cells[i]!r} is not a number") from None
+        if not np.isfinite(values[i]):
+            raise SeqlabError(f"{source}: line {lines[i]}: {cells[i]!r} is not a finite number")
+    keep = np.ones(len(cells), dtype=bool)
+    if missing.any():
+        first = int(np.flatnonzero(missing)[0])
+        if fill is None:
+            raise SeqlabError(
+                f"{source}: line {lines[first]}: missing value ({int(missing.sum())} in all); "
+                f"choose --fill {' / '.join(FILL_POLICIES)} or clean the file"
+            )
+        if missing.all():
+            raise SeqlabError(f"{source}: every value is missing")
+        if fill == "drop":
+            keep = ~missing
+        elif missing[0] and fill in ("ffill", "interpolate"):
+            raise SeqlabError(
+                f"{source}: line {lines[0]}: missing first value; nothing to fill it from (try --fill drop)"
+            )
+        elif fill == "ffill":
+            for i in np.flatnonzero(missing):
+                values[i] = values[i - 1]
+        else:
+            known = np.flatnonzero(~missing)
+            values[missing] = np.interp(np.flatnonzero(missing), known, values[known])
+    return values[keep], keep

@@ -1,0 +1,129 @@
+"""The command line on prices and sound: train, forecast, backtest, sample audio, and their bad inputs."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+from test_cli import assert_one_line_error, run
+
+from seqlab.cli import main
+
+TINY = ["--hidden", "8", "--embedding", "4", "--batch-size", "2", "--window", "16", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def prices(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("series")
+    rng = np.random.default_rng(0)
+    close = 20 * np.exp(np.cumsum(0.02 * rng.standard_normal(300)))
+    days = np.datetime64("2001-01-01") + np.arange(300)
+    lines = ["Date,Close,Volume"] + [
+        f"{d},{c:.4f},{1000 + i}" for i, (d, c) in enumerate(zip(days, close, strict=True))
+    ]
+    path = directory / "prices.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = directory / "model"
+    assert main(["train", "--data", str(path), "--steps", "4", "--out", str(out), "--head", "studentt", *TINY]) == 0
+    return directory, path, out
+
+
+def test_train_on_prices_then_forecast_table_and_fan_chart(prices, capsys):
+    directory, path, out = prices
+    code, stdout, _ = run(
+        [
+            "forecast",
+            str(out),
+            "--horizon",
+            "4",
+            "--samples",
+            "200",
+            "--out",
+            str(directory / "f.csv"),
+            "--plot",
+            str(directory / "f.png"),
+        ],
+        capsys,
+    )
+    assert code == 0 and "last date 2001-10-27" in stdout
+    table = np.loadtxt(directory / "f.csv", delimiter=",", skiprows=1)
+    assert table.shape == (4, 5) and list(table[:, 0]) == [1, 2, 3, 4]
+    assert np.all(table[:, 1] <= table[:, 2]) and np.all(table[:, 2] <= table[:, 3])  # q0.1 <= q0.5 <= q0.9
+    assert (directory / "f.png").stat().st_size > 10_000
+    evaluated = json.loads(run(["evaluate", str(out), "--json"], capsys)[1])
+    assert evaluated["tokens"] == 60 and evaluated["data"].endswith("(validation part)")  # the last 20% of returns
+    info = run(["info", str(out)], capsys)[1]
+    assert "studentt head" in info and '"transform": "log_return"' in info
+
+
+def test_backtest_json(prices, capsys):
+    _, path, _ = prices
+    argv = ["backtest", "--data", str(path), "--models", "random_walk,linear_ar,gru", "--steps", "3"]
+    code, stdout, _ = run(
+        [*argv, "--folds", "3", "--horizon", "2", "--samples", "50", "--json", "--no-progress"], capsys
+    )
+    assert code == 0
+    result = json.loads(stdout)
+    assert [r["model"].split()[0] for r in result["results"]] == ["random_walk", "linear_ar", "gru"]
+    assert result["folds"] == 3 and result["test_values"] == 60
+    for r in result["results"]:
+        assert 0 <= r["coverage_80"] <= 1 and r["crps"] > 0 and np.isfinite(r["nll"])
+
+
+def test_train_on_audio_then_sample_seconds_to_a_wav(tmp_path, capsys):
+    t = np.arange(8000) / 8000
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    wav = tmp_path / "tone.wav"
+    soundfile.write(str(wav), tone, 8000, subtype="PCM_16")
+    out = tmp_path / "audio_model"
+    assert main(["train", "--data", str(wav), "--steps", "3", "--out", str(out), *TINY]) == 0
+    assert "bits/sample" in capsys.readouterr().out
+    generated, png = tmp_path / "gen.wav", tmp_path / "spec.png"
+    code, stdout, _ = run(
+        ["sample", str(out), "--seconds", "0.25", "--out", str(generated), "--spectrogram", str(png), "--seed", "1"],
+        capsys,
+    )
+    assert code == 0 and "samples/s" in stdout
+    audio, rate = soundfile.read(str(generated))
+    assert rate == 8000 and len(audio) == 2000 and png.stat().st_size > 10_000
+    run(["sample", str(out), "--seconds", "0.25", "--out", str(tmp_path / "again.wav"), "--seed", "1"], capsys)
+    assert np.array_equal(audio, soundfile.read(str(tmp_path / "again.wav"))[0])  # seeded: the same sound
+    # a prompt in another sample rate is resampled to the model's
+    soundfile.write(str(tmp_path / "p.wav"), tone[:4000], 16000)
+    code, _, _ = run(
+        ["sample", str(out), "--seconds", "0.1", "--out", str(generated), "--prompt-audio", str(tmp_path / "p.wav")],
+        capsys,
+    )
+    assert code == 0
+
+
+def test_bad_series_and_audio_input(prices, tmp_path, capsys):
+    directory, path, out = prices
+    cases = [
+        (["train", "--data", str(path), "--column", "Price"], ["no column 'Price'", "Date, Close, Volume"]),
+        (["forecast", str(out), "--quantiles", "0.5,1.5"], ["--quantiles: expected numbers in (0, 1)"]),
+        (["backtest", "--data", str(path), "--models", "arima"], ["--models: unknown arima"]),
+        (["sample", str(out)], ["a model of a series", "seqlab forecast"]),
+        (["train", "--data", "speech", "--sample-rate", "0"], ["--sample-rate: expected a positive integer, got 0"]),
+        (["forecast", str(out), "--context", "100000"], ["--context 100000", "has only 300 rows"]),
+        (["backtest", "--data", "speech"], ["audio data; backtest takes a CSV series"]),
+    ]
+    for argv, fragments in cases:
+        code, _, err = run(argv, capsys)
+        assert_one_line_error(code, err, *fragments)
+    negative = tmp_path / "neg.csv"
+    negative.write_text("Date,Close\n" + "".join(f"2000-01-{d:02d},{d - 3}\n" for d in range(1, 29)), encoding="utf-8")
+    code, _, err = run(["train", "--data", str(negative), "--out", str(tmp_path / "m")], capsys)
+    assert_one_line_error(code, err, "line 2 is -2; the log transform needs positive values")
+
+
+def test_raw_audio_with_a_continuous_head(tmp_path, capsys):
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(4000) / 8000)).astype(np.float32)
+    wav = tmp_path / "tone.wav"
+    soundfile.write(str(wav), tone, 8000, subtype="FLOAT")
+    out = tmp_path / "raw_model"
+    argv = ["train", "--data", str(wav), "--audio-encoding", "raw", "--head", "mixture", "--steps", "2"]
+    assert main([*argv, "--out", str(out), *TINY]) == 0
+    assert "nats/value" in capsys.readouterr().out
+    code, _, _ = run(["sample", str(out), "--seconds", "0.01", "--out", str(tmp_path / "raw.wav")], capsys)
+    assert code == 0 and len(soundfile.read(str(tmp_path / "raw.wav"))[0]) == 80

@@ -1,0 +1,231 @@
+"""Triton kernels (backend="triton") against the reference cells: outputs, final states, all gradients.
+
+On the CPU the kernels run under TRITON_INTERPRET=1 (tests/conftest.py sets it before triton is imported);
+on a CUDA machine the same tests run compiled on the GPU. Every buffer the kernels fill starts as NaN, so
+an element a kernel fails to write shows up as a NaN in an output or a gradient.
+"""
+
+import importlib.util
+import os
+import warnings
+
+import pytest
+import torch
+from conftest import relative_error
+
+from seqlab import Recurrent
+
+if importlib.util.find_spec("triton") is None:
+    pytest.skip("triton is not installed (pip install triton; Linux only)", allow_module_level=True)
+if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("no CUDA and TRITON_INTERPRET is not 1: the kernels cannot run", allow_module_level=True)
+
+from seqlab.kernels import autograd as kernel_module  # noqa: E402  (after the skips: imports triton)
+from seqlab.models import LatentAR, LatentARConfig  # noqa: E402
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# Max-norm relative error against the float64 reference on the same (rounded) inputs and weights.
+# float32: exact fp32 products, only summation order and exp differ (measured ~3e-7 at these sizes).
+# bfloat16: h_{t-1} is rounded to bfloat16 in the recurrent product, and outputs and gradients to bfloat16.
+TOLERANCE = {torch.float32: 2e-5, torch.bfloat16: 3e-2}
+VARIANTS = [("rnn", "after"), ("lstm", "after"), ("gru", "after"), ("gru", "before")]
+SHAPES = [  # B, T, D, H, L
+    (3, 5, 4, 7, 2),  # H not a power of two, two layers
+    (1, 1, 3, 20, 1),  # one batch row, one step
+    (18, 3, 5, 70, 1),  # two batch blocks of 16, two hidden chunks of 64
+]
+
+
+@pytest.fixture(autouse=True)
+def nan_poisoned_buffers(monkeypatch):
+    def poisoned(*shape, device):
+        return torch.full(shape, float("nan"), device=device)
+
+    monkeypatch.setattr(kernel_module, "_empty", poisoned)
+
+
+def random_state(layer, B, dtype):
+    state = layer.initial_state(B, device=DEVICE, dtype=dtype)
+    if isinstance(state, tuple):
+        return tuple(torch.randn_like(s).requires_grad_() for s in state)
+    return torch.randn_like(state).requires_grad_()
+
+
+def outputs_and_gradients(layer, x, state):
+    """(y, final states...) and the gradients of a random projection of them w.r.t. x, state, parameters."""
+    y, final = layer(x, state)
+    outputs = (y, *(final if isinstance(final, tuple) else (final,)))
+    g = torch.Generator().manual_seed(3)
+    loss = sum((torch.randn(o.shape, generator=g).to(o) * o).float().sum() for o in outputs)
+    leaves = [x, *(state if isinstance(state, tuple) else (state,)), *layer.parameters()]
+    return outputs, torch.autograd.grad(loss, leaves)
+
+
+def float64_copy(layer, x, state):
+    """The same layer, input and state in float64 on the reference backend (the oracle)."""
+    reference = Recurrent(layer.cell, layer.input_size, layer.hidden_size, layer.num_layers, backend="reference")
+    reference.reset = layer.reset
+    for cell in reference.cells:
+        cell.reset = layer.reset
+    reference.load_state_dict(layer.state_dict())
+    reference = reference.double().to(DEVICE)
+    x64 = x.detach().double().requires_grad_()
+    if isinstance(state, tuple):
+        return reference, x64, tuple(s.detach().double().requires_grad_() for s in state)
+    return reference, x64, state.detach().double().requires_grad_()
+
+
+def assert_close(actual, expected, tolerance):
+    for a, e in zip(actual, expected, strict=True):
+        assert a.shape == e.shape
+        assert torch.isfinite(a).all(), "NaN or inf: an element the kernels did not write"
+        assert relative_error(a.double(), e) < tolerance, relative_error(a.double(), e)
+
+
+@pytest.mark.parametrize("cell,reset", VARIANTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("B,T,D,H,L", SHAPES)
+def test_triton_matches_reference(cell, reset, dtype, B, T, D, H, L):
+    torch.manual_seed(0)
+    layer = Recurrent(cell, D, H, num_layers=L, reset=reset, backend="triton").to(DEVICE, dtype)
+    x = torch.randn(B, T, D, device=DEVICE, dtype=dtype, requires_grad=True)
+    state = random_state(layer, B, dtype)
+    outputs, grads = outputs_and_gradients(layer, x, state)
+    expected_outputs, expected_grads = outputs_and_gradients(*float64_copy(layer, x, state))
+    assert_close(outputs, expected_outputs, TOLERANCE[dtype])
+    assert len(grads) == 1 + (2 if cell == "lstm" else 1) + 4 * L
+    assert_close(grads, expected_grads, TOLERANCE[dtype])
+
+
+def test_poisoned_buffers_are_in_effect():
+    """The fixture reaches the buffers the kernels fill: an unwritten element would stay NaN."""
+    assert torch.isnan(kernel_module._empty(2, 3, device=DEVICE)).all()
+
+
+@pytest.mark.parametrize("cell,reset", [("lstm", "after"), ("gru", "before")])
+def test_state_carries_across_chunks(cell, reset):
+    """T steps at once equal two calls with the state carried between them."""
+    torch.manual_seed(0)
+    layer = Recurrent(cell, 3, 9, num_layers=2, reset=reset, backend="triton").to(DEVICE)
+    x = torch.randn(2, 7, 3, device=DEVICE)
+    y_all, final_all = layer(x)
+    y1, s1 = layer(x[:, :4])
+    y2, final_2 = layer(x[:, 4:], s1)
+    tolerance = TOLERANCE[torch.float32]
+    assert relative_error(torch.cat([y1, y2], 1), y_all) < tolerance
+    finals = (final_2, final_all) if cell == "lstm" else ((final_2,), (final_all,))
+    for a, e in zip(*finals, strict=True):
+        assert relative_error(a, e) < tolerance
+
+
+def test_dropout_between_layers_matches_reference():
+    """In training, the same seed draws the same dropout masks between layers as the reference backend."""
+    torch.manual_seed(0)
+    layer = Recurrent("gru", 4, 6, num_layers=3, dropout=0.5, backend="triton").to(DEVICE).train()
+    x = torch.randn(2, 5, 4, device=DEVICE)
+    torch.manual_seed(1)
+    y_triton, _ = layer(x)
+    layer.backend = "reference"
+    torch.manual_seed(1)
+    y_reference, _ = layer(x)
+    torch.manual_seed(2)
+    y_other_masks, _ = layer(x)
+    assert relative_error(y_triton, y_reference) < TOLERANCE[torch.float32]
+    assert relative_error(y_other_masks, y_reference) > 1e-2  # dropout is really on
+
+
+def test_unsupported_dtype_falls_back_with_one_warning(monkeypatch):
+    monkeypatch.setattr(kernel_module, "_warned", set())
+    torch.manual_seed(0)
+    layer = Recurrent("gru", 3, 5, reset="before", backend="triton").double().to(DEVICE)
+    x = torch.randn(2, 4, 3, dtype=torch.float64, device=DEVICE)
+    with pytest.warns(UserWarning, match=r"float64.*backend=\"reference\""):
+        y, _ = layer(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        layer(x)  # the notice comes once
+    layer.backend = "reference"
+    assert relative_error(y, layer(x)[0]) < 1e-12
+
+
+def test_hidden_size_over_the_limit_falls_back(monkeypatch):
+    monkeypatch.setattr(kernel_module, "_warned", set())
+    monkeypatch.setattr(kernel_module, "MAX_HIDDEN", 4)
+    layer = Recurrent("lstm", 3, 5, backend="triton").to(DEVICE)
+    x = torch.randn(2, 4, 3, device=DEVICE)
+    with pytest.warns(UserWarning, match=r"hidden size 5 > 4.*backend=\"torch\""):
+        y, _ = layer(x)
+    layer.backend = "torch"
+    assert torch.equal(y, layer(x)[0])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CPU-only check: without the interpreter")
+def test_cpu_without_interpreter_falls_back_with_a_warning():
+    """Without CUDA and without TRITON_INTERPRET the kernels cannot run: a notice, then backend="torch"."""
+    import subprocess
+    import sys
+
+    program = (
+        "import warnings, torch; from seqlab import Recurrent\n"
+        "layer, x = Recurrent('lstm', 3, 5, backend='triton'), torch.randn(2, 4, 3)\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always'); y, _ = layer(x); layer(x)\n"
+        "layer.backend = 'torch'; assert torch.equal(y, layer(x)[0])\n"
+        "print(len(caught), caught[0].message)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run([sys.executable, "-c", program], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("1 ") and "tensors on cpu" in done.stdout and 'backend="torch"' in done.stdout
+
+
+def test_auto_never_picks_triton():
+    assert Recurrent("lstm", 3, 4).resolved_backend() == "torch"
+    assert Recurrent("gru", 3, 4, reset="before").resolved_backend() == "reference"
+
+
+def test_missing_triton_is_a_clear_error(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real_find_spec(name)
+    )
+    with pytest.raises(ImportError, match="triton"):
+        Recurrent("lstm", 3, 4, backend="triton")
+
+
+@pytest.mark.parametrize("cell,reset", [("lstm", "after"), ("gru", "before")])
+def test_training_loss_curve_matches_reference(cell, reset):
+    """A few AdamW steps of a tiny LatentAR give the same losses through the kernels as through the reference."""
+    from seqlab.data import Vocabulary
+    from seqlab.training import Trainer, TrainerConfig
+
+    text = "to be, or not to be: that is the question.\n" * 8
+    vocabulary = Vocabulary.from_text(text)
+    ids = vocabulary.encode(text)
+    losses = {}
+    for backend in ("triton", "reference"):
+        torch.manual_seed(0)
+        config = LatentARConfig(cell, hidden_size=12, num_layers=2, embedding_dim=6, reset=reset, backend=backend)
+        model = LatentAR(vocabulary, config)
+        trainer_config = TrainerConfig(steps=6, batch_size=4, window=10, warmup_steps=0, progress=False)
+        losses[backend] = []
+        Trainer(model, trainer_config).fit(ids, on_step=lambda trainer, step, loss, b=backend: losses[b].append(loss))
+    losses = {backend: torch.tensor(curve) for backend, curve in losses.items()}
+    assert len(losses["triton"]) == 6
+    assert losses["triton"][-1] < losses["triton"][0]  # it trains
+    assert relative_error(losses["triton"], losses["reference"]) < 1e-5
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the tests above compile and run every kernel")
+def test_every_kernel_compiles_for_hopper():
+    """The compiler (not only the interpreter) accepts all 16 kernels: forward and backward x 4 cells x 2 dtypes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["TRITON_DEFAULT_FP_FUSION"] = "1"  # today's default, stated (Triton 3.9 warns while it is unset)
+    script = Path(__file__).with_name("compile_kernels.py")
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("ok ") == 16, done.stdout
