@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import torch
@@ -84,7 +85,7 @@ def saved_activation_bytes(layer: Recurrent, x: torch.Tensor) -> int:
     return sum(n for ptr, n in storages.items() if ptr not in params)  # weights are not activations
 
 
-def median_seconds(fn, repeats: int) -> float:
+def median_seconds(fn: Callable[[], object], repeats: int) -> float:
     fn()  # warm-up: allocator, oneDNN primitives
     times = []
     for _ in range(repeats):

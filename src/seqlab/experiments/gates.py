@@ -49,7 +49,9 @@ class GatesConfig:
         return cls(hidden_size=32, embedding_dim=16, train_steps=40, chars=600, heatmap_chars=80, heatmap_units=16)
 
 
-def lstm_gates(x_t, state, weights) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+def lstm_gates(
+    x_t: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], weights: tuple[torch.Tensor, ...]
+) -> tuple[dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
     """The LSTM's gates at one step ({"input", "forget", "output"} each (B, H)) and the next state.
 
     The gates are read from the packed pre-activations (rows i, f, C~, o); the state comes from
@@ -62,7 +64,9 @@ def lstm_gates(x_t, state, weights) -> tuple[dict[str, torch.Tensor], tuple[torc
     return gates, lstm_step(x_t, state, *weights)
 
 
-def gru_gates(x_t, h_prev, weights, reset: str) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+def gru_gates(
+    x_t: torch.Tensor, h_prev: torch.Tensor, weights: tuple[torch.Tensor, ...], reset: str
+) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """The GRU's gates at one step ({"reset", "update"} each (B, H)) and the next state (``gru_step``)."""
     weight_ih, weight_hh, bias_ih, bias_hh = weights
     pre = x_t @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh  # (B, 3H); r and z rows add both parts

@@ -80,7 +80,7 @@ class TaskNet(nn.Module):
         return self.readout(h)  # (B, T, V)
 
 
-def make_batch(task: str, batch_size: int, T: int, generator: torch.Generator):
+def make_batch(task: str, batch_size: int, T: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     return (adding_problem if task == "adding" else copy_memory)(batch_size, T, generator)
 
 
