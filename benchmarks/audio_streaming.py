@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
 
 import numpy as np
 import torch
 
 from seqlab.data.audio import MuLaw
+from seqlab.experiments.cost import median_seconds
 from seqlab.models import LatentAR, LatentARConfig
 from seqlab.streaming import StreamingSampler
 
@@ -29,13 +28,8 @@ CASES = [("gru", "after", 256), ("gru", "before", 256), ("lstm", "after", 256), 
 
 
 def rate(run, n: int, repeats: int) -> float:
-    """Median samples per second over ``repeats`` runs of ``run(n)``."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run(n)
-        times.append(time.perf_counter() - start)
-    return n / statistics.median(times)
+    """Median samples per second over ``repeats`` runs of ``run(n)``, after one warm-up run."""
+    return n / median_seconds(lambda: run(n), repeats)
 
 
 def main() -> None:

@@ -8,22 +8,11 @@ fixed orders and order selection by AIC over 0..12 (``ar_select_order``). Median
 
 from __future__ import annotations
 
-import statistics
-import time
-
 import numpy as np
 
 from seqlab.data import load_series
+from seqlab.experiments.cost import median_seconds
 from seqlab.models import LinearAR
-
-
-def median_seconds(fn, repeats: int = 15) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -47,7 +36,7 @@ def main() -> None:
     ]
     for name, y in series.items():
         for work, ours, theirs in cases:
-            a, b = median_seconds(lambda: ours(y)), median_seconds(lambda: theirs(y))  # noqa: B023
+            a, b = median_seconds(lambda: ours(y), 15), median_seconds(lambda: theirs(y), 15)  # noqa: B023
             print(f"| {name} | {work} | {a * 1e3:.2f} | {b * 1e3:.2f} | {a / b:.2f} |")
 
 
