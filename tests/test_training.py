@@ -236,3 +236,18 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "last/trainer.json").read_text())["progress"]["step"] == step + 3
+
+
+def test_a_busy_cpu_gets_a_notice(monkeypatch):
+    from seqlab import training
+
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    monkeypatch.setattr(training.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 2)
+    assert "the CPU is busy (load 8.0 on 2 cores)" in training.busy_cpu_notice()
+    assert "OMP_NUM_THREADS=1" in training.busy_cpu_notice()
+    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 1)
+    assert training.busy_cpu_notice() == ""
+    monkeypatch.setattr(training.os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 2)
+    assert training.busy_cpu_notice() == ""

@@ -123,6 +123,20 @@ def masked_nll(head, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1)
 
 
+def busy_cpu_notice() -> str:
+    """A warning when other processes already load every core: torch's CPU recurrent kernels end each time step
+    with a barrier across their threads, and a descheduled thread stalls them all (measured here: a GRU step
+    80x slower with 2 threads on 2 busy cores than with 1; docs/audio.md)."""
+    cores, threads = os.cpu_count() or 1, torch.get_num_threads()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    if threads < 2 or load < cores - 0.5:
+        return ""
+    return (
+        f"seqlab: notice: the CPU is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads; "
+        "recurrent training can then run many times slower: if it does, set OMP_NUM_THREADS=1"
+    )
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); joins the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -296,6 +310,8 @@ class Trainer:
             return ""
 
         main = self.rank == 0
+        if main and c.progress and self.device.type == "cpu" and (notice := busy_cpu_notice()):
+            print(notice, file=sys.stderr)
         bar = tqdm(
             total=c.steps if c.steps is not None else int(c.time_budget),
             unit="step" if c.steps is not None else "s",
