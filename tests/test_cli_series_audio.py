@@ -70,6 +70,17 @@ def test_backtest_json(prices, capsys):
         assert 0 <= r["coverage_80"] <= 1 and r["crps"] > 0 and np.isfinite(r["nll"])
 
 
+def test_backtest_with_a_past_covariate(prices, capsys):
+    _, path, _ = prices
+    argv = ["backtest", "--data", str(path), "--models", "random_walk,neural_ar", "--covariates", "Volume"]
+    code, stdout, err = run(
+        [*argv, "--steps", "2", "--folds", "2", "--samples", "20", "--json", "--no-progress"], capsys
+    )
+    assert code == 0 and "covariates Volume (neural models only)" in err
+    result = json.loads(stdout)
+    assert result["covariates"] == "Volume" and len(result["results"]) == 2
+
+
 def test_train_on_audio_then_sample_seconds_to_a_wav(tmp_path, capsys):
     t = np.arange(8000) / 8000
     tone = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)

@@ -35,14 +35,18 @@ def training_options(n: int) -> dict:
 
 
 def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidden: int):
+    """``train``: the modelled series (T,), or (T, 1 + C) with past covariates, which only the neural models use."""
+    covariates = train.shape[1] - 1 if train.ndim == 2 else 0
     if name == "random_walk":
         return RandomWalk(differenced)
     if name == "linear_ar":
         return LinearAR(order="aic", max_order=10)
     if name == "neural_ar":
-        return NeuralAR.for_series(train, NeuralARConfig(window=20, hidden_size=hidden, head=head))
+        config = NeuralARConfig(window=20, hidden_size=hidden, head=head, covariates=covariates)
+        return NeuralAR.for_series(torch.from_numpy(train), config)
     if name in ("rnn", "lstm", "gru"):
-        return LatentAR.for_series(train, LatentARConfig(cell=name, hidden_size=hidden, head=head))
+        config = LatentARConfig(cell=name, hidden_size=hidden, head=head, covariates=covariates)
+        return LatentAR.for_series(torch.from_numpy(train), config)
     raise SeqlabError(f"unknown model {name!r}; choose from {', '.join(BACKTEST_MODELS)}")
 
 
@@ -60,9 +64,12 @@ def backtest(
     seed: int = 0,
     progress: bool = True,
     say: Callable[[str], None] = print,
+    covariates: np.ndarray | None = None,
 ) -> dict:
-    """Scores per model on ``y`` (the modelled series); see the module docstring."""
+    """Scores per model on ``y`` (the modelled series); see the module docstring. ``covariates (n, C)``, row by
+    row beside ``y``, are extra inputs of the neural models (carried forward over each forecast's horizon)."""
     n = len(y)
+    elements = y if covariates is None else np.column_stack([y, covariates])  # what the neural models read
     cut = int(n * (1 - test_fraction))
     if cut < 30 or n - cut < horizon:
         raise SeqlabError(
@@ -75,22 +82,25 @@ def backtest(
     naive = np.zeros_like(targets) if differenced else np.stack([np.full(horizon, y[o - 1]) for o in origins])
     naive_mae = float(np.abs(naive - targets).mean())
     train = y[:cut]
+    neural = (LatentAR, NeuralAR)
     rows = []
     for name in models:
         torch.manual_seed(seed)
-        model = make_model(name, train, differenced, head, hidden)
+        model = make_model(name, elements[:cut], differenced, head, hidden)
+        data = torch.from_numpy(elements) if isinstance(model, neural) else y
         t0 = time.perf_counter()
-        if isinstance(model, (LatentAR, NeuralAR)):
-            model.fit(train, steps=steps, eval_every=steps, progress=progress, seed=seed, **training_options(cut))
+        if isinstance(model, neural):
+            options = training_options(cut)
+            model.fit(data[:cut], steps=steps, eval_every=steps, progress=progress, seed=seed, **options)
         else:
             model.fit(train)
         fit_seconds = time.perf_counter() - t0
-        log_probs = model.log_prob(torch.from_numpy(y) if isinstance(model, (LatentAR, NeuralAR)) else y)
+        log_probs = model.log_prob(data)
         nll = float(-log_probs[cut:].double().mean())
         paths = []
         bar = tqdm(origins, desc=f"{name} forecasts", disable=not progress, leave=False, mininterval=1.0)
         for k, o in enumerate(bar):
-            context = torch.from_numpy(y[:o])
+            context = torch.as_tensor(data[:o])
             paths.append(model.sample_paths(context, horizon, samples, seed=seed + k).double().numpy())
         stacked = np.stack(paths, axis=1)  # (S, K, h)
         scores = forecast_scores(stacked, targets, naive_mae)

@@ -362,8 +362,9 @@ def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False)
     g.add_argument("--id-column", help="CSV in long form: the column naming each row's series")
     g.add_argument("--fill", choices=FILL_POLICIES, help="CSV: what to do with missing values (default: refuse)")
     g.add_argument("--transform", help="CSV: log, diff, log_return, standardize or none, comma-chained (log_return)")
-    if not series_only:
-        g.add_argument("--covariates", help="CSV: past covariate column(s) as extra model inputs, e.g. Volume")
+    g.add_argument(
+        "--covariates", help="CSV: past covariate column(s) as extra inputs of the neural models, e.g. Volume"
+    )
     if not series_only:
         g.add_argument("--sample-rate", type=positive_int, help="audio: resample to this rate in Hz (the file's)")
         g.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, help="audio: mu_law levels or raw values (mu_law)")
@@ -704,8 +705,10 @@ def cmd_backtest(args) -> int:
         raise SeqlabError(f"{args.data}: {dataset.kind} data; backtest takes a CSV series")
     series = pick_series(dataset.series, args.series)
     y = dataset.transform.apply(series.values, series.source, series.lines)
+    covariates = None if series.covariates is None else series.covariates[dataset.transform.lost :]
     say = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    say(f"seqlab: backtest on {series.source}, transform {dataset.meta['transform']}: {len(y):,} values")
+    extra = f", covariates {dataset.meta['covariates']} (neural models only)" if covariates is not None else ""
+    say(f"seqlab: backtest on {series.source}, transform {dataset.meta['transform']}{extra}: {len(y):,} values")
     result = backtest(
         y,
         models,
@@ -720,8 +723,11 @@ def cmd_backtest(args) -> int:
         seed=args.seed,
         progress=not args.no_progress,
         say=say,
+        covariates=covariates,
     )
     result = {"data": series.source, "transform": dataset.meta["transform"], **result}
+    if covariates is not None:
+        result["covariates"] = dataset.meta["covariates"]
     title = (
         f"{series.source} ({dataset.meta['transform']}): {result['test_values']:,} held-out values, "
         f"{result['folds']} origins x horizon {result['horizon']}, {result['samples']} sample paths"
