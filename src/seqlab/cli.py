@@ -378,6 +378,12 @@ def load_split(data: str, valid_fraction: float | None) -> tuple[str, str, dict]
     return dataset.train, dataset.valid, dataset.meta
 
 
+def training_meta(directory: str) -> dict:
+    """The data options a model in ``directory`` was trained with (``training.json``), or {} without a record."""
+    training = Path(directory) / "training.json"
+    return io.read_json(training).get("meta", {}) if training.exists() else {}
+
+
 def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
     """A fresh latent AR model for the kind of data: a vocabulary, mu-law levels, or a standardised series."""
     if dataset.kind == "text":
@@ -538,11 +544,7 @@ def sample_audio(model: LatentAR, args) -> int:
     """Stream ``--seconds`` of audio from a mu-law (fast path) or raw-sample model into a WAV file."""
     from seqlab.data.audio import load_audio, write_wav
 
-    meta = (
-        io.read_json(Path(args.dir) / "training.json").get("meta", {})
-        if (Path(args.dir) / "training.json").exists()
-        else {}
-    )
+    meta = training_meta(args.dir)
     rate = model.vocabulary.sample_rate if model.discrete else meta.get("sample_rate")
     if not rate:
         raise SeqlabError(f"{args.dir}: no record of the sample rate it was trained at")
@@ -578,8 +580,7 @@ def sample_audio(model: LatentAR, args) -> int:
 
 def cmd_evaluate(args) -> int:
     model = io.load(args.dir)
-    training = Path(args.dir) / "training.json"
-    meta = io.read_json(training).get("meta", {}) if training.exists() else {}
+    meta = training_meta(args.dir)
     if args.data and data_kind(args.data) == "text":
         path, _ = resolve(args.data)
         data, source, elements = load_text(path), str(path), "characters"
@@ -650,8 +651,7 @@ def cmd_forecast(args) -> int:
     if getattr(model, "head", None) is None or model.head.discrete:
         raise SeqlabError(f"{args.dir}: not a model of a series (train one with seqlab train --data FILE.csv)")
     quantiles = parse_quantiles(args.quantiles)
-    training = Path(args.dir) / "training.json"
-    meta = io.read_json(training).get("meta", {}) if training.exists() else {}
+    meta = training_meta(args.dir)
     data = args.data or meta.get("data")
     if data is None:
         raise SeqlabError(f"{args.dir}: no record of its training data; pass --data")
