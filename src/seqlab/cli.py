@@ -729,7 +729,7 @@ def cmd_backtest(args) -> int:
     if covariates is not None:
         result["covariates"] = dataset.meta["covariates"]
     title = (
-        f"{series.source} ({dataset.meta['transform']}): {result['test_values']:,} held-out values, "
+        f"{series.source} ({dataset.meta['transform']}{extra}): {result['test_values']:,} held-out values, "
         f"{result['folds']} origins x horizon {result['horizon']}, {result['samples']} sample paths"
     )
     table = markdown_table(result["results"])
