@@ -241,7 +241,9 @@ def build_parser() -> Parser:
         help=f"text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (default: {DEFAULT_DATA})",
     )
     t.add_argument("--model", choices=["rnn", "lstm", "gru"], help="cell (lstm for text, gru for series and audio)")
-    t.add_argument("--out", help="output directory (default: runs/MODEL)")
+    t.add_argument(
+        "--out", help="output directory (default: runs/MODEL for text, runs/DATA-MODEL for a series or audio)"
+    )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     g = t.add_argument_group("model")
@@ -435,7 +437,9 @@ def cmd_train(args) -> int:
         dataset = load_dataset({"data": args.data or DEFAULT_DATA, **given(args, DATA_OPTIONS)})
         meta, defaults = dataset.meta, KIND_DEFAULTS[dataset.kind]
         cell = args.model or defaults.get("model", DEFAULT_MODEL)
-        out = Path(args.out or f"runs/{cell}")
+        # text keeps runs/CELL (the README's main job); a series or sound is named too: runs/msft-gru
+        name = "" if dataset.kind == "text" else f"{Path(dataset.meta['data']).stem}-"
+        out = Path(args.out or f"runs/{name}{cell}")
         has_model = (out / io.CONFIG_FILE).exists() or (out / LAST_DIR).exists()
         if has_model and not args.overwrite:
             raise SeqlabError(f"{out}: already holds a model; use --resume to continue it or --overwrite")
