@@ -112,15 +112,23 @@ class Recurrent(nn.Module):
             return self._forward_torch(x, state)
         return self._forward_reference(x, state)
 
-    def _forward_reference(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+    def _over_layers(self, x: torch.Tensor, state: State, run_layer) -> tuple[torch.Tensor, State]:
+        """The layer stack, with dropout between layers; ``run_layer(y, cell, h0, C0) -> (y, h_T, C_T)`` runs
+        one layer over the whole sequence (``C`` is None but for the LSTM)."""
         h0, C0 = state if self.cell == "lstm" else (state, None)
         h_last, C_last = [], []
         y = x  # (B, T, D) for the first layer, (B, T, H) after
         for k, cell in enumerate(self.cells):
             if k > 0 and self.dropout > 0 and self.training:
                 y = nn.functional.dropout(y, self.dropout, training=True)
-            h = h0[k]
-            C = C0[k] if C0 is not None else None
+            y, h, C = run_layer(y, cell, h0[k], C0[k] if C0 is not None else None)
+            h_last.append(h)
+            C_last.append(C)
+        h_n = torch.stack(h_last)  # (L, B, H)
+        return y, ((h_n, torch.stack(C_last)) if self.cell == "lstm" else h_n)
+
+    def _forward_reference(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
+        def run_layer(y, cell, h, C):
             outputs = []
             for t in range(y.shape[1]):
                 if self.cell == "lstm":
@@ -130,11 +138,9 @@ class Recurrent(nn.Module):
                 else:
                     h = rnn_step(y[:, t], h, *cell.weights())
                 outputs.append(h)
-            y = torch.stack(outputs, dim=1)  # (B, T, H)
-            h_last.append(h)
-            C_last.append(C)
-        h_n = torch.stack(h_last)  # (L, B, H)
-        return y, ((h_n, torch.stack(C_last)) if self.cell == "lstm" else h_n)
+            return torch.stack(outputs, dim=1), h, C  # (B, T, H)
+
+        return self._over_layers(x, state, run_layer)
 
     def _forward_torch(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         flat_weights = [w for cell in self.cells for w in cell.weights()]
@@ -154,18 +160,11 @@ class Recurrent(nn.Module):
             fallback = "torch" if self.torch_supports() else "reference"
             kernels.warn_once(f'backend="triton" cannot run {reason}; using backend="{fallback}"')
             return self._forward_torch(x, state) if fallback == "torch" else self._forward_reference(x, state)
-        h0, C0 = state if self.cell == "lstm" else (state, None)
-        h_last, C_last = [], []
-        y = x  # (B, T, D) for the first layer, (B, T, H) after
-        for k, cell in enumerate(self.cells):
-            if k > 0 and self.dropout > 0 and self.training:
-                y = nn.functional.dropout(y, self.dropout, training=True)
-            C = C0[k] if C0 is not None else None
-            y, h, C = kernels.recurrence(y, h0[k], C, *cell.weights(), cell=self.cell, reset=self.reset)
-            h_last.append(h)
-            C_last.append(C)
-        h_n = torch.stack(h_last)  # (L, B, H)
-        return y, ((h_n, torch.stack(C_last)) if self.cell == "lstm" else h_n)
+        return self._over_layers(
+            x,
+            state,
+            lambda y, cell, h, C: kernels.recurrence(y, h, C, *cell.weights(), cell=self.cell, reset=self.reset),
+        )
 
     def extra_repr(self) -> str:
         return f"cell={self.cell!r}, backend={self.backend!r}" + (

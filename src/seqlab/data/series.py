@@ -144,15 +144,16 @@ def _parse_dates(cells: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray
 
 def _parse_values(cells: np.ndarray, lines: np.ndarray, source: str, fill: str | None) -> tuple[np.ndarray, np.ndarray]:
     """Numbers from text cells -> (values, the rows kept); gaps follow ``fill``, text is an error."""
-    missing = np.array([c.strip() in ("", "NA", "NaN", "nan", "null") for c in cells], dtype=bool)
-    values = np.full(len(cells), np.nan)
-    for i in np.flatnonzero(~missing):
-        try:
-            values[i] = float(cells[i])
-        except ValueError:
-            raise SeqlabError(f"{source}: line {lines[i]}: {cells[i]!r} is not a number") from None
-        if not np.isfinite(values[i]):
-            raise SeqlabError(f"{source}: line {lines[i]}: {cells[i]!r} is not a finite number")
+    import pandas as pd
+
+    text = pd.Series(cells, dtype=str).str.strip()
+    missing = text.isin(["", "NA", "NaN", "nan", "null"]).to_numpy()
+    values = pd.to_numeric(text.where(~missing), errors="coerce").to_numpy(dtype=np.float64, copy=True)  # one pass
+    bad = np.flatnonzero(~missing & ~np.isfinite(values))
+    if len(bad):
+        i = bad[0]
+        what = "not a finite number" if np.isinf(values[i]) else "not a number"
+        raise SeqlabError(f"{source}: line {lines[i]}: {cells[i]!r} is {what}")
     keep = np.ones(len(cells), dtype=bool)
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
