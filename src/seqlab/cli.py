@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqlab import io
+from seqlab import atomic, io
 from seqlab.data import load_text, resolve
 from seqlab.data.audio import MuLaw
 from seqlab.data.dataset import AUDIO_ENCODINGS, Dataset, data_kind, load_dataset
@@ -383,7 +383,7 @@ def load_split(data: str, valid_fraction: float | None) -> tuple[str, str, dict]
 def training_meta(directory: str) -> dict:
     """The data options a model in ``directory`` was trained with (``training.json``), or {} without a record."""
     training = Path(directory) / "training.json"
-    return io.read_json(training).get("meta", {}) if training.exists() else {}
+    return atomic.read_json(training).get("meta", {}) if training.exists() else {}
 
 
 def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
@@ -418,7 +418,7 @@ def cmd_train(args) -> int:
             )
         if not (out / LAST_DIR).is_dir():
             raise SeqlabError(f"{out}: nothing to resume (no {LAST_DIR}/ checkpoint)")
-        saved = io.read_json(out / LAST_DIR / "trainer.json")
+        saved = atomic.read_json(out / LAST_DIR / "trainer.json")
         try:
             meta, trainer_fields = saved["meta"], saved["trainer_config"]
         except (KeyError, TypeError):
@@ -501,8 +501,8 @@ def cmd_train(args) -> int:
         t0 = time.perf_counter()
         scores = likelihood_scores(best.log_prob(valid_ids))
         summary.update({f"valid_{k}": v for k, v in scores.items()}, valid_seconds=round(time.perf_counter() - t0, 1))
-        training = io.read_json(out / "training.json")
-        io.write_json(out / "training.json", {**training, "final": summary})
+        training = atomic.read_json(out / "training.json")
+        atomic.write_json(out / "training.json", {**training, "final": summary})
     print(
         f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s "
         f"({result.chars_per_second:,.0f} {dataset.elements}/s)"
@@ -619,7 +619,7 @@ def cmd_info(args) -> int:
     print(f"{args.dir}: {model.describe()}")
     training_file = Path(args.dir) / "training.json"
     if training_file.exists():
-        training = io.read_json(training_file)
+        training = atomic.read_json(training_file)
         print(f"data: {json.dumps(training.get('meta', {}))}")
         print(f"trainer: {json.dumps(training.get('trainer_config', {}))}")
         progress = training.get("progress", {})
@@ -683,7 +683,7 @@ def cmd_forecast(args) -> int:
         print(",".join([str(row[0]), *(f"{v:.6g}" for v in row[1:])]))
     if args.out:
         lines = [",".join(header)] + [",".join([str(r[0]), *(repr(float(v)) for v in r[1:])]) for r in rows]
-        io.replace_into(Path(args.out), lambda tmp: tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"))
+        atomic.replace_into(Path(args.out), lambda tmp: tmp.write_text("\n".join(lines) + "\n", encoding="utf-8"))
         print(f"seqlab: wrote {args.out}")
     if args.plot:
         from seqlab.plots import fan_chart
@@ -743,7 +743,7 @@ def cmd_backtest(args) -> int:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         (out / "backtest.md").write_text(f"{title}\n\n{table}", encoding="utf-8")
-        io.write_json(out / "backtest.json", result)
+        atomic.write_json(out / "backtest.json", result)
         keys = list(result["results"][0])
         csv_lines = [",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in result["results"]]
         (out / "backtest.csv").write_text("\n".join(csv_lines) + "\n", encoding="utf-8")
@@ -799,7 +799,7 @@ def cmd_experiment(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         stem = args.experiment.replace("-", "_")
         write_csv(out / f"{stem}.csv", result.rows)
-        io.write_json(out / f"{stem}.json", result.to_json())
+        atomic.write_json(out / f"{stem}.json", result.to_json())
         (out / f"{stem}.md").write_text(f"{table}\n```\n{summary}\n```\n", encoding="utf-8")
         written = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}.md", *save_figures(result, out)]
     if args.json:

@@ -34,7 +34,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-from seqlab import io
+from seqlab import atomic, io
 from seqlab.errors import SeqlabError
 from seqlab.metrics import LN2
 
@@ -240,21 +240,21 @@ class Trainer:
 
         def write(tmp: Path) -> None:
             io.save(self.model, tmp)
-            io.write_torch(tmp / "optimizer.pt", self.optimizer.state_dict())
-            io.write_safetensors(tmp / "carried.safetensors", _state_tensors(state))
-            io.write_json(
+            atomic.write_torch(tmp / "optimizer.pt", self.optimizer.state_dict())
+            atomic.write_safetensors(tmp / "carried.safetensors", _state_tensors(state))
+            atomic.write_json(
                 tmp / "trainer.json", {"progress": progress, "trainer_config": asdict(self.config), "meta": self.meta}
             )
 
         write_dir = self.out / LAST_DIR
         self.out.mkdir(parents=True, exist_ok=True)
-        io.write_dir_atomically(write_dir, write)
+        atomic.write_dir_atomically(write_dir, write)
 
     def save_best(self, progress: dict) -> None:
         if self.rank != 0 or self.out is None:
             return
         io.save(self.model, self.out)
-        io.write_json(
+        atomic.write_json(
             self.out / "training.json", {"progress": progress, "trainer_config": asdict(self.config), "meta": self.meta}
         )
 
@@ -264,9 +264,9 @@ class Trainer:
         if saved.to_config() != self.model.to_config():
             raise SeqlabError(f"{last}: the checkpoint's model config differs from the one requested")
         self.model.load_state_dict(saved.state_dict())
-        info = io.read_json(last / "trainer.json")
+        info = atomic.read_json(last / "trainer.json")
         try:
-            self.optimizer.load_state_dict(io.read_torch(last / "optimizer.pt"))
+            self.optimizer.load_state_dict(atomic.read_torch(last / "optimizer.pt"))
             carried = load_file(str(last / "carried.safetensors"))
             progress = info["progress"]
         except (KeyError, ValueError, OSError, RuntimeError) as e:

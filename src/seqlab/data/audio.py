@@ -74,7 +74,7 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
     """16-bit PCM WAV, written atomically (a temporary file, then a rename)."""
     import soundfile
 
-    from seqlab.io import replace_into
+    from seqlab.atomic import replace_into
 
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     replace_into(Path(path), lambda tmp: soundfile.write(str(tmp), clipped, rate, subtype="PCM_16", format="WAV"))
