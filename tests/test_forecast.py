@@ -51,14 +51,20 @@ def test_batched_paths_equal_stepping_one_path_at_a_time(model):
     assert torch.allclose(batched.double(), stepped.expand(3, -1).double(), atol=1e-5)
 
 
-def test_generic_forecast_matches_the_closed_form_of_linear_ar():
+def test_sample_paths_of_linear_ar_match_its_closed_form():
+    """The vectorised sampler behind forecast (LinearAR.sample_paths) against the closed form, and against
+    stepping one path at a time through step at a vanishing temperature."""
     model = LinearAR(order=2).fit(AR2)
-    exact = model.forecast_gaussian(AR2, horizon=4, levels=(0.8,))
-    forecast = model.forecast(AR2, 4, num_samples=4000, quantiles=(0.1, 0.5, 0.9), seed=1)
-    tolerance = 0.08 * exact["se"]  # Monte Carlo error of a 10% quantile from 4000 draws, with room
-    assert np.all(np.abs(forecast.quantiles[0.1] - exact["lower_0.8"]) < tolerance)
-    assert np.all(np.abs(forecast.quantiles[0.9] - exact["upper_0.8"]) < tolerance)
-    assert np.all(np.abs(forecast.mean - exact["mean"]) < tolerance)
+    mean, se = model.closed_form_forecast(AR2, horizon=4)
+    paths = model.sample_paths(torch.from_numpy(AR2), 4, 20_000, seed=1).numpy()
+    tolerance = 0.06 * se  # about 4 Monte Carlo standard errors of a 10% quantile from 20,000 draws
+    z = 1.2815515655446004  # the standard normal's 90% quantile
+    assert np.all(np.abs(np.quantile(paths, 0.1, axis=0) - (mean - z * se)) < tolerance)
+    assert np.all(np.abs(np.quantile(paths, 0.9, axis=0) - (mean + z * se)) < tolerance)
+    assert np.all(np.abs(paths.mean(axis=0) - mean) < tolerance)
+    batched = model.sample_paths(torch.from_numpy(AR2), 5, 2, temperature=1e-9, seed=0)
+    stepped = SequenceModel.sample_paths(model, torch.from_numpy(AR2), 5, 1, temperature=1e-9, seed=0)
+    assert torch.allclose(batched, stepped.expand(2, -1), rtol=0, atol=1e-7)  # the draws differ by 1e-9 sigma
 
 
 def test_forecast_comes_back_on_the_price_scale():
@@ -126,8 +132,8 @@ def test_training_skips_the_gaps_between_joined_series():
     assert loss.item() == pytest.approx(float(head.nll(params[0, [0, 2]], target[0, [0, 2]]).mean().detach()))
     joined = join_series([AR2[:300], AR2[300:]])
     model = LatentAR.for_series(joined, LatentARConfig(cell="gru", hidden_size=8))
-    result = model.fit(joined, joined, steps=5, batch_size=4, window=16, progress=False)
-    assert math.isfinite(result.best_valid_nll)
+    assert model.fit(joined, joined, steps=5, batch_size=4, window=16, progress=False) is model
+    assert math.isfinite(model.training_result.best_valid_nll)
 
 
 def covariate_series(n=1500, seed=0):

@@ -7,6 +7,8 @@ import torch
 from helpers import stepped_log_probs
 
 import seqlab
+from seqlab.base import SequenceModel
+from seqlab.streaming import StreamingSampler
 from seqlab import SeqlabError
 from seqlab.data import Vocabulary
 from seqlab.models import LatentAR, LatentARConfig
@@ -58,9 +60,17 @@ def test_sampling_is_one_step_per_element():
     model.forward = counting_forward
     for length in (10, 100):
         calls.clear()
-        out = model.sample("to be", length=length, seed=1)
+        out = SequenceModel.sample_elements(model, model.encode("to be"), length, seed=1)  # the generic path
         assert len(out) == length
         assert calls == [(1, 1)] * (1 + len("to be") + length)
+
+
+def test_sample_takes_the_streaming_sampler():
+    """A discrete LatentAR samples through its fastest exact path: the NumPy streaming sampler."""
+    model = make()
+    prompt = model.encode("to be")
+    expected = StreamingSampler(model).generate(prompt.numpy(), 40, 0.8, None, 7)
+    assert model.sample("to be", 40, temperature=0.8, seed=7) == model.decode(torch.from_numpy(expected))
 
 
 def test_sampling_is_reproducible_and_respects_top_k():

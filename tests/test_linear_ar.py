@@ -56,10 +56,12 @@ def test_forecasts_match_autoreg(name):
     ours = LinearAR(order=4).fit(y)
     theirs = ar_model.AutoReg(y, 4, trend="c").fit()
     prediction = theirs.get_prediction(start=len(y), end=len(y) + 9)
-    forecast = ours.forecast_gaussian(y, horizon=10, levels=(0.8,))
-    assert close(forecast["mean"], prediction.predicted_mean) and close(forecast["se"], prediction.se_mean)
+    mean, se = ours.closed_form_forecast(y, horizon=10)
+    assert close(mean, prediction.predicted_mean) and close(se, prediction.se_mean)
+    forecast = ours.forecast(y, 10, num_samples=20, quantiles=(0.1, 0.9))  # the closed form behind forecast
     lower, upper = prediction.conf_int(alpha=0.2).T
-    assert close(forecast["lower_0.8"], lower, 1e-7) and close(forecast["upper_0.8"], upper, 1e-7)
+    assert forecast.exact and close(forecast.mean, prediction.predicted_mean)
+    assert close(forecast.quantiles[0.1], lower, 1e-7) and close(forecast.quantiles[0.9], upper, 1e-7)
 
 
 def test_log_prob_is_the_gaussian_chain_rule():
@@ -109,8 +111,8 @@ def test_bad_input():
         LinearAR(order=5).fit(np.arange(8.0))
     with pytest.raises(SeqlabError, match="order must be"):
         LinearAR(order="hqic")
-    with pytest.raises(SeqlabError, match="the context needs at least 3 values, got 0"):
-        LinearAR(order=3).fit(SUNSPOTS).forecast_gaussian([], horizon=5)
+    with pytest.raises(SeqlabError, match="the context has 0 values"):
+        LinearAR(order=3).fit(SUNSPOTS).forecast([], horizon=5)
     with pytest.raises(SeqlabError, match="discrete data"):
         NGram(order=2).fit(MSFT_RETURNS)
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from seqlab.data.dataset import load_dataset
+from seqlab.data.spec import load_dataset
 from seqlab.data.series import load_series
 from seqlab.errors import SeqlabError
 from seqlab.transforms import Transform

@@ -18,7 +18,8 @@ import torch
 from seqlab import atomic, io
 from seqlab.data import load_text, resolve
 from seqlab.data.audio import MuLaw
-from seqlab.data.dataset import AUDIO_ENCODINGS, Dataset, data_kind, load_dataset
+from seqlab.data.dataset import Dataset, data_kind
+from seqlab.data.spec import AUDIO_ENCODINGS, load_dataset
 from seqlab.data.series import FILL_POLICIES
 from seqlab.data.text import Vocabulary
 from seqlab.distributions import CONTINUOUS_HEADS
@@ -533,13 +534,7 @@ def cmd_sample(args) -> int:
     if getattr(model, "transform", None) is not None or not model.head.discrete:
         raise SeqlabError(f"{args.dir}: a model of a series; draw its futures with: seqlab forecast {args.dir}")
     prompt = model.encode(args.prompt, source="--prompt")
-    if isinstance(model, LatentAR):  # the NumPy fast path of model.sample (tests/test_streaming.py)
-        from seqlab.streaming import StreamingSampler
-
-        ids = StreamingSampler(model).generate(prompt.numpy(), args.length, args.temperature, args.top_k, args.seed)
-        text = model.decode(torch.from_numpy(ids))
-    else:
-        text = model.sample(prompt, args.length, args.temperature, args.top_k, args.seed)
+    text = model.decode(model.sample_elements(prompt, args.length, args.temperature, args.top_k, args.seed))
     sys.stdout.write(args.prompt + text + "\n")
     return 0
 

@@ -11,6 +11,8 @@ import math
 
 import torch
 
+from seqlab.errors import SeqlabError
+
 
 class Head:
     """Interface: ``num_params``, ``nll(params, x)``, ``sample(params, ...)``; continuous heads add ``mean``,
@@ -53,7 +55,7 @@ class Categorical(Head):
 
     def __init__(self, num_classes: int) -> None:
         if num_classes < 2:
-            raise ValueError(f"a categorical head needs at least 2 classes, got {num_classes}")
+            raise SeqlabError(f"a categorical head needs at least 2 classes, got {num_classes}")
         self.num_params = self.num_classes = num_classes
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -67,7 +69,7 @@ class Categorical(Head):
         logits = params.float() / temperature
         if top_k is not None:
             if top_k < 1:
-                raise ValueError(f"top_k must be at least 1, got {top_k}")
+                raise SeqlabError(f"top_k must be at least 1, got {top_k}")
             kth = torch.topk(logits, min(top_k, self.num_classes), dim=-1).values[..., -1:]
             logits = logits.masked_fill(logits < kth, float("-inf"))
         probs = torch.softmax(logits, dim=-1)
@@ -156,7 +158,7 @@ class GaussianMixture(Head):
 
     def __init__(self, components: int = 3) -> None:
         if components < 1:
-            raise ValueError(f"a mixture needs at least 1 component, got {components}")
+            raise SeqlabError(f"a mixture needs at least 1 component, got {components}")
         self.components = components
         self.num_params = 3 * components
 
@@ -218,7 +220,7 @@ def continuous_head(name: str, components: int = 3) -> Head:
         return StudentT()
     if name == "mixture":
         return GaussianMixture(components)
-    raise ValueError(f"unknown head {name!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
+    raise SeqlabError(f"unknown head {name!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
 
 
 def _log_of(scale, like: torch.Tensor) -> torch.Tensor:
@@ -227,4 +229,4 @@ def _log_of(scale, like: torch.Tensor) -> torch.Tensor:
 
 def _check_temperature(temperature: float) -> None:
     if temperature <= 0:
-        raise ValueError(f"temperature must be positive, got {temperature}")
+        raise SeqlabError(f"temperature must be positive, got {temperature}")

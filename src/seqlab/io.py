@@ -1,7 +1,8 @@
 """Saving and loading models in safe formats: weights as safetensors, everything else as JSON.
 
-A model directory holds ``config.json`` (model kind, its config, vocabulary) and
-``model.safetensors``, each written atomically (``seqlab.atomic``). Nothing is ever unpickled.
+A model directory holds ``config.json`` (model kind, its config, vocabulary, and the ``DataSpec`` of the
+data it was trained on when known) and ``model.safetensors``, each written atomically (``seqlab.atomic``).
+Nothing is ever unpickled. The kinds ``load`` knows are the registry ``seqlab.base.MODELS``.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from seqlab.atomic import read_json, write_json, write_safetensors
+from seqlab.base import MODELS, SequenceModel
+from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 
 FORMAT = "seqlab-model"
@@ -21,19 +24,19 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 
-def save(model, directory: str | Path) -> None:
+def save(model: SequenceModel, directory: str | Path) -> None:
     """Write ``config.json`` and ``model.safetensors`` for ``model`` into ``directory``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.kind, **model.to_config()}
+    if model.data_spec is not None:
+        config["data"] = model.data_spec.to_json()
     write_safetensors(directory / WEIGHTS_FILE, model.state_dict())
     write_json(directory / CONFIG_FILE, config)
 
 
-def load(directory: str | Path, expect: str | None = None):
+def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
     """Load the model saved in ``directory``; ``expect`` names the model kind the caller needs."""
-    from seqlab.models import MODELS
-
     directory = Path(directory)
     if not directory.is_dir():
         raise SeqlabError(f"{directory}: no such model directory")
@@ -51,6 +54,15 @@ def load(directory: str | Path, expect: str | None = None):
         model = MODELS[kind].from_config(config)
     except (KeyError, TypeError, ValueError) as e:
         raise SeqlabError(f"{directory / CONFIG_FILE}: invalid model config ({e})") from None
+    if "data" in config:
+        model.data_spec = DataSpec.from_json(config["data"])
+    load_weights(model, directory)
+    return model
+
+
+def load_weights(model: SequenceModel, directory: str | Path) -> None:
+    """Load ``directory``'s ``model.safetensors`` into ``model`` (built from the same config), in eval mode."""
+    directory = Path(directory)
     weights_path = directory / WEIGHTS_FILE
     if not weights_path.exists():
         raise SeqlabError(f"{weights_path}: missing")
@@ -65,4 +77,3 @@ def load(directory: str | Path, expect: str | None = None):
         raise SeqlabError(f"{weights_path}: weights do not match {CONFIG_FILE} ({first})") from None
     if isinstance(model, torch.nn.Module):
         model.eval()
-    return model

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import torch
 
+from seqlab.errors import SeqlabError
+
 LN2 = math.log(2.0)
 
 
@@ -16,7 +18,7 @@ def likelihood_scores(log_probs: torch.Tensor) -> dict:
     NaN entries (gaps between joined series: nothing was predicted there) are left out."""
     log_probs = log_probs[~torch.isnan(log_probs)]
     if log_probs.numel() == 0:
-        raise ValueError("no steps to score")
+        raise SeqlabError("no steps to score")
     nll = float(-log_probs.double().mean())
     return {"nll_nats": nll, "bits_per_char": nll / LN2, "perplexity": math.exp(nll), "tokens": log_probs.numel()}
 

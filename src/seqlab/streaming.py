@@ -18,6 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from seqlab.errors import SeqlabError, Unsupported
+
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
@@ -29,7 +31,7 @@ class StreamingSampler:
 
     def __init__(self, model) -> None:
         if not model.discrete:
-            raise ValueError("the streaming sampler needs a model of discrete data (text or mu-law audio)")
+            raise Unsupported("the streaming sampler needs a model of discrete data (text or mu-law audio)")
         c = model.config
         self.cell, self.reset, self.H, self.L = c.cell, c.reset, c.hidden_size, c.num_layers
         f32 = lambda t: t.detach().cpu().float().numpy()  # noqa: E731
@@ -94,7 +96,7 @@ class StreamingSampler:
         """Condition on ``prompt`` (ids), then draw ``length`` ids: softmax(logits / temperature), optionally
         restricted to the ``top_k`` largest, sampled by inverting its CDF at one uniform number per step."""
         if temperature <= 0:
-            raise ValueError(f"temperature must be positive, got {temperature}")
+            raise SeqlabError(f"temperature must be positive, got {temperature}")
         rng = np.random.default_rng(seed)
         uniforms = rng.random(length)
         self.reset_state()

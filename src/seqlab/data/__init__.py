@@ -6,7 +6,8 @@ or a path, and returns text as ``str``, a CSV as a list of ``Series``, audio as 
 
 from seqlab.data.audio import load_audio
 from seqlab.data.bundled_data import BUNDLED, resolve
-from seqlab.data.files import load, load_text
+from seqlab.data.dataset import load
+from seqlab.data.files import load_text
 from seqlab.data.series import Series, load_series
 from seqlab.data.text import Vocabulary, split_text
 

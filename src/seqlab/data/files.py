@@ -34,16 +34,3 @@ def _line_column(raw: bytes, offset: int) -> tuple[int, int]:
     column = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
     return line, column
 
-
-def load(name_or_path: str | Path):
-    """Load a bundled name or a path by its kind: a CSV -> list of ``Series``, audio -> (samples, rate), else text."""
-    from seqlab.data.audio import load_audio
-    from seqlab.data.dataset import data_kind
-    from seqlab.data.series import load_series
-
-    kind = data_kind(str(name_or_path))
-    if kind == "series":
-        return load_series(name_or_path)
-    if kind == "audio":
-        return load_audio(name_or_path)
-    return load_text(name_or_path)

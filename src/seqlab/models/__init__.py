@@ -1,16 +1,15 @@
-"""The model families; each is a ``SequenceModel``."""
+"""The model families; each is a ``SequenceModel`` and registers itself in ``MODELS`` (``seqlab.base``) by
+declaring its ``kind``: importing its module here is all a new family needs."""
 
+from seqlab.base import MODELS
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
+from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
-
-MODELS = {
-    model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR, InfiniGram, CausalTransformer)
-}
 
 __all__ = [
     "CausalTransformer",
@@ -23,5 +22,6 @@ __all__ = [
     "NGram",
     "NeuralAR",
     "NeuralARConfig",
+    "RandomWalk",
     "MODELS",
 ]

@@ -17,6 +17,8 @@ saved with it, so forecasts come back on the scale of the data it was given.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import asdict
 
 import numpy as np
@@ -24,14 +26,34 @@ import torch
 from torch import nn
 
 from seqlab.base import SequenceModel
+from seqlab.data.arrays import as_series
 from seqlab.data.audio import MuLaw
 from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import CONTINUOUS_HEADS, Categorical, Head, continuous_head
 from seqlab.errors import SeqlabError
-from seqlab.models.linear_ar import as_series
+from seqlab.training import Trainer, TrainerConfig
 from seqlab.transforms import Transform
 
 Codec = Vocabulary | MuLaw  # what maps discrete data to ids and back
+
+
+def inference(method: Callable) -> Callable:
+    """Run a model's ``method`` in inference mode: ``eval()`` (no dropout) and no gradient, the mode restored
+    after. ``step`` and ``sample_paths`` use it, so streaming right after ``fit`` is deterministic."""
+
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        was_training = self.training
+        if was_training:
+            self.eval()
+        try:
+            with torch.no_grad():
+                return method(self, *args, **kwargs)
+        finally:
+            if was_training:
+                self.train(True)
+
+    return run
 
 
 def validate_head(config) -> None:
@@ -131,7 +153,6 @@ class ElementsModel(nn.Module, SequenceModel):
     after calling ``self.setup_elements(...)``."""
 
     config_class: type
-    transform: Transform | None = None  # set by whoever fits the model on a transformed series
 
     def setup_elements(self, vocabulary, config, embedding_dim: int, location: float, scale: float) -> None:
         config.validate()
@@ -148,25 +169,33 @@ class ElementsModel(nn.Module, SequenceModel):
         )
         self.discrete, self.head = self.elements.discrete, self.elements.head
 
-    def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
+    @property
+    def num_covariates(self) -> int:
+        return self.elements.covariates
+
+    def encode(self, data, *, unknown: str = "error", source: str = "data") -> torch.Tensor:
         return self.elements.encode(data, unknown, source)
 
     def decode(self, x: torch.Tensor):
         return self.elements.decode(x)
 
-    def fit(self, train, valid=None, **options):
-        """Train with the shared ``Trainer``; ``options`` are ``TrainerConfig`` fields."""
-        from seqlab.training import Trainer, TrainerConfig
+    def fit(self, train, valid=None, **options) -> ElementsModel:
+        """Train with the shared ``Trainer`` (``options`` are ``TrainerConfig`` fields); its record is kept in
+        ``training_result``. Returns the model, in inference mode."""
+        try:
+            config = TrainerConfig(**options)
+        except TypeError as e:
+            raise SeqlabError(f"fit: {e}".replace("__init__() ", "")) from None
+        unknown = "map" if self.discrete and isinstance(valid, str) else "error"
+        valid_x = None if valid is None else self.encode(valid, unknown=unknown, source="validation data")
+        self.training_result = Trainer(self, config).fit(self.encode(train, source="training data"), valid_x)
+        self.eval()
+        return self
 
-        valid_x = None if valid is None else self.encode(valid, source="validation data")
-        return Trainer(self, TrainerConfig(**options)).fit(self.encode(train, source="training data"), valid_x)
-
-    @torch.no_grad()
+    @inference
     def sample_paths(self, context, horizon, num_samples, temperature=1.0, seed=None) -> torch.Tensor:
         """All paths at once: the context in one teacher-forced pass, then one batched step per element."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        was_training = self.training
-        self.eval()
         start = self.start_element()
         x_prev = torch.cat([start, context.to(start.dtype).to(start.device)[None]], dim=1)  # (1, 1 + n)
         params, state = self(x_prev, None)
@@ -183,7 +212,6 @@ class ElementsModel(nn.Module, SequenceModel):
                 x_next = torch.cat([x_next[..., None], known.expand(num_samples, 1, -1)], dim=-1)
             params, state = self(x_next, state)
             params = params[:, 0]
-        self.train(was_training)
         return torch.stack(paths, dim=1)  # (S, horizon)
 
     def start_element(self) -> torch.Tensor:

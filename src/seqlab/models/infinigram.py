@@ -31,7 +31,7 @@ import bisect
 import numpy as np
 import torch
 
-from seqlab.base import SequenceModel
+from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
@@ -86,7 +86,7 @@ class InfiniGram(SequenceModel):
     def head(self) -> Categorical:
         return Categorical(self.V)
 
-    def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
+    def encode(self, data, *, unknown: str = "error", source: str = "text") -> torch.Tensor:
         return encode_symbols(data, self.vocabulary, "InfiniGram", unknown, source)
 
     def decode(self, x: torch.Tensor) -> str:
@@ -189,6 +189,13 @@ class InfiniGram(SequenceModel):
         if set(tensors) != {"text"}:
             raise RuntimeError(f"expected the tensor 'text', got {sorted(tensors)}")
         self._index(tensors["text"].numpy().astype(np.int64))
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        return [
+            ConformanceCase("unbounded", "text", lambda text: cls()),
+            ConformanceCase("max length 2, unmerged", "text", lambda text: cls(max_length=2, merge_identical=False)),
+        ]
 
     def describe(self) -> str:
         length = "unbounded" if self.max_length is None else f"at most {self.max_length}"

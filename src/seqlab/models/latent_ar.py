@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqlab.base import teacher_forced_log_prob
-from seqlab.data.text import Vocabulary  # noqa: F401 (the docstring's example)
+from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
+from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Codec, ElementsModel, validate_head
+from seqlab.models.elements import Codec, ElementsModel, inference, validate_head
 from seqlab.recurrent import CELLS, Recurrent
+from seqlab.streaming import StreamingSampler
 
 
 @dataclass
@@ -100,11 +101,44 @@ class LatentAR(ElementsModel):
         """``log P(x_s | x_<s)`` for s = 1..T; ``x`` is text, samples or (T,) elements. One pass, state carried."""
         return teacher_forced_log_prob(self, self.encode(x).to(self.out.weight.device), self.elements.start)
 
-    @torch.no_grad()
+    @inference
     def step(self, x_prev, state):
         """One element in, the next element's head parameters (P,) and the new state out: O(1) per element."""
         params, state = self(self.element_input(x_prev), state)
         return params[0, 0], state
+
+    def sample_elements(self, prompt, length, temperature=1.0, top_k=None, seed=None) -> torch.Tensor:
+        """Discrete data: the NumPy streaming sampler (``seqlab.streaming``, the same equations as ``step``,
+        checked against it in tests/test_streaming.py); continuous data: one ``step`` per element."""
+        if not self.discrete:
+            return super().sample_elements(prompt, length, temperature, top_k, seed)
+        check_sampling(length, temperature)
+        ids = StreamingSampler(self).generate(prompt.cpu().numpy(), length, temperature, top_k, seed)
+        return torch.from_numpy(ids)
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        tiny = {"hidden_size": 6, "embedding_dim": 4}
+        fit = {"steps": 3, "batch_size": 2, "window": 8, "progress": False, "eval_every": 3}
+        variants = [("rnn", "after"), ("lstm", "after"), ("gru", "after"), ("gru", "before")]
+        cases = [
+            ConformanceCase(
+                f"{cell}{'' if cell != 'gru' else ' reset ' + reset}, text",
+                "text",
+                lambda text, cell=cell, reset=reset: cls(Vocabulary.from_text(text), LatentARConfig(cell, **tiny, reset=reset)),
+                fit,
+            )
+            for cell, reset in variants
+        ]
+        cases.append(
+            ConformanceCase(
+                "gru, 2 layers, dropout, series",
+                "series",
+                lambda y: cls.for_series(y, LatentARConfig("gru", **tiny, num_layers=2, dropout=0.5)),
+                fit,
+            )
+        )
+        return cases
 
     def describe(self) -> str:
         c = self.config

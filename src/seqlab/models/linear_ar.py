@@ -21,25 +21,10 @@ import math
 import numpy as np
 import torch
 
-from seqlab.base import SequenceModel
+from seqlab.base import ConformanceCase, SequenceModel
+from seqlab.data.arrays import as_series
 from seqlab.distributions import continuous_head
 from seqlab.errors import SeqlabError
-
-
-def as_series(data, model: str = "LinearAR", source: str = "series") -> np.ndarray:
-    """1-D float64 array from a list, array or tensor; refuses text, NaN and infinities (naming the row)."""
-    if isinstance(data, str):
-        raise SeqlabError(f"{model} is a model of continuous data; got text ({source})")
-    x = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    if x.dtype.kind not in "fiu":
-        raise SeqlabError(f"{model} is a model of continuous data; got {x.dtype} values ({source})")
-    x = x.astype(np.float64).reshape(-1) if x.ndim <= 1 or x.shape[1:] == (1,) * (x.ndim - 1) else None
-    if x is None:
-        raise SeqlabError(f"{model} takes one series (a 1-D array), got shape {np.shape(data)} ({source})")
-    bad = np.flatnonzero(~np.isfinite(x))
-    if len(bad):
-        raise SeqlabError(f"{source}: row {bad[0]} is {x[bad[0]]} ({len(bad)} non-finite values); clean or fill them")
-    return x
 
 
 def _design(y: np.ndarray, order: int, hold_back: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,9 +191,6 @@ class LinearAR(SequenceModel):
         return mu + float(weights @ (history - mu)), float(gamma[0] - weights @ cross)
 
     # -- SequenceModel --------------------------------------------------------------------------------------
-    def encode(self, data) -> torch.Tensor:
-        return torch.from_numpy(as_series(data))
-
     def log_prob(self, x) -> torch.Tensor:
         """log N(x_t; E[x_t | x_<t], Var[x_t | x_<t]) for every t; the first ``order`` use the stationary law."""
         self._check_fitted()
@@ -236,15 +218,13 @@ class LinearAR(SequenceModel):
         mean, var = self._conditional(np.array(state, dtype=np.float64))
         return self._params(mean, var), state
 
-    def forecast_gaussian(self, context, horizon: int, levels: tuple[float, ...] = (0.5, 0.8)) -> dict:
-        """Closed form: iterated mean forecast of the next ``horizon`` values after ``context`` and Gaussian intervals:
-        ``se_h = sigma sqrt(sum_{j<h} psi_j^2)`` with the MA(infinity) weights psi of the fitted AR."""
+    def closed_form_forecast(self, context, horizon: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact Gaussian forecast (Gaussian noise only): the iterated mean of the next ``horizon`` values after
+        ``context`` and ``se_h = sigma sqrt(sum_{j<h} psi_j^2)`` with the MA(infinity) weights psi of the AR."""
         self._check_fitted()
-        if horizon <= 0:
-            raise SeqlabError(f"horizon must be positive, got {horizon}")
         history = list(as_series(context, source="context"))
-        if len(history) < self.order:
-            raise SeqlabError(f"the context needs at least {self.order} values, got {len(history)}")
+        if self.noise is not None or len(history) < self.order:
+            return None
         mean = []
         for _ in range(horizon):
             lags = np.array(history[::-1][: self.order])
@@ -253,13 +233,28 @@ class LinearAR(SequenceModel):
         psi = [1.0]
         for j in range(1, horizon):
             psi.append(sum(self.phi[i - 1] * psi[j - i] for i in range(1, min(j, self.order) + 1)))
-        se = np.sqrt(self.sigma2 * np.cumsum(np.square(psi)))
-        mean = np.array(mean)
-        out = {"mean": mean, "se": se}
-        for level in levels:
-            z = math.sqrt(2.0) * float(torch.erfinv(torch.tensor(level, dtype=torch.float64)))
-            out[f"lower_{level:g}"], out[f"upper_{level:g}"] = mean - z * se, mean + z * se
-        return out
+        return np.array(mean), np.sqrt(self.sigma2 * np.cumsum(np.square(psi)))
+
+    @torch.no_grad()
+    def sample_paths(self, context, horizon, num_samples, temperature=1.0, seed=None) -> torch.Tensor:
+        """All paths at once: the AR recursion vectorised over the (S,) paths, the noise drawn by the head."""
+        self._check_fitted()
+        y = as_series(context, source="context")
+        if len(y) < self.order:  # the start of a series: the stationary law, through step
+            return super().sample_paths(context, horizon, num_samples, temperature, seed)
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        p = self.order
+        lags = np.tile(y[len(y) - p :][::-1], (num_samples, 1))  # (S, p): newest first
+        paths = np.empty((num_samples, horizon))
+        for h in range(horizon):
+            mean = torch.from_numpy(self.intercept + lags @ self.phi)  # (S,)
+            if self.noise is None:
+                params = torch.stack([mean, torch.full_like(mean, 0.5 * math.log(self.sigma2))], dim=-1)
+            else:
+                params = self.head.rescale(self.noise.expand(num_samples, -1), mean, math.sqrt(self.sigma2))
+            paths[:, h] = x = self.head.sample(params, temperature, None, generator).double().numpy()
+            lags = np.concatenate([x[:, None], lags[:, :-1]], axis=1) if p else lags
+        return torch.from_numpy(paths)
 
     # -- persistence ------------------------------------------------------------------------------------------
     def to_config(self) -> dict:
@@ -300,7 +295,16 @@ class LinearAR(SequenceModel):
         self.params, self.bse = tensors["params"].numpy(), tensors["bse"].numpy()
         self.noise = tensors.get("noise")
 
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        return [
+            ConformanceCase("order 2", "series", lambda y: cls(order=2)),
+            ConformanceCase("aic, studentt noise", "series", lambda y: cls(order="aic", max_order=3, head="studentt")),
+        ]
+
     def describe(self) -> str:
+        if self.params is None:
+            return f"LinearAR(order={self.order or self.selection}, not fitted)"
         how = f", chosen by {self.selection.upper()} over 0..{self.max_order}" if self.selection else ""
         noise = f", {self.head.kind} noise" if self.noise is not None else ""
         return f"LinearAR(order={self.order}{how}, sigma2={self.sigma2:.6g}, nobs={self.nobs}{noise})"

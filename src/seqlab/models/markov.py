@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from seqlab.base import ConformanceCase
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
 from seqlab.models.ngram import NGram
@@ -56,6 +57,10 @@ class MarkovChain(NGram):
     @classmethod
     def from_config(cls, config: dict) -> MarkovChain:
         return cls(**config["config"], vocabulary=Vocabulary.from_json(config["vocabulary"]))
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        return [ConformanceCase("add-0.5", "text", lambda text: cls(k=0.5))]
 
     def describe(self) -> str:
         return f"MarkovChain(k={self.k}, vocabulary {self.V})"

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqlab.base import teacher_forced_log_prob
+from seqlab.base import ConformanceCase, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel, validate_head
+from seqlab.models.elements import ElementsModel, inference, validate_head
 
 
 @dataclass
@@ -102,7 +102,7 @@ class NeuralAR(ElementsModel):
         x = self.encode(x).to(self.out.weight.device)
         return teacher_forced_log_prob(self, x, self.elements.start)
 
-    @torch.no_grad()
+    @inference
     def step(self, x_prev, state):
         """state: the last ``window`` elements (1, tau); O(1) per element."""
         if state is None:
@@ -110,6 +110,17 @@ class NeuralAR(ElementsModel):
         if x_prev is not None:
             state = torch.cat([state[:, 1:], self.element_input(x_prev).to(state.dtype)], dim=1)
         return self.predict(state[:, None])[0, 0], state
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        tiny = {"window": 3, "hidden_size": 8, "num_layers": 1, "embedding_dim": 4, "dropout": 0.5}
+        fit = {"steps": 3, "batch_size": 2, "window": 8, "progress": False, "eval_every": 3}
+        return [
+            ConformanceCase("text", "text", lambda text: cls(Vocabulary.from_text(text), NeuralARConfig(**tiny)), fit),
+            ConformanceCase(
+                "series, studentt", "series", lambda y: cls.for_series(y, NeuralARConfig(**tiny, head="studentt")), fit
+            ),
+        ]
 
     def describe(self) -> str:
         c = self.config

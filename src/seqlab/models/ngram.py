@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqlab.base import SequenceModel
+from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
@@ -126,7 +126,7 @@ class NGram(SequenceModel):
     def V(self) -> int:
         return len(self.vocabulary)
 
-    def encode(self, data, unknown: str = "error", source: str = "text") -> torch.Tensor:
+    def encode(self, data, *, unknown: str = "error", source: str = "text") -> torch.Tensor:
         return encode_symbols(data, self.vocabulary, type(self).__name__, unknown, source)
 
     def decode(self, x: torch.Tensor) -> str:
@@ -305,6 +305,10 @@ class NGram(SequenceModel):
             _Level(tensors[f"grams_{k}"].numpy(), tensors[f"counts_{k}"].numpy(), self.V) for k in range(1, n + 1)
         ]
         self._prepare()
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        return [ConformanceCase(f"order 2, {s}", "text", lambda text, s=s: cls(order=2, smoothing=s)) for s in SMOOTHINGS]
 
     def describe(self) -> str:
         grams = sum(len(level.grams) for level in self.levels)

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from seqlab.base import teacher_forced_log_prob
+from seqlab.base import ConformanceCase, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel, validate_head
+from seqlab.models.elements import ElementsModel, inference, validate_head
 
 
 @dataclass
@@ -127,15 +127,27 @@ class CausalTransformer(ElementsModel):
     def initial_state(self):
         return None
 
-    @torch.no_grad()
+    @inference
     def step(self, x_prev, state):
         """One element in (``None``: the start symbol), the next one's params and the updated caches out."""
-        x = self.element_input(x_prev)
-        was_training = self.training
-        self.eval()
-        params, state = self(x, state)
-        self.train(was_training)
+        params, state = self(self.element_input(x_prev), state)
         return params[0, 0], state
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        tiny = {"context": 3, "d_model": 8, "num_heads": 2, "num_layers": 2, "dropout": 0.5}
+        fit = {"steps": 3, "batch_size": 2, "window": 8, "progress": False, "eval_every": 3}
+        return [
+            ConformanceCase(
+                "text", "text", lambda text: cls(Vocabulary.from_text(text), CausalTransformerConfig(**tiny)), fit
+            ),
+            ConformanceCase(
+                "series, mixture",
+                "series",
+                lambda y: cls.for_series(y, CausalTransformerConfig(**tiny, head="mixture", components=2)),
+                fit,
+            ),
+        ]
 
     def describe(self) -> str:
         c = self.config

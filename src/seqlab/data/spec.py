@@ -1,0 +1,162 @@
+"""``DataSpec``: what a model is trained on, typed; ``load_dataset(spec)``: the one way to read it.
+
+A spec is saved in ``config.json`` beside every model (``seqlab.save`` included), so ``evaluate``,
+``sample``, ``forecast`` and ``train --resume`` rebuild exactly the same split, and a checkpoint can say what
+it was trained on. The kind follows the file: ``.csv`` is a series, ``.wav`` (and other sound files) audio,
+anything else text.
+
+- text: the bundled Shakespeare holds out its last play; other files their last ``valid_fraction`` (0.1);
+- series: every series is transformed (``transform``, fitted on the training parts; default ``log_return``)
+  and its last ``valid_fraction`` (0.2) held out; several series are joined with a NaN between them;
+- audio: resampled to ``sample_rate`` if given, encoded as ``audio_encoding`` (``mu_law`` or ``raw``);
+  the last ``valid_fraction`` (0.1) held out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqlab.data.audio import load_audio
+from seqlab.data.bundled_data import resolve
+from seqlab.data.dataset import Dataset, data_kind, join_series
+from seqlab.data.files import load_text
+from seqlab.data.series import FILL_POLICIES, load_series
+from seqlab.data.text import split_text
+from seqlab.errors import SeqlabError
+from seqlab.transforms import Transform
+
+DEFAULT_VALID_FRACTION = {"text": 0.1, "series": 0.2, "audio": 0.1}
+DEFAULT_TRANSFORM = "log_return"  # prices: model the daily log returns
+AUDIO_ENCODINGS = ("mu_law", "raw")
+SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates")
+AUDIO_FIELDS = ("audio_encoding", "sample_rate")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The data a command reads: ``source`` (a path or a bundled name) and the options of its kind."""
+
+    source: str = "shakespeare"
+    valid_fraction: float | None = None  # held-out share at the end; None: the kind's default
+    column: str | None = None  # CSV: value column(s), comma-separated for several series
+    date_column: str | None = None  # CSV: the date column
+    id_column: str | None = None  # CSV in long form: the column naming each row's series
+    fill: str | None = None  # CSV: ffill, interpolate or drop missing values (None: refuse them)
+    transform: str | None = None  # CSV: log, diff, log_return, standardize, none (comma-chained)
+    covariates: str | None = None  # CSV: past covariate column(s), extra inputs of the neural models
+    audio_encoding: str | None = None  # audio: mu_law levels or raw values
+    sample_rate: int | None = None  # audio: resample to this rate in Hz
+
+    @property
+    def kind(self) -> str:
+        return data_kind(self.source)
+
+    def validate(self) -> None:
+        if self.valid_fraction is not None and not 0.0 < self.valid_fraction < 1.0:
+            raise SeqlabError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+        if self.fill is not None and self.fill not in FILL_POLICIES:
+            raise SeqlabError(f"unknown fill {self.fill!r}; choose one of {', '.join(FILL_POLICIES)}")
+        if self.audio_encoding is not None and self.audio_encoding not in AUDIO_ENCODINGS:
+            raise SeqlabError(
+                f"unknown audio encoding {self.audio_encoding!r}; choose one of {', '.join(AUDIO_ENCODINGS)}"
+            )
+        kind = self.kind
+        wrong = [f for f in SERIES_FIELDS if kind != "series" and getattr(self, f) is not None]
+        wrong += [f for f in AUDIO_FIELDS if kind != "audio" and getattr(self, f) is not None]
+        if wrong:
+            raise SeqlabError(f"{self.source}: {kind} data takes no {', '.join(wrong)} (a {_owner(wrong[0])} option)")
+
+    def resolved(self) -> DataSpec:
+        """The same spec with the kind's defaults filled in and a local path made absolute."""
+        path, bundled = resolve(self.source)
+        kind = self.kind
+        spec = replace(
+            self,
+            source=self.source if bundled else str(path.resolve()),
+            valid_fraction=self.valid_fraction or DEFAULT_VALID_FRACTION[kind],
+        )
+        if kind == "series":
+            spec = replace(spec, transform=self.transform or DEFAULT_TRANSFORM)
+        if kind == "audio":
+            spec = replace(spec, audio_encoding=self.audio_encoding or "mu_law")
+        return spec
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: dict) -> DataSpec:
+        """From ``to_json`` (or the ``meta`` of a training.json written before specs: ``data`` names the source)."""
+        if not isinstance(data, dict):
+            raise SeqlabError(f"a data spec must be a JSON object, got {type(data).__name__}")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if "source" not in values and "data" in data:
+            values["source"] = data["data"]
+        if "source" not in values:
+            raise SeqlabError("a data spec needs a source")
+        return cls(**values)
+
+    def describe(self) -> str:
+        options = ", ".join(f"{k} {v}" for k, v in self.to_json().items() if k != "source")
+        return self.source + (f" ({options})" if options else "")
+
+
+def _owner(name: str) -> str:
+    return "CSV" if name in SERIES_FIELDS else "audio"
+
+
+def load_dataset(spec: DataSpec | dict) -> Dataset:
+    """Read ``spec``'s data and split it into training and held-out parts (see the module docstring)."""
+    spec = spec if isinstance(spec, DataSpec) else DataSpec.from_json(spec)
+    spec.validate()
+    spec = spec.resolved()
+    path, bundled = resolve(spec.source)
+    kind, fraction = spec.kind, spec.valid_fraction
+    meta = {"data": spec.source, "kind": kind, **spec.to_json()}
+    if kind == "text":
+        train, valid = split_text(load_text(path), fraction, bundled.valid_from if bundled else None)
+        return Dataset(kind, train, valid, {**meta, "train_chars": len(train), "valid_chars": len(valid)}, spec=spec)
+    if kind == "audio":
+        samples, rate = load_audio(path, spec.sample_rate)
+        spec = replace(spec, sample_rate=rate)
+        cut = int(len(samples) * (1 - fraction))
+        x = torch.from_numpy(samples)
+        meta.update(sample_rate=rate, train_samples=cut, valid_samples=len(samples) - cut)
+        return Dataset(kind, x[:cut], x[cut:], meta, rate=rate, spec=spec)
+    return _series_dataset(path, spec, meta)
+
+
+def _series_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
+    fraction = spec.valid_fraction
+    series = load_series(path, spec.column, spec.date_column, spec.id_column, spec.fill, spec.covariates)
+    transform = Transform.parse(spec.transform)
+    cuts = [int(len(s) * (1 - fraction)) for s in series]
+    for s, cut in zip(series, cuts, strict=True):
+        if cut - transform.lost < 2 or len(s) - cut < 1:
+            raise SeqlabError(
+                f"{s.source}: {len(s)} rows are too few to hold out {fraction:g} of them and model the rest "
+                f"(after transform {transform}); give a longer series or a smaller validation fraction"
+            )
+    transform.fit([s.values[:cut] for s, cut in zip(series, cuts, strict=True)])
+    train = [transform.apply(s.values[:cut], s.source, s.lines[:cut]) for s, cut in zip(series, cuts, strict=True)]
+    # the held-out part starts where the training part ends: its first transformed value needs the last ones
+    valid = [
+        transform.apply(s.values[cut - transform.lost :], s.source, s.lines[cut - transform.lost :])
+        for s, cut in zip(series, cuts, strict=True)
+    ]
+    if spec.covariates:  # beside each transformed value, the covariates of its row
+        lost = transform.lost
+        train = [np.column_stack([y, s.covariates[lost:cut]]) for y, s, cut in zip(train, series, cuts, strict=True)]
+        valid = [np.column_stack([y, s.covariates[cut:]]) for y, s, cut in zip(valid, series, cuts, strict=True)]
+    meta.update(
+        series=[s.name for s in series],
+        column=",".join(dict.fromkeys(s.column for s in series)),
+        train_values=int(sum(map(len, train))),
+        valid_values=int(sum(map(len, valid))),
+    )
+    return Dataset("series", join_series(train), join_series(valid), meta, transform, series, spec=spec)

@@ -1,0 +1,194 @@
+"""One conformance suite over every registered model (``seqlab.base.MODELS``) and each configuration it declares
+(``conformance_cases()``): a family registered later is covered without editing this file, and one registered
+without cases fails ``test_every_registered_kind_declares_cases``.
+
+Checks: fit on tiny data returns the model; the chain rule (3 symbols: P of all 3^4 sequences of length 4 sums
+to 1; ``log_prob`` equals the log-densities of ``step``'s parameters, element by element); save / load gives
+identical ``log_prob`` and config; ``step`` is deterministic in inference mode, even from training mode;
+sampling (text) or forecasting (series); unsupported operations are ``Unsupported`` errors. Then the CLI:
+train -> info -> evaluate -> sample or forecast for every model the CLI can train.
+"""
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from helpers import stepped_log_probs
+
+import seqlab
+from seqlab.base import MODELS, Forecast, SequenceModel
+from seqlab.cli import main
+from seqlab.data.spec import DataSpec
+from seqlab.errors import SeqlabError, Unsupported
+from seqlab.runs.train import CLI_MODELS
+
+TEXT = "abbabaabbbaababaabab" * 4  # two symbols: with the unknown symbol a vocabulary of 3
+SERIES = np.zeros(160)
+for _t in range(1, 160):
+    SERIES[_t] = 0.5 * SERIES[_t - 1] + np.random.default_rng(_t).standard_normal()
+FLOAT32 = {"rtol": 1e-5, "atol": 1e-5}  # float32 networks: teacher-forced pass against one step at a time
+
+CASES = [(kind, case) for kind, cls in sorted(MODELS.items()) for case in cls.conformance_cases()]
+
+
+def case_id(item) -> str:
+    kind, case = item
+    return f"{kind}[{case.name}]"
+
+
+@pytest.fixture(params=CASES, ids=[case_id(c) for c in CASES])
+def fitted(request):
+    kind, case = request.param
+    torch.manual_seed(0)
+    train = TEXT if case.data == "text" else SERIES
+    model = case.build(train)
+    assert model.fit(train, **case.fit_options) is model, "fit returns the model itself"
+    return kind, case, model
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_every_registered_kind_declares_cases(kind):
+    assert MODELS[kind].conformance_cases(), f"{kind}: declare conformance_cases() so this suite runs it"
+
+
+def close(a: torch.Tensor, b: torch.Tensor, exact: bool) -> bool:
+    a, b = a.double(), b.double()
+    if exact:
+        return torch.allclose(a, b, rtol=1e-10, atol=1e-12, equal_nan=True)
+    return torch.allclose(a, b, equal_nan=True, **FLOAT32)
+
+
+def data_of(case):
+    return TEXT[:30] if case.data == "text" else SERIES[:40]
+
+
+def test_fit_and_describe(fitted):
+    kind, case, model = fitted
+    assert model.kind == kind and isinstance(model, SequenceModel)
+    assert isinstance(model.describe(), str) and model.describe()
+    lp = model.log_prob(data_of(case))
+    assert lp.shape == (len(data_of(case)),)
+
+
+def test_log_prob_equals_the_steps(fitted):
+    _, case, model = fitted
+    x = model.encode(data_of(case))
+    exact = not isinstance(model, torch.nn.Module)
+    assert close(stepped_log_probs(model, x), model.log_prob(x), exact)
+
+
+def test_probabilities_of_all_sequences_sum_to_one(fitted):
+    _, case, model = fitted
+    if case.data != "text":
+        pytest.skip("a density: the chain rule is checked element by element in test_log_prob_equals_the_steps")
+    V = model.head.num_classes
+    assert V == 3
+
+    def probability(sequence) -> float:  # through step: an unsmoothed model may give a sequence probability 0
+        params, state = model.step(None, model.initial_state())
+        logp = 0.0
+        for x_t in sequence:
+            logp += -float(model.head.nll(params, torch.tensor(x_t)))
+            if logp == -math.inf:  # a prefix of probability 0 (unsmoothed): what follows it is undefined
+                return 0.0
+            params, state = model.step(torch.tensor(x_t), state)
+        return math.exp(logp)
+
+    total = sum(probability(s) for s in itertools.product(range(V), repeat=4))  # all 81 sequences
+    assert abs(total - 1.0) < (1e-9 if not isinstance(model, torch.nn.Module) else 1e-5)
+
+
+def test_save_and_load_give_identical_log_prob(fitted, tmp_path):
+    _, case, model = fitted
+    model.data_spec = DataSpec("prices.csv", column="Close", transform="log_return")
+    seqlab.save(model, tmp_path / "m")
+    loaded = seqlab.load(tmp_path / "m")
+    assert type(loaded) is type(model) and loaded.to_config() == model.to_config()
+    assert loaded.data_spec == model.data_spec
+    x = model.encode(data_of(case))
+    assert torch.equal(loaded.log_prob(x).nan_to_num(-1e300), model.log_prob(x).nan_to_num(-1e300))
+
+
+def test_step_is_deterministic_in_inference_mode(fitted):
+    _, case, model = fitted
+    if isinstance(model, torch.nn.Module):
+        model.train()  # dropout on: step must still run in inference mode
+    x = model.encode(data_of(case))[:6]
+
+    def stream():
+        params, state = model.step(None, model.initial_state())
+        out = [params]
+        for x_t in x:
+            params, state = model.step(x_t, state)
+            out.append(params)
+        return torch.stack(out)
+
+    first = stream()
+    assert torch.equal(first.nan_to_num(0.0), stream().nan_to_num(0.0))
+    assert not first.requires_grad
+    if isinstance(model, torch.nn.Module):
+        assert model.training  # the caller's mode is restored
+
+
+def test_sample_or_forecast(fitted):
+    _, case, model = fitted
+    if case.data == "text":
+        out = model.sample("ab", 12, temperature=0.9, seed=3)
+        assert isinstance(out, str) and len(out) == 12 and set(out) <= set("ab\ufffd")
+        assert out == model.sample("ab", 12, temperature=0.9, seed=3)
+        with pytest.raises(Unsupported, match="continuous"):
+            model.forecast(SERIES[:10], 3)
+    else:
+        forecast = model.forecast(SERIES[:60], 4, num_samples=16, quantiles=(0.1, 0.9), seed=2)
+        assert isinstance(forecast, Forecast) and forecast.samples.shape == (16, 4)
+        assert forecast.mean.shape == (4,) and np.all(forecast.quantiles[0.1] <= forecast.quantiles[0.9])
+        assert np.isfinite(forecast.samples).all()
+
+
+def test_bad_input_is_a_seqlab_error(fitted):
+    _, case, model = fitted
+    with pytest.raises(SeqlabError):
+        model.log_prob(SERIES[:5] + 0.5 if case.data == "text" else "some text")
+
+
+# -- through the command line ----------------------------------------------------------------------------------
+def cli(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+TINY = ["--hidden", "6", "--embedding", "4", "--steps", "3", "--batch-size", "2", "--window", "8", "--no-progress"]
+
+
+@pytest.mark.parametrize("data", ["text", "series"])
+@pytest.mark.parametrize("model", CLI_MODELS)
+def test_cli_train_info_evaluate_sample_or_forecast(model, data, tmp_path, capsys):
+    if data == "text":
+        source = tmp_path / "small.txt"
+        source.write_text(TEXT * 20, encoding="utf-8")
+    else:
+        source = tmp_path / "prices.csv"
+        prices = 50 * np.exp(np.cumsum(0.01 * SERIES))
+        source.write_text("Close\n" + "".join(f"{p}\n" for p in prices), encoding="utf-8")
+    out = tmp_path / "run"
+    train = ["train", "--data", str(source), "--model", model, *TINY, "--out", str(out), "--sample-length", "5"]
+    code, stdout, err = cli(train, capsys)
+    assert code == 0, err
+    code, stdout, err = cli(["info", str(out)], capsys)
+    assert code == 0 and "data:" in stdout, err
+    code, stdout, err = cli(["evaluate", str(out), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["tokens"] > 0
+    if data == "text":
+        code, stdout, err = cli(["sample", str(out), "--prompt", "ab", "--length", "10", "--seed", "1"], capsys)
+        assert code == 0 and len(stdout.rstrip("\n")) == 12, err
+    else:
+        code, stdout, err = cli(["forecast", str(out), "--horizon", "3", "--samples", "8"], capsys)
+        assert code == 0 and len(stdout.strip().splitlines()) == 5, err  # a title, the header, 3 steps
