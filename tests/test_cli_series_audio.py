@@ -114,7 +114,7 @@ def test_bad_series_and_audio_input(prices, tmp_path, capsys):
         (["train", "--data", str(path), "--column", "Price"], ["no column 'Price'", "Date, Close, Volume"]),
         (["forecast", str(out), "--quantiles", "0.5,1.5"], ["--quantiles: expected numbers in (0, 1)"]),
         (["backtest", "--data", str(path), "--models", "arima"], ["--models: unknown arima"]),
-        (["sample", str(out)], ["a model of a series", "seqlab forecast"]),
+        (["sample", str(out)], ["a model of a series", "with forecast"]),
         (["train", "--data", "speech", "--sample-rate", "0"], ["--sample-rate: expected a positive integer, got 0"]),
         (["forecast", str(out), "--context", "100000"], ["--context 100000", "has only 300 rows"]),
         (["backtest", "--data", "speech"], ["audio data; backtest takes a CSV series"]),

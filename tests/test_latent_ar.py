@@ -7,11 +7,11 @@ import torch
 from helpers import stepped_log_probs
 
 import seqlab
-from seqlab.base import SequenceModel
-from seqlab.streaming import StreamingSampler
 from seqlab import SeqlabError
+from seqlab.base import SequenceModel
 from seqlab.data import Vocabulary
 from seqlab.models import LatentAR, LatentARConfig
+from seqlab.streaming import StreamingSampler
 
 TEXT = "to be, or not to be: that is the question.\n" * 20
 

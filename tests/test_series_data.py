@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from seqlab.data.spec import load_dataset
 from seqlab.data.series import load_series
+from seqlab.data.spec import load_dataset
 from seqlab.errors import SeqlabError
 from seqlab.transforms import Transform
 

@@ -11,3 +11,18 @@ class Unsupported(SeqlabError):
 
 class InternalError(RuntimeError):
     """A bug in seqlab, not the user's input: the CLI says so and ``--debug`` shows the traceback."""
+
+
+class OptionError(SeqlabError):
+    """A user error about named settings. The message names them as the library does (``hidden_size``); an
+    interface re-renders it with its own spelling (the CLI: ``--hidden``) through ``render``.
+
+    ``template`` holds ``{0}``, ``{1}``, ... for each name and ``{all}`` for all of them, comma-separated."""
+
+    def __init__(self, template: str, *names: str) -> None:
+        self.template, self.names = template, names
+        super().__init__(self.render(lambda name: name))
+
+    def render(self, spell) -> str:
+        spelled = [spell(n) for n in self.names]
+        return self.template.format(*spelled, all=", ".join(spelled))

@@ -3,6 +3,8 @@ figures of ``seqlab experiment``."""
 
 from __future__ import annotations
 
+import math
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +61,23 @@ def backtest_chart(rows: list[dict], path: str | Path, title: str) -> None:
     b.set_xlabel("share of values inside the 80% interval (target 0.8)")
     b.set_yticks([])
     fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def compare_chart(results: list[dict], path: Path, title: str) -> None:
+    """Validation bits per character per model, best at the top (``seqlab compare``)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(results) + 1.2))
+    names = [r["model"] for r in results][::-1]
+    bits = [r["bits_per_char"] for r in results][::-1]
+    ax.barh(names, bits, color="#4c72b0")
+    for y, b in enumerate(bits):
+        ax.text(b, y, f" {b:.3f}", va="center", fontsize=8)
+    ax.set_xlabel("validation bits per character (lower is better)")
+    ax.set_xlim(0, max(bits) * 1.15 if all(map(math.isfinite, bits)) else None)
+    ax.set_title(textwrap.fill(title, 80), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

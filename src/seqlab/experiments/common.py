@@ -18,6 +18,7 @@ from seqlab.recurrent import CELLS
 
 # gates per cell: G = NUM_GATES[cell] * H rows of the packed weights
 NUM_GATES = {name: cls.num_gates for name, cls in CELLS.items()}
+CELL_NAMES = tuple(CELLS)  # the choices of every experiment's ``cells``
 
 
 @dataclass

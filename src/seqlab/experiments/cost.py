@@ -26,12 +26,13 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from seqlab.experiments.common import (
+    CELL_NAMES,
     NUM_GATES,
     ExperimentResult,
     cell_parameter_count,
@@ -44,8 +45,8 @@ from seqlab.recurrent import Recurrent
 
 @dataclass
 class CostConfig:
-    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
-    hidden_size: int = 256
+    cells: tuple[str, ...] = field(default=("rnn", "lstm", "gru"), metadata={"choices": CELL_NAMES, "what": "cell"})
+    hidden_size: int = field(default=256, metadata={"option": "hidden"})
     input_size: int = 64
     length: int = 100  # T
     batch_size: int = 32  # B

@@ -14,7 +14,7 @@ longest run above 0.9 in characters.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
@@ -32,10 +32,12 @@ HOLD_MARGIN = 10  # a line break is held across when the keep gate stays open th
 
 @dataclass
 class GatesConfig:
-    cells: tuple[str, ...] = ("lstm", "gru")
-    models: tuple[str, ...] = ()  # trained model directories; a cell without one is trained here
-    hidden_size: int = 128
-    embedding_dim: int = 32
+    cells: tuple[str, ...] = field(default=("lstm", "gru"), metadata={"choices": ("lstm", "gru"), "what": "gated cell"})
+    models: tuple[str, ...] = field(  # trained model directories; a cell without one is trained here
+        default=(), metadata={"option": "model", "help": "trained LSTM or GRU model directories (repeatable)"}
+    )
+    hidden_size: int = field(default=128, metadata={"option": "hidden"})
+    embedding_dim: int = field(default=32, metadata={"option": "embedding"})
     train_steps: int = 600
     chars: int = 3000  # held-out characters read
     heatmap_chars: int = 160

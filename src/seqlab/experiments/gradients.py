@@ -20,22 +20,22 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
 from seqlab.cells import gru_step, lstm_step, rnn_step
 from seqlab.experiments.char_model import held_out_bits_per_char, shakespeare_split, train_char_model
-from seqlab.experiments.common import ExperimentResult, progress, torch_threads
+from seqlab.experiments.common import CELL_NAMES, ExperimentResult, progress, torch_threads
 from seqlab.models.latent_ar import LatentAR
 
 
 @dataclass
 class GradientsConfig:
-    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
-    length: int = 100  # T: the longest distance measured is T - 1
-    hidden_size: int = 128
-    embedding_dim: int = 32
+    cells: tuple[str, ...] = field(default=("rnn", "lstm", "gru"), metadata={"choices": CELL_NAMES, "what": "cell"})
+    length: int = field(default=100, metadata={"min": 2, "help": "window T: the longest distance measured is T - 1"})
+    hidden_size: int = field(default=128, metadata={"option": "hidden"})
+    embedding_dim: int = field(default=32, metadata={"option": "embedding"})
     train_steps: int = 400
     windows: int = 4  # held-out windows averaged over
     seed: int = 0

@@ -15,7 +15,7 @@ lowest loss on a validation set, so that no cell is judged at a step size that s
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from seqlab.data.synthetic import (
     copy_memory_baseline,
 )
 from seqlab.experiments.common import (
+    CELL_NAMES,
     ExperimentResult,
     cell_parameter_count,
     matched_hidden_size,
@@ -44,10 +45,12 @@ INPUT_SIZE = {"adding": 2, "copy": COPY_VOCABULARY}  # copy: one-hot symbols
 
 @dataclass
 class LongRangeConfig:
-    tasks: tuple[str, ...] = TASKS
-    lengths: tuple[int, ...] = (10, 20, 50, 100, 200)
-    cells: tuple[str, ...] = ("rnn", "lstm", "gru")
-    lstm_hidden: int = 64  # the budget: every cell gets about the parameters of an LSTM of this size
+    tasks: tuple[str, ...] = field(default=TASKS, metadata={"choices": TASKS, "what": "task"})
+    lengths: tuple[int, ...] = field(default=(10, 20, 50, 100, 200), metadata={"min": 2, "help": "sequence lengths T"})
+    cells: tuple[str, ...] = field(default=("rnn", "lstm", "gru"), metadata={"choices": CELL_NAMES, "what": "cell"})
+    lstm_hidden: int = field(  # the budget: every cell gets about the parameters of an LSTM of this size
+        default=64, metadata={"option": "hidden", "help": "LSTM hidden size that sets the parameter budget"}
+    )
     steps: int = 500
     batch_size: int = 64
     lrs: tuple[float, ...] = (1e-2,)  # Adam; several: each network keeps the one best on validation data

@@ -19,15 +19,15 @@ from __future__ import annotations
 import math
 import random
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 
-from seqlab.compare import contenders, fit_contender, ngram_name
 from seqlab.data.text import Vocabulary
 from seqlab.experiments.char_model import shakespeare_split
 from seqlab.experiments.common import ExperimentResult, progress, torch_threads
 from seqlab.models import CausalTransformerConfig, LatentARConfig, NeuralARConfig
+from seqlab.models.families import contenders, fit_contender, ngram_name
 from seqlab.training import TrainerConfig
 
 SHUFFLES = ("lines", "words", "chars")
@@ -38,11 +38,13 @@ SKIPPED = {"LinearAR": "continuous-valued (Gaussian head): character ids are lab
 @dataclass
 class OrderConfig:
     chars: int = 20_000  # held-out characters scored
-    ngram_orders: tuple[int, ...] = (0, 2, 4, 6)
+    ngram_orders: tuple[int, ...] = field(
+        default=(0, 2, 4, 6), metadata={"min": 0, "help": "n-gram orders, 0 the unigram"}
+    )
     train_steps: int = 400  # every neural model: the same number of Trainer steps
     batch_size: int = 32
     window: int = 64
-    latent_hidden: int = 256
+    latent_hidden: int = field(default=256, metadata={"option": "hidden"})
     neural_ar_hidden: int = 256
     transformer_d_model: int = 64
     seed: int = 0

@@ -125,7 +125,9 @@ class LatentAR(ElementsModel):
             ConformanceCase(
                 f"{cell}{'' if cell != 'gru' else ' reset ' + reset}, text",
                 "text",
-                lambda text, cell=cell, reset=reset: cls(Vocabulary.from_text(text), LatentARConfig(cell, **tiny, reset=reset)),
+                lambda text, cell=cell, reset=reset: cls(
+                    Vocabulary.from_text(text), LatentARConfig(cell, **tiny, reset=reset)
+                ),
                 fit,
             )
             for cell, reset in variants

@@ -308,7 +308,9 @@ class NGram(SequenceModel):
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
-        return [ConformanceCase(f"order 2, {s}", "text", lambda text, s=s: cls(order=2, smoothing=s)) for s in SMOOTHINGS]
+        return [
+            ConformanceCase(f"order 2, {s}", "text", lambda text, s=s: cls(order=2, smoothing=s)) for s in SMOOTHINGS
+        ]
 
     def describe(self) -> str:
         grams = sum(len(level.grams) for level in self.levels)

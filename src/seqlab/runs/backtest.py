@@ -1,4 +1,4 @@
-"""Rolling-origin backtest of probabilistic forecasts on one series (``seqlab backtest``).
+"""``backtest``: rolling-origin backtest of probabilistic forecasts on one series.
 
 The series is taken on its modelled scale (after ``--transform``: daily log returns for prices). Its last
 ``test_fraction`` is held out; every model is fitted once on the part before it. Then, at ``folds`` origins
@@ -12,18 +12,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from seqlab.errors import SeqlabError
+from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import forecast_scores
-from seqlab.models import LatentAR, LatentARConfig, LinearAR, NeuralAR, NeuralARConfig
+from seqlab.models.latent_ar import LatentAR, LatentARConfig
+from seqlab.models.linear_ar import LinearAR
+from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.random_walk import RandomWalk
+from seqlab.plots import backtest_chart
+from seqlab.runs.forecast import pick_series
+from seqlab.runs.report import Column, markdown_table, write_report
 
 BACKTEST_MODELS = ("random_walk", "linear_ar", "neural_ar", "rnn", "lstm", "gru")
-DEFAULT_MODELS = "random_walk,linear_ar,neural_ar,gru,lstm"
+DEFAULT_MODELS = ("random_walk", "linear_ar", "neural_ar", "gru", "lstm")
 NEURAL_TRAINING = {"batch_size": 16, "window": 64, "lr": 2e-3, "warmup_steps": 20}
 
 
@@ -47,7 +55,7 @@ def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidde
     if name in ("rnn", "lstm", "gru"):
         config = LatentARConfig(cell=name, hidden_size=hidden, head=head, covariates=covariates)
         return LatentAR.for_series(torch.from_numpy(train), config)
-    raise SeqlabError(f"unknown model {name!r}; choose from {', '.join(BACKTEST_MODELS)}")
+    raise OptionError(f"{{0}}: unknown {name!r}; choose from {', '.join(BACKTEST_MODELS)}", "models")
 
 
 def backtest(
@@ -124,19 +132,83 @@ def backtest(
 
 
 COLUMNS = [
-    ("model", "model", "{}"),
-    ("nll", "NLL/step", "{:.4f}"),
-    ("mae", "MAE", "{:.5f}"),
-    ("rmse", "RMSE", "{:.5f}"),
-    ("mase", "MASE", "{:.3f}"),
-    ("crps", "CRPS", "{:.5f}"),
-    ("coverage_50", "cover 50%", "{:.2f}"),
-    ("coverage_80", "cover 80%", "{:.2f}"),
+    Column("model", "model"),
+    Column("nll", "NLL/step", "{:.4f}"),
+    Column("mae", "MAE", "{:.5f}"),
+    Column("rmse", "RMSE", "{:.5f}"),
+    Column("mase", "MASE", "{:.3f}"),
+    Column("crps", "CRPS", "{:.5f}"),
+    Column("coverage_50", "cover 50%", "{:.2f}"),
+    Column("coverage_80", "cover 80%", "{:.2f}"),
 ]
 
 
-def markdown_table(rows: list[dict]) -> str:
-    lines = ["| " + " | ".join(title for _, title, _ in COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    for r in rows:
-        lines.append("| " + " | ".join(fmt.format(r[key]) for key, _, fmt in COLUMNS) + " |")
-    return "\n".join(lines) + "\n"
+@dataclass
+class BacktestSpec:
+    data: DataSpec
+    series: str | None = None  # which series, with several (default: the first)
+    models: tuple[str, ...] = DEFAULT_MODELS
+    horizon: int = 5
+    folds: int = 50
+    samples: int = 200
+    steps: int = 300  # training steps per neural model
+    head: str = "gaussian"
+    hidden: int = 64
+    seed: int = 0
+    out: Path | None = None  # directory for backtest.md, .csv, .json and .png
+    progress: bool = True
+
+
+@dataclass
+class BacktestResult:
+    title: str
+    record: dict  # data, transform, sizes and the per-model rows ("results")
+    table: str  # Markdown
+    written: list[Path]
+
+
+def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> BacktestResult:
+    unknown = [m for m in spec.models if m not in BACKTEST_MODELS]
+    if unknown or not spec.models:
+        raise OptionError(
+            f"{{0}}: unknown {', '.join(unknown) or '(none given)'}; choose from {', '.join(BACKTEST_MODELS)}",
+            "models",
+        )
+    dataset = load_dataset(spec.data)
+    if dataset.kind != "series":
+        raise SeqlabError(f"{spec.data.source}: {dataset.kind} data; backtest takes a CSV series")
+    series = pick_series(dataset.series, spec.series)
+    y = dataset.transform.apply(series.values, series.source, series.lines)
+    covariates = None if series.covariates is None else series.covariates[dataset.transform.lost :]
+    transform = dataset.spec.transform
+    extra = f", covariates {dataset.spec.covariates} (neural models only)" if covariates is not None else ""
+    say(f"seqlab: backtest on {series.source}, transform {transform}{extra}: {len(y):,} values")
+    result = backtest(
+        y,
+        list(spec.models),
+        spec.horizon,
+        spec.folds,
+        differenced="diff" in dataset.transform.steps,
+        test_fraction=dataset.spec.valid_fraction,
+        samples=spec.samples,
+        steps=spec.steps,
+        head=spec.head,
+        hidden=spec.hidden,
+        seed=spec.seed,
+        progress=spec.progress,
+        say=say,
+        covariates=covariates,
+    )
+    record = {"data": series.source, "transform": transform, **result}
+    if covariates is not None:
+        record["covariates"] = dataset.spec.covariates
+    title = (
+        f"{series.source} ({transform}{extra}): {result['test_values']:,} held-out values, "
+        f"{result['folds']} origins x horizon {result['horizon']}, {result['samples']} sample paths"
+    )
+    written = []
+    if spec.out is not None:
+        written = write_report(spec.out, "backtest", result["results"], record, title, COLUMNS)
+        written.append(Path(spec.out) / "backtest.png")
+        backtest_chart(result["results"], written[-1], title)
+    return BacktestResult(title, record, markdown_table(result["results"], COLUMNS), written)
