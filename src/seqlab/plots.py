@@ -1,20 +1,16 @@
-"""Figures (matplotlib, drawn off-screen): forecast fan charts, backtest bars, spectrograms, and the
-figures of ``seqlab experiment``."""
+"""Figures (matplotlib, drawn off-screen): forecast fan charts, backtest and compare bars, spectrograms.
+The experiments' figures are in ``seqlab.experiments.figures``."""
 
 from __future__ import annotations
 
 import math
 import textwrap
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from seqlab.experiments.common import ExperimentResult
 
-
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed
@@ -27,7 +23,7 @@ def fan_chart(
     history: np.ndarray, samples: np.ndarray, path: str | Path, title: str, dates: np.ndarray | None = None
 ) -> None:
     """The last values of ``history``, then the median of ``samples (S, h)`` with its 50% and 80% bands."""
-    plt = _pyplot()
+    plt = pyplot()
     n, h = len(history), samples.shape[1]
     x_hist = np.arange(-n + 1, 1)
     x_future = np.arange(0, h + 1)
@@ -50,7 +46,7 @@ def fan_chart(
 
 def backtest_chart(rows: list[dict], path: str | Path, title: str) -> None:
     """CRPS and 80%-interval coverage per model, side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [r["model"] for r in rows]
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 0.45 * len(rows) + 1.6))
     a.barh(names[::-1], [r["crps"] for r in rows][::-1], color="#4c72b0")
@@ -68,7 +64,7 @@ def backtest_chart(rows: list[dict], path: str | Path, title: str) -> None:
 
 def compare_chart(results: list[dict], path: Path, title: str) -> None:
     """Validation bits per character per model, best at the top (``seqlab compare``)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(results) + 1.2))
     names = [r["model"] for r in results][::-1]
     bits = [r["bits_per_char"] for r in results][::-1]
@@ -85,7 +81,7 @@ def compare_chart(results: list[dict], path: Path, title: str) -> None:
 
 def spectrograms(real: np.ndarray, generated: np.ndarray, rate: int, path: str | Path) -> None:
     """Log-power spectrograms of real and generated audio, one above the other, on the same colour scale."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
     for ax, audio, name in ((axes[0], real, "real"), (axes[1], generated, "generated")):
         ax.specgram(audio, NFFT=512, Fs=rate, noverlap=384, cmap="magma", vmin=-120, vmax=-20)
@@ -100,138 +96,3 @@ def spectrograms(real: np.ndarray, generated: np.ndarray, rate: int, path: str |
 # -- seqlab experiment ----------------------------------------------------------------------------------
 
 CELL_COLOURS = {"rnn": "#c44e52", "lstm": "#4c72b0", "gru": "#55a868"}
-
-
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
-    return path
-
-
-def long_range_figure(result: ExperimentResult, out: Path) -> list[Path]:
-    plt = _pyplot()
-    from seqlab.experiments.long_range import SOLVED_FRACTION
-
-    tasks = list(dict.fromkeys(r["task"] for r in result.rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(5.5 * len(tasks), 4), squeeze=False)
-    for ax, task in zip(axes[0], tasks, strict=True):
-        for cell in dict.fromkeys(r["cell"] for r in result.rows):
-            rows = [r for r in result.rows if r["task"] == task and r["cell"] == cell]
-            T = [r["T"] for r in rows]
-            mean = [r["loss_over_baseline"] for r in rows]
-            low = [r["test_loss_min"] / r["baseline"] for r in rows]
-            high = [r["test_loss_max"] / r["baseline"] for r in rows]
-            colour = CELL_COLOURS.get(cell)
-            ax.plot(T, mean, "o-", color=colour, label=f"{cell} (H={rows[0]['hidden']}, {rows[0]['params']:,} params)")
-            ax.fill_between(T, low, high, color=colour, alpha=0.15)
-        ax.axhline(1.0, color="grey", ls="--", lw=1, label="memoryless baseline")
-        ax.axhline(SOLVED_FRACTION, color="grey", ls=":", lw=1, label=f"solved ({SOLVED_FRACTION:g} x baseline)")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlabel("sequence length T")
-        ax.set_ylabel("test loss / baseline (lower is better)")
-        ax.set_title("adding problem (MSE)" if task == "adding" else "copy memory (cross-entropy)")
-        ax.legend(fontsize=7)
-    return [_save(fig, out / "long_range.png")]
-
-
-def gradients_figure(result: ExperimentResult, out: Path) -> list[Path]:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    panels = [("jacobian_rms", "||d h_T / d h_t||_F / sqrt(H)"), ("input_gradient", "||d loss / d e_t||")]
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        for name, curves in result.curves.items():
-            cell, stage = name.split()
-            ax.plot(curves[key], color=CELL_COLOURS.get(cell), ls="-" if stage == "trained" else "--", label=name)
-        ax.set_yscale("log")
-        ax.set_xlabel("distance T - t (characters)")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7)
-    steps = result.config["train_steps"]
-    fig.suptitle(f"gradient through time: dashed at initialisation, solid after {steps} training steps", fontsize=9)
-    return [_save(fig, out / "gradients.png")]
-
-
-def cost_figure(result: ExperimentResult, out: Path) -> list[Path]:
-    plt = _pyplot()
-    panels = [
-        ("params", "parameters"),
-        ("macs_per_step_counted", "multiply-adds per step"),
-        ("forward_backward_us_per_step_torch", "fwd+bwd us/step (torch)"),
-        ("forward_backward_us_per_step_reference", "fwd+bwd us/step (reference)"),
-        ("saved_bytes_per_step_reference", "saved bytes/step (reference)"),
-    ]
-    settings = list(dict.fromkeys(r["setting"] for r in result.rows))
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6))
-    for ax, (key, label) in zip(axes, panels, strict=True):
-        for s, setting in enumerate(settings):
-            rows = [r for r in result.rows if r["setting"] == setting]
-            for c, r in enumerate(rows):
-                ax.bar(
-                    s * (len(rows) + 1) + c,
-                    r[key],
-                    color=CELL_COLOURS.get(r["cell"]),
-                    label=r["cell"] if s == 0 else None,
-                )
-        width = len(result.rows) // len(settings) + 1  # bars per setting and a gap
-        ax.set_xticks([s * width + (width - 2) / 2 for s in range(len(settings))], settings, fontsize=8)
-        ax.set_title(label, fontsize=9)
-    axes[0].legend(fontsize=7)
-    return [_save(fig, out / "cost.png")]
-
-
-def gates_figures(result: ExperimentResult, out: Path) -> list[Path]:
-    plt = _pyplot()
-    text = result.curves["text"]
-    paths = []
-    for cell, gates in result.curves.items():
-        if cell == "text":
-            continue
-        units, gates = gates["units"], {name: g for name, g in gates.items() if name != "units"}
-        fig, axes = plt.subplots(len(gates), 1, figsize=(14, 2.6 * len(gates) + 0.6), squeeze=False)
-        for ax, (name, g) in zip(axes[:, 0], gates.items(), strict=True):
-            image = ax.imshow(g.numpy(), aspect="auto", cmap="viridis", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_ylabel(f"{name} gate: unit", fontsize=8)
-            ax.set_yticks(range(len(units)), [str(u) for u in units], fontsize=5)
-            chars = text[: g.shape[1]]
-            ax.set_xticks(range(len(chars)), [c if c != "\n" else "⏎" for c in chars], fontsize=6, family="monospace")
-            fig.colorbar(image, ax=ax, pad=0.01)
-        axes[0, 0].set_title(
-            f"{cell} gate activations over held-out characters: the top {result.config['top_units']} memory units "
-            f"(keep gate open across speech line breaks), then units 0, 1, ...",
-            fontsize=9,
-        )
-        paths.append(_save(fig, out / f"gates_{cell}.png"))
-    return paths
-
-
-def order_figure(result: ExperimentResult, out: Path) -> list[Path]:
-    plt = _pyplot()
-    from seqlab.experiments.order import SHUFFLES
-
-    rows = result.rows[::-1]
-    fig, ax = plt.subplots(figsize=(9, 0.5 * len(rows) + 1.5))
-    height = 0.8 / len(SHUFFLES)
-    for k, name in enumerate(SHUFFLES):
-        values = [r[f"increase_{name}"] for r in rows]
-        ax.barh([y + k * height for y in range(len(rows))], values, height, label=f"{name} shuffled")
-    ax.set_yticks([y + height for y in range(len(rows))], [r["model"] for r in rows], fontsize=8)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("NLL of shuffled minus original held-out text (nats/char)")
-    ax.legend(fontsize=8)
-    return [_save(fig, out / "order.png")]
-
-
-FIGURES = {
-    "long-range": long_range_figure,
-    "gradients": gradients_figure,
-    "cost": cost_figure,
-    "gates": gates_figures,
-    "order": order_figure,
-}
-
-
-def save_figures(result: ExperimentResult, out: Path) -> list[Path]:
-    """Write the figures of ``result`` into ``out``; returns their paths."""
-    return FIGURES[result.name](result, out)

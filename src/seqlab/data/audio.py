@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqlab.atomic import replace_into
 from seqlab.data.bundled_data import resolve
 from seqlab.errors import SeqlabError
 
@@ -73,8 +74,6 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
     """16-bit PCM WAV, written atomically (a temporary file, then a rename)."""
     import soundfile
-
-    from seqlab.atomic import replace_into
 
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
     replace_into(Path(path), lambda tmp: soundfile.write(str(tmp), clipped, rate, subtype="PCM_16", format="WAV"))

@@ -2,7 +2,7 @@
 
 Each experiment is a config dataclass (defaults: the full size; ``.quick()``: the CI size, under a minute)
 and ``run(config, show_progress) -> ExperimentResult`` (table rows, summary, curves for the figures);
-``seqlab.plots.save_figures`` draws them.
+``seqlab.experiments.figures.save_figures`` draws them.
 
     long-range   adding problem and copy memory vs T: RNN, LSTM, GRU at one parameter budget
     gradients    ||d h_T / d h_t|| and ||d loss / d x_t|| vs distance, at initialisation and trained
