@@ -388,9 +388,8 @@ def cmd_evaluate(args) -> int:
             f"{scores['bits_per_char']:.4f} bits/{unit}, perplexity {scores['perplexity']:.3f}"
         )
     else:
-        print(
-            f"{result.source}: {scores['tokens']:,} {result.elements}, NLL {scores['nll_nats']:.4f} nats/value (a density)"
-        )
+        nll = f"NLL {scores['nll_nats']:.4f} nats/value (a density)"
+        print(f"{result.source}: {scores['tokens']:,} {result.elements}, {nll}")
     return 0
 
 

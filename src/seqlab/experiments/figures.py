@@ -7,7 +7,7 @@ from pathlib import Path
 from seqlab.experiments.common import ExperimentResult
 from seqlab.experiments.long_range import SOLVED_FRACTION
 from seqlab.experiments.order import SHUFFLES
-from seqlab.plots import pyplot
+from seqlab.plots import CELL_COLOURS, pyplot
 
 
 def _save(fig, path: Path) -> Path:
