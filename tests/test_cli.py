@@ -223,3 +223,16 @@ def test_compare_ranks_every_family_and_writes_table_csv_and_chart(tmp_path, cap
     assert (out / "compare.md").read_text().count("\n|") >= 10
     assert (out / "compare.csv").read_text().startswith("model,")
     assert (out / "compare.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import seqlab.cli
+
+    def broken(args):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(seqlab.cli.COMMANDS, "info", broken)
+    code, _, err = run(["info", "somewhere"], capsys)
+    assert_one_line_error(code, err, "internal error (RuntimeError: boom)", "--debug")
+    code, _, err = run(["--debug", "info", "somewhere"], capsys)
+    assert code == 2 and "Traceback" in err and "RuntimeError: boom" in err

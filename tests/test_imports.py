@@ -15,6 +15,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 LAYERS = {
     "cli": 3,
+    "cli_options": 3,
     "runs": 2,
     **dict.fromkeys(("base", "models", "training", "io", "experiments", "streaming"), 1),
     **dict.fromkeys(

@@ -6,11 +6,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import sys
 import traceback
 from pathlib import Path
 
+from seqlab.cli_options import (
+    add_config_options,
+    fraction,
+    list_of,
+    non_negative_int,
+    number,
+    positive_float,
+    positive_int,
+)
 from seqlab.data.series import FILL_POLICIES
 from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
@@ -36,101 +44,6 @@ FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt"
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def number(convert, ok, expected: str):
-    """An argparse type: ``convert`` the text, then insist on ``ok(value)``; errors say what was expected."""
-
-    def parse(text: str):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-        if not ok(value):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
-        return value
-
-    return parse
-
-
-def at_least(minimum: int):
-    return number(int, lambda v: v >= minimum, "a positive integer" if minimum == 1 else f"an integer >= {minimum}")
-
-
-positive_int, non_negative_int = at_least(1), at_least(0)
-positive_float = number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
-fraction = number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
-
-
-def list_of(parse_one, expected: str | None):
-    """An argparse type: comma-separated values, each through ``parse_one`` ("10,20" -> (10, 20)); a bad value
-    is reported as ``expected`` (None: as ``parse_one`` says)."""
-
-    def parse(text: str) -> tuple:
-        try:
-            return tuple(parse_one(v.strip()) for v in text.split(","))
-        except argparse.ArgumentTypeError as e:
-            raise argparse.ArgumentTypeError(
-                e if expected is None else f"expected {expected} separated by commas, got {text!r}"
-            ) from None
-
-    return parse
-
-
-def names(choices: tuple[str, ...], what: str):
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(f"unknown {what} {text!r}; choose from {', '.join(choices)}")
-        return text
-
-    return parse
-
-
-class Extend(argparse.Action):
-    """A list option given once with commas, or repeated: both add to one tuple."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        setattr(namespace, self.dest, (*(getattr(namespace, self.dest) or ()), *values))
-
-
-def add_config_options(parser: argparse.ArgumentParser, config_class, skip: tuple[str, ...] = ()) -> dict:
-    """One option per field of the ``config_class`` dataclass, named ``--field-name`` (or ``metadata["option"]``),
-    typed by its default (a tuple: comma-separated values; a bool: a flag), helped by ``metadata["help"]``;
-    ``metadata`` ``min`` (integers, else 1) and ``choices``/``what`` (names) check the values. Returns
-    {argparse dest: field name}."""
-    defaults, dests = config_class(), {}
-    for f in dataclasses.fields(config_class):
-        if f.name in skip:
-            continue
-        meta, default = f.metadata, getattr(defaults, f.name)
-        option = meta.get("option", f.name)
-        shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{meta.get('help', f.name.replace('_', ' '))} ({shown})"
-        flag = "--" + option.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, dest=option, action="store_true", default=None, help=help_text)
-        elif isinstance(default, tuple):
-            sample = default[0] if default else ""
-            one = element_type(sample, meta)
-            expected = "integers >= {}".format(meta.get("min", 1)) if isinstance(sample, int) else None
-            expected = "positive numbers" if isinstance(sample, float) else expected
-            parser.add_argument(flag, dest=option, type=list_of(one, expected), action=Extend, help=help_text)
-        else:
-            parser.add_argument(flag, dest=option, type=element_type(default, meta, f.type), help=help_text)
-        dests[option] = f.name
-    return dests
-
-
-def element_type(sample, meta, annotation: str = ""):
-    if "choices" in meta:
-        return names(tuple(meta["choices"]), meta.get("what", "value"))
-    if isinstance(sample, bool):
-        return str
-    if isinstance(sample, int) or (sample is None and "int" in str(annotation)):
-        return at_least(meta.get("min", 1))
-    if isinstance(sample, float) or (sample is None and "float" in str(annotation)):
-        return positive_float
-    return str
 
 
 def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False) -> None:
@@ -291,46 +204,35 @@ def given(args, names) -> dict:
     return {k: v for k, v in ((n, getattr(args, n, None)) for n in names) if v is not None}
 
 
-def data_spec(args, source: str | None) -> DataSpec | None:
-    options = given(args, DATA_OPTIONS)
-    return DataSpec(source, **options) if source else (DataSpec(train.DEFAULT_DATA, **options) if options else None)
+def pick(args, spec_class, **values):
+    """``spec_class`` from the options named like its fields, and ``values``."""
+    names = [f.name for f in dataclasses.fields(spec_class) if f.name not in values and hasattr(args, f.name)]
+    return spec_class(**{n: getattr(args, n) for n in names}, **values)
 
 
 def cmd_train(args) -> int:
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig) if hasattr(args, f.name)]
     model = {MODEL_OPTIONS[k]: v for k, v in given(args, MODEL_OPTIONS).items()}
-    trainer = given(args, trainer_fields) | ({"progress": False} if args.no_progress else {})
-    data = DataSpec(args.data, **given(args, DATA_OPTIONS)) if args.data else None
-    if args.resume and given(args, DATA_OPTIONS):
-        raise OptionError(
-            "resume continues with the saved settings; only {0} and {1} can change (got {2})",
-            "steps",
-            "time_budget",
-            next(iter(given(args, DATA_OPTIONS))),
-        )
-    if not args.resume and data is None and given(args, DATA_OPTIONS):
-        data = DataSpec(train.DEFAULT_DATA, **given(args, DATA_OPTIONS))
-    if args.resume:
-        trainer.pop("progress", None)
-        trainer["progress"] = not args.no_progress
-    spec = train.TrainSpec(data, model, trainer, Path(args.out) if args.out else None, args.resume, args.overwrite)
-    run = train.train(spec, say=lambda line: print(line, flush=True))
-    result, kind = run.training, run.dataset.kind
+    trainer = given(args, trainer_fields) | {"progress": not args.no_progress}
+    options = given(args, DATA_OPTIONS)
+    data = DataSpec(args.data or train.DEFAULT_DATA, **options) if args.data or options else None
+    out = Path(args.out) if args.out else None
+    run = train.train(train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite), say=say)
+    result, kind, final = run.training, run.dataset.kind, run.final
     if result.stopped_because == "interrupted":
-        print(
+        say(
             f"seqlab: interrupted at step {result.steps}; checkpoint saved in {run.out / LAST_DIR}; "
             f"continue with: seqlab train --resume --out {run.out}"
         )
         return 130
     if not run.main_process:
         return 0
-    print(
+    say(
         f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s "
         f"({result.chars_per_second:,.0f} {run.dataset.elements}/s)"
     )
-    final = run.final
     if final is not None and kind == "text":
-        print(
+        say(
             f"seqlab: held-out {final['valid_tokens']:,} characters: {final['valid_bits_per_char']:.3f} bits/char, "
             f"NLL {final['valid_nll_nats']:.4f} nats, perplexity {final['valid_perplexity']:.2f}"
         )
@@ -338,40 +240,32 @@ def cmd_train(args) -> int:
         discrete = run.model.head.discrete
         unit = "bits/sample" if discrete else "nats/value (a density: lower is better, can be negative)"
         value = final["valid_bits_per_char"] if discrete else final["valid_nll_nats"]
-        print(f"seqlab: held-out {final['valid_tokens']:,} {run.dataset.elements}: {value:.4f} {unit}")
+        say(f"seqlab: held-out {final['valid_tokens']:,} {run.dataset.elements}: {value:.4f} {unit}")
     if kind == "series":
-        print(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
+        say(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
     elif kind == "audio":
-        print(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
+        say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
     elif args.sample_length:
-        print(f"seqlab: sample (temperature 0.8, seed 0):\n{run.model.sample('', args.sample_length, 0.8, seed=0)}")
+        say(f"seqlab: sample (temperature 0.8, seed 0):\n{run.model.sample('', args.sample_length, 0.8, seed=0)}")
     return 0
 
 
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
 def cmd_sample(args) -> int:
-    spec = sample.SampleSpec(
-        Path(args.dir),
-        args.prompt,
-        args.length,
-        args.temperature,
-        args.top_k,
-        args.seed,
-        args.seconds,
-        Path(args.out),
-        args.prompt_audio,
-        args.spectrogram,
-    )
-    result = sample.sample(spec)
+    result = sample.sample(pick(args, sample.SampleSpec, model_dir=Path(args.dir)))
     if result.text is not None:
         sys.stdout.write(result.text + "\n")
         return 0
     how = ", one torch step per sample (a raw-sample model)" if result.raw else ""
-    print(
+    say(
         f"seqlab: wrote {result.wav}: {result.seconds:.2f} s at {result.rate} Hz, generated at "
         f"{result.samples_per_second:,.0f} samples/s{how}"
     )
     if result.spectrogram:
-        print(f"seqlab: wrote {result.spectrogram}")
+        say(f"seqlab: wrote {result.spectrogram}")
     return 0
 
 
@@ -409,112 +303,63 @@ def cmd_info(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    data = {"source": args.data} if args.data else {}
-    data |= given(args, ("column", "date_column", "id_column", "fill"))
-    spec = forecast.ForecastSpec(
-        Path(args.dir),
-        data,
-        args.series,
-        args.horizon,
-        args.quantiles,
-        args.samples,
-        args.context,
-        args.seed,
-        Path(args.out) if args.out else None,
-        args.plot,
-    )
-    result = forecast.forecast(spec)
+    data = ({"source": args.data} if args.data else {}) | given(args, ("column", "date_column", "id_column", "fill"))
+    result = forecast.forecast(pick(args, forecast.ForecastSpec, model_dir=Path(args.dir), data=data, table=args.out))
     series, dates = result.series, result.series.dates
     last = f", last date {str(dates[-1])[:10]}" if dates is not None else ""
-    print(f"seqlab: {series.source}: {len(series):,} values{last}; {args.samples} sample paths from {result.model}")
-    print(",".join(result.rows[0]))
+    say(f"seqlab: {series.source}: {len(series):,} values{last}; {args.samples} sample paths from {result.model}")
+    say(",".join(result.rows[0]))
     for row in result.rows:
-        print(",".join([str(row["step"]), *(f"{v:.6g}" for k, v in row.items() if k != "step")]))
+        say(",".join([str(row["step"]), *(f"{v:.6g}" for k, v in row.items() if k != "step")]))
     for path in result.written:
-        print(f"seqlab: wrote {path}")
+        say(f"seqlab: wrote {path}")
     return 0
 
 
 def cmd_backtest(args) -> int:
-    spec = backtest.BacktestSpec(
-        DataSpec(args.data, **given(args, DATA_OPTIONS)),
-        args.series,
-        args.models,
-        args.horizon,
-        args.folds,
-        args.samples,
-        args.steps,
-        args.head,
-        args.hidden,
-        args.seed,
-        Path(args.out) if args.out else None,
-        not args.no_progress,
-    )
-    say = (lambda m: print(m, file=sys.stderr)) if args.json else print
-    result = backtest.run_backtest(spec, say)
-    print(json.dumps(result.record) if args.json else f"{result.title}\n\n{result.table}")
+    data = DataSpec(args.data, **given(args, DATA_OPTIONS))
+    spec = pick(args, backtest.BacktestSpec, data=data, progress=not args.no_progress)
+    result = backtest.run_backtest(spec, (lambda m: print(m, file=sys.stderr)) if args.json else say)
+    say(json.dumps(result.record) if args.json else f"{result.title}\n\n{result.table}")
     return 0
 
 
 def cmd_compare(args) -> int:
-    spec = compare.CompareSpec(
-        DataSpec(args.data, valid_fraction=args.valid_fraction),
-        args.budget,
-        Path(args.out),
-        args.seed,
-        not args.no_progress,
-    )
-    result = compare.run_compare(spec)
+    data = DataSpec(args.data, valid_fraction=args.valid_fraction)
+    result = compare.run_compare(pick(args, compare.CompareSpec, data=data, progress=not args.no_progress))
     if args.json:
         keys = ("model", "nll_nats", "bits_per_char", "params", "fit_seconds", "sample_chars_per_second")
-        print(json.dumps({"data": result.meta, "results": [{k: r[k] for k in keys} for r in result.results]}))
+        say(json.dumps({"data": result.meta, "results": [{k: r[k] for k in keys} for r in result.results]}))
     else:
         table = compare.markdown_table(result.results, compare.COLUMNS)
-        print(f"{result.title}\n\n{table}\nwritten: {', '.join(map(str, result.written))}")
+        say(f"{result.title}\n\n{table}\nwritten: {', '.join(map(str, result.written))}")
     return 0
 
 
 def cmd_experiment(args) -> int:
     size = "quick" if args.quick else (args.size or "default")
-    overrides = {
-        field: value for option, field in args.config_options.items() if (value := getattr(args, option)) is not None
-    }
-    config = experiment.make_config(args.experiment, size, **overrides)
-    run = experiment.run_experiment(
-        experiment.ExperimentSpec(
-            args.experiment, config, size, Path(args.out) if args.out else None, not args.no_progress
-        )
-    )
+    fields = {field: getattr(args, option) for option, field in args.config_options.items()}
+    config = experiment.make_config(args.experiment, size, **{k: v for k, v in fields.items() if v is not None})
+    spec = experiment.ExperimentSpec(args.experiment, config, size, args.out, not args.no_progress)
+    run = experiment.run_experiment(spec)
     if args.json:
-        print(json.dumps(run.result.to_json()))
+        say(json.dumps(run.result.to_json()))
         return 0
-    print(f"seqlab experiment {args.experiment} ({size} size; config {json.dumps(run.result.config)})\n")
-    print(f"{run.table}\nsummary:\n{run.summary}")
+    say(f"seqlab experiment {args.experiment} ({size} size; config {json.dumps(run.result.config)})\n")
+    say(f"{run.table}\nsummary:\n{run.summary}")
     if run.written:
-        print("written: " + ", ".join(str(p) for p in run.written))
+        say("written: " + ", ".join(str(p) for p in run.written))
     return 0
 
 
-COMMANDS = {
-    "train": cmd_train,
-    "sample": cmd_sample,
-    "evaluate": cmd_evaluate,
-    "info": cmd_info,
-    "compare": cmd_compare,
-    "forecast": cmd_forecast,
-    "backtest": cmd_backtest,
-    "experiment": cmd_experiment,
-}
+COMMANDS = {name: globals()[f"cmd_{name}"] for name in ("train", "sample", "evaluate", "info", "compare")}
+COMMANDS |= {name: globals()[f"cmd_{name}"] for name in ("forecast", "backtest", "experiment")}
 
 
 def flag(field: str, args) -> str:
     """A library field as the option that sets it (an experiment's own options first)."""
-    options = {f: o for o, f in getattr(args, "config_options", {}).items()}
-    return (
-        "--" + options[field].replace("_", "-")
-        if field in options
-        else FLAGS.get(field, "--" + field.replace("_", "-"))
-    )
+    option = {f: o for o, f in getattr(args, "config_options", {}).items()}.get(field)
+    return "--" + option.replace("_", "-") if option else FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,11 +379,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             traceback.print_exc()
         else:
-            print(
-                f"seqlab {args.command}: internal error ({type(e).__name__}: {e}); "
-                "this is a bug in seqlab: rerun with seqlab --debug to see the traceback",
-                file=sys.stderr,
-            )
+            why = f"internal error ({type(e).__name__}: {e}); a bug in seqlab: rerun with seqlab --debug to see where"
+            print(f"seqlab {args.command}: {why}", file=sys.stderr)
         return 2
 
 

@@ -112,6 +112,6 @@ def run_compare(spec: CompareSpec, log: Callable[[str], None] = lambda s: print(
     )
     record = {"data": meta, "results": results}
     written = write_report(spec.out, "compare", results, record, title, COLUMNS)
-    written.append(spec.out / "compare.png")
+    written.append(Path(spec.out) / "compare.png")
     compare_chart(results, written[-1], title)
     return CompareResult(title, meta, results, written)
