@@ -5,11 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import SMALL_TEXT, stepped_log_probs
+from helpers import SMALL_TEXT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import seqlab
 from seqlab import SeqlabError
 from seqlab.models import InfiniGram, NGram
 from seqlab.models.infinigram import suffix_array
@@ -70,15 +69,6 @@ def test_probabilities_sum_to_one_and_log_prob_is_finite(train, probe):
     p = model.distribution(x.numpy())
     assert math.isclose(p.sum(), 1.0, rel_tol=1e-12) and np.all(p > 0)
     assert torch.isfinite(model.log_prob(x)).all()
-
-
-def test_streaming_equals_log_prob_and_save_load(tmp_path):
-    model = InfiniGram().fit(TRAIN)
-    x = model.encode("ROMEO.\nWhat, shall this speech")
-    stepped = stepped_log_probs(model, x)
-    assert torch.allclose(model.log_prob(x), stepped, rtol=0, atol=1e-12)
-    seqlab.save(model, tmp_path / "inf")
-    assert torch.equal(seqlab.load(tmp_path / "inf").log_prob(x), model.log_prob(x))
 
 
 def test_bad_input():

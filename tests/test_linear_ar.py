@@ -5,9 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from helpers import stepped_log_probs
 
-import seqlab
 from seqlab import SeqlabError
 from seqlab.data import load_series
 from seqlab.models import LinearAR, NGram
@@ -83,23 +81,6 @@ def test_log_prob_is_the_gaussian_chain_rule():
     )
 
 
-def test_step_agrees_with_log_prob_and_sampling_runs():
-    model = LinearAR(order=2).fit(MSFT_RETURNS)
-    x = MSFT_RETURNS[:6]
-    stepped = stepped_log_probs(model, x)
-    assert torch.allclose(stepped, model.log_prob(x), rtol=1e-12, atol=0)
-    path = model.sample_elements(torch.tensor(x), 50, seed=0)
-    assert path.shape == (50,) and torch.isfinite(path).all()
-
-
-def test_save_and_load(tmp_path):
-    model = LinearAR(order="bic", max_order=6).fit(MSFT_RETURNS)
-    seqlab.save(model, tmp_path / "ar")
-    loaded = seqlab.load(tmp_path / "ar")
-    assert loaded.order == model.order and np.array_equal(loaded.params, model.params)
-    assert torch.equal(loaded.log_prob(MSFT_RETURNS[:300]), model.log_prob(MSFT_RETURNS[:300]))
-
-
 def test_bad_input():
     with pytest.raises(SeqlabError, match="row 2 is nan"):
         LinearAR(order=1).fit([0.1, 0.2, float("nan"), 0.3, 0.1, 0.2])
@@ -137,13 +118,8 @@ def test_student_t_noise_is_the_maximum_likelihood_fit_of_scipy():
     assert heavy.log_prob(y).mean() > gaussian.log_prob(y).mean() + 0.02  # the tails are better explained
 
 
-def test_mixture_noise_and_persistence(tmp_path):
-    import seqlab
-
+def test_mixture_noise_fits_at_least_as_well_as_the_gaussian():
     model = LinearAR(order=2, head="mixture", components=2).fit(SUNSPOTS)
     assert model.log_prob(SUNSPOTS).mean() >= LinearAR(order=2).fit(SUNSPOTS).log_prob(SUNSPOTS).mean() - 1e-6
-    seqlab.save(model, tmp_path / "m")
-    again = seqlab.load(tmp_path / "m")
-    assert torch.allclose(again.log_prob(SUNSPOTS), model.log_prob(SUNSPOTS))
     with pytest.raises(SeqlabError, match="unknown head 'laplace'"):
         LinearAR(order=1, head="laplace")

@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from helpers import SMALL_TEXT, stepped_log_probs
+from helpers import SMALL_TEXT
 
-import seqlab
 from seqlab import SeqlabError
 from seqlab.base import teacher_forced_log_prob
 from seqlab.data import Vocabulary
@@ -20,14 +19,12 @@ def model(context=5, layers=2, **kw):
     return CausalTransformer(VOCAB, config).double()
 
 
-def test_log_prob_chunks_and_steps_compute_the_same_function():
+def test_log_prob_chunks_compute_the_same_function():
     m = model()
     x = m.encode("to be, or not to be: that is the question")
     whole = m.log_prob(x)
     for chunk in (1, 3, 7):
         assert torch.allclose(teacher_forced_log_prob(m, x, m.elements.start, chunk=chunk), whole, rtol=0, atol=1e-12)
-    stepped = stepped_log_probs(m, x)
-    assert torch.allclose(stepped, whole, rtol=0, atol=1e-12)
 
 
 def test_receptive_field_is_layers_times_context_minus_one():
@@ -38,14 +35,12 @@ def test_receptive_field_is_layers_times_context_minus_one():
     assert torch.equal(lp_a[6:], lp_b[6:])
 
 
-def test_learns_text_and_round_trips(tmp_path):
+def test_learns_text():
     m = model(context=16).float()
     train, valid = VOCAB.encode(SMALL_TEXT[:16000]), VOCAB.encode(SMALL_TEXT[16000:18000])
     before = float(-m.log_prob(valid).mean())
     m.fit(train, valid, steps=60, batch_size=8, window=32, lr=3e-3, progress=False, eval_every=60)
     assert float(-m.log_prob(valid).mean()) < before - 1.0
-    seqlab.save(m, tmp_path / "t")
-    assert torch.equal(seqlab.load(tmp_path / "t").log_prob(valid[:300]), m.log_prob(valid[:300]))
 
 
 def test_continuous_series():
