@@ -69,14 +69,14 @@ def test_mixed_date_formats_wide_and_long_forms(tmp_path):
         (
             "Date,Close\n2000-01-01,1\n2000-01-02,\n2000-01-03,3\n",
             {},
-            "line 3: missing value (1 in all); choose --fill",
+            "line 3: missing value (1 in all); choose fill",
         ),
         ("Date,Close\n2000-01-02,1\n2000-01-01,2\n", {}, "line 3: date 2000-01-01 comes before the previous row's"),
         ("Date,Close\n2000-01-01,1\n2000-01-01,2\n", {}, "line 3: date 2000-01-01 repeats the previous row's"),
         ("Date,Close\n2000-01-01,1\nyesterday,2\n", {}, "line 3: cannot read 'yesterday' as a date"),
         ("", {}, "the file is empty"),
         ("Date,Close\n", {}, "has a header but no data rows"),
-        ("Date,Open\n2000-01-01,1\n", {}, "which column holds the values? pass --column (the file has: Date, Open)"),
+        ("Date,Open\n2000-01-01,1\n", {}, "which column holds the values? give column (the file has: Date, Open)"),
     ],
 )
 def test_bad_csv_input_names_what_and_where(tmp_path, text, options, message):

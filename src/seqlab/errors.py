@@ -25,4 +25,7 @@ class OptionError(SeqlabError):
 
     def render(self, spell) -> str:
         spelled = [spell(n) for n in self.names]
-        return self.template.format(*spelled, all=", ".join(spelled))
+        text = self.template.replace("{all}", ", ".join(spelled))
+        for i, name in enumerate(spelled):  # str.replace, not format: the rest may hold braces of user data
+            text = text.replace(f"{{{i}}}", name)
+        return text

@@ -35,7 +35,7 @@ from safetensors.torch import load_file
 from tqdm import tqdm
 
 from seqlab import atomic, io
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import LN2
 
 LAST_DIR = "last"
@@ -62,7 +62,7 @@ class TrainerConfig:
 
     def validate(self) -> None:
         if self.steps is None and self.time_budget is None:
-            raise SeqlabError("give a step budget (--steps) or a time budget (--time-budget)")
+            raise OptionError("give a step budget ({0}) or a time budget ({1})", "steps", "time_budget")
         positive = ["batch_size", "window", "lr", "eval_every", "eval_chars"]
         positive += [n for n in ("steps", "time_budget") if getattr(self, n) is not None]
         for name in positive:
@@ -100,10 +100,12 @@ class WindowStream:
         self.windows_per_epoch = (self.row_length - 1) // window
         if self.windows_per_epoch < 1:
             need = batch_size * (window + 1) + window
-            raise SeqlabError(
+            raise OptionError(
                 f"training data has {len(ids):,} elements, shorter than one training window: "
                 f"batch {batch_size} x window {window} needs at least {need:,}; "
-                "use a smaller --batch-size or --window"
+                "use a smaller {0} or {1}",
+                "batch_size",
+                "window",
             )
 
     def window(self, step: int) -> tuple[torch.Tensor, bool]:

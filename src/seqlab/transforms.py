@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 
 STEPS = ("log", "diff", "standardize")
 ALIASES = {"log_return": ("log", "diff"), "none": ()}
@@ -74,9 +74,10 @@ class Transform:
                 bad = np.flatnonzero(~(y > 0))
                 if len(bad):
                     where = f"line {rows[bad[0]]}" if rows is not None and len(rows) == len(y) else f"row {bad[0]}"
-                    raise SeqlabError(
+                    raise OptionError(
                         f"{source}: {where} is {y[bad[0]]:g}; the log transform needs positive values "
-                        f"({len(bad)} are not); use --transform diff instead, or clean the data"
+                        f"({len(bad)} are not); use {{0}} diff instead, or clean the data",
+                        "transform",
                     )
                 y = np.log(y)
             elif step == "diff":

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlab.data.bundled_data import resolve
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 
 FILL_POLICIES = ("ffill", "interpolate", "drop")
 DEFAULT_COLUMNS = ("Close", "close", "y", "value")  # tried in order when no column is named
@@ -65,7 +65,7 @@ def load_series(
 
     path, _ = resolve(name_or_path)
     if fill is not None and fill not in FILL_POLICIES:
-        raise SeqlabError(f"unknown --fill policy {fill!r}; choose one of {', '.join(FILL_POLICIES)}")
+        raise OptionError(f"unknown {{0}} policy {fill!r}; choose one of {', '.join(FILL_POLICIES)}", "fill")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
@@ -91,14 +91,18 @@ def load_series(
     if column is None:
         column = next((c for c in DEFAULT_COLUMNS if c in frame.columns), None)
         if column is None:
-            raise SeqlabError(f"{path}: which column holds the values? pass --column (the file has: {available})")
+            raise OptionError(
+                f"{path}: which column holds the values? give {{0}} (the file has: {available})", "column"
+            )
     value_columns = [need(c.strip(), "column") for c in column.split(",") if c.strip()]
     covariate_columns = [need(c.strip(), "covariate column") for c in (covariates or "").split(",") if c.strip()]
 
     groups: list[tuple[str, np.ndarray]]  # (name, row indices)
     if id_column is not None:
         if len(value_columns) != 1:
-            raise SeqlabError(f"{path}: with --id-column give one value --column, got {len(value_columns)}")
+            raise OptionError(
+                f"{path}: with {{0}} give one value {{1}}, got {len(value_columns)}", "id_column", "column"
+            )
         ids = frame[id_column].to_numpy()
         order = list(dict.fromkeys(ids))  # first appearance
         groups = [(str(i), np.flatnonzero(ids == i)) for i in order]
@@ -135,9 +139,10 @@ def _parse_dates(cells: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray
     if len(step) and (step <= np.timedelta64(0)).any():
         i = int(np.flatnonzero(step <= np.timedelta64(0))[0]) + 1
         what = "repeats" if dates[i] == dates[i - 1] else "comes before"
-        raise SeqlabError(
+        raise OptionError(
             f"{path}: line {lines[i]}: date {cells[i]} {what} the previous row's ({cells[i - 1]}, line "
-            f"{lines[i - 1]}); sort the file by date and remove duplicates (or give --id-column for several series)"
+            f"{lines[i - 1]}); sort the file by date and remove duplicates (or give {{0}} for several series)",
+            "id_column",
         )
     return dates
 
@@ -158,17 +163,18 @@ def _parse_values(cells: np.ndarray, lines: np.ndarray, source: str, fill: str |
     if missing.any():
         first = int(np.flatnonzero(missing)[0])
         if fill is None:
-            raise SeqlabError(
+            raise OptionError(
                 f"{source}: line {lines[first]}: missing value ({int(missing.sum())} in all); "
-                f"choose --fill {' / '.join(FILL_POLICIES)} or clean the file"
+                f"choose {{0}} {' / '.join(FILL_POLICIES)} or clean the file",
+                "fill",
             )
         if missing.all():
             raise SeqlabError(f"{source}: every value is missing")
         if fill == "drop":
             keep = ~missing
         elif missing[0] and fill in ("ffill", "interpolate"):
-            raise SeqlabError(
-                f"{source}: line {lines[0]}: missing first value; nothing to fill it from (try --fill drop)"
+            raise OptionError(
+                f"{source}: line {lines[0]}: missing first value; nothing to fill it from (try {{0}} drop)", "fill"
             )
         elif fill == "ffill":
             for i in np.flatnonzero(missing):

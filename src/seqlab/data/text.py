@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 
 UNKNOWN = "\ufffd"  # the Unicode replacement character: the explicit unknown symbol
 
@@ -44,10 +44,11 @@ class Vocabulary:
                 line = text.count("\n", 0, pos) + 1
                 column = pos - (text.rfind("\n", 0, pos) + 1) + 1
                 missing = sorted(set(text) - set(self.index))
-                raise SeqlabError(
+                raise OptionError(
                     f"{source}: character {text[pos]!r} (U+{ord(text[pos]):04X}) at line {line}, column {column} "
                     f"is not in the model's vocabulary ({len(missing)} unknown characters in all); "
-                    "pass --unknown map to score it as the unknown symbol"
+                    "give {0} map to score it as the unknown symbol",
+                    "unknown",
                 )
             ids = [self.unknown_id if i < 0 else i for i in ids]
         return torch.tensor(ids, dtype=torch.long)
