@@ -1,4 +1,5 @@
-"""Data: the bundled data sets and loaders for text, CSV series (``series.py``) and audio (``audio.py``).
+"""Data: the bundled data sets and loaders for text, CSV series (``series.py``) and audio (``audio.py``);
+``spec.py``: ``DataSpec``, the typed description of a data set, and ``load_dataset(spec)``, its one reader.
 
 ``seqlab.data.load(name_or_path)`` takes a bundled name (``"shakespeare"``, ``"msft"``, ``"speech"``)
 or a path, and returns text as ``str``, a CSV as a list of ``Series``, audio as ``(samples, rate)``.
