@@ -169,6 +169,40 @@ def cli(argv, capsys):
     return code, out.out, out.err
 
 
+def write_data(kind: str, directory) -> DataSpec:
+    """The conformance data as a file: the text, or prices whose log returns are the series."""
+    if kind == "text":
+        path = directory / "small.txt"
+        path.write_text(TEXT * 20, encoding="utf-8")
+        return DataSpec(str(path))
+    path = directory / "prices.csv"
+    path.write_text("Close\n" + "".join(f"{p}\n" for p in 50 * np.exp(np.cumsum(0.01 * SERIES))), encoding="utf-8")
+    return DataSpec(str(path), transform="log_return")
+
+
+def test_every_model_saved_with_its_data_through_info_evaluate_and_sample_or_forecast(fitted, tmp_path, capsys):
+    """Any registered model saved with a DataSpec (seqlab.save) works in every command that applies to it."""
+    _, case, model = fitted
+    model.data_spec = write_data(case.data, tmp_path)
+    seqlab.save(model, tmp_path / "m")
+    code, stdout, err = cli(["info", str(tmp_path / "m")], capsys)
+    assert code == 0 and '"source"' in stdout, err
+    code, stdout, err = cli(["evaluate", str(tmp_path / "m"), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["tokens"] > 0, err
+    if case.data == "text":
+        code, stdout, err = cli(
+            ["sample", str(tmp_path / "m"), "--prompt", "ab", "--length", "6", "--seed", "0"], capsys
+        )
+        assert code == 0 and len(stdout.rstrip("\n")) == 8, err
+        code, _, err = cli(["forecast", str(tmp_path / "m")], capsys)
+        assert code == 1 and "not a model of a series" in err
+    else:
+        code, stdout, err = cli(["forecast", str(tmp_path / "m"), "--horizon", "2", "--samples", "4"], capsys)
+        assert code == 0 and len(stdout.strip().splitlines()) == 4, err
+        code, _, err = cli(["sample", str(tmp_path / "m")], capsys)
+        assert code == 1 and "a model of a series" in err
+
+
 TINY = ["--hidden", "6", "--embedding", "4", "--steps", "3", "--batch-size", "2", "--window", "8", "--no-progress"]
 
 

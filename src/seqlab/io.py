@@ -17,6 +17,7 @@ from seqlab.atomic import read_json, write_json, write_safetensors
 from seqlab.base import MODELS, SequenceModel
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.transforms import Transform
 
 FORMAT = "seqlab-model"
 FORMAT_VERSION = 1
@@ -31,6 +32,8 @@ def save(model: SequenceModel, directory: str | Path) -> None:
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model.kind, **model.to_config()}
     if model.data_spec is not None:
         config["data"] = model.data_spec.to_json()
+    if model.transform is not None:  # a model of a transformed series forecasts back through it
+        config["transform"] = model.transform.to_json()
     write_safetensors(directory / WEIGHTS_FILE, model.state_dict())
     write_json(directory / CONFIG_FILE, config)
 
@@ -56,6 +59,8 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
         raise SeqlabError(f"{directory / CONFIG_FILE}: invalid model config ({e})") from None
     if "data" in config:
         model.data_spec = DataSpec.from_json(config["data"])
+    if "transform" in config and model.transform is None:
+        model.transform = Transform.from_json(config["transform"])
     load_weights(model, directory)
     return model
 
