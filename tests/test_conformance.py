@@ -231,3 +231,20 @@ def test_cli_train_info_evaluate_sample_or_forecast(model, data, tmp_path, capsy
     else:
         code, stdout, err = cli(["forecast", str(out), "--horizon", "3", "--samples", "8"], capsys)
         assert code == 0 and len(stdout.strip().splitlines()) == 5, err  # a title, the header, 3 steps
+
+
+@pytest.mark.parametrize("item", CASES, ids=[case_id(c) for c in CASES])
+def test_an_unfitted_model_says_so(item):
+    """Before fit: describe() works, and log_prob / step / sample either work (a network is usable untrained) or
+    raise a SeqlabError, never an AttributeError or TypeError."""
+    _, case = item
+    torch.manual_seed(0)
+    train = TEXT if case.data == "text" else SERIES
+    model = case.build(train)
+    assert isinstance(model.describe(), str)
+    x = TEXT[:8] if case.data == "text" else SERIES[:8]
+    for call in (lambda: model.log_prob(x), lambda: model.step(None, model.initial_state())):
+        try:
+            call()
+        except SeqlabError:
+            pass

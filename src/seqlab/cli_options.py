@@ -92,12 +92,14 @@ def add_config_options(parser: argparse.ArgumentParser, config_class, skip: tupl
 
 
 def element_type(sample, meta, annotation: str = ""):
+    """The argparse type of a field's values: names from ``choices``; integers >= ``min`` (else >= 1, or >= 0
+    where the default is 0, as a seed); positive numbers; else text."""
     if "choices" in meta:
         return names(tuple(meta["choices"]), meta.get("what", "value"))
     if isinstance(sample, bool):
         return str
     if isinstance(sample, int) or (sample is None and "int" in str(annotation)):
-        return at_least(meta.get("min", 1))
+        return at_least(meta.get("min", 0 if sample == 0 else 1))
     if isinstance(sample, float) or (sample is None and "float" in str(annotation)):
         return positive_float
     return str

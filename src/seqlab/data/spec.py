@@ -26,7 +26,7 @@ from seqlab.data.dataset import Dataset, data_kind, join_series
 from seqlab.data.files import load_text
 from seqlab.data.series import FILL_POLICIES, load_series
 from seqlab.data.text import split_text
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.transforms import Transform
 
 DEFAULT_VALID_FRACTION = {"text": 0.1, "series": 0.2, "audio": 0.1}
@@ -57,18 +57,17 @@ class DataSpec:
 
     def validate(self) -> None:
         if self.valid_fraction is not None and not 0.0 < self.valid_fraction < 1.0:
-            raise SeqlabError(f"valid_fraction must be in (0, 1), got {self.valid_fraction}")
+            raise OptionError(f"{{0}} must be in (0, 1), got {self.valid_fraction}", "valid_fraction")
         if self.fill is not None and self.fill not in FILL_POLICIES:
-            raise SeqlabError(f"unknown fill {self.fill!r}; choose one of {', '.join(FILL_POLICIES)}")
+            raise OptionError(f"unknown {{0}} {self.fill!r}; choose one of {', '.join(FILL_POLICIES)}", "fill")
         if self.audio_encoding is not None and self.audio_encoding not in AUDIO_ENCODINGS:
-            raise SeqlabError(
-                f"unknown audio encoding {self.audio_encoding!r}; choose one of {', '.join(AUDIO_ENCODINGS)}"
-            )
+            choices = ", ".join(AUDIO_ENCODINGS)
+            raise OptionError(f"unknown {{0}} {self.audio_encoding!r}; choose one of {choices}", "audio_encoding")
         kind = self.kind
         wrong = [f for f in SERIES_FIELDS if kind != "series" and getattr(self, f) is not None]
         wrong += [f for f in AUDIO_FIELDS if kind != "audio" and getattr(self, f) is not None]
         if wrong:
-            raise SeqlabError(f"{self.source}: {kind} data takes no {', '.join(wrong)} (a {_owner(wrong[0])} option)")
+            raise OptionError(f"{self.source}: {kind} data takes no {{all}} (a {_owner(wrong[0])} option)", *wrong)
 
     def resolved(self) -> DataSpec:
         """The same spec with the kind's defaults filled in and a local path made absolute."""

@@ -133,6 +133,10 @@ class InfiniGram(SequenceModel):
         nxt = self._follower[lo:hi]
         return np.bincount(nxt[nxt >= 0], minlength=self.V).astype(np.float64)
 
+    def check_fitted(self) -> None:
+        if self.text is None:
+            raise SeqlabError("this InfiniGram is not fitted yet: call fit(text) first")
+
     def distribution(self, history: np.ndarray) -> np.ndarray:
         """P(. | history) over the vocabulary, (V,)."""
         if self.text is None:
@@ -158,6 +162,7 @@ class InfiniGram(SequenceModel):
 
     # -- SequenceModel ----------------------------------------------------------------------------------------
     def log_prob(self, x) -> torch.Tensor:
+        self.check_fitted()
         ids = self.encode(x).numpy().astype(np.int64)
         out = np.empty(len(ids))
         for t in range(len(ids)):
@@ -169,6 +174,7 @@ class InfiniGram(SequenceModel):
 
     def step(self, x_prev, state: np.ndarray):
         """state: the whole history so far (the model conditions on all of it)."""
+        self.check_fitted()
         if x_prev is not None:
             state = np.append(state, int(x_prev))
         return torch.from_numpy(np.log(self.distribution(state))), state
@@ -199,4 +205,6 @@ class InfiniGram(SequenceModel):
 
     def describe(self) -> str:
         length = "unbounded" if self.max_length is None else f"at most {self.max_length}"
+        if self.text is None:
+            return f"InfiniGram(suffixes of {length} symbols, not fitted)"
         return f"InfiniGram(suffixes of {length} symbols, {len(self.text):,} training symbols, vocabulary {self.V})"

@@ -126,7 +126,7 @@ class LatentAR(ElementsModel):
                 f"{cell}{'' if cell != 'gru' else ' reset ' + reset}, text",
                 "text",
                 lambda text, cell=cell, reset=reset: cls(
-                    Vocabulary.from_text(text), LatentARConfig(cell, **tiny, reset=reset)
+                    Vocabulary.from_text(text), LatentARConfig(cell=cell, **tiny, reset=reset)
                 ),
                 fit,
             )
@@ -136,7 +136,7 @@ class LatentAR(ElementsModel):
             ConformanceCase(
                 "gru, 2 layers, dropout, series",
                 "series",
-                lambda y: cls.for_series(y, LatentARConfig("gru", **tiny, num_layers=2, dropout=0.5)),
+                lambda y: cls.for_series(y, LatentARConfig(cell="gru", **tiny, num_layers=2, dropout=0.5)),
                 fit,
             )
         )

@@ -36,6 +36,7 @@ class MarkovChain(NGram):
 
     def transition_matrix(self) -> np.ndarray:
         """P[i, j] = P(x_t = j | x_{t-1} = i), (V, V); every row sums to 1."""
+        self.check_fitted()
         V = self.V
         previous = np.repeat(np.arange(V, dtype=np.int64), V)[:, None]  # (V * V, 1)
         following = np.tile(np.arange(V, dtype=np.int64), V)
@@ -63,4 +64,4 @@ class MarkovChain(NGram):
         return [ConformanceCase("add-0.5", "text", lambda text: cls(k=0.5))]
 
     def describe(self) -> str:
-        return f"MarkovChain(k={self.k}, vocabulary {self.V})"
+        return f"MarkovChain(k={self.k}, {f'vocabulary {self.V}' if self.levels else 'not fitted'})"

@@ -232,13 +232,19 @@ class NGram(SequenceModel):
         w = self.encode(symbol, source="symbol").numpy()
         return float(self._probs(ctx[None, :].astype(np.int64), w[:1].astype(np.int64))[0])
 
+    def check_fitted(self) -> None:
+        if not self.levels:
+            raise SeqlabError(f"this {type(self).__name__} is not fitted yet: call fit(text) first")
+
     def next_distribution(self, context_ids: np.ndarray) -> np.ndarray:
         """P(. | context) over the whole vocabulary, (V,)."""
+        self.check_fitted()
         ctx = np.asarray(context_ids, dtype=np.int64)[-self.order :] if self.order else np.zeros(0, np.int64)
         return self._probs(np.repeat(ctx[None, :], self.V, axis=0), np.arange(self.V, dtype=np.int64))
 
     def log_prob(self, x) -> torch.Tensor:
         """log P(x_s | x_{s-order} .. x_{s-1}) for every position (shorter contexts at the start)."""
+        self.check_fitted()
         ids = self.encode(x).numpy().astype(np.int64)
         T, tau = len(ids), self.order
         p = np.empty(T, dtype=np.float64)
@@ -313,6 +319,8 @@ class NGram(SequenceModel):
         ]
 
     def describe(self) -> str:
+        if not self.levels:
+            return f"NGram(order={self.order}, {self.smoothing}, not fitted)"
         grams = sum(len(level.grams) for level in self.levels)
         return (
             f"NGram(order={self.order}, {self.smoothing}, vocabulary {self.V}, {grams:,} distinct n-grams of orders "
