@@ -29,6 +29,7 @@ from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info,
 from seqlab.training import LAST_DIR, TrainerConfig
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
+QUANTILES = list_of(number(float, lambda q: 0 < q < 1, "a number in (0, 1)"), "numbers in (0, 1)")
 MODEL = LatentARConfig()
 TRAINER = TrainerConfig()
 # command-line option -> library field, where they differ (the rest: --field-name is field_name)
@@ -68,9 +69,7 @@ def build_parser() -> Parser:
     t = sub.add_parser("train", help="train a latent AR model (RNN, LSTM, GRU) on text, a CSV series or audio")
     t.add_argument("--data", help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)")
     t.add_argument("--model", choices=train.CLI_MODELS, help="cell (lstm for text, gru for series and audio)")
-    t.add_argument(
-        "--out", help="output directory (default: runs/MODEL for text, runs/DATA-MODEL for a series or audio)"
-    )
+    t.add_argument("--out", help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     g = t.add_argument_group("model")
@@ -78,11 +77,7 @@ def build_parser() -> Parser:
     g.add_argument("--layers", type=positive_int, help=f"recurrent layers ({MODEL.num_layers})")
     g.add_argument("--embedding", type=positive_int, help=f"input embedding size ({MODEL.embedding_dim})")
     g.add_argument("--dropout", type=fraction, help=f"dropout between layers ({MODEL.dropout})")
-    g.add_argument(
-        "--gru-reset",
-        choices=["before", "after"],
-        help="GRU: reset before the product (notes) or after (cuDNN; default)",
-    )
+    g.add_argument("--gru-reset", choices=["before", "after"], help="GRU: reset before (notes) or after (cuDNN)")
     g.add_argument("--backend", choices=["auto", "reference", "torch", "triton"], help="recurrence backend (auto)")
     g.add_argument("--head", choices=CONTINUOUS_HEADS, help="distribution of a continuous next value (gaussian)")
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
@@ -90,9 +85,7 @@ def build_parser() -> Parser:
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")
     g.add_argument(
-        "--time-budget",
-        type=positive_float,
-        help=f"seconds of training ({train.DEFAULT_TIME_BUDGET:g} without --steps)",
+        "--time-budget", type=positive_float, help=f"seconds ({train.DEFAULT_TIME_BUDGET:g} without --steps)"
     )
     g = t.add_argument_group("optimiser")
     g.add_argument("--batch-size", type=positive_int, help=f"streams per batch ({TRAINER.batch_size})")
@@ -123,12 +116,7 @@ def build_parser() -> Parser:
     e = sub.add_parser("evaluate", help="score text: NLL per character, bits per character, perplexity")
     e.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
     e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
-    e.add_argument(
-        "--unknown",
-        choices=["error", "map"],
-        default="error",
-        help="characters not in the vocabulary: refuse (default) or score as the unknown symbol",
-    )
+    e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
 
     c = sub.add_parser("compare", help="fit every model family on one split and rank them by validation NLL")
@@ -136,9 +124,7 @@ def build_parser() -> Parser:
     c.add_argument("--budget", type=positive_float, default=60.0, help="seconds of training per neural model (60)")
     c.add_argument("--out", default="runs/compare", help="where compare.md, .csv, .json and .png go (runs/compare)")
     c.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    c.add_argument(
-        "--valid-fraction", type=positive_float, help="held-out share of a text without a marked validation part (0.1)"
-    )
+    c.add_argument("--valid-fraction", type=positive_float, help="held-out share of a text without a marked one (0.1)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -152,10 +138,7 @@ def build_parser() -> Parser:
     f.add_argument("--fill", choices=FILL_POLICIES, help="what to do with missing values (default: refuse)")
     f.add_argument("--horizon", type=positive_int, default=20, help="steps ahead (20)")
     f.add_argument(
-        "--quantiles",
-        type=list_of(number(float, lambda q: 0 < q < 1, "x"), "numbers in (0, 1)"),
-        default=(0.1, 0.5, 0.9),
-        help="comma-separated, in (0, 1) (0.1,0.5,0.9)",
+        "--quantiles", type=QUANTILES, default=(0.1, 0.5, 0.9), help="comma-separated, in (0, 1) (0.1,0.5,0.9)"
     )
     f.add_argument("--samples", type=positive_int, default=1000, help="sample paths (1000)")
     f.add_argument("--context", type=positive_int, help="condition on only the last N values (default: all)")
@@ -168,10 +151,7 @@ def build_parser() -> Parser:
     add_data_options(b, series_only=True)
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument(
-        "--models",
-        type=list_of(str, "model names"),
-        default=backtest.DEFAULT_MODELS,
-        help=f"comma-separated ({','.join(backtest.DEFAULT_MODELS)})",
+        "--models", type=list_of(str, "names"), default=backtest.DEFAULT_MODELS, help=", ".join(backtest.DEFAULT_MODELS)
     )
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
     b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
