@@ -311,8 +311,7 @@ def cmd_compare(args) -> int:
         keys = ("model", "nll_nats", "bits_per_char", "params", "fit_seconds", "sample_chars_per_second")
         say(json.dumps({"data": result.meta, "results": [{k: r[k] for k in keys} for r in result.results]}))
     else:
-        table = compare.markdown_table(result.results, compare.COLUMNS)
-        say(f"{result.title}\n\n{table}\nwritten: {', '.join(map(str, result.written))}")
+        say(f"{result.title}\n\n{result.table}\nwritten: {', '.join(map(str, result.written))}")
     return 0
 
 

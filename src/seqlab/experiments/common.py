@@ -1,15 +1,13 @@
-"""What every experiment shares: the result record, parameter budgets, progress bars, tables and CSV."""
+"""What every experiment shares: the result record, parameter budgets, progress bars, thread counts
+(tables and CSV: ``seqlab.runs.report``)."""
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io as _io
 import math
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -70,38 +68,3 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-def _cell_text(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if value == 0 or not math.isfinite(value):
-            return f"{value:g}"
-        return f"{value:.4g}" if abs(value) >= 1e-3 else f"{value:.3e}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value).replace("|", "\\|").replace("\n", "⏎")
-
-
-def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
-    """Rows as a Markdown table; numbers right-aligned, floats to 4 significant digits."""
-    if not rows:
-        return "(no rows)\n"
-    columns = columns or list(rows[0])
-    numeric = [all(isinstance(r.get(c), int | float | None) for r in rows) for c in columns]
-    lines = [
-        "| " + " | ".join(columns) + " |",
-        "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
-    ]
-    lines += ["| " + " | ".join(_cell_text(r.get(c, "")) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(k for r in rows for k in r))  # every key, first-seen order
-    buffer = _io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns)
-    writer.writeheader()
-    writer.writerows(rows)
-    path.write_text(buffer.getvalue(), encoding="utf-8")

@@ -18,7 +18,7 @@ from seqlab.metrics import likelihood_scores
 from seqlab.models.families import Contender, contenders, fit_contender
 from seqlab.models.infinigram import InfiniGram
 from seqlab.plots import compare_chart
-from seqlab.runs.report import Column, write_report
+from seqlab.runs.report import Column, markdown_table, write_report
 
 SAMPLE_LENGTH = 80
 SPEED_LENGTH = 300
@@ -95,6 +95,7 @@ class CompareResult:
     title: str
     meta: dict  # the data record
     results: list[dict]  # rows, best first
+    table: str  # Markdown
     written: list[Path]
 
 
@@ -114,4 +115,4 @@ def run_compare(spec: CompareSpec, log: Callable[[str], None] = lambda s: print(
     written = write_report(spec.out, "compare", results, record, title, COLUMNS)
     written.append(Path(spec.out) / "compare.png")
     compare_chart(results, written[-1], title)
-    return CompareResult(title, meta, results, written)
+    return CompareResult(title, meta, results, markdown_table(results, COLUMNS), written)
