@@ -24,7 +24,7 @@ from seqlab.data.audio import load_audio
 from seqlab.data.bundled_data import resolve
 from seqlab.data.dataset import Dataset, data_kind, join_series
 from seqlab.data.files import load_text
-from seqlab.data.series import FILL_POLICIES, load_series
+from seqlab.data.series import FILL_POLICIES, Series, load_series
 from seqlab.data.text import split_text
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.transforms import Transform
@@ -130,9 +130,14 @@ def load_dataset(spec: DataSpec | dict) -> Dataset:
     return _series_dataset(path, spec, meta)
 
 
+def read_series(spec: DataSpec) -> list[Series]:
+    """Every series of a CSV spec, whole (untransformed, unsplit): what a forecast conditions on."""
+    return load_series(spec.source, spec.column, spec.date_column, spec.id_column, spec.fill, spec.covariates)
+
+
 def _series_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
     fraction = spec.valid_fraction
-    series = load_series(path, spec.column, spec.date_column, spec.id_column, spec.fill, spec.covariates)
+    series = read_series(spec)
     transform = Transform.parse(spec.transform)
     cuts = [int(len(s) * (1 - fraction)) for s in series]
     for s, cut in zip(series, cuts, strict=True):
