@@ -12,7 +12,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from seqlab.atomic import read_json, write_json, write_safetensors
+from seqlab.atomic import read_json, recover, write_json, write_safetensors
 from seqlab.errors import SeqlabError
 
 FORMAT = "seqlab-model"
@@ -35,6 +35,7 @@ def load(directory: str | Path, expect: str | None = None):
     from seqlab.models import MODELS
 
     directory = Path(directory)
+    recover(directory)  # a checkpoint swap a kill interrupted: the newest complete copy goes back in place
     if not directory.is_dir():
         raise SeqlabError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():
