@@ -72,6 +72,6 @@ def check_data_file(path: Path) -> None:
         raise SeqlabError(f"{path} is {kind}, not a regular file; seqlab reads data from regular files only")
     if info.st_size > MAX_DATA_BYTES:
         raise SeqlabError(
-            f"{path}: {info.st_size / 2**30:.1f} GiB is over seqlab's limit of {MAX_DATA_BYTES / 2**30:g} GiB "
-            "for one data file"
+            f"{path}: {info.st_size:,} bytes is over seqlab's limit of {MAX_DATA_BYTES:,} bytes "
+            f"({MAX_DATA_BYTES / 2**30:g} GiB) for one data file"
         )
