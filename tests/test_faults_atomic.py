@@ -17,7 +17,7 @@ import pytest
 import torch
 
 import seqlab
-from seqlab import atomic
+from seqlab import SeqlabError, atomic
 from seqlab.data import Vocabulary
 from seqlab.models import LatentAR, LatentARConfig
 
@@ -53,7 +53,7 @@ def read_version(path: Path) -> int:
 
 
 def assert_no_leftovers(path: Path) -> None:
-    atomic.recover(path)
+    """After the next reader (``seqlab.load``) nothing but the checkpoint is left beside it."""
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
 
 
@@ -116,7 +116,7 @@ WRITER = textwrap.dedent(
     from pathlib import Path
     sys.path.insert(0, sys.argv[2])
     from test_faults_atomic import write_version
-    from seqlab import atomic
+    from seqlab import SeqlabError, atomic
     path = Path(sys.argv[1])
     atomic.write_dir_atomically(path, write_version(1))
     atomic.write_dir_atomically(path, write_version(2))
@@ -187,8 +187,9 @@ def test_sigkill_at_every_rename_and_fsync_leaves_a_whole_checkpoint(tmp_path, m
     with monkeypatch.context() as m:
         counts = _count_calls(m)
         atomic.write_dir_atomically(tmp_path / "dry" / "last", write_version(1))
+        first = dict(counts)  # the calls of the first checkpoint: a kill there may leave nothing at all
         atomic.write_dir_atomically(tmp_path / "dry" / "last", write_version(2))
-    assert counts["rename"] == 3 and counts["replace"] >= 8 and counts["fsync"] >= 13, counts
+    assert counts["rename"] + counts["replace"] >= 11 and counts["fsync"] >= 8, counts
     found = set()
     for syscall, n in [(name, n) for name, total in counts.items() for n in range(1, total + 1)]:
         path = tmp_path / f"{syscall}-{n}" / "last"
@@ -201,10 +202,13 @@ def test_sigkill_at_every_rename_and_fsync_leaves_a_whole_checkpoint(tmp_path, m
             finally:
                 os._exit(0)
         assert os.waitpid(pid, 0)[1] == signal.SIGKILL, f"not killed at {syscall} {n}"
-        if not atomic.recover(path):  # killed before the first checkpoint was complete: nothing was promised
+        try:
+            found.add(read_version(path))
+        except SeqlabError:
+            assert n <= first[syscall], f"killed at {syscall} {n}, after the first checkpoint: none found"
             found.add(0)
+            assert list(path.parent.iterdir()) == [], "leftovers of a dead writer"
             continue
-        found.add(read_version(path))
         assert_no_leftovers(path)
     assert found == {0, 1, 2}  # the sweep hit every phase: before the first checkpoint, between, after the swap
 
@@ -224,10 +228,10 @@ def test_strace_sigkill_at_the_swap_renames_leaves_a_whole_checkpoint(tmp_path, 
 @needs_strace
 @pytest.mark.parametrize("signame", ["INT", "TERM"])
 def test_a_signal_between_the_two_swap_renames_waits_for_the_swap(tmp_path, syscall_counts, signame):
-    """Ctrl-C or SIGTERM delivered at the rename that puts the new copy in place (the old one already moved
-    aside): the process still stops, but only after the swap, and the new checkpoint is whole."""
-    last_rename = syscall_counts["rename"]  # the second checkpoint's rename .last.tmp-PID -> last
-    done = _run_writer(tmp_path, f"rename:signal={signame}:when={last_rename}")
+    """Ctrl-C or SIGTERM delivered at the rename that moves the old copy aside (the new one not yet in place):
+    the process still stops, but only after the swap, and the new checkpoint is whole."""
+    old_aside = syscall_counts["rename"] - 1  # the second checkpoint's rename last -> .last.old-PID
+    done = _run_writer(tmp_path, f"rename:signal={signame}:when={old_aside}")
     assert done.returncode != 0  # the signal did stop the process
     path = tmp_path / "run" / "last"
     assert read_version(path) == 2

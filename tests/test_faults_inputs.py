@@ -85,13 +85,6 @@ def test_a_utf8_bom_is_not_a_character_of_the_text(tmp_path):
         load_text(only)
 
 
-def test_a_bom_does_not_hide_the_date_column(tmp_path):
-    path = tmp_path / "bom.csv"
-    path.write_bytes(("\ufeff" + LOCAL_CSV).encode())
-    [series] = load_series(path)
-    assert series.dates is not None and str(series.dates[0])[:10] == "2020-01-01"
-
-
 def test_dates_with_time_zones(tmp_path):
     path = tmp_path / "tz.csv"
     rows = ["2020-01-01T09:30:00-05:00", "2020-01-01T16:00:00+01:00", "2020-01-02T09:30:00-05:00"]
