@@ -236,3 +236,26 @@ def test_a_signal_between_the_two_swap_renames_waits_for_the_swap(tmp_path, sysc
     path = tmp_path / "run" / "last"
     assert read_version(path) == 2
     assert_no_leftovers(path)
+
+
+def test_signals_wait_for_the_end_of_a_deferred_block():
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.deferred_signals():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached = True  # the interrupt did not land inside the block
+    assert reached
+
+
+def test_the_environment_hook_kills_a_real_process_at_a_named_step(tmp_path):
+    """``SEQLAB_TEST_KILL_AT=STEP@N``: how a command-line run can be killed at a swap step without strace."""
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", atomic.FAULT_ENV: "rename-new@2"}  # the second swap, old aside
+    path = tmp_path / "run" / "last"
+    done = subprocess.run(
+        [sys.executable, str(script), str(path), str(Path(__file__).parent)], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-500:]
+    assert not path.exists()  # killed with neither copy under the real name
+    assert read_version(path) == 2  # the next reader puts the complete new copy back
+    assert_no_leftovers(path)

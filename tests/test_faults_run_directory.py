@@ -2,13 +2,21 @@
 run has its first checkpoint, and never through a symlink or onto the working directory."""
 
 import json
+import math
 import os
 import signal
 
 import pytest
+import torch
+from helpers import SMALL_TEXT
 
 from seqlab import SeqlabError, atomic
+from seqlab.data import Vocabulary
+from seqlab.models import LatentAR, LatentARConfig
 from seqlab.runs.directory import LOCK_FILE, MARKER_FILE, RunDirectory, is_marked
+from seqlab.training import Trainer, TrainerConfig, TrainingDiverged
+
+TEXT = SMALL_TEXT[:2_000]
 
 
 def make_run(path, version: int) -> None:
@@ -173,4 +181,41 @@ def test_the_next_run_finds_a_run_whose_overwrite_was_killed_between_the_renames
     assert not path.exists()  # the moment the issue describes: neither name in place
     with RunDirectory.create(path, resume=True) as run:  # no explicit recover: create() does it
         assert version(run.path) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def _trainer_into(run: RunDirectory, steps: int = 4):
+    """The wiring phase 2 puts into ``seqlab train``: train into ``run.work``, commit at the first checkpoint."""
+    torch.manual_seed(0)
+    vocab = Vocabulary.from_text(TEXT)
+    model = LatentAR(vocab, LatentARConfig(cell="gru", hidden_size=6, embedding_dim=3))
+    config = TrainerConfig(steps=steps, batch_size=2, window=8, eval_every=2, eval_chars=100, progress=False)
+    trainer = Trainer(model, config, out=run.work)
+    trainer.after_checkpoint = lambda t: setattr(t, "out", run.commit())
+    return trainer, vocab.encode(TEXT)
+
+
+def test_an_overwriting_training_commits_at_its_first_checkpoint(tmp_path):
+    path = tmp_path / "run"
+    make_run(path, 1)
+    with RunDirectory.create(path, overwrite=True) as run:
+        trainer, ids = _trainer_into(run)
+        trainer.fit(ids[:1500], ids[1500:])
+    assert json.loads((path / "last" / "trainer.json").read_text())["progress"]["step"] == 4
+    assert is_marked(path) and "version" not in json.loads((path / "config.json").read_text())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_an_overwriting_training_that_diverges_before_its_first_checkpoint_keeps_the_old_run(tmp_path):
+    path = tmp_path / "run"
+    make_run(path, 1)
+    with pytest.raises(TrainingDiverged), RunDirectory.create(path, overwrite=True) as run:
+        trainer, ids = _trainer_into(run)
+
+        def diverge(trainer, step, loss):
+            with torch.no_grad():
+                next(trainer.model.parameters()).view(-1)[0] = math.inf
+
+        trainer.fit(ids[:1500], ids[1500:], on_step=diverge)
+    assert version(path) == 1 and (path / "last" / "v.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
