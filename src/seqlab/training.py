@@ -295,8 +295,7 @@ class Trainer:
 
     def load_last(self) -> tuple[dict, object]:
         last = self.out / LAST_DIR
-        atomic.recover(last)  # a swap a kill interrupted: put the newest complete copy back under last/
-        saved = io.load(last, expect=self.model.kind)
+        saved = io.load(last, expect=self.model.kind)  # recovers a swap a kill interrupted (atomic.recover)
         if saved.to_config() != self.model.to_config():
             raise SeqlabError(f"{last}: the checkpoint's model config differs from the one requested")
         self.model.load_state_dict(saved.state_dict())

@@ -63,7 +63,8 @@ def _wav_header_rate(path: Path) -> int | None:
     """The sample rate in a RIFF/WAVE file's fmt chunk, or None if there is none to read."""
     import struct
 
-    raw = path.read_bytes()[:4096]
+    with open(path, "rb") as f:
+        raw = f.read(4096)  # the header only
     at = raw.find(b"fmt ")
     if not raw.startswith(b"RIFF") or at < 0 or len(raw) < at + 16:
         return None
