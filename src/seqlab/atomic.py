@@ -1,19 +1,65 @@
 """Atomic files and directories: written under a temporary name, synced, then renamed into place, so a crash
 never leaves a half-written file under the real name. JSON and safetensors only, plus optimizer state read back
-with ``weights_only=True``: nothing is ever unpickled."""
+with ``weights_only=True``: nothing is ever unpickled.
+
+A directory (a checkpoint) is replaced in four steps, each one durable before the next::
+
+    1. write  .NAME.tmp-PID/...           every file synced; COMPLETE_FILE written last, then the folder synced
+    2. rename NAME -> .NAME.old-PID       (if NAME exists)   parent synced
+    3. rename .NAME.tmp-PID -> NAME                          parent synced
+    4. remove .NAME.old-PID
+
+SIGINT and SIGTERM wait until steps 2-3 are done. A SIGKILL or a power cut can still land anywhere: then
+``recover(NAME)``, called by every writer and reader, finds the leftovers of the dead process and restores the
+newest complete copy under NAME (the new one if it was complete, else the old one), so a reader always finds
+either the old or the new checkpoint, whole.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
 from seqlab.errors import SeqlabError
+
+COMPLETE_FILE = ".seqlab-complete"  # written last inside a checkpoint directory: everything before it is synced
+DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+FAULT_ENV = "SEQLAB_TEST_KILL_AT"  # tests only: "STEP" or "STEP@N" sends SIGKILL to this process at that step
+
+# Tests only: called with the name of each step of a directory swap ("write", "complete", "rename-old",
+# "rename-new", "remove-old"); raising or killing there simulates a crash at that instruction.
+fault_hook: Callable[[str], None] | None = None
+_fault_counts: dict[str, int] = {}
+
+
+def _fault_point(step: str) -> None:
+    if fault_hook is not None:
+        fault_hook(step)
+    target = os.environ.get(FAULT_ENV)
+    if target:
+        name, _, nth = target.partition("@")
+        if name == step:
+            _fault_counts[step] = _fault_counts.get(step, 0) + 1
+            if _fault_counts[step] == int(nth or 1):
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (created, renamed, removed names) durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def replace_into(path: Path, write: Callable[[Path], None]) -> None:
@@ -50,21 +96,127 @@ def read_torch(path: Path):
         raise SeqlabError(f"{path}: corrupted or not a seqlab optimizer state ({type(e).__name__})") from None
 
 
-def write_dir_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Fill a fresh temporary directory with ``write(tmp)``, then swap it in for ``path``."""
+@contextlib.contextmanager
+def deferred_signals() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them to the handlers that were installed."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread receives signals
+        yield
+        return
+    pending: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: pending.append(signum)) for s in DEFERRED_SIGNALS}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(pending):
+            signal.raise_signal(s)
+
+
+def _leftovers(path: Path) -> list[tuple[Path, int, str]]:
+    """(leftover, PID that wrote it, "tmp" or "old") for every ``.NAME.tmp-PID`` / ``.NAME.old-PID`` beside path."""
+    found = []
+    prefix = f".{path.name}."
+    with contextlib.suppress(FileNotFoundError):
+        for entry in os.scandir(path.parent):
+            if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
+                continue
+            kind, _, pid = entry.name[len(prefix) :].partition("-")
+            if kind in ("tmp", "old") and pid.isdigit():
+                found.append((Path(entry.path), int(pid), kind))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftovers are from an earlier, failed attempt
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_complete(directory: Path) -> bool:
+    return (directory / COMPLETE_FILE).is_file()
+
+
+def recover(path: str | Path) -> bool:
+    """Finish or undo a directory swap that a dead process left half done; True if ``path`` exists afterwards.
+
+    If ``path`` is missing, the newest complete leftover (``.NAME.tmp-PID`` before ``.NAME.old-PID``) is renamed
+    back to it; then the leftovers of dead processes are removed. Leftovers of a live process are its work in
+    progress and stay untouched."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    dead = [(p, kind) for p, pid, kind in _leftovers(path) if not _alive(pid)]
+    if not os.path.lexists(path):
+        complete = [(kind == "tmp", (p / COMPLETE_FILE).stat().st_mtime, p) for p, kind in dead if is_complete(p)]
+        if complete:
+            best = max(complete)[2]
+            try:
+                with deferred_signals():
+                    os.rename(best, path)
+                    fsync_dir(path.parent)
+            except OSError as e:
+                why = f"{path}: missing; its complete copy {best.name} cannot be moved back"
+                raise SeqlabError(f"{why} ({e.strerror})") from None
+    for p, _ in dead:
+        if p.exists():
+            shutil.rmtree(p, ignore_errors=True)
+    return os.path.lexists(path)
+
+
+def mark_complete(directory: Path) -> None:
+    """Write ``COMPLETE_FILE`` last into a fully written ``directory`` and make it durable."""
+    with open(directory / COMPLETE_FILE, "w", encoding="utf-8") as f:
+        f.write("complete\n")
+        f.flush()
+        os.fsync(f.fileno())
+    fsync_dir(directory)
+
+
+def swap_in(tmp: Path, path: Path) -> None:
+    """Put the complete directory ``tmp`` (named ``.NAME.tmp-PID``) in place of ``path``: steps 2-4 of the module
+    docstring, with SIGINT and SIGTERM held until both renames are durable."""
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    with deferred_signals():
+        _fault_point("rename-old")
+        if os.path.lexists(path):
+            os.rename(path, old)
+            fsync_dir(path.parent)
+        _fault_point("rename-new")
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if os.path.lexists(old) and not os.path.lexists(path):
+                os.rename(old, path)  # put the old one back before reporting the failure
+            raise
+        fsync_dir(path.parent)
+    _fault_point("remove-old")
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def write_dir_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Fill a fresh temporary directory with ``write(tmp)``, then swap it in for ``path`` (see the module
+    docstring): at every instant either the old or the new directory is complete, under ``path`` or under a
+    name ``recover`` restores."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    recover(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     try:
         write(tmp)
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-    finally:
+        _fault_point("write")
+        mark_complete(tmp)
+        _fault_point("complete")
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)
+        raise
+    swap_in(tmp, path)
 
 
 def read_json(path: Path) -> dict:

@@ -13,7 +13,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from seqlab.atomic import read_json, write_json, write_safetensors
+from seqlab.atomic import read_json, recover, write_json, write_safetensors
 from seqlab.base import MODELS, SequenceModel
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
@@ -41,6 +41,7 @@ def save(model: SequenceModel, directory: str | Path) -> None:
 def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
     """Load the model saved in ``directory``; ``expect`` names the model kind the caller needs."""
     directory = Path(directory)
+    recover(directory)  # a checkpoint swap a kill interrupted: the newest complete copy goes back in place
     if not directory.is_dir():
         raise SeqlabError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():

@@ -139,6 +139,31 @@ def busy_cpu_notice() -> str:
     )
 
 
+def nonfinite_parameter(model: torch.nn.Module) -> str | None:
+    """The name of the first parameter holding NaN or inf, or None: a model that must never be saved."""
+    for name, p in model.named_parameters():
+        if not bool(torch.isfinite(p).all()):
+            return name
+    return None
+
+
+def checked_progress(progress, source: Path) -> dict:
+    """A saved ``progress`` record, its fields checked: one line naming the file if anything is off."""
+    fields = {"step": int, "elapsed": (int, float), "bad_validations": int, "history": list}
+    if not isinstance(progress, dict):
+        raise SeqlabError(f"{source}: corrupted checkpoint (progress is {type(progress).__name__}, expected a dict)")
+    for name, kind in fields.items():
+        value = progress.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool) or (not isinstance(value, list) and value < 0):
+            raise SeqlabError(f"{source}: corrupted checkpoint (progress.{name} is {value!r})")
+    best = progress.get("best_valid_nll")
+    if best is not None and not isinstance(best, (int, float)):
+        raise SeqlabError(f"{source}: corrupted checkpoint (progress.best_valid_nll is {best!r})")
+    if best is not None and not math.isfinite(best):
+        best = None  # written before NaN stopped counting as an improvement: not a best to beat
+    return {**progress, "best_valid_nll": best}
+
+
 def _distributed() -> tuple[int, int]:
     """(rank, world size); joins the process group when launched by torchrun."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -194,6 +219,8 @@ class Trainer:
             betas=(0.9, config.beta2),
         )
         self._stop_requested = False
+        # called after each last/ checkpoint, e.g. to commit a run directory built beside the one it replaces
+        self.after_checkpoint: Callable[[Trainer], None] | None = None
         # where the batch lives in the model's carried state: (L, B, H) for RNNs, (B, ...) for the others
         self.state_batch_dim = getattr(model, "state_batch_dim", 0)
 
@@ -235,7 +262,12 @@ class Trainer:
 
         return _map_state(state, gather)
 
+    def _refuse_nonfinite(self) -> None:
+        if (name := nonfinite_parameter(self.model)) is not None:  # never reached through fit(), which stops first
+            raise TrainingDiverged(f"refusing to save a model whose parameter {name} holds NaN or inf")
+
     def save_last(self, progress: dict, state) -> None:
+        self._refuse_nonfinite()
         state = self._gather_state(state)  # every rank takes part in the gather
         if self.rank != 0 or self.out is None:
             return
@@ -251,8 +283,11 @@ class Trainer:
         write_dir = self.out / LAST_DIR
         self.out.mkdir(parents=True, exist_ok=True)
         atomic.write_dir_atomically(write_dir, write)
+        if self.after_checkpoint is not None:
+            self.after_checkpoint(self)
 
     def save_best(self, progress: dict) -> None:
+        self._refuse_nonfinite()
         if self.rank != 0 or self.out is None:
             return
         io.save(self.model, self.out)
@@ -262,7 +297,7 @@ class Trainer:
 
     def load_last(self) -> tuple[dict, object]:
         last = self.out / LAST_DIR
-        saved = io.load(last, expect=self.model.kind)
+        saved = io.load(last, expect=self.model.kind)  # recovers a swap a kill interrupted (atomic.recover)
         if saved.to_config() != self.model.to_config():
             raise SeqlabError(f"{last}: the checkpoint's model config differs from the one requested")
         self.model.load_state_dict(saved.state_dict())
@@ -270,8 +305,10 @@ class Trainer:
         try:
             self.optimizer.load_state_dict(atomic.read_torch(last / "optimizer.pt"))
             carried = load_file(str(last / "carried.safetensors"))
-            progress = info["progress"]
-        except (KeyError, ValueError, OSError, RuntimeError) as e:
+            progress = checked_progress(info["progress"], last / "trainer.json")
+        except (KeyError, TypeError, ValueError, OSError, RuntimeError) as e:
+            if isinstance(e, SeqlabError):
+                raise
             raise SeqlabError(f"{last}: corrupted checkpoint ({type(e).__name__}: {e})") from None
         B = self.config.batch_size // self.world
         state = _state_from_tensors(carried, lambda p: p.narrow(self.state_batch_dim, self.rank * B, B).to(self.device))
@@ -366,6 +403,7 @@ class Trainer:
 
                 last_step = c.steps is not None and step >= c.steps
                 if step % c.eval_every == 0 or last_step or self._stop_requested or time_up:
+                    self._check_finite(step, progress)
                     record = {"step": step, "elapsed": round(elapsed, 2), "train_nll": loss_ema, "lr": lr}
                     if valid is not None:
                         record["valid_nll"] = self.validation_nll(valid, c.eval_chars)
@@ -373,10 +411,9 @@ class Trainer:
                         model.train()
                     history.append(record)
                     progress["step"], progress["elapsed"] = step, elapsed
-                    improved = (
-                        valid is None
-                        or progress["best_valid_nll"] is None
-                        or record["valid_nll"] < progress["best_valid_nll"]
+                    valid_nll, best = record.get("valid_nll"), progress["best_valid_nll"]
+                    improved = valid is None or (  # NaN and inf are never better
+                        math.isfinite(valid_nll) and (best is None or valid_nll < best)
                     )
                     if improved:
                         progress["best_valid_nll"] = record.get("valid_nll")
@@ -398,13 +435,24 @@ class Trainer:
                 signal.signal(signal.SIGINT, previous_handler)
         if stopped != "interrupted" and step > 0 and (not history or history[-1]["step"] != step):
             # Reached the budget between validations: record and save the final state too.
+            self._check_finite(step, progress)
             self.save_last(snapshot(), state)
         return TrainingResult(
             step, elapsed, progress["best_valid_nll"], history, stopped, chars / max(elapsed - start_elapsed, 1e-9)
         )
 
-    def _divergence_message(self, step: int, loss: float, grad_norm: float, progress: dict) -> str:
-        what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
+    def _check_finite(self, step: int, progress: dict) -> None:
+        """Before a checkpoint: stop if the weights hold NaN or inf, keeping the last finite checkpoint."""
+        if (name := nonfinite_parameter(self.model)) is not None:
+            raise TrainingDiverged(self._divergence_message(step, math.nan, math.nan, progress, name))
+
+    def _divergence_message(
+        self, step: int, loss: float, grad_norm: float, progress: dict, parameter: str | None = None
+    ) -> str:
+        if parameter is not None:
+            what = f"parameter {parameter} became NaN or infinite"
+        else:
+            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
         last = self.out / LAST_DIR if self.out is not None else None
         kept = (
             f"the last good checkpoint (step {progress['step']}) is kept in {last}"

@@ -43,6 +43,14 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
         raise SeqlabError(f"{path}: the header gives a sample rate of {file_rate}")
     if len(samples) == 0:
         raise SeqlabError(f"{path}: holds no samples ({info.subtype_info}, {file_rate} Hz)")
+    finite = np.isfinite(samples)
+    if not finite.all():  # only float WAVs can hold them
+        index, channel = np.argwhere(~finite)[0]
+        value = samples[index, channel]
+        raise SeqlabError(
+            f"{path}: sample {index:,} (channel {channel}, at {index / file_rate:.3f} s) is {value}, "
+            f"expected a finite value ({int((~finite).sum()):,} non-finite samples in all)"
+        )
     if samples.shape[1] > 1:
         if not quiet:
             print(f"seqlab: {path.name}: {samples.shape[1]} channels mixed down to mono", file=sys.stderr)
@@ -56,7 +64,8 @@ def _wav_header_rate(path: Path) -> int | None:
     """The sample rate in a RIFF/WAVE file's fmt chunk, or None if there is none to read."""
     import struct
 
-    raw = path.read_bytes()[:4096]
+    with open(path, "rb") as f:
+        raw = f.read(4096)  # the header only
     at = raw.find(b"fmt ")
     if not raw.startswith(b"RIFF") or at < 0 or len(raw) < at + 16:
         return None

@@ -7,9 +7,11 @@ from pathlib import Path
 from seqlab.data.bundled_data import resolve
 from seqlab.errors import SeqlabError
 
+BOM = "\ufeff"  # a UTF-8 byte-order mark: an encoding signature, not a character of the text
+
 
 def load_text(name_or_path: str | Path) -> str:
-    """Read a UTF-8 text file (or a bundled name); refuse empty, binary and non-UTF-8 files."""
+    """Read a UTF-8 text file (or a bundled name); refuse empty, binary and non-UTF-8 files; drop a leading BOM."""
     path, _ = resolve(name_or_path)
     raw = path.read_bytes()
     if not raw:
@@ -26,6 +28,9 @@ def load_text(name_or_path: str | Path) -> str:
             f"{path}: not valid UTF-8 at line {line}, column {column} (byte 0x{raw[e.start]:02x}); "
             "convert it to UTF-8 first"
         ) from None
+    text = text.removeprefix(BOM)
+    if not text:
+        raise SeqlabError(f"{path}: the file is empty (it holds only a byte-order mark)")
     return text.replace("\r\n", "\n")
 
 

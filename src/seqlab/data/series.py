@@ -67,7 +67,8 @@ def load_series(
     if fill is not None and fill not in FILL_POLICIES:
         raise OptionError(f"unknown {{0}} policy {fill!r}; choose one of {', '.join(FILL_POLICIES)}", "fill")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # utf-8-sig: a byte-order mark would otherwise become part of the first column's name
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise SeqlabError(f"{path}: the file is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as e:
@@ -131,7 +132,9 @@ def load_series(
 def _parse_dates(cells: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray:
     import pandas as pd
 
-    dates = pd.to_datetime(pd.Series(cells), format="mixed", errors="coerce").to_numpy()
+    parsed = pd.to_datetime(pd.Series(cells), format="mixed", errors="coerce", utc=True)
+    # dates with a time zone in UTC, dates without one as they are
+    dates = parsed.dt.tz_localize(None).to_numpy().astype("datetime64[ns]")
     bad = np.flatnonzero(np.isnat(dates))
     if len(bad):
         raise SeqlabError(f"{path}: line {lines[bad[0]]}: cannot read {cells[bad[0]]!r} as a date")

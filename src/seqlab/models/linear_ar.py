@@ -74,10 +74,17 @@ class LinearAR(SequenceModel):
     # -- fitting ------------------------------------------------------------------------------------------
     def _ols(self, y: np.ndarray, order: int, hold_back: int) -> dict:
         X, target = _design(y, order, hold_back)
+        if np.ptp(y) == 0:
+            raise SeqlabError(f"the training series is constant (every value is {y[0]:g}): nothing to fit")
         params, *_ = np.linalg.lstsq(X, target, rcond=None)
         resid = target - X @ params
         nobs, k = len(target), order + 1
         sigma2 = float(resid @ resid / nobs)
+        if not sigma2 > 0 or np.linalg.matrix_rank(X) < k:  # a deterministic or degenerate series
+            raise SeqlabError(
+                f"AR({order}) on this series is degenerate (the lagged values are collinear or predict it exactly, "
+                f"residual variance {sigma2:g}); try a lower order or a transform"
+            )
         llf = -nobs / 2 * (math.log(2 * math.pi * sigma2) + 1)
         return {
             "params": params,

@@ -1,0 +1,14 @@
+"""The application layer: one module per command, typed specs in, result objects out; no printing.
+
+    train       TrainSpec -> TrainResult        a latent AR model into a run directory (new, resumed, overwritten)
+    evaluate    EvaluateSpec -> EvaluateResult  NLL of a text, or of the held-out part of the training data
+    sample      SampleSpec -> SampleResult      text, or seconds of audio into a WAV file
+    forecast    ForecastSpec -> ForecastResult  quantiles per step of a series, CSV table and fan chart
+    backtest    BacktestSpec -> BacktestResult  rolling-origin scores of forecasting models
+    compare     CompareSpec -> CompareResult    every text family on one split, ranked
+    experiment  ExperimentSpec -> ExperimentRun one of the notes' measurements at a size
+    info        model_dir -> ModelInfo          what a saved model is and was trained on
+
+``rundir`` holds every file operation on a run directory, ``directory`` its marker, lock and safe overwrite;
+``report`` writes every table (Markdown, CSV, JSON).
+"""

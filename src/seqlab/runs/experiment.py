@@ -1,0 +1,59 @@
+"""``experiment``: run one of the notes' measurements (``seqlab.experiments``) at a size, write its report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from seqlab.errors import OptionError
+from seqlab.experiments import EXPERIMENTS, ExperimentResult
+from seqlab.experiments.figures import save_figures
+from seqlab.runs.report import markdown_table, write_report
+
+SIZES = ("quick", "default", "long")
+
+
+def sizes(name: str) -> tuple[str, ...]:
+    """The sizes experiment ``name`` offers: quick and default always, long where its config has ``long()``."""
+    config_class = EXPERIMENTS[name][0]
+    return tuple(s for s in SIZES if s == "default" or hasattr(config_class, s))
+
+
+def make_config(name: str, size: str = "default", **overrides):
+    """Experiment ``name``'s config at ``size`` (``Config.quick()``, ``Config()`` or ``Config.long()``) with
+    ``overrides`` (config fields) on top."""
+    config_class = EXPERIMENTS[name][0]
+    if size not in sizes(name):
+        raise OptionError(f"{{0}}: {name} has no size {size!r}; choose from {', '.join(sizes(name))}", "size")
+    config = config_class() if size == "default" else getattr(config_class, size)()
+    return replace(config, **overrides)
+
+
+@dataclass
+class ExperimentSpec:
+    name: str
+    config: object  # the experiment's config dataclass (make_config)
+    size: str = "default"
+    out: Path | None = None  # write the table (CSV, Markdown, JSON) and the figures here
+    progress: bool = True
+
+
+@dataclass
+class ExperimentRun:
+    result: ExperimentResult
+    table: str  # Markdown
+    summary: str  # the summary as indented JSON
+    written: list[Path] = field(default_factory=list)
+
+
+def run_experiment(spec: ExperimentSpec) -> ExperimentRun:
+    run = EXPERIMENTS[spec.name][1]
+    result = run(spec.config, show_progress=spec.progress)
+    summary = json.dumps(result.summary, indent=1)
+    out = ExperimentRun(result, markdown_table(result.rows), summary)
+    if spec.out is not None:
+        stem = spec.name.replace("-", "_")
+        out.written = write_report(spec.out, stem, result.rows, result.to_json(), footer=f"```\n{summary}\n```\n")
+        out.written += save_figures(result, Path(spec.out))
+    return out

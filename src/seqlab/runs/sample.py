@@ -1,0 +1,93 @@
+"""``sample``: generate text, or seconds of audio into a WAV file, from a trained model (its fastest exact path:
+``SequenceModel.sample_elements``, the streaming sampler for discrete latent models)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from seqlab import io
+from seqlab.base import SequenceModel
+from seqlab.data.audio import MuLaw, load_audio, write_wav
+from seqlab.data.spec import load_dataset
+from seqlab.errors import SeqlabError, Unsupported
+from seqlab.plots import spectrograms
+from seqlab.runs import rundir
+
+
+@dataclass
+class SampleSpec:
+    model_dir: Path
+    prompt: str = ""  # text to continue
+    length: int = 500  # characters
+    temperature: float = 1.0
+    top_k: int | None = None
+    seed: int | None = None
+    seconds: float = 2.0  # audio: seconds to generate
+    out: Path = Path("generated.wav")  # audio: the WAV file written
+    prompt_audio: Path | None = None  # audio: a WAV file to continue
+    spectrogram: Path | None = None  # audio: real against generated audio, as a PNG
+
+
+@dataclass
+class SampleResult:
+    text: str | None = None  # the prompt and its continuation (text models)
+    wav: Path | None = None  # audio models: what was written
+    seconds: float = 0.0
+    rate: int = 0
+    samples_per_second: float = 0.0
+    raw: bool = False  # audio from a continuous (raw-sample) model: one torch step per sample
+    spectrogram: Path | None = None
+
+
+def is_audio(model: SequenceModel, spec_kind: str | None) -> bool:
+    return isinstance(getattr(model, "vocabulary", None), MuLaw) or (spec_kind == "audio")
+
+
+def sample(spec: SampleSpec) -> SampleResult:
+    model = io.load(spec.model_dir)
+    data_spec = rundir.data_spec(spec.model_dir, model)
+    kind = data_spec.kind if data_spec is not None else None
+    if is_audio(model, kind):
+        return sample_audio(model, spec)
+    if model.transform is not None or not model.head.discrete:
+        raise Unsupported(f"{spec.model_dir}: a model of a series: draw its futures with forecast, not sample")
+    prompt = model.encode(spec.prompt, source="prompt")
+    ids = model.sample_elements(prompt, spec.length, spec.temperature, spec.top_k, spec.seed)
+    return SampleResult(text=spec.prompt + model.decode(ids))
+
+
+def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
+    """``spec.seconds`` of audio from a mu-law (streaming) or raw-sample model into ``spec.out``."""
+    data_spec = rundir.data_spec(spec.model_dir, model)
+    discrete = model.head.discrete
+    rate = model.vocabulary.sample_rate if discrete else (data_spec.sample_rate if data_spec else None)
+    if not rate:
+        raise SeqlabError(f"{spec.model_dir}: no record of the sample rate it was trained at")
+    prompt = np.zeros(0, dtype=np.float32)
+    if spec.prompt_audio:
+        prompt, _ = load_audio(spec.prompt_audio, rate)
+    n = int(round(spec.seconds * rate))
+    t0 = time.perf_counter()
+    if discrete:
+        ids = model.sample_elements(model.encode(prompt), n, spec.temperature, spec.top_k, spec.seed)
+        audio = model.decode(ids)
+    else:
+        x = model.sample_elements(torch.from_numpy(prompt.astype(np.float64)), n, spec.temperature, None, spec.seed)
+        audio = x.float().numpy()
+    seconds = time.perf_counter() - t0
+    write_wav(spec.out, audio, rate)
+    result = SampleResult(wav=spec.out, seconds=n / rate, rate=rate, samples_per_second=n / seconds, raw=not discrete)
+    if spec.spectrogram:
+        real = prompt
+        if not len(real):
+            if data_spec is None:
+                raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
+            real = load_dataset(data_spec).valid.numpy()[:n]
+        spectrograms(real, audio, rate, spec.spectrogram)
+        result.spectrogram = spec.spectrogram
+    return result

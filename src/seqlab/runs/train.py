@@ -1,0 +1,172 @@
+"""``train``: fit a latent AR model (RNN, LSTM, GRU) on text, a CSV series or audio into a run directory.
+
+A new run reads ``TrainSpec.data``, builds the model for the data's kind (a vocabulary, mu-law levels, or a
+standardised series with its transform), trains it with the one ``Trainer`` and scores the best model on the
+held-out part. A resumed run continues the checkpoint in ``out/last`` with its saved data and settings.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+import torch
+
+from seqlab import io
+from seqlab.data.audio import MuLaw
+from seqlab.data.dataset import Dataset
+from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.data.text import Vocabulary
+from seqlab.errors import OptionError, SeqlabError
+from seqlab.metrics import likelihood_scores
+from seqlab.models.latent_ar import LatentAR, LatentARConfig
+from seqlab.runs import rundir
+from seqlab.training import Trainer, TrainerConfig, TrainingResult, WindowStream
+
+CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
+DEFAULT_DATA = "shakespeare"
+DEFAULT_CELL = "lstm"
+DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
+RESUMABLE = ("steps", "time_budget")  # the only settings a resumed run may change
+# defaults that differ by the kind of data (text takes the library's): a price series is short and noisy,
+# audio is long and wants the GRU the streaming sampler is measured with
+KIND_DEFAULTS = {
+    "text": {},
+    "series": {
+        "cell": "gru",
+        "hidden_size": 64,
+        "batch_size": 16,
+        "window": 64,
+        "eval_every": 100,
+        "time_budget": 60.0,
+    },
+    "audio": {"cell": "gru", "hidden_size": 256, "batch_size": 32, "window": 128, "eval_every": 100},
+}
+MODEL_FIELDS = tuple(f.name for f in fields(LatentARConfig))
+TRAINER_FIELDS = tuple(f.name for f in fields(TrainerConfig))
+
+
+@dataclass
+class TrainSpec:
+    data: DataSpec | None = None  # None: the default data (a new run) or the saved data (resume)
+    model: dict = field(default_factory=dict)  # LatentARConfig fields given (cell included)
+    trainer: dict = field(default_factory=dict)  # TrainerConfig fields given
+    out: Path | None = None  # None: rundir.default_run_dir
+    resume: bool = False
+    overwrite: bool = False
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    dataset: Dataset
+    model: LatentAR  # the best model, as saved in out
+    training: TrainingResult
+    final: dict | None  # held-out scores of the best model (None without a held-out part)
+    main_process: bool = True
+
+
+def main_process() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and prints
+
+
+def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
+    """A fresh latent AR model for the kind of data: a vocabulary, mu-law levels, or a standardised series."""
+    if dataset.kind == "text":
+        model = LatentAR(Vocabulary.from_text(dataset.train), config)
+    elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
+        model = LatentAR(MuLaw(dataset.rate), config)
+    else:
+        if dataset.spec.covariates:
+            config = replace(config, covariates=dataset.train.shape[1] - 1)
+        model = LatentAR.for_series(dataset.train, config)
+        model.transform = dataset.transform
+    model.data_spec = dataset.spec
+    return model
+
+
+def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, bool]:
+    """(out, dataset, model, trainer config, whether an old run in out is replaced) for ``spec``."""
+    if spec.resume:
+        data_fields = [k for k in (spec.data.to_json() if spec.data else {}) if k != "source"]
+        fixed = [k for k in (*spec.model, *spec.trainer, *data_fields) if k not in (*RESUMABLE, "cell", "progress")]
+        if fixed:
+            slots = ", ".join(f"{{{i + 2}}}" for i in range(len(fixed)))
+            raise OptionError(
+                f"resume continues with the saved settings; only {{0}} and {{1}} can change (got {slots})",
+                *RESUMABLE,
+                *fixed,
+            )
+        out = spec.out or Path("runs") / spec.model.get("cell", DEFAULT_CELL)
+        meta, trainer_fields = rundir.resume_record(out)
+        model = io.load(rundir.last_checkpoint(out), expect=LatentAR.kind)
+        cell = spec.model.get("cell")
+        if cell and cell != model.config.cell:
+            raise OptionError(f"{out}: holds a {model.config.cell} model, but {{0}} {cell} was given", "cell")
+        saved = model.data_spec or DataSpec.from_json(meta)
+        if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
+            raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
+        trainer_fields.update(spec.trainer)
+        return out, load_dataset(saved), model, TrainerConfig(**trainer_fields), False
+    dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+    defaults = KIND_DEFAULTS[dataset.kind]
+    model_fields = {k: v for k, v in defaults.items() if k in MODEL_FIELDS} | spec.model
+    model_fields.setdefault("cell", DEFAULT_CELL)
+    out = spec.out or rundir.default_run_dir(dataset.spec, model_fields["cell"])
+    replacing = rundir.claim(out, spec.overwrite)
+    torch.manual_seed(spec.trainer.get("seed", 0))
+    model = new_model(dataset, LatentARConfig(**model_fields))
+    trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
+    if any(k in spec.trainer for k in RESUMABLE):
+        trainer_fields.pop("time_budget", None)
+    trainer_fields.update(spec.trainer)
+    if "steps" not in trainer_fields and "time_budget" not in trainer_fields:
+        trainer_fields["time_budget"] = DEFAULT_TIME_BUDGET
+    return out, dataset, model, TrainerConfig(**trainer_fields), replacing
+
+
+def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
+    out, dataset, model, config, replacing = prepare(spec)
+    main = main_process()
+    say = say if main else (lambda *a, **k: None)
+    source = dataset.spec.source
+    train_ids = model.encode(dataset.train, source=f"{source} (training part)")
+    valid_ids = None
+    if len(dataset.valid):
+        unknown = "map" if dataset.kind == "text" else "error"
+        valid_ids = model.encode(dataset.valid, unknown=unknown, source=f"{source} (validation part)")
+    if replacing and main:
+        config.validate()  # refuse bad settings before anything is deleted
+        WindowStream(train_ids, config.batch_size, config.window, config.seed)
+        rundir.clear(out)
+    budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
+    say(f"seqlab: {model.describe()}")
+    what = dataset.elements
+    if dataset.transform is not None:
+        what = f"{what} ({', '.join(dataset.meta['series'])}; transform {dataset.spec.transform})"
+    n_valid = 0 if valid_ids is None else len(valid_ids)
+    say(
+        f"seqlab: data {source}: {len(train_ids):,} training, {n_valid:,} validation {what}; budget {budget}; "
+        f"writing {out}"
+    )
+    result = Trainer(model, config, out=out, meta=dataset.meta).fit(train_ids, valid_ids, resume=spec.resume)
+    if result.stopped_because == "interrupted" or not main:
+        return TrainResult(out, dataset, model, result, None, main)
+    best = io.load(out)
+    final = None
+    if valid_ids is not None:
+        t0 = time.perf_counter()
+        scores = likelihood_scores(best.log_prob(valid_ids))
+        final = {
+            "steps": result.steps,
+            "seconds": round(result.elapsed, 1),
+            "train_chars_per_second": round(result.chars_per_second),
+            "stopped_because": result.stopped_because,
+            **{f"valid_{k}": v for k, v in scores.items()},
+            "valid_seconds": round(time.perf_counter() - t0, 1),
+        }
+        rundir.write_final_scores(out, final)
+    return TrainResult(out, dataset, best, result, final, main)
