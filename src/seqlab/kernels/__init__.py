@@ -24,6 +24,6 @@ Design and its trade-offs:
   gradients); ``dW_hh``, ``dW_ih``, the biases and ``dx`` are one large matrix product each, outside.
 """
 
-from seqlab.kernels.autograd import DTYPES, MAX_HIDDEN, recurrence, unsupported_reason, warn_once
+from seqlab.kernels.autograd import DTYPES, LAYOUTS, MAX_HIDDEN, pick_layout, recurrence, unsupported_reason, warn_once
 
-__all__ = ["recurrence", "unsupported_reason", "warn_once", "DTYPES", "MAX_HIDDEN"]
+__all__ = ["recurrence", "pick_layout", "unsupported_reason", "warn_once", "DTYPES", "LAYOUTS", "MAX_HIDDEN"]
