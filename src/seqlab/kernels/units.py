@@ -47,14 +47,14 @@ def sm_count(device: torch.device) -> int | None:
 def units_plan(H: int, num_gates: int, weight_dtype: torch.dtype, device: torch.device) -> UnitsPlan | str:
     """The launch plan for hidden size ``H``, or why the layout cannot take it."""
     if H > UNITS_MAX_HIDDEN:
-        return f"hidden size {H} > {UNITS_MAX_HIDDEN} for layout=\"units\""
+        return f'hidden size {H} > {UNITS_MAX_HIDDEN} for layout="units"'
     sms = sm_count(device)
     block_u = MIN_BLOCK_U
     while sms is not None and triton.cdiv(H, block_u) > sms and block_u < MAX_BLOCK_U:
         block_u *= 2
     programs = triton.cdiv(H, block_u)
     if sms is not None and programs > sms:
-        return f"hidden size {H} needs {programs} resident programs for layout=\"units\", the GPU has {sms} SMs"
+        return f'hidden size {H} needs {programs} resident programs for layout="units", the GPU has {sms} SMs'
     k_pad = max(16, triton.next_power_of_2(H))
     # Spread the slice over the threads: about 64 registers of weights per thread, 4 to 16 warps.
     slice_words = num_gates * k_pad * block_u * weight_dtype.itemsize // 4

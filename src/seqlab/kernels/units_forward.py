@@ -72,10 +72,14 @@ def forward_step_gates(
             h = tanh(tl.load(gx_at, mask, other=0.0) + dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT))
             tl.store(h_at, h, mask)
         elif CELL == "lstm":
-            i = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT))
-            f = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + dot_in_weight_dtype(h_all, w1, IEEE_FP32, UPCAST_DOT))
-            C_tilde = tanh(tl.load(gx_at + 2 * H, mask, other=0.0) + dot_in_weight_dtype(h_all, w2, IEEE_FP32, UPCAST_DOT))
-            o = tl.sigmoid(tl.load(gx_at + 3 * H, mask, other=0.0) + dot_in_weight_dtype(h_all, w3, IEEE_FP32, UPCAST_DOT))
+            wh_i = dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT)  # (BLOCK_B, BLOCK_U): W_hi h_{t-1} on U_p
+            wh_f = dot_in_weight_dtype(h_all, w1, IEEE_FP32, UPCAST_DOT)
+            wh_g = dot_in_weight_dtype(h_all, w2, IEEE_FP32, UPCAST_DOT)
+            wh_o = dot_in_weight_dtype(h_all, w3, IEEE_FP32, UPCAST_DOT)
+            i = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + wh_i)
+            f = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + wh_f)
+            C_tilde = tanh(tl.load(gx_at + 2 * H, mask, other=0.0) + wh_g)
+            o = tl.sigmoid(tl.load(gx_at + 3 * H, mask, other=0.0) + wh_o)
             c_at = cs_ptr + offs_b[:, None] * hs_stride + t * H + offs_u[None, :]  # C_{t-1}; C_t at + H
             C = f * tl.load(c_at, mask, other=0.0) + i * C_tilde
             tl.store(c_at + H, C, mask)
@@ -85,9 +89,12 @@ def forward_step_gates(
             tl.store(gates_at + 2 * H, C_tilde, mask)
             tl.store(gates_at + 3 * H, o, mask)
         elif CELL == "gru_after":
-            r = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT))
-            z = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + dot_in_weight_dtype(h_all, w1, IEEE_FP32, UPCAST_DOT))
-            hn = dot_in_weight_dtype(h_all, w2, IEEE_FP32, UPCAST_DOT) + tl.load(b_hn_ptr + offs_u, mask_u, other=0.0)[None, :]
+            wh_r = dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT)
+            wh_z = dot_in_weight_dtype(h_all, w1, IEEE_FP32, UPCAST_DOT)
+            r = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + wh_r)
+            z = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + wh_z)
+            b_hn = tl.load(b_hn_ptr + offs_u, mask_u, other=0.0)
+            hn = dot_in_weight_dtype(h_all, w2, IEEE_FP32, UPCAST_DOT) + b_hn[None, :]
             n = tanh(tl.load(gx_at + 2 * H, mask, other=0.0) + r * hn)
             tl.store(h_at, (1.0 - z) * n + z * h_prev, mask)
             tl.store(gates_at, r, mask)
@@ -95,8 +102,10 @@ def forward_step_gates(
             tl.store(gates_at + 2 * H, n, mask)
             tl.store(aux_ptr + (offs_b[:, None] * T + t) * H + offs_u[None, :], hn, mask)
         else:  # gru_before, first half: r, z and rh = r h_{t-1}, which every program's candidate reads
-            r = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT))
-            z = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + dot_in_weight_dtype(h_all, w1, IEEE_FP32, UPCAST_DOT))
+            wh_r = dot_in_weight_dtype(h_all, w0, IEEE_FP32, UPCAST_DOT)
+            wh_z = dot_in_weight_dtype(h_all, w1, IEEE_FP32, UPCAST_DOT)
+            r = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + wh_r)
+            z = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + wh_z)
             tl.store(gates_at, r, mask)
             tl.store(gates_at + H, z, mask)
             tl.store(aux_ptr + (offs_b[:, None] * T + t) * H + offs_u[None, :], r * h_prev, mask)
