@@ -22,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import torch
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
@@ -67,13 +68,10 @@ def constants_rows(cell: str, weight_dtype: str) -> tuple[dict, dict]:
 
 
 def constants_units(cell: str, weight_dtype: str) -> tuple[dict, dict]:
-    import torch
-
-    dtype = torch.float32 if weight_dtype == "fp32" else torch.bfloat16
-    plan = units_plan(UNITS_HIDDEN, NUM_GATES[cell], dtype, torch.device("cpu"))  # the CPU plan's BLOCK_U = 16
+    plan = units_plan(UNITS_HIDDEN, torch.device("cpu"))  # the CPU plan's BLOCK_U = 16
     constants = dict(CELL=cell, NUM_GATES=NUM_GATES[cell], BLOCK_B=BLOCK_B, BLOCK_U=plan.block_u, K_PAD=plan.k_pad)
     constants.update(PERSISTENT=True, PHASE=0, MAX_SPINS=MAX_SPINS, IEEE_FP32=weight_dtype == "fp32", UPCAST_DOT=False)
-    return constants, {"num_warps": plan.num_warps}
+    return constants, {"num_warps": plan.num_warps, "launch_cooperative_grid": True}
 
 
 LAYOUTS = {

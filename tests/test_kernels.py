@@ -232,6 +232,7 @@ def test_training_loss_curve_matches_reference(cell, reset, layout, monkeypatch)
     assert relative_error(losses["triton"], losses["reference"]) < 1e-5
 
 
+@pytest.mark.slow  # 20 to 40 s with a cold Triton cache
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU the tests above compile and run every kernel")
 def test_every_kernel_compiles_for_hopper():
     """The compiler (not only the interpreter) accepts all 32 kernels: 2 layouts x forward and backward x 4 cells x
@@ -289,14 +290,14 @@ def test_units_over_its_limit_falls_back_to_rows_once(monkeypatch):
 def test_units_grid_fits_the_sm_count(monkeypatch, H, sms, block_u, programs):
     """On a GPU the grid never exceeds the SMs (all programs resident, so the grid barrier ends): BLOCK_U grows."""
     monkeypatch.setattr(units_module, "sm_count", lambda device: sms)
-    plan = units_module.units_plan(H, 4, torch.float32, torch.device("cpu"))
+    plan = units_module.units_plan(H, torch.device("cpu"))
     assert (plan.block_u, plan.programs) == (block_u, programs)
     assert plan.programs <= sms and plan.programs * plan.block_u >= H
 
 
 def test_units_grid_too_large_for_the_gpu_is_refused(monkeypatch):
     monkeypatch.setattr(units_module, "sm_count", lambda device: 4)
-    reason = units_module.units_plan(1024, 3, torch.float32, torch.device("cpu"))
+    reason = units_module.units_plan(1024, torch.device("cpu"))
     assert reason == 'hidden size 1024 needs 8 resident programs for layout="units", the GPU has 4 SMs'
 
 

@@ -65,7 +65,7 @@ def pick_layout(x: torch.Tensor, weight: torch.Tensor, layout: str = "auto") -> 
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     B, H = x.shape[0], weight.shape[1]
-    plan = units.units_plan(H, weight.shape[0] // H, weight.dtype, x.device)
+    plan = units.units_plan(H, x.device)
     if layout == "auto":
         fits = not isinstance(plan, str)
         return "units" if fits and H >= UNITS_MIN_AUTO_HIDDEN and B <= UNITS_MAX_AUTO_BATCH else "rows"
@@ -112,7 +112,7 @@ class _Recurrence(torch.autograd.Function):
         b_hn = bias_hh[2 * H :].float().contiguous() if cell == "gru_after" else placeholder
         w_t = weight_hh.T.contiguous()  # (H, G)
         if layout == "units":
-            plan = units.units_plan(H, NUM_GATES[cell], w_t.dtype, device)
+            plan = units.units_plan(H, device)
             units.forward(plan, cell, gx, w_t, b_hn, hs, cs, gates, aux, x.dtype)
         else:
             grid = (triton.cdiv(B, BLOCK_B),)
@@ -157,7 +157,7 @@ class _Recurrence(torch.autograd.Function):
         dgh = _empty(B, T, G, device=device) if cell == "gru_after" else dgx
         w = weight_hh.contiguous()  # (G, H)
         if ctx.layout == "units":
-            plan = units.units_plan(H, NUM_GATES[cell], w.dtype, device)
+            plan = units.units_plan(H, device)
             units.backward(plan, cell, dy, w, hs, cs, gates, aux, dgx, dgh, dh_carry, dc_carry, x.dtype)
         else:
             grid = (triton.cdiv(B, BLOCK_B),)

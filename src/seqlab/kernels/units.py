@@ -19,8 +19,9 @@ from seqlab.kernels.common import INTERPRETED, NUM_GATES
 from seqlab.kernels.units_backward import units_backward_kernel
 from seqlab.kernels.units_forward import units_forward_kernel
 
-# The resident slice is a (K_PAD, BLOCK_U) tensor per gate; past this the whole W_hh (16 H^2 bytes for an fp32
-# LSTM, 64 MiB at 2048) no longer fits the chip's registers and shared memory together, so nothing stays resident.
+# The resident slice is a (K_PAD, BLOCK_U) tensor per gate: at H = 1024 an fp32 LSTM's is 256 KiB a program, an
+# SM's whole register file, and ptxas spills part of it; at 2048 the whole W_hh (64 MiB) exceeds the chip's
+# registers and shared memory together, so past it nothing could stay resident.
 UNITS_MAX_HIDDEN = 2048
 MIN_BLOCK_U = 16  # tl.dot needs N >= 16
 MAX_BLOCK_U = 128
@@ -28,6 +29,10 @@ BLOCK_B = 16  # batch rows per tl.dot; a program walks every batch block with th
 # Barrier reads before a program gives up (seconds on a GPU; a step's wait is microseconds): a grid that was not
 # all resident (another kernel holding SMs) raises an error instead of hanging the GPU.
 MAX_SPINS = 1 << 24
+# Warps per program. From ptxas's report at H = 1024 (tests/compile_kernels.py units --hidden 1024, not a timing):
+# 4 warps spill most of the fp32 slice to local memory, 16 warps get at most 128 registers a thread and ptxas
+# spills there too; 8 warps compile 6 of the 8 fp32 kernels without spills. Untuned on a GPU.
+NUM_WARPS = 8
 
 
 @dataclass(frozen=True)
@@ -44,8 +49,8 @@ def sm_count(device: torch.device) -> int | None:
     return torch.cuda.get_device_properties(device).multi_processor_count if device.type == "cuda" else None
 
 
-def units_plan(H: int, num_gates: int, weight_dtype: torch.dtype, device: torch.device) -> UnitsPlan | str:
-    """The launch plan for hidden size ``H``, or why the layout cannot take it."""
+def units_plan(H: int, device: torch.device) -> UnitsPlan | str:
+    """The launch plan for hidden size ``H`` (the same for every cell and dtype), or why the layout cannot take it."""
     if H > UNITS_MAX_HIDDEN:
         return f'hidden size {H} > {UNITS_MAX_HIDDEN} for layout="units"'
     sms = sm_count(device)
@@ -56,16 +61,14 @@ def units_plan(H: int, num_gates: int, weight_dtype: torch.dtype, device: torch.
     if sms is not None and programs > sms:
         return f'hidden size {H} needs {programs} resident programs for layout="units", the GPU has {sms} SMs'
     k_pad = max(16, triton.next_power_of_2(H))
-    # Spread the slice over the threads: about 64 registers of weights per thread, 4 to 16 warps.
-    slice_words = num_gates * k_pad * block_u * weight_dtype.itemsize // 4
-    num_warps = min(16, max(4, triton.next_power_of_2(triton.cdiv(slice_words, 32 * 64))))
-    return UnitsPlan(block_u, programs, k_pad, num_warps, persistent=not INTERPRETED)
+    return UnitsPlan(block_u, programs, k_pad, NUM_WARPS, persistent=not INTERPRETED)
 
 
 def _run(kernel, plan: UnitsPlan, args: tuple, sync: torch.Tensor, T: int, cell: str, constants: dict) -> None:
     grid = (plan.programs,)
     if plan.persistent:
-        kernel[grid](*args, 0, T, PERSISTENT=True, PHASE=0, **constants)
+        # A cooperative launch: the driver refuses a grid that cannot be resident all at once instead of starting it.
+        kernel[grid](*args, 0, T, PERSISTENT=True, PHASE=0, launch_cooperative_grid=True, **constants)
         if sync[1].item():
             raise RuntimeError(
                 'layout="units": the programs of the grid were not all resident at once (is another kernel '
