@@ -213,7 +213,7 @@ def recurrence(
     bias_hh: torch.Tensor,
     cell: str,
     reset: str = "after",
-    layout: str = "rows",
+    layout: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One layer: ``x (B, T, D)``, ``h0 (B, H)``, ``C0 (B, H)`` (LSTM, else None) -> ``y (B, T, H), h_T, C_T``.
 

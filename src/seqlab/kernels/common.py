@@ -74,7 +74,8 @@ def grid_barrier(sync_ptr, arrivals, MAX_SPINS: tl.constexpr):
     """Wait until every program of the launch has arrived here for the ``arrivals``-th time (GPU only).
 
     ``sync_ptr[0]`` counts arrivals over the whole launch and is never reset, so the k-th barrier waits for
-    ``k * num_programs``. The block-wide barrier before the release-add orders this program's stores (all its
+    ``k * num_programs`` (an int32: T * barriers per step * programs stays under 2^31 up to 8 million steps at 128
+    programs). The block-wide barrier before the release-add orders this program's stores (all its
     threads) before its arrival; the acquire-reads order the other programs' stores before what follows.
     Every program must be resident at once (grid <= SM count) or this would wait forever: after
     ``MAX_SPINS`` reads it gives up and sets ``sync_ptr[1]``, and the host raises instead of hanging.
