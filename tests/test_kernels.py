@@ -331,3 +331,46 @@ def test_interpreter_runs_units_one_launch_per_step(monkeypatch):
     y.sum().backward()
     assert forward.launches == [((3,), False, 1), ((3,), False, 2)] * 5  # 40 units in 3 programs of 16
     assert backward.launches == forward.launches
+
+
+@pytest.fixture
+def persistent_in_the_interpreter(monkeypatch):
+    """The units kernels as the GPU runs them (one launch for all steps, the grid barrier), in the interpreter:
+    float32 only (the bfloat16 product needs the interpreter's workaround, which the GPU path turns off). A few
+    barrier reads only: a barrier that should pass at once but waits gives up quickly and the call raises."""
+    monkeypatch.setattr(units_module, "INTERPRETED", False)
+    monkeypatch.setattr(units_module, "MAX_SPINS", 8)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU every units test runs persistent")
+@pytest.mark.parametrize("cell,reset", VARIANTS)
+def test_persistent_units_kernels_with_one_program_match_reference(
+    persistent_in_the_interpreter, monkeypatch, cell, reset
+):
+    """One program (H <= 16) never waits at the barrier, so the persistent loop and its barrier arithmetic (two
+    barriers a step for gru_before; a wrong count would give up and raise) run in the interpreter: one launch
+    each way, outputs and every gradient against float64."""
+    forward = CountingKernel(units_module.units_forward_kernel)
+    backward = CountingKernel(units_module.units_backward_kernel)
+    monkeypatch.setattr(units_module, "units_forward_kernel", forward)
+    monkeypatch.setattr(units_module, "units_backward_kernel", backward)
+    torch.manual_seed(0)
+    layer = Recurrent(cell, 3, 13, reset=reset, backend="triton", layout="units").to(DEVICE)
+    x = torch.randn(3, 4, 3, device=DEVICE, requires_grad=True)
+    state = random_state(layer, 3, torch.float32)
+    outputs, grads = outputs_and_gradients(layer, x, state)
+    expected_outputs, expected_grads = outputs_and_gradients(*float64_copy(layer, x, state))
+    assert_close(outputs, expected_outputs, TOLERANCE[torch.float32])
+    assert_close(grads, expected_grads, TOLERANCE[torch.float32])
+    assert forward.launches == backward.launches == [((1,), True, 0)]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the interpreter runs programs one after another")
+def test_units_barrier_gives_up_with_an_error_instead_of_hanging(persistent_in_the_interpreter):
+    """Programs that are not all resident (here: the interpreter's one after another) would wait at the barrier
+    forever; after MAX_SPINS reads it gives up and the call raises."""
+    layer = Recurrent("lstm", 3, 40, backend="triton", layout="units").to(DEVICE)  # three programs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the steps after the give-up compute garbage
+        with pytest.raises(RuntimeError, match="not all resident at once"):
+            layer(torch.randn(2, 4, 3, device=DEVICE))
