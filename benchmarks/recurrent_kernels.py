@@ -3,19 +3,24 @@
 Named cases ``{cell}--{impl}++{mode}``:
 
 - cell: ``rnn``, ``lstm``, ``gru_after`` (cuDNN's GRU), ``gru_before`` (the notes' GRU, which cuDNN cannot run);
-- impl: ``triton`` (``Recurrent(backend="triton")``), ``cudnn`` (``backend="torch"``: cuDNN on CUDA),
-  ``loop`` (``backend="reference"``: a Python loop over seqlab's cells, one small launch per operation);
+- impl: ``triton-rows`` and ``triton-units`` (``Recurrent(backend="triton", layout="rows" / "units")``: a program
+  per 16 batch rows owning every hidden unit, or hidden units split over the SMs with ``W_hh`` resident and a grid
+  barrier per step), ``cudnn`` (``backend="torch"``: cuDNN on CUDA), ``loop`` (``backend="reference"``: a Python
+  loop over seqlab's cells, one small launch per operation);
 - mode: ``fw`` (forward) or ``fwbw`` (forward and backward, gradients of x, h_0 and every parameter).
 
 Each over dtype (float32 with tf32 off, bfloat16) x B x H x T (one layer, input size D = H), timed with CUDA
 events by ``triton.testing.do_bench`` (median). The ratio column is measured in the same run: cuDNN's time
 over the case's time for the same cell, dtype, shape and mode (higher is faster than cuDNN); for
-``gru_before``, which cuDNN cannot run, the loop's time over the case's. Triton's forward output is also
-checked against cuDNN's (or the loop's) in every configuration: the ``rel err`` column.
+``gru_before``, which cuDNN cannot run, the loop's time over the case's; ``units/rows`` is the rows layout's time
+over the units layout's. Triton's forward output is also checked against cuDNN's (or the loop's) in every
+configuration: the ``rel err`` column. A case that fails (a compile error, the grid barrier giving up) is a row
+with its error, and the run goes on.
 
     python benchmarks/recurrent_kernels.py                       # the full grid: B 1 16 64, H 256 768 1024, T 1024
     python benchmarks/recurrent_kernels.py --quick               # B 1 16, H 256, T 256
     python benchmarks/recurrent_kernels.py --cases 'lstm--*' 'gru_before--*++fw'   # fnmatch patterns
+    python benchmarks/recurrent_kernels.py --budget 240         # start no new (B, H, dtype) after 240 s
     python benchmarks/recurrent_kernels.py --smoke               # no GPU: tiny shapes in the Triton interpreter
 
 ``--smoke`` only checks that every case runs and agrees (its times are CPU interpreter wall times, not
@@ -40,9 +45,14 @@ CELLS = {
     "gru_after": ("gru", "after"),
     "gru_before": ("gru", "before"),
 }
-IMPLS = {"triton": "triton", "cudnn": "torch", "loop": "reference"}
+IMPLS = {  # name: (backend, layout)
+    "triton-rows": ("triton", "rows"),
+    "triton-units": ("triton", "units"),
+    "cudnn": ("torch", "auto"),
+    "loop": ("reference", "auto"),
+}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-DEFAULT_CASES = ["*--triton++*", "*--cudnn++*", "gru_before--loop++*", "lstm--loop++fw"]
+DEFAULT_CASES = ["*--triton-*", "*--cudnn++*", "gru_before--loop++*", "lstm--loop++fw"]
 
 
 def case_names() -> list[str]:
@@ -80,7 +90,8 @@ def run_case(name: str, dtype: torch.dtype, B: int, H: int, T: int, device: str,
     impl, mode = rest.split("++")
     cell, reset = CELLS[cell_key]
     torch.manual_seed(0)
-    layer = Recurrent(cell, H, H, reset=reset, backend=IMPLS[impl]).to(device, dtype)
+    backend, layout = IMPLS[impl]
+    layer = Recurrent(cell, H, H, reset=reset, backend=backend, layout=layout).to(device, dtype)
     x = torch.randn(B, T, H, device=device, dtype=dtype, requires_grad=mode == "fwbw")
     state = layer.initial_state(B, device=device, dtype=dtype)
     dy = torch.randn(B, T, H, device=device, dtype=dtype)
@@ -132,7 +143,7 @@ def main() -> None:
     measure = timer(args.smoke)
 
     names = selected(args.cases)
-    rows = []  # (name, dtype, B, H, ms, rel err)
+    rows = []  # (name, dtype, B, H, ms or None, rel err or the error's text)
     start, skipped = time.perf_counter(), []
     for B in args.batch:  # small batches first: the targets that matter most come in before any --budget ends
         for H in args.hidden:
@@ -142,13 +153,18 @@ def main() -> None:
                     continue
                 outputs = {}
                 for name in names:
-                    ms, y = run_case(name, DTYPES[dtype_name], B, H, args.steps, device, measure)
+                    try:
+                        ms, y = run_case(name, DTYPES[dtype_name], B, H, args.steps, device, measure)
+                    except Exception as error:  # one failing case must not cost the rest of a GPU session
+                        rows.append([name, dtype_name, B, H, None, f"{type(error).__name__}: {error}"[:200]])
+                        print(f"{name} {dtype_name} B={B} H={H}: FAILED {rows[-1][5]}", file=sys.stderr, flush=True)
+                        continue
                     outputs[name] = y
                     rows.append([name, dtype_name, B, H, ms, None])
                     print(f"{name} {dtype_name} B={B} H={H}: {ms:.3f} ms", file=sys.stderr, flush=True)
                 for row in rows[-len(names) :]:  # triton's forward against cuDNN's, or the loop's
                     cell, impl = row[0].split("--")[0], row[0].split("--")[1].split("++")[0]
-                    if impl != "triton":
+                    if not impl.startswith("triton") or row[0] not in outputs:
                         continue
                     for other in (f"{cell}--cudnn++fw", f"{cell}--loop++fw"):
                         if other in outputs:
@@ -156,7 +172,7 @@ def main() -> None:
                             row[5] = ((y - e).abs().max() / e.abs().max()).item()
                             break
 
-    times = {(r[0], r[1], r[2], r[3]): r[4] for r in rows}
+    times = {(r[0], r[1], r[2], r[3]): r[4] for r in rows if r[4] is not None}
     print(f"\nmachine: {machine(device)}")
     if args.smoke:
         print(
@@ -166,16 +182,22 @@ def main() -> None:
         print(f"T = {args.steps}, one layer, D = H; median of CUDA-event timings (triton.testing.do_bench); tf32 off")
     if skipped:
         print(f"not run (--budget {args.budget:g} s reached): {', '.join(skipped)}")
-    print("\n| case | dtype | B | H | ms | us/step | ratio | rel err |")
-    print("|---|---|---:|---:|---:|---:|---|---:|")
+    print("\n| case | dtype | B | H | ms | us/step | ratio | units/rows | rel err |")
+    print("|---|---|---:|---:|---:|---:|---|---:|---:|")
     for name, dtype_name, B, H, ms, err in rows:
+        if ms is None:
+            print(f"| {name} | {dtype_name} | {B} | {H} | failed | | | | {err} |")
+            continue
         cell, rest = name.split("--")
-        mode = rest.split("++")[1]
+        impl, mode = rest.split("++")
         base = "cudnn" if cell != "gru_before" else "loop"
         base_ms = times.get((f"{cell}--{base}++{mode}", dtype_name, B, H))
         ratio = f"{base_ms / ms:.2f}x {base}" if base_ms is not None else "-"
+        rows_ms = times.get((f"{cell}--triton-rows++{mode}", dtype_name, B, H))
+        units_vs_rows = f"{rows_ms / ms:.2f}" if impl == "triton-units" and rows_ms is not None else ""
         error = f"{err:.1e}" if err is not None else ""
-        print(f"| {name} | {dtype_name} | {B} | {H} | {ms:.3f} | {1e3 * ms / args.steps:.1f} | {ratio} | {error} |")
+        us = 1e3 * ms / args.steps
+        print(f"| {name} | {dtype_name} | {B} | {H} | {ms:.3f} | {us:.1f} | {ratio} | {units_vs_rows} | {error} |")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from seqlab.cells.base import CellBase
 
 CELLS: dict[str, type[CellBase]] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
 BACKENDS = ("auto", "reference", "torch", "triton")
+LAYOUTS = ("auto", "rows", "units")  # backend="triton" only: seqlab.kernels.pick_layout
 
 # State: h (L, B, H) for RNN and GRU; (h, C) each (L, B, H) for the LSTM, as torch.nn does.
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
@@ -34,7 +35,10 @@ class Recurrent(nn.Module):
     - ``"triton"``: ``seqlab.kernels``, fused Triton kernels running each layer's time loop in one launch
       (CUDA, or the CPU under ``TRITON_INTERPRET=1``); float32 and bfloat16, every cell and reset. A call
       they cannot take (another dtype, a CPU tensor without the interpreter, H > 4096) runs on ``"torch"`` (or
-      ``"reference"``) after a one-time warning;
+      ``"reference"``) after a one-time warning. ``layout`` picks how the kernels split the work: ``"rows"``
+      (a program per 16 batch rows owns every hidden unit), ``"units"`` (hidden units split over programs
+      that keep their slice of ``W_hh`` on chip, a grid barrier per step), or ``"auto"`` (by shape; a size
+      ``"units"`` cannot take runs on ``"rows"`` after a one-time warning);
     - ``"auto"``: ``"torch"`` where it supports the variant, else ``"reference"``.
 
     Example::
@@ -54,6 +58,7 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         backend: str = "auto",
         reset: str = "after",
+        layout: str = "auto",
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -62,6 +67,8 @@ class Recurrent(nn.Module):
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         if reset not in RESET_VARIANTS:
             raise ValueError(f"reset must be one of {RESET_VARIANTS}, got {reset!r}")
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(
                 f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}, "
@@ -84,6 +91,7 @@ class Recurrent(nn.Module):
         if backend == "torch" and not self.torch_supports():
             raise ValueError('backend="torch" cannot run the GRU with reset="before"; use "reference" or "auto"')
         self.backend = backend
+        self.layout = layout
 
     def torch_supports(self) -> bool:
         return not (self.cell == "gru" and self.reset == "before")
@@ -160,10 +168,13 @@ class Recurrent(nn.Module):
             fallback = "torch" if self.torch_supports() else "reference"
             kernels.warn_once(f'backend="triton" cannot run {reason}; using backend="{fallback}"')
             return self._forward_torch(x, state) if fallback == "torch" else self._forward_reference(x, state)
+        layout = kernels.pick_layout(x, self.cells[0].weight_hh, self.layout)
         return self._over_layers(
             x,
             state,
-            lambda y, cell, h, C: kernels.recurrence(y, h, C, *cell.weights(), cell=self.cell, reset=self.reset),
+            lambda y, cell, h, C: kernels.recurrence(
+                y, h, C, *cell.weights(), cell=self.cell, reset=self.reset, layout=layout
+            ),
         )
 
     def extra_repr(self) -> str:

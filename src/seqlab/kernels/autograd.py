@@ -8,6 +8,10 @@
 float32 runs exact fp32 products (no tf32); bfloat16 takes bfloat16 weights and inputs but keeps the
 states, gates and accumulations in fp32 (the recurrent product rounds ``h_{t-1}`` to bfloat16 for the
 tensor cores, as cuDNN does). Outputs come back in the input's dtype.
+
+Two layouts fill the same buffers, so everything around the kernels is shared: ``"rows"`` (``forward.py``,
+``backward.py``: a program per 16 batch rows owns every hidden unit) and ``"units"`` (``units*.py``: hidden units
+split over programs that keep their slice of ``W_hh`` on chip, a grid barrier per step).
 """
 
 from __future__ import annotations
@@ -16,10 +20,10 @@ import warnings
 
 import torch
 import triton
-from triton.runtime.interpreter import InterpretedFunction
 
+from seqlab.kernels import units
 from seqlab.kernels.backward import recurrence_backward_kernel
-from seqlab.kernels.common import NUM_GATES
+from seqlab.kernels.common import INTERPRETED, NUM_GATES
 from seqlab.kernels.forward import recurrence_forward_kernel
 
 DTYPES = (torch.float32, torch.bfloat16)
@@ -27,7 +31,12 @@ DTYPES = (torch.float32, torch.bfloat16)
 # step would stream it from DRAM in one program; such layers go to the torch (or reference) backend.
 MAX_HIDDEN = 4096
 BLOCK_B = 16  # tl.dot needs at least 16 rows: B = 1 pads to 16
-INTERPRETED = isinstance(recurrence_forward_kernel, InterpretedFunction)  # TRITON_INTERPRET=1 at import
+LAYOUTS = ("auto", "rows", "units")
+# layout="auto" takes "units" from this hidden size up (and B <= UNITS_MAX_AUTO_BATCH): below it W_hh is small
+# enough that re-reading it from L2 costs little and one launch without grid barriers wins. A design estimate,
+# not a measurement: no GPU has timed the two layouts yet (docs/benchmarks.md).
+UNITS_MIN_AUTO_HIDDEN = 128
+UNITS_MAX_AUTO_BATCH = 64  # past it "rows" spreads the batch over SMs while "units" walks it in every program
 
 _warned: set[str] = set()
 
@@ -50,6 +59,22 @@ def unsupported_reason(x: torch.Tensor, weight: torch.Tensor) -> str | None:
     return None
 
 
+def pick_layout(x: torch.Tensor, weight: torch.Tensor, layout: str = "auto") -> str:
+    """``"rows"`` or ``"units"`` for ``x (B, T, D)`` and ``weight (G, H)``: ``"auto"`` chooses by shape; an explicit
+    ``"units"`` the shape does not fit becomes ``"rows"`` after a one-time warning."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    B, H = x.shape[0], weight.shape[1]
+    plan = units.units_plan(H, x.device)
+    if layout == "auto":
+        fits = not isinstance(plan, str)
+        return "units" if fits and H >= UNITS_MIN_AUTO_HIDDEN and B <= UNITS_MAX_AUTO_BATCH else "rows"
+    if layout == "units" and isinstance(plan, str):
+        warn_once(f'{plan}; using layout="rows"')
+        return "rows"
+    return layout
+
+
 def _empty(*shape: int, device: torch.device) -> torch.Tensor:
     """An fp32 buffer the kernels fill (the tests swap in a NaN-filled one to catch unwritten elements)."""
     return torch.empty(*shape, device=device, dtype=torch.float32)
@@ -68,7 +93,7 @@ def _launch_options(H: int, dtype: torch.dtype) -> dict:
 
 class _Recurrence(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, cell):
+    def forward(ctx, x, h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, cell, layout):
         B, T, D = x.shape
         G, H = weight_hh.shape
         device = x.device
@@ -85,24 +110,30 @@ class _Recurrence(torch.autograd.Function):
         gates = placeholder if cell == "rnn" else _empty(B, T, G, device=device)
         aux = _empty(B, T, H, device=device) if cell in ("gru_after", "gru_before") else placeholder
         b_hn = bias_hh[2 * H :].float().contiguous() if cell == "gru_after" else placeholder
-        grid = (triton.cdiv(B, BLOCK_B),)
-        recurrence_forward_kernel[grid](
-            gx,
-            weight_hh.T.contiguous(),
-            b_hn,
-            hs,
-            cs,
-            gates,
-            aux,
-            B,
-            T,
-            H,
-            CELL=cell,
-            NUM_GATES=NUM_GATES[cell],
-            **_launch_options(H, x.dtype),
-        )
+        w_t = weight_hh.T.contiguous()  # (H, G)
+        if layout == "units":
+            plan = units.units_plan(H, device)
+            units.forward(plan, cell, gx, w_t, b_hn, hs, cs, gates, aux, x.dtype)
+        else:
+            grid = (triton.cdiv(B, BLOCK_B),)
+            recurrence_forward_kernel[grid](
+                gx,
+                w_t,
+                b_hn,
+                hs,
+                cs,
+                gates,
+                aux,
+                B,
+                T,
+                H,
+                CELL=cell,
+                NUM_GATES=NUM_GATES[cell],
+                **_launch_options(H, x.dtype),
+            )
         ctx.save_for_backward(x, weight_ih, weight_hh, hs, cs, gates, aux)
         ctx.cell = cell
+        ctx.layout = layout
         y = hs[:, 1:].to(x.dtype, copy=True)  # (B, T, H)
         h_n = hs[:, T].to(x.dtype, copy=True)  # (B, H)
         C_n = cs[:, T].to(x.dtype, copy=True) if cell == "lstm" else x.new_zeros(0)
@@ -124,25 +155,30 @@ class _Recurrence(torch.autograd.Function):
         dc_carry = dC_n.to(f32, copy=True).contiguous() if has_dC else torch.zeros(B, H, device=device)
         dgx = _empty(B, T, G, device=device)
         dgh = _empty(B, T, G, device=device) if cell == "gru_after" else dgx
-        grid = (triton.cdiv(B, BLOCK_B),)
-        recurrence_backward_kernel[grid](
-            dy,
-            weight_hh.contiguous(),
-            hs,
-            cs,
-            gates,
-            aux,
-            dgx,
-            dgh,
-            dh_carry,
-            dc_carry,
-            B,
-            T,
-            H,
-            CELL=cell,
-            NUM_GATES=NUM_GATES[cell],
-            **_launch_options(H, x.dtype),
-        )
+        w = weight_hh.contiguous()  # (G, H)
+        if ctx.layout == "units":
+            plan = units.units_plan(H, device)
+            units.backward(plan, cell, dy, w, hs, cs, gates, aux, dgx, dgh, dh_carry, dc_carry, x.dtype)
+        else:
+            grid = (triton.cdiv(B, BLOCK_B),)
+            recurrence_backward_kernel[grid](
+                dy,
+                w,
+                hs,
+                cs,
+                gates,
+                aux,
+                dgx,
+                dgh,
+                dh_carry,
+                dc_carry,
+                B,
+                T,
+                H,
+                CELL=cell,
+                NUM_GATES=NUM_GATES[cell],
+                **_launch_options(H, x.dtype),
+            )
         h_prev = hs[:, :-1].reshape(B * T, H)  # h_{t-1} for every step
         dgx2, dgh2 = dgx.view(B * T, G), dgh.view(B * T, G)
         K = 2 * H if cell == "gru_before" else G  # rows of W_hh applied to h_{t-1} itself
@@ -163,6 +199,7 @@ class _Recurrence(torch.autograd.Function):
             dgx2.sum(0).to(weight_dtype),
             dgh2.sum(0).to(weight_dtype),
             None,
+            None,
         )
 
 
@@ -176,12 +213,13 @@ def recurrence(
     bias_hh: torch.Tensor,
     cell: str,
     reset: str = "after",
+    layout: str = "auto",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One layer: ``x (B, T, D)``, ``h0 (B, H)``, ``C0 (B, H)`` (LSTM, else None) -> ``y (B, T, H), h_T, C_T``.
 
     Parameters in ``torch.nn``'s layout (``seqlab.cells.base``); ``cell`` in rnn | lstm | gru, ``reset``
-    (GRU only) before | after. Differentiable in every tensor argument. Check ``unsupported_reason``
-    first: this function runs the kernels unconditionally.
+    (GRU only) before | after; ``layout`` rows | units | auto (``pick_layout``). Differentiable in every
+    tensor argument. Check ``unsupported_reason`` first: this function runs the kernels unconditionally.
     """
     if cell == "gru":
         cell = f"gru_{reset}"
@@ -190,5 +228,6 @@ def recurrence(
         raise ValueError(f"weight_hh must be ({G}, {h0.shape[-1]}) for {cell}, got {tuple(weight_hh.shape)}")
     if C0 is None:
         C0 = h0.new_zeros(h0.shape) if cell == "lstm" else h0.new_zeros(0)
-    y, h_n, C_n = _Recurrence.apply(x.contiguous(), h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, cell)
+    layout = pick_layout(x, weight_hh, layout)
+    y, h_n, C_n = _Recurrence.apply(x.contiguous(), h0, C0, weight_ih, weight_hh, bias_ih, bias_hh, cell, layout)
     return y, h_n, (C_n if cell == "lstm" else None)

@@ -9,14 +9,33 @@ from __future__ import annotations
 
 import triton
 import triton.language as tl
+from triton.runtime.interpreter import InterpretedFunction
 
 NUM_GATES = {"rnn": 1, "lstm": 4, "gru_after": 3, "gru_before": 3}
 
 
 @triton.jit
 def tanh(x):
-    # tanh(x) = 2 sigma(2x) - 1: tl has no tanh that also runs in the interpreter.
-    return 2.0 * tl.sigmoid(2.0 * x) - 1.0
+    # tanh(x) = 2 sigma(2x) - 1: tl has no tanh that also runs in the interpreter. Written as x + x and sigma * 2:
+    # the same numbers, but "2.0 * sigma(2.0 * x)" crashes LLVM's SLP vectorizer (Triton 3.9, sm_90) in the
+    # fp32 units-layout LSTM forward at 8 or more warps.
+    return tl.sigmoid(x + x) * 2.0 - 1.0
+
+
+INTERPRETED = isinstance(tanh, InterpretedFunction)  # TRITON_INTERPRET=1 when triton's jit first ran
+
+
+@triton.jit
+def dot_in_weight_dtype(a, w, IEEE_FP32: tl.constexpr, UPCAST_DOT: tl.constexpr):
+    """``a (M, K) fp32 @ w (K, N)`` in fp32: exact fp32 products, or (bfloat16 weights) ``a`` rounded to bfloat16
+    for the tensor cores. ``UPCAST_DOT``: that bfloat16 product in fp32 arithmetic on the rounded values (the
+    same numbers; the interpreter's bfloat16 ``tl.dot`` is wrong)."""
+    if IEEE_FP32:
+        return tl.dot(a, w, input_precision="ieee")
+    elif UPCAST_DOT:
+        return tl.dot(a.to(tl.bfloat16).to(tl.float32), w.to(tl.float32), input_precision="ieee")
+    else:
+        return tl.dot(a.to(tl.bfloat16), w)
 
 
 @triton.jit
@@ -35,12 +54,8 @@ def rows_times_matrix(
     IEEE_FP32: tl.constexpr,
     UPCAST_DOT: tl.constexpr,
 ):
-    """``acc (BLOCK_B, BLOCK_N) += A[offs_b, 0:K] @ W[0:K, offs_n]``, A fp32 rows, W in the weight dtype.
-
-    ``IEEE_FP32``: exact fp32 products (no tf32). Otherwise the weights are bfloat16 and A is rounded to
-    bfloat16 for the tensor cores, accumulating in fp32. ``UPCAST_DOT``: do that bfloat16 product in fp32
-    arithmetic on the rounded values (the same numbers; the interpreter's bfloat16 ``tl.dot`` is wrong).
-    """
+    """``acc (BLOCK_B, BLOCK_N) += A[offs_b, 0:K] @ W[0:K, offs_n]``, A fp32 rows, W in the weight dtype read from
+    global memory chunk by chunk (``dot_in_weight_dtype`` for the precision flags)."""
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         mask_k = offs_k < K
@@ -50,10 +65,29 @@ def rows_times_matrix(
         w = tl.load(
             w_ptr + offs_k[:, None] * w_row_stride + offs_n[None, :], mask_k[:, None] & mask_n[None, :], other=0.0
         )
-        if IEEE_FP32:
-            acc += tl.dot(a, w, input_precision="ieee")
-        elif UPCAST_DOT:
-            acc += tl.dot(a.to(tl.bfloat16).to(tl.float32), w.to(tl.float32), input_precision="ieee")
-        else:
-            acc += tl.dot(a.to(tl.bfloat16), w)
+        acc += dot_in_weight_dtype(a, w, IEEE_FP32, UPCAST_DOT)
     return acc
+
+
+@triton.jit
+def grid_barrier(sync_ptr, arrivals, MAX_SPINS: tl.constexpr):
+    """Wait until every program of the launch has arrived here for the ``arrivals``-th time (GPU only).
+
+    ``sync_ptr[0]`` counts arrivals over the whole launch and is never reset, so the k-th barrier waits for
+    ``k * num_programs`` (an int32: T * barriers per step * programs stays under 2^31 up to 8 million steps at 128
+    programs). The block-wide barrier before the release-add orders this program's stores (all its
+    threads) before its arrival; the acquire-reads order the other programs' stores before what follows.
+    Every program must be resident at once (grid <= SM count) or this would wait forever: after
+    ``MAX_SPINS`` reads it gives up and sets ``sync_ptr[1]``, and the host raises instead of hanging.
+    """
+    target = arrivals * tl.num_programs(0)
+    tl.debug_barrier()
+    tl.atomic_add(sync_ptr, 1, sem="release", scope="gpu")
+    arrived = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+    spins = tl.where(tl.atomic_add(sync_ptr + 1, 0, sem="relaxed", scope="gpu") != 0, MAX_SPINS, 0)
+    while (arrived < target) & (spins < MAX_SPINS):
+        arrived = tl.atomic_add(sync_ptr, 0, sem="acquire", scope="gpu")
+        spins += 1
+    if arrived < target:
+        tl.atomic_xchg(sync_ptr + 1, 1, sem="relaxed", scope="gpu")
+    tl.debug_barrier()
