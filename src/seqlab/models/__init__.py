@@ -1,5 +1,6 @@
 """The model families; each is a ``SequenceModel``."""
 
+from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
@@ -9,12 +10,15 @@ from seqlab.models.ngram import NGram
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 
 MODELS = {
-    model.kind: model for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR, InfiniGram, CausalTransformer)
+    model.kind: model
+    for model in (LatentAR, NGram, MarkovChain, LinearAR, NeuralAR, InfiniGram, CausalTransformer, GARCH)
 }
 
 __all__ = [
     "CausalTransformer",
     "CausalTransformerConfig",
+    "GARCH",
+    "GARCHConfig",
     "InfiniGram",
     "LatentAR",
     "LatentARConfig",
