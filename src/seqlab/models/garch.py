@@ -28,7 +28,7 @@ with the first variance and the missing lags at the mean's unconditional level.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -87,7 +87,6 @@ class GARCHFit:
     message: str
     scale: float  # the data were multiplied by this while fitting
     bounds_active: bool = False  # a variance bound clipped sigma^2 at the optimum (never, on sane data)
-    extra: dict = field(default_factory=dict)
 
     def table(self) -> str:
         columns = zip(self.names, self.params, self.bse_robust, strict=True)
@@ -498,9 +497,8 @@ class GARCH(SequenceModel):
         k, m, S = self.config.lags, self._lag_count(), num_samples
         mu, sigma2 = self.filter(y) if len(y) else (np.zeros(0), np.zeros(0))
         e, s = (y - mu)[k:], sigma2[k:]
-        tail = lambda v, n: np.concatenate([v[::-1][:n], np.full(max(0, n - len(v)), np.nan)])  # noqa: E731
-        y_lags = np.tile(tail(y, k), (S, 1))  # (S, k) newest first
-        e_lags, s_lags = np.tile(tail(e, m), (S, 1)), np.tile(tail(s, m), (S, 1))  # (S, m)
+        y_lags = np.tile(_newest_first(y, k), (S, 1))  # (S, k)
+        e_lags, s_lags = np.tile(_newest_first(e, m), (S, 1)), np.tile(_newest_first(s, m), (S, 1))  # (S, m)
         seen = len(y)
         paths = torch.empty(S, horizon, dtype=torch.float64)
         for h in range(horizon):
@@ -582,6 +580,11 @@ def _rescale_factor(variance: float) -> float:
         s = s * 10 if scaled < 1.0 else s / 10
         scaled = variance * s**2
     return s
+
+
+def _newest_first(v: np.ndarray, n: int) -> np.ndarray:
+    """The last ``n`` entries of ``v``, newest first, NaN-padded where ``v`` is shorter (before the sample)."""
+    return np.concatenate([v[::-1][:n], np.full(max(0, n - len(v)), np.nan)])
 
 
 def _softplus_inverse(y: float) -> float:
