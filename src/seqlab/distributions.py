@@ -2,7 +2,8 @@
 
 A head owns its parameterisation, its negative log-likelihood and its sampling, the same for every
 model family (darts' likelihood models). Backbones emit ``(..., head.num_params)`` tensors.
-Continuous heads: ``Gaussian``, ``StudentT``, ``SkewStudentT``, ``GaussianMixture`` (``continuous_head(name)``).
+Continuous heads: ``Gaussian``, ``StudentT``, ``GaussianMixture`` (``continuous_head(name)``), and
+``SkewStudentT`` (GARCH's skewed-t noise).
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ class GaussianMixture(Head):
         return torch.cat([logits, mu * scale + location, log_sigma + torch.log(scale)], -1)
 
 
-CONTINUOUS_HEADS = ("gaussian", "studentt", "skewt", "mixture")
+CONTINUOUS_HEADS = ("gaussian", "studentt", "mixture")
 
 
 def continuous_head(name: str, components: int = 3) -> Head:
@@ -269,8 +270,6 @@ def continuous_head(name: str, components: int = 3) -> Head:
         return Gaussian()
     if name == "studentt":
         return StudentT()
-    if name == "skewt":
-        return SkewStudentT()
     if name == "mixture":
         return GaussianMixture(components)
     raise ValueError(f"unknown head {name!r}; choose one of {', '.join(CONTINUOUS_HEADS)}")
