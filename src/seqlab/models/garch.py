@@ -567,10 +567,10 @@ class GARCH(SequenceModel):
 
     def describe(self) -> str:
         if self.params is None:
-            return f"GARCH({self.describe_spec()}, not fitted)"
+            return f"{self.describe_spec()}, not fitted"
         values = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.names, self.params, strict=True))
         fit = f"log-likelihood {self.result.loglik:.2f} on {self.result.nobs} values"
-        return f"GARCH({self.describe_spec()}: {values}; {fit})"
+        return f"{self.describe_spec()}: {values}; {fit}"
 
 
 def _rescale_factor(variance: float) -> float:
