@@ -195,13 +195,14 @@ def main() -> None:
     print(f"reference: {reference}; neural: LatentAR gru {args.hidden}, covariates {args.features}, {vars(args)}")
     print("| seed | epoch kept | valid NLL start -> kept | held-out NLL | paired d vs ref | se | t | t (Newey-West) |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
-    all_d = []
+    all_d, all_lp = [], []
     for seed in args.seeds:
         t0 = time.perf_counter()
         model, info = train_neural(elements, cut, egarch, seed, args)
         lp = model.log_prob(elements).numpy()[cut:]
         d = lp - scores[reference]
         all_d.append(d)
+        all_lp.append(lp)
         s = paired(d)
         print(
             f"| {seed} | {info['best_epoch']} | {info['valid_nll_at_start']:.4f} -> {info['valid_nll']:.4f} | "
@@ -211,6 +212,13 @@ def main() -> None:
     if len(all_d) > 1:
         means = [float(d.mean()) for d in all_d]
         print(f"paired d over seeds: mean {np.mean(means):+.4f}, min {min(means):+.4f}, max {max(means):+.4f}")
+        # the seeds' ensemble: the equal-weight mixture of their one-step densities (no choice among seeds)
+        lp = np.logaddexp.reduce(np.stack(all_lp), axis=0) - math.log(len(all_lp))
+        s = paired(lp - scores[reference])
+        print(
+            f"| ensemble of the {len(all_lp)} seeds | | | {-lp.mean():.4f} | {s['mean']:+.4f} | {s['se']:.4f} | "
+            f"{s['t']:.2f} | {s['t_nw']:.2f} |"
+        )
 
 
 if __name__ == "__main__":
