@@ -250,3 +250,12 @@ def test_degenerate_inputs():
     one_line_error(lambda: GARCH(GARCHConfig(dist="t")).fit(MSFT, maxiter=2), "did not converge .* after 2 iterations")
     one_line_error(lambda: GARCH(GARCHConfig(vol="figarch")), "vol must be one of")
     one_line_error(lambda: GARCH().log_prob([0.1, 0.2]), "not fitted")
+
+
+@pytest.mark.parametrize("dist", ["normal", "t", "skewt"])
+def test_sample_one_element_at_a_time(dist):
+    """``sample`` draws through ``step``'s 0-d head parameters (the t quantile once failed on scalars)."""
+    model = GARCH(GARCHConfig(dist=dist, mean="ar", lags=2)).fit(SIMULATED[:1000])
+    out = model.sample([0.1, -0.2], 6, seed=0)
+    assert out.shape == (6,) and torch.isfinite(out).all()
+    assert torch.equal(out, model.sample([0.1, -0.2], 6, seed=0))

@@ -140,7 +140,7 @@ class StudentT(Head):
     def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
         mu, sigma, nu = self.unpack(params)
         q = torch.as_tensor(q, dtype=torch.float64).expand(mu.shape)
-        t = torch.from_numpy(stdtrit(nu.detach().double().cpu().numpy(), q.cpu().numpy()))
+        t = torch.as_tensor(stdtrit(nu.detach().double().cpu().numpy(), q.cpu().numpy()))  # a scalar for 0-d params
         return mu + sigma * t.to(mu.dtype).to(mu.device)
 
     def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
@@ -192,7 +192,7 @@ class SkewStudentT(Head):
         q = torch.as_tensor(q, dtype=torch.float64).expand(mu.shape)
         left = q < (1 - lam) / 2
         level = torch.where(left, q / (1 - lam), 0.5 + (q - (1 - lam) / 2) / (1 + lam))
-        t = torch.from_numpy(stdtrit(eta.numpy(), level.numpy()))
+        t = torch.as_tensor(stdtrit(eta.numpy(), level.numpy()))
         z = (t * (1 + torch.sign(q - (1 - lam) / 2) * lam) * torch.sqrt(1 - 2 / eta) - a) / b
         return params[..., 0] + params[..., 1].exp() * z.to(params.dtype).to(params.device)
 
