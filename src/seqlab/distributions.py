@@ -2,7 +2,8 @@
 
 A head owns its parameterisation, its negative log-likelihood and its sampling, the same for every
 model family (darts' likelihood models). Backbones emit ``(..., head.num_params)`` tensors.
-Continuous heads: ``Gaussian``, ``StudentT``, ``GaussianMixture`` (``continuous_head(name)``).
+Continuous heads: ``Gaussian``, ``StudentT``, ``GaussianMixture`` (``continuous_head(name)``), and
+``SkewStudentT`` (GARCH's skewed-t noise).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from scipy.special import stdtrit  # the t distribution's inverse CDF; torch has none
 
 from seqlab.errors import SeqlabError
 
@@ -138,16 +140,68 @@ class StudentT(Head):
         return params[..., 0]  # nu > 2: the mean exists and is mu
 
     def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
-        from scipy.special import stdtrit  # the t distribution's inverse CDF; torch has none
-
         mu, sigma, nu = self.unpack(params)
         q = torch.as_tensor(q, dtype=torch.float64).expand(mu.shape)
-        t = torch.from_numpy(stdtrit(nu.detach().double().cpu().numpy(), q.cpu().numpy()))
+        t = torch.as_tensor(stdtrit(nu.detach().double().cpu().numpy(), q.cpu().numpy()))  # a scalar for 0-d params
         return mu + sigma * t.to(mu.dtype).to(mu.device)
 
     def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
         log_scale = _log_of(scale, params)
         return torch.stack([params[..., 0] * scale + location, params[..., 1] + log_scale, params[..., 2]], -1)
+
+
+class SkewStudentT(Head):
+    """Hansen's (1994) skewed t, standardised to mean 0 and variance 1, at location ``mu`` and scale ``sigma``
+    (the standard deviation), as the ``arch`` package defines it, with ``z = (x - mu) / sigma``:
+
+        p(x) = b c / sigma (1 + ((b z + a) / (1 + sgn(z + a/b) lam))^2 / (eta - 2))^(-(eta+1)/2)
+        c = Gamma((eta+1)/2) / (sqrt(pi (eta-2)) Gamma(eta/2)),  a = 4 lam c (eta-2)/(eta-1),  b^2 = 1 + 3 lam^2 - a^2
+
+    params ``(..., 4)`` are ``(mu, log sigma, eta_raw, lam_raw)`` with ``eta = 2 + softplus(eta_raw)`` and
+    ``lam = tanh(lam_raw)`` in (-1, 1); ``lam < 0`` leans left. Samples by inversion of the CDF.
+    """
+
+    kind = "skewt"
+    num_params = 4
+
+    @staticmethod
+    def unpack(params: torch.Tensor):
+        eta = 2.0 + torch.nn.functional.softplus(params[..., 2])
+        lam = torch.tanh(params[..., 3])
+        log_c = torch.lgamma((eta + 1) / 2) - torch.lgamma(eta / 2) - 0.5 * torch.log(math.pi * (eta - 2))
+        a = 4 * lam * log_c.exp() * (eta - 2) / (eta - 1)
+        b = torch.sqrt(1 + 3 * lam**2 - a**2)
+        return params[..., 0], params[..., 1].exp(), eta, lam, a, b, log_c
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mu, sigma, eta, lam, a, b, log_c = self.unpack(params)
+        z = (x - mu) / sigma
+        r = ((b * z + a) / (1 + torch.sign(z + a / b) * lam)) ** 2
+        return -(b.log() + log_c - sigma.log() - (eta + 1) / 2 * torch.log1p(r / (eta - 2)))
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        _check_temperature(temperature)
+        u = torch.rand(params.shape[:-1], generator=generator, dtype=torch.float64)
+        mu = params[..., 0]
+        return mu + temperature * (self.quantile(params, u.to(params.dtype)) - mu)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return params[..., 0]  # standardised: mean 0
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        """Inverse CDF: the t quantile of the side ``q`` falls on, stretched by ``1 -+ lam``, then standardised."""
+        mu, sigma, eta, lam, a, b, _ = (v.detach().double().cpu() for v in self.unpack(params))
+        q = torch.as_tensor(q, dtype=torch.float64).expand(mu.shape)
+        left = q < (1 - lam) / 2
+        level = torch.where(left, q / (1 - lam), 0.5 + (q - (1 - lam) / 2) / (1 + lam))
+        t = torch.as_tensor(stdtrit(eta.numpy(), level.numpy()))
+        z = (t * (1 + torch.sign(q - (1 - lam) / 2) * lam) * torch.sqrt(1 - 2 / eta) - a) / b
+        return params[..., 0] + params[..., 1].exp() * z.to(params.dtype).to(params.device)
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        log_scale = _log_of(scale, params)
+        first = [params[..., 0] * scale + location, params[..., 1] + log_scale]
+        return torch.stack([*first, params[..., 2], params[..., 3]], -1)
 
 
 class GaussianMixture(Head):

@@ -2,6 +2,7 @@
 declaring its ``kind``: importing its module here is all a new family needs."""
 
 from seqlab.base import MODELS
+from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
@@ -14,6 +15,8 @@ from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 __all__ = [
     "CausalTransformer",
     "CausalTransformerConfig",
+    "GARCH",
+    "GARCHConfig",
     "InfiniGram",
     "LatentAR",
     "LatentARConfig",

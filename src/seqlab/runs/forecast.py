@@ -5,8 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from seqlab import io
 from seqlab.base import Forecast
 from seqlab.data.series import Series

@@ -1,0 +1,261 @@
+"""GARCH against the ``arch`` package: parameters, log-likelihoods, conditional variances, standard errors, on MSFT
+daily log returns (x100, arch's scale) and on a simulated EGARCH-t series; the fast recursions against their
+sequential references; streaming, sampling, persistence; degenerate input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from arch import arch_model
+from arch.univariate import SkewStudent
+
+from seqlab import io
+from seqlab.data import load_series
+from seqlab.distributions import SkewStudentT
+from seqlab.errors import SeqlabError
+from seqlab.models import GARCH, MODELS, GARCHConfig
+from seqlab.models import volatility as vol
+from tests.helpers import stepped_log_probs
+
+PARAMS_ATOL = 1e-4  # on returns in percent: two SLSQP runs stop within this of each other
+LOGLIK_RTOL = 1e-6
+VARIANCE_RTOL = 1e-4
+BSE_RTOL = 1e-3  # numerical Hessians with different steps
+FLOAT64_RTOL = 1e-12  # the same arithmetic in another order
+
+MSFT = 100 * np.diff(np.log(load_series("msft")[0].values))
+
+
+def simulated_egarch_t(n: int = 3000, seed: int = 0) -> np.ndarray:
+    """EGARCH(1,1,1) with standardised t(6) noise and a constant mean 0.05 (returns in percent)."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_t(6, n) / math.sqrt(6 / 4)
+    omega, alpha, gamma, beta = 0.02, 0.15, -0.08, 0.97
+    ln_s, y = math.log(1.0), np.empty(n)
+    for t in range(n):
+        y[t] = 0.05 + math.exp(ln_s / 2) * z[t]
+        ln_s = omega + alpha * (abs(z[t]) - vol.SQRT2_OV_PI) + gamma * z[t] + beta * ln_s
+    return y
+
+
+SIMULATED = simulated_egarch_t()
+
+# (seqlab config, arch_model keywords)
+CASES = {
+    "garch-normal": ({}, {"vol": "GARCH", "p": 1, "q": 1, "dist": "normal"}),
+    "garch-t": ({"dist": "t"}, {"vol": "GARCH", "p": 1, "q": 1, "dist": "t"}),
+    "gjr-t": ({"o": 1, "dist": "t"}, {"vol": "GARCH", "p": 1, "o": 1, "q": 1, "dist": "t"}),
+    "egarch-t": ({"vol": "egarch", "o": 1, "dist": "t"}, {"vol": "EGARCH", "p": 1, "o": 1, "q": 1, "dist": "t"}),
+    "zero-mean-garch-t": ({"mean": "zero", "dist": "t"}, {"mean": "Zero", "vol": "GARCH", "dist": "t"}),
+    "ar1-garch-skewt": (
+        {"mean": "ar", "lags": 1, "dist": "skewt"},
+        {"mean": "AR", "lags": 1, "vol": "GARCH", "p": 1, "q": 1, "dist": "skewt"},
+    ),
+}
+
+
+def fit_both(series: np.ndarray, case: str):
+    config, arch_options = CASES[case]
+    model = GARCH(GARCHConfig(**config)).fit(series)
+    reference = arch_model(series, **arch_options).fit(disp="off")
+    return model, reference
+
+
+@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("data", ["msft", "simulated"])
+def test_fit_matches_arch(case, data):
+    series = MSFT if data == "msft" else SIMULATED
+    model, reference = fit_both(series, case)
+    k = model.config.lags
+    assert model.names == _seqlab_names(reference)
+    np.testing.assert_allclose(model.params, reference.params.to_numpy(), rtol=0, atol=PARAMS_ATOL)
+    assert model.result.loglik == pytest.approx(reference.loglikelihood, rel=LOGLIK_RTOL)
+    assert model.result.nobs == reference.nobs
+    # the model's own one-step densities at its parameters sum to the fitted log-likelihood
+    assert float(model.log_prob(series)[k:].sum()) == pytest.approx(model.result.loglik, rel=1e-10)
+    _, sigma2 = model.filter(series)
+    np.testing.assert_allclose(np.sqrt(sigma2[k:]), reference.conditional_volatility[k:], rtol=VARIANCE_RTOL)
+    np.testing.assert_allclose(model.result.bse_robust, reference.std_err.to_numpy(), rtol=BSE_RTOL)
+    assert not model.result.bounds_active
+
+
+def _seqlab_names(result) -> list[str]:
+    """arch's parameter names in seqlab's spelling (``Const`` -> ``const``, ``y[i]`` -> ``phi[i]``)."""
+    return ["const" if n == "Const" else f"phi[{n[2:-1]}]" if n.startswith("y[") else n for n in result.params.index]
+
+
+def test_classic_standard_errors_match_arch():
+    model, _ = fit_both(MSFT, "garch-t")
+    reference = arch_model(MSFT, dist="t").fit(disp="off", cov_type="classic")
+    np.testing.assert_allclose(model.result.bse, reference.std_err.to_numpy(), rtol=BSE_RTOL)
+
+
+def test_unscaled_returns_give_the_same_model():
+    """Fitted on raw log returns (rescaled by 100 inside), the parameters map back to the data's scale."""
+    percent = GARCH(GARCHConfig(o=1, dist="t")).fit(MSFT)
+    raw = GARCH(GARCHConfig(o=1, dist="t")).fit(MSFT / 100)
+    assert raw.result.scale == 100.0
+    expected = percent.params.copy()
+    expected[0] /= 100  # mu
+    expected[1] /= 100**2  # omega
+    np.testing.assert_allclose(raw.params, expected, rtol=1e-6)  # x / 100 * 100 != x in floats
+    assert raw.result.loglik == pytest.approx(percent.result.loglik + len(MSFT) * math.log(100), rel=1e-10)
+    x = MSFT / 100
+    assert float(raw.log_prob(x).sum()) == pytest.approx(float(percent.log_prob(MSFT).sum()) + len(x) * math.log(100))
+
+
+def test_egarch_unscaled_omega():
+    percent = GARCH(GARCHConfig(vol="egarch", o=1)).fit(SIMULATED)
+    raw = GARCH(GARCHConfig(vol="egarch", o=1)).fit(SIMULATED / 100)
+    beta = percent.params[-1]
+    assert raw.params[1] == pytest.approx(percent.params[1] - 2 * math.log(100) * (1 - beta), rel=1e-6)
+    np.testing.assert_allclose(raw.log_prob(SIMULATED / 100) - math.log(100), percent.log_prob(SIMULATED), rtol=1e-6)
+
+
+# -- fast paths against the sequential definitions -------------------------------------------------------------
+@pytest.mark.parametrize("orders", [(1, 0, 1), (1, 1, 1), (2, 1, 2), (1, 2, 0), (0, 1, 1)])
+def test_garch_filter_equals_the_loop(orders):
+    p, o, q = orders
+    rng = np.random.default_rng(1)
+    e = rng.standard_normal(500) * 1.5
+    params = np.concatenate(
+        [[0.05], np.full(p, 0.08 / max(p, 1)), np.full(o, 0.1 / max(o, 1)), np.full(q, 0.8 / max(q, 1))]
+    )
+    bounds = vol.variance_bounds(e)
+    fast = vol.garch_variance(params, e, p, o, q, 1.3, bounds)
+    slow = vol.garch_variance_reference(params, e, p, o, q, 1.3, bounds)
+    np.testing.assert_allclose(fast, slow, rtol=FLOAT64_RTOL)
+
+
+def test_garch_filter_falls_back_when_a_bound_binds():
+    e = np.random.default_rng(2).standard_normal(300)
+    bounds = vol.variance_bounds(e)
+    params = np.array([1e-12, 0.0, 0.0])  # sigma2 ~ 0: below the floor from the first step
+    fast = vol.garch_variance(params, e, 1, 0, 1, 1e-12, bounds)
+    np.testing.assert_allclose(fast, vol.garch_variance_reference(params, e, 1, 0, 1, 1e-12, bounds), rtol=0)
+    assert (fast == bounds[:, 0]).all()
+
+
+def test_egarch_fast_loop_equals_the_reference():
+    e = np.random.default_rng(3).standard_normal(400)
+    params = np.array([0.01, 0.12, -0.07, 0.96])
+    fast = vol.egarch_variance(params, e, 1, 1, 1, 0.2, vol.variance_bounds(e))
+    slow = vol.egarch_variance_reference(params, e, 1, 1, 1, 0.2, vol.variance_bounds(e))
+    np.testing.assert_allclose(fast, slow, rtol=FLOAT64_RTOL)
+
+
+def test_backcast_and_bounds_match_arch():
+    from arch.univariate import GARCH as ArchGARCH
+
+    e = MSFT[:2000] - MSFT[:2000].mean()
+    assert vol.backcast(e) == pytest.approx(ArchGARCH().backcast(e), rel=FLOAT64_RTOL)
+    np.testing.assert_allclose(vol.variance_bounds(e), ArchGARCH().variance_bounds(e), rtol=FLOAT64_RTOL)
+
+
+# -- the skewed-t head ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("eta,lam", [(5.0, -0.3), (12.0, 0.2), (3.1, 0.0)])
+def test_skewt_head_matches_arch(eta, lam):
+    head = SkewStudentT()
+    mu, sigma = 0.1, 1.7
+    raw_eta = math.log(math.expm1(eta - 2))
+    params = torch.tensor([mu, math.log(sigma), raw_eta, math.atanh(lam)], dtype=torch.float64)
+    x = torch.linspace(-8, 8, 41, dtype=torch.float64)
+    expected = SkewStudent().loglikelihood([eta, lam], (x - mu).numpy(), np.full(41, sigma**2), individual=True)
+    np.testing.assert_allclose(-head.nll(params.expand(41, -1), x).numpy(), expected, rtol=1e-12)
+    q = torch.tensor([0.01, 0.1, 0.5, 0.9, 0.99], dtype=torch.float64)
+    expected_q = mu + sigma * SkewStudent().ppf(q.numpy(), [eta, lam])
+    np.testing.assert_allclose(head.quantile(params.expand(5, -1), q).numpy(), expected_q, rtol=1e-10)
+    draws = head.sample(params.expand(20000, -1), generator=torch.Generator().manual_seed(0))
+    assert float(draws.mean()) == pytest.approx(mu, abs=0.05)  # standardised: mean mu, sd sigma
+    assert float(draws.std()) == pytest.approx(sigma, rel=0.05)
+    rescaled = head.rescale(params, 2.0, 3.0)
+    np.testing.assert_allclose(head.quantile(rescaled.expand(5, -1), q).numpy(), 2.0 + 3.0 * expected_q, rtol=1e-10)
+
+
+# -- the SequenceModel contract ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("case", ["gjr-t", "egarch-t", "ar1-garch-skewt", "garch-normal"])
+def test_streaming_equals_log_prob(case):
+    model = GARCH(GARCHConfig(**CASES[case][0])).fit(SIMULATED[:800])
+    x = SIMULATED[800:1000]
+    torch.testing.assert_close(stepped_log_probs(model, x), model.log_prob(x), rtol=1e-10, atol=1e-12)
+
+
+def test_registered_and_round_trips(tmp_path):
+    assert MODELS["garch"] is GARCH
+    model = GARCH(GARCHConfig(o=1, mean="ar", lags=1, dist="skewt")).fit(SIMULATED)
+    io.save(model, tmp_path / "m")
+    loaded = io.load(tmp_path / "m", expect="garch")
+    np.testing.assert_array_equal(loaded.params, model.params)
+    assert loaded.backcast == model.backcast
+    assert loaded.result.bse_robust == model.result.bse_robust
+    assert loaded.result.loglik == model.result.loglik
+    torch.testing.assert_close(loaded.log_prob(SIMULATED[:300]), model.log_prob(SIMULATED[:300]), rtol=0, atol=0)
+    assert loaded.describe() == model.describe()
+    assert "GJR-GARCH(1,1,1), AR(1) mean, skewed-t noise" in model.describe()
+
+
+def test_sample_paths_follow_the_model():
+    """Paths drawn all at once have the one-step law the model states, and the variance h steps ahead that the
+    GJR recursion gives in closed form: E sigma2_{T+h} = omega + (alpha + gamma / 2 + beta) E sigma2_{T+h-1}."""
+    model = GARCH(GARCHConfig(o=1, dist="t")).fit(MSFT)
+    paths = model.sample_paths(torch.from_numpy(MSFT), horizon=20, num_samples=4000, seed=0).numpy()
+    assert paths.shape == (4000, 20)
+    params, state = model.step(None, model.initial_state())
+    for x in MSFT:
+        params, state = model.step(x, state)
+    first_q = model.head.quantile(params.expand(2, -1), torch.tensor([0.1, 0.9], dtype=torch.float64)).numpy()
+    share = np.mean((paths[:, 0] > first_q[0]) & (paths[:, 0] < first_q[1]))
+    assert 0.77 < share < 0.83
+    mu, omega, alpha, gamma, beta, _ = model.params
+    expected = [model.filter(np.append(MSFT, 0.0))[1][-1]]  # sigma2_{T+1}
+    for _ in range(19):
+        expected.append(omega + (alpha + gamma / 2 + beta) * expected[-1])
+    np.testing.assert_allclose(
+        np.mean((paths - mu) ** 2, axis=0)[[0, 9, 19]], np.array(expected)[[0, 9, 19]], rtol=0.15
+    )
+    forecast = model.forecast(MSFT, horizon=5, num_samples=300)
+    assert forecast.quantiles[0.9].shape == (5,) and (forecast.quantiles[0.1] < forecast.quantiles[0.9]).all()
+
+
+def test_fit_returns_self_and_encode_checks():
+    model = GARCH()
+    assert model.fit(SIMULATED[:500]) is model
+    assert model.result.converged and model.result.iterations > 0
+    assert model.encode([0.1, -0.2], source="prices").dtype == torch.float64
+    assert "mu" in model.result.table()
+
+
+# -- bad input: one-line errors that say what and where -------------------------------------------------------
+def one_line_error(call, pattern: str) -> None:
+    with pytest.raises(SeqlabError, match=pattern) as caught:
+        call()
+    assert "\n" not in str(caught.value)
+
+
+def test_degenerate_inputs():
+    one_line_error(lambda: GARCH().fit(np.full(500, 0.01)), "constant or nearly so")
+    noise = 1e-14 * np.random.default_rng(0).standard_normal(500)
+    one_line_error(lambda: GARCH().fit(0.01 + noise), "constant or nearly so")
+    one_line_error(
+        lambda: GARCH(GARCHConfig(mean="ar", lags=3)).fit([0.1, -0.2, 0.3, 0.1, -0.1]),
+        r"needs at least \d+ values, got 5",
+    )
+    bad = SIMULATED[:100].copy()
+    bad[42] = np.nan
+    one_line_error(lambda: GARCH().fit(bad), "row 42 is nan")
+    worse = bad.copy()
+    worse[42] = np.inf
+    one_line_error(lambda: GARCH().fit(worse), "row 42 is inf")
+    one_line_error(lambda: GARCH(GARCHConfig(dist="t")).fit(MSFT, maxiter=2), "did not converge .* after 2 iterations")
+    one_line_error(lambda: GARCH(GARCHConfig(vol="figarch")), "vol must be one of")
+    one_line_error(lambda: GARCH().log_prob([0.1, 0.2]), "not fitted")
+
+
+@pytest.mark.parametrize("dist", ["normal", "t", "skewt"])
+def test_sample_one_element_at_a_time(dist):
+    """``sample`` draws through ``step``'s 0-d head parameters (the t quantile once failed on scalars)."""
+    model = GARCH(GARCHConfig(dist=dist, mean="ar", lags=2)).fit(SIMULATED[:1000])
+    out = model.sample([0.1, -0.2], 6, seed=0)
+    assert out.shape == (6,) and torch.isfinite(out).all()
+    assert torch.equal(out, model.sample([0.1, -0.2], 6, seed=0))
