@@ -4,7 +4,7 @@ import hidden inside a function.
     interface     cli
     application   runs
     models        base, models, training, io, experiments, streaming
-    foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, errors, plots
+    foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots
 """
 
 import ast
@@ -28,6 +28,7 @@ LAYERS = {
             "transforms",
             "data",
             "atomic",
+            "limits",
             "errors",
             "plots",
         ),
