@@ -93,7 +93,9 @@ def test_latent_ar_default_is_forget_bias_one_and_is_saved(tmp_path):
     assert model.config.forget_init == "1"
     cell = model.rnn.cells[0]
     assert torch.equal(cell.bias_ih[8:16] + cell.bias_hh[8:16], torch.ones(8))
-    chrono = LatentAR(Vocabulary.from_text(TEXT), LatentARConfig(hidden_size=8, embedding_dim=4, forget_init="chrono:30"))
+    chrono = LatentAR(
+        Vocabulary.from_text(TEXT), LatentARConfig(hidden_size=8, embedding_dim=4, forget_init="chrono:30")
+    )
     seqlab.save(chrono, tmp_path / "m")
     assert json.loads((tmp_path / "m" / "config.json").read_text())["config"]["forget_init"] == "chrono:30"
     loaded = seqlab.load(tmp_path / "m")

@@ -42,6 +42,7 @@ MODEL_OPTIONS = {
     "backend": "backend",
     "head": "head",
     "components": "components",
+    "forget_init": "forget_init",  # TEMPORARY (longrange branch): the integrator adds the real option
 }
 TRAINER_DEFAULTS = TrainerConfig()
 DEFAULT_BACKTEST_MODELS = "random_walk,linear_ar,neural_ar,gru,lstm"
@@ -135,6 +136,8 @@ EXPERIMENT_OPTIONS = {
         "seeds": "seeds",
         "batch_size": "batch_size",
         "lrs": "lrs",
+        "forget_inits": "forget_inits",  # TEMPORARY (longrange branch)
+        "copy_lengths": "copy_lengths",  # TEMPORARY (longrange branch)
     },
     "gradients": {
         "cells": "cells",
@@ -143,6 +146,7 @@ EXPERIMENT_OPTIONS = {
         "embedding": "embedding_dim",
         "train_steps": "train_steps",
         "windows": "windows",
+        "forget_inits": "forget_inits",  # TEMPORARY (longrange branch)
     },
     "cost": {
         "cells": "cells",
@@ -179,6 +183,7 @@ def add_experiments(sub) -> None:
         "--threads", type=positive_int, help="torch threads (1: reproducible, and fastest on a shared CPU)"
     )
     common.add_argument("--no-progress", action="store_true", help="no progress bars")
+    common.add_argument("--size", choices=("quick", "default", "long"), help="TEMPORARY (longrange branch)")
 
     x = sub.add_parser("experiment", help="measure the notes' claims: long-range, gradients, cost, gates, order")
     xs = x.add_subparsers(dest="experiment", required=True, parser_class=Parser)
@@ -197,6 +202,8 @@ def add_experiments(sub) -> None:
         type=float_list,
         help="Adam learning rates, e.g. 3e-3,1e-2: each network trains at each, keeps the best on validation (1e-2)",
     )
+    e.add_argument("--forget-inits", type=lambda v: tuple(v.split(",")), help="TEMPORARY (longrange branch)")
+    e.add_argument("--copy-lengths", type=int_list(1), help="TEMPORARY (longrange branch)")
 
     e = xs.add_parser("gradients", parents=[common], help="gradient norm vs distance, at init and trained")
     e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")
@@ -205,6 +212,7 @@ def add_experiments(sub) -> None:
     e.add_argument("--embedding", type=positive_int, help="input embedding size (32)")
     e.add_argument("--train-steps", type=positive_int, help="training steps on text (400)")
     e.add_argument("--windows", type=positive_int, help="held-out windows averaged (4)")
+    e.add_argument("--forget-inits", type=lambda v: tuple(v.split(",")), help="TEMPORARY (longrange branch)")
 
     e = xs.add_parser("cost", parents=[common], help="parameters, multiply-adds, time and memory per step")
     e.add_argument("--cells", type=cells, help="rnn,lstm,gru (all)")
@@ -257,6 +265,7 @@ def build_parser() -> Parser:
         help="GRU only: reset gate before the recurrent product (the notes) or after (cuDNN; default)",
     )
     g.add_argument("--backend", choices=["auto", "reference", "torch", "triton"], help="recurrence backend (auto)")
+    g.add_argument("--forget-init", help="TEMPORARY (longrange branch): LSTM forget-gate init, zero, 1 or chrono:T")
     g.add_argument("--head", choices=CONTINUOUS_HEADS, help="distribution of a continuous next value (gaussian)")
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     add_data_options(t)
@@ -786,12 +795,12 @@ def cmd_experiment(args) -> int:
     from seqlab.plots import save_figures
 
     config_class, run = EXPERIMENTS[args.experiment]
-    config = config_class.quick() if args.quick else config_class()
+    size = "quick" if args.quick else (args.size or "default")  # TEMPORARY --size (longrange branch)
+    config = config_class() if size == "default" else getattr(config_class, size)()
     options = {**EXPERIMENT_OPTIONS[args.experiment], "seed": "seed", "threads": "threads"}
     for option, value in given(args, options).items():
         setattr(config, options[option], tuple(value) if isinstance(value, list) else value)
     result = run(config, show_progress=not args.no_progress)
-    size = "quick" if args.quick else "default"
     table = markdown_table(result.rows)
     summary = json.dumps(result.summary, indent=1)
     if args.out:
@@ -800,7 +809,7 @@ def cmd_experiment(args) -> int:
         stem = args.experiment.replace("-", "_")
         write_csv(out / f"{stem}.csv", result.rows)
         atomic.write_json(out / f"{stem}.json", result.to_json())
-        (out / f"{stem}.md").write_text(f"{table}\n```\n{summary}\n```\n", encoding="utf-8")
+        (out / f"{stem}.md").write_text(result.markdown(), encoding="utf-8")
         written = [out / f"{stem}.csv", out / f"{stem}.json", out / f"{stem}.md", *save_figures(result, out)]
     if args.json:
         print(json.dumps(result.to_json()))

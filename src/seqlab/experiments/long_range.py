@@ -37,7 +37,9 @@ from seqlab.data.synthetic import (
 )
 from seqlab.experiments.common import (
     ExperimentResult,
+    Variant,
     cell_parameter_count,
+    cell_variants,
     matched_hidden_size,
     progress,
     torch_threads,
@@ -60,7 +62,7 @@ def _help(text: str) -> dict:
 @dataclass
 class LongRangeConfig:
     tasks: tuple[str, ...] = field(default=TASKS, metadata=_help("tasks: adding, copy"))
-    lengths: tuple[int, ...] = field(default=(10, 20, 50, 100, 200), metadata=_help("sequence lengths T"))
+    lengths: tuple[int, ...] = field(default=(10, 20, 50, 100, 200), metadata=_help("adding problem: lengths T"))
     cells: tuple[str, ...] = field(default=("rnn", "lstm", "gru"), metadata=_help("cells: rnn, lstm, gru"))
     lstm_hidden: int = field(
         default=64, metadata={**_help("LSTM hidden size; every cell gets about its parameters"), "option": "hidden"}
@@ -79,6 +81,7 @@ class LongRangeConfig:
         default=("zero", "1", "chrono"),
         metadata=_help("LSTM forget-gate inits, one LSTM each: zero, a number, chrono (T_MAX = the input length)"),
     )
+    copy_lengths: tuple[int, ...] = field(default=(10, 20), metadata=_help("copy memory: blank lengths T"))
     eval_every: int = field(default=100, metadata=_help("steps between validation checks"))
     stop_fraction: float = field(default=0.05, metadata=_help("stop once validation loss <= this x baseline"))
     after_failure_seeds: int = field(
@@ -89,8 +92,10 @@ class LongRangeConfig:
     def quick(cls) -> LongRangeConfig:
         return cls(
             lengths=(10, 20),
+            copy_lengths=(10, 20),
             lstm_hidden=32,
             steps=300,
+            batch_size=64,
             lrs=(1e-2,),
             seeds=1,
             test_size=300,
@@ -100,30 +105,10 @@ class LongRangeConfig:
 
     @classmethod
     def long(cls) -> LongRangeConfig:
-        return cls(lengths=(10, 20, 50, 100, 200, 500), steps=12_000)
+        return cls(lengths=(10, 20, 50, 100, 200, 500), copy_lengths=(10, 20, 50, 100), steps=10_000)
 
-
-@dataclass(frozen=True)
-class Variant:
-    """One network kind of the table: a cell and, for the LSTM, its forget-gate initialisation."""
-
-    cell: str
-    forget_init: str = "zero"
-
-    @property
-    def name(self) -> str:
-        return f"lstm:{self.forget_init}" if self.cell == "lstm" else self.cell
-
-    def forget_spec(self, input_length: int) -> str:
-        """``chrono`` alone means T_MAX = the input length: the longest dependency the task can hold."""
-        return f"chrono:{input_length}" if self.forget_init == "chrono" else self.forget_init
-
-
-def variants(config: LongRangeConfig) -> list[Variant]:
-    out = []
-    for cell in config.cells:
-        out += [Variant(cell, f) for f in config.forget_inits] if cell == "lstm" else [Variant(cell)]
-    return out
+    def lengths_of(self, task: str) -> tuple[int, ...]:
+        return tuple(sorted(self.lengths if task == "adding" else self.copy_lengths))
 
 
 class TaskNet(nn.Module):
@@ -180,11 +165,14 @@ def test_set(task: str, T: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     return make_batch(task, size, T, torch.Generator().manual_seed(2**31 - 1 - T))
 
 
-def train(task: str, variant: Variant, hidden: int, T: int, seed: int, lr: float, config: LongRangeConfig, bar) -> dict:
+def train(
+    task: str, variant: Variant, hidden: int, T: int, seed: int, lr: float, config: LongRangeConfig, bar, cap: int
+) -> dict:
     """Train one network on fresh batches until it reaches ``stop_fraction`` of the baseline on validation or
-    runs out of steps; the data depend on (seed, T) only, so every variant and learning rate sees the same
-    batches. Returns the network, the sequences seen when it first reached ``SOLVED_FRACTION`` (or None)
-    and its last validation loss."""
+    has trained ``cap`` steps without solving (``cap`` <= ``config.steps``: a rate already solved in ``cap``
+    steps, this one cannot beat it); the data depend on (seed, T) only, so every variant and learning rate
+    sees the same batches. Returns the network, the sequences seen when it first reached ``SOLVED_FRACTION``
+    (or None) and its last validation loss."""
     torch.manual_seed(seed)
     net = TaskNet(task, variant.cell, hidden, variant.forget_spec(input_length(task, T)))
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -192,7 +180,7 @@ def train(task: str, variant: Variant, hidden: int, T: int, seed: int, lr: float
     valid = validation_set(task, T, config.test_size)
     base = baseline(task, T)
     solved_after, valid_loss, step = None, math.inf, 0
-    while step < config.steps:
+    while step < config.steps and (solved_after is not None or step < cap):
         x, y = make_batch(task, config.batch_size, T, data)
         loss = task_loss(task, net(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -217,6 +205,16 @@ def choose(runs: list[dict]) -> dict:
     return min(runs, key=lambda r: (r["solved_after"] is None, r["solved_after"] or 0, r["valid_loss"]))
 
 
+def pilot(task: str, variant: Variant, hidden: int, T: int, seed: int, lrs: tuple[float, ...], config, bar) -> dict:
+    """Train at every rate of ``lrs`` and keep the best (``choose``); once one rate has solved, the others
+    train at most as many steps as it took (they cannot beat it)."""
+    runs = []
+    for lr in lrs:
+        solved = [r["solved_after"] // config.batch_size for r in runs if r["solved_after"] is not None]
+        runs.append(train(task, variant, hidden, T, seed, lr, config, bar, min(solved, default=config.steps)))
+    return choose(runs)
+
+
 def train_seeds(task: str, variant: Variant, T: int, seeds: list[int], lrs: tuple[float, ...], config, bar) -> list:
     """The first seed trains at every rate of ``lrs`` and keeps the best on validation; the others at that rate.
     Each run is scored on the test set (one per T, shared by every seed and variant)."""
@@ -225,8 +223,7 @@ def train_seeds(task: str, variant: Variant, T: int, seeds: list[int], lrs: tupl
     test = test_set(task, T, config.test_size)
     results = []
     for k, seed in enumerate(seeds):
-        candidates = lrs if k == 0 else (results[0]["lr"],)
-        best = choose([train(task, variant, hidden, T, seed, lr, config, bar) for lr in candidates])
+        best = pilot(task, variant, hidden, T, seed, lrs if k == 0 else (results[0]["lr"],), config, bar)
         test_loss, recall = evaluate(task, best["net"], *test)
         best.update(
             hidden=hidden,
@@ -246,31 +243,42 @@ def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult
     for name in ("steps", "batch_size", "seeds", "test_size", "eval_every"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
-    kinds = variants(config)
+    kinds = cell_variants(config.cells, config.forget_inits)
     full = len(config.lrs) + config.seeds - 1  # runs per (task, variant, T) before any failure
-    total = len(config.tasks) * len(config.lengths) * len(kinds) * full * config.steps
+    total = sum(len(config.lengths_of(task)) for task in config.tasks) * len(kinds) * full * config.steps
     rows = []
     with torch_threads(config.threads), progress(total, "long-range", show_progress) as bar:
         for task in config.tasks:
-            for variant in kinds:
-                failed_lr = None  # the learning rate chosen at the first T this variant failed
-                for T in sorted(config.lengths):
-                    if failed_lr is None:
-                        seeds, lrs = config.seeds, config.lrs
-                    else:
-                        seeds, lrs = config.after_failure_seeds, (failed_lr,)
+            failed_lr: dict[str, float] = {}  # variant -> the learning rate chosen at the first T it failed
+            for T in config.lengths_of(task):
+                for variant in kinds:
+                    if variant.name in failed_lr:
+                        seeds, lrs = config.after_failure_seeds, (failed_lr[variant.name],)
                         bar.update((full - seeds) * config.steps)  # the runs a failure saves
                         if seeds == 0:
                             continue
+                    else:
+                        seeds, lrs = config.seeds, config.lrs
                     seed_list = [config.seed + k for k in range(seeds)]
-                    results = train_seeds(task, variant, T, seed_list, lrs, config, bar)
-                    row = summarise(task, variant, T, results)
+                    row = summarise(task, variant, T, train_seeds(task, variant, T, seed_list, lrs, config, bar))
                     rows.append(row)
-                    if failed_lr is None and not row["solved"]:
-                        failed_lr = results[0]["lr"]
-    rows.sort(key=lambda r: (config.tasks.index(r["task"]), r["T"], [v.name for v in kinds].index(r["cell"])))
-    summary = {"longest_solved_T": longest_solved(rows), "beside_the_literature": literature_rows(rows, config)}
-    return ExperimentResult("long-range", asdict(config), rows, summary)
+                    if show_progress:
+                        bar.write(row_line(row))
+                    if not row["solved"]:
+                        failed_lr.setdefault(variant.name, row["lr_chosen"])
+    summary = {"longest_solved_T": longest_solved(rows)}
+    tables = {"Beside the literature": literature_rows(rows, config)}
+    return ExperimentResult("long-range", asdict(config), rows, summary, tables=tables)
+
+
+def row_line(row: dict) -> str:
+    """One finished row as a log line (the long run prints them as they come)."""
+    recall = f", recall {row['recall_accuracy']:.2f}" if row["recall_accuracy"] is not None else ""
+    took = f", solved after {row['sequences_to_solve']:,.0f} sequences" if row["sequences_to_solve"] else ""
+    return (
+        f"{row['task']} T={row['T']} {row['cell']}: loss/baseline {row['loss_over_baseline']:.3g}{recall}, "
+        f"solved {row['solved_seeds']}, lr {row['lr_chosen']:g}{took}"
+    )
 
 
 def summarise(task: str, variant: Variant, T: int, results: list[dict]) -> dict:
