@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -263,7 +264,7 @@ def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult
                     row = summarise(task, variant, T, train_seeds(task, variant, T, seed_list, lrs, config, bar))
                     rows.append(row)
                     if show_progress:
-                        bar.write(row_line(row))
+                        bar.write(row_line(row), file=sys.stderr)
                     if not row["solved"]:
                         failed_lr.setdefault(variant.name, row["lr_chosen"])
     summary = {"longest_solved_T": longest_solved(rows)}
