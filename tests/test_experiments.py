@@ -72,7 +72,7 @@ def test_long_range_quick_lstm_and_gru_beat_the_adding_baseline_at_T20(capsys, t
     literature = {(r["task"], r["cell"]): r for r in result["tables"]["Beside the literature"]}
     for (task, cell), r in literature.items():
         assert r["largest_T_solved"] == result["summary"]["longest_solved_T"][task][cell]
-        if r["largest_T_solved"] is not None:  # the sequences it took are within the budget
+        if r["largest_T_solved"] is not None and r["T"] == r["largest_T_solved"]:  # took at most the budget
             assert 0 < r["sequences_to_solve"] <= r["budget_sequences"]
     assert_written(tmp_path, "long_range", ["long_range.png"])
     assert "### Beside the literature" in (tmp_path / "long_range.md").read_text()
@@ -112,16 +112,22 @@ def test_learning_rate_choice_prefers_the_fewest_sequences_then_the_lowest_loss(
 
 def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
     config = LongRangeConfig(steps=100, batch_size=10)
-    row = {"task": "adding", "cell": "gru", "T": 100, "solved": True, "sequences_to_solve": 500}
-    (entry,) = long_range.literature_rows([row, {**row, "T": 200, "solved": False}], config)
-    assert entry == {
-        "task": "adding",
-        "cell": "gru",
-        "largest_T_solved": 100,
-        "sequences_to_solve": 500,
-        "budget_sequences": 1000,
-        "literature_sequences_at_T": 74_000,
-    }
+    row = {"task": "adding", "cell": "gru", "T": 100, "solved": True, "solved_seeds": "3/3", "sequences_to_solve": 500}
+    rows = [
+        row,
+        {**row, "T": 200, "sequences_to_solve": 900},
+        {**row, "T": 500, "solved": False, "solved_seeds": "0/1"},
+    ]
+    rows.append({**row, "cell": "rnn", "T": 100, "solved": False, "solved_seeds": "0/3", "sequences_to_solve": None})
+    table = long_range.literature_rows(rows, config)
+    assert [(r["cell"], r["T"], r["largest_T_solved"], r["literature_sequences"]) for r in table] == [
+        ("gru", 100, 200, 74_000),  # the literature's T, with its count beside ours
+        ("gru", 200, 200, None),  # the largest T solved here: the literature gives no count at T = 200
+        ("gru", 500, 200, 209_000),  # run but not solved: still shown beside the count
+        ("rnn", 100, None, 74_000),
+    ]
+    assert table[0]["sequences_to_solve"] == 500 and table[0]["budget_sequences"] == 1000
+    assert table[3]["sequences_to_solve"] is None and table[3]["solved_seeds"] == "0/3"
 
 
 def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):

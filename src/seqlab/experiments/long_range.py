@@ -319,20 +319,28 @@ def longest_solved(rows: list[dict]) -> dict:
 
 
 def literature_rows(rows: list[dict], config: LongRangeConfig) -> list[dict]:
-    """Per task and variant: the largest T solved, the sequences it took here, and the literature's count at
-    the same T (Hochreiter & Schmidhuber 1997, Table 7, adding problem; None where it gives none)."""
+    """Per task and variant: the largest T solved and every T the literature gives a count for (Hochreiter &
+    Schmidhuber 1997, Table 7, adding problem: T = 100, 500, 1000), each with the sequences it took here and the
+    literature's count beside it (None where it gives none)."""
     out = []
     for task, by_variant in longest_solved(rows).items():
-        for name, T in by_variant.items():
-            row = next((r for r in rows if r["task"] == task and r["cell"] == name and r["T"] == T), None)
-            out.append(
-                {
-                    "task": task,
-                    "cell": name,
-                    "largest_T_solved": T,
-                    "sequences_to_solve": row["sequences_to_solve"] if row else None,
-                    "budget_sequences": config.steps * config.batch_size,
-                    "literature_sequences_at_T": LITERATURE_SEQUENCES.get((task, T)) if T else None,
-                }
-            )
+        for name, longest in by_variant.items():
+            measured = {r["T"]: r for r in rows if r["task"] == task and r["cell"] == name}
+            cited = {T for (t, T) in LITERATURE_SEQUENCES if t == task and T in measured}
+            for T in sorted(cited | ({longest} if longest else set())):
+                row = measured[T]
+                out.append(
+                    {
+                        "task": task,
+                        "cell": name,
+                        "T": T,
+                        "largest_T_solved": longest,
+                        "solved_seeds": row["solved_seeds"],
+                        "sequences_to_solve": row["sequences_to_solve"],
+                        "budget_sequences": config.steps * config.batch_size,
+                        "literature_sequences": LITERATURE_SEQUENCES.get((task, T)),
+                    }
+                )
+            if not longest and not cited:
+                out.append({"task": task, "cell": name, "T": None, "largest_T_solved": None})
     return out
