@@ -236,8 +236,8 @@ def train_seeds(task: str, variant: Variant, T: int, seeds: list[int], lrs: tupl
     return results
 
 
-def _median(values: list) -> float | None:
-    return statistics.median(values) if values else None
+def _median(values: list) -> int | None:
+    return round(statistics.median(values)) if values else None
 
 
 def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
