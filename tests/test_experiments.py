@@ -5,6 +5,7 @@ import functools
 import json
 import math
 import re
+from dataclasses import replace
 
 import pytest
 import torch
@@ -13,9 +14,11 @@ from test_cli import assert_one_line_error, run
 
 from seqlab.cells import GRUCell, LSTMCell, gru_step, lstm_step, rnn_step
 from seqlab.data.text import Vocabulary
+from seqlab.experiments import long_range
 from seqlab.experiments.common import cell_parameter_count, matched_hidden_size
 from seqlab.experiments.gates import gru_gates, longest_runs, lstm_gates, speech_line_breaks
 from seqlab.experiments.gradients import jacobian_rms
+from seqlab.experiments.long_range import LongRangeConfig
 from seqlab.experiments.order import shuffled_texts
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.recurrent import Recurrent
@@ -57,15 +60,74 @@ def test_matched_hidden_size_is_the_closest_to_the_budget(cell):
 def test_long_range_quick_lstm_and_gru_beat_the_adding_baseline_at_T20(capsys, tmp_path):
     result = experiment("long-range", capsys, tmp_path)
     rows = {(r["task"], r["T"], r["cell"]): r for r in result["rows"]}
-    assert set(rows) == {(task, T, c) for task in ("adding", "copy") for T in (10, 20) for c in ("rnn", "lstm", "gru")}
-    for cell in ("lstm", "gru"):
+    cells = ("rnn", "lstm:1", "gru")  # quick: the LSTM with forget bias 1 only
+    assert set(rows) == {(task, T, c) for task in ("adding", "copy") for T in (10, 20) for c in cells}
+    for cell in ("lstm:1", "gru"):
         assert rows["adding", 20, cell]["test_loss_mean"] < 0.5 * (1 / 6), rows["adding", 20, cell]
-    params = [rows["adding", 20, c]["params"] for c in ("rnn", "lstm", "gru")]
+    params = [rows["adding", 20, c]["params"] for c in cells]
     assert max(params) / min(params) < 1.03  # one parameter budget
     for T in (10, 20):
-        assert abs(rows["copy", T, "lstm"]["baseline"] - 10 * math.log(8) / (T + 20)) < 1e-12
+        assert abs(rows["copy", T, "lstm:1"]["baseline"] - 10 * math.log(8) / (T + 20)) < 1e-12
         assert 0.0 <= rows["copy", T, "gru"]["recall_accuracy"] <= 1.0
+    literature = {(r["task"], r["cell"]): r for r in result["tables"]["Beside the literature"]}
+    for (task, cell), r in literature.items():
+        assert r["largest_T_solved"] == result["summary"]["longest_solved_T"][task][cell]
+        if r["largest_T_solved"] is not None and r["T"] == r["largest_T_solved"]:  # took at most the budget
+            assert 0 < r["sequences_to_solve"] <= r["budget_sequences"]
     assert_written(tmp_path, "long_range", ["long_range.png"])
+    assert "### Beside the literature" in (tmp_path / "long_range.md").read_text()
+
+
+def test_long_range_stops_once_solved_and_counts_the_sequences():
+    config = LongRangeConfig(
+        tasks=("adding",), lengths=(4,), cells=("gru",), lstm_hidden=16, steps=400, batch_size=64,
+        lrs=(1e-2,), seeds=1, test_size=200, eval_every=20, threads=1,
+    )  # fmt: skip
+    (row,) = long_range.run(config, show_progress=False).rows
+    assert row["solved"] and row["solved_seeds"] == "1/1", row
+    assert row["sequences_to_solve"] % (20 * 64) == 0  # counted at a validation check
+    assert row["sequences_to_solve"] <= row["sequences_trained_max"] < 400 * 64  # it stopped before the budget
+
+
+def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate():
+    config = LongRangeConfig(
+        tasks=("adding",), lengths=(6, 8, 10), cells=("rnn",), lstm_hidden=8, steps=3, batch_size=8,
+        lrs=(1e-3, 1e-2), seeds=2, test_size=50, eval_every=3, after_failure_seeds=1, threads=1,
+    )  # fmt: skip
+    rows = long_range.run(config, show_progress=False).rows
+    assert [(r["T"], r["solved_seeds"]) for r in rows] == [(6, "0/2"), (8, "0/1"), (10, "0/1")]
+    assert rows[1]["lr_chosen"] == rows[2]["lr_chosen"] == rows[0]["lr_chosen"]
+    assert [r["T"] for r in long_range.run(replace(config, after_failure_seeds=0), show_progress=False).rows] == [6]
+
+
+def test_learning_rate_choice_prefers_the_fewest_sequences_then_the_lowest_loss():
+    runs = [
+        {"lr": 1e-3, "solved_after": None, "valid_loss": 0.01},
+        {"lr": 3e-3, "solved_after": 6400, "valid_loss": 0.005},
+        {"lr": 1e-2, "solved_after": 3200, "valid_loss": 0.008},
+    ]
+    assert long_range.choose(runs)["lr"] == 1e-2
+    assert long_range.choose([runs[0], {**runs[0], "lr": 5.0, "valid_loss": 0.02}])["lr"] == 1e-3
+
+
+def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
+    config = LongRangeConfig(steps=100, batch_size=10)
+    row = {"task": "adding", "cell": "gru", "T": 100, "solved": True, "solved_seeds": "3/3", "sequences_to_solve": 500}
+    rows = [
+        row,
+        {**row, "T": 200, "sequences_to_solve": 900},
+        {**row, "T": 500, "solved": False, "solved_seeds": "0/1"},
+    ]
+    rows.append({**row, "cell": "rnn", "T": 100, "solved": False, "solved_seeds": "0/3", "sequences_to_solve": None})
+    table = long_range.literature_rows(rows, config)
+    assert [(r["cell"], r["T"], r["largest_T_solved"], r["literature_sequences"]) for r in table] == [
+        ("gru", 100, 200, 74_000),  # the literature's T, with its count beside ours
+        ("gru", 200, 200, None),  # the largest T solved here: the literature gives no count at T = 200
+        ("gru", 500, 200, 209_000),  # run but not solved: still shown beside the count
+        ("rnn", 100, None, 74_000),
+    ]
+    assert table[0]["sequences_to_solve"] == 500 and table[0]["budget_sequences"] == 1000
+    assert table[3]["sequences_to_solve"] is None and table[3]["solved_seeds"] == "0/3"
 
 
 def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):
@@ -117,14 +179,18 @@ def test_gradients_quick_the_rnn_vanishes_and_trained_gated_cells_keep_more(caps
     at = {(r["cell"], r["stage"], r["distance"]): r for r in result["rows"]}
     longest = max(r["distance"] for r in result["rows"])
     assert at["rnn", "init", 20]["jacobian_rms"] < 1e-2 * at["rnn", "init", 1]["jacobian_rms"]
-    for cell in ("lstm", "gru"):
+    for cell in ("lstm:1", "gru"):
         for key in ("jacobian_rms", "input_gradient_norm"):
             assert at[cell, "trained", longest][key] > 100 * at["rnn", "trained", longest][key], (cell, key)
     for name, s in result["summary"].items():
         assert 0 < s["jacobian_decay_per_step"] < 1, name  # the norm falls with distance for every cell
+    # at initialisation the forget bias sets the LSTM's memory: sigma(0) = 0.5 < sigma(1) = 0.73 < chrono's
+    decay = {v: result["summary"][f"lstm:{v} init"]["jacobian_decay_per_step"] for v in ("zero", "1", "chrono")}
+    assert decay["zero"] < decay["1"] < decay["chrono"], decay
+    assert at["lstm:chrono", "init", longest]["jacobian_rms"] > 1e3 * at["lstm:zero", "init", longest]["jacobian_rms"]
     assert (
-        result["summary"]["lstm trained"]["held_out_bits_per_char"]
-        < result["summary"]["lstm init"]["held_out_bits_per_char"]
+        result["summary"]["lstm:1 trained"]["held_out_bits_per_char"]
+        < result["summary"]["lstm:1 init"]["held_out_bits_per_char"]
     )
     assert_written(tmp_path, "gradients", ["gradients.png"])
 

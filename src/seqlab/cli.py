@@ -10,6 +10,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from seqlab.cells import FORGET_INIT_HELP
 from seqlab.cli_options import (
     add_config_options,
     fraction,
@@ -35,7 +36,7 @@ TRAINER = TrainerConfig()
 # command-line option -> library field, where they differ (the rest: --field-name is field_name)
 MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers", "embedding": "embedding_dim"}
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
-MODEL_OPTIONS |= {"components": "components"}
+MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
 DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates")
 DATA_OPTIONS += ("audio_encoding", "sample_rate")
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
@@ -81,6 +82,7 @@ def build_parser() -> Parser:
     g.add_argument("--backend", choices=["auto", "reference", "torch", "triton"], help="recurrence backend (auto)")
     g.add_argument("--head", choices=CONTINUOUS_HEADS, help="distribution of a continuous next value (gaussian)")
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
+    g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
     add_data_options(t)
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")

@@ -7,7 +7,17 @@ import importlib.util
 import torch
 from torch import nn
 
-from seqlab.cells import RESET_VARIANTS, GRUCell, LSTMCell, RNNCell, gru_step, lstm_step, rnn_step
+from seqlab.cells import (
+    RESET_VARIANTS,
+    GRUCell,
+    LSTMCell,
+    RNNCell,
+    gru_step,
+    init_forget_gate,
+    lstm_step,
+    parse_forget_init,
+    rnn_step,
+)
 from seqlab.cells.base import CellBase
 
 CELLS: dict[str, type[CellBase]] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
@@ -25,6 +35,10 @@ class Recurrent(nn.Module):
     for ``"rnn"`` and ``"gru"`` and ``(h, C)`` for ``"lstm"``, as in ``torch.nn.RNN/GRU/LSTM``; a
     missing state starts at zeros. Dropout (training only) is applied to the outputs of every layer
     but the last, as ``torch.nn`` does.
+
+    ``forget_init`` (LSTM only; ignored by the other cells) sets every layer's forget-gate bias at
+    initialisation: ``"zero"`` (the default: torch.nn's initialisation, unchanged), a number such as ``"1"``,
+    or ``"chrono:T_MAX"`` (``seqlab.cells.init_forget_gate``).
 
     Layer ``k``'s parameters live in ``self.cells[k]``, a reference cell from ``seqlab.cells``;
     every backend computes with those same tensors:
@@ -59,6 +73,7 @@ class Recurrent(nn.Module):
         backend: str = "auto",
         reset: str = "after",
         layout: str = "auto",
+        forget_init: str = "zero",
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -76,16 +91,21 @@ class Recurrent(nn.Module):
             )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        parse_forget_init(forget_init)  # raises ValueError on a bad spec, for every cell
         self.cell = cell
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
         self.dropout = dropout
         self.reset = reset
+        self.forget_init = forget_init
         extra = {"reset": reset} if cell == "gru" else {}
         self.cells = nn.ModuleList(
             CELLS[cell](input_size if k == 0 else hidden_size, hidden_size, **extra) for k in range(num_layers)
         )
+        if cell == "lstm":
+            for layer in self.cells:
+                init_forget_gate(layer, forget_init)
         if backend == "triton" and importlib.util.find_spec("triton") is None:
             raise ImportError('backend="triton" needs the triton package (pip install triton; Linux, CUDA)')
         if backend == "torch" and not self.torch_supports():

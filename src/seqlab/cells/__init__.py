@@ -2,7 +2,19 @@
 
 from seqlab.cells.base import CellBase
 from seqlab.cells.gru import RESET_VARIANTS, GRUCell, gru_step
-from seqlab.cells.lstm import LSTMCell, lstm_step
+from seqlab.cells.lstm import FORGET_INIT_HELP, LSTMCell, init_forget_gate, lstm_step, parse_forget_init
 from seqlab.cells.rnn import RNNCell, rnn_step
 
-__all__ = ["CellBase", "RNNCell", "LSTMCell", "GRUCell", "rnn_step", "lstm_step", "gru_step", "RESET_VARIANTS"]
+__all__ = [
+    "CellBase",
+    "RNNCell",
+    "LSTMCell",
+    "GRUCell",
+    "rnn_step",
+    "lstm_step",
+    "gru_step",
+    "RESET_VARIANTS",
+    "FORGET_INIT_HELP",
+    "init_forget_gate",
+    "parse_forget_init",
+]

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from seqlab.cells.base import CellBase
+
+FORGET_INIT_HELP = (
+    'forget-gate bias at initialisation: "zero" (torch.nn\'s default, b_f ~ U(-1/sqrt(H), 1/sqrt(H)) twice, mean 0), '
+    'a number such as "1" (b_f = 1, Gers et al. 2000; Jozefowicz et al. 2015) or "chrono:T_MAX" '
+    "(b_f ~ log U(1, T_MAX - 1), b_i = -b_f; Tallec & Ollivier 2018)"
+)
 
 
 def lstm_step(
@@ -65,3 +73,56 @@ class LSTMCell(CellBase):
             zeros = x.new_zeros(x.shape[0], self.hidden_size)
             state = (zeros, zeros)
         return lstm_step(x, state, *self.weights())
+
+
+def parse_forget_init(spec: str) -> tuple[str, float]:
+    """``"zero"`` -> ``("zero", 0.0)``; ``"1"`` -> ``("constant", 1.0)``; ``"chrono:200"`` -> ``("chrono", 200.0)``.
+
+    Raises ``ValueError`` naming what was expected and what arrived."""
+    text = str(spec).strip().lower()
+    if text == "zero":
+        return "zero", 0.0
+    if text.startswith("chrono:"):
+        try:
+            t_max = float(text.removeprefix("chrono:"))
+        except ValueError:
+            t_max = float("nan")
+        if not t_max > 2 or not math.isfinite(t_max):
+            raise ValueError(f"forget_init chrono:T_MAX needs a number T_MAX > 2, got {spec!r}")
+        return "chrono", t_max
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f'forget_init must be "zero", a number such as "1" or "chrono:T_MAX", got {spec!r}') from None
+    if not math.isfinite(value):
+        raise ValueError(f"forget_init must be a finite number, got {spec!r}")
+    return "constant", value
+
+
+@torch.no_grad()
+def init_forget_gate(cell: LSTMCell, spec: str, generator: torch.Generator | None = None) -> None:
+    """Set the forget-gate (and for chrono the input-gate) biases of ``cell`` as ``spec`` says
+    (``parse_forget_init``); the weights are left alone.
+
+    The pre-activation of a gate carries two biases, ``bias_ih + bias_hh``; a set gate gets its whole value in
+    ``bias_ih`` and 0 in ``bias_hh``, so that ``b_f = bias_ih[H:2H] + bias_hh[H:2H]`` is exactly the value:
+
+        "zero"        nothing changes: torch.nn's U(-1/sqrt(H), 1/sqrt(H)) in both, b_f about 0, sigma(b_f) ~ 0.5
+        constant c    b_f = c                          (c = 1: sigma(1) = 0.73, the memory lasts ~ 1/(1 - 0.73) steps)
+        chrono T_MAX  b_f = log(u), u ~ U(1, T_MAX - 1) per unit, and b_i = -b_f: unit j forgets on a time scale
+                      1 / (1 - sigma(b_f)) ~ u, spread over 2 .. T_MAX (Tallec & Ollivier 2018, section 4)
+    """
+    kind, value = parse_forget_init(spec)
+    if kind == "zero":
+        return
+    H = cell.hidden_size
+    forget, inputs = slice(H, 2 * H), slice(0, H)  # gate rows i, f, C~, o
+    if kind == "constant":
+        b_f = torch.full((H,), value)
+    else:
+        u = 1.0 + (value - 2.0) * torch.rand(H, generator=generator)  # U(1, T_MAX - 1)
+        b_f = u.log()
+        cell.bias_ih[inputs] = -b_f
+        cell.bias_hh[inputs] = 0.0
+    cell.bias_ih[forget] = b_f
+    cell.bias_hh[forget] = 0.0

@@ -31,13 +31,15 @@ def train_char_model(
     show_progress: bool,
     batch_size: int = 32,
     window: int = 64,
+    forget_init: str = "1",
 ) -> LatentAR:
     """A one-layer ``LatentAR(cell)`` trained for ``steps`` steps of the shared ``Trainer`` (``steps = 0``:
-    the model at initialisation). Same seed, same weights."""
+    the model at initialisation). Same seed, same weights. ``forget_init``: the LSTM's (``LatentARConfig``)."""
     train, _ = shakespeare_split()
     torch.manual_seed(seed)
     model = LatentAR(
-        Vocabulary.from_text(train), LatentARConfig(cell=cell, hidden_size=hidden_size, embedding_dim=embedding_dim)
+        Vocabulary.from_text(train),
+        LatentARConfig(cell=cell, hidden_size=hidden_size, embedding_dim=embedding_dim, forget_init=forget_init),
     )
     if steps > 0:
         config = TrainerConfig(

@@ -22,16 +22,43 @@ CELL_NAMES = tuple(CELLS)  # the choices of every experiment's ``cells``
 @dataclass
 class ExperimentResult:
     """``rows`` is the table (one dict per row); ``summary`` the headline numbers; ``curves`` what the
-    figures need beyond the table (arrays, not printed by ``--json``)."""
+    figures need beyond the table (arrays, not printed by ``--json``); ``tables`` further tables by title
+    (rows of dicts), printed after the main one."""
 
     name: str
     config: dict
     rows: list[dict]
     summary: dict = field(default_factory=dict)
     curves: dict = field(default_factory=dict)
+    tables: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"experiment": self.name, "config": self.config, "summary": self.summary, "rows": self.rows}
+        out = {"experiment": self.name, "config": self.config, "summary": self.summary, "rows": self.rows}
+        return {**out, "tables": self.tables} if self.tables else out
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One network kind of a table: a cell and, for the LSTM, its forget-gate initialisation
+    (``seqlab.cells.init_forget_gate``; ``"chrono"`` alone: T_MAX given by the experiment)."""
+
+    cell: str
+    forget_init: str = "zero"
+
+    @property
+    def name(self) -> str:
+        return f"lstm:{self.forget_init}" if self.cell == "lstm" else self.cell
+
+    def forget_spec(self, t_max: int) -> str:
+        return f"chrono:{t_max}" if self.forget_init == "chrono" else self.forget_init
+
+
+def cell_variants(cells: tuple[str, ...], forget_inits: tuple[str, ...]) -> list[Variant]:
+    """Every cell of ``cells``, the LSTM once per forget-gate initialisation of ``forget_inits``."""
+    out = []
+    for cell in cells:
+        out += [Variant(cell, f) for f in forget_inits] if cell == "lstm" else [Variant(cell)]
+    return out
 
 
 def cell_parameter_count(cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> int:

@@ -9,6 +9,13 @@ from seqlab.experiments.long_range import SOLVED_FRACTION
 from seqlab.experiments.order import SHUFFLES
 from seqlab.plots import CELL_COLOURS, pyplot
 
+# the LSTM's forget-gate variants ("lstm:zero", "lstm:1", "lstm:chrono") in shades of its blue
+VARIANT_COLOURS = {"lstm:zero": "#9ab3d9", "lstm:1": "#4c72b0", "lstm:chrono": "#1f3d73"}
+
+
+def variant_colour(name: str) -> str | None:
+    return VARIANT_COLOURS.get(name) or CELL_COLOURS.get(name.split(":")[0])
+
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
@@ -29,7 +36,7 @@ def long_range_figure(result: ExperimentResult, out: Path) -> list[Path]:
             mean = [r["loss_over_baseline"] for r in rows]
             low = [r["test_loss_min"] / r["baseline"] for r in rows]
             high = [r["test_loss_max"] / r["baseline"] for r in rows]
-            colour = CELL_COLOURS.get(cell)
+            colour = variant_colour(cell)
             ax.plot(T, mean, "o-", color=colour, label=f"{cell} (H={rows[0]['hidden']}, {rows[0]['params']:,} params)")
             ax.fill_between(T, low, high, color=colour, alpha=0.15)
         ax.axhline(1.0, color="grey", ls="--", lw=1, label="memoryless baseline")
@@ -50,7 +57,7 @@ def gradients_figure(result: ExperimentResult, out: Path) -> list[Path]:
     for ax, (key, label) in zip(axes, panels, strict=True):
         for name, curves in result.curves.items():
             cell, stage = name.split()
-            ax.plot(curves[key], color=CELL_COLOURS.get(cell), ls="-" if stage == "trained" else "--", label=name)
+            ax.plot(curves[key], color=variant_colour(cell), ls="-" if stage == "trained" else "--", label=name)
         ax.set_yscale("log")
         ax.set_xlabel("distance T - t (characters)")
         ax.set_ylabel(label)

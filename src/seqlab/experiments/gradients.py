@@ -6,7 +6,9 @@ state after reading ``x_t`` (t = 1..T):
     J(t) = d h_T / d h_t   (H, H),     reported as ||J(t)||_F / sqrt(H)   (the RMS singular value; 1 at t = T)
     g(t) = d loss / d e_t  (E,),       loss = -log P(x_{T+1} | x_<=T),  e_t the input embedding of x_t
 
-against the distance d = T - t, averaged over windows, at initialisation and after training on text.
+against the distance d = T - t, averaged over windows, at initialisation and after training on text. The LSTM
+is measured once per forget-gate initialisation of ``forget_inits`` (bias 0 as torch.nn, 1, chrono with
+T_MAX = T): at initialisation sigma(b_f) sets how fast its cell state, and so its gradient, fades.
 For the LSTM, ``h_t`` is the graph node of the hidden output: its influence on ``h_T`` flows through
 the gates and the cell state of the later steps (``C_t`` itself is held fixed). Measured in float64:
 the RNN's norms reach 1e-40 within 100 steps, below float32's smallest normal number.
@@ -26,7 +28,7 @@ import torch
 
 from seqlab.cells import gru_step, lstm_step, rnn_step
 from seqlab.experiments.char_model import held_out_bits_per_char, shakespeare_split, train_char_model
-from seqlab.experiments.common import CELL_NAMES, ExperimentResult, progress, torch_threads
+from seqlab.experiments.common import CELL_NAMES, ExperimentResult, cell_variants, progress, torch_threads
 from seqlab.models.latent_ar import LatentAR
 
 
@@ -41,6 +43,10 @@ class GradientsConfig:
     seed: int = 0
     threads: int | None = (
         1  # intra-op threads: 1 is fastest on this shared 2-core CPU (2 threads spin against other jobs)
+    )
+    forget_inits: tuple[str, ...] = field(
+        default=("zero", "1", "chrono"),
+        metadata={"help": "LSTM forget-gate inits, one LSTM each: zero, a number, chrono (T_MAX = the length)"},
     )
 
     @classmethod
@@ -119,11 +125,19 @@ def run(config: GradientsConfig, show_progress: bool = True) -> ExperimentResult
         raise ValueError(f"length must be at least 2, got {config.length}")
     T = config.length
     rows, curves, summary = [], {}, {}
-    with torch_threads(config.threads), progress(len(config.cells) * 2, "gradients", show_progress) as bar:
-        for cell in config.cells:
+    kinds = cell_variants(config.cells, config.forget_inits)
+    with torch_threads(config.threads), progress(len(kinds) * 2, "gradients", show_progress) as bar:
+        for variant in kinds:
+            cell = variant.name
             for stage, steps in (("init", 0), ("trained", config.train_steps)):
                 model = train_char_model(
-                    cell, config.hidden_size, config.embedding_dim, steps, config.seed, show_progress and steps > 0
+                    variant.cell,
+                    config.hidden_size,
+                    config.embedding_dim,
+                    steps,
+                    config.seed,
+                    show_progress and steps > 0,
+                    forget_init=variant.forget_spec(T),
                 )
                 model = copy.deepcopy(model).double()  # float64: the RNN's norms fall below float32's range
                 x, target = held_out_windows(model, config.windows, T)

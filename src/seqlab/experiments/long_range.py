@@ -1,5 +1,6 @@
 """``seqlab experiment long-range``: the adding problem and the copy-memory task for growing T, with the
-tanh RNN, the LSTM and the GRU at one parameter budget and one number of training steps.
+tanh RNN, the LSTM (forget-gate bias 0, 1 and chrono) and the GRU at one parameter budget, trained until
+they solve the task or run out of sequences, as Hochreiter & Schmidhuber (1997) measured it.
 
 The claim tested (DESIGN.md section 1): a vanilla RNN keeps recent information but loses distant
 information, while the LSTM's cell state (and the GRU's gated h) carries it across long spans.
@@ -7,14 +8,21 @@ information, while the LSTM's cell state (and the GRU's gated h) carries it acro
     adding:  y_hat = w . h_T + b,             loss (y_hat - y)^2,      baseline MSE 1/6 (predict E[y] = 1)
     copy:    logits_t = W . h_t + b (V = 10), loss mean_t CE(logits_t, y_t), baseline 10 log 8 / (T + 20)
 
-"Solved" at T: the test loss is at most ``SOLVED_FRACTION`` of the baseline's for at least half the seeds.
-With several learning rates (``lrs``), each (cell, T, seed) trains at each and keeps the network with the
-lowest loss on a validation set, so that no cell is judged at a step size that suits another.
+Protocol, per (task, variant, T): every ``eval_every`` steps the network is scored on a validation set; it
+counts as having *solved* the task once the validation loss is at most ``SOLVED_FRACTION`` of the baseline's
+(the sequences seen then are reported), and training stops when it is at most ``stop_fraction`` of it (a
+margin, so that the test verdict does not hang on noise) or after ``steps`` steps. Learning rate: the first
+seed trains at every rate of ``lrs``; the one that solved with the fewest sequences (else the lowest validation
+loss) trains the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION`` of the baseline's for at
+least half the seeds. Once a variant fails at some T, the longer T train ``after_failure_seeds`` seeds at the
+learning rate chosen there (their loss shown, at a fraction of the cost).
 """
 
 from __future__ import annotations
 
+import math
 import statistics
+import sys
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -31,7 +39,9 @@ from seqlab.data.synthetic import (
 from seqlab.experiments.common import (
     CELL_NAMES,
     ExperimentResult,
+    Variant,
     cell_parameter_count,
+    cell_variants,
     matched_hidden_size,
     progress,
     torch_threads,
@@ -39,39 +49,86 @@ from seqlab.experiments.common import (
 from seqlab.recurrent import Recurrent
 
 TASKS = ("adding", "copy")
-SOLVED_FRACTION = 0.1  # solved: test loss <= 10% of the memoryless baseline's
+SOLVED_FRACTION = 0.1  # solved: loss <= 10% of the memoryless baseline's
 INPUT_SIZE = {"adding": 2, "copy": COPY_VOCABULARY}  # copy: one-hot symbols
+
+# Sequences the literature's LSTM needed, for the table beside ours: Hochreiter & Schmidhuber (1997), Table 7
+# (adding problem, their stopping criterion: absolute error < 0.04 on 2,000 consecutive sequences).
+LITERATURE_SEQUENCES = {("adding", 100): 74_000, ("adding", 500): 209_000, ("adding", 1000): 853_000}
+
+
+def _help(text: str) -> dict:
+    return {"help": text}
 
 
 @dataclass
 class LongRangeConfig:
-    tasks: tuple[str, ...] = field(default=TASKS, metadata={"choices": TASKS, "what": "task"})
-    lengths: tuple[int, ...] = field(default=(10, 20, 50, 100, 200), metadata={"min": 2, "help": "sequence lengths T"})
-    cells: tuple[str, ...] = field(default=("rnn", "lstm", "gru"), metadata={"choices": CELL_NAMES, "what": "cell"})
-    lstm_hidden: int = field(  # the budget: every cell gets about the parameters of an LSTM of this size
-        default=64, metadata={"option": "hidden", "help": "LSTM hidden size that sets the parameter budget"}
+    tasks: tuple[str, ...] = field(
+        default=TASKS, metadata={"choices": TASKS, "what": "task", **_help("tasks: adding, copy")}
     )
-    steps: int = 500
-    batch_size: int = 64
-    lrs: tuple[float, ...] = (1e-2,)  # Adam; several: each network keeps the one best on validation data
-    clip: float = 1.0
-    seeds: int = 3
-    seed: int = 0
-    test_size: int = 1000
-    threads: int | None = 1  # intra-op threads (1: reproducible and fair to the other users of the CPU)
+    lengths: tuple[int, ...] = field(
+        default=(10, 20, 50, 100, 200), metadata={"min": 2, **_help("adding problem: lengths T")}
+    )
+    cells: tuple[str, ...] = field(
+        default=("rnn", "lstm", "gru"),
+        metadata={"choices": CELL_NAMES, "what": "cell", **_help("cells: rnn, lstm, gru")},
+    )
+    lstm_hidden: int = field(
+        default=64, metadata={**_help("LSTM hidden size; every cell gets about its parameters"), "option": "hidden"}
+    )
+    steps: int = field(default=3000, metadata=_help("most training steps per network (it stops once solved)"))
+    batch_size: int = field(default=32, metadata=_help("sequences per step"))
+    lrs: tuple[float, ...] = field(
+        default=(1e-3, 3e-3, 1e-2), metadata=_help("Adam learning rates: the first seed tries each, the best is kept")
+    )
+    clip: float = field(default=1.0, metadata=_help("gradient norm clipped to this"))
+    seeds: int = field(default=3, metadata=_help("seeds per (task, T, cell)"))
+    seed: int = field(default=0, metadata=_help("first seed"))
+    test_size: int = field(default=1000, metadata=_help("validation and test sequences per T"))
+    threads: int | None = field(default=1, metadata=_help("torch threads (1: reproducible, fair on a shared CPU)"))
+    forget_inits: tuple[str, ...] = field(
+        default=("zero", "1", "chrono"),
+        metadata=_help("LSTM forget-gate inits, one LSTM each: zero, a number, chrono (T_MAX = the input length)"),
+    )
+    copy_lengths: tuple[int, ...] = field(
+        default=(10, 20), metadata={"min": 2, **_help("copy memory: blank lengths T")}
+    )
+    eval_every: int = field(default=100, metadata=_help("steps between validation checks"))
+    stop_fraction: float = field(default=0.05, metadata=_help("stop once validation loss <= this x baseline"))
+    after_failure_seeds: int = field(
+        default=1, metadata=_help("seeds for the T beyond a variant's first failure (0: skip them)")
+    )
 
     @classmethod
     def quick(cls) -> LongRangeConfig:
-        return cls(lengths=(10, 20), lstm_hidden=32, steps=300, seeds=1, test_size=500)
+        return cls(
+            lengths=(10, 20),
+            copy_lengths=(10, 20),
+            lstm_hidden=32,
+            steps=300,
+            batch_size=64,
+            lrs=(1e-2,),
+            seeds=1,
+            test_size=300,
+            forget_inits=("1",),
+            eval_every=50,
+        )
+
+    @classmethod
+    def long(cls) -> LongRangeConfig:
+        return cls(lengths=(10, 20, 50, 100, 200, 500), copy_lengths=(10, 20, 50, 100), steps=10_000)
+
+    def lengths_of(self, task: str) -> tuple[int, ...]:
+        return tuple(sorted(self.lengths if task == "adding" else self.copy_lengths))
 
 
 class TaskNet(nn.Module):
     """``Recurrent`` then a linear read-out: of ``h_T`` (adding, 1 output) or of every ``h_t`` (copy, V)."""
 
-    def __init__(self, task: str, cell: str, hidden_size: int) -> None:
+    def __init__(self, task: str, cell: str, hidden_size: int, forget_init: str = "zero") -> None:
         super().__init__()
         self.task = task
-        self.rnn = Recurrent(cell, INPUT_SIZE[task], hidden_size)
+        self.rnn = Recurrent(cell, INPUT_SIZE[task], hidden_size, forget_init=forget_init)
         self.readout = nn.Linear(hidden_size, 1 if task == "adding" else COPY_VOCABULARY)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,6 +142,10 @@ class TaskNet(nn.Module):
 
 def make_batch(task: str, batch_size: int, T: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     return (adding_problem if task == "adding" else copy_memory)(batch_size, T, generator)
+
+
+def input_length(task: str, T: int) -> int:
+    return T if task == "adding" else T + 2 * COPY_SYMBOLS
 
 
 def task_loss(task: str, output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -107,78 +168,189 @@ def evaluate(task: str, net: TaskNet, x: torch.Tensor, y: torch.Tensor) -> tuple
         return loss, float((output[:, -COPY_SYMBOLS:].argmax(-1) == y[:, -COPY_SYMBOLS:]).float().mean())
 
 
-def train(task: str, cell: str, hidden: int, T: int, seed: int, lr: float, config: LongRangeConfig, bar) -> TaskNet:
-    """Train one network on fresh batches; the data depend on (seed, T) only, so every cell and learning
-    rate sees the same batches."""
+def validation_set(task: str, T: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return make_batch(task, size, T, torch.Generator().manual_seed(2**30 + T))
+
+
+def test_set(task: str, T: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return make_batch(task, size, T, torch.Generator().manual_seed(2**31 - 1 - T))
+
+
+def train(
+    task: str, variant: Variant, hidden: int, T: int, seed: int, lr: float, config: LongRangeConfig, bar, cap: int
+) -> dict:
+    """Train one network on fresh batches until it reaches ``stop_fraction`` of the baseline on validation or
+    has trained ``cap`` steps without solving (``cap`` <= ``config.steps``: a rate already solved in ``cap``
+    steps, this one cannot beat it); the data depend on (seed, T) only, so every variant and learning rate
+    sees the same batches. Returns the network, the sequences seen when it first reached ``SOLVED_FRACTION``
+    (or None) and its last validation loss."""
     torch.manual_seed(seed)
-    net = TaskNet(task, cell, hidden)
+    net = TaskNet(task, variant.cell, hidden, variant.forget_spec(input_length(task, T)))
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     data = torch.Generator().manual_seed(1_000_003 * seed + T)
-    for _ in range(config.steps):
+    valid = validation_set(task, T, config.test_size)
+    base = baseline(task, T)
+    solved_after, valid_loss, step = None, math.inf, 0
+    while step < config.steps and (solved_after is not None or step < cap):
         x, y = make_batch(task, config.batch_size, T, data)
         loss = task_loss(task, net(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(net.parameters(), config.clip)
         optimizer.step()
+        step += 1
         bar.update(1)
-    return net
+        if step % config.eval_every == 0 or step == config.steps:
+            valid_loss = evaluate(task, net, *valid)[0]
+            if solved_after is None and valid_loss <= SOLVED_FRACTION * base:
+                solved_after = step * config.batch_size
+            if valid_loss <= config.stop_fraction * base or not math.isfinite(valid_loss):
+                break
+    bar.update(config.steps - step)
+    sequences = step * config.batch_size
+    return {"net": net, "lr": lr, "solved_after": solved_after, "sequences": sequences, "valid_loss": valid_loss}
 
 
-def train_and_test(task: str, cell: str, T: int, seed: int, config: LongRangeConfig, bar) -> dict:
-    """Train at every learning rate of ``config.lrs``, keep the network with the lowest loss on a validation
-    set, and score it on the test set (one validation and one test set per T, shared by all seeds and cells)."""
+def choose(runs: list[dict]) -> dict:
+    """The run that solved with the fewest sequences, else the one with the lowest validation loss."""
+    return min(runs, key=lambda r: (r["solved_after"] is None, r["solved_after"] or 0, r["valid_loss"]))
+
+
+def pilot(task: str, variant: Variant, hidden: int, T: int, seed: int, lrs: tuple[float, ...], config, bar) -> dict:
+    """Train at every rate of ``lrs`` and keep the best (``choose``); once one rate has solved, the others
+    train at most as many steps as it took (they cannot beat it)."""
+    runs = []
+    for lr in lrs:
+        solved = [r["solved_after"] // config.batch_size for r in runs if r["solved_after"] is not None]
+        runs.append(train(task, variant, hidden, T, seed, lr, config, bar, min(solved, default=config.steps)))
+    return choose(runs)
+
+
+def train_seeds(task: str, variant: Variant, T: int, seeds: list[int], lrs: tuple[float, ...], config, bar) -> list:
+    """The first seed trains at every rate of ``lrs`` and keeps the best on validation; the others at that rate.
+    Each run is scored on the test set (one per T, shared by every seed and variant)."""
     D = INPUT_SIZE[task]
-    hidden = matched_hidden_size(cell, D, cell_parameter_count("lstm", D, config.lstm_hidden))
-    valid = make_batch(task, config.test_size, T, torch.Generator().manual_seed(2**30 + T))
-    nets = [(lr, train(task, cell, hidden, T, seed, lr, config, bar)) for lr in config.lrs]
-    lr, net = min(nets, key=lambda pair: evaluate(task, pair[1], *valid)[0])
-    test_loss, recall = evaluate(
-        task, net, *make_batch(task, config.test_size, T, torch.Generator().manual_seed(2**31 - 1 - T))
-    )
-    params = sum(p.numel() for p in net.parameters())
-    return {"hidden": hidden, "params": params, "lr": lr, "test_loss": test_loss, "recall": recall}
+    hidden = matched_hidden_size(variant.cell, D, cell_parameter_count("lstm", D, config.lstm_hidden))
+    test = test_set(task, T, config.test_size)
+    results = []
+    for k, seed in enumerate(seeds):
+        best = pilot(task, variant, hidden, T, seed, lrs if k == 0 else (results[0]["lr"],), config, bar)
+        test_loss, recall = evaluate(task, best["net"], *test)
+        best.update(
+            hidden=hidden,
+            params=sum(p.numel() for p in best.pop("net").parameters()),
+            test_loss=test_loss,
+            recall=recall,
+        )
+        results.append(best)
+    return results
+
+
+def _median(values: list) -> int | None:
+    return round(statistics.median(values)) if values else None
 
 
 def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
-    runs = len(config.tasks) * len(config.lengths) * len(config.cells) * config.seeds * len(config.lrs)
+    for name in ("steps", "batch_size", "seeds", "test_size", "eval_every"):
+        if getattr(config, name) <= 0:
+            raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
+    kinds = cell_variants(config.cells, config.forget_inits)
+    full = len(config.lrs) + config.seeds - 1  # runs per (task, variant, T) before any failure
+    total = sum(len(config.lengths_of(task)) for task in config.tasks) * len(kinds) * full * config.steps
     rows = []
-    with torch_threads(config.threads), progress(runs * config.steps, "long-range", show_progress) as bar:
+    with torch_threads(config.threads), progress(total, "long-range", show_progress) as bar:
         for task in config.tasks:
-            for T in config.lengths:
-                for cell in config.cells:
-                    seeds = [config.seed + k for k in range(config.seeds)]
-                    results = [train_and_test(task, cell, T, s, config, bar) for s in seeds]
-                    losses = [r["test_loss"] for r in results]
-                    base = baseline(task, T)
-                    solved = sum(loss <= SOLVED_FRACTION * base for loss in losses)
-                    recalls = [r["recall"] for r in results if r["recall"] is not None]
-                    rows.append(
-                        {
-                            "task": task,
-                            "T": T,
-                            "cell": cell,
-                            "hidden": results[0]["hidden"],
-                            "params": results[0]["params"],
-                            "lr_chosen": ",".join(f"{r['lr']:g}" for r in results),
-                            "test_loss_mean": statistics.fmean(losses),
-                            "test_loss_min": min(losses),
-                            "test_loss_max": max(losses),
-                            "baseline": base,
-                            "loss_over_baseline": statistics.fmean(losses) / base,
-                            "recall_accuracy": statistics.fmean(recalls) if recalls else None,
-                            "solved_seeds": f"{solved}/{len(seeds)}",
-                        }
-                    )
-    return ExperimentResult("long-range", asdict(config), rows, {"longest_solved_T": longest_solved(rows)})
+            failed_lr: dict[str, float] = {}  # variant -> the learning rate chosen at the first T it failed
+            for T in config.lengths_of(task):
+                for variant in kinds:
+                    if variant.name in failed_lr:
+                        seeds, lrs = config.after_failure_seeds, (failed_lr[variant.name],)
+                        bar.update((full - seeds) * config.steps)  # the runs a failure saves
+                        if seeds == 0:
+                            continue
+                    else:
+                        seeds, lrs = config.seeds, config.lrs
+                    seed_list = [config.seed + k for k in range(seeds)]
+                    row = summarise(task, variant, T, train_seeds(task, variant, T, seed_list, lrs, config, bar))
+                    rows.append(row)
+                    if show_progress:
+                        bar.write(row_line(row), file=sys.stderr)
+                    if not row["solved"]:
+                        failed_lr.setdefault(variant.name, row["lr_chosen"])
+    summary = {"longest_solved_T": longest_solved(rows)}
+    tables = {"Beside the literature": literature_rows(rows, config)}
+    return ExperimentResult("long-range", asdict(config), rows, summary, tables=tables)
+
+
+def row_line(row: dict) -> str:
+    """One finished row as a log line (the long run prints them as they come)."""
+    recall = f", recall {row['recall_accuracy']:.2f}" if row["recall_accuracy"] is not None else ""
+    took = f", solved after {row['sequences_to_solve']:,.0f} sequences" if row["sequences_to_solve"] else ""
+    return (
+        f"{row['task']} T={row['T']} {row['cell']}: loss/baseline {row['loss_over_baseline']:.3g}{recall}, "
+        f"solved {row['solved_seeds']}, lr {row['lr_chosen']:g}{took}"
+    )
+
+
+def summarise(task: str, variant: Variant, T: int, results: list[dict]) -> dict:
+    losses = [r["test_loss"] for r in results]
+    base = baseline(task, T)
+    solved = [r for r in results if r["test_loss"] <= SOLVED_FRACTION * base]
+    recalls = [r["recall"] for r in results if r["recall"] is not None]
+    return {
+        "task": task,
+        "T": T,
+        "cell": variant.name,
+        "hidden": results[0]["hidden"],
+        "params": results[0]["params"],
+        "lr_chosen": results[0]["lr"],
+        "test_loss_mean": statistics.fmean(losses),
+        "test_loss_min": min(losses),
+        "test_loss_max": max(losses),
+        "baseline": base,
+        "loss_over_baseline": statistics.fmean(losses) / base,
+        "recall_accuracy": statistics.fmean(recalls) if recalls else None,
+        "solved_seeds": f"{len(solved)}/{len(results)}",
+        "solved": 2 * len(solved) >= len(results) and bool(solved),
+        # median over the seeds that solved it on the test set, of the sequences seen when validation first did
+        "sequences_to_solve": _median([r["solved_after"] for r in solved if r["solved_after"] is not None]),
+        "sequences_trained_max": max(r["sequences"] for r in results),
+    }
 
 
 def longest_solved(rows: list[dict]) -> dict:
-    """{task: {cell: the largest T solved by at least half the seeds, or None}}."""
+    """{task: {variant: the largest T solved by at least half the seeds, or None}}."""
     out: dict = {}
     for r in rows:
-        solved, total = map(int, r["solved_seeds"].split("/"))
         best = out.setdefault(r["task"], {}).setdefault(r["cell"], None)
-        if 2 * solved >= total and solved > 0 and (best is None or r["T"] > best):
+        if r["solved"] and (best is None or r["T"] > best):
             out[r["task"]][r["cell"]] = r["T"]
+    return out
+
+
+def literature_rows(rows: list[dict], config: LongRangeConfig) -> list[dict]:
+    """Per task and variant: the largest T solved and every T the literature gives a count for (Hochreiter &
+    Schmidhuber 1997, Table 7, adding problem: T = 100, 500, 1000), each with the sequences it took here and the
+    literature's count beside it (None where it gives none)."""
+    out = []
+    for task, by_variant in longest_solved(rows).items():
+        for name, longest in by_variant.items():
+            measured = {r["T"]: r for r in rows if r["task"] == task and r["cell"] == name}
+            cited = {T for (t, T) in LITERATURE_SEQUENCES if t == task and T in measured}
+            for T in sorted(cited | ({longest} if longest else set())):
+                row = measured[T]
+                out.append(
+                    {
+                        "task": task,
+                        "cell": name,
+                        "T": T,
+                        "largest_T_solved": longest,
+                        "solved_seeds": row["solved_seeds"],
+                        "sequences_to_solve": row["sequences_to_solve"],
+                        "budget_sequences": config.steps * config.batch_size,
+                        "literature_sequences": LITERATURE_SEQUENCES.get((task, T)),
+                    }
+                )
+            if not longest and not cited:
+                out.append({"task": task, "cell": name, "T": None, "largest_T_solved": None})
     return out

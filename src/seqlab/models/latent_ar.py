@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
+from seqlab.cells import parse_forget_init
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
 from seqlab.models.elements import Codec, ElementsModel, inference, validate_head
@@ -34,6 +35,8 @@ class LatentARConfig:
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
     covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
+    # LSTM only: "zero" (torch.nn's init), a number ("1", the default here) or "chrono:T_MAX" (seqlab.cells.lstm)
+    forget_init: str = "1"
 
     def validate(self) -> None:
         validate_head(self)
@@ -44,6 +47,10 @@ class LatentARConfig:
                 raise SeqlabError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise SeqlabError(f"dropout must be in [0, 1), got {self.dropout}")
+        try:
+            parse_forget_init(self.forget_init)
+        except ValueError as e:
+            raise SeqlabError(str(e)) from None
 
 
 class LatentAR(ElementsModel):
@@ -82,6 +89,7 @@ class LatentAR(ElementsModel):
             dropout=config.dropout,
             backend=config.backend,
             reset=config.reset,
+            forget_init=config.forget_init,
         )
         # Dropout on every non-recurrent connection (Zaremba et al. 2014); none at all when p = 0.
         self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()

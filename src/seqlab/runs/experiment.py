@@ -51,9 +51,16 @@ def run_experiment(spec: ExperimentSpec) -> ExperimentRun:
     run = EXPERIMENTS[spec.name][1]
     result = run(spec.config, show_progress=spec.progress)
     summary = json.dumps(result.summary, indent=1)
-    out = ExperimentRun(result, markdown_table(result.rows), summary)
+    # the main table, then the further tables under their titles
+    table = "\n".join(
+        [markdown_table(result.rows)]
+        + [f"### {title}\n\n{markdown_table(rows)}" for title, rows in result.tables.items()]
+    )
+    out = ExperimentRun(result, table, summary)
     if spec.out is not None:
         stem = spec.name.replace("-", "_")
-        out.written = write_report(spec.out, stem, result.rows, result.to_json(), footer=f"```\n{summary}\n```\n")
+        tables = "".join(f"\n### {title}\n\n{markdown_table(rows)}" for title, rows in result.tables.items())
+        footer = f"{tables}\n```\n{summary}\n```\n"
+        out.written = write_report(spec.out, stem, result.rows, result.to_json(), footer=footer)
         out.written += save_figures(result, Path(spec.out))
     return out
