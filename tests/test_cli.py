@@ -73,7 +73,7 @@ def test_info(trained, capsys):
 def test_train_refuses_to_overwrite(trained, capsys):
     _, data, out = trained
     code, _, err = run(["train", "--data", str(data), "--steps", "2", "--out", str(out)], capsys)
-    assert_one_line_error(code, err, "already holds a model", "--resume")
+    assert_one_line_error(code, err, "already holds a run", "--resume")
 
 
 def test_resume_refuses_changed_settings(trained, capsys):

@@ -4,20 +4,23 @@
     OUT/training.json                           progress, trainer config, data record; ``final`` scores
     OUT/last/                                   the latest checkpoint (model, optimizer, carried state)
 
-Naming (``default_run_dir``), creating (``claim``), overwriting (``clear``), resuming (``resume_record``) and
-the final scores (``write_final_scores``) are functions here so the locking and swapping of a run directory
-can be wired in behind them without touching the commands.
+Naming (``default_run_dir``), claiming (``claim``: checked, marked and locked by ``RunDirectory``), the swap of
+an overwritten run at the new run's first checkpoint (``commit_at_first_checkpoint``), resuming
+(``resume_record``) and the final scores (``write_final_scores``). Nothing here deletes a user's folder: an old
+run is replaced only by ``RunDirectory.commit()``, which refuses folders holding anything seqlab did not write.
 """
 
 from __future__ import annotations
 
-import shutil
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from seqlab import atomic, io
+from seqlab import atomic
 from seqlab.data.spec import DataSpec
-from seqlab.errors import OptionError, SeqlabError
-from seqlab.training import LAST_DIR
+from seqlab.errors import SeqlabError
+from seqlab.runs.directory import RunDirectory
+from seqlab.training import LAST_DIR, Trainer
 
 TRAINING_FILE = "training.json"
 TRAINER_FILE = "trainer.json"
@@ -28,24 +31,38 @@ def default_run_dir(spec: DataSpec, name: str) -> Path:
     return Path("runs") / (name if spec.kind == "text" else f"{Path(spec.source).stem}-{name}")
 
 
-def holds_model(out: Path) -> bool:
-    return (out / io.CONFIG_FILE).exists() or (out / LAST_DIR).exists()
+def claim(out: Path, overwrite: bool = False, resume: bool = False, main: bool = True) -> RunDirectory:
+    """Check, mark and lock ``out`` for a new run (``overwrite``: replacing the run in it at the first checkpoint)
+    or a resumed one; leftovers of an interrupted swap are recovered first. Close it when the run ends.
+    Under torchrun only the main process (``main``) claims the folder: the others never write into it."""
+    if not main:
+        return RunDirectory(Path(out), Path(out))
+    return RunDirectory.create(out, overwrite=overwrite, resume=resume)
 
 
-def claim(out: Path, overwrite: bool) -> bool:
-    """Check that a new run may be written to ``out``; True when an old run there is to be replaced."""
-    if holds_model(out) and not overwrite:
-        raise OptionError(f"{out}: already holds a model; use {{0}} to continue it or {{1}}", "resume", "overwrite")
-    return holds_model(out)
+@contextlib.contextmanager
+def released_on_error(run: RunDirectory) -> Iterator[None]:
+    """Close ``run`` if the block fails (bad settings found after the folder was claimed)."""
+    try:
+        yield
+    except BaseException:
+        run.close()
+        raise
 
 
-def clear(out: Path) -> None:
-    """Remove the old run in ``out`` (after the new run's settings were checked)."""
-    shutil.rmtree(out)
+def commit_at_first_checkpoint(trainer: Trainer, run: RunDirectory) -> None:
+    """Write into ``run.work``; the first complete checkpoint swaps it in for the run it replaces."""
+    trainer.out = run.work
+
+    def commit(t: Trainer) -> None:
+        t.out = run.commit()
+
+    trainer.after_checkpoint = commit
 
 
 def last_checkpoint(out: Path) -> Path:
     last = out / LAST_DIR
+    atomic.recover(last)  # a checkpoint swap a kill interrupted: its complete copy back in place first
     if not last.is_dir():
         raise SeqlabError(f"{out}: nothing to resume (no {LAST_DIR}/ checkpoint)")
     return last
