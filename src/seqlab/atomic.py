@@ -226,3 +226,5 @@ def read_json(path: Path) -> dict:
         raise SeqlabError(f"{path}: missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SeqlabError(f"{path}: corrupted JSON ({e})") from None
+    except RecursionError:
+        raise SeqlabError(f"{path}: JSON nested too deeply to be a seqlab file") from None
