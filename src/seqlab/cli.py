@@ -109,6 +109,7 @@ def build_parser() -> Parser:
     s.add_argument("--out", default="generated.wav", help="audio: WAV file to write (generated.wav)")
     s.add_argument("--prompt-audio", help="audio: a WAV file to continue")
     s.add_argument("--spectrogram", help="audio: also draw real against generated audio into this PNG")
+    s.add_argument("--data", help="audio: the real audio for --spectrogram (default: the model's, if bundled)")
     s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
     s.add_argument("--seed", type=int, default=None, help="random seed")

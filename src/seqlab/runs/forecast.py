@@ -56,6 +56,8 @@ def data_spec_for(saved: DataSpec | None, given: dict, model_dir: Path) -> DataS
         return DataSpec(**given)
     if "source" in given and given["source"] != saved.source:
         return DataSpec(**{"fill": saved.fill, **given})
+    if "source" not in given:
+        saved = rundir.readable_data(saved, model_dir)  # a recorded local path is read only when named
     return replace(saved, **given)
 
 

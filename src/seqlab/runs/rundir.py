@@ -13,12 +13,16 @@ run is replaced only by ``RunDirectory.commit()``, which refuses folders holding
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from seqlab import atomic
+from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
 from seqlab.data.spec import DataSpec
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.runs.directory import RunDirectory
 from seqlab.training import LAST_DIR, Trainer
 
@@ -96,3 +100,43 @@ def data_spec(directory: str | Path, model) -> DataSpec | None:
         return model.data_spec
     meta = training_record(directory).get("meta")
     return DataSpec.from_json(meta) if meta else None
+
+
+def readable_data(spec: DataSpec, directory: str | Path) -> DataSpec:
+    """The trust rule for the data a checkpoint records: bundled data is read (as ``bundled:NAME``, never a local
+    file of that name); a local path is never read unless the user names it (``source`` given), since a
+    checkpoint from elsewhere could name any file on this machine."""
+    name = spec.source.removeprefix(BUNDLED_PREFIX)
+    if spec.source.startswith(BUNDLED_PREFIX) or (name in BUNDLED and "/" not in name):
+        return replace(spec, source=BUNDLED_PREFIX + name)
+    raise OptionError(
+        f"{directory}: was trained on the local file {spec.source}; seqlab reads a file a checkpoint names only "
+        "when you name it too: give {0} with the data to use",
+        "source",
+    )
+
+
+FINGERPRINT_CHUNK = 2**20
+
+
+def data_fingerprint(spec: DataSpec) -> dict:
+    """``{"data_bytes", "data_sha256"}`` of the file ``spec`` reads: recorded by a run, checked by its resume."""
+    path, _ = resolve(spec.source)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(FINGERPRINT_CHUNK):
+            digest.update(chunk)
+    return {"data_bytes": os.path.getsize(path), "data_sha256": digest.hexdigest()}
+
+
+def check_fingerprint(meta: dict, spec: DataSpec, out: Path) -> None:
+    """Refuse to resume on data that changed since the run started: its size first (no read), then its hash.
+    A run recorded before fingerprints existed is not checked."""
+    if "data_sha256" not in meta:
+        return
+    path, _ = resolve(spec.source)
+    if os.path.getsize(path) != meta.get("data_bytes") or data_fingerprint(spec)["data_sha256"] != meta["data_sha256"]:
+        raise SeqlabError(
+            f"{out}: its data {spec.source} changed since the run started (size or SHA-256 differs from the "
+            "record); resume only on the data it was trained on, or start a new run"
+        )

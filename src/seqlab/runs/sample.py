@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ import torch
 from seqlab import io
 from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw, load_audio, write_wav
-from seqlab.data.spec import load_dataset
+from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import SeqlabError, Unsupported
 from seqlab.plots import spectrograms
 from seqlab.runs import rundir
@@ -31,6 +31,7 @@ class SampleSpec:
     out: Path = Path("generated.wav")  # audio: the WAV file written
     prompt_audio: Path | None = None  # audio: a WAV file to continue
     spectrogram: Path | None = None  # audio: real against generated audio, as a PNG
+    data: str | None = None  # audio: the real audio of the spectrogram (default: the model's, if bundled)
 
 
 @dataclass
@@ -85,9 +86,13 @@ def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
     if spec.spectrogram:
         real = prompt
         if not len(real):
-            if data_spec is None:
+            if data_spec is None and spec.data is None:
                 raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
-            real = load_dataset(data_spec).valid.numpy()[:n]
+            if spec.data is None:
+                real_spec = rundir.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
+            else:
+                real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
+            real = load_dataset(real_spec).valid.numpy()[:n]
         spectrograms(real, audio, rate, spec.spectrogram)
         result.spectrogram = spec.spectrogram
     return result

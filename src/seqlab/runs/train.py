@@ -125,6 +125,7 @@ def resumed(spec: TrainSpec, out: Path) -> tuple[Path, Dataset, LatentAR, Traine
     saved = model.data_spec or DataSpec.from_json(meta)
     if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
         raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
+    rundir.check_fingerprint(meta, saved, out)
     trainer_fields.update(spec.trainer)
     return out, load_dataset(saved), model, TrainerConfig(**trainer_fields)
 
@@ -170,7 +171,7 @@ def fit_and_score(
         f"seqlab: data {source}: {len(train_ids):,} training, {n_valid:,} validation {what}; budget {budget}; "
         f"writing {out}"
     )
-    trainer = Trainer(model, config, out=out, meta=dataset.meta)
+    trainer = Trainer(model, config, out=out, meta={**dataset.meta, **rundir.data_fingerprint(dataset.spec)})
     rundir.commit_at_first_checkpoint(trainer, run)  # an overwritten run is replaced only then
     result = trainer.fit(train_ids, valid_ids, resume=spec.resume)
     if result.stopped_because == "interrupted" or not main:
