@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,12 +12,17 @@ import numpy as np
 import torch
 
 from seqlab import io
+from seqlab.atomic import check_parent_dir
 from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw, load_audio, write_wav
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.errors import SeqlabError, Unsupported
+from seqlab.errors import OptionError, SeqlabError, Unsupported
+from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
 from seqlab.runs import rundir
+
+TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
+AUDIO_BYTES_PER_SAMPLE = 16  # an int64 id (or a float64 value) and the float32 sample written
 
 
 @dataclass
@@ -49,14 +55,28 @@ def is_audio(model: SequenceModel, spec_kind: str | None) -> bool:
     return isinstance(getattr(model, "vocabulary", None), MuLaw) or (spec_kind == "audio")
 
 
+MIN_TEMPERATURE = 1e-3  # below it logits / temperature can overflow to inf: use top_k 1 for greedy decoding
+
+
 def sample(spec: SampleSpec) -> SampleResult:
+    if spec.temperature < MIN_TEMPERATURE:
+        raise OptionError(
+            f"{{0}} {spec.temperature:g} is too small (at least {MIN_TEMPERATURE:g}; {{1}} 1 is greedy)",
+            "temperature",
+            "top_k",
+        )
     model = io.load(spec.model_dir)
     data_spec = rundir.data_spec(spec.model_dir, model)
     kind = data_spec.kind if data_spec is not None else None
     if is_audio(model, kind):
+        if spec.prompt:
+            raise OptionError(
+                f"{spec.model_dir}: an audio model takes {{0}} (a WAV file), not {{1}}", "prompt_audio", "prompt"
+            )
         return sample_audio(model, spec)
     if model.transform is not None or not model.head.discrete:
         raise Unsupported(f"{spec.model_dir}: a model of a series: draw its futures with forecast, not sample")
+    check_output_size("--length", (max(spec.length, 1),), TEXT_BYTES_PER_CHARACTER)
     prompt = model.encode(spec.prompt, source="prompt")
     ids = model.sample_elements(prompt, spec.length, spec.temperature, spec.top_k, spec.seed)
     return SampleResult(text=spec.prompt + model.decode(ids))
@@ -69,10 +89,13 @@ def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
     rate = model.vocabulary.sample_rate if discrete else (data_spec.sample_rate if data_spec else None)
     if not rate:
         raise SeqlabError(f"{spec.model_dir}: no record of the sample rate it was trained at")
+    n = int(round(spec.seconds * rate)) if math.isfinite(spec.seconds) else spec.seconds
+    check_output_size("--seconds x sample rate", (max(n, 1),), AUDIO_BYTES_PER_SAMPLE)  # before any work
+    for path in (spec.out, spec.spectrogram):
+        check_parent_dir(path)
     prompt = np.zeros(0, dtype=np.float32)
     if spec.prompt_audio:
         prompt, _ = load_audio(spec.prompt_audio, rate)
-    n = int(round(spec.seconds * rate))
     t0 = time.perf_counter()
     if discrete:
         ids = model.sample_elements(model.encode(prompt), n, spec.temperature, spec.top_k, spec.seed)
