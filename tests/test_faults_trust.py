@@ -48,6 +48,16 @@ def test_a_named_local_file_is_read(tmp_path, capsys):
     assert json.loads(out)["data"].endswith("(validation part)")
 
 
+def test_another_text_is_scored_whole_even_when_the_recorded_file_is_gone(tmp_path, capsys):
+    data = write_small_text(tmp_path)
+    model = text_model(tmp_path / "m", str(tmp_path / "deleted.txt"), load_text(str(data)))
+    code, out, err = run(["evaluate", str(model), "--data", str(data), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["tokens"] == len(load_text(str(data)))
+    code, out, err = run(["sample", str(model), "--length", "5", "--seed", "0"], capsys)
+    assert code == 0 and len(out.rstrip("\n")) == 5, err
+
+
 def test_recorded_bundled_data_is_the_bundled_data_not_a_local_file_of_that_name(tmp_path, monkeypatch, capsys):
     model = text_model(tmp_path / "m", "shakespeare", load_text("shakespeare"))
     monkeypatch.chdir(tmp_path)

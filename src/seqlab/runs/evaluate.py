@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seqlab import io
+from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import SeqlabError
@@ -30,7 +31,9 @@ class EvaluateResult:
 
 def same_file(given: DataSpec, saved: DataSpec | None) -> bool:
     """True when ``given`` names the text the model was trained on: then its held-out part is scored."""
-    return saved is not None and saved.kind == "text" and given.resolved().source == saved.resolved().source
+    if saved is None or saved.source.startswith(BUNDLED_PREFIX) or saved.source in BUNDLED:
+        return False
+    return Path(given.source).expanduser().resolve() == Path(saved.source).expanduser().resolve()  # no file read
 
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:

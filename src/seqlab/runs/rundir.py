@@ -21,6 +21,7 @@ from pathlib import Path
 
 from seqlab import atomic
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
+from seqlab.data.dataset import AUDIO_SUFFIXES
 from seqlab.data.spec import DataSpec
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.runs.directory import RunDirectory
@@ -100,6 +101,17 @@ def data_spec(directory: str | Path, model) -> DataSpec | None:
         return model.data_spec
     meta = training_record(directory).get("meta")
     return DataSpec.from_json(meta) if meta else None
+
+
+def recorded_kind(spec: DataSpec | None) -> str | None:
+    """The kind of data a checkpoint records, also when its file is gone (then from the name's suffix)."""
+    if spec is None:
+        return None
+    try:
+        return spec.kind
+    except SeqlabError:
+        suffix = Path(spec.source).suffix.lower()
+        return "series" if suffix == ".csv" else "audio" if suffix in AUDIO_SUFFIXES else "text"
 
 
 def readable_data(spec: DataSpec, directory: str | Path) -> DataSpec:

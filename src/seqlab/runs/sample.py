@@ -67,7 +67,7 @@ def sample(spec: SampleSpec) -> SampleResult:
         )
     model = io.load(spec.model_dir)
     data_spec = rundir.data_spec(spec.model_dir, model)
-    kind = data_spec.kind if data_spec is not None else None
+    kind = rundir.recorded_kind(data_spec)
     if is_audio(model, kind):
         if spec.prompt:
             raise OptionError(
