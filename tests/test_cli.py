@@ -55,12 +55,14 @@ def test_sample(trained, capsys):
 
 
 def test_evaluate_json_and_default_data(trained, capsys):
-    _, data, out = trained
-    code, stdout, _ = run(["evaluate", str(out), "--data", str(data), "--json"], capsys)
+    directory, data, out = trained
+    other = directory / "other.txt"  # another file than the training text: scored whole
+    shutil.copy(data, other)
+    code, stdout, _ = run(["evaluate", str(out), "--data", str(other), "--json"], capsys)
     result = json.loads(stdout)
     assert code == 0 and {"nll_nats", "bits_per_char", "perplexity", "tokens"} <= result.keys()
     assert result["tokens"] == 20_000 and abs(result["bits_per_char"] * 0.6931471805599453 - result["nll_nats"]) < 1e-9
-    code, stdout, _ = run(["evaluate", str(out)], capsys)  # the held-out part of the training file
+    code, stdout, _ = run(["evaluate", str(out), "--data", str(data)], capsys)  # the training file: its held-out part
     assert code == 0 and "validation part" in stdout
 
 
@@ -73,7 +75,7 @@ def test_info(trained, capsys):
 def test_train_refuses_to_overwrite(trained, capsys):
     _, data, out = trained
     code, _, err = run(["train", "--data", str(data), "--steps", "2", "--out", str(out)], capsys)
-    assert_one_line_error(code, err, "already holds a model", "--resume")
+    assert_one_line_error(code, err, "already holds a run", "--resume")
 
 
 def test_resume_refuses_changed_settings(trained, capsys):

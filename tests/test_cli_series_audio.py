@@ -34,6 +34,8 @@ def test_train_on_prices_then_forecast_table_and_fan_chart(prices, capsys):
         [
             "forecast",
             str(out),
+            "--data",
+            str(path),
             "--horizon",
             "4",
             "--samples",
@@ -50,7 +52,7 @@ def test_train_on_prices_then_forecast_table_and_fan_chart(prices, capsys):
     assert table.shape == (4, 5) and list(table[:, 0]) == [1, 2, 3, 4]
     assert np.all(table[:, 1] <= table[:, 2]) and np.all(table[:, 2] <= table[:, 3])  # q0.1 <= q0.5 <= q0.9
     assert (directory / "f.png").stat().st_size > 10_000
-    evaluated = json.loads(run(["evaluate", str(out), "--json"], capsys)[1])
+    evaluated = json.loads(run(["evaluate", str(out), "--data", str(path), "--json"], capsys)[1])
     assert evaluated["tokens"] == 60 and evaluated["data"].endswith("(validation part)")  # the last 20% of returns
     info = run(["info", str(out)], capsys)[1]
     assert "studentt head" in info and '"transform": "log_return"' in info
@@ -91,7 +93,8 @@ def test_train_on_audio_then_sample_seconds_to_a_wav(tmp_path, capsys):
     assert "bits/sample" in capsys.readouterr().out
     generated, png = tmp_path / "gen.wav", tmp_path / "spec.png"
     code, stdout, _ = run(
-        ["sample", str(out), "--seconds", "0.25", "--out", str(generated), "--spectrogram", str(png), "--seed", "1"],
+        ["sample", str(out), "--seconds", "0.25", "--out", str(generated), "--spectrogram", str(png), "--seed", "1"]
+        + ["--data", str(wav)],
         capsys,
     )
     assert code == 0 and "samples/s" in stdout
@@ -116,7 +119,7 @@ def test_bad_series_and_audio_input(prices, tmp_path, capsys):
         (["backtest", "--data", str(path), "--models", "arima"], ["--models: unknown arima"]),
         (["sample", str(out)], ["a model of a series", "with forecast"]),
         (["train", "--data", "speech", "--sample-rate", "0"], ["--sample-rate: expected a positive integer, got 0"]),
-        (["forecast", str(out), "--context", "100000"], ["--context 100000", "has only 300 rows"]),
+        (["forecast", str(out), "--data", str(path), "--context", "100000"], ["--context 100000", "has only 300 rows"]),
         (["backtest", "--data", "speech"], ["audio data; backtest takes a CSV series"]),
     ]
     for argv, fragments in cases:

@@ -219,6 +219,15 @@ def write_dir_atomically(path: Path, write: Callable[[Path], None]) -> None:
     swap_in(tmp, path)
 
 
+def check_parent_dir(path: str | Path | None) -> None:
+    """Refuse an output file whose folder is missing, before the work that produces it (None: no output)."""
+    if path is None:
+        return
+    parent = Path(path).parent
+    if not parent.is_dir():
+        raise SeqlabError(f"{path}: cannot write it: the folder {parent} does not exist")
+
+
 def read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text(encoding="utf-8"))
@@ -226,3 +235,5 @@ def read_json(path: Path) -> dict:
         raise SeqlabError(f"{path}: missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SeqlabError(f"{path}: corrupted JSON ({e})") from None
+    except RecursionError:
+        raise SeqlabError(f"{path}: JSON nested too deeply to be a seqlab file") from None

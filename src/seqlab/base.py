@@ -164,7 +164,11 @@ class SequenceModel:
         for x in prompt:  # condition on the prompt: one step per element, never re-run
             params, state = self.step(x, state)
         out = []
+        never_drawn = getattr(getattr(self, "vocabulary", None), "unknown_id", None)  # text: U+FFFD, never sampled
         for _ in range(length):
+            if never_drawn is not None:
+                params = params.clone()
+                params[..., never_drawn] = float("-inf")
             x = self.head.sample(params.cpu(), temperature, top_k, generator)  # the generator lives on the CPU
             out.append(x)
             params, state = self.step(x, state)

@@ -99,7 +99,7 @@ def build_parser() -> Parser:
     g.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule (cosine)")
     g.add_argument("--eval-every", type=positive_int, help=f"steps between validations ({TRAINER.eval_every})")
     g.add_argument("--patience", type=non_negative_int, help="early stopping after N validations without gain")
-    g.add_argument("--seed", type=int, help="random seed (0)")
+    g.add_argument("--seed", type=non_negative_int, help="random seed (0)")
     t.add_argument("--sample-length", type=non_negative_int, default=300, help="sample printed at the end (300)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -111,9 +111,10 @@ def build_parser() -> Parser:
     s.add_argument("--out", default="generated.wav", help="audio: WAV file to write (generated.wav)")
     s.add_argument("--prompt-audio", help="audio: a WAV file to continue")
     s.add_argument("--spectrogram", help="audio: also draw real against generated audio into this PNG")
+    s.add_argument("--data", help="audio: the real audio for --spectrogram (default: the model's, if bundled)")
     s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
-    s.add_argument("--seed", type=int, default=None, help="random seed")
+    s.add_argument("--seed", type=non_negative_int, default=None, help="random seed")
 
     e = sub.add_parser("evaluate", help="score text: NLL per character, bits per character, perplexity")
     e.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
@@ -125,7 +126,7 @@ def build_parser() -> Parser:
     c.add_argument("--data", default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})")
     c.add_argument("--budget", type=positive_float, default=60.0, help="seconds of training per neural model (60)")
     c.add_argument("--out", default="runs/compare", help="where compare.md, .csv, .json and .png go (runs/compare)")
-    c.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    c.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     c.add_argument("--valid-fraction", type=positive_float, help="held-out share of a text without a marked one (0.1)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -146,7 +147,7 @@ def build_parser() -> Parser:
     f.add_argument("--context", type=positive_int, help="condition on only the last N values (default: all)")
     f.add_argument("--out", help="write the table to this CSV")
     f.add_argument("--plot", help="write a fan chart (history, median, 50%% and 80%% bands) to this PNG")
-    f.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    f.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
 
     b = sub.add_parser("backtest", help="rolling-origin backtest of forecasting models on a series")
     b.add_argument("--data", default="msft", help="CSV file or bundled name (msft)")
@@ -162,7 +163,7 @@ def build_parser() -> Parser:
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")
     b.add_argument("--hidden", type=positive_int, default=64, help="neural models' hidden units (64)")
     b.add_argument("--out", help="directory for backtest.md, backtest.csv, backtest.json and backtest.png")
-    b.add_argument("--seed", type=int, default=0, help="random seed (0)")
+    b.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -352,6 +353,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except SeqlabError as e:
         print(f"seqlab {args.command}: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # a full or read-only disk, a missing folder: the path and the reason
+        where = e.filename if e.filename is not None else "output"
+        print(f"seqlab {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"seqlab {args.command}: aborted", file=sys.stderr)

@@ -3,26 +3,40 @@
 A model directory holds ``config.json`` (model kind, its config, vocabulary, and the ``DataSpec`` of the
 data it was trained on when known) and ``model.safetensors``, each written atomically (``seqlab.atomic``).
 Nothing is ever unpickled. The kinds ``load`` knows are the registry ``seqlab.base.MODELS``.
+
+A checkpoint is validated before anything it describes is allocated (``load``): ``config.json`` is a bounded
+file of bounded nesting with a known ``format_version``; a dataclass model config has the field types of its
+class, every number finite and every integer under ``MAX_CONFIG_INT``; the tensor names, shapes and dtypes in the
+safetensors header equal those of the model the config describes, built first on the ``meta`` device (no
+memory), whose size must fit ``seqlab.limits.memory_budget()``; the loaded floating-point weights are finite.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+import numbers
+import os
+import stat
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from seqlab.atomic import read_json, recover, write_json, write_safetensors
 from seqlab.base import MODELS, SequenceModel
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.limits import memory_budget
 from seqlab.transforms import Transform
 
 FORMAT = "seqlab-model"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+MAX_CONFIG_BYTES = 64 * 2**20  # config.json: a vocabulary of characters and a few settings, never this large
+MAX_CONFIG_INT = 2**24  # no size, order or count in a model config comes near this
 
 
 def save(model: SequenceModel, directory: str | Path) -> None:
@@ -46,24 +60,117 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
         raise SeqlabError(f"{directory}: no such model directory")
     if not (directory / CONFIG_FILE).exists():
         raise SeqlabError(f"{directory}: not a seqlab model directory (no {CONFIG_FILE})")
-    config = read_json(directory / CONFIG_FILE)
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise SeqlabError(f"{directory / CONFIG_FILE}: not a seqlab model config")
+    config_path = directory / CONFIG_FILE
+    config = read_config(config_path)
     kind = config.get("model")
-    if kind not in MODELS:
+    if not isinstance(kind, str) or kind not in MODELS:
         raise SeqlabError(f"{directory}: unknown model kind {kind!r} (known: {', '.join(MODELS)})")
     if expect is not None and kind != expect:
         raise SeqlabError(f"{directory}: holds a {kind} model, expected {expect}")
-    try:
-        model = MODELS[kind].from_config(config)
-    except (KeyError, TypeError, ValueError) as e:
-        raise SeqlabError(f"{directory / CONFIG_FILE}: invalid model config ({e})") from None
+    model_class = MODELS[kind]
+    check_config_fields(model_class, config, config_path)
+    header = weights_header(directory / WEIGHTS_FILE)
+    if issubclass(model_class, torch.nn.Module):  # the shapes the config implies, without allocating them
+        with torch.device("meta"):
+            skeleton = build(model_class, config, config_path)
+        check_weights_header(skeleton.state_dict(), header, directory / WEIGHTS_FILE)
+    model = build(model_class, config, config_path)
     if "data" in config:
         model.data_spec = DataSpec.from_json(config["data"])
     if "transform" in config and model.transform is None:
         model.transform = Transform.from_json(config["transform"])
     load_weights(model, directory)
     return model
+
+
+def build(model_class: type[SequenceModel], config: dict, config_path: Path) -> SequenceModel:
+    try:
+        return model_class.from_config(config)
+    except SeqlabError as e:
+        raise SeqlabError(f"{config_path}: invalid model config ({e})") from None
+    except (KeyError, TypeError, ValueError, RuntimeError, OverflowError, AttributeError) as e:
+        raise SeqlabError(f"{config_path}: invalid model config ({type(e).__name__}: {e})") from None
+
+
+def read_config(path: Path) -> dict:
+    """``config.json`` as a dict: a regular file of at most ``MAX_CONFIG_BYTES``, a seqlab config of a known
+    format version (nesting too deep for the parser is refused by ``read_json``)."""
+    try:
+        info = os.stat(path)
+    except OSError as e:
+        raise SeqlabError(f"{path}: cannot read it ({e.strerror})") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise SeqlabError(f"{path}: not a regular file")
+    if info.st_size > MAX_CONFIG_BYTES:
+        raise SeqlabError(f"{path}: {info.st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} for a model config")
+    config = read_json(path)
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise SeqlabError(f"{path}: not a seqlab model config")
+    version = config.get("format_version")
+    if isinstance(version, bool) or version != FORMAT_VERSION:
+        raise SeqlabError(f"{path}: format_version {version!r}; this seqlab reads format_version {FORMAT_VERSION}")
+    return config
+
+
+def check_config_fields(model_class: type[SequenceModel], config: dict, path: Path) -> None:
+    """Types and ranges of the model's settings (``config["config"]``): every number finite, every integer at
+    most ``MAX_CONFIG_INT`` in size; a dataclass config's fields of the type of their defaults."""
+    fields = config.get("config", {})
+    if not isinstance(fields, dict):
+        raise SeqlabError(f"{path}: invalid model config ('config' is a {type(fields).__name__}, expected an object)")
+    for name, value in fields.items():
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            if not math.isfinite(value) or abs(value) > MAX_CONFIG_INT:
+                raise SeqlabError(f"{path}: invalid model config ({name} = {value!r} is out of range)")
+    config_class = getattr(model_class, "config_class", None)
+    if not dataclasses.is_dataclass(config_class):
+        return
+    for f in dataclasses.fields(config_class):
+        if f.name not in fields or f.default is dataclasses.MISSING or f.default is None:
+            continue
+        value, expected = fields[f.name], type(f.default)
+        if expected is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        else:
+            ok = type(value) is expected
+        if not ok:
+            raise SeqlabError(f"{path}: invalid model config ({f.name} = {value!r}, expected a {expected.__name__})")
+
+
+def weights_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """name -> (shape, dtype) from the safetensors header, read without loading any tensor."""
+    if not path.exists():
+        raise SeqlabError(f"{path}: missing")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise SeqlabError(f"{path}: corrupted or truncated ({e})") from None
+
+
+DTYPE_NAMES = {torch.float32: "F32", torch.float64: "F64", torch.float16: "F16", torch.bfloat16: "BF16"}
+DTYPE_NAMES |= {torch.int64: "I64", torch.int32: "I32", torch.int8: "I8", torch.uint8: "U8", torch.bool: "BOOL"}
+
+
+def check_weights_header(expected: dict[str, torch.Tensor], header: dict, path: Path) -> None:
+    """The header's tensors against the (meta) state dict the config implies: same names, shapes and dtypes, and
+    a model small enough to build."""
+    elements = sum(t.numel() * t.element_size() for t in expected.values())
+    if elements > memory_budget():
+        raise SeqlabError(
+            f"{path.with_name(CONFIG_FILE)}: describes a model of {elements / 2**30:.1f} GiB of weights, over the "
+            f"limit of {memory_budget() / 2**30:.1f} GiB"
+        )
+    missing, extra = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
+    if missing or extra:
+        raise SeqlabError(f"{path}: weights do not match {CONFIG_FILE} (missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, tensor in expected.items():
+        shape, dtype = header[name]
+        want = (tuple(tensor.shape), DTYPE_NAMES.get(tensor.dtype, str(tensor.dtype)))
+        if (shape, dtype) != want:
+            raise SeqlabError(
+                f"{path}: tensor {name} is {dtype} {list(shape)}, but {CONFIG_FILE} implies {want[1]} {list(want[0])}"
+            )
 
 
 def load_weights(model: SequenceModel, directory: str | Path) -> None:
@@ -81,5 +188,8 @@ def load_weights(model: SequenceModel, directory: str | Path) -> None:
     except RuntimeError as e:
         first = str(e).splitlines()[0] if str(e) else ""
         raise SeqlabError(f"{weights_path}: weights do not match {CONFIG_FILE} ({first})") from None
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise SeqlabError(f"{weights_path}: tensor {name} holds NaN or infinite values; refusing to use it")
     if isinstance(model, torch.nn.Module):
         model.eval()

@@ -34,6 +34,8 @@ class StreamingSampler:
             raise Unsupported("the streaming sampler needs a model of discrete data (text or mu-law audio)")
         c = model.config
         self.cell, self.reset, self.H, self.L = c.cell, c.reset, c.hidden_size, c.num_layers
+        # a text vocabulary's unknown symbol (U+FFFD) is never drawn: it stands for characters not seen in training
+        self.never_drawn = getattr(model.vocabulary, "unknown_id", None)
         f32 = lambda t: t.detach().cpu().float().numpy()  # noqa: E731
         with torch.no_grad():
             e = f32(model.elements.embedding.weight)  # (V + 1, E): every element and the start symbol
@@ -105,6 +107,8 @@ class StreamingSampler:
             logits = self.step(v)
         out = np.empty(length, dtype=np.int64)
         for t in range(length):
+            if self.never_drawn is not None:
+                logits[self.never_drawn] = -np.inf
             out[t] = v = draw(logits, temperature, top_k, uniforms[t])
             logits = self.step(v)
         return out

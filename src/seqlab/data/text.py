@@ -61,6 +61,15 @@ class Vocabulary:
 
     @classmethod
     def from_json(cls, symbols: list[str]) -> Vocabulary:
+        """A saved vocabulary: unique single characters, or a one-line error (a tampered file)."""
+        if not isinstance(symbols, list):
+            raise SeqlabError(f"vocabulary: expected a list of characters, got a {type(symbols).__name__}")
+        for i, s in enumerate(symbols):
+            if not isinstance(s, str) or len(s) != 1:
+                raise SeqlabError(f"vocabulary entry {i}: {s!r} is not a single character")
+        if len(set(symbols)) != len(symbols):
+            twice = sorted({s for s in symbols if symbols.count(s) > 1})
+            raise SeqlabError(f"vocabulary: {twice[0]!r} appears more than once")
         return cls(list(symbols))
 
 

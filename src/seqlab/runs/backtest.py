@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError
+from seqlab.limits import check_output_size
 from seqlab.metrics import forecast_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
@@ -183,6 +184,7 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     transform = dataset.spec.transform
     extra = f", covariates {dataset.spec.covariates} (neural models only)" if covariates is not None else ""
     say(f"seqlab: backtest on {series.source}, transform {transform}{extra}: {len(y):,} values")
+    check_output_size("--samples x --folds x --horizon", (spec.samples, spec.folds, spec.horizon))
     result = backtest(
         y,
         list(spec.models),

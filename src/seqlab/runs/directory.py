@@ -91,6 +91,7 @@ class RunDirectory:
 
     def __init__(self, path: Path, work: Path) -> None:
         self.path, self.work = path, work
+        self.created = False  # made by this run: removed again at close() if nothing was written into it
         self._locks: list[int] = []  # open lock files, held until close()
 
     @classmethod
@@ -145,6 +146,7 @@ class RunDirectory:
         except OSError as e:
             raise SeqlabError(f"--out {path}: cannot create it ({e.strerror})") from None
         run = cls(path, path)
+        run.created = True
         run._lock(path)
         _write_marker(path)
         return run
@@ -185,10 +187,15 @@ class RunDirectory:
         return self.path
 
     def close(self) -> None:
-        """Unlock; an uncommitted folder built beside the old run is removed (the old run is untouched)."""
+        """Unlock; an uncommitted folder built beside the old run is removed (the old run is untouched), and a
+        folder this run created is removed again if the run wrote nothing into it."""
         if not self.committed:
             shutil.rmtree(self.work, ignore_errors=True)
             self.work = self.path
+        if self.created and self._locks and set(os.listdir(self.path)) <= {MARKER_FILE, LOCK_FILE}:
+            for name in (MARKER_FILE, LOCK_FILE):  # a run that failed before writing anything: no empty run left
+                (self.path / name).unlink(missing_ok=True)
+            self.path.rmdir()
         for fd in self._locks:
             os.close(fd)
         self._locks.clear()

@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from seqlab import io
+from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import SeqlabError
@@ -16,7 +17,7 @@ from seqlab.runs import rundir
 @dataclass
 class EvaluateSpec:
     model_dir: Path
-    data: DataSpec | None = None  # a text file is scored whole; other data: its held-out part
+    data: DataSpec | None = None  # a text file is scored whole; the training text or other data: the held-out part
     unknown: str = "error"  # characters outside the vocabulary: "error" or "map" (to the unknown symbol)
 
 
@@ -28,15 +29,25 @@ class EvaluateResult:
     discrete: bool
 
 
+def same_file(given: DataSpec, saved: DataSpec | None) -> bool:
+    """True when ``given`` names the text the model was trained on: then its held-out part is scored."""
+    if saved is None or saved.source.startswith(BUNDLED_PREFIX) or saved.source in BUNDLED:
+        return False
+    return Path(given.source).expanduser().resolve() == Path(saved.source).expanduser().resolve()  # no file read
+
+
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     model = io.load(spec.model_dir)
-    if spec.data is not None and spec.data.kind == "text":
+    saved = rundir.data_spec(spec.model_dir, model)
+    if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data, saved):
         data, source, elements = load_text(spec.data.source), spec.data.source, "characters"
     else:  # the held-out part, read as the model was trained
-        saved = rundir.data_spec(spec.model_dir, model)
         if saved is None and spec.data is None:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the data to score")
-        data_spec = saved if spec.data is None else (replace(saved, source=spec.data.source) if saved else spec.data)
+        if spec.data is None:
+            data_spec = rundir.readable_data(saved, spec.model_dir)  # a recorded local path only when named
+        else:
+            data_spec = replace(saved, source=spec.data.source) if saved else spec.data
         dataset = load_dataset(data_spec)
         data, source, elements = dataset.valid, f"{dataset.spec.source} (validation part)", dataset.elements
     x = model.encode(data, unknown=spec.unknown if isinstance(data, str) else "error", source=source)

@@ -6,10 +6,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from seqlab import io
+from seqlab.atomic import check_parent_dir
 from seqlab.base import Forecast
 from seqlab.data.series import Series
 from seqlab.data.spec import DataSpec, read_series
 from seqlab.errors import OptionError, SeqlabError, Unsupported
+from seqlab.limits import check_output_size
 from seqlab.plots import fan_chart
 from seqlab.runs import rundir
 from seqlab.runs.report import csv_text, write_text
@@ -56,10 +58,15 @@ def data_spec_for(saved: DataSpec | None, given: dict, model_dir: Path) -> DataS
         return DataSpec(**given)
     if "source" in given and given["source"] != saved.source:
         return DataSpec(**{"fill": saved.fill, **given})
+    if "source" not in given:
+        saved = rundir.readable_data(saved, model_dir)  # a recorded local path is read only when named
     return replace(saved, **given)
 
 
 def forecast(spec: ForecastSpec) -> ForecastResult:
+    check_output_size("--samples x --horizon", (spec.samples, spec.horizon))  # before anything is read
+    for path in (spec.table, spec.plot):
+        check_parent_dir(path)
     model = io.load(spec.model_dir)
     if model.head.discrete:
         raise Unsupported(f"{spec.model_dir}: not a model of a series (train one on a CSV file)")

@@ -24,7 +24,8 @@ from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.runs import rundir
-from seqlab.training import Trainer, TrainerConfig, TrainingResult, WindowStream
+from seqlab.runs.directory import RunDirectory
+from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
 DEFAULT_DATA = "shakespeare"
@@ -88,8 +89,8 @@ def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
     return model
 
 
-def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, bool]:
-    """(out, dataset, model, trainer config, whether an old run in out is replaced) for ``spec``."""
+def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, RunDirectory]:
+    """(out, dataset, model, trainer config, the claimed run directory) for ``spec``."""
     if spec.resume:
         data_fields = [k for k in (spec.data.to_json() if spec.data else {}) if k != "source"]
         fixed = [k for k in (*spec.model, *spec.trainer, *data_fields) if k not in (*RESUMABLE, "cell", "progress")]
@@ -101,22 +102,35 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, bo
                 *fixed,
             )
         out = spec.out or Path("runs") / spec.model.get("cell", DEFAULT_CELL)
-        meta, trainer_fields = rundir.resume_record(out)
-        model = io.load(rundir.last_checkpoint(out), expect=LatentAR.kind)
-        cell = spec.model.get("cell")
-        if cell and cell != model.config.cell:
-            raise OptionError(f"{out}: holds a {model.config.cell} model, but {{0}} {cell} was given", "cell")
-        saved = model.data_spec or DataSpec.from_json(meta)
-        if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
-            raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
-        trainer_fields.update(spec.trainer)
-        return out, load_dataset(saved), model, TrainerConfig(**trainer_fields), False
+        run = rundir.claim(out, resume=True, main=main_process())
+        with rundir.released_on_error(run):
+            return (*resumed(spec, out), run)
     dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
     defaults = KIND_DEFAULTS[dataset.kind]
     model_fields = {k: v for k, v in defaults.items() if k in MODEL_FIELDS} | spec.model
     model_fields.setdefault("cell", DEFAULT_CELL)
     out = spec.out or rundir.default_run_dir(dataset.spec, model_fields["cell"])
-    replacing = rundir.claim(out, spec.overwrite)
+    run = rundir.claim(out, overwrite=spec.overwrite, main=main_process())
+    with rundir.released_on_error(run):
+        return (out, dataset, *new_run(spec, dataset, model_fields, defaults), run)
+
+
+def resumed(spec: TrainSpec, out: Path) -> tuple[Path, Dataset, LatentAR, TrainerConfig]:
+    """The checkpoint in ``out/last`` to continue, with its saved data and settings."""
+    meta, trainer_fields = rundir.resume_record(out)
+    model = io.load(rundir.last_checkpoint(out), expect=LatentAR.kind)
+    cell = spec.model.get("cell")
+    if cell and cell != model.config.cell:
+        raise OptionError(f"{out}: holds a {model.config.cell} model, but {{0}} {cell} was given", "cell")
+    saved = model.data_spec or DataSpec.from_json(meta)
+    if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
+        raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
+    rundir.check_fingerprint(meta, saved, out)
+    trainer_fields.update(spec.trainer)
+    return out, load_dataset(saved), model, TrainerConfig(**trainer_fields)
+
+
+def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dict) -> tuple[LatentAR, TrainerConfig]:
     torch.manual_seed(spec.trainer.get("seed", 0))
     model = new_model(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
@@ -125,11 +139,20 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, bo
     trainer_fields.update(spec.trainer)
     if "steps" not in trainer_fields and "time_budget" not in trainer_fields:
         trainer_fields["time_budget"] = DEFAULT_TIME_BUDGET
-    return out, dataset, model, TrainerConfig(**trainer_fields), replacing
+    return model, TrainerConfig(**trainer_fields)
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
-    out, dataset, model, config, replacing = prepare(spec)
+    out, dataset, model, config, run = prepare(spec)
+    try:
+        return fit_and_score(spec, out, dataset, model, config, run, say)
+    finally:
+        run.close()  # unlocks; a replacing run that failed before its first checkpoint leaves the old one
+
+
+def fit_and_score(
+    spec: TrainSpec, out: Path, dataset: Dataset, model: LatentAR, config: TrainerConfig, run: RunDirectory, say
+) -> TrainResult:
     main = main_process()
     say = say if main else (lambda *a, **k: None)
     source = dataset.spec.source
@@ -138,10 +161,6 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     if len(dataset.valid):
         unknown = "map" if dataset.kind == "text" else "error"
         valid_ids = model.encode(dataset.valid, unknown=unknown, source=f"{source} (validation part)")
-    if replacing and main:
-        config.validate()  # refuse bad settings before anything is deleted
-        WindowStream(train_ids, config.batch_size, config.window, config.seed)
-        rundir.clear(out)
     budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
     say(f"seqlab: {model.describe()}")
     what = dataset.elements
@@ -152,7 +171,9 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
         f"seqlab: data {source}: {len(train_ids):,} training, {n_valid:,} validation {what}; budget {budget}; "
         f"writing {out}"
     )
-    result = Trainer(model, config, out=out, meta=dataset.meta).fit(train_ids, valid_ids, resume=spec.resume)
+    trainer = Trainer(model, config, out=out, meta={**dataset.meta, **rundir.data_fingerprint(dataset.spec)})
+    rundir.commit_at_first_checkpoint(trainer, run)  # an overwritten run is replaced only then
+    result = trainer.fit(train_ids, valid_ids, resume=spec.resume)
     if result.stopped_because == "interrupted" or not main:
         return TrainResult(out, dataset, model, result, None, main)
     best = io.load(out)

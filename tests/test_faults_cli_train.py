@@ -1,0 +1,150 @@
+"""`seqlab train` on a run directory it must not damage: --overwrite replaces only a marked seqlab run, only after
+the new run's first checkpoint, never `.`, a symlink or a folder holding the user's files; one process per run
+folder; --resume finds a checkpoint an interrupted swap left behind. All through the command line, tiny models."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+
+from seqlab import io
+from seqlab.cli import main
+from seqlab.runs.directory import LOCK_FILE
+
+TINY = [*TINY_MODEL, *TINY_TRAINING]
+
+
+def run(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code not in (0, None)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return write_small_text(tmp_path_factory.mktemp("data"))
+
+
+def train(data, out, *extra):
+    return ["train", "--data", str(data), "--steps", "2", *TINY, "--out", str(out), *extra]
+
+
+def weights(path):
+    return {k: v.clone() for k, v in io.load(path).state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)
+
+
+def test_overwrite_never_deletes_a_folder_holding_the_users_files(data, tmp_path, capsys):
+    thesis = tmp_path / "thesis"
+    (thesis / "src").mkdir(parents=True)
+    (thesis / "thesis.tex").write_text("\\documentclass{article}")
+    (thesis / "src" / "main.py").write_text("print(1)")
+    (thesis / "config.json").write_text("{}")  # looks like a model folder to the old rmtree rule
+    code, _, err = run(train(data, thesis, "--overwrite"), capsys)
+    assert_one_line_error(code, err, "holds files seqlab did not write", "thesis.tex")
+    assert (thesis / "thesis.tex").read_text() == "\\documentclass{article}"
+    assert (thesis / "src" / "main.py").exists() and (thesis / "config.json").read_text() == "{}"
+
+
+def test_out_dot_is_refused_and_the_working_directory_kept(data, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "config.json").write_text("{}")
+    for out in (".", str(tmp_path)):
+        code, _, err = run(train(data, out, "--overwrite"), capsys)
+        assert_one_line_error(code, err, "--out")
+    assert (tmp_path / "notes.txt").read_text() == "mine" and (tmp_path / "config.json").exists()
+
+
+def test_overwrite_replaces_a_seqlab_run_once_the_new_run_has_a_checkpoint(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(train(data, out, "--seed", "1"), capsys)[0] == 0
+    old = weights(out)
+    assert run(train(data, out, "--overwrite", "--seed", "2"), capsys)[0] == 0
+    assert not same_weights(old, weights(out))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no build-beside folder left
+
+
+def test_a_run_diverging_at_step_2_under_overwrite_leaves_the_old_model(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(train(data, out), capsys)[0] == 0
+    old, files = weights(out), sorted(p.name for p in out.iterdir())
+    code, _, err = run(train(data, out, "--overwrite", "--lr", "1e38", "--clip", "0", "--eval-every", "50"), capsys)
+    assert_one_line_error(code, err, "training stopped at step 2")
+    assert same_weights(old, weights(out)) and same_weights(old, weights(out / "last"))
+    assert sorted(p.name for p in out.iterdir()) == files
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_second_concurrent_training_into_the_same_out_is_refused(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = train(data, out, "--eval-every", "1000000")
+    argv[argv.index("--steps") + 1] = "1000000"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "seqlab", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out / LOCK_FILE).exists() or not (out / LOCK_FILE).read_text().strip():
+            assert first.poll() is None and time.monotonic() < deadline, "the first training did not start"
+            time.sleep(0.05)
+        code, _, err = run(train(data, out), capsys)
+        assert_one_line_error(code, err, "already holds a run")
+        for args in (train(data, out, "--overwrite"), ["train", "--resume", "--out", str(out)]):
+            code, _, err = run(args, capsys)
+            assert_one_line_error(code, err, f"in use by another seqlab process (PID {first.pid})")
+        assert first.poll() is None  # the first one trains on
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+
+
+def test_out_an_existing_file_a_symlink_or_under_a_file_is_one_line(data, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    real = tmp_path / "real"
+    assert run(train(data, real), capsys)[0] == 0
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    for out, fragment in ((afile, "is a file"), (link, "symlink"), (afile / "run", "cannot create")):
+        for extra in ([], ["--overwrite"]):
+            code, _, err = run(train(data, out, *extra), capsys)
+            assert_one_line_error(code, err, str(out), fragment)
+    assert afile.read_text() == "mine" and link.is_symlink() and (real / "config.json").exists()
+
+
+def test_a_missing_parent_folder_of_out_is_created(data, tmp_path, capsys):
+    out = tmp_path / "missing" / "parent" / "run"
+    assert run(train(data, out), capsys)[0] == 0
+    assert io.load(out).kind == "latent_ar"
+
+
+def test_resume_first_recovers_a_checkpoint_swap_a_kill_left_half_done(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(train(data, out), capsys)[0] == 0
+    dead = 2**22 + 12345  # above the default pid_max: no live process has it
+    (out / "last").rename(out / f".last.old-{dead}")  # killed between the two renames of a checkpoint swap
+    code, _, err = run(["train", "--resume", "--out", str(out), "--steps", "4"], capsys)
+    assert code == 0, err
+    assert (out / "last").is_dir() and not (out / f".last.old-{dead}").exists()
