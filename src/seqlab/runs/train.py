@@ -24,9 +24,11 @@ from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.runs import rundir
+from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
 from seqlab.training import Trainer, TrainerConfig, TrainingResult, WindowStream
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
+CLASSICAL_MODELS = ("garch",)  # fitted by maximum likelihood (runs/train_garch.py); --vol picks gjr or egarch
 DEFAULT_DATA = "shakespeare"
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -64,7 +66,7 @@ class TrainResult:
     out: Path
     dataset: Dataset
     model: LatentAR  # the best model, as saved in out
-    training: TrainingResult
+    training: TrainingResult | None  # None: a model fitted in closed form / by maximum likelihood (GARCH)
     final: dict | None  # held-out scores of the best model (None without a held-out part)
     main_process: bool = True
 
@@ -129,6 +131,11 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, bo
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
+    if spec.model.get("cell") in CLASSICAL_MODELS:
+        return fit_classical(spec, say)
+    garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
+    if garch_only:
+        raise OptionError("{all}: options of --model garch only", *garch_only)
     out, dataset, model, config, replacing = prepare(spec)
     main = main_process()
     say = say if main else (lambda *a, **k: None)
@@ -170,3 +177,19 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
         }
         rundir.write_final_scores(out, final)
     return TrainResult(out, dataset, best, result, final, main)
+
+
+def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
+    """``--model garch``: no trainer; only the GARCH options and the seed may be given."""
+    if spec.resume:
+        raise OptionError("a GARCH fit takes milliseconds and has nothing to {0}; use {1}", "resume", "overwrite")
+    wrong = [k for k in spec.model if k not in (*GARCH_OPTIONS, "cell")]
+    wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
+    if wrong:
+        raise OptionError("--model garch takes no {all} (options of the neural models)", *wrong)
+    dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+    options = {k: v for k, v in spec.model.items() if k in GARCH_OPTIONS}
+    out = spec.out or rundir.default_run_dir(dataset.spec, options.get("vol", "garch"))
+    replacing = rundir.claim(out, spec.overwrite)
+    model, final = train_garch(dataset, options, out, replacing, say)
+    return TrainResult(out, dataset, model, None, final)
