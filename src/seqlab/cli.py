@@ -165,7 +165,17 @@ def build_parser() -> Parser:
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
     b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
     b.add_argument("--samples", type=positive_int, default=200, help="sample paths per forecast (200)")
-    b.add_argument("--steps", type=positive_int, default=300, help="training steps per neural model (300)")
+    b.add_argument(
+        "--passes",
+        type=positive_int,
+        default=backtest.sizing.MAX_PASSES,
+        help=f"neural models: passes at most, stopped early on the training part's tail ({backtest.sizing.MAX_PASSES})",
+    )
+    b.add_argument("--steps", type=positive_int, help="neural models: this many training steps instead of --passes")
+    b.add_argument(
+        "--reference", help="the model the paired column compares with (best GARCH by AIC, else random_walk)"
+    )
+    b.add_argument("--refit-every", type=positive_int, help="refit every K held-out steps on all values before")
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")
     b.add_argument("--hidden", type=positive_int, default=64, help="neural models' hidden units (64)")
     b.add_argument("--out", help="directory for backtest.md, backtest.csv, backtest.json and backtest.png")
