@@ -62,7 +62,7 @@ def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidde
     if name == "random_walk":
         return RandomWalk(differenced)
     if name == "linear_ar":
-        return LinearAR(order="aic", max_order=10)
+        return LinearAR(order="bic", max_order=10)  # BIC: AIC overfits a short series (monthly: +1 nat)
     if name == "neural_ar":
         config = NeuralARConfig(window=20, hidden_size=hidden, head=head, covariates=covariates)
         return NeuralAR.for_series(torch.from_numpy(train), config)

@@ -23,7 +23,7 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.runs import rundir
+from seqlab.runs import rundir, sizing
 from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
 from seqlab.training import Trainer, TrainerConfig, TrainingResult, WindowStream
 
@@ -37,14 +37,7 @@ RESUMABLE = ("steps", "time_budget")  # the only settings a resumed run may chan
 # audio is long and wants the GRU the streaming sampler is measured with
 KIND_DEFAULTS = {
     "text": {},
-    "series": {
-        "cell": "gru",
-        "hidden_size": 64,
-        "batch_size": 16,
-        "window": 64,
-        "eval_every": 100,
-        "time_budget": 60.0,
-    },
+    "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (runs/sizing.py)
     "audio": {"cell": "gru", "hidden_size": 256, "batch_size": 32, "window": 128, "eval_every": 100},
 }
 MODEL_FIELDS = tuple(f.name for f in fields(LatentARConfig))
@@ -122,6 +115,11 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, bo
     torch.manual_seed(spec.trainer.get("seed", 0))
     model = new_model(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
+    if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (runs/sizing.py)
+        fit_part, _ = sizing.split_tail(model.encode(dataset.train, source=dataset.spec.source))
+        trainer_fields = sizing.trainer_options(len(fit_part))
+        if any(k in spec.trainer for k in RESUMABLE):
+            trainer_fields.pop("steps")
     if any(k in spec.trainer for k in RESUMABLE):
         trainer_fields.pop("time_budget", None)
     trainer_fields.update(spec.trainer)
@@ -145,6 +143,11 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     if len(dataset.valid):
         unknown = "map" if dataset.kind == "text" else "error"
         valid_ids = model.encode(dataset.valid, unknown=unknown, source=f"{source} (validation part)")
+    selection_ids = valid_ids  # what picks the best checkpoint
+    if dataset.kind == "series":  # never the part the final scores are on: the tail of the training part
+        train_ids, selection_ids = sizing.split_tail(train_ids)
+        if (notice := sizing.short_series_notice(train_ids)) is not None:
+            say(f"seqlab: {notice}")
     if replacing and main:
         config.validate()  # refuse bad settings before anything is deleted
         WindowStream(train_ids, config.batch_size, config.window, config.seed)
@@ -155,11 +158,15 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     if dataset.transform is not None:
         what = f"{what} ({', '.join(dataset.meta['series'])}; transform {dataset.spec.transform})"
     n_valid = 0 if valid_ids is None else len(valid_ids)
+    tail = ""
+    if dataset.kind == "series":
+        n_tail = 0 if selection_ids is None else len(selection_ids)
+        tail = f" (+{n_tail:,} held back from the end of the training part to pick the checkpoint)"
     say(
-        f"seqlab: data {source}: {len(train_ids):,} training, {n_valid:,} validation {what}; budget {budget}; "
+        f"seqlab: data {source}: {len(train_ids):,} training{tail}, {n_valid:,} validation {what}; budget {budget}; "
         f"writing {out}"
     )
-    result = Trainer(model, config, out=out, meta=dataset.meta).fit(train_ids, valid_ids, resume=spec.resume)
+    result = Trainer(model, config, out=out, meta=dataset.meta).fit(train_ids, selection_ids, resume=spec.resume)
     if result.stopped_because == "interrupted" or not main:
         return TrainResult(out, dataset, model, result, None, main)
     best = io.load(out)
