@@ -25,7 +25,7 @@ from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
 from seqlab.models.latent_ar import LatentARConfig
-from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, train, train_garch
+from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train, train_garch
 from seqlab.training import LAST_DIR, TrainerConfig
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
@@ -168,8 +168,8 @@ def build_parser() -> Parser:
     b.add_argument(
         "--passes",
         type=positive_int,
-        default=backtest.sizing.MAX_PASSES,
-        help=f"neural models: passes at most, stopped early on the training part's tail ({backtest.sizing.MAX_PASSES})",
+        default=sizing.MAX_PASSES,
+        help=f"neural models: passes at most, stopped early on the training part's tail ({sizing.MAX_PASSES})",
     )
     b.add_argument("--steps", type=positive_int, help="neural models: this many training steps instead of --passes")
     b.add_argument(
