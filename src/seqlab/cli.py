@@ -26,7 +26,7 @@ from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
 from seqlab.models.latent_ar import LatentARConfig
-from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, train
+from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train, train_garch
 from seqlab.training import LAST_DIR, TrainerConfig
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
@@ -37,6 +37,7 @@ TRAINER = TrainerConfig()
 MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers", "embedding": "embedding_dim"}
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
+MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
 DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates")
 DATA_OPTIONS += ("audio_encoding", "sample_rate")
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
@@ -69,7 +70,11 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train a latent AR model (RNN, LSTM, GRU) on text, a CSV series or audio")
     t.add_argument("--data", help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)")
-    t.add_argument("--model", choices=train.CLI_MODELS, help="cell (lstm for text, gru for series and audio)")
+    t.add_argument(
+        "--model",
+        choices=(*train.CLI_MODELS, *train.CLASSICAL_MODELS),
+        help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
+    )
     t.add_argument("--out", help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
@@ -83,6 +88,11 @@ def build_parser() -> Parser:
     g.add_argument("--head", choices=CONTINUOUS_HEADS, help="distribution of a continuous next value (gaussian)")
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
+    g = t.add_argument_group("GARCH (--model garch)")
+    g.add_argument("--vol", choices=tuple(train_garch.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
+    g.add_argument("--dist", choices=train_garch.DISTS, help="noise: normal, Student t or skewed t (normal)")
+    g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
+    g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
     add_data_options(t)
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")
@@ -159,7 +169,17 @@ def build_parser() -> Parser:
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
     b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
     b.add_argument("--samples", type=positive_int, default=200, help="sample paths per forecast (200)")
-    b.add_argument("--steps", type=positive_int, default=300, help="training steps per neural model (300)")
+    b.add_argument(
+        "--passes",
+        type=positive_int,
+        default=sizing.MAX_PASSES,
+        help=f"neural models: passes at most, stopped early on the training part's tail ({sizing.MAX_PASSES})",
+    )
+    b.add_argument("--steps", type=positive_int, help="neural models: this many training steps instead of --passes")
+    b.add_argument(
+        "--reference", help="the model the paired column compares with (best GARCH by AIC, else random_walk)"
+    )
+    b.add_argument("--refit-every", type=positive_int, help="refit every K held-out steps on all values before")
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")
     b.add_argument("--hidden", type=positive_int, default=64, help="neural models' hidden units (64)")
     b.add_argument("--out", help="directory for backtest.md, backtest.csv, backtest.json and backtest.png")
@@ -202,13 +222,21 @@ def cmd_train(args) -> int:
     out = Path(args.out) if args.out else None
     run = train.train(train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite), say=say)
     result, kind, final = run.training, run.dataset.kind, run.final
-    if result.stopped_because == "interrupted":
+    if result is not None and result.stopped_because == "interrupted":
         say(
             f"seqlab: interrupted at step {result.steps}; checkpoint saved in {run.out / LAST_DIR}; "
             f"continue with: seqlab train --resume --out {run.out}"
         )
         return 130
     if not run.main_process:
+        return 0
+    if result is None:  # GARCH: fitted by maximum likelihood
+        say(f"seqlab: {run.model.describe()}")
+        say(f"seqlab: fitted in {final['fit_seconds']:.3f} s; saved in {run.out}")
+        if "valid_nll_nats" in final:
+            n, nll = final["valid_tokens"], final["valid_nll_nats"]
+            say(f"seqlab: held-out {n:,} values, each given all before it: {nll:.4f} nats/value (a density)")
+        say(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
         return 0
     say(
         f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s "
@@ -276,10 +304,12 @@ def cmd_info(args) -> int:
     if model.data is not None:
         print(f"data: {json.dumps(model.data.to_json())}")
     if model.training:
-        print(f"data record: {json.dumps(model.training.get('meta', {}))}")
-        print(f"trainer: {json.dumps(model.training.get('trainer_config', {}))}")
-        progress = model.training.get("progress", {})
-        print(f"best model: step {progress.get('step')}, {progress.get('elapsed', 0):.0f} s of training")
+        for key, label in (("meta", "data record"), ("trainer_config", "trainer")):
+            if key in model.training:
+                print(f"{label}: {json.dumps(model.training[key])}")
+        progress = model.training.get("progress")
+        if progress:
+            print(f"best model: step {progress.get('step')}, {progress.get('elapsed', 0):.0f} s of training")
         if "final" in model.training:
             print(f"final: {json.dumps(model.training['final'])}")
     return 0

@@ -219,6 +219,7 @@ class Trainer:
             betas=(0.9, config.beta2),
         )
         self._stop_requested = False
+        self.best_weights: dict | None = None  # without a run directory: the best validation's weights
         # called after each last/ checkpoint, e.g. to commit a run directory built beside the one it replaces
         self.after_checkpoint: Callable[[Trainer], None] | None = None
         # where the batch lives in the model's carried state: (L, B, H) for RNNs, (B, ...) for the others
@@ -288,7 +289,10 @@ class Trainer:
 
     def save_best(self, progress: dict) -> None:
         self._refuse_nonfinite()
-        if self.rank != 0 or self.out is None:
+        if self.out is None:  # training in memory: fit ends on these weights (the best validation's)
+            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            return
+        if self.rank != 0:
             return
         io.save(self.model, self.out)
         atomic.write_json(
@@ -437,6 +441,8 @@ class Trainer:
             # Reached the budget between validations: record and save the final state too.
             self._check_finite(step, progress)
             self.save_last(snapshot(), state)
+        if self.out is None and valid is not None and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
         return TrainingResult(
             step, elapsed, progress["best_valid_nll"], history, stopped, chars / max(elapsed - start_elapsed, 1e-9)
         )

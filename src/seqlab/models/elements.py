@@ -29,12 +29,22 @@ from seqlab.base import SequenceModel
 from seqlab.data.arrays import as_series
 from seqlab.data.audio import MuLaw
 from seqlab.data.text import Vocabulary, encode_symbols
-from seqlab.distributions import CONTINUOUS_HEADS, Categorical, Head, continuous_head
+from seqlab.distributions import CONTINUOUS_HEADS, Categorical, GaussianMixture, Head, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.training import Trainer, TrainerConfig
 from seqlab.transforms import Transform
 
 Codec = Vocabulary | MuLaw  # what maps discrete data to ids and back
+
+
+def zero_output(layer: nn.Linear, head: Head) -> None:
+    """Start a continuous head at params 0: N(location, scale) of the training data (the i.i.d. model of the
+    standardised series) until the data say otherwise. On a short series early stopping then keeps a model near
+    that baseline instead of a random network's predictions (monthly prices: -0.04 instead of +0.18 nats/step
+    against the random walk, docs/forecasting.md)."""
+    nn.init.zeros_(layer.weight)
+    if not isinstance(head, GaussianMixture):  # a mixture keeps its random bias: equal components never part
+        nn.init.zeros_(layer.bias)
 
 
 def inference(method: Callable) -> Callable:

@@ -18,7 +18,7 @@ from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
 from seqlab.cells import parse_forget_init
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Codec, ElementsModel, inference, validate_head
+from seqlab.models.elements import Codec, ElementsModel, inference, validate_head, zero_output
 from seqlab.recurrent import CELLS, Recurrent
 from seqlab.streaming import StreamingSampler
 
@@ -94,6 +94,8 @@ class LatentAR(ElementsModel):
         # Dropout on every non-recurrent connection (Zaremba et al. 2014); none at all when p = 0.
         self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.out = nn.Linear(config.hidden_size + config.embedding_dim, self.head.num_params)
+        if not self.head.discrete:
+            zero_output(self.out, self.head)
 
     # -- the network ------------------------------------------------------------------------
     def forward(self, x_prev: torch.Tensor, state=None):

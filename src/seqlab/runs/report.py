@@ -49,7 +49,7 @@ def markdown_table(rows: list[dict], columns: list[Column] | None = None) -> str
     lines = ["| " + " | ".join(titles) + " |", "|" + "|".join("---:" if n else "---" for n in numeric) + "|"]
     for r in rows:
         if columns:
-            cells = [escape(c.format.format(r[c.key])) for c in columns]
+            cells = ["" if r.get(c.key) is None else escape(c.format.format(r[c.key])) for c in columns]
         else:
             cells = [cell_text(r.get(k, "")) for k in keys]
         lines.append("| " + " | ".join(cells) + " |")

@@ -23,11 +23,13 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.runs import rundir
+from seqlab.runs import rundir, sizing
 from seqlab.runs.directory import RunDirectory
+from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
+CLASSICAL_MODELS = ("garch",)  # fitted by maximum likelihood (runs/train_garch.py); --vol picks gjr or egarch
 DEFAULT_DATA = "shakespeare"
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -36,14 +38,7 @@ RESUMABLE = ("steps", "time_budget")  # the only settings a resumed run may chan
 # audio is long and wants the GRU the streaming sampler is measured with
 KIND_DEFAULTS = {
     "text": {},
-    "series": {
-        "cell": "gru",
-        "hidden_size": 64,
-        "batch_size": 16,
-        "window": 64,
-        "eval_every": 100,
-        "time_budget": 60.0,
-    },
+    "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (runs/sizing.py)
     "audio": {"cell": "gru", "hidden_size": 256, "batch_size": 32, "window": 128, "eval_every": 100},
 }
 MODEL_FIELDS = tuple(f.name for f in fields(LatentARConfig))
@@ -65,7 +60,7 @@ class TrainResult:
     out: Path
     dataset: Dataset
     model: LatentAR  # the best model, as saved in out
-    training: TrainingResult
+    training: TrainingResult | None  # None: a model fitted in closed form / by maximum likelihood (GARCH)
     final: dict | None  # held-out scores of the best model (None without a held-out part)
     main_process: bool = True
 
@@ -134,6 +129,11 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
     torch.manual_seed(spec.trainer.get("seed", 0))
     model = new_model(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
+    if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (runs/sizing.py)
+        fit_part, _ = sizing.split_tail(model.encode(dataset.train, source=dataset.spec.source))
+        trainer_fields = sizing.trainer_options(len(fit_part))
+        if any(k in spec.trainer for k in RESUMABLE):
+            trainer_fields.pop("steps")
     if any(k in spec.trainer for k in RESUMABLE):
         trainer_fields.pop("time_budget", None)
     trainer_fields.update(spec.trainer)
@@ -143,6 +143,11 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
+    if spec.model.get("cell") in CLASSICAL_MODELS:
+        return fit_classical(spec, say)
+    garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
+    if garch_only:
+        raise OptionError("{all}: options of --model garch only", *garch_only)
     out, dataset, model, config, run = prepare(spec)
     try:
         return fit_and_score(spec, out, dataset, model, config, run, say)
@@ -161,19 +166,28 @@ def fit_and_score(
     if len(dataset.valid):
         unknown = "map" if dataset.kind == "text" else "error"
         valid_ids = model.encode(dataset.valid, unknown=unknown, source=f"{source} (validation part)")
+    selection_ids = valid_ids  # what picks the best checkpoint
+    if dataset.kind == "series":  # never the part the final scores are on: the tail of the training part
+        train_ids, selection_ids = sizing.split_tail(train_ids)
+        if (notice := sizing.short_series_notice(train_ids)) is not None:
+            say(f"seqlab: {notice}")
     budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
     say(f"seqlab: {model.describe()}")
     what = dataset.elements
     if dataset.transform is not None:
         what = f"{what} ({', '.join(dataset.meta['series'])}; transform {dataset.spec.transform})"
     n_valid = 0 if valid_ids is None else len(valid_ids)
+    tail = ""
+    if dataset.kind == "series":
+        n_tail = 0 if selection_ids is None else len(selection_ids)
+        tail = f" (+{n_tail:,} held back from the end of the training part to pick the checkpoint)"
     say(
-        f"seqlab: data {source}: {len(train_ids):,} training, {n_valid:,} validation {what}; budget {budget}; "
+        f"seqlab: data {source}: {len(train_ids):,} training{tail}, {n_valid:,} validation {what}; budget {budget}; "
         f"writing {out}"
     )
     trainer = Trainer(model, config, out=out, meta={**dataset.meta, **rundir.data_fingerprint(dataset.spec)})
     rundir.commit_at_first_checkpoint(trainer, run)  # an overwritten run is replaced only then
-    result = trainer.fit(train_ids, valid_ids, resume=spec.resume)
+    result = trainer.fit(train_ids, selection_ids, resume=spec.resume)
     if result.stopped_because == "interrupted" or not main:
         return TrainResult(out, dataset, model, result, None, main)
     best = io.load(out)
@@ -191,3 +205,22 @@ def fit_and_score(
         }
         rundir.write_final_scores(out, final)
     return TrainResult(out, dataset, best, result, final, main)
+
+
+def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
+    """``--model garch``: no trainer; only the GARCH options and the seed may be given."""
+    if spec.resume:
+        raise OptionError("a GARCH fit takes milliseconds and has nothing to {0}; use {1}", "resume", "overwrite")
+    wrong = [k for k in spec.model if k not in (*GARCH_OPTIONS, "cell")]
+    wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
+    if wrong:
+        raise OptionError("--model garch takes no {all} (options of the neural models)", *wrong)
+    dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+    options = {k: v for k, v in spec.model.items() if k in GARCH_OPTIONS}
+    out = spec.out or rundir.default_run_dir(dataset.spec, options.get("vol", "garch"))
+    run = rundir.claim(out, overwrite=spec.overwrite)
+    try:
+        model, final = train_garch(dataset, options, run, say)
+    finally:
+        run.close()
+    return TrainResult(out, dataset, model, None, final)

@@ -1,0 +1,97 @@
+"""``train --model garch``: fit a GARCH-family model (``seqlab.models.GARCH``) on a CSV series into a run directory.
+
+No optimiser steps, no checkpoints: maximum likelihood on the training part (milliseconds), then the fitted
+model is saved (``config.json``, ``model.safetensors``) and scored one step ahead on the held-out part, each
+held-out value given every value before it, the training part included (the variance is a filter: starting it
+afresh at the cut would score the backcast, not the model). ``training.json`` records the fit and the scores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from seqlab import io
+from seqlab.data.dataset import Dataset
+from seqlab.errors import OptionError, SeqlabError
+from seqlab.metrics import likelihood_scores
+from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.runs import rundir
+from seqlab.runs.directory import RunDirectory
+
+# the names `train --model` and `backtest --models` know: --vol gjr is GARCH with one asymmetric lag
+VOLATILITY_NAMES = {"garch": {"vol": "garch"}, "gjr": {"vol": "garch", "o": 1}, "egarch": {"vol": "egarch", "o": 1}}
+GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
+DISTS = ("normal", "t", "skewt")
+
+
+def garch_config(vol: str = "garch", dist: str | None = None, mean: str | None = None, lags: int | None = None):
+    """``GARCHConfig`` from the command-line names (``--vol gjr`` is ``vol="garch", o=1``); None: the default."""
+    if vol not in VOLATILITY_NAMES:
+        raise OptionError(f"unknown {{0}} {vol!r}; choose from {', '.join(VOLATILITY_NAMES)}", "vol")
+    fields = dict(VOLATILITY_NAMES[vol])
+    if dist is not None:
+        fields["dist"] = dist
+    if mean is not None:
+        fields["mean"] = mean
+    if lags is not None:
+        fields["lags"] = lags
+        fields.setdefault("mean", "ar")
+    if fields.get("mean") == "ar" and "lags" not in fields:
+        fields["lags"] = 1
+    return GARCHConfig(**fields)
+
+
+def parse_name(name: str) -> GARCHConfig | None:
+    """``garch``, ``gjr-t``, ``egarch-skewt`` ... (volatility[-noise], noise normal by default) as a config;
+    None for a name that is not a GARCH-family name."""
+    vol, _, dist = name.partition("-")
+    if vol not in VOLATILITY_NAMES or (dist and dist not in DISTS):
+        return None
+    return garch_config(vol, dist or "normal")
+
+
+def one_series(dataset: Dataset) -> np.ndarray:
+    """The training part as one 1-D series; GARCH pools no series (several are refused, naming them)."""
+    if dataset.series is not None and len(dataset.series) > 1:
+        names = ", ".join(s.name for s in dataset.series)
+        raise SeqlabError(
+            f"{dataset.spec.source}: GARCH fits one series and the data hold {len(dataset.series)} ({names}); "
+            "give one value column"
+        )
+    return dataset.train.double().numpy()
+
+
+def held_out_scores(model: GARCH, train: np.ndarray, valid: np.ndarray) -> dict:
+    """One-step scores of ``valid`` given ``train`` before it (the filter runs through both)."""
+    log_probs = model.log_prob(np.concatenate([train, valid]))[len(train) :]
+    return likelihood_scores(log_probs)
+
+
+def train_garch(
+    dataset: Dataset, options: dict, run: RunDirectory, say: Callable[[str], None]
+) -> tuple[GARCH, dict | None]:
+    """Fit, save into ``run`` (committed once the model is written: an old run it replaces goes only then) and
+    score; ``options``: ``GARCH_OPTIONS`` given. Returns (model, final scores)."""
+    if dataset.kind != "series":
+        raise SeqlabError(f"{dataset.spec.source}: {dataset.kind} data; GARCH models a series (give a CSV file)")
+    model = GARCH(garch_config(**options))
+    y = one_series(dataset)
+    valid = dataset.valid.double().numpy() if len(dataset.valid) else np.zeros(0)
+    say(f"seqlab: {model.describe_spec()}; data {dataset.spec.source}: {len(y):,} training, {len(valid):,} held-out")
+    t0 = time.perf_counter()
+    model.fit(y)
+    seconds = time.perf_counter() - t0
+    model.transform, model.data_spec = dataset.transform, dataset.spec
+    io.save(model, run.work)
+    out = run.commit()
+    final = {"fit_seconds": round(seconds, 4), "loglik": model.result.loglik, "train_values": len(y)}
+    final |= {"params": dict(zip(model.names, model.params.tolist(), strict=True))}
+    final |= {"bse_robust": dict(zip(model.names, model.result.bse_robust, strict=True))}
+    if len(valid):
+        scores = held_out_scores(model, y, valid)
+        final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
+    rundir.write_final_scores(out, final)
+    return model, final

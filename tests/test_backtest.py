@@ -1,0 +1,161 @@
+"""The backtest's scores, checked against direct computations and statsmodels: one-step scores on every held-out
+value, the paired column and its Newey-West t, rolling refits, the default reference, and neural models that
+neither select on the scored part nor fall behind the random walk on short monthly series."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import statsmodels.api as sm
+import torch
+from scipy.stats import norm
+from scipy.stats import t as student_t
+
+from seqlab.cli import main
+from seqlab.data.spec import DataSpec
+from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.runs import sizing
+from seqlab.runs.backtest import BacktestSpec, backtest, newey_west_t, run_backtest
+from seqlab.training import WindowStream
+
+
+def garch_returns(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    r, s2 = np.empty(n), 1e-4
+    for i in range(n):
+        r[i] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
+        s2 = 2e-6 + 0.1 * r[i] ** 2 + 0.88 * s2
+    return r
+
+
+MONTHLY = Path(__file__).parent / "data" / "monthly.csv"
+QUIET = {"folds": 3, "samples": 20, "progress": False, "say": lambda m: None}
+
+
+def row(result, name):
+    return next(r for r in result["results"] if r["model"].split()[0] == name)
+
+
+def test_one_step_scores_cover_every_held_out_value():
+    """NLL and coverage over all held-out values, each given everything before it, from the model fitted on the
+    training part: the same numbers as GARCH's own filter and scipy's normal quantiles."""
+    y = garch_returns(600)
+    result = backtest(y, ["garch"], horizon=2, differenced=True, **QUIET)
+    cut = result["train_values"]
+    model = GARCH(GARCHConfig()).fit(y[:cut])
+    assert row(result, "garch")["nll"] == pytest.approx(-float(model.log_prob(y)[cut:].mean()), rel=1e-9)
+    mu, sigma2 = model.filter(y)
+    for level in (50, 80):
+        z = norm.ppf(0.5 + level / 200)
+        inside = np.abs(y[cut:] - mu[cut:]) <= z * np.sqrt(sigma2[cut:])
+        assert row(result, "garch")[f"coverage1_{level}"] == pytest.approx(inside.mean(), abs=1e-12)
+    assert result["test_values"] == 120 and result["fits"] == 1
+
+
+def test_student_t_coverage_uses_the_t_quantiles():
+    y = garch_returns(500, seed=3)
+    result = backtest(y, ["garch-t"], horizon=1, differenced=True, **QUIET)
+    cut = result["train_values"]
+    model = GARCH(GARCHConfig(dist="t")).fit(y[:cut])
+    mu, sigma2 = model.filter(y)
+    nu = model.params[-1]
+    half_width = student_t.ppf(0.9, nu) * np.sqrt(sigma2[cut:] * (nu - 2) / nu)
+    inside = np.abs(y[cut:] - mu[cut:]) <= half_width
+    assert row(result, "garch-t")["coverage1_80"] == pytest.approx(inside.mean(), abs=1e-12)
+
+
+def test_paired_column_and_its_newey_west_t_against_statsmodels():
+    y = garch_returns(800, seed=1)
+    result = backtest(y, ["random_walk", "garch-t"], horizon=1, differenced=True, reference="random_walk", **QUIET)
+    cut = result["train_values"]
+    garch = GARCH(GARCHConfig(dist="t")).fit(y[:cut])
+    rw_sigma = np.sqrt(np.mean(y[:cut] ** 2))
+    d = -garch.log_prob(y)[cut:].numpy() + norm.logpdf(y[cut:], 0, rw_sigma)  # NLL(garch) - NLL(random walk)
+    r = row(result, "garch-t")
+    assert r["d_nll"] == pytest.approx(d.mean(), rel=1e-9)
+    assert r["d_nll_se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), rel=1e-9)
+    lags = int(4 * (len(d) / 100) ** (2 / 9))
+    fit = sm.OLS(d, np.ones(len(d))).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": False})
+    assert r["d_nll_t"] == pytest.approx(float(fit.tvalues[0]), rel=1e-9)
+    assert newey_west_t(d) == pytest.approx(float(fit.tvalues[0]), rel=1e-9)
+    assert row(result, "random_walk")["d_nll"] == 0 and row(result, "random_walk")["d_nll_se"] is None
+
+
+def test_refit_every_k_steps_uses_all_values_before_each_refit():
+    y = garch_returns(500, seed=2)
+    result = backtest(y, ["garch"], horizon=1, differenced=True, refit_every=40, **QUIET)
+    cut, n = result["train_values"], len(y)
+    assert result["fits"] == 3  # refits at cut, cut + 40, cut + 80
+    log_probs = []
+    for start in range(cut, n, 40):
+        model = GARCH(GARCHConfig()).fit(y[:start])
+        log_probs.append(model.log_prob(y[: min(start + 40, n)])[start:].numpy())
+    assert row(result, "garch")["nll"] == pytest.approx(-np.concatenate(log_probs).mean(), rel=1e-9)
+
+
+def test_default_reference_is_the_garch_row_with_the_best_training_aic():
+    y = garch_returns(600, seed=4)
+    result = backtest(y, ["random_walk", "garch", "garch-t"], horizon=1, differenced=True, **QUIET)
+    cut = result["train_values"]
+    aic = {n: GARCH(GARCHConfig(dist=d)).fit(y[:cut]) for n, d in (("garch", "normal"), ("garch-t", "t"))}
+    aic = {n: 2 * len(m.params) - 2 * m.result.loglik for n, m in aic.items()}
+    assert result["reference"] == min(aic, key=aic.get)
+    assert result["reference_chosen_by"] == "AIC on the training part"
+    assert backtest(y, ["random_walk", "linear_ar"], horizon=1, differenced=True, **QUIET)["reference"] == (
+        "random_walk"
+    )
+
+
+def test_neural_training_never_sees_the_scored_part():
+    """Another held-out part (same training part) changes the scores but not the training: weights picked and
+    training stopped on the tail of the training part."""
+    y = garch_returns(400, seed=5)
+    other = y.copy()
+    other[320:] = garch_returns(80, seed=9)
+    runs = [backtest(v, ["gru"], horizon=1, differenced=True, hidden=8, passes=6, **QUIET) for v in (y, other)]
+    first, second = (row(r, "gru") for r in runs)
+    assert first["training"] == second["training"] and first["training"][0]["steps"] > 0
+    assert first["nll"] != second["nll"]
+
+
+def test_sizing_fits_the_window_stream_and_holds_back_each_series_tail():
+    for n in (40, 97, 300, 6000):
+        window, batch = sizing.window_and_batch(n)
+        stream = WindowStream(np.zeros(n), batch, window, 0)
+        assert stream.windows_per_epoch == sizing.steps_per_pass(n, window, batch) >= 1
+    joined = torch.tensor([1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10, float("nan"), 11, 12, 13, 14, 15, 16, 17, 18, 19, 20])
+    fit, tail = sizing.split_tail(joined, 0.2)
+    assert tail.tolist()[:2] == [9.0, 10.0] and tail.tolist()[3:] == [19.0, 20.0]
+    assert torch.isnan(fit[8]) and len(fit) == 17
+
+
+def test_short_monthly_series_no_model_worse_than_the_random_walk():
+    """Issue 12's target, default options: on tests/data/monthly.csv (4 synthetic stocks x 100 months, long form;
+    benchmarks/short_series.py wrote it), pooled over the series' held-out months, no model is worse than the
+    random walk by more than 0.05 nats per step."""
+    models = ("random_walk", "linear_ar", "garch-t", "neural_ar", "rnn", "lstm", "gru")
+    differences = {m: [] for m in models}
+    for series in ("S0", "S1", "S2", "S3"):
+        spec = BacktestSpec(DataSpec(str(MONTHLY), id_column="Ticker"), series=series, models=models, folds=2)
+        spec.samples, spec.progress, spec.reference = 20, False, "random_walk"
+        for r in run_backtest(spec, say=lambda m: None).record["results"]:
+            differences[r["model"].split()[0]].append(r["d_nll"])
+    pooled = {m: float(np.mean(d)) for m, d in differences.items()}
+    assert all(d <= 0.05 for d in pooled.values()), pooled
+
+
+def test_backtest_command_with_garch_names_a_reference_and_refits(tmp_path, capsys):
+    path = tmp_path / "prices.csv"
+    path.write_text("Close\n" + "".join(f"{p}\n" for p in 30 * np.exp(np.cumsum(garch_returns(400)))), "utf-8")
+    argv = ["backtest", "--data", str(path), "--models", "random_walk,garch,gjr-t,egarch-t", "--reference", "garch"]
+    code = main([*argv, "--refit-every", "50", "--folds", "2", "--samples", "10", "--json", "--no-progress"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0 and result["reference"] == "garch" and result["fits"] == 2
+    assert [r["model"] for r in result["results"]] == ["random_walk", "garch", "gjr-t", "egarch-t"]
+    code = main([*argv[:-2], "--reference", "gru", "--no-progress"])
+    assert code == 1 and "--reference gru: not among the models" in capsys.readouterr().err
+    assert main(["backtest", "--data", str(path), "--models", "garch-cauchy"]) == 1
+    assert "unknown garch-cauchy" in capsys.readouterr().err

@@ -1,0 +1,101 @@
+"""GARCH through the command line: train (every volatility name), info, evaluate, forecast, and its errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from seqlab.cli import main
+from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.runs.train_garch import parse_name
+
+
+def cli(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def write_prices(path, n=600, seed=0):
+    """Prices whose log returns are a GARCH(1,1)-like series (volatility clustering)."""
+    rng = np.random.default_rng(seed)
+    r, s2 = np.empty(n), 1e-4
+    for t in range(n):
+        r[t] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
+        s2 = 1e-6 + 0.1 * r[t] ** 2 + 0.85 * s2
+    path.write_text("Close\n" + "".join(f"{p}\n" for p in 50 * np.exp(np.cumsum(r))), encoding="utf-8")
+    return np.diff(np.log(50 * np.exp(np.cumsum(r))))
+
+
+@pytest.mark.parametrize("vol", ["garch", "gjr", "egarch"])
+def test_train_info_evaluate_forecast(vol, tmp_path, capsys):
+    source, out = tmp_path / "prices.csv", tmp_path / "run"
+    write_prices(source)
+    code, stdout, err = cli(
+        ["train", "--data", str(source), "--model", "garch", "--vol", vol, "--dist", "t", "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    assert "held-out" in stdout and ("GJR" in stdout) == (vol == "gjr") and ("EGARCH" in stdout) == (vol == "egarch")
+    code, stdout, err = cli(["info", str(out)], capsys)
+    final = json.loads(stdout.split("final: ")[1])
+    assert code == 0 and final["valid_tokens"] == 120 and "nu" in final["params"], err
+    code, stdout, err = cli(["evaluate", str(out), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["tokens"] == 120, err
+    code, stdout, err = cli(["forecast", str(out), "--horizon", "3", "--samples", "50"], capsys)
+    assert code == 0 and len(stdout.strip().splitlines()) == 5, err
+
+
+def test_train_scores_the_held_out_part_given_the_training_part(tmp_path, capsys):
+    """The reported held-out NLL is the filter run through training and held-out parts, as arch would score it."""
+    source, out = tmp_path / "prices.csv", tmp_path / "run"
+    r = write_prices(source)
+    code, _, err = cli(["train", "--data", str(source), "--model", "garch", "--mean", "ar", "--out", str(out)], capsys)
+    assert code == 0, err
+    cut = int((len(r) + 1) * 0.8) - 1  # the rows are cut at 80%; the first return needs the row before it
+    model = GARCH(GARCHConfig(mean="ar", lags=1)).fit(r[:cut])
+    expected = -float(model.log_prob(r)[cut:].mean())
+    code, stdout, _ = cli(["info", str(out)], capsys)
+    assert json.loads(stdout.split("final: ")[1])["valid_nll_nats"] == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--model", "garch", "--hidden", "4"], "takes no --hidden"),
+        (["--model", "gru", "--vol", "egarch"], "--vol: options of --model garch only"),
+        (["--model", "garch", "--resume"], "nothing to --resume"),
+        (["--model", "garch", "--data", "TEXT"], "GARCH models a series"),
+    ],
+)
+def test_bad_options_are_one_line_errors(argv, message, tmp_path, capsys):
+    source = tmp_path / "prices.csv"
+    write_prices(source)
+    text = tmp_path / "t.txt"
+    text.write_text("abc" * 100, encoding="utf-8")
+    argv = [str(text) if a == "TEXT" else a for a in argv]
+    data = [] if "--data" in argv else ["--data", str(source)]
+    code, _, err = cli(["train", *data, *argv, "--out", str(tmp_path / "run")], capsys)
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_several_series_are_refused_by_name(tmp_path, capsys):
+    source = tmp_path / "two.csv"
+    rows = [f"{'a' if i < 60 else 'b'},{100 + np.sin(i) + i % 7}" for i in range(120)]
+    source.write_text("id,Close\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    code, _, err = cli(
+        ["train", "--data", str(source), "--id-column", "id", "--model", "garch", "--out", str(tmp_path / "run")],
+        capsys,
+    )
+    assert code == 1 and "GARCH fits one series" in err and "a, b" in err, err
+
+
+def test_backtest_names():
+    assert parse_name("garch") == GARCHConfig()
+    assert parse_name("gjr-t") == GARCHConfig(o=1, dist="t")
+    assert parse_name("egarch-skewt") == GARCHConfig(vol="egarch", o=1, dist="skewt")
+    assert parse_name("gru") is None and parse_name("garch-cauchy") is None
