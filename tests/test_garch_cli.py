@@ -44,9 +44,9 @@ def test_train_info_evaluate_forecast(vol, tmp_path, capsys):
     code, stdout, err = cli(["info", str(out)], capsys)
     final = json.loads(stdout.split("final: ")[1])
     assert code == 0 and final["valid_tokens"] == 120 and "nu" in final["params"], err
-    code, stdout, err = cli(["evaluate", str(out), "--json"], capsys)
+    code, stdout, err = cli(["evaluate", str(out), "--data", str(source), "--json"], capsys)
     assert code == 0 and json.loads(stdout)["tokens"] == 120, err
-    code, stdout, err = cli(["forecast", str(out), "--horizon", "3", "--samples", "50"], capsys)
+    code, stdout, err = cli(["forecast", str(out), "--data", str(source), "--horizon", "3", "--samples", "50"], capsys)
     assert code == 0 and len(stdout.strip().splitlines()) == 5, err
 
 
