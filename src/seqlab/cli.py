@@ -230,24 +230,17 @@ def cmd_train(args) -> int:
         return 130
     if not run.main_process:
         return 0
-    if result is None:  # GARCH: fitted by maximum likelihood
-        say(f"seqlab: {run.model.describe()}")
-        say(f"seqlab: fitted in {final['fit_seconds']:.3f} s; saved in {run.out}")
-        if "valid_nll_nats" in final:
-            n, nll = final["valid_tokens"], final["valid_nll_nats"]
-            say(f"seqlab: held-out {n:,} values, each given all before it: {nll:.4f} nats/value (a density)")
-        say(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
-        return 0
-    say(
-        f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s "
-        f"({result.chars_per_second:,.0f} {run.dataset.elements}/s)"
-    )
+    if result is None:  # GARCH: fitted by maximum likelihood; held-out values each given all before them
+        say(f"seqlab: {run.model.describe()}; fitted in {final['fit_seconds']:.3f} s; saved in {run.out}")
+    else:
+        rate = f"{result.chars_per_second:,.0f} {run.dataset.elements}/s"
+        say(f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s ({rate})")
     if final is not None and kind == "text":
         say(
             f"seqlab: held-out {final['valid_tokens']:,} characters: {final['valid_bits_per_char']:.3f} bits/char, "
             f"NLL {final['valid_nll_nats']:.4f} nats, perplexity {final['valid_perplexity']:.2f}"
         )
-    elif final is not None:
+    elif final is not None and "valid_nll_nats" in final:
         discrete = run.model.head.discrete
         unit = "bits/sample" if discrete else "nats/value (a density: lower is better, can be negative)"
         value = final["valid_bits_per_char"] if discrete else final["valid_nll_nats"]
