@@ -1,7 +1,8 @@
-"""Small shared fixtures: a short slice of the bundled text and a tiny model configuration."""
+"""Small shared fixtures: a short slice of the bundled text, a tiny model configuration, and the CLI run in process."""
 
 from pathlib import Path
 
+from seqlab.cli import main
 from seqlab.data import load_text
 
 SMALL_TEXT = load_text("shakespeare")[:20_000]
@@ -26,3 +27,23 @@ def stepped_log_probs(model, x):
         out.append(-model.head.nll(params, torch.as_tensor(x_t)))
         params, state = model.step(x_t, state)
     return torch.stack(out)
+
+
+def run_cli(argv, capsys):
+    """(exit code, stdout, stderr) of ``seqlab argv``, in process."""
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_line_error(code, err, *fragments):
+    """A non-zero exit with one line on stderr that says error, no traceback, and holds every fragment."""
+    assert code not in (0, None)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "error" in lines[0], err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])

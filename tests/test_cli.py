@@ -4,28 +4,10 @@ import json
 import shutil
 
 import pytest
-from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
+from helpers import run_cli as run
 
 from seqlab.cli import main
-
-
-def run(argv, capsys):
-    """(exit code, stdout, stderr) of ``seqlab argv``, in process."""
-    try:
-        code = main(argv)
-    except SystemExit as e:  # argparse errors
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code not in (0, None)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "error" in lines[0], err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.fixture(scope="module")

@@ -17,11 +17,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import run_cli as cli
 from helpers import stepped_log_probs
 
 import seqlab
 from seqlab.base import MODELS, Forecast, SequenceModel
-from seqlab.cli import main
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError, Unsupported
 from seqlab.runs.train import CLI_MODELS
@@ -160,13 +160,6 @@ def test_bad_input_is_a_seqlab_error(fitted):
 
 
 # -- through the command line ----------------------------------------------------------------------------------
-def cli(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def write_data(kind: str, directory) -> DataSpec:

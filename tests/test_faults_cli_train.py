@@ -9,30 +9,13 @@ import sys
 import time
 
 import pytest
-from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
+from helpers import run_cli as run
 
 from seqlab import io
-from seqlab.cli import main
 from seqlab.runs.directory import LOCK_FILE
 
 TINY = [*TINY_MODEL, *TINY_TRAINING]
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code not in (0, None)
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "error" in lines[0], err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+from helpers import run_cli as run
 
 from seqlab import io
-from seqlab.cli import main
 from seqlab.data import Vocabulary
 from seqlab.data.audio import MuLaw
 from seqlab.models import LatentAR, LatentARConfig
@@ -18,15 +18,6 @@ from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.runs import sample
 
 TEXT = "the cat sat on the mat; a dog ran far. " * 10
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def assert_one_line_error(code, err, *fragments):

@@ -7,20 +7,14 @@ import numpy as np
 import pytest
 import torch
 from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+from helpers import run_cli as run
 
 from seqlab import io
-from seqlab.cli import main
 from seqlab.data import Vocabulary, load_text
 from seqlab.data.spec import DataSpec
 from seqlab.models import LatentAR, LatentARConfig
 
 SECRET = "hunter2 is the password\n" * 50
-
-
-def run(argv, capsys):
-    code = main(argv)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def text_model(directory, source: str, text: str):

@@ -9,6 +9,7 @@ import pytest
 import torch
 from arch import arch_model
 from arch.univariate import SkewStudent
+from helpers import stepped_log_probs
 
 from seqlab import io
 from seqlab.data import load_series
@@ -16,7 +17,6 @@ from seqlab.distributions import SkewStudentT
 from seqlab.errors import SeqlabError
 from seqlab.models import GARCH, MODELS, GARCHConfig
 from seqlab.models import volatility as vol
-from tests.helpers import stepped_log_probs
 
 PARAMS_ATOL = 1e-4  # on returns in percent: two SLSQP runs stop within this of each other
 LOGLIK_RTOL = 1e-6

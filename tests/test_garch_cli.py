@@ -6,19 +6,10 @@ import json
 
 import numpy as np
 import pytest
+from helpers import run_cli as cli
 
-from seqlab.cli import main
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.runs.train_garch import parse_name
-
-
-def cli(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def write_prices(path, n=600, seed=0):
