@@ -81,12 +81,35 @@ def test_long_range_quick_lstm_and_gru_beat_the_adding_baseline_at_T20(capsys, t
 def test_long_range_stops_once_solved_and_counts_the_sequences():
     config = LongRangeConfig(
         tasks=("adding",), lengths=(4,), cells=("gru",), lstm_hidden=16, steps=400, batch_size=64,
-        lrs=(1e-2,), seeds=1, test_size=200, eval_every=20, threads=1,
+        lrs=(1e-2,), seeds=1, test_size=200, eval_every=20, threads=1, update_inits=("zero",),
     )  # fmt: skip
     (row,) = long_range.run(config, show_progress=False).rows
     assert row["solved"] and row["solved_seeds"] == "1/1", row
     assert row["sequences_to_solve"] % (20 * 64) == 0  # counted at a validation check
     assert row["sequences_to_solve"] <= row["sequences_trained_max"] < 400 * 64  # it stopped before the budget
+
+
+def test_long_range_once_solved_trains_at_most_the_margin_more():
+    config = LongRangeConfig(
+        tasks=("adding",), lengths=(4,), cells=("gru",), lstm_hidden=16, steps=400, batch_size=64,
+        lrs=(1e-2,), seeds=1, test_size=200, eval_every=20, threads=1, update_inits=("zero",),
+        stop_fraction=0.0, margin_steps=0.5,
+    )  # fmt: skip
+    (row,) = long_range.run(config, show_progress=False).rows
+    solved_step = row["sequences_to_solve"] // 64
+    assert row["sequences_trained_max"] == math.ceil(1.5 * solved_step) * 64  # stop_fraction 0 never stops it
+
+
+def test_long_range_workers_give_the_rows_of_one_process():
+    config = LongRangeConfig(
+        lengths=(6,), copy_lengths=(3,), lstm_hidden=8, steps=20, copy_steps=20, batch_size=8, lrs=(1e-2, 1e-3),
+        seeds=2, test_size=50, eval_every=10, forget_inits=("chrono",), update_inits=("zero", "chrono"), workers=1,
+    )  # fmt: skip
+    serial = long_range.run(config, show_progress=False).rows
+    assert [(r["task"], r["cell"]) for r in serial] == [
+        (task, cell) for task in ("adding", "copy") for cell in ("rnn", "lstm:chrono", "gru", "gru:chrono")
+    ]
+    assert long_range.run(replace(config, workers=2), show_progress=False).rows == serial
 
 
 def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate():

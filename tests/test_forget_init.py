@@ -118,3 +118,39 @@ def test_old_config_without_the_field_still_loads(tmp_path):
 def test_bad_forget_init_in_the_config_is_a_seqlab_error():
     with pytest.raises(SeqlabError, match="forget_init"):
         LatentAR(Vocabulary.from_text(TEXT), LatentARConfig(forget_init="chrono:1"))
+
+
+# -- the GRU's update gate (the long-range experiment's gru:1, gru:chrono) ---------------------------------
+def test_gru_update_gate_gets_the_same_rule_and_nothing_else_moves():
+    from seqlab.cells import GRUCell, gru_step, init_update_gate
+
+    torch.manual_seed(0)
+    cell = GRUCell(3, H)
+    before = [b.clone() for b in biases(cell)]
+    init_update_gate(cell, "zero")
+    assert all(torch.equal(a, b) for a, b in zip(before, biases(cell), strict=True))
+    init_update_gate(cell, "2")
+    b_ih, b_hh = biases(cell)
+    R, Z, N = (slice(k * H, (k + 1) * H) for k in range(3))  # gate rows r, z, n
+    assert torch.equal(b_ih[Z] + b_hh[Z], torch.full((H,), 2.0))
+    for rows in (R, N):
+        assert torch.equal(b_ih[rows], before[0][rows]) and torch.equal(b_hh[rows], before[1][rows])
+    # the bias is on the fraction of h kept: with zero weights, h_t = sigma(2) h_{t-1} + (1 - sigma(2)) n
+    with torch.no_grad():
+        cell.weight_ih.zero_()
+        cell.weight_hh.zero_()
+    h = torch.ones(1, H)
+    n = torch.tanh(b_ih[N] + torch.sigmoid(b_ih[R] + b_hh[R]) * b_hh[N])
+    expected = torch.sigmoid(torch.tensor(2.0)) * h + (1 - torch.sigmoid(torch.tensor(2.0))) * n
+    assert torch.allclose(gru_step(torch.zeros(1, 3), h, *cell.weights()), expected, atol=1e-6)
+
+
+def test_gru_chrono_spreads_the_update_bias_over_the_log_range():
+    from seqlab.cells import GRUCell, init_update_gate
+
+    T_max, Hc = 120, 2000
+    cell = GRUCell(3, Hc)
+    init_update_gate(cell, f"chrono:{T_max}", torch.Generator().manual_seed(0))
+    b_z = cell.bias_ih.detach()[Hc : 2 * Hc] + cell.bias_hh.detach()[Hc : 2 * Hc]
+    assert b_z.min() >= 0.0 and b_z.max() <= math.log(T_max - 1)
+    assert abs(b_z.exp().mean().item() - T_max / 2) < 0.05 * T_max  # u ~ U(1, T_max - 1)

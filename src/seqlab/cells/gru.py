@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from seqlab.cells.base import CellBase
+from seqlab.cells.lstm import keep_gate_bias
 
 RESET_VARIANTS = ("before", "after")
 
@@ -87,3 +88,17 @@ class GRUCell(CellBase):
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, reset={self.reset!r}"
+
+
+@torch.no_grad()
+def init_update_gate(cell: GRUCell, spec: str, generator: torch.Generator | None = None) -> None:
+    """Set the update-gate bias of ``cell`` as ``spec`` says, the rule ``init_forget_gate`` applies to the LSTM's
+    forget gate: ``z_t`` (torch's convention) is the fraction of ``h_{t-1}`` kept, so ``b_z = c`` keeps about
+    ``sigma(c)`` per step and chrono T_MAX (``b_z = log u``, ``u ~ U(1, T_MAX - 1)``) gives unit j a memory of
+    about ``1 + u`` steps (Tallec & Ollivier 2018 derive the gate from time warping for gated units in general).
+    The whole value goes into ``bias_ih``, 0 into ``bias_hh``; ``"zero"`` leaves torch.nn's initialisation."""
+    b_z = keep_gate_bias(spec, cell.hidden_size, generator)
+    if b_z is not None:
+        H = cell.hidden_size
+        cell.bias_ih[H : 2 * H] = b_z  # gate rows r, z, n
+        cell.bias_hh[H : 2 * H] = 0.0

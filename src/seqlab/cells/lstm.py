@@ -112,17 +112,25 @@ def init_forget_gate(cell: LSTMCell, spec: str, generator: torch.Generator | Non
         chrono T_MAX  b_f = log(u), u ~ U(1, T_MAX - 1) per unit, and b_i = -b_f: unit j forgets on a time scale
                       1 / (1 - sigma(b_f)) ~ u, spread over 2 .. T_MAX (Tallec & Ollivier 2018, section 4)
     """
-    kind, value = parse_forget_init(spec)
-    if kind == "zero":
+    b_f = keep_gate_bias(spec, cell.hidden_size, generator)
+    if b_f is None:
         return
     H = cell.hidden_size
     forget, inputs = slice(H, 2 * H), slice(0, H)  # gate rows i, f, C~, o
-    if kind == "constant":
-        b_f = torch.full((H,), value)
-    else:
-        u = 1.0 + (value - 2.0) * torch.rand(H, generator=generator)  # U(1, T_MAX - 1)
-        b_f = u.log()
+    if parse_forget_init(spec)[0] == "chrono":
         cell.bias_ih[inputs] = -b_f
         cell.bias_hh[inputs] = 0.0
     cell.bias_ih[forget] = b_f
     cell.bias_hh[forget] = 0.0
+
+
+def keep_gate_bias(spec: str, hidden_size: int, generator: torch.Generator | None = None) -> torch.Tensor | None:
+    """The bias (H,) of a gate that keeps the memory (the LSTM's forget gate, the GRU's update gate in torch's
+    convention) as ``spec`` says, or None for ``"zero"`` (leave torch.nn's initialisation): a constant c, or
+    chrono T_MAX: ``log(u)``, ``u ~ U(1, T_MAX - 1)`` per unit (Tallec & Ollivier 2018)."""
+    kind, value = parse_forget_init(spec)
+    if kind == "zero":
+        return None
+    if kind == "constant":
+        return torch.full((hidden_size,), value)
+    return (1.0 + (value - 2.0) * torch.rand(hidden_size, generator=generator)).log()  # log U(1, T_MAX - 1)

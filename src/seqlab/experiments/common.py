@@ -39,26 +39,30 @@ class ExperimentResult:
 
 @dataclass(frozen=True)
 class Variant:
-    """One network kind of a table: a cell and, for the LSTM, its forget-gate initialisation
-    (``seqlab.cells.init_forget_gate``; ``"chrono"`` alone: T_MAX given by the experiment)."""
+    """One network kind of a table: a cell and the initialisation of the gate that keeps its memory: the
+    LSTM's forget gate (``seqlab.cells.init_forget_gate``), the GRU's update gate (``init_update_gate``);
+    ``"chrono"`` alone: T_MAX given by the experiment. Named ``lstm:1``, ``gru:chrono``; ``gru`` for torch's."""
 
     cell: str
     forget_init: str = "zero"
 
     @property
     def name(self) -> str:
-        return f"lstm:{self.forget_init}" if self.cell == "lstm" else self.cell
+        if self.cell == "lstm" or (self.cell == "gru" and self.forget_init != "zero"):
+            return f"{self.cell}:{self.forget_init}"
+        return self.cell
 
     def forget_spec(self, t_max: int) -> str:
         return f"chrono:{t_max}" if self.forget_init == "chrono" else self.forget_init
 
 
-def cell_variants(cells: tuple[str, ...], forget_inits: tuple[str, ...]) -> list[Variant]:
-    """Every cell of ``cells``, the LSTM once per forget-gate initialisation of ``forget_inits``."""
-    out = []
-    for cell in cells:
-        out += [Variant(cell, f) for f in forget_inits] if cell == "lstm" else [Variant(cell)]
-    return out
+def cell_variants(
+    cells: tuple[str, ...], forget_inits: tuple[str, ...], update_inits: tuple[str, ...] = ("zero",)
+) -> list[Variant]:
+    """Every cell of ``cells``: the LSTM once per forget-gate initialisation of ``forget_inits``, the GRU once
+    per update-gate initialisation of ``update_inits``."""
+    inits = {"lstm": forget_inits, "gru": update_inits}
+    return [Variant(cell, f) for cell in cells for f in inits.get(cell, ("zero",))]
 
 
 def cell_parameter_count(cell: str, input_size: int, hidden_size: int, num_layers: int = 1) -> int:

@@ -21,13 +21,18 @@ learning rate chosen there (their loss shown, at a fraction of the cost).
 from __future__ import annotations
 
 import math
+import multiprocessing
+import queue as queue_module
 import statistics
 import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
+from seqlab.cells import init_update_gate
 from seqlab.data.synthetic import (
     ADDING_BASELINE_MSE,
     COPY_SYMBOLS,
@@ -76,25 +81,45 @@ class LongRangeConfig:
     lstm_hidden: int = field(
         default=64, metadata={**_help("LSTM hidden size; every cell gets about its parameters"), "option": "hidden"}
     )
-    steps: int = field(default=3000, metadata=_help("most training steps per network (it stops once solved)"))
+    steps: int = field(
+        default=8000, metadata=_help("adding problem: most training steps per network (it stops once solved)")
+    )
+    copy_steps: int = field(
+        default=15_000, metadata=_help("copy memory: most training steps per network (it stops once solved)")
+    )
     batch_size: int = field(default=32, metadata=_help("sequences per step"))
     lrs: tuple[float, ...] = field(
-        default=(1e-3, 3e-3, 1e-2), metadata=_help("Adam learning rates: the first seed tries each, the best is kept")
+        default=(1e-2, 3e-3, 1e-3),
+        metadata=_help("Adam learning rates, tried in this order by the first seed; the best is kept"),
     )
     clip: float = field(default=1.0, metadata=_help("gradient norm clipped to this"))
     seeds: int = field(default=3, metadata=_help("seeds per (task, T, cell)"))
     seed: int = field(default=0, metadata=_help("first seed"))
     test_size: int = field(default=1000, metadata=_help("validation and test sequences per T"))
-    threads: int | None = field(default=1, metadata=_help("torch threads (1: reproducible, fair on a shared CPU)"))
+    threads: int | None = field(
+        default=1, metadata=_help("torch threads per worker (1: reproducible, fair on a shared CPU)")
+    )
+    workers: int = field(
+        default=2,
+        metadata={"min": 1, **_help("processes training (task, cell) chains side by side; the rows do not depend on it")},
+    )
     forget_inits: tuple[str, ...] = field(
         default=("zero", "1", "chrono"),
         metadata=_help("LSTM forget-gate inits, one LSTM each: zero, a number, chrono (T_MAX = the input length)"),
     )
+    update_inits: tuple[str, ...] = field(
+        default=("zero", "chrono"),
+        metadata=_help("GRU update-gate inits, one GRU each: zero (torch's), a number, chrono (T_MAX = the input length)"),
+    )
     copy_lengths: tuple[int, ...] = field(
-        default=(10, 20), metadata={"min": 2, **_help("copy memory: blank lengths T")}
+        default=(10, 50), metadata={"min": 2, **_help("copy memory: blank lengths T")}
     )
     eval_every: int = field(default=100, metadata=_help("steps between validation checks"))
     stop_fraction: float = field(default=0.05, metadata=_help("stop once validation loss <= this x baseline"))
+    margin_steps: float = field(
+        default=0.25,
+        metadata=_help("once solved on validation, train at most this fraction more steps towards --stop-fraction"),
+    )
     after_failure_seeds: int = field(
         default=1, metadata=_help("seeds for the T beyond a variant's first failure (0: skip them)")
     )
@@ -106,29 +131,39 @@ class LongRangeConfig:
             copy_lengths=(10, 20),
             lstm_hidden=32,
             steps=300,
+            copy_steps=300,
             batch_size=64,
             lrs=(1e-2,),
             seeds=1,
             test_size=300,
             forget_inits=("1",),
+            update_inits=("zero",),
             eval_every=50,
+            workers=1,
         )
 
     @classmethod
     def long(cls) -> LongRangeConfig:
         return cls(lengths=(10, 20, 50, 100, 200, 500), copy_lengths=(10, 20, 50, 100), steps=10_000)
 
+    def steps_of(self, task: str) -> int:
+        return self.steps if task == "adding" else self.copy_steps
+
     def lengths_of(self, task: str) -> tuple[int, ...]:
         return tuple(sorted(self.lengths if task == "adding" else self.copy_lengths))
 
 
 class TaskNet(nn.Module):
-    """``Recurrent`` then a linear read-out: of ``h_T`` (adding, 1 output) or of every ``h_t`` (copy, V)."""
+    """``Recurrent`` then a linear read-out: of ``h_T`` (adding, 1 output) or of every ``h_t`` (copy, V).
+    ``keep_init`` initialises the gate that keeps the memory: the LSTM's forget gate, the GRU's update gate."""
 
-    def __init__(self, task: str, cell: str, hidden_size: int, forget_init: str = "zero") -> None:
+    def __init__(self, task: str, cell: str, hidden_size: int, keep_init: str = "zero") -> None:
         super().__init__()
         self.task = task
-        self.rnn = Recurrent(cell, INPUT_SIZE[task], hidden_size, forget_init=forget_init)
+        self.rnn = Recurrent(cell, INPUT_SIZE[task], hidden_size, forget_init=keep_init if cell == "lstm" else "zero")
+        if cell == "gru":
+            for layer in self.rnn.cells:
+                init_update_gate(layer, keep_init)
         self.readout = nn.Linear(hidden_size, 1 if task == "adding" else COPY_VOCABULARY)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -190,8 +225,9 @@ def train(
     data = torch.Generator().manual_seed(1_000_003 * seed + T)
     valid = validation_set(task, T, config.test_size)
     base = baseline(task, T)
+    steps = config.steps_of(task)
     solved_after, valid_loss, step = None, math.inf, 0
-    while step < config.steps and (solved_after is not None or step < cap):
+    while step < steps and (solved_after is not None or step < cap):
         x, y = make_batch(task, config.batch_size, T, data)
         loss = task_loss(task, net(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -200,13 +236,14 @@ def train(
         optimizer.step()
         step += 1
         bar.update(1)
-        if step % config.eval_every == 0 or step == config.steps:
+        if step % config.eval_every == 0 or step == steps:
             valid_loss = evaluate(task, net, *valid)[0]
             if solved_after is None and valid_loss <= SOLVED_FRACTION * base:
                 solved_after = step * config.batch_size
+                steps = min(steps, math.ceil(step * (1 + config.margin_steps)))  # the margin, bounded
             if valid_loss <= config.stop_fraction * base or not math.isfinite(valid_loss):
                 break
-    bar.update(config.steps - step)
+    bar.update(config.steps_of(task) - step)
     sequences = step * config.batch_size
     return {"net": net, "lr": lr, "solved_after": solved_after, "sequences": sequences, "valid_loss": valid_loss}
 
@@ -222,7 +259,7 @@ def pilot(task: str, variant: Variant, hidden: int, T: int, seed: int, lrs: tupl
     runs = []
     for lr in lrs:
         solved = [r["solved_after"] // config.batch_size for r in runs if r["solved_after"] is not None]
-        runs.append(train(task, variant, hidden, T, seed, lr, config, bar, min(solved, default=config.steps)))
+        runs.append(train(task, variant, hidden, T, seed, lr, config, bar, min(solved, default=config.steps_of(task))))
     return choose(runs)
 
 
@@ -250,33 +287,121 @@ def _median(values: list) -> int | None:
     return round(statistics.median(values)) if values else None
 
 
+def run_chain(task: str, variant: Variant, config: LongRangeConfig, bar) -> list[dict]:
+    """One (task, variant) over its lengths T in order: every seed and rate of ``config`` until the first T it
+    fails, then ``after_failure_seeds`` seeds at the rate chosen there. ``bar``: ``update(n)``, ``write(line)``."""
+    full = len(config.lrs) + config.seeds - 1  # runs per T before any failure
+    rows, failed_lr = [], None
+    for T in config.lengths_of(task):
+        seeds, lrs = config.seeds, config.lrs
+        if failed_lr is not None:
+            seeds, lrs = config.after_failure_seeds, (failed_lr,)
+            bar.update((full - seeds) * config.steps_of(task))  # the runs a failure saves
+            if seeds == 0:
+                continue
+        seed_list = [config.seed + k for k in range(seeds)]
+        row = summarise(task, variant, T, train_seeds(task, variant, T, seed_list, lrs, config, bar))
+        rows.append(row)
+        bar.write(row_line(row))
+        if not row["solved"] and failed_lr is None:
+            failed_lr = row["lr_chosen"]
+    return rows
+
+
+class _LocalBar:
+    """The progress bar in this process: finished rows are written above it, on stderr, when shown."""
+
+    def __init__(self, bar, show: bool) -> None:
+        self.bar, self.show = bar, show
+
+    def update(self, n: int) -> None:
+        self.bar.update(n)
+
+    def write(self, line: str) -> None:
+        if self.show:
+            self.bar.write(line, file=sys.stderr)
+
+
+class _QueueBar:
+    """A worker's progress bar: sends its updates (batched, at most ~4 a second) and lines to the parent."""
+
+    def __init__(self, queue) -> None:
+        self.queue, self.pending, self.sent = queue, 0, time.monotonic()
+
+    def update(self, n: int) -> None:
+        self.pending += n
+        if time.monotonic() - self.sent > 0.25:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            self.queue.put(("update", self.pending))
+        self.pending, self.sent = 0, time.monotonic()
+
+    def write(self, line: str) -> None:
+        self.flush()
+        self.queue.put(("write", line))
+
+
+_worker_queue = None  # set in each worker process by _start_worker
+
+
+def _start_worker(queue) -> None:
+    global _worker_queue
+    _worker_queue = queue
+
+
+def _chain_in_worker(task: str, variant: Variant, config: LongRangeConfig) -> list[dict]:
+    bar = _QueueBar(_worker_queue)
+    with torch_threads(config.threads):
+        rows = run_chain(task, variant, config, bar)
+    bar.flush()
+    return rows
+
+
+def _run_parallel(chains: list[tuple[str, Variant]], config: LongRangeConfig, bar, show: bool) -> list[dict]:
+    """The chains in ``config.workers`` processes (spawned: no torch state is forked); every network is
+    seeded on its own, so the rows are those of one process."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    rows: list[dict] = []
+    with ProcessPoolExecutor(config.workers, mp_context=context, initializer=_start_worker, initargs=(queue,)) as pool:
+        pending = [pool.submit(_chain_in_worker, task, variant, config) for task, variant in chains]
+        while True:
+            all_done = all(f.done() for f in pending)  # read before draining: no message is left behind
+            try:
+                while True:
+                    kind, payload = queue.get(timeout=0.2)
+                    if kind == "update":
+                        bar.update(payload)
+                    elif show:
+                        bar.write(payload, file=sys.stderr)
+            except queue_module.Empty:
+                pass
+            if all_done:
+                break
+        for future in pending:
+            rows += future.result()  # a worker's error is raised here
+    return rows
+
+
 def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
-    for name in ("steps", "batch_size", "seeds", "test_size", "eval_every"):
+    for name in ("steps", "copy_steps", "batch_size", "seeds", "test_size", "eval_every", "workers"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
-    kinds = cell_variants(config.cells, config.forget_inits)
+    kinds = cell_variants(config.cells, config.forget_inits, config.update_inits)
     full = len(config.lrs) + config.seeds - 1  # runs per (task, variant, T) before any failure
-    total = sum(len(config.lengths_of(task)) for task in config.tasks) * len(kinds) * full * config.steps
-    rows = []
+    total = sum(len(config.lengths_of(t)) * config.steps_of(t) for t in config.tasks) * len(kinds) * full
+    # copy first: its chains are the longest, so two workers finish closer together
+    chains = [(task, variant) for task in sorted(config.tasks, key=lambda t: t != "copy") for variant in kinds]
     with torch_threads(config.threads), progress(total, "long-range", show_progress) as bar:
-        for task in config.tasks:
-            failed_lr: dict[str, float] = {}  # variant -> the learning rate chosen at the first T it failed
-            for T in config.lengths_of(task):
-                for variant in kinds:
-                    if variant.name in failed_lr:
-                        seeds, lrs = config.after_failure_seeds, (failed_lr[variant.name],)
-                        bar.update((full - seeds) * config.steps)  # the runs a failure saves
-                        if seeds == 0:
-                            continue
-                    else:
-                        seeds, lrs = config.seeds, config.lrs
-                    seed_list = [config.seed + k for k in range(seeds)]
-                    row = summarise(task, variant, T, train_seeds(task, variant, T, seed_list, lrs, config, bar))
-                    rows.append(row)
-                    if show_progress:
-                        bar.write(row_line(row), file=sys.stderr)
-                    if not row["solved"]:
-                        failed_lr.setdefault(variant.name, row["lr_chosen"])
+        if config.workers > 1 and len(chains) > 1:
+            rows = _run_parallel(chains, config, bar, show_progress)
+        else:
+            local = _LocalBar(bar, show_progress)
+            rows = [row for task, variant in chains for row in run_chain(task, variant, config, local)]
+    order = {v.name: k for k, v in enumerate(kinds)}
+    rows.sort(key=lambda r: (config.tasks.index(r["task"]), r["T"], order[r["cell"]]))
     summary = {"longest_solved_T": longest_solved(rows)}
     tables = {"Beside the literature": literature_rows(rows, config)}
     return ExperimentResult("long-range", asdict(config), rows, summary, tables=tables)
@@ -347,7 +472,7 @@ def literature_rows(rows: list[dict], config: LongRangeConfig) -> list[dict]:
                         "largest_T_solved": longest,
                         "solved_seeds": row["solved_seeds"],
                         "sequences_to_solve": row["sequences_to_solve"],
-                        "budget_sequences": config.steps * config.batch_size,
+                        "budget_sequences": config.steps_of(task) * config.batch_size,
                         "literature_sequences": LITERATURE_SEQUENCES.get((task, T)),
                     }
                 )
