@@ -101,7 +101,7 @@ class LongRangeConfig:
     )
     workers: int = field(
         default=2,
-        metadata={"min": 1, **_help("processes training (task, cell) chains side by side; the rows do not depend on it")},
+        metadata={"min": 1, **_help("processes training (task, cell) chains side by side (the rows do not change)")},
     )
     forget_inits: tuple[str, ...] = field(
         default=("zero", "1", "chrono"),
@@ -109,7 +109,7 @@ class LongRangeConfig:
     )
     update_inits: tuple[str, ...] = field(
         default=("zero", "chrono"),
-        metadata=_help("GRU update-gate inits, one GRU each: zero (torch's), a number, chrono (T_MAX = the input length)"),
+        metadata=_help("GRU update-gate inits, one GRU each: zero (torch's), a number, chrono (T_MAX as the LSTM's)"),
     )
     copy_lengths: tuple[int, ...] = field(
         default=(10, 50), metadata={"min": 2, **_help("copy memory: blank lengths T")}
