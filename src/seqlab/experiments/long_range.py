@@ -1,6 +1,7 @@
 """``seqlab experiment long-range``: the adding problem and the copy-memory task for growing T, with the
-tanh RNN, the LSTM (forget-gate bias 0, 1 and chrono) and the GRU at one parameter budget, trained until
-they solve the task or run out of sequences, as Hochreiter & Schmidhuber (1997) measured it.
+tanh RNN, the LSTM (forget-gate bias 0, 1 and chrono) and the GRU (update-gate bias torch's and chrono) at one
+parameter budget, trained until they solve the task or run out of sequences, as Hochreiter & Schmidhuber
+(1997) measured it.
 
 The claim tested (DESIGN.md section 1): a vanilla RNN keeps recent information but loses distant
 information, while the LSTM's cell state (and the GRU's gated h) carries it across long spans.
@@ -10,12 +11,15 @@ information, while the LSTM's cell state (and the GRU's gated h) carries it acro
 
 Protocol, per (task, variant, T): every ``eval_every`` steps the network is scored on a validation set; it
 counts as having *solved* the task once the validation loss is at most ``SOLVED_FRACTION`` of the baseline's
-(the sequences seen then are reported), and training stops when it is at most ``stop_fraction`` of it (a
-margin, so that the test verdict does not hang on noise) or after ``steps`` steps. Learning rate: the first
-seed trains at every rate of ``lrs``; the one that solved with the fewest sequences (else the lowest validation
-loss) trains the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION`` of the baseline's for at
-least half the seeds. Once a variant fails at some T, the longer T train ``after_failure_seeds`` seeds at the
-learning rate chosen there (their loss shown, at a fraction of the cost).
+(the sequences seen then are reported), and training stops when it is at most ``stop_fraction`` of it, or
+``margin_steps`` (a fraction) more steps after solving (a margin, so that the test verdict does not hang on
+noise), or after the task's budget (``steps``, ``copy_steps``). Learning rate: the first seed trains at every
+rate of ``lrs`` in turn, each stopped once it cannot beat a rate that already solved; the one that solved with
+the fewest sequences (else the lowest validation loss) trains the other seeds. "Solved" at T: test loss at
+most ``SOLVED_FRACTION`` of the baseline's for at least half the seeds. Once a variant fails at some T, the
+longer T train ``after_failure_seeds`` seeds at the learning rate chosen there (their loss shown, at a
+fraction of the cost). Each (task, variant) is one chain of T; ``workers`` processes run the chains side by
+side, and since every network is seeded on its own (seed and T), the rows do not depend on the workers.
 """
 
 from __future__ import annotations
