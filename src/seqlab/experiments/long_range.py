@@ -148,7 +148,7 @@ class LongRangeConfig:
 
     @classmethod
     def long(cls) -> LongRangeConfig:
-        return cls(lengths=(10, 20, 50, 100, 200, 500), copy_lengths=(10, 20, 50, 100), steps=10_000)
+        return cls(lengths=(10, 20, 50, 100, 200, 500), copy_lengths=(10, 50, 100), steps=20_000, copy_steps=40_000)
 
     def steps_of(self, task: str) -> int:
         return self.steps if task == "adding" else self.copy_steps
