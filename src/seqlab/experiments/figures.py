@@ -9,8 +9,15 @@ from seqlab.experiments.long_range import SOLVED_FRACTION
 from seqlab.experiments.order import SHUFFLES
 from seqlab.plots import CELL_COLOURS, pyplot
 
-# the LSTM's forget-gate variants ("lstm:zero", "lstm:1", "lstm:chrono") in shades of its blue
-VARIANT_COLOURS = {"lstm:zero": "#9ab3d9", "lstm:1": "#4c72b0", "lstm:chrono": "#1f3d73"}
+# the LSTM's forget-gate variants ("lstm:zero", "lstm:1", "lstm:chrono") in shades of its blue, the GRU's
+# update-gate variants in shades of its green
+VARIANT_COLOURS = {
+    "lstm:zero": "#9ab3d9",
+    "lstm:1": "#4c72b0",
+    "lstm:chrono": "#1f3d73",
+    "gru:1": "#3b7a4b",
+    "gru:chrono": "#1e4d2b",
+}
 
 
 def variant_colour(name: str) -> str | None:
