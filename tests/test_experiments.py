@@ -100,6 +100,33 @@ def test_long_range_once_solved_trains_at_most_the_margin_more():
     assert row["sequences_trained_max"] == math.ceil(1.5 * solved_step) * 64  # stop_fraction 0 never stops it
 
 
+def test_long_range_tests_the_network_of_the_lowest_validation_loss():
+    from seqlab.experiments.common import Variant
+
+    config = LongRangeConfig(steps=60, batch_size=16, test_size=100, eval_every=10, stop_fraction=0.0)
+
+    class Bar:
+        def update(self, n):
+            pass
+
+    seen = []
+    evaluate = long_range.evaluate
+
+    def record(task, net, x, y):
+        out = evaluate(task, net, x, y)
+        seen.append(out[0])
+        return out
+
+    long_range.evaluate = record
+    try:
+        run = long_range.train("adding", Variant("rnn"), 16, 12, 0, 5e-2, config, Bar(), cap=60)
+    finally:
+        long_range.evaluate = evaluate
+    assert len(seen) == 6 and run["valid_loss"] == min(seen) != seen[-1]  # lr 5e-2: the last is not the best
+    again = long_range.evaluate("adding", run["net"], *long_range.validation_set("adding", 12, 100))[0]
+    assert again == pytest.approx(min(seen), rel=1e-6)
+
+
 def test_long_range_workers_give_the_rows_of_one_process():
     config = LongRangeConfig(
         lengths=(6,), copy_lengths=(3,), lstm_hidden=8, steps=20, copy_steps=20, batch_size=8, lrs=(1e-2, 1e-3),

@@ -9,7 +9,8 @@ information, while the LSTM's cell state (and the GRU's gated h) carries it acro
     adding:  y_hat = w . h_T + b,             loss (y_hat - y)^2,      baseline MSE 1/6 (predict E[y] = 1)
     copy:    logits_t = W . h_t + b (V = 10), loss mean_t CE(logits_t, y_t), baseline 10 log 8 / (T + 20)
 
-Protocol, per (task, variant, T): every ``eval_every`` steps the network is scored on a validation set; it
+Protocol, per (task, variant, T): every ``eval_every`` steps the network is scored on a validation set (the
+network kept, and tested, is the one with the lowest validation loss); it
 counts as having *solved* the task once the validation loss is at most ``SOLVED_FRACTION`` of the baseline's
 (the sequences seen then are reported), and training stops when it is at most ``stop_fraction`` of it, or
 ``margin_steps`` (a fraction) more steps after solving (a margin, so that the test verdict does not hang on
@@ -221,8 +222,8 @@ def train(
     """Train one network on fresh batches until it reaches ``stop_fraction`` of the baseline on validation or
     has trained ``cap`` steps without solving (``cap`` <= ``config.steps``: a rate already solved in ``cap``
     steps, this one cannot beat it); the data depend on (seed, T) only, so every variant and learning rate
-    sees the same batches. Returns the network, the sequences seen when it first reached ``SOLVED_FRACTION``
-    (or None) and its last validation loss."""
+    sees the same batches. Returns the network as it was at its lowest validation loss (the one tested), that
+    loss, and the sequences seen when validation first reached ``SOLVED_FRACTION`` (or None)."""
     torch.manual_seed(seed)
     net = TaskNet(task, variant.cell, hidden, variant.forget_spec(input_length(task, T)))
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
@@ -231,6 +232,7 @@ def train(
     base = baseline(task, T)
     steps = config.steps_of(task)
     solved_after, valid_loss, step = None, math.inf, 0
+    best_loss, best_state = math.inf, None  # the network tested: the one with the lowest validation loss
     while step < steps and (solved_after is not None or step < cap):
         x, y = make_batch(task, config.batch_size, T, data)
         loss = task_loss(task, net(x), y)
@@ -242,14 +244,18 @@ def train(
         bar.update(1)
         if step % config.eval_every == 0 or step == steps:
             valid_loss = evaluate(task, net, *valid)[0]
+            if valid_loss < best_loss:
+                best_loss, best_state = valid_loss, {k: v.detach().clone() for k, v in net.state_dict().items()}
             if solved_after is None and valid_loss <= SOLVED_FRACTION * base:
                 solved_after = step * config.batch_size
                 steps = min(steps, math.ceil(step * (1 + config.margin_steps)))  # the margin, bounded
             if valid_loss <= config.stop_fraction * base or not math.isfinite(valid_loss):
                 break
     bar.update(config.steps_of(task) - step)
+    if best_state is not None:  # at lr 1e-2 the loss spikes now and then: the last step's network is a lottery
+        net.load_state_dict(best_state)
     sequences = step * config.batch_size
-    return {"net": net, "lr": lr, "solved_after": solved_after, "sequences": sequences, "valid_loss": valid_loss}
+    return {"net": net, "lr": lr, "solved_after": solved_after, "sequences": sequences, "valid_loss": best_loss}
 
 
 def choose(runs: list[dict]) -> dict:
