@@ -18,6 +18,7 @@ Checkpoints in ``out``::
 
 from __future__ import annotations
 
+import atexit
 import math
 import os
 import signal
@@ -169,7 +170,24 @@ def _distributed() -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        atexit.register(_leave_process_group)
     return (dist.get_rank(), world) if world > 1 else (0, 1)
+
+
+def _leave_process_group() -> None:
+    """At exit, the fallback: leave gloo's group rather than leave it to the interpreter's teardown."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def leave_process_group() -> None:
+    """After a command succeeded on every rank: wait for the others (rank 0 still evaluates and writes after
+    training), then leave the group. A rank that exits alone while another still runs can abort in gloo's
+    teardown ("terminate called without an active exception": one run in three or four of 2 CPU processes),
+    failing a run that had finished. Not on an error path: a rank that failed does not wait for the others."""
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _map_state(state, fn):
