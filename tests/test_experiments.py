@@ -119,7 +119,7 @@ def test_long_range_tests_the_network_of_the_lowest_validation_loss():
 
     long_range.evaluate = record
     try:
-        run = long_range.train("adding", Variant("rnn"), 16, 12, 0, 5e-2, config, Bar(), cap=60)
+        (run,) = long_range.train("adding", Variant("rnn"), 16, 12, 0, (5e-2,), config, Bar())
     finally:
         long_range.evaluate = evaluate
     assert len(seen) == 6 and run["valid_loss"] == min(seen) != seen[-1]  # lr 5e-2: the last is not the best
@@ -148,6 +148,66 @@ def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate():
     assert [(r["T"], r["solved_seeds"]) for r in rows] == [(6, "0/2"), (8, "0/1"), (10, "0/1")]
     assert rows[1]["lr_chosen"] == rows[2]["lr_chosen"] == rows[0]["lr_chosen"]
     assert [r["T"] for r in long_range.run(replace(config, after_failure_seeds=0), show_progress=False).rows] == [6]
+
+
+class _CountingBar:
+    def __init__(self):
+        self.steps = 0
+
+    def update(self, n):
+        self.steps += n
+
+
+def test_long_range_rates_side_by_side_are_the_rates_one_by_one():
+    """Rates trained side by side see the batches each would see alone: with no early choice and no solving,
+    every rate's network is the one it would be alone (one batch stream, one initial network per seed)."""
+    from seqlab.experiments.common import Variant
+
+    config = LongRangeConfig(copy_steps=40, batch_size=8, test_size=50, eval_every=10, choose_rate_at=1.0)
+    lrs = (3e-2, 1e-3)
+    together = long_range.train("copy", Variant("gru"), 12, 4, 1, lrs, config, _CountingBar())
+    for lr, run in zip(lrs, together, strict=True):
+        (alone,) = long_range.train("copy", Variant("gru"), 12, 4, 1, (lr,), config, _CountingBar())
+        assert run["valid_loss"] == alone["valid_loss"] and run["sequences"] == alone["sequences"] == 40 * 8
+        for a, b in zip(run["net"].parameters(), alone["net"].parameters(), strict=True):
+            assert torch.equal(a, b)
+
+
+def test_long_range_keeps_only_the_best_rate_after_choose_rate_at():
+    from seqlab.experiments.common import Variant
+
+    config = LongRangeConfig(steps=80, batch_size=8, test_size=50, eval_every=10, choose_rate_at=0.25)
+    bar = _CountingBar()
+    runs = long_range.train("adding", Variant("lstm"), 8, 6, 0, (1e-2, 1e-4, 1e-6), config, bar)
+    assert sorted(r["sequences"] for r in runs) == [20 * 8, 20 * 8, 80 * 8]  # the choice at step 20 of 80
+    survivor = max(runs, key=lambda r: r["sequences"])
+    assert survivor["lr"] == 1e-2  # 1e-6 barely moves in 20 steps
+    assert bar.steps == 3 * 80  # the progress bar counts the steps a rate no longer trains
+
+
+def test_long_range_trains_a_seed_only_while_the_verdict_is_open(monkeypatch):
+    from seqlab.experiments.common import Variant
+
+    config = LongRangeConfig(steps=10, batch_size=4, test_size=20, eval_every=5)
+    outcomes = {}  # seed -> test loss over the baseline, as if trained
+
+    def fake_train(task, variant, hidden, T, seed, lrs, config, bar):
+        return [{"net": torch.nn.Linear(1, 1), "lr": lrs[0], "solved_after": None, "valid_loss": 1.0, "sequences": 0}]
+
+    def fake_evaluate(task, net, x, y):
+        return outcomes[trained.pop(0)] * long_range.baseline(task, 6), None
+
+    monkeypatch.setattr(long_range, "train", fake_train)
+    monkeypatch.setattr(long_range, "evaluate", fake_evaluate)
+    for pattern, expected in [((0.01, 0.02, 0.5), 2), ((0.5, 0.9, 0.01), 2), ((0.01, 0.5, 0.02), 3)]:
+        outcomes = dict(enumerate(pattern))
+        trained = [0, 1, 2]
+        bar = _CountingBar()
+        results = long_range.train_seeds("adding", Variant("rnn"), 6, [0, 1, 2], (1e-2,), config, bar)
+        assert len(results) == expected, pattern  # 3 seeds: a third only when the first two disagree
+        assert bar.steps == (3 - expected) * 10  # the seeds not trained, counted done
+        row = long_range.summarise("adding", Variant("rnn"), 6, [{**r, "hidden": 1, "params": 1} for r in results])
+        assert row["solved"] == (sum(o <= 0.1 for o in pattern) >= 2)  # the verdict all three would give
 
 
 def test_learning_rate_choice_prefers_the_fewest_sequences_then_the_lowest_loss():

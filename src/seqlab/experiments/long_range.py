@@ -15,9 +15,11 @@ counts as having *solved* the task once the validation loss is at most ``SOLVED_
 (the sequences seen then are reported), and training stops when it is at most ``stop_fraction`` of it, or
 ``margin_steps`` (a fraction) more steps after solving (a margin, so that the test verdict does not hang on
 noise), or after the task's budget (``steps``, ``copy_steps``). Learning rate: the first seed trains at every
-rate of ``lrs`` in turn, each stopped once it cannot beat a rate that already solved; the one that solved with
-the fewest sequences (else the lowest validation loss) trains the other seeds. "Solved" at T: test loss at
-most ``SOLVED_FRACTION`` of the baseline's for at least half the seeds. Once a variant fails at some T, the
+rate of ``lrs`` side by side, each stopped once it cannot beat a rate that already solved, and after
+``choose_rate_at`` of the budget all but the best on validation; the one that solved with the fewest sequences
+(else the lowest validation loss) trains the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION``
+of the baseline's for at least half the seeds; a seed trains only while that verdict is open (of 3, the third
+only when the first two disagree). Once a variant fails at some T, the
 longer T train ``after_failure_seeds`` seeds at the learning rate chosen there (their loss shown, at a
 fraction of the cost). Each (task, variant) is one chain of T; ``workers`` processes run the chains side by
 side, and since every network is seeded on its own (seed and T), the rows do not depend on the workers.
@@ -97,8 +99,17 @@ class LongRangeConfig:
         default=(1e-2, 3e-3, 1e-3),
         metadata=_help("Adam learning rates, tried in this order by the first seed; the best is kept"),
     )
+    choose_rate_at: float = field(
+        default=0.25,
+        metadata=_help(
+            "fraction of the budget after which the first seed goes on with its best rate on validation only "
+            "(1: every rate trains the whole budget)"
+        ),
+    )
     clip: float = field(default=1.0, metadata=_help("gradient norm clipped to this"))
-    seeds: int = field(default=3, metadata=_help("seeds per (task, T, cell)"))
+    seeds: int = field(
+        default=3, metadata=_help("seeds per (task, T, cell), at most: a seed trains only while the verdict is open")
+    )
     seed: int = field(default=0, metadata=_help("first seed"))
     test_size: int = field(default=1000, metadata=_help("validation and test sequences per T"))
     threads: int | None = field(
@@ -217,45 +228,70 @@ def test_set(task: str, T: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train(
-    task: str, variant: Variant, hidden: int, T: int, seed: int, lr: float, config: LongRangeConfig, bar, cap: int
-) -> dict:
-    """Train one network on fresh batches until it reaches ``stop_fraction`` of the baseline on validation or
-    has trained ``cap`` steps without solving (``cap`` <= ``config.steps``: a rate already solved in ``cap``
-    steps, this one cannot beat it); the data depend on (seed, T) only, so every variant and learning rate
-    sees the same batches. Returns the network as it was at its lowest validation loss (the one tested), that
-    loss, and the sequences seen when validation first reached ``SOLVED_FRACTION`` (or None)."""
-    torch.manual_seed(seed)
-    net = TaskNet(task, variant.cell, hidden, variant.forget_spec(input_length(task, T)))
-    optimizer = torch.optim.Adam(net.parameters(), lr=lr)
-    data = torch.Generator().manual_seed(1_000_003 * seed + T)
+    task: str, variant: Variant, hidden: int, T: int, seed: int, lrs: tuple[float, ...], config: LongRangeConfig, bar
+) -> list[dict]:
+    """Train one network per rate of ``lrs`` side by side on the same fresh batches (they depend on (seed, T)
+    only, so every variant and rate sees the same data), each until it reaches ``stop_fraction`` of the baseline
+    on validation, the margin after solving ends, or the budget. A rate drops out early when it cannot win
+    (``choose``): once another rate has solved and it has not (it would take more sequences), and, at
+    ``choose_rate_at`` of the budget, unless its validation loss is the lowest so far (successive halving,
+    Jamieson & Talwalkar 2016, with one survivor). Returns per rate the network as it was at its lowest
+    validation loss (the one tested), that loss, and the sequences seen when validation first reached
+    ``SOLVED_FRACTION`` (or None)."""
+    budget = config.steps_of(task)
     valid = validation_set(task, T, config.test_size)
     base = baseline(task, T)
-    steps = config.steps_of(task)
-    solved_after, valid_loss, step = None, math.inf, 0
-    best_loss, best_state = math.inf, None  # the network tested: the one with the lowest validation loss
-    while step < steps and (solved_after is not None or step < cap):
+    runs = []
+    for lr in lrs:
+        torch.manual_seed(seed)  # every rate starts from the same network
+        net = TaskNet(task, variant.cell, hidden, variant.forget_spec(input_length(task, T)))
+        runs.append(
+            {"net": net, "optimizer": torch.optim.Adam(net.parameters(), lr=lr), "lr": lr, "solved_after": None,
+             "steps": 0, "last": budget, "valid_loss": math.inf, "best_state": None, "live": True}
+        )  # fmt: skip
+    choose_at = math.ceil(config.choose_rate_at * budget) if len(runs) > 1 else math.inf
+    data = torch.Generator().manual_seed(1_000_003 * seed + T)
+    step = 0
+    while live := [r for r in runs if r["live"]]:
         x, y = make_batch(task, config.batch_size, T, data)
-        loss = task_loss(task, net(x), y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(net.parameters(), config.clip)
-        optimizer.step()
         step += 1
-        bar.update(1)
-        if step % config.eval_every == 0 or step == steps:
-            valid_loss = evaluate(task, net, *valid)[0]
-            if valid_loss < best_loss:
-                best_loss, best_state = valid_loss, {k: v.detach().clone() for k, v in net.state_dict().items()}
-            if solved_after is None and valid_loss <= SOLVED_FRACTION * base:
-                solved_after = step * config.batch_size
-                steps = min(steps, math.ceil(step * (1 + config.margin_steps)))  # the margin, bounded
-            if valid_loss <= config.stop_fraction * base or not math.isfinite(valid_loss):
-                break
-    bar.update(config.steps_of(task) - step)
-    if best_state is not None:  # at lr 1e-2 the loss spikes now and then: the last step's network is a lottery
-        net.load_state_dict(best_state)
-    sequences = step * config.batch_size
-    return {"net": net, "lr": lr, "solved_after": solved_after, "sequences": sequences, "valid_loss": best_loss}
+        for r in live:
+            loss = task_loss(task, r["net"](x), y)
+            r["optimizer"].zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(r["net"].parameters(), config.clip)
+            r["optimizer"].step()
+            r["steps"] = step
+        bar.update(len(live))
+        checked = step % config.eval_every == 0
+        for r in live:
+            if checked or step == r["last"]:
+                valid_loss = evaluate(task, r["net"], *valid)[0]
+                if valid_loss < r["valid_loss"]:
+                    r["valid_loss"] = valid_loss
+                    r["best_state"] = {k: v.detach().clone() for k, v in r["net"].state_dict().items()}
+                if r["solved_after"] is None and valid_loss <= SOLVED_FRACTION * base:
+                    r["solved_after"] = step * config.batch_size
+                    r["last"] = min(r["last"], math.ceil(step * (1 + config.margin_steps)))  # the margin, bounded
+                if valid_loss <= config.stop_fraction * base or not math.isfinite(valid_loss):
+                    r["live"] = False
+            r["live"] = r["live"] and step < r["last"]
+        if any(r["solved_after"] is not None for r in runs):  # the others cannot solve with fewer sequences
+            for r in runs:
+                r["live"] = r["live"] and r["solved_after"] is not None
+        elif checked and step >= choose_at:  # successive halving: only the best so far goes on
+            choose_at = math.inf
+            best = min(live, key=lambda r: r["valid_loss"])
+            for r in runs:
+                r["live"] = r["live"] and r is best
+    out = []
+    for r in runs:
+        bar.update(budget - r["steps"])
+        if r["best_state"] is not None:  # at lr 1e-2 the loss spikes now and then: the last step's is a lottery
+            r["net"].load_state_dict(r["best_state"])
+        sequences = r["steps"] * config.batch_size
+        out.append({k: r[k] for k in ("net", "lr", "solved_after", "valid_loss")} | {"sequences": sequences})
+    return out
 
 
 def choose(runs: list[dict]) -> dict:
@@ -263,25 +299,22 @@ def choose(runs: list[dict]) -> dict:
     return min(runs, key=lambda r: (r["solved_after"] is None, r["solved_after"] or 0, r["valid_loss"]))
 
 
-def pilot(task: str, variant: Variant, hidden: int, T: int, seed: int, lrs: tuple[float, ...], config, bar) -> dict:
-    """Train at every rate of ``lrs`` and keep the best (``choose``); once one rate has solved, the others
-    train at most as many steps as it took (they cannot beat it)."""
-    runs = []
-    for lr in lrs:
-        solved = [r["solved_after"] // config.batch_size for r in runs if r["solved_after"] is not None]
-        runs.append(train(task, variant, hidden, T, seed, lr, config, bar, min(solved, default=config.steps_of(task))))
-    return choose(runs)
-
-
 def train_seeds(task: str, variant: Variant, T: int, seeds: list[int], lrs: tuple[float, ...], config, bar) -> list:
-    """The first seed trains at every rate of ``lrs`` and keeps the best on validation; the others at that rate.
-    Each run is scored on the test set (one per T, shared by every seed and variant)."""
+    """The first seed trains at every rate of ``lrs`` (``train``) and keeps the best (``choose``); the next
+    seeds train at that rate, each only while the verdict is open: "solved" needs at least half of ``seeds``,
+    so with 3 the third trains only when the first two disagree. Each run is scored on the test set (one per
+    T, shared by every seed and variant)."""
     D = INPUT_SIZE[task]
     hidden = matched_hidden_size(variant.cell, D, cell_parameter_count("lstm", D, config.lstm_hidden))
     test = test_set(task, T, config.test_size)
-    results = []
+    need = math.ceil(len(seeds) / 2)  # seeds that must solve
+    results: list[dict] = []
     for k, seed in enumerate(seeds):
-        best = pilot(task, variant, hidden, T, seed, lrs if k == 0 else (results[0]["lr"],), config, bar)
+        solved = sum(r["test_loss"] <= SOLVED_FRACTION * baseline(task, T) for r in results)
+        if solved >= need or len(results) - solved > len(seeds) - need:  # decided: the rest cannot change it
+            bar.update((len(seeds) - k) * config.steps_of(task))
+            break
+        best = choose(train(task, variant, hidden, T, seed, lrs if k == 0 else (results[0]["lr"],), config, bar))
         test_loss, recall = evaluate(task, best["net"], *test)
         best.update(
             hidden=hidden,
@@ -399,6 +432,8 @@ def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult
     for name in ("steps", "copy_steps", "batch_size", "seeds", "test_size", "eval_every", "workers"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
+    if not 0 < config.choose_rate_at <= 1:
+        raise ValueError(f"choose-rate-at must be in (0, 1], got {config.choose_rate_at}")
     kinds = cell_variants(config.cells, config.forget_inits, config.update_inits)
     full = len(config.lrs) + config.seeds - 1  # runs per (task, variant, T) before any failure
     total = sum(len(config.lengths_of(t)) * config.steps_of(t) for t in config.tasks) * len(kinds) * full
