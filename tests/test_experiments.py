@@ -166,10 +166,10 @@ def test_long_range_rates_side_by_side_are_the_rates_one_by_one():
     config = LongRangeConfig(copy_steps=40, batch_size=8, test_size=50, eval_every=10, choose_rate_at=1.0)
     lrs = (3e-2, 1e-3)
     together = long_range.train("copy", Variant("gru"), 12, 4, 1, lrs, config, _CountingBar())
-    for lr, run in zip(lrs, together, strict=True):
+    for lr, trained in zip(lrs, together, strict=True):
         (alone,) = long_range.train("copy", Variant("gru"), 12, 4, 1, (lr,), config, _CountingBar())
-        assert run["valid_loss"] == alone["valid_loss"] and run["sequences"] == alone["sequences"] == 40 * 8
-        for a, b in zip(run["net"].parameters(), alone["net"].parameters(), strict=True):
+        assert trained["valid_loss"] == alone["valid_loss"] and trained["sequences"] == alone["sequences"] == 40 * 8
+        for a, b in zip(trained["net"].parameters(), alone["net"].parameters(), strict=True):
             assert torch.equal(a, b)
 
 
