@@ -145,6 +145,14 @@ def test_windows_are_consecutive_within_an_epoch():
     assert torch.equal(first[:, -1], second[:, 0])  # the state carried across windows sees contiguous text
 
 
+def test_a_finished_worker_exits_with_its_code_and_its_output():
+    """exit_worker skips the interpreter's teardown (os._exit), so it must flush what is still buffered."""
+    code = "import sys; from seqlab.training import exit_worker; sys.stdout.write('kept'); exit_worker(3)"
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe: block-buffered
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=buffered, timeout=120)
+    assert (done.returncode, done.stdout) == (3, "kept")
+
+
 @pytest.mark.slow
 def test_data_parallel_training_matches_one_process(tmp_path):
     """torchrun with 2 CPU processes (gloo) gives the weights of one process on the same global batch."""

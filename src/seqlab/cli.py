@@ -27,7 +27,7 @@ from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train, train_garch
-from seqlab.training import LAST_DIR, TrainerConfig, leave_process_group
+from seqlab.training import LAST_DIR, TrainerConfig, exit_worker, leave_process_group
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
 QUANTILES = list_of(number(float, lambda q: 0 < q < 1, "a number in (0, 1)"), "numbers in (0, 1)")
@@ -371,8 +371,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = COMMANDS[args.command](args)
-        if code == 0:
-            leave_process_group()  # under torchrun: every rank leaves together
+        if code == 0 and leave_process_group():  # under torchrun: every rank leaves together
+            exit_worker(code)
         return code
     except OptionError as e:
         print(f"seqlab {args.command}: error: {e.render(lambda field: flag(field, args))}", file=sys.stderr)

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import torch
@@ -180,14 +181,28 @@ def _leave_process_group() -> None:
         dist.destroy_process_group()
 
 
-def leave_process_group() -> None:
+def leave_process_group() -> bool:
     """After a command succeeded on every rank: wait for the others (rank 0 still evaluates and writes after
-    training), then leave the group. A rank that exits alone while another still runs can abort in gloo's
-    teardown ("terminate called without an active exception": one run in three or four of 2 CPU processes),
-    failing a run that had finished. Not on an error path: a rank that failed does not wait for the others."""
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    training), then leave the group; whether this process was in one. A rank that exits alone while another
+    still runs can abort in gloo's teardown ("terminate called without an active exception": one run in three
+    or four of 2 CPU processes), failing a run that had finished. Not on an error path: a rank that failed does
+    not wait for the others."""
+    if not dist.is_initialized():
+        return False
+    dist.barrier()
+    dist.destroy_process_group()
+    return True
+
+
+def exit_worker(code: int) -> NoReturn:
+    """End a torchrun worker whose command finished and left the group: flush the output, then exit without
+    the interpreter's teardown. Even after the barrier a rank could still abort there (SIGABRT, "terminate
+    called without an active exception", once in CI): DDP wrappers sit in reference cycles, so one can hold
+    the gloo group until the interpreter is being finalised, when gloo's threads can no longer take the GIL.
+    Every file the command wrote is already closed and fsync'd (``atomic``), so nothing is lost."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _map_state(state, fn):
