@@ -229,15 +229,19 @@ def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
         {**row, "T": 500, "solved": False, "solved_seeds": "0/1"},
     ]
     rows.append({**row, "cell": "rnn", "T": 100, "solved": False, "solved_seeds": "0/3", "sequences_to_solve": None})
+    failed = {**row, "task": "copy", "cell": "lstm:1", "solved": False, "sequences_to_solve": None}
+    rows += [{**failed, "T": 50, "solved_seeds": "0/1"}, {**failed, "T": 10, "solved_seeds": "0/2"}]
     table = long_range.literature_rows(rows, config)
-    assert [(r["cell"], r["T"], r["largest_T_solved"], r["literature_sequences"]) for r in table] == [
-        ("gru", 100, 200, 74_000),  # the literature's T, with its count beside ours
-        ("gru", 200, 200, None),  # the largest T solved here: the literature gives no count at T = 200
-        ("gru", 500, 200, 209_000),  # run but not solved: still shown beside the count
-        ("rnn", 100, None, 74_000),
+    assert [(r["task"], r["cell"], r["T"], r["largest_T_solved"], r["literature_sequences"]) for r in table] == [
+        ("adding", "gru", 100, 200, 74_000),  # the literature's T, with its count beside ours
+        ("adding", "gru", 200, 200, None),  # the largest T solved here: the literature gives no count at T = 200
+        ("adding", "gru", 500, 200, 209_000),  # run but not solved: still shown beside the count
+        ("adding", "rnn", 100, None, 74_000),
+        ("copy", "lstm:1", 10, None, None),  # solved nothing, no count: its shortest T, where it came closest
     ]
     assert table[0]["sequences_to_solve"] == 500 and table[0]["budget_sequences"] == 1000
     assert table[3]["sequences_to_solve"] is None and table[3]["solved_seeds"] == "0/3"
+    assert table[4]["solved_seeds"] == "0/2" and table[4]["budget_sequences"] == config.copy_steps * 10
 
 
 def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):

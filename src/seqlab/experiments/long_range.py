@@ -97,7 +97,7 @@ class LongRangeConfig:
     batch_size: int = field(default=32, metadata=_help("sequences per step"))
     lrs: tuple[float, ...] = field(
         default=(1e-2, 3e-3, 1e-3),
-        metadata=_help("Adam learning rates, tried in this order by the first seed; the best is kept"),
+        metadata=_help("Adam learning rates the first seed trains side by side; the best is kept"),
     )
     choose_rate_at: float = field(
         default=0.25,
@@ -508,8 +508,12 @@ def literature_rows(rows: list[dict], config: LongRangeConfig) -> list[dict]:
     for task, by_variant in longest_solved(rows).items():
         for name, longest in by_variant.items():
             measured = {r["T"]: r for r in rows if r["task"] == task and r["cell"] == name}
-            cited = {T for (t, T) in LITERATURE_SEQUENCES if t == task and T in measured}
-            for T in sorted(cited | ({longest} if longest else set())):
+            shown = {T for (t, T) in LITERATURE_SEQUENCES if t == task and T in measured}
+            if longest:
+                shown.add(longest)
+            elif not shown:  # solved nothing, no count beside it: its shortest T, where it came closest
+                shown.add(min(measured))
+            for T in sorted(shown):
                 row = measured[T]
                 out.append(
                     {
@@ -518,11 +522,10 @@ def literature_rows(rows: list[dict], config: LongRangeConfig) -> list[dict]:
                         "T": T,
                         "largest_T_solved": longest,
                         "solved_seeds": row["solved_seeds"],
+                        "loss_over_baseline": row.get("loss_over_baseline"),
                         "sequences_to_solve": row["sequences_to_solve"],
                         "budget_sequences": config.steps_of(task) * config.batch_size,
                         "literature_sequences": LITERATURE_SEQUENCES.get((task, T)),
                     }
                 )
-            if not longest and not cited:
-                out.append({"task": task, "cell": name, "T": None, "largest_T_solved": None})
     return out
