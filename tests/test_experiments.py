@@ -223,6 +223,7 @@ def test_learning_rate_choice_prefers_the_fewest_sequences_then_the_lowest_loss(
 def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
     config = LongRangeConfig(steps=100, batch_size=10)
     row = {"task": "adding", "cell": "gru", "T": 100, "solved": True, "solved_seeds": "3/3", "sequences_to_solve": 500}
+    row["loss_over_baseline"] = 0.05
     rows = [
         row,
         {**row, "T": 200, "sequences_to_solve": 900},
@@ -242,6 +243,8 @@ def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
     assert table[0]["sequences_to_solve"] == 500 and table[0]["budget_sequences"] == 1000
     assert table[3]["sequences_to_solve"] is None and table[3]["solved_seeds"] == "0/3"
     assert table[4]["solved_seeds"] == "0/2" and table[4]["budget_sequences"] == config.copy_steps * 10
+    rows[-1]["loss_over_baseline"] = 0.4  # the failed variant's shortest T: how close it came
+    assert long_range.literature_rows(rows, config)[4]["loss_over_baseline"] == 0.4
 
 
 def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):

@@ -522,7 +522,7 @@ def literature_rows(rows: list[dict], config: LongRangeConfig) -> list[dict]:
                         "T": T,
                         "largest_T_solved": longest,
                         "solved_seeds": row["solved_seeds"],
-                        "loss_over_baseline": row.get("loss_over_baseline"),
+                        "loss_over_baseline": row["loss_over_baseline"],
                         "sequences_to_solve": row["sequences_to_solve"],
                         "budget_sequences": config.steps_of(task) * config.batch_size,
                         "literature_sequences": LITERATURE_SEQUENCES.get((task, T)),
