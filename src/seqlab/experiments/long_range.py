@@ -9,20 +9,20 @@ information, while the LSTM's cell state (and the GRU's gated h) carries it acro
     adding:  y_hat = w . h_T + b,             loss (y_hat - y)^2,      baseline MSE 1/6 (predict E[y] = 1)
     copy:    logits_t = W . h_t + b (V = 10), loss mean_t CE(logits_t, y_t), baseline 10 log 8 / (T + 20)
 
-Protocol, per (task, variant, T): every ``eval_every`` steps the network is scored on a validation set (the
-network kept, and tested, is the one with the lowest validation loss); it
-counts as having *solved* the task once the validation loss is at most ``SOLVED_FRACTION`` of the baseline's
-(the sequences seen then are reported), and training stops when it is at most ``stop_fraction`` of it, or
-``margin_steps`` (a fraction) more steps after solving (a margin, so that the test verdict does not hang on
-noise), or after the task's budget (``steps``, ``copy_steps``). Learning rate: the first seed trains at every
-rate of ``lrs`` side by side, each stopped once it cannot beat a rate that already solved, and after
-``choose_rate_at`` of the budget all but the best on validation; the one that solved with the fewest sequences
-(else the lowest validation loss) trains the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION``
-of the baseline's for at least half the seeds; a seed trains only while that verdict is open (of 3, the third
-only when the first two disagree). Once a variant fails at some T, the
-longer T train ``after_failure_seeds`` seeds at the learning rate chosen there (their loss shown, at a
-fraction of the cost). Each (task, variant) is one chain of T; ``workers`` processes run the chains side by
-side, and since every network is seeded on its own (seed and T), the rows do not depend on the workers.
+Protocol, per (task, variant, T): every ``eval_every`` steps (``copy_eval_every`` on copy) the network is scored
+on a validation set (the network kept, and tested, is the one with the lowest validation loss); it counts as
+having *solved* the task once the validation loss is at most ``SOLVED_FRACTION`` of the baseline's (the sequences
+seen then are reported), and training stops when it is at most ``stop_fraction`` of it, or ``margin_steps`` (a
+fraction) more steps after solving (a margin, so that the test verdict does not hang on noise), or after the
+task's budget (``steps``, ``copy_steps``). Learning rate: the first seed trains at every rate of ``lrs`` side by
+side, each stopped once it cannot beat a rate that already solved, and after ``choose_rate_at`` of the budget all
+but the best on validation; the one that solved with the fewest sequences (else the lowest validation loss) trains
+the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION`` of the baseline's for at least half the
+seeds; a seed trains only while that verdict is open (of 3, the third only when the first two disagree). Once a
+variant fails at some T, the longer T train ``after_failure_seeds`` seeds at the learning rate chosen there (their
+loss shown, at a fraction of the cost), until a row is at the baseline's level (``BASELINE_LEVEL``): a longer T is
+harder. Each (task, variant) is one chain of T; ``workers`` processes run the chains side by side, and since every
+network is seeded on its own (seed and T), the rows do not depend on the workers.
 """
 
 from __future__ import annotations
@@ -62,6 +62,9 @@ from seqlab.recurrent import Recurrent
 
 TASKS = ("adding", "copy")
 SOLVED_FRACTION = 0.1  # solved: loss <= 10% of the memoryless baseline's
+# A failure at >= 90% of the baseline's loss carried (almost) nothing across T steps; a longer T is harder, so the
+# chain trains no longer T after it.
+BASELINE_LEVEL = 0.9
 INPUT_SIZE = {"adding": 2, "copy": COPY_VOCABULARY}  # copy: one-hot symbols
 
 # Sequences the literature's LSTM needed, for the table beside ours: Hochreiter & Schmidhuber (1997), Table 7
@@ -92,7 +95,7 @@ class LongRangeConfig:
         default=8000, metadata=_help("adding problem: most training steps per network (it stops once solved)")
     )
     copy_steps: int = field(
-        default=15_000, metadata=_help("copy memory: most training steps per network (it stops once solved)")
+        default=20_000, metadata=_help("copy memory: most training steps per network (it stops once solved)")
     )
     batch_size: int = field(default=32, metadata=_help("sequences per step"))
     lrs: tuple[float, ...] = field(
@@ -130,14 +133,20 @@ class LongRangeConfig:
     copy_lengths: tuple[int, ...] = field(
         default=(10, 50), metadata={"min": 2, **_help("copy memory: blank lengths T")}
     )
-    eval_every: int = field(default=100, metadata=_help("steps between validation checks"))
+    eval_every: int = field(default=100, metadata=_help("adding problem: steps between validation checks"))
+    copy_eval_every: int = field(
+        default=200, metadata=_help("copy memory: steps between validation checks (it learns over thousands)")
+    )
     stop_fraction: float = field(default=0.05, metadata=_help("stop once validation loss <= this x baseline"))
     margin_steps: float = field(
         default=0.25,
         metadata=_help("once solved on validation, train at most this fraction more steps towards --stop-fraction"),
     )
     after_failure_seeds: int = field(
-        default=1, metadata=_help("seeds for the T beyond a variant's first failure (0: skip them)")
+        default=1,
+        metadata=_help(
+            "seeds for the T beyond a variant's first failure, until one is at the baseline's level (0: skip them)"
+        ),
     )
 
     @classmethod
@@ -155,6 +164,7 @@ class LongRangeConfig:
             forget_inits=("1",),
             update_inits=("zero",),
             eval_every=50,
+            copy_eval_every=50,
             workers=1,
         )
 
@@ -164,6 +174,9 @@ class LongRangeConfig:
 
     def steps_of(self, task: str) -> int:
         return self.steps if task == "adding" else self.copy_steps
+
+    def eval_every_of(self, task: str) -> int:
+        return self.eval_every if task == "adding" else self.copy_eval_every
 
     def lengths_of(self, task: str) -> tuple[int, ...]:
         return tuple(sorted(self.lengths if task == "adding" else self.copy_lengths))
@@ -263,7 +276,7 @@ def train(
             r["optimizer"].step()
             r["steps"] = step
         bar.update(len(live))
-        checked = step % config.eval_every == 0
+        checked = step % config.eval_every_of(task) == 0
         for r in live:
             if checked or step == r["last"]:
                 valid_loss = evaluate(task, r["net"], *valid)[0]
@@ -332,22 +345,26 @@ def _median(values: list) -> int | None:
 
 def run_chain(task: str, variant: Variant, config: LongRangeConfig, bar) -> list[dict]:
     """One (task, variant) over its lengths T in order: every seed and rate of ``config`` until the first T it
-    fails, then ``after_failure_seeds`` seeds at the rate chosen there. ``bar``: ``update(n)``, ``write(line)``."""
+    fails, then ``after_failure_seeds`` seeds at the rate chosen there, up to the first row at the baseline's
+    level (``BASELINE_LEVEL``). ``bar``: ``update(n)``, ``write(line)``."""
     full = len(config.lrs) + config.seeds - 1  # runs per T before any failure
-    rows, failed_lr = [], None
+    rows, failed_lr, at_baseline = [], None, False
     for T in config.lengths_of(task):
         seeds, lrs = config.seeds, config.lrs
         if failed_lr is not None:
-            seeds, lrs = config.after_failure_seeds, (failed_lr,)
+            seeds, lrs = (0 if at_baseline else config.after_failure_seeds), (failed_lr,)
             bar.update((full - seeds) * config.steps_of(task))  # the runs a failure saves
             if seeds == 0:
                 continue
         seed_list = [config.seed + k for k in range(seeds)]
+        started = time.perf_counter()
         row = summarise(task, variant, T, train_seeds(task, variant, T, seed_list, lrs, config, bar))
+        row["seconds"] = round(time.perf_counter() - started, 1)  # this row's training and tests, in its process
         rows.append(row)
         bar.write(row_line(row))
-        if not row["solved"] and failed_lr is None:
-            failed_lr = row["lr_chosen"]
+        if not row["solved"]:
+            failed_lr = failed_lr or row["lr_chosen"]
+            at_baseline = row["loss_over_baseline"] >= BASELINE_LEVEL
     return rows
 
 
@@ -429,7 +446,7 @@ def _run_parallel(chains: list[tuple[str, Variant]], config: LongRangeConfig, ba
 
 
 def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
-    for name in ("steps", "copy_steps", "batch_size", "seeds", "test_size", "eval_every", "workers"):
+    for name in ("steps", "copy_steps", "batch_size", "seeds", "test_size", "eval_every", "copy_eval_every", "workers"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)}")
     if not 0 < config.choose_rate_at <= 1:
