@@ -188,6 +188,24 @@ def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate_up_
     assert [r["T"] for r in long_range.run_chain("adding", Variant("rnn"), config, Bar())] == [6]
 
 
+def test_long_range_each_task_chooses_among_its_own_rates(monkeypatch):
+    from seqlab.experiments.common import Variant
+
+    grids = []
+
+    def fake_train_seeds(task, variant, T, seeds, lrs, config, bar):
+        grids.append((task, lrs))
+        fields = {"hidden": 8, "params": 1, "recall": None, "solved_after": 1, "sequences": 1, "test_loss": 0.0}
+        return [fields | {"lr": lrs[0]} for _ in seeds]
+
+    monkeypatch.setattr(long_range, "train_seeds", fake_train_seeds)
+    config = LongRangeConfig(lengths=(5,), copy_lengths=(5,), lrs=(1e-1, 1e-2), copy_lrs=(3e-3,))
+    bar = type("Bar", (), {"update": lambda self, n: None, "write": lambda self, line: None})()
+    for task in ("adding", "copy"):
+        long_range.run_chain(task, Variant("gru"), config, bar)
+    assert grids == [("adding", (1e-1, 1e-2)), ("copy", (3e-3,))]
+
+
 class _CountingBar:
     def __init__(self):
         self.steps = 0

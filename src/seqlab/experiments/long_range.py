@@ -14,15 +14,16 @@ on a validation set (the network kept, and tested, is the one with the lowest va
 having *solved* the task once the validation loss is at most ``SOLVED_FRACTION`` of the baseline's (the sequences
 seen then are reported), and training stops when it is at most ``stop_fraction`` of it, or ``margin_steps`` (a
 fraction) more steps after solving (a margin, so that the test verdict does not hang on noise), or after the
-task's budget (``steps``, ``copy_steps``). Learning rate: the first seed trains at every rate of ``lrs`` side by
-side, each stopped once it cannot beat a rate that already solved, and after ``choose_rate_at`` of the budget all
-but the best on validation; the one that solved with the fewest sequences (else the lowest validation loss) trains
-the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION`` of the baseline's for at least half the
-seeds; a seed trains only while that verdict is open (of 3, the third only when the first two disagree). Once a
-variant fails at some T, the longer T train ``after_failure_seeds`` seeds at the learning rate chosen there (their
-loss shown, at a fraction of the cost), until a row is at the baseline's level (``BASELINE_LEVEL``): a longer T is
-harder. Each (task, variant) is one chain of T; ``workers`` processes run the chains side by side, and since every
-network is seeded on its own (seed and T), the rows do not depend on the workers.
+task's budget (``steps``, ``copy_steps``). Learning rate: the first seed trains at every rate of ``lrs``
+(``copy_lrs``) side by side, each stopped once it cannot beat a rate that already solved, and after
+``choose_rate_at`` of the budget all but the best on validation; the one that solved with the fewest sequences
+(else the lowest validation loss) trains the other seeds. "Solved" at T: test loss at most ``SOLVED_FRACTION`` of
+the baseline's for at least half the seeds; a seed trains only while that verdict is open (of 3, the third only
+when the first two disagree). Once a variant fails at some T, the longer T train ``after_failure_seeds`` seeds at
+the learning rate chosen there (their loss shown, at a fraction of the cost), until a row is at the baseline's
+level (``BASELINE_LEVEL``): a longer T is harder. Each (task, variant) is one chain of T; ``workers`` processes
+run the chains side by side, and since every network is seeded on its own (seed and T), the rows do not depend on
+the workers.
 """
 
 from __future__ import annotations
@@ -100,7 +101,11 @@ class LongRangeConfig:
     batch_size: int = field(default=32, metadata=_help("sequences per step"))
     lrs: tuple[float, ...] = field(
         default=(1e-2, 3e-3, 1e-3),
-        metadata=_help("Adam learning rates the first seed trains side by side; the best is kept"),
+        metadata=_help("adding problem: Adam learning rates the first seed trains side by side; the best is kept"),
+    )
+    copy_lrs: tuple[float, ...] = field(
+        default=(1e-2, 3e-3),
+        metadata=_help("copy memory: the same (1e-3 led no copy row: every one chose 1e-2 or 3e-3)"),
     )
     choose_rate_at: float = field(
         default=0.25,
@@ -159,6 +164,7 @@ class LongRangeConfig:
             copy_steps=300,
             batch_size=64,
             lrs=(1e-2,),
+            copy_lrs=(1e-2,),
             seeds=1,
             test_size=300,
             forget_inits=("1",),
@@ -174,6 +180,9 @@ class LongRangeConfig:
 
     def steps_of(self, task: str) -> int:
         return self.steps if task == "adding" else self.copy_steps
+
+    def lrs_of(self, task: str) -> tuple[float, ...]:
+        return self.lrs if task == "adding" else self.copy_lrs
 
     def eval_every_of(self, task: str) -> int:
         return self.eval_every if task == "adding" else self.copy_eval_every
@@ -347,10 +356,10 @@ def run_chain(task: str, variant: Variant, config: LongRangeConfig, bar) -> list
     """One (task, variant) over its lengths T in order: every seed and rate of ``config`` until the first T it
     fails, then ``after_failure_seeds`` seeds at the rate chosen there, up to the first row at the baseline's
     level (``BASELINE_LEVEL``). ``bar``: ``update(n)``, ``write(line)``."""
-    full = len(config.lrs) + config.seeds - 1  # runs per T before any failure
+    full = len(config.lrs_of(task)) + config.seeds - 1  # runs per T before any failure
     rows, failed_lr, at_baseline = [], None, False
     for T in config.lengths_of(task):
-        seeds, lrs = config.seeds, config.lrs
+        seeds, lrs = config.seeds, config.lrs_of(task)
         if failed_lr is not None:
             seeds, lrs = (0 if at_baseline else config.after_failure_seeds), (failed_lr,)
             bar.update((full - seeds) * config.steps_of(task))  # the runs a failure saves
@@ -452,8 +461,9 @@ def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult
     if not 0 < config.choose_rate_at <= 1:
         raise ValueError(f"choose-rate-at must be in (0, 1], got {config.choose_rate_at}")
     kinds = cell_variants(config.cells, config.forget_inits, config.update_inits)
-    full = len(config.lrs) + config.seeds - 1  # runs per (task, variant, T) before any failure
-    total = sum(len(config.lengths_of(t)) * config.steps_of(t) for t in config.tasks) * len(kinds) * full
+    # steps of every run per (task, variant, T) before any failure
+    full = {t: (len(config.lrs_of(t)) + config.seeds - 1) * config.steps_of(t) for t in config.tasks}
+    total = sum(len(config.lengths_of(t)) * full[t] for t in config.tasks) * len(kinds)
     # the longest chains first (copy, and the GRU: torch's CPU GRU is ~3x slower per step than its LSTM), so
     # that the workers finish closer together
     chains = [(task, variant) for task in config.tasks for variant in kinds]
