@@ -114,10 +114,6 @@ def test_long_range_tests_the_network_of_the_lowest_validation_loss():
 
     config = LongRangeConfig(steps=60, batch_size=16, test_size=100, eval_every=10, stop_fraction=0.0)
 
-    class Bar:
-        def update(self, n):
-            pass
-
     seen = []
     evaluate = long_range.evaluate
 
@@ -128,7 +124,7 @@ def test_long_range_tests_the_network_of_the_lowest_validation_loss():
 
     long_range.evaluate = record
     try:
-        (run,) = long_range.train("adding", Variant("rnn"), 16, 12, 0, (5e-2,), config, Bar())
+        (run,) = long_range.train("adding", Variant("rnn"), 16, 12, 0, (5e-2,), config, _CountingBar())
     finally:
         long_range.evaluate = evaluate
     assert len(seen) == 6 and run["valid_loss"] == min(seen) != seen[-1]  # lr 5e-2: the last is not the best
@@ -145,7 +141,6 @@ def test_long_range_workers_give_the_rows_of_one_process():
     assert [(r["task"], r["cell"]) for r in serial] == [
         (task, cell) for task in ("adding", "copy") for cell in ("rnn", "lstm:chrono", "gru", "gru:chrono")
     ]
-
     assert timeless(long_range.run(replace(config, workers=2), show_progress=False).rows) == timeless(serial)
 
 
@@ -161,16 +156,9 @@ def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate_up_
         fields = {"hidden": 8, "params": 1, "recall": None, "solved_after": None, "sequences": 0}
         return [fields | {"lr": lrs[-1], "test_loss": loss} for _ in seeds]
 
-    class Bar:
-        def update(self, n):
-            pass
-
-        def write(self, line):
-            pass
-
     monkeypatch.setattr(long_range, "train_seeds", fake_train_seeds)
     config = LongRangeConfig(lengths=(6, 8, 10, 12), lrs=(1e-2, 1e-3), seeds=2, after_failure_seeds=1)
-    rows = long_range.run_chain("adding", Variant("rnn"), config, Bar())
+    rows = long_range.run_chain("adding", Variant("rnn"), config, _CountingBar())
     # T = 6 fails at 0.5 x: one seed at its rate for T = 8 (0.3 x: not solved either), then T = 10 at the
     # baseline's level ends the chain; T = 12 is not trained although it would have been solved
     assert calls == [(6, 2, (1e-2, 1e-3)), (8, 1, (1e-3,)), (10, 1, (1e-3,))]
@@ -182,10 +170,11 @@ def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate_up_
     assert all(r["seconds"] >= 0 for r in rows)
     calls.clear()
     assert [
-        r["T"] for r in long_range.run_chain("adding", Variant("rnn"), replace(config, after_failure_seeds=0), Bar())
+        r["T"]
+        for r in long_range.run_chain("adding", Variant("rnn"), replace(config, after_failure_seeds=0), _CountingBar())
     ] == [6]
     over_baseline[6] = 0.9  # at the baseline's level at once: nothing longer
-    assert [r["T"] for r in long_range.run_chain("adding", Variant("rnn"), config, Bar())] == [6]
+    assert [r["T"] for r in long_range.run_chain("adding", Variant("rnn"), config, _CountingBar())] == [6]
 
 
 def test_long_range_each_task_chooses_among_its_own_rates(monkeypatch):
@@ -200,9 +189,8 @@ def test_long_range_each_task_chooses_among_its_own_rates(monkeypatch):
 
     monkeypatch.setattr(long_range, "train_seeds", fake_train_seeds)
     config = LongRangeConfig(lengths=(5,), copy_lengths=(5,), lrs=(1e-1, 1e-2), copy_lrs=(3e-3,))
-    bar = type("Bar", (), {"update": lambda self, n: None, "write": lambda self, line: None})()
     for task in ("adding", "copy"):
-        long_range.run_chain(task, Variant("gru"), config, bar)
+        long_range.run_chain(task, Variant("gru"), config, _CountingBar())
     assert grids == [("adding", (1e-1, 1e-2)), ("copy", (3e-3,))]
 
 
@@ -212,6 +200,9 @@ class _CountingBar:
 
     def update(self, n):
         self.steps += n
+
+    def write(self, line):
+        pass
 
 
 def test_long_range_rates_side_by_side_are_the_rates_one_by_one():

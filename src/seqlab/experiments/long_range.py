@@ -357,11 +357,12 @@ def run_chain(task: str, variant: Variant, config: LongRangeConfig, bar) -> list
     fails, then ``after_failure_seeds`` seeds at the rate chosen there, up to the first row at the baseline's
     level (``BASELINE_LEVEL``). ``bar``: ``update(n)``, ``write(line)``."""
     full = len(config.lrs_of(task)) + config.seeds - 1  # runs per T before any failure
-    rows, failed_lr, at_baseline = [], None, False
+    rows, failed_lr = [], None
     for T in config.lengths_of(task):
         seeds, lrs = config.seeds, config.lrs_of(task)
-        if failed_lr is not None:
-            seeds, lrs = (0 if at_baseline else config.after_failure_seeds), (failed_lr,)
+        if failed_lr is not None:  # a follow-up, unless the last row is at the baseline's level
+            seeds = 0 if rows[-1]["loss_over_baseline"] >= BASELINE_LEVEL else config.after_failure_seeds
+            lrs = (failed_lr,)
             bar.update((full - seeds) * config.steps_of(task))  # the runs a failure saves
             if seeds == 0:
                 continue
@@ -371,9 +372,8 @@ def run_chain(task: str, variant: Variant, config: LongRangeConfig, bar) -> list
         row["seconds"] = round(time.perf_counter() - started, 1)  # this row's training and tests, in its process
         rows.append(row)
         bar.write(row_line(row))
-        if not row["solved"]:
-            failed_lr = failed_lr or row["lr_chosen"]
-            at_baseline = row["loss_over_baseline"] >= BASELINE_LEVEL
+        if not row["solved"] and failed_lr is None:
+            failed_lr = row["lr_chosen"]
     return rows
 
 
