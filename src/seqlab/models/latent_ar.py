@@ -18,7 +18,7 @@ from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
 from seqlab.cells import parse_forget_init
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Codec, ElementsModel, inference, validate_head, zero_output
+from seqlab.models.elements import Codec, ElementsModel, FrameLayout, inference, validate_head
 from seqlab.recurrent import CELLS, Recurrent
 from seqlab.streaming import StreamingSampler
 
@@ -54,11 +54,13 @@ class LatentARConfig:
 
 
 class LatentAR(ElementsModel):
-    """Latent AR model of text (a ``Vocabulary``), mu-law audio (``MuLaw``) or a continuous series (``None``).
+    """Latent AR model of text (a ``Vocabulary``), mu-law audio (``MuLaw``), a continuous series (``None``) or
+    frames of ``D`` values (a ``FrameLayout``; build it with ``LatentAR.for_frames(frames (T, D), config,
+    binary=[...], groups={...})``).
 
     Shapes: ``forward(x_prev (B, T), state) -> (params (B, T, P), state)`` where ``x_prev[:, t]`` is the
     element before the one predicted at ``t`` (the start padding at the start of a sequence) and ``P`` is
-    the head's parameter count (``V`` logits for discrete data).
+    the head's parameter count (``V`` logits for discrete data); frames are ``x_prev (B, T, D)``.
 
     Example::
 
@@ -73,7 +75,7 @@ class LatentAR(ElementsModel):
 
     def __init__(
         self,
-        vocabulary: Codec | None = None,
+        vocabulary: Codec | FrameLayout | None = None,
         config: LatentARConfig | None = None,
         location: float = 0.0,
         scale: float = 1.0,
@@ -94,8 +96,7 @@ class LatentAR(ElementsModel):
         # Dropout on every non-recurrent connection (Zaremba et al. 2014); none at all when p = 0.
         self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.out = nn.Linear(config.hidden_size + config.embedding_dim, self.head.num_params)
-        if not self.head.discrete:
-            zero_output(self.out, self.head)
+        self.elements.init_output(self.out)
 
     # -- the network ------------------------------------------------------------------------
     def forward(self, x_prev: torch.Tensor, state=None):
@@ -150,6 +151,15 @@ class LatentAR(ElementsModel):
                 fit,
             )
         )
+        cases += [
+            ConformanceCase(
+                f"lstm, frames, {head}",
+                "frames",
+                lambda y, head=head: cls.for_frames(y, LatentARConfig(**tiny, head=head, components=2), binary=[2]),
+                fit,
+            )
+            for head in ("gaussian", "mixture")
+        ]
         return cases
 
     def describe(self) -> str:

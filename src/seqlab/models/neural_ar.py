@@ -19,7 +19,7 @@ from torch import nn
 from seqlab.base import ConformanceCase, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel, inference, validate_head, zero_output
+from seqlab.models.elements import ElementsModel, inference, validate_head
 
 
 @dataclass
@@ -76,8 +76,7 @@ class NeuralAR(ElementsModel):
                 layers.append(nn.Dropout(config.dropout))
         self.mlp = nn.Sequential(*layers)
         self.out = nn.Linear(H, self.head.num_params)
-        if not self.head.discrete:
-            zero_output(self.out, self.head)
+        self.elements.init_output(self.out)
 
     # -- the network --------------------------------------------------------------------------------
     def initial_state(self, batch_size: int = 1) -> torch.Tensor:
