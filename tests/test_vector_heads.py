@@ -289,3 +289,21 @@ def test_student_t_per_dimension_works_too():
     assert isinstance(model.head.per_dimension, StudentT)
     assert model.log_prob(frames[:10]).shape == (10,)
     assert model.forecast(frames[:20], 2, num_samples=8).samples.shape == (8, 2, 2)
+
+
+def test_input_noise_perturbs_training_inputs_only():
+    frames = voice_like_frames(200)
+    noisy = frame_model(frames, input_noise=0.3)
+    clean = frame_model(frames)
+    clean.load_state_dict(noisy.state_dict())
+    x = torch.from_numpy(frames[:20]).float()[None]
+    noisy.train()
+    clean.train()
+    assert not torch.equal(noisy.elements(x), clean.elements(x)), "training mode: noise on the inputs"
+    assert torch.equal(noisy.elements(x[:, :1] * np.nan), clean.elements(x[:, :1] * np.nan)), "not on the padding"
+    assert torch.equal(noisy.log_prob(frames[:20]), clean.log_prob(frames[:20])), "scoring runs without noise"
+    fits = [frame_model(frames, input_noise=0.3).fit(frames, steps=4, eval_every=4, **FIT) for _ in range(2)]
+    first, second = fits[0].state_dict(), fits[1].state_dict()
+    assert all(torch.equal(first[name], second[name]) for name in first), "seeded: the same noise each run"
+    with pytest.raises(SeqlabError, match="input_noise"):
+        LatentAR.for_frames(frames, LatentARConfig(**TINY, input_noise=-0.1))

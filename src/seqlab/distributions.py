@@ -327,6 +327,9 @@ class FrameHead(Head):
         self.bernoulli = Bernoulli()
         self.p = self.per_dimension.num_params
         self.num_params = len(self.continuous) * self.p + len(binary)
+        # index tensors made once (a list index costs a conversion per call: streaming calls this per frame)
+        self.continuous_index = torch.tensor(self.continuous, dtype=torch.long)
+        self.binary_index = torch.tensor(binary, dtype=torch.long)
         # (continuous values, binary values) concatenated, then put back in the frame's order
         self.order = torch.argsort(torch.tensor(self.continuous + binary, dtype=torch.long))
         self.components = getattr(self.per_dimension, "components", 1)
@@ -342,7 +345,9 @@ class FrameHead(Head):
         return torch.cat([continuous, binary.to(continuous.dtype)], dim=-1)[..., self.order.to(continuous.device)]
 
     def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return x[..., self.continuous], x[..., self.binary]
+        """Frames (..., D) -> their continuous (..., Dc) and binary (..., Db) values."""
+        device = x.device
+        return x[..., self.continuous_index.to(device)], x[..., self.binary_index.to(device)]
 
     def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         theta, logits = self.split(params)
@@ -375,7 +380,8 @@ class FrameHead(Head):
         location = torch.as_tensor(location, dtype=params.dtype, device=params.device)
         scale = torch.as_tensor(scale, dtype=params.dtype, device=params.device)
         theta, logits = self.split(params)
-        theta = self.per_dimension.rescale(theta, location[self.continuous], scale[self.continuous])
+        location, scale = self.parts(location), self.parts(scale)
+        theta = self.per_dimension.rescale(theta, location[0], scale[0])
         return torch.cat([theta.flatten(-2), logits[..., 0]], dim=-1)
 
 

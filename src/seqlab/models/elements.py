@@ -121,6 +121,7 @@ class Elements(nn.Module):
 
     discrete: bool = False
     covariates: int = 0  # past covariates beside each value (ScalarElements only)
+    input_noise: float = 0.0  # continuous codecs: training noise on the standardised inputs (``noisy``)
     head: Head
     start: float | int  # the padding value before the first element
     embedding: nn.Module
@@ -167,6 +168,12 @@ class Elements(nn.Module):
     def to_json(self) -> dict:
         """The entries of the model's config.json that rebuild this codec (``data_from_config``)."""
         return {}
+
+    def noisy(self, standard: torch.Tensor) -> torch.Tensor:
+        """Standardised input values, plus N(0, input_noise^2) noise in training mode (continuous codecs)."""
+        if not (self.training and self.input_noise > 0):
+            return standard
+        return standard + self.input_noise * torch.randn_like(standard)
 
     def fit_statistics(self, x: np.ndarray) -> None:
         """Set the standardisation buffers from training elements ``x`` (NaN rows are gaps)."""
@@ -218,7 +225,8 @@ class MuLawElements(TextElements):
 
 class ScalarElements(Elements):
     """A continuous value per element (optionally with ``covariates`` past covariates beside it), standardised
-    by ``location`` and ``scale`` and embedded from ``(value, missing flag[, covariates])``."""
+    by ``location`` and ``scale`` and embedded from ``(value, missing flag[, covariates])``; in training mode
+    ``input_noise`` (a standard deviation in standardised units) is added to the value."""
 
     def __init__(
         self,
@@ -228,9 +236,11 @@ class ScalarElements(Elements):
         scale: float = 1.0,
         covariates: int = 0,
         model: str = "model",
+        input_noise: float = 0.0,
     ) -> None:
         super().__init__()
         self.head, self.covariates, self.model_name = head, covariates, model
+        self.input_noise = input_noise
         self.start = float("nan")
         self.register_buffer("location", torch.tensor(float(location)))
         self.register_buffer("scale", torch.tensor(float(scale)))
@@ -246,7 +256,7 @@ class ScalarElements(Elements):
         """Elements (...) or, with covariates, (..., 1 + C) -> embeddings (..., E)."""
         x, covariates = (x[..., 0], x[..., 1:]) if self.covariates else (x, None)
         missing = torch.isnan(x)
-        values = torch.where(missing, torch.zeros_like(x), (x - self.location) / self.scale)
+        values = torch.where(missing, torch.zeros_like(x), self.noisy((x - self.location) / self.scale))
         features = [values[..., None], missing.to(values.dtype)[..., None]]
         if covariates is not None:
             standard = (covariates - self.covariate_location) / self.covariate_scale
@@ -294,9 +304,11 @@ class FrameElements(Elements):
     """Frames (..., D) of ``layout.dims`` values: standardised per dimension (``location``, ``scale``: (D,)),
     embedded from ``(values (D), missing flag)``; a ``FrameHead``; draws clamped to ``[low, high]`` (D,)."""
 
-    def __init__(self, layout: FrameLayout, embedding_dim: int, per_dimension: Head, model: str = "model") -> None:
+    def __init__(
+        self, layout: FrameLayout, embedding_dim: int, per_dimension: Head, model: str = "model", input_noise=0.0
+    ) -> None:
         super().__init__()
-        self.layout, self.model_name = layout, model
+        self.layout, self.model_name, self.input_noise = layout, model, input_noise
         D = layout.dims
         self.head = FrameHead(D, layout.binary, per_dimension)
         self.start = float("nan")
@@ -313,7 +325,7 @@ class FrameElements(Elements):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Frames (..., D) -> embeddings (..., E); a frame holding a NaN is missing (the start, a gap)."""
         missing = torch.isnan(x).any(-1, keepdim=True)  # (..., 1)
-        values = torch.where(missing, torch.zeros_like(x), (x - self.location) / self.scale)  # (..., D)
+        values = torch.where(missing, torch.zeros_like(x), self.noisy((x - self.location) / self.scale))  # (..., D)
         return self.embedding(torch.cat([values, missing.to(values.dtype)], dim=-1).to(self.embedding.weight.dtype))
 
     def head_params(self, raw: torch.Tensor) -> torch.Tensor:
@@ -408,7 +420,11 @@ class FrameElements(Elements):
 
 def make_elements(data, config, embedding_dim: int, model: str = "model") -> Elements:
     """The codec for ``data``: a ``Vocabulary``, ``MuLaw``, ``FrameLayout`` or ``None`` (a continuous series);
-    ``config`` gives the continuous head (``head``, ``components``) and ``covariates``."""
+    ``config`` gives the continuous head (``head``, ``components``), ``covariates`` and, where the config has
+    it (``LatentARConfig``), ``input_noise``."""
+    input_noise = getattr(config, "input_noise", 0.0)
+    if input_noise and isinstance(data, (Vocabulary, MuLaw)):
+        raise SeqlabError("input_noise applies to continuous data only; set it to 0 for text or mu-law audio")
     if isinstance(data, Vocabulary):
         return TextElements(data, embedding_dim, model)
     if isinstance(data, MuLaw):
@@ -417,9 +433,11 @@ def make_elements(data, config, embedding_dim: int, model: str = "model") -> Ele
     if isinstance(data, FrameLayout):
         if config.covariates:
             raise SeqlabError("a model of frames models every column: covariates must be 0")
-        return FrameElements(data, embedding_dim, per_value, model)
+        return FrameElements(data, embedding_dim, per_value, model, input_noise)
     if data is None:
-        return ScalarElements(embedding_dim, per_value, covariates=config.covariates, model=model)
+        return ScalarElements(
+            embedding_dim, per_value, covariates=config.covariates, model=model, input_noise=input_noise
+        )
     raise SeqlabError(f"unknown kind of data {type(data).__name__}: expected a Vocabulary, MuLaw or FrameLayout")
 
 

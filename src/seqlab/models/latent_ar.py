@@ -20,7 +20,7 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
 from seqlab.models.elements import Codec, ElementsModel, FrameLayout, inference, validate_head
 from seqlab.recurrent import CELLS, Recurrent
-from seqlab.streaming import StreamingSampler
+from seqlab.streaming import FrameSampler, StreamingSampler
 
 
 @dataclass
@@ -35,6 +35,9 @@ class LatentARConfig:
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
     covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
+    # continuous data only: in training, Gaussian noise of this standard deviation (in units of each dimension's
+    # spread) added to the standardised input values, so the model learns to recover from its own imperfect draws
+    input_noise: float = 0.0
     # LSTM only: "zero" (torch.nn's init), a number ("1", the default here) or "chrono:T_MAX" (seqlab.cells.lstm)
     forget_init: str = "1"
 
@@ -47,6 +50,8 @@ class LatentARConfig:
                 raise SeqlabError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise SeqlabError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.input_noise < 100.0:
+            raise SeqlabError(f"input_noise must be in [0, 100), got {self.input_noise}")
         try:
             parse_forget_init(self.forget_init)
         except ValueError as e:
@@ -119,13 +124,18 @@ class LatentAR(ElementsModel):
         return params[0, 0], state
 
     def sample_elements(self, prompt, length, temperature=1.0, top_k=None, seed=None) -> torch.Tensor:
-        """Discrete data: the NumPy streaming sampler (``seqlab.streaming``, the same equations as ``step``,
-        checked against it in tests/test_streaming.py); continuous data: one ``step`` per element."""
-        if not self.discrete:
-            return super().sample_elements(prompt, length, temperature, top_k, seed)
+        """Discrete data and frames (of a Gaussian or mixture head): the NumPy streaming samplers
+        (``seqlab.streaming``, the same equations as ``step``, checked against it in tests/test_streaming.py);
+        other continuous data: one ``step`` per element. ``temperature``: for frames also one per dimension or
+        ``{group: temperature}``."""
         check_sampling(length, temperature)
-        ids = StreamingSampler(self).generate(prompt.cpu().numpy(), length, temperature, top_k, seed)
-        return torch.from_numpy(ids)
+        if self.discrete:
+            ids = StreamingSampler(self).generate(prompt.cpu().numpy(), length, temperature, top_k, seed)
+            return torch.from_numpy(ids)
+        if FrameSampler.supports(self):
+            frames = FrameSampler(self).generate(prompt.cpu().numpy(), length, temperature, seed)
+            return torch.from_numpy(frames).to(self.out.weight.dtype)
+        return super().sample_elements(prompt, length, temperature, top_k, seed)
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
