@@ -157,9 +157,9 @@ class Elements(nn.Module):
         return x
 
     def init_output(self, layer: nn.Linear) -> None:
-        """Initialise the output layer that emits the head's parameters (continuous heads: ``zero_output``)."""
-        if not self.discrete:
-            zero_output(layer, self.head)
+        """Initialise the output layer that emits the head's parameters: continuous heads start at
+        ``zero_output``; a categorical head keeps torch's initialisation (``TextElements``)."""
+        zero_output(layer, self.head)
 
     def draw(self, params: torch.Tensor, temperature=1.0, top_k: int | None = None, generator=None) -> torch.Tensor:
         """The next element(s) drawn from the head's ``params``."""
@@ -194,6 +194,9 @@ class TextElements(Elements):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embedding(x)
+
+    def init_output(self, layer: nn.Linear) -> None:
+        pass  # torch's initialisation
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
         return encode_symbols(data, self.vocabulary, f"this {self.model_name}", unknown, source)
@@ -418,8 +421,11 @@ class FrameElements(Elements):
             self.high.copy_(torch.from_numpy(x.max(axis=0)))
 
 
-def make_elements(data, config, embedding_dim: int, model: str = "model") -> Elements:
-    """The codec for ``data``: a ``Vocabulary``, ``MuLaw``, ``FrameLayout`` or ``None`` (a continuous series);
+def make_elements(
+    data, config, embedding_dim: int, model: str = "model", location: float = 0.0, scale: float = 1.0
+) -> Elements:
+    """The codec for ``data``: a ``Vocabulary``, ``MuLaw``, ``FrameLayout`` or ``None`` (a continuous series,
+    standardised by ``location`` and ``scale`` until ``fit_statistics``);
     ``config`` gives the continuous head (``head``, ``components``), ``covariates`` and, where the config has
     it (``LatentARConfig``), ``input_noise``."""
     input_noise = getattr(config, "input_noise", 0.0)
@@ -435,9 +441,7 @@ def make_elements(data, config, embedding_dim: int, model: str = "model") -> Ele
             raise SeqlabError("a model of frames models every column: covariates must be 0")
         return FrameElements(data, embedding_dim, per_value, model, input_noise)
     if data is None:
-        return ScalarElements(
-            embedding_dim, per_value, covariates=config.covariates, model=model, input_noise=input_noise
-        )
+        return ScalarElements(embedding_dim, per_value, location, scale, config.covariates, model, input_noise)
     raise SeqlabError(f"unknown kind of data {type(data).__name__}: expected a Vocabulary, MuLaw or FrameLayout")
 
 
@@ -467,11 +471,7 @@ class ElementsModel(nn.Module, SequenceModel):
     def setup_elements(self, vocabulary, config, embedding_dim: int, location: float, scale: float) -> None:
         config.validate()
         self.config, self.vocabulary = config, vocabulary
-        self.elements = make_elements(vocabulary, config, embedding_dim, type(self).__name__)
-        if isinstance(self.elements, ScalarElements):
-            with torch.no_grad():
-                self.elements.location.fill_(float(location))
-                self.elements.scale.fill_(float(scale))
+        self.elements = make_elements(vocabulary, config, embedding_dim, type(self).__name__, location, scale)
         self.discrete, self.head = self.elements.discrete, self.elements.head
 
     @property
