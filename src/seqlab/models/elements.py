@@ -48,6 +48,7 @@ from seqlab.training import Trainer, TrainerConfig
 from seqlab.transforms import Transform
 
 Codec = Vocabulary | MuLaw  # what maps discrete data to ids and back
+MAX_FRAME_DIMS = 65_536  # values in one frame: vocoder frames hold tens, a checkpoint claiming more is refused
 
 
 @dataclass
@@ -60,20 +61,29 @@ class FrameLayout:
     groups: dict[str, list[int]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.binary = sorted(int(d) for d in self.binary)
-        self.groups = {str(name): [int(d) for d in dims] for name, dims in self.groups.items()}
-        if isinstance(self.dims, bool) or not isinstance(self.dims, int) or self.dims < 1:
-            raise SeqlabError(f"a frame needs at least one dimension, got dims={self.dims!r}")
-        for name, dims in [("binary", self.binary), *((f"group {g!r}", d) for g, d in self.groups.items())]:
-            if len(set(dims)) != len(dims) or any(not 0 <= d < self.dims for d in dims):
-                raise SeqlabError(f"{name}: dimensions must be distinct and in [0, {self.dims}), got {dims}")
+        if isinstance(self.dims, bool) or not isinstance(self.dims, int) or not 1 <= self.dims <= MAX_FRAME_DIMS:
+            raise SeqlabError(f"a frame holds 1 to {MAX_FRAME_DIMS:,} values, got dims={self.dims!r}")
+        if not isinstance(self.groups, dict):
+            raise SeqlabError(f"groups must map names to lists of dimensions, got {type(self.groups).__name__}")
+        self.binary = _dimensions("binary", self.binary, self.dims)
+        self.groups = {str(name): _dimensions(f"group {name!r}", d, self.dims) for name, d in self.groups.items()}
 
     def to_json(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> FrameLayout:
+        if not isinstance(data, dict):
+            raise SeqlabError(f"frames must be an object, got {type(data).__name__}")
         return cls(data["dims"], data.get("binary", []), data.get("groups", {}))
+
+
+def _dimensions(name: str, dims, D: int) -> list[int]:
+    """Distinct integer dimensions in [0, D), sorted."""
+    ok = isinstance(dims, (list, tuple)) and all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
+    if not ok or len(set(dims)) != len(dims) or any(not 0 <= d < D for d in dims):
+        raise SeqlabError(f"{name}: dimensions must be distinct integers in [0, {D}), got {dims!r}")
+    return sorted(dims)
 
 
 def zero_output(layer: nn.Linear, head: Head) -> None:
