@@ -11,10 +11,9 @@ import sys
 import time
 
 import pytest
+import torch
 from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
 from helpers import run_cli as run
-
-import torch
 
 from seqlab import io
 from seqlab.runs.run_directory import LOCK_FILE

@@ -31,7 +31,9 @@ def make_run(path, version: int) -> None:
     """A finished run: marked, with a best model and a last/ checkpoint that name their version."""
     with RunDirectory.create(path) as run:
         atomic.write_json(run.work / "config.json", {"version": version})
-        atomic.write_dir_atomically(run.work / "last", lambda tmp: atomic.write_json(tmp / "trainer.json", {"v": version}))
+        atomic.write_dir_atomically(
+            run.work / "last", lambda tmp: atomic.write_json(tmp / "trainer.json", {"v": version})
+        )
 
 
 def version(path) -> int:

@@ -88,7 +88,9 @@ def test_steps_then_more_steps_equals_the_total(tmp_path):
 def test_training_lowers_the_validation_loss(tmp_path):
     model = tiny_model()
     untrained = float(-model.log_prob(VALID[:500]).mean())
-    trainer = Trainer(model, config(steps=90, eval_every=30, lr=1e-2, batch_size=8, window=32), checkpoints_in(tmp_path))
+    trainer = Trainer(
+        model, config(steps=90, eval_every=30, lr=1e-2, batch_size=8, window=32), checkpoints_in(tmp_path)
+    )
     result = trainer.fit(TRAIN, VALID)
     nlls = [h["valid_nll"] for h in result.history]
     assert len(nlls) == 3 and nlls[-1] < nlls[0] < untrained - 0.5

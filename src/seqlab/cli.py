@@ -12,8 +12,8 @@ import traceback
 from pathlib import Path
 from typing import NoReturn
 
-from seqlab.cells import FORGET_INIT_HELP
 from seqlab import distributed
+from seqlab.cells import FORGET_INIT_HELP
 from seqlab.cli_options import (
     add_config_options,
     fraction,

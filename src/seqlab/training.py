@@ -404,8 +404,8 @@ class Trainer:
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf))
         loss_value = float(loss.detach())
         if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-            what = f"the loss became {loss_value}" if not math.isfinite(loss_value) else f"the gradient norm became {grad_norm}"
-            raise self._diverged(progress.step + 1, what)
+            bad = ("loss", loss_value) if not math.isfinite(loss_value) else ("gradient norm", grad_norm)
+            raise self._diverged(progress.step + 1, f"the {bad[0]} became {bad[1]}")
         self.optimizer.step()
         started, elapsed_before = self._clock
         progress.step += 1
@@ -501,4 +501,3 @@ class Trainer:
 
     def _out_of_time(self, elapsed: float) -> bool:
         return self.config.time_budget is not None and elapsed >= self.config.time_budget
-

@@ -19,4 +19,6 @@ class ModelInfo:
 
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
-    return ModelInfo(model.describe(), run_directory.data_spec(model_dir, model), run_directory.training_record(model_dir))
+    return ModelInfo(
+        model.describe(), run_directory.data_spec(model_dir, model), run_directory.training_record(model_dir)
+    )

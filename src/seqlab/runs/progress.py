@@ -89,7 +89,10 @@ def ctrl_c_stops(trainer: Trainer, main: bool = True) -> Iterator[None]:
             raise KeyboardInterrupt
         trainer.request_stop()
         if main:
-            print("\nseqlab: interrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)", file=sys.stderr)
+            print(
+                "\nseqlab: interrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)",
+                file=sys.stderr,
+            )
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:

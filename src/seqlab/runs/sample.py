@@ -112,7 +112,8 @@ def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
             if data_spec is None and spec.data is None:
                 raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
             if spec.data is None:
-                real_spec = run_directory.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
+                # a recorded local path only when named
+                real_spec = run_directory.readable_data(data_spec, spec.model_dir)
             else:
                 real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
             real = load_dataset(real_spec).valid.numpy()[:n]
