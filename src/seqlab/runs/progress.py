@@ -22,20 +22,22 @@ class TrainingBar:
     data's own elements (``characters``, ``samples``, ``values``...) and the last validation in bits."""
 
     def __init__(self, config: TrainerConfig, elements: str, enabled: bool = True) -> None:
-        self.by_steps, self.elements = config.steps is not None, elements
-        self.bar = tqdm(
-            total=config.steps if self.by_steps else int(config.time_budget),
-            unit="step" if self.by_steps else "s",
-            dynamic_ncols=True,
-            disable=not enabled,
-            file=sys.stderr,
-            mininterval=1.0,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
-        )
+        self.config, self.elements, self.enabled = config, elements, enabled
+        self.by_steps = config.steps is not None
+        self.bar: tqdm | None = None  # drawn at the first step: a run refused before it shows no bar
 
     def __call__(self, trainer: Trainer, progress: Progress) -> None:
-        if self.bar.disable:
+        if not self.enabled:
             return
+        if self.bar is None:
+            self.bar = tqdm(
+                total=self.config.steps if self.by_steps else int(self.config.time_budget),
+                unit="step" if self.by_steps else "s",
+                dynamic_ncols=True,
+                file=sys.stderr,
+                mininterval=1.0,
+                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
+            )
         postfix = {"step": progress.step, "loss": f"{progress.loss_ema:.3f}"}
         postfix[f"{self.elements}/s"] = f"{progress.elements_per_second:,.0f}"
         if progress.history and "valid_bits_per_element" in progress.history[-1]:
@@ -45,7 +47,8 @@ class TrainingBar:
         self.bar.update(position - self.bar.n)  # tqdm redraws at most once per mininterval
 
     def close(self) -> None:
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.close()
 
 
 def busy_cpu_notice() -> str:
