@@ -328,6 +328,7 @@ class Trainer:
         )
         self.stop_requested = False
         self.last_checkpoint_step: int | None = None  # the step of the last checkpoint saved or resumed
+        self._clock = (0.0, 0.0)  # (when this session of fit started, seconds of training before it)
         # where the batch lives in the model's carried state: (L, B, H) for RNNs, (B, ...) for the others
         self.state_batch_dim = getattr(model, "state_batch_dim", 0)
 
@@ -357,7 +358,7 @@ class Trainer:
         net = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
         valid = valid if valid is not None and len(valid) else None
         progress, state = self.load_last() if resume else (Progress(), None)
-        self._clock = (time.perf_counter(), progress.elapsed)  # (when this session started, elapsed before it)
+        self._clock = (time.perf_counter(), progress.elapsed)
         self.model.train()
         stopped = self._finished(progress, self._out_of_time(progress.elapsed))
         while not stopped:
