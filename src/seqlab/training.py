@@ -391,13 +391,13 @@ class Trainer:
         lr = self.learning_rate(progress.step, progress.elapsed)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-        batch, epoch_start = stream.window(progress.step)
+        batch, epoch_start = stream.window(progress.step)  # (B, T + 1), or (B, T + 1, 1 + covariates)
         B = c.batch_size // self.world
         batch = batch[self.rank * B : (self.rank + 1) * B].to(self.device)  # this process's rows
         if epoch_start:
             state = None
         torch.manual_seed(c.seed * 1_000_003 + progress.step * 7_919 + self.rank)  # dropout masks
-        params, state = net(batch[:, :-1], state)
+        params, state = net(batch[:, :-1], state)  # (B, T, P): the head's parameters for every next element
         target = batch[:, 1:, 0] if batch.dim() == 3 else batch[:, 1:]  # covariates are inputs only
         loss = masked_nll(model.head, params, target)
         self.optimizer.zero_grad(set_to_none=True)
