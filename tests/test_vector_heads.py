@@ -14,6 +14,7 @@ from seqlab.distributions import Bernoulli, FrameHead, Gaussian, GaussianMixture
 from seqlab.errors import SeqlabError
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
+from seqlab.training import masked_nll
 
 D = torch.distributions
 TINY = {"hidden_size": 8, "embedding_dim": 4}
@@ -307,3 +308,21 @@ def test_input_noise_perturbs_training_inputs_only():
     assert all(torch.equal(first[name], second[name]) for name in first), "seeded: the same noise each run"
     with pytest.raises(SeqlabError, match="input_noise"):
         LatentAR.for_frames(frames, LatentARConfig(**TINY, input_noise=-0.1))
+
+
+def test_the_training_loss_skips_gap_frames():
+    """masked_nll over frames (B, T, D): the mean NLL of the frames without NaN; a gap row adds nothing, and
+    its gradient is finite (NaN times a zero gradient would still be NaN)."""
+    head = HEADS[1]
+    params = random_frame_params(head, 6).reshape(2, 3, -1).requires_grad_(True)
+    target = random_frames(head, 6).reshape(2, 3, -1)
+    target[1, 1] = float("nan")
+    loss = masked_nll(head, params, target)
+    known = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2)]
+    expected = torch.stack([head.nll(params[b, t], target[b, t]) for b, t in known]).mean()
+    assert relative_error(loss.detach(), expected.detach()) < 1e-12
+    loss.backward()
+    assert torch.isfinite(params.grad).all() and bool((params.grad[1, 1] == 0).all())
+    gapped = np.concatenate([voice_like_frames(150), np.full((1, 4), np.nan), voice_like_frames(150, seed=1)])
+    model = frame_model(gapped).fit(gapped, steps=6, eval_every=3, **FIT)
+    assert all(math.isfinite(record["train_nll"]) for record in model.training_result.history)
