@@ -242,6 +242,8 @@ def unit_statistics(trace: dict[tuple[int, str], np.ndarray], text: str, cell: s
     features = text_features(text)
     ranked = {}
     for name, (feature, mask) in features.items():
+        if not mask.any() or np.ptp(feature[mask]) == 0:
+            continue  # constant on this text (no quotes, say): nothing to track
         rows = []
         for (k, q), values in trace.items():
             r = correlations(values, feature, mask)

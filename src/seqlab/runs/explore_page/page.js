@@ -367,7 +367,7 @@ function buildUnits() {
 function rankedTable() {
   const body = $("ranked").tBodies[0];
   body.innerHTML = "";
-  DATA.units.ranked[state.feature].forEach((row) => {
+  (DATA.units.ranked[state.feature] || []).forEach((row) => {
     const tr = body.insertRow();
     tr.innerHTML = `<td>${row.layer}</td><td>${row.quantity}</td><td>${row.unit}</td><td class="num">${row.r.toFixed(3)}</td>`;
     if (row.layer === state.layer && row.quantity === state.quantity && row.unit === state.unit) tr.className = "current";
@@ -566,8 +566,9 @@ function start() {
     buildUnits();
     $("prompt").value = DATA.chars.slice(0, 40).join("");
     $("generate").addEventListener("click", runSampler);
+    $("generate").disabled = true;  // the page's step is busy with the units' values until they are done
     $("stop").addEventListener("click", () => (stopRequested = true));
-    computeTrace((trace) => { state.trace = trace; window.seqlab.ready = true; if (state.view === "units") colourText(); });
+    computeTrace((trace) => { state.trace = trace; window.seqlab.ready = true; $("generate").disabled = false; if (state.view === "units") colourText(); });
   } else window.seqlab.ready = true;
 }
 start();
