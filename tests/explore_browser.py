@@ -36,7 +36,7 @@ def _why_not() -> str | None:
         import selenium  # noqa: F401
     except ImportError:
         return "selenium is not installed (pip install -e '.[test]')"
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+    for path in (CHROMIUM, CHROMEDRIVER):
         if not Path(path).is_file():
             return f"no browser: {path} is missing (apt-get install chromium chromium-driver)"
     return None

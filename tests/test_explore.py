@@ -124,7 +124,7 @@ def test_text_features():
     assert letters.sum() == sum(ch.isalpha() for ch in text) and values[letters].tolist()[:5] == [0, 1, 0, 1, 1]
 
 
-# -- the page ------------------------------------------------------------------------------------------------------------
+# -- the page ------------------------------------------------------------------------------------------------------
 def test_page_holds_the_models_numbers(tmp_path, text_file):
     model = tiny_model("lstm", layers=2)
     result, out = build(tmp_path, model, text_file)

@@ -211,7 +211,8 @@ def unit_values(tables: StreamingSampler, ids: np.ndarray) -> dict[tuple[int, st
         for k in range(tables.L)
     ]
     layers = [  # (weight_ih, weight_hh, bias_ih, bias_hh), the cells' order
-        (W_ih, as_tensor(tables.weight_hh[k]), b_ih, as_tensor(tables.bias_hh[k])) for k, (W_ih, b_ih) in enumerate(layers)
+        (W_ih, as_tensor(tables.weight_hh[k]), b_ih, as_tensor(tables.bias_hh[k]))
+        for k, (W_ih, b_ih) in enumerate(layers)
     ]
     names = CELL_VALUES[tables.cell]
     trace = {(k, q): np.empty((len(ids), tables.H), dtype=np.float32) for k in range(tables.L) for q in names}

@@ -392,7 +392,7 @@ function selectUnit(layer, quantity, unit) {
 }
 
 // -- saturation -------------------------------------------------------------------------------------------------
-const SCATTER = 250, PAD = 34;
+const SCATTER = 300, PAD = 34;
 function drawScatters() {
   const box = $("scatters");
   box.innerHTML = "";
