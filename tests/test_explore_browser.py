@@ -166,3 +166,34 @@ def test_greedy_decoding_in_the_page_equals_pythons(driver, tmp_path, text_file)
     WebDriverWait(driver, 60).until(lambda d: d.execute_script("return !!seqlab.state.lastSample"))
     assert driver.execute_script("return seqlab.state.lastSample.text") == expected
     assert driver.find_element(By.ID, "output").text.replace("\n", "") == (prompt + expected).replace("\n", "")
+
+
+def test_clicking_a_saturation_point_selects_its_unit(driver, lstm_page):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _, out = lstm_page
+    open_page(driver, out)
+    driver.find_element(By.TAG_NAME, "body").send_keys("3")  # the saturation view, by its key
+    assert driver.execute_script("return seqlab.state.view") == "saturation"
+    sat = driver.execute_script("return seqlab.data.units.saturation['1:o']")
+    size, pad = driver.execute_script("return [SCATTER, PAD]")
+    points = np.array(
+        [[pad + l * (size - 8), size - r * (size - 8)] for l, r in zip(sat["left"], sat["right"], strict=True)]
+    )
+    distance = np.linalg.norm(points[:, None] - points[None], axis=-1) + np.eye(len(points)) * 1e9
+    unit = int(np.argmax(distance.min(1)))  # the most isolated point: one click cannot mean another unit
+    canvas = driver.find_element(By.CSS_SELECTOR, 'canvas[data-key="1:o"]')
+    # the offsets count from the centre of what is visible: show all of it
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
+    x, y = points[unit] - canvas.size["width"] / 2
+    ActionChains(driver).move_to_element_with_offset(canvas, int(round(x)), int(round(y))).click().perform()
+    assert driver.execute_script(
+        "return [seqlab.state.view, seqlab.state.layer, seqlab.state.quantity, seqlab.state.unit]"
+    ) == ["units", 1, "o", unit]
+    # the keyboard walks the text
+    text = driver.find_element(By.ID, "text")
+    driver.execute_script("seqlab.select(10)")
+    text.send_keys("\ue014\ue014")  # arrow right twice
+    assert driver.execute_script("return seqlab.state.selected") == 12
+    assert "Character 13 of" in driver.find_element(By.ID, "char-box").text

@@ -280,7 +280,11 @@ function colourText() {
     colour = (s) => mix(SEQUENTIAL, DATA.bits[s] / MAX_BITS);
     state.shown = DATA.bits.slice();
   }
-  for (let s = 0; s < T; s++) spans[s].style.backgroundColor = colour(s);
+  for (let s = 0; s < T; s++) {
+    const c = colour(s), [r, g, b] = c.slice(4, -1).split(",").map(Number);
+    spans[s].style.backgroundColor = c;
+    spans[s].style.color = 0.299 * r + 0.587 * g + 0.114 * b < 110 ? "#fff" : "";  // readable on dark colours
+  }
 }
 const fmt = (x) => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toFixed(3));
 
