@@ -43,8 +43,9 @@ from seqlab.runs.evaluate import same_file
 from seqlab.streaming import StreamingSampler
 
 DEFAULT_CHARS = 5000
-MAX_CHARS = 20_000  # the page keeps every quantity of every unit on every character in memory
-PAGE_LIMIT_BYTES = 16 * 2**20  # the default 1 x 512 LSTM on 5,000 characters takes about 7 MB
+MAX_CHARS = 20_000
+PAGE_LIMIT_BYTES = 24 * 2**20  # the default 1 x 512 LSTM on 5,000 characters takes about 7 MB, a 2 x 512 one 19 MB
+VALUES_LIMIT_BYTES = 256 * 2**20  # the page keeps every quantity of every unit on every character (float32)
 TOP_K = 10  # the next-character distribution shown per character
 RANKED_UNITS = 12  # units listed per feature
 GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}  # the sigmoid gates of the saturation view
@@ -326,6 +327,14 @@ def explore(spec: ExploreSpec) -> ExploreResult:
             f"the page would take about {size / 2**20:.1f} MB (limit {PAGE_LIMIT_BYTES // 2**20} MB): lower --chars "
             f"(now {spec.chars:,}) or explore a smaller model"
         )
+    if isinstance(model, LatentAR):
+        c = model.config
+        values = 4 * spec.chars * c.num_layers * c.hidden_size * len(CELL_VALUES[c.cell])
+        if values > VALUES_LIMIT_BYTES:
+            raise SeqlabError(
+                f"the page would keep {values / 2**20:.0f} MB of unit values in the browser (limit "
+                f"{VALUES_LIMIT_BYTES // 2**20} MB): lower --chars (now {spec.chars:,})"
+            )
     text, source = explored_text(model, spec)
     ids = model.encode(text, unknown="map", source=source)
     log_p = model.log_prob(ids).double().numpy()
