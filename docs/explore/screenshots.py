@@ -105,6 +105,14 @@ def main() -> None:
                 args.char,
             )
             shot("units")
+            best = data["units"]["ranked"]["speaker's name"][0]
+            driver.execute_script(
+                "seqlab.selectUnit(arguments[0], arguments[1], arguments[2]); seqlab.select(600)",
+                best["layer"],
+                best["quantity"],
+                best["unit"],
+            )
+            shot("units-speaker")
         if "saturation" in data["views"]:
             driver.execute_script("seqlab.setView('saturation')")
             shot("saturation")
