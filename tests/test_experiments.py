@@ -132,6 +132,7 @@ def test_long_range_tests_the_network_of_the_lowest_validation_loss():
     assert again == pytest.approx(min(seen), rel=1e-6)
 
 
+@pytest.mark.slow  # two spawned workers, each importing torch, twice
 def test_long_range_workers_give_the_rows_of_one_process():
     config = LongRangeConfig(
         lengths=(6,), copy_lengths=(3,), lstm_hidden=8, steps=20, copy_steps=20, batch_size=8, lrs=(1e-2, 1e-3),
@@ -296,7 +297,7 @@ def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
 
 def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):
     args = ["experiment", "long-range", "--tasks", "adding", "--lengths", "8", "--steps", "15", "--seeds", "1"]
-    args += ["--hidden", "8", "--json", "--no-progress"]
+    args += ["--hidden", "8", "--workers", "1", "--json", "--no-progress"]  # 2: the same rows (a slow test)
     first = json.loads(run([*args, "--seed", "3"], capsys)[1])["rows"]
     again = json.loads(run([*args, "--seed", "3"], capsys)[1])["rows"]
     other = json.loads(run([*args, "--seed", "4"], capsys)[1])["rows"]
@@ -338,6 +339,7 @@ def test_jacobian_norms_match_autograd_jacobian(cell):
             assert relative_error(measured[w, t], expected) < 1e-10, (cell, w, t)
 
 
+@pytest.mark.slow  # trains three cells
 def test_gradients_quick_the_rnn_vanishes_and_trained_gated_cells_keep_more(capsys, tmp_path):
     result = experiment("gradients", capsys, tmp_path)
     at = {(r["cell"], r["stage"], r["distance"]): r for r in result["rows"]}
@@ -413,6 +415,7 @@ def test_speech_line_breaks_and_open_runs():
     assert longest_runs(open_).tolist() == [3, 4]
 
 
+@pytest.mark.slow  # trains an LSTM and a GRU
 def test_gates_quick_saturation_statistics_and_memory_units(capsys, tmp_path):
     result = experiment("gates", capsys, tmp_path)
     gates = {(r["cell"], r["gate"]) for r in result["rows"]}

@@ -165,6 +165,7 @@ def test_saturation_and_ranked_units(tmp_path, text_file):
     assert "inside quotes" not in data["units"]["ranked"]  # no quote in this text
 
 
+@pytest.mark.slow  # the default 1 x 512 LSTM over 5,000 characters
 def test_default_model_page_is_at_most_8_mb(tmp_path):
     """The default 1 x 512 LSTM (vocabulary of the bundled text) on 5,000 characters."""
     model = LatentAR(Vocabulary.from_text(load_text("shakespeare")), LatentARConfig())

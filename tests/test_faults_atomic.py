@@ -213,6 +213,7 @@ def test_sigkill_at_every_rename_and_fsync_leaves_a_whole_checkpoint(tmp_path, m
     assert found == {0, 1, 2}  # the sweep hit every phase: before the first checkpoint, between, after the swap
 
 
+@pytest.mark.slow  # a Python process importing torch under strace (ptrace on every system call)
 @needs_strace
 @pytest.mark.parametrize("when", [-1, 0], ids=["old-aside", "new-in-place"])
 def test_strace_sigkill_at_the_swap_renames_leaves_a_whole_checkpoint(tmp_path, syscall_counts, when):
@@ -225,6 +226,7 @@ def test_strace_sigkill_at_the_swap_renames_leaves_a_whole_checkpoint(tmp_path, 
     assert_no_leftovers(path)
 
 
+@pytest.mark.slow  # a Python process importing torch under strace (ptrace on every system call)
 @needs_strace
 @pytest.mark.parametrize("signame", ["INT", "TERM"])
 def test_a_signal_between_the_two_swap_renames_waits_for_the_swap(tmp_path, syscall_counts, signame):

@@ -98,6 +98,7 @@ def test_a_run_diverging_at_step_2_under_overwrite_leaves_the_old_model(data, tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
+@pytest.mark.slow  # a training process; in process: test_faults_run_directory.py
 def test_a_second_concurrent_training_into_the_same_out_is_refused(data, tmp_path, capsys):
     out = tmp_path / "run"
     argv = train(data, out, "--eval-every", "1000000")

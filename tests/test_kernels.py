@@ -28,6 +28,9 @@ from seqlab.kernels import units as units_module  # noqa: E402
 from seqlab.models import LatentAR, LatentARConfig  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# The interpreter runs one program at a time in Python: what a GPU does in milliseconds takes it seconds, so on the
+# CPU the large cases are `slow` (pytest -m slow); on a GPU they run by default.
+SLOW_INTERPRETED = [pytest.mark.slow] if DEVICE == "cpu" else []
 # Max-norm relative error against the float64 reference on the same (rounded) inputs and weights.
 # float32: exact fp32 products, only summation order and exp differ (measured ~3e-7 at these sizes).
 # bfloat16: h_{t-1} is rounded to bfloat16 in the recurrent product, and outputs and gradients to bfloat16.
@@ -36,7 +39,9 @@ VARIANTS = [("rnn", "after"), ("lstm", "after"), ("gru", "after"), ("gru", "befo
 SHAPES = [  # B, T, D, H, L
     (3, 5, 4, 7, 2),  # H not a power of two, two layers; units: one program, most of its 16 units masked
     (1, 1, 3, 20, 1),  # one batch row, one step; units: two programs
-    (18, 3, 5, 70, 1),  # two batch blocks of 16, two hidden chunks of 64; units: five programs, the last partial
+    pytest.param(  # two batch blocks of 16, two hidden chunks of 64; units: five programs, the last partial
+        18, 3, 5, 70, 1, marks=SLOW_INTERPRETED
+    ),
 ]
 LAYOUTS = ["rows", "units"]
 
@@ -166,6 +171,7 @@ def test_hidden_size_over_the_limit_falls_back(monkeypatch):
     assert torch.equal(y, layer(x)[0])
 
 
+@pytest.mark.slow  # a Python process importing torch and triton
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CPU-only check: without the interpreter")
 def test_cpu_without_interpreter_falls_back_with_a_warning():
     """Without CUDA and without TRITON_INTERPRET the kernels cannot run: a notice, then backend="torch"."""
@@ -202,7 +208,11 @@ def test_missing_triton_is_a_clear_error(monkeypatch):
 
 @pytest.mark.parametrize(
     "cell,reset,layout",
-    [("lstm", "after", "rows"), ("gru", "before", "rows"), ("lstm", "after", "units"), ("gru", "before", "units")],
+    [
+        pytest.param(cell, reset, layout, marks=SLOW_INTERPRETED)
+        for cell, reset in [("lstm", "after"), ("gru", "before")]
+        for layout in ["rows", "units"]
+    ],
 )
 def test_training_loss_curve_matches_reference(cell, reset, layout, monkeypatch):
     """A few AdamW steps of a tiny LatentAR give the same losses through the kernels as through backend="torch"
