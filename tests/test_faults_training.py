@@ -5,6 +5,7 @@ with a damaged trainer.json ends in a whole checkpoint, computed exactly as a st
 import json
 import math
 import os
+import shutil
 
 import pytest
 import torch
@@ -35,6 +36,19 @@ def config(**kw) -> TrainerConfig:
 
 def all_finite(directory) -> bool:
     return all(bool(torch.isfinite(t).all()) for t in load_file(str(directory / "model.safetensors")).values())
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A run folder after config()'s 4 steps, trained once for the tests that damage or resume a copy of it."""
+    directory = tmp_path_factory.mktemp("trained")
+    Trainer(tiny_model(), config(), checkpoints_in(directory)).fit(TRAIN, VALID)
+    return directory
+
+
+def copy_of(trained, tmp_path):
+    """``trained`` copied into ``tmp_path``: what ``Trainer(tiny_model(), config(), ...).fit`` leaves there."""
+    shutil.copytree(trained, tmp_path, dirs_exist_ok=True)
 
 
 def poison_at(step_to_poison: int, value: float = math.nan):
@@ -115,8 +129,8 @@ def test_the_checkpoint_kept_after_divergence_loads_scores_finite_and_resumes(tm
     assert result.steps == 6 and all(math.isfinite(h["valid_nll"]) for h in result.history)
 
 
-def test_a_nan_best_from_an_older_checkpoint_is_not_a_best_to_beat(tmp_path):
-    Trainer(tiny_model(), config(), checkpoints_in(tmp_path)).fit(TRAIN, VALID)
+def test_a_nan_best_from_an_older_checkpoint_is_not_a_best_to_beat(trained, tmp_path):
+    copy_of(trained, tmp_path)
     info_path = tmp_path / "last" / "trainer.json"
     info = json.loads(info_path.read_text())
     info["progress"]["best_valid_nll"] = math.nan  # what the landed code saved after a NaN validation
@@ -130,8 +144,8 @@ def test_a_nan_best_from_an_older_checkpoint_is_not_a_best_to_beat(tmp_path):
     ["[]", '{"progress": []}', '{"progress": {"step": "x"}}', '{"progress": {"step": 2}}', '"text"'],
     ids=["list", "progress-list", "step-text", "fields-missing", "a-string"],
 )
-def test_a_corrupted_trainer_json_is_one_line(tmp_path, content):
-    Trainer(tiny_model(), config(), checkpoints_in(tmp_path)).fit(TRAIN, VALID)
+def test_a_corrupted_trainer_json_is_one_line(trained, tmp_path, content):
+    copy_of(trained, tmp_path)
     (tmp_path / "last" / "trainer.json").write_text(content)
     with pytest.raises(SeqlabError) as error:
         Trainer(tiny_model(), config(steps=6), checkpoints_in(tmp_path)).fit(TRAIN, VALID, resume=True)
@@ -152,8 +166,8 @@ def test_a_corrupted_trainer_json_is_one_line(tmp_path, content):
     ],
     ids=["top-level-key", "config-key", "lr-nan", "lr-text", "batch-bool", "progress-key", "meta-list"],
 )
-def test_an_edited_trainer_json_is_one_line_naming_the_file(tmp_path, edit, fragment):
-    Trainer(tiny_model(), config(), checkpoints_in(tmp_path)).fit(TRAIN, VALID)
+def test_an_edited_trainer_json_is_one_line_naming_the_file(trained, tmp_path, edit, fragment):
+    copy_of(trained, tmp_path)
     path = tmp_path / "last" / "trainer.json"
     saved = json.loads(path.read_text())
     edit(saved)
@@ -180,12 +194,12 @@ def test_resume_after_a_kill_between_the_swap_renames(tmp_path):
     assert seqlab.load(tmp_path / "last") is not None
 
 
-def test_a_resumed_run_computes_with_its_carried_state_in_memory_of_its_own(tmp_path):
+def test_a_resumed_run_computes_with_its_carried_state_in_memory_of_its_own(trained, tmp_path):
     """Why a resume after a kill differed from a straight run by 3.7e-9 on another machine: the carried state was
     used where safetensors read it, a view into the file's buffer at an offset of 8 bytes mod 64, while a straight
     run's state is a fresh allocation; a matrix product (``h @ W_hh^T``, the GRU's reference loop) may take another
     path and round differently on such an operand. The resumed state must be a copy laid out as a straight run's."""
-    Trainer(tiny_model(), config(), checkpoints_in(tmp_path)).fit(TRAIN, VALID)
+    copy_of(trained, tmp_path)
     _, state = Trainer(tiny_model(), config(steps=6), checkpoints_in(tmp_path)).load_last()
     fresh = torch.empty_like(state)  # how torch's allocator places a tensor: a straight run's state
     assert state.data_ptr() % 64 == fresh.data_ptr() % 64 == 0  # safetensors' buffer: 8 mod 64 here
