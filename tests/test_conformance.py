@@ -44,14 +44,21 @@ def case_id(item) -> str:
     return f"{kind}[{case.name}]"
 
 
-@pytest.fixture(params=CASES, ids=[case_id(c) for c in CASES])
-def fitted(request):
+@pytest.fixture(scope="module", params=CASES, ids=[case_id(c) for c in CASES])
+def fitted_once(request):
     kind, case = request.param
     torch.manual_seed(0)
     train = DATA[case.data]
     model = case.build(train)
     assert model.fit(train, **case.fit_options) is model, "fit returns the model itself"
     return kind, case, model
+
+
+@pytest.fixture
+def fitted(fitted_once):
+    """Each case fitted once per module; every test gets its own copy to change."""
+    kind, case, model = fitted_once
+    return kind, case, copy.deepcopy(model)
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
