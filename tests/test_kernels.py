@@ -29,7 +29,7 @@ from seqlab.models import LatentAR, LatentARConfig  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 # The interpreter runs one program at a time in Python: what a GPU does in milliseconds takes it seconds, so on the
-# CPU the large cases are `slow` (pytest -m slow); on a GPU they run by default.
+# CPU the trainings through the kernels are `slow` (pytest -m slow); on a GPU they run by default.
 SLOW_INTERPRETED = [pytest.mark.slow] if DEVICE == "cpu" else []
 # Max-norm relative error against the float64 reference on the same (rounded) inputs and weights.
 # float32: exact fp32 products, only summation order and exp differ (measured ~3e-7 at these sizes).
@@ -39,9 +39,7 @@ VARIANTS = [("rnn", "after"), ("lstm", "after"), ("gru", "after"), ("gru", "befo
 SHAPES = [  # B, T, D, H, L
     (3, 5, 4, 7, 2),  # H not a power of two, two layers; units: one program, most of its 16 units masked
     (1, 1, 3, 20, 1),  # one batch row, one step; units: two programs
-    pytest.param(  # two batch blocks of 16, two hidden chunks of 64; units: five programs, the last partial
-        18, 3, 5, 70, 1, marks=SLOW_INTERPRETED
-    ),
+    (18, 3, 5, 70, 1),  # two batch blocks of 16, two hidden chunks of 64; units: five programs, the last partial
 ]
 LAYOUTS = ["rows", "units"]
 
