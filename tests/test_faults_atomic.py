@@ -248,6 +248,7 @@ def test_signals_wait_for_the_end_of_a_deferred_block():
     assert reached
 
 
+@pytest.mark.slow  # a Python process importing torch
 def test_the_environment_hook_kills_a_real_process_at_a_named_step(tmp_path):
     """``SEQLAB_TEST_KILL_AT=STEP@N``: how a command-line run can be killed at a swap step without strace."""
     script = tmp_path / "writer.py"
