@@ -9,9 +9,18 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from seqlab import SeqlabError, io
+from seqlab.base import MODELS
 from seqlab.cli import main
 from seqlab.data import Vocabulary
-from seqlab.models import LatentAR, LatentARConfig
+from seqlab.data.audio import MuLaw
+from seqlab.models import (
+    CausalTransformer,
+    CausalTransformerConfig,
+    LatentAR,
+    LatentARConfig,
+    NeuralAR,
+    NeuralARConfig,
+)
 
 TEXT = "the cat sat on the mat. " * 20
 
@@ -131,3 +140,89 @@ def test_non_finite_weights_are_refused_by_evaluate_and_sample(saved, tmp_path, 
         assert main(argv) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "NaN" in err[0], err
+
+
+# -- bounded validation: a 1 KB config asking for a million layers (issue 24, item 3) -------------------------
+
+
+def implied_and_real(model):
+    """(implied by arithmetic from the saved config, counted in the real state dict)."""
+    config = {"model": model.kind, **model.to_config()}
+    state = model.state_dict()
+    return io.implied_weights(type(model), config, io.Path("config.json")), (
+        len(state),
+        sum(t.numel() for t in state.values()),
+    )
+
+
+def neural_models():
+    vocabulary = Vocabulary.from_text(TEXT)
+    series = torch.linspace(0.0, 1.0, 40).double()
+    covariate_series = torch.stack([series, series.flip(0)], dim=1)
+    yield LatentAR(vocabulary, LatentARConfig(cell="lstm", hidden_size=6, num_layers=3, embedding_dim=5))
+    yield LatentAR(MuLaw(8000), LatentARConfig(cell="gru", hidden_size=4, num_layers=2, embedding_dim=3))
+    yield LatentAR.for_series(series, LatentARConfig(cell="rnn", hidden_size=4, head="mixture", components=2))
+    yield LatentAR.for_series(covariate_series, LatentARConfig(hidden_size=4, covariates=1, head="studentt"))
+    yield NeuralAR(vocabulary, NeuralARConfig(window=3, hidden_size=5, num_layers=3, embedding_dim=2))
+    yield NeuralAR.for_series(covariate_series, NeuralARConfig(window=2, hidden_size=4, num_layers=1, covariates=1))
+    yield CausalTransformer(vocabulary, CausalTransformerConfig(context=4, d_model=8, num_layers=3, num_heads=2))
+    yield CausalTransformer.for_series(series, CausalTransformerConfig(context=4, d_model=4, num_layers=1))
+    for kind in ("latent_ar", "neural_ar", "causal_transformer"):
+        for case in MODELS[kind].conformance_cases():
+            yield case.build("abcabcab" if case.data == "text" else series.numpy())
+
+
+def test_the_arithmetic_size_of_every_neural_model_is_its_state_dict():
+    """``io.implied_weights`` against the real models (a model changed without its rule fails here), and every
+    nn.Module kind has a rule."""
+    for model in neural_models():
+        implied, real = implied_and_real(model)
+        assert implied == real, (model.describe(), implied, real)
+    modules = {kind for kind, cls in MODELS.items() if issubclass(cls, torch.nn.Module)}
+    assert modules == set(io.IMPLIED_WEIGHTS)
+
+
+@pytest.fixture
+def module_spy(monkeypatch):
+    """Counts nn.Module constructions; past 10,000 it fails the test (the old code built a million layers)."""
+    built = []
+    original = torch.nn.Module.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        if len(built) > 10_000:
+            raise AssertionError("more than 10,000 modules built to check one config")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "__init__", spy)
+    return built
+
+
+@pytest.mark.parametrize("layers", [10**6, 2**24, 2])
+def test_a_million_layers_is_refused_without_building_a_module(saved, module_spy, layers):
+    """Refused by the tensor count, or by the memory budget first on a small machine: both before any module."""
+    edit_config(saved, lambda c: c["config"].__setitem__("num_layers", layers))
+    refused(saved, "config.json")
+    assert module_spy == []
+
+
+def test_every_neural_kind_is_refused_without_building_a_module(tmp_path, module_spy):
+    models = [
+        NeuralAR(Vocabulary.from_text(TEXT), NeuralARConfig(window=2, hidden_size=4, num_layers=1, embedding_dim=2)),
+        CausalTransformer(Vocabulary.from_text(TEXT), CausalTransformerConfig(context=4, d_model=4, num_heads=1)),
+    ]
+    module_spy.clear()
+    for i, model in enumerate(models):
+        io.save(model, tmp_path / str(i))
+        edit_config(tmp_path / str(i), lambda c: c["config"].__setitem__("num_layers", 10**6))
+        refused(tmp_path / str(i), "config.json")
+    assert module_spy == []
+
+
+def test_a_million_layers_is_one_line_from_every_command(saved, capsys, module_spy):
+    edit_config(saved, lambda c: c["config"].__setitem__("num_layers", 10**6))
+    for argv in (["info", str(saved)], ["sample", str(saved), "--length", "5"], ["evaluate", str(saved)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "config.json" in err[0], err
+    assert module_spy == []
