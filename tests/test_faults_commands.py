@@ -98,4 +98,4 @@ def test_an_oserror_while_writing_is_one_line_naming_the_path(models, monkeypatc
 
     monkeypatch.setattr(sample, "sample", full_disk)
     code, _, err = run(["sample", str(directory / "audio")], capsys)
-    assert_one_line_error(code, err, "/mnt/full/generated.wav: No space left on device")
+    assert_one_line_error(code, err, "/mnt/full/generated.wav: cannot write it: the disk is full")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import sys
 import traceback
@@ -367,6 +368,14 @@ def flag(field: str, args) -> str:
     return "--" + option.replace("_", "-") if option else FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
+def os_error_line(e: OSError) -> str:
+    """An ``OSError`` as the path and the cause; a full disk says so (seqlab's writes leave the old file whole)."""
+    where = e.filename if e.filename is not None else "output"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}: cannot write it: the disk is full ({e.strerror}); the previous version, if any, is kept"
+    return f"{where}: {e.strerror or e}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -381,8 +390,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqlab {args.command}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a full or read-only disk, a missing folder: the path and the reason
-        where = e.filename if e.filename is not None else "output"
-        print(f"seqlab {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
+        print(f"seqlab {args.command}: error: {os_error_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"seqlab {args.command}: aborted", file=sys.stderr)

@@ -24,9 +24,8 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
 
-from seqlab.atomic import read_json, recover, write_json, write_safetensors
+from seqlab.atomic import read_json, read_safetensors, recover, write_json, write_safetensors
 from seqlab.base import MODELS, SequenceModel
 from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
@@ -277,12 +276,7 @@ def load_weights(model: SequenceModel, directory: str | Path) -> None:
     """Load ``directory``'s ``model.safetensors`` into ``model`` (built from the same config), in eval mode."""
     directory = Path(directory)
     weights_path = directory / WEIGHTS_FILE
-    if not weights_path.exists():
-        raise SeqlabError(f"{weights_path}: missing")
-    try:
-        weights = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise SeqlabError(f"{weights_path}: corrupted or truncated ({e})") from None
+    weights = read_safetensors(weights_path)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:

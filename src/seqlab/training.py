@@ -33,7 +33,6 @@ from typing import NoReturn
 import numpy as np
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
 from tqdm import tqdm
 
 from seqlab import atomic, io
@@ -339,9 +338,14 @@ class Trainer:
             raise SeqlabError(f"{last}: the checkpoint's model config differs from the one requested")
         self.model.load_state_dict(saved.state_dict())
         info = atomic.read_json(last / "trainer.json")
+        optimizer_state = atomic.read_torch(last / "optimizer.pt")
         try:
-            self.optimizer.load_state_dict(atomic.read_torch(last / "optimizer.pt"))
-            carried = load_file(str(last / "carried.safetensors"))
+            self.optimizer.load_state_dict(optimizer_state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            why = f"not this run's optimizer state ({type(e).__name__}: {e})"
+            raise SeqlabError(f"{last / 'optimizer.pt'}: corrupted checkpoint: {why}") from None
+        try:
+            carried = atomic.read_safetensors(last / "carried.safetensors")
             progress = checked_progress(info["progress"], last / "trainer.json")
         except (KeyError, TypeError, ValueError, OSError, RuntimeError) as e:
             if isinstance(e, SeqlabError):
