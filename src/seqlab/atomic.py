@@ -257,12 +257,15 @@ def write_dir_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def check_parent_dir(path: str | Path | None) -> None:
-    """Refuse an output file whose folder is missing, before the work that produces it (None: no output)."""
+    """Refuse an output file whose folder is missing, or that names a folder, before the work that produces it
+    (None: no output)."""
     if path is None:
         return
     parent = Path(path).parent
     if not parent.is_dir():
         raise SeqlabError(f"{path}: cannot write it: the folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise SeqlabError(f"{path}: is a directory; name a file to write")
 
 
 def read_json(path: Path) -> dict:

@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import errno
 import json
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -16,11 +17,14 @@ from seqlab.cli_options import (
     add_config_options,
     fraction,
     list_of,
+    non_negative_float,
     non_negative_int,
     number,
+    path_name,
     positive_float,
     positive_int,
 )
+from seqlab.data.bundled_data import resolve
 from seqlab.data.series import FILL_POLICIES
 from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
@@ -70,13 +74,19 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help="train a latent AR model (RNN, LSTM, GRU) on text, a CSV series or audio")
-    t.add_argument("--data", help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)")
+    t.add_argument(
+        "--data",
+        type=path_name,
+        help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)",
+    )
     t.add_argument(
         "--model",
         choices=(*train.CLI_MODELS, *train.CLASSICAL_MODELS),
         help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
     )
-    t.add_argument("--out", help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)")
+    t.add_argument(
+        "--out", type=path_name, help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)"
+    )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     g = t.add_argument_group("model")
@@ -104,8 +114,8 @@ def build_parser() -> Parser:
     g.add_argument("--batch-size", type=positive_int, help=f"streams per batch ({TRAINER.batch_size})")
     g.add_argument("--window", type=positive_int, help=f"truncated-BPTT length ({TRAINER.window})")
     g.add_argument("--lr", type=positive_float, help=f"peak learning rate ({TRAINER.lr})")
-    g.add_argument("--weight-decay", type=float, help=f"AdamW weight decay ({TRAINER.weight_decay})")
-    g.add_argument("--clip", type=float, help=f"max gradient norm, 0 for none ({TRAINER.clip})")
+    g.add_argument("--weight-decay", type=non_negative_float, help=f"AdamW weight decay ({TRAINER.weight_decay})")
+    g.add_argument("--clip", type=non_negative_float, help=f"max gradient norm, 0 for none ({TRAINER.clip})")
     g.add_argument("--warmup-steps", type=non_negative_int, help=f"({TRAINER.warmup_steps})")
     g.add_argument("--schedule", choices=["cosine", "constant"], help="learning-rate schedule (cosine)")
     g.add_argument("--eval-every", type=positive_int, help=f"steps between validations ({TRAINER.eval_every})")
@@ -115,36 +125,48 @@ def build_parser() -> Parser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="generate text or audio from a trained model")
-    s.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    s.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
     s.add_argument("--prompt", default="", help="text to continue")
     s.add_argument("--length", type=non_negative_int, default=500, help="characters to generate (500)")
     s.add_argument("--seconds", type=positive_float, default=2.0, help="audio: seconds to generate (2)")
-    s.add_argument("--out", default="generated.wav", help="audio: WAV file to write (generated.wav)")
-    s.add_argument("--prompt-audio", help="audio: a WAV file to continue")
-    s.add_argument("--spectrogram", help="audio: also draw real against generated audio into this PNG")
-    s.add_argument("--data", help="audio: the real audio for --spectrogram (default: the model's, if bundled)")
+    s.add_argument("--out", type=path_name, default="generated.wav", help="audio: WAV file to write (generated.wav)")
+    s.add_argument("--prompt-audio", type=path_name, help="audio: a WAV file to continue")
+    s.add_argument("--spectrogram", type=path_name, help="audio: also draw real against generated audio into this PNG")
+    s.add_argument(
+        "--data", type=path_name, help="audio: the real audio for --spectrogram (default: the model's, if bundled)"
+    )
     s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
     s.add_argument("--seed", type=non_negative_int, default=None, help="random seed")
 
     e = sub.add_parser("evaluate", help="score text: NLL per character, bits per character, perplexity")
-    e.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
-    e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
+    e.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
+    e.add_argument(
+        "--data", type=path_name, help="text file or bundled name (default: the model's held-out validation part)"
+    )
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
 
     c = sub.add_parser("compare", help="fit every model family on one split and rank them by validation NLL")
-    c.add_argument("--data", default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})")
+    c.add_argument(
+        "--data", type=path_name, default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})"
+    )
     c.add_argument("--budget", type=positive_float, default=60.0, help="seconds of training per neural model (60)")
-    c.add_argument("--out", default="runs/compare", help="where compare.md, .csv, .json and .png go (runs/compare)")
+    c.add_argument(
+        "--out", type=path_name, default="runs/compare", help="where compare.md, .csv, .json and .png go (runs/compare)"
+    )
     c.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     c.add_argument("--valid-fraction", type=positive_float, help="held-out share of a text without a marked one (0.1)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     f = sub.add_parser("forecast", help="probabilistic forecast of a series with a trained model: table and fan chart")
-    f.add_argument("dir", help="model directory (trained with seqlab train --data FILE.csv)")
-    f.add_argument("--data", help="CSV file or bundled name (default: the model's training data)")
+    f.add_argument("dir", type=path_name, help="model directory (trained with seqlab train --data FILE.csv)")
+    f.add_argument("--data", type=path_name, help="CSV file or bundled name (default: the model's training data)")
     f.add_argument("--column", help="value column (default: the model's)")
     f.add_argument("--date-column", help="date column (default: the model's, or Date)")
     f.add_argument("--id-column", help="long form: the column naming each row's series")
@@ -156,12 +178,14 @@ def build_parser() -> Parser:
     )
     f.add_argument("--samples", type=positive_int, default=1000, help="sample paths (1000)")
     f.add_argument("--context", type=positive_int, help="condition on only the last N values (default: all)")
-    f.add_argument("--out", help="write the table to this CSV")
-    f.add_argument("--plot", help="write a fan chart (history, median, 50%% and 80%% bands) to this PNG")
+    f.add_argument("--out", type=path_name, help="write the table to this CSV")
+    f.add_argument(
+        "--plot", type=path_name, help="write a fan chart (history, median, 50%% and 80%% bands) to this PNG"
+    )
     f.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
 
     b = sub.add_parser("backtest", help="rolling-origin backtest of forecasting models on a series")
-    b.add_argument("--data", default="msft", help="CSV file or bundled name (msft)")
+    b.add_argument("--data", type=path_name, default="msft", help="CSV file or bundled name (msft)")
     add_data_options(b, series_only=True)
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument(
@@ -183,13 +207,17 @@ def build_parser() -> Parser:
     b.add_argument("--refit-every", type=positive_int, help="refit every K held-out steps on all values before")
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")
     b.add_argument("--hidden", type=positive_int, default=64, help="neural models' hidden units (64)")
-    b.add_argument("--out", help="directory for backtest.md, backtest.csv, backtest.json and backtest.png")
+    b.add_argument(
+        "--out", type=path_name, help="directory for backtest.md, backtest.csv, backtest.json and backtest.png"
+    )
     b.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     i = sub.add_parser("info", help="describe a trained model and what it was trained on")
-    i.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    i.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
 
     x = sub.add_parser("experiment", help="measure the notes' claims: " + ", ".join(EXPERIMENTS))
     xs = x.add_subparsers(dest="experiment", required=True, parser_class=Parser)
@@ -198,7 +226,9 @@ def build_parser() -> Parser:
         e.add_argument("--quick", action="store_true", help="the CI size (--size quick): under a minute")
         e.add_argument("--size", choices=experiment.sizes(name), default=None, help="quick, default or long")
         e.add_argument("--json", action="store_true", help="print the table and summary as JSON")
-        e.add_argument("--out", help="write the table (CSV, Markdown, JSON) and PNG figures into this directory")
+        e.add_argument(
+            "--out", type=path_name, help="write the table (CSV, Markdown, JSON) and PNG figures into this directory"
+        )
         e.add_argument("--no-progress", action="store_true", help="no progress bars")
         e.set_defaults(config_options=add_config_options(e, config_class))
     return parser
@@ -246,8 +276,12 @@ def cmd_train(args) -> int:
         unit = "bits/sample" if discrete else "nats/value (a density: lower is better, can be negative)"
         value = final["valid_bits_per_char"] if discrete else final["valid_nll_nats"]
         say(f"seqlab: held-out {final['valid_tokens']:,} {run.dataset.elements}: {value:.4f} {unit}")
-    if kind == "series":
-        say(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
+    if kind == "series":  # a local file must be named again (a checkpoint's recorded path is never read unnamed)
+        source = run.dataset.spec.source
+        named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
+        say(
+            f"seqlab: forecast with: seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
+        )
     elif kind == "audio":
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
     elif args.sample_length:

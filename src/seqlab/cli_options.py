@@ -29,7 +29,15 @@ def at_least(minimum: int):
 
 positive_int, non_negative_int = at_least(1), at_least(0)
 positive_float = number(float, lambda v: v > 0 and math.isfinite(v), "a positive number")
+non_negative_float = number(float, lambda v: v >= 0 and math.isfinite(v), "a number >= 0")
 fraction = number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+
+
+def path_name(text: str) -> str:
+    """An argparse type for a file or folder name: not empty (``--data ""`` would mean the default data)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}")
+    return text
 
 
 def list_of(parse_one, expected: str | None):
