@@ -279,9 +279,8 @@ def cmd_train(args) -> int:
     if kind == "series":  # a local file must be named again (a checkpoint's recorded path is never read unnamed)
         source = run.dataset.spec.source
         named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
-        say(
-            f"seqlab: forecast with: seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
-        )
+        command = f"seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
+        say(f"seqlab: forecast with: {command}")
     elif kind == "audio":
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
     elif args.sample_length:
