@@ -30,6 +30,7 @@ from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
+from seqlab.metrics import score_names
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train, train_garch
 from seqlab.training import LAST_DIR, TrainerConfig, exit_worker, leave_process_group
@@ -81,7 +82,7 @@ def build_parser() -> Parser:
     )
     t.add_argument(
         "--model",
-        choices=(*train.CLI_MODELS, *train.CLASSICAL_MODELS),
+        choices=(*train.CLI_MODELS, *train.CLI_CLASSICAL_MODELS),
         help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
     )
     t.add_argument(
@@ -266,16 +267,18 @@ def cmd_train(args) -> int:
     else:
         rate = f"{result.chars_per_second:,.0f} {run.dataset.elements}/s"
         say(f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s ({rate})")
+    discrete = run.model.head.discrete
+    names = score_names(run.dataset.elements, discrete)
     if final is not None and kind == "text":
         say(
             f"seqlab: held-out {final['valid_tokens']:,} characters: {final['valid_bits_per_char']:.3f} bits/char, "
             f"NLL {final['valid_nll_nats']:.4f} nats, perplexity {final['valid_perplexity']:.2f}"
         )
-    elif final is not None and "valid_nll_nats" in final:
-        discrete = run.model.head.discrete
-        unit = "bits/sample" if discrete else "nats/value (a density: lower is better, can be negative)"
-        value = final["valid_bits_per_char"] if discrete else final["valid_nll_nats"]
-        say(f"seqlab: held-out {final['valid_tokens']:,} {run.dataset.elements}: {value:.4f} {unit}")
+    elif final is not None and f"valid_{names['nll']}" in final:
+        unit = run.dataset.elements.removesuffix("s")
+        value = final[f"valid_{names['bits' if discrete else 'nll']}"]
+        unit = f"bits/{unit}" if discrete else f"nats/{unit} (a density: lower is better, can be negative)"
+        say(f"seqlab: held-out {final['valid_' + names['count']]:,} {run.dataset.elements}: {value:.4f} {unit}")
     if kind == "series":  # a local file must be named again (a checkpoint's recorded path is never read unnamed)
         source = run.dataset.spec.source
         named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
@@ -313,15 +316,17 @@ def cmd_evaluate(args) -> int:
     scores = result.scores
     if args.json:
         print(json.dumps({"data": result.source, **scores}))
-    elif result.discrete:
-        unit = "char" if result.elements == "characters" else "sample"
+        return 0
+    names = score_names(result.elements, result.discrete)
+    unit = "char" if result.elements == "characters" else result.elements.removesuffix("s")
+    counted = f"{result.source}: {scores[names['count']]:,} {result.elements}"
+    if result.discrete:
         print(
-            f"{result.source}: {scores['tokens']:,} {result.elements}, NLL {scores['nll_nats']:.4f} nats/{unit}, "
-            f"{scores['bits_per_char']:.4f} bits/{unit}, perplexity {scores['perplexity']:.3f}"
+            f"{counted}, NLL {scores[names['nll']]:.4f} nats/{unit}, {scores[names['bits']]:.4f} bits/{unit}, "
+            f"perplexity {scores['perplexity']:.3f}"
         )
     else:
-        nll = f"NLL {scores['nll_nats']:.4f} nats/value (a density)"
-        print(f"{result.source}: {scores['tokens']:,} {result.elements}, {nll}")
+        print(f"{counted}, NLL {scores[names['nll']]:.4f} nats/{unit} (a density)")
     return 0
 
 
