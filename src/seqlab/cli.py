@@ -343,8 +343,8 @@ def cmd_compare(args) -> int:
 
 def cmd_experiment(args) -> int:
     size = "quick" if args.quick else (args.size or "default")
-    fields = {field: getattr(args, option) for option, field in args.config_options.items()}
-    config = experiment.make_config(args.experiment, size, **{k: v for k, v in fields.items() if v is not None})
+    given_settings = {path: getattr(args, option) for option, path in args.config_options.items()}
+    config = experiment.make_config(args.experiment, size, {k: v for k, v in given_settings.items() if v is not None})
     spec = experiment.ExperimentSpec(args.experiment, config, size, args.out, not args.no_progress)
     run = experiment.run_experiment(spec)
     if args.json:

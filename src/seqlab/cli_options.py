@@ -1,11 +1,12 @@
 """Command-line option machinery: argparse types whose errors say what was expected, and options generated
-from a config dataclass (each field one ``--field-name``), so the CLI never maps a config by hand."""
+from a config dataclass (each setting one ``--setting-name``), so the CLI never maps a config by hand."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
+
+from seqlab.experiments.common import config_settings
 
 
 def number(convert, ok, expected: str):
@@ -64,18 +65,20 @@ class Extend(argparse.Action):
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class, skip: tuple[str, ...] = ()) -> dict:
-    """One option per field of the ``config_class`` dataclass, named ``--field-name`` (or ``metadata["option"]``),
-    typed by its default (a tuple: comma-separated values; a bool: a flag), helped by ``metadata["help"]``;
-    ``metadata`` ``min`` (integers, else 1) and ``choices``/``what`` (names) check the values. Returns
-    {argparse dest: field name}."""
-    defaults, dests = config_class(), {}
-    for f in dataclasses.fields(config_class):
-        if f.name in skip:
+    """One option per setting of the ``config_class`` dataclass (``config_settings``: a field, or a field of a
+    nested dataclass such as a task's budget), named ``--setting-name`` (or ``metadata["option"]``), typed by its
+    default (a tuple: comma-separated values; a bool: a flag), helped by ``metadata["help"]`` (after its group's
+    heading); ``metadata`` ``min`` (integers, else 1) and ``choices``/``what`` (names) check the values. Returns
+    {argparse dest: attribute path} (``with_settings`` takes the paths)."""
+    dests = {}
+    for setting in config_settings(config_class()):
+        if setting.path in skip:
             continue
-        meta, default = f.metadata, getattr(defaults, f.name)
-        option = meta.get("option", f.name)
+        meta, default = setting.field.metadata, setting.value
+        option = meta.get("option", setting.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{meta.get('help', f.name.replace('_', ' '))} ({shown})"
+        help_text = meta.get("help", setting.name.replace("_", " "))
+        help_text = f"{setting.heading}: {help_text} ({shown})" if setting.heading else f"{help_text} ({shown})"
         flag = "--" + option.replace("_", "-")
         if isinstance(default, bool):
             parser.add_argument(flag, dest=option, action="store_true", default=None, help=help_text)
@@ -86,8 +89,8 @@ def add_config_options(parser: argparse.ArgumentParser, config_class, skip: tupl
             expected = "positive numbers" if isinstance(sample, float) else expected
             parser.add_argument(flag, dest=option, type=list_of(one, expected), action=Extend, help=help_text)
         else:
-            parser.add_argument(flag, dest=option, type=element_type(default, meta, f.type), help=help_text)
-        dests[option] = f.name
+            parser.add_argument(flag, dest=option, type=element_type(default, meta, setting.field.type), help=help_text)
+        dests[option] = setting.path
     return dests
 
 
