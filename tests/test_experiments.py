@@ -353,12 +353,6 @@ def test_long_range_budget_options_reach_their_task(capsys):
     assert row["sequences_trained_max"] <= 6 * 4
 
 
-@pytest.mark.parametrize("value", ["2", "1.5"])
-def test_long_range_choose_rate_at_past_one_is_a_one_line_option_error(value, capsys):
-    code, _, err = run(["experiment", "long-range", "--quick", "--choose-rate-at", value], capsys)
-    assert_one_line_error(code, err, "--choose-rate-at", "(0, 1]", value)
-
-
 def test_long_range_config_errors_name_the_setting():
     with pytest.raises(OptionError, match=r"^copy\.steps must be positive, got 0$"):
         LongRangeConfig(copy=replace(LongRangeConfig().copy, steps=0))

@@ -12,7 +12,9 @@ from pathlib import Path
 
 from seqlab.cells import FORGET_INIT_HELP
 from seqlab.cli_options import (
+    DATA_OPTIONS,
     add_config_options,
+    add_data_options,
     fraction,
     list_of,
     non_negative_int,
@@ -20,8 +22,7 @@ from seqlab.cli_options import (
     positive_float,
     positive_int,
 )
-from seqlab.data.series import FILL_POLICIES
-from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
+from seqlab.data.spec import DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
@@ -38,8 +39,7 @@ MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
 MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
-DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates")
-DATA_OPTIONS += ("audio_encoding", "sample_rate")
+MODEL_DATA_NOTE = "default: the model's; the transform and audio encoding stay the model's"
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
 FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
 
@@ -47,20 +47,6 @@ FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt"
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False) -> None:
-    g = parser.add_argument_group("data")
-    g.add_argument("--valid-fraction", type=fraction, help="held-out share (text 0.1, series 0.2, audio 0.1)")
-    g.add_argument("--column", help="CSV: value column(s), comma-separated for several series (Close)")
-    g.add_argument("--date-column", help="CSV: date column (Date, if present)")
-    g.add_argument("--id-column", help="CSV in long form: the column naming each row's series")
-    g.add_argument("--fill", choices=FILL_POLICIES, help="CSV: what to do with missing values (default: refuse)")
-    g.add_argument("--transform", help="CSV: log, diff, log_return, standardize or none, comma-chained (log_return)")
-    g.add_argument("--covariates", help="CSV: past covariate column(s) as extra inputs of the neural models")
-    if not series_only:
-        g.add_argument("--sample-rate", type=positive_int, help="audio: resample to this rate in Hz (the file's)")
-        g.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, help="audio: mu_law levels or raw values (mu_law)")
 
 
 def build_parser() -> Parser:
@@ -131,6 +117,7 @@ def build_parser() -> Parser:
     e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
+    add_data_options(e, note=MODEL_DATA_NOTE)
 
     c = sub.add_parser("compare", help="fit every model family on one split and rank them by validation NLL")
     c.add_argument("--data", default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})")
@@ -144,11 +131,8 @@ def build_parser() -> Parser:
     f = sub.add_parser("forecast", help="probabilistic forecast of a series with a trained model: table and fan chart")
     f.add_argument("dir", help="model directory (trained with seqlab train --data FILE.csv)")
     f.add_argument("--data", help="CSV file or bundled name (default: the model's training data)")
-    f.add_argument("--column", help="value column (default: the model's)")
-    f.add_argument("--date-column", help="date column (default: the model's, or Date)")
-    f.add_argument("--id-column", help="long form: the column naming each row's series")
+    add_data_options(f, series_only=True, note=MODEL_DATA_NOTE)
     f.add_argument("--series", help="which series to forecast, with several (default: the first)")
-    f.add_argument("--fill", choices=FILL_POLICIES, help="what to do with missing values (default: refuse)")
     f.add_argument("--horizon", type=positive_int, default=20, help="steps ahead (20)")
     f.add_argument(
         "--quantiles", type=QUANTILES, default=(0.1, 0.5, 0.9), help="comma-separated, in (0, 1) (0.1,0.5,0.9)"
@@ -274,7 +258,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    data = DataSpec(args.data) if args.data else None
+    data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
     result = evaluate.evaluate(evaluate.EvaluateSpec(Path(args.dir), data, args.unknown))
     scores = result.scores
     if args.json:
@@ -309,7 +293,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    data = ({"source": args.data} if args.data else {}) | given(args, ("column", "date_column", "id_column", "fill"))
+    data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
     result = forecast.forecast(pick(args, forecast.ForecastSpec, model_dir=Path(args.dir), data=data, table=args.out))
     series, dates = result.series, result.series.dates
     last = f", last date {str(dates[-1])[:10]}" if dates is not None else ""

@@ -1,11 +1,15 @@
-"""Command-line option machinery: argparse types whose errors say what was expected, and options generated
-from a config dataclass (each setting one ``--setting-name``), so the CLI never maps a config by hand."""
+"""Command-line option machinery: argparse types whose errors say what was expected, the data options every
+command that reads data takes (one per ``DataSpec`` field), and options generated from a config dataclass (each
+setting one ``--setting-name``), so the CLI never maps a config by hand."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 
+from seqlab.data.series import FILL_POLICIES
+from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, DataSpec
 from seqlab.experiments.common import config_settings
 
 
@@ -106,3 +110,31 @@ def element_type(sample, meta, annotation: str = ""):
     if isinstance(sample, float) or (sample is None and "float" in str(annotation)):
         return positive_float
     return str
+
+
+# One option per DataSpec field but ``source`` (which is --data): its argparse type or choices and its help.
+DATA_OPTION_HELP = {
+    "valid_fraction": (fraction, "held-out share (text 0.1, series 0.2, audio 0.1)"),
+    "column": (str, "CSV: value column(s), comma-separated for several series (Close)"),
+    "date_column": (str, "CSV: date column (Date, if present)"),
+    "id_column": (str, "CSV in long form: the column naming each row's series"),
+    "fill": (FILL_POLICIES, "CSV: what to do with missing values (default: refuse)"),
+    "transform": (str, "CSV: log, diff, log_return, standardize or none, comma-chained (log_return)"),
+    "covariates": (str, "CSV: past covariate column(s) as extra inputs of the neural models"),
+    "audio_encoding": (AUDIO_ENCODINGS, "audio: mu_law levels or raw values (mu_law)"),
+    "sample_rate": (positive_int, "audio: resample to this rate in Hz (the file's)"),
+}
+DATA_OPTIONS = tuple(f.name for f in dataclasses.fields(DataSpec) if f.name != "source")
+
+
+def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False, note: str = "") -> tuple[str, ...]:
+    """The data options, ``--valid-fraction`` to ``--sample-rate`` (``DataSpec``'s fields), in a group "data"
+    (``note`` after its title); ``series_only``: without the audio ones, for the commands that read only a CSV.
+    Every command reading a file of that kind takes the same ones. Returns their names (argparse dests)."""
+    group = parser.add_argument_group("data" + (f" ({note})" if note else ""))
+    names = tuple(n for n in DATA_OPTIONS if not (series_only and n in AUDIO_FIELDS))
+    for name in names:
+        kind, help_text = DATA_OPTION_HELP[name]
+        typed = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        group.add_argument("--" + name.replace("_", "-"), **typed, help=help_text)
+    return names
