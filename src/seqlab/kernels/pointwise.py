@@ -60,8 +60,6 @@ def cell_forward(CELL: tl.constexpr, a0, a1, a2, a3, gx_at, gates_at, h_prev_at,
     else:  # both GRUs: r and z
         r = tl.sigmoid(tl.load(gx_at, mask, other=0.0) + a0)
         z = tl.sigmoid(tl.load(gx_at + H, mask, other=0.0) + a1)
-        tl.store(gates_at, r, mask)
-        tl.store(gates_at + H, z, mask)
         if CELL == "gru_after":
             hn = a2 + tl.load(b_hn_at, mask, other=0.0)
             n = tanh(tl.load(gx_at + 2 * H, mask, other=0.0) + r * hn)
@@ -70,6 +68,8 @@ def cell_forward(CELL: tl.constexpr, a0, a1, a2, a3, gx_at, gates_at, h_prev_at,
             tl.store(aux_at, hn, mask)
         else:  # gru_before: rh_t, which every unit's candidate reads
             tl.store(aux_at, r * h_prev, mask)
+        tl.store(gates_at, r, mask)
+        tl.store(gates_at + H, z, mask)
 
 
 @triton.jit
