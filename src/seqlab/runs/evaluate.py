@@ -12,7 +12,7 @@ from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
-from seqlab.runs import rundir
+from seqlab.runs import run_directory
 
 
 @dataclass
@@ -41,7 +41,7 @@ def same_file(source: str, saved: DataSpec | None) -> bool:
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     model = io.load(spec.model_dir)
-    saved = rundir.data_spec(spec.model_dir, model)
+    saved = run_directory.data_spec(spec.model_dir, model)
     given = spec.data
     if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
         DataSpec(**given).validate()  # the options a text takes
@@ -54,7 +54,7 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
         else:
             saved.check_encoding(given)
             if "source" not in given:
-                saved = rundir.readable_data(saved, spec.model_dir)  # a recorded local path only when named
+                saved = run_directory.readable_data(saved, spec.model_dir)  # a recorded local path only when named
             data_spec = replace(saved, **given)
         dataset = load_dataset(data_spec)
         data, source, elements = dataset.valid, f"{dataset.spec.source} (validation part)", dataset.elements
