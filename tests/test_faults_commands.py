@@ -15,7 +15,7 @@ from seqlab.cli import build_parser, main
 from seqlab.cli_options import DATA_OPTIONS
 from seqlab.data import Vocabulary
 from seqlab.data.audio import MuLaw
-from seqlab.data.spec import AUDIO_FIELDS, DataSpec
+from seqlab.data.spec import AUDIO_FIELDS
 from seqlab.errors import OptionError
 from seqlab.models import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
@@ -125,10 +125,6 @@ def test_every_command_that_reads_a_csv_takes_the_same_data_options(command, rea
     args = build_parser().parse_args([*command, *as_argv(options)])
     assert {name: str(getattr(args, name)) for name in options} == options
     assert set(options) == set(DATA_OPTIONS) - (set() if reads_audio else set(AUDIO_FIELDS))
-
-
-def test_the_data_options_are_the_data_spec_fields():
-    assert set(DATA_OPTIONS) == set(DataSpec.__dataclass_fields__) - {"source"}
 
 
 @pytest.fixture(scope="module")
