@@ -24,6 +24,7 @@ from seqlab.models import (
     NeuralAR,
     NeuralARConfig,
 )
+from seqlab.models.elements import MAX_FRAME_DIMS
 
 TEXT = "the cat sat on the mat. " * 20
 
@@ -123,6 +124,26 @@ def test_a_tampered_vocabulary_is_refused(saved, vocabulary, fragment):
     refused(saved, "config.json", fragment)
 
 
+@pytest.mark.parametrize(
+    "frames, fragment",
+    [
+        ({"dims": "3", "binary": [2]}, "a frame holds 1 to"),
+        ({"dims": MAX_FRAME_DIMS + 1, "binary": []}, "a frame holds 1 to"),
+        ({"dims": 3, "binary": [3]}, "binary: dimensions must be distinct integers in [0, 3)"),
+        ({"dims": 3, "binary": [2], "groups": {"f0": [0, 0]}}, "group 'f0'"),
+        ({"dims": 3, "binary": [2], "groups": [0, 1]}, "groups must map names"),
+        ([3], "frames must be an object"),
+        ({"dims": 4, "binary": [2]}, "elements.location"),  # a frame of 4 against weights for 3
+    ],
+)
+def test_a_tampered_frame_layout_is_refused(tmp_path, frames, fragment):
+    model = LatentAR.for_frames(torch.rand(50, 3).round(), LatentARConfig(hidden_size=4), binary=[2])
+    io.save(model, tmp_path / "frames")
+    assert torch.equal(io.load(tmp_path / "frames").elements.high, model.elements.high)
+    edit_config(tmp_path / "frames", lambda c: c.__setitem__("frames", frames))
+    refused(tmp_path / "frames", fragment)
+
+
 def test_a_deeply_nested_config_is_one_line(saved):
     (saved / io.CONFIG_FILE).write_text('{"format": "seqlab-model", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     refused(saved, "nested too deeply")
@@ -170,9 +191,11 @@ def neural_models():
     yield NeuralAR.for_series(covariate_series, NeuralARConfig(window=2, hidden_size=4, num_layers=1, covariates=1))
     yield CausalTransformer(vocabulary, CausalTransformerConfig(context=4, d_model=8, num_layers=3, num_heads=2))
     yield CausalTransformer.for_series(series, CausalTransformerConfig(context=4, d_model=4, num_layers=1))
+    frames = torch.stack([series, series.flip(0), (series > 0.5).double()], dim=1).numpy()  # (T, 3), last binary
+    data = {"text": "abcabcab", "series": series.numpy(), "frames": frames}
     for kind in ("latent_ar", "neural_ar", "causal_transformer"):
         for case in MODELS[kind].conformance_cases():
-            yield case.build("abcabcab" if case.data == "text" else series.numpy())
+            yield case.build(data[case.data])
 
 
 def test_the_arithmetic_size_of_every_neural_model_is_its_state_dict():
@@ -272,15 +295,8 @@ def trained_run(tmp_path_factory):
     return root
 
 
-TRAINER_FIELDS = pytest.mark.xfail(reason="last/trainer.json's field checks are the trainer helper's part of issue 24")
-CASES = [
-    pytest.param(name, damage, marks=TRAINER_FIELDS if (name, damage) == ("last/trainer.json", "wrong-types") else ())
-    for name in RUN_FILES
-    for damage in DAMAGE
-]
-
-
-@pytest.mark.parametrize("name, damage", CASES)
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("name", RUN_FILES)
 def test_a_damaged_file_anywhere_in_a_run_folder_is_one_line_naming_it(trained_run, tmp_path, capsys, name, damage):
     run = tmp_path / "run"
     shutil.copytree(trained_run / "run", run)

@@ -1,7 +1,4 @@
-"""The one exception type for bad input: the CLI prints its message on one line and exits non-zero.
-
-Any other exception reaching the CLI is a bug in seqlab: it says so on one line (exit code 2) and ``--debug``
-shows the traceback; there is no exception type for it, since no code raises a bug on purpose."""
+"""The one exception type for bad input: the CLI prints its message on one line and exits non-zero."""
 
 
 class SeqlabError(ValueError):
@@ -10,6 +7,10 @@ class SeqlabError(ValueError):
 
 class Unsupported(SeqlabError):
     """An operation this model (or this kind of data) cannot do, e.g. ``forecast`` of a text model."""
+
+
+class InternalError(RuntimeError):
+    """A bug in seqlab, not the user's input: the CLI says so and ``--debug`` shows the traceback."""
 
 
 class OptionError(SeqlabError):

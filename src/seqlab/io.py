@@ -30,9 +30,10 @@ from seqlab.base import MODELS, SequenceModel
 from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
 from seqlab.data.text import Vocabulary
-from seqlab.distributions import continuous_head
+from seqlab.distributions import FrameHead, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.limits import memory_budget
+from seqlab.models.elements import FrameLayout, data_from_config
 from seqlab.recurrent import CELLS
 from seqlab.transforms import Transform
 
@@ -155,16 +156,22 @@ def layer_norm(size: int) -> tuple[int, int]:
     return 2, 2 * size
 
 
-def elements_weights(vocabulary, settings, embedding_dim: int) -> tuple[tuple[int, int], int]:
-    """``seqlab.models.elements.Elements``' saved tensors and the head's parameter count ``P``."""
-    if vocabulary is not None:  # discrete: embedding (V + 1, E), Categorical(V)
-        return (1, (len(vocabulary) + 1) * embedding_dim), len(vocabulary)
+def elements_weights(data, settings, embedding_dim: int) -> tuple[tuple[int, int], int]:
+    """``seqlab.models.elements``' codec: its saved tensors, and the head's parameter count ``P``."""
+    E = embedding_dim
+    if isinstance(data, (Vocabulary, MuLaw)):  # discrete: embedding (V + 1, E), Categorical(V)
+        return (1, (len(data) + 1) * E), len(data)
+    per_value = continuous_head(settings.head, settings.components)
+    if isinstance(data, FrameLayout):  # location, scale, low, high (D,) each; (D values, missing flag) -> E
+        D = data.dims
+        tensors, count = linear(D + 1, E)
+        return (tensors + 4, count + 4 * D), FrameHead(D, data.binary, per_value).num_params
     C = settings.covariates
-    tensors, count = linear(2 + C, embedding_dim)  # (value, missing flag, covariates) -> E
+    tensors, count = linear(2 + C, E)  # (value, missing flag, covariates) -> E
     tensors, count = tensors + 2, count + 2  # location, scale
     if C:
         tensors, count = tensors + 2, count + 2 * C  # covariate_location, covariate_scale
-    return (tensors, count), continuous_head(settings.head, settings.components).num_params
+    return (tensors, count), per_value.num_params
 
 
 def latent_ar_weights(settings, E: int, P: int) -> list[tuple[int, int]]:
@@ -206,15 +213,13 @@ def implied_weights(model_class: type[SequenceModel], config: dict, path: Path) 
     try:
         settings = model_class.config_class(**config.get("config", {}))
         settings.validate()
-        vocabulary = codec = config.get("vocabulary")
-        if codec is not None:
-            vocabulary = MuLaw.from_json(codec) if isinstance(codec, dict) else Vocabulary.from_json(codec)
+        data = data_from_config(config)  # a Vocabulary, MuLaw, FrameLayout or None (a series)
     except SeqlabError as e:
         raise SeqlabError(f"{path}: invalid model config ({e})") from None
-    except (KeyError, TypeError, ValueError, OverflowError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
         raise SeqlabError(f"{path}: invalid model config ({type(e).__name__}: {e})") from None
     E = getattr(settings, embedding_field)
-    elements, P = elements_weights(vocabulary, settings, E)
+    elements, P = elements_weights(data, settings, E)
     parts = [elements, *network(settings, E, P)]
     return sum(t for t, _ in parts), sum(n for _, n in parts)
 

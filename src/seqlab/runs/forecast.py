@@ -13,7 +13,7 @@ from seqlab.data.spec import DataSpec, read_series
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import fan_chart
-from seqlab.runs import rundir
+from seqlab.runs import run_directory
 from seqlab.runs.report import csv_text, write_text
 
 
@@ -51,15 +51,16 @@ def pick_series(series: list[Series], name: str | None) -> Series:
 
 def data_spec_for(saved: DataSpec | None, given: dict, model_dir: Path) -> DataSpec:
     """The model's data spec with the given fields; another source keeps only the fill policy (and no
-    covariates unless given): its columns are its own."""
+    covariates unless given): its columns are its own. The transform stays the model's (``check_encoding``)."""
     if saved is None:
         if "source" not in given:
             raise SeqlabError(f"{model_dir}: no record of its training data; give the data to condition on")
         return DataSpec(**given)
+    saved.check_encoding(given)  # the model's transform, whatever the data
     if "source" in given and given["source"] != saved.source:
         return DataSpec(**{"fill": saved.fill, **given})
     if "source" not in given:
-        saved = rundir.readable_data(saved, model_dir)  # a recorded local path is read only when named
+        saved = run_directory.readable_data(saved, model_dir)  # a recorded local path is read only when named
     return replace(saved, **given)
 
 
@@ -70,7 +71,7 @@ def forecast(spec: ForecastSpec) -> ForecastResult:
     model = io.load(spec.model_dir)
     if model.head.discrete:
         raise Unsupported(f"{spec.model_dir}: not a model of a series (train one on a CSV file)")
-    data = data_spec_for(rundir.data_spec(spec.model_dir, model), spec.data, spec.model_dir)
+    data = data_spec_for(run_directory.data_spec(spec.model_dir, model), spec.data, spec.model_dir)
     data.validate()
     series = pick_series(read_series(data), spec.series)
     if spec.context:
