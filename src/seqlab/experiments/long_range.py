@@ -52,12 +52,14 @@ from seqlab.data.synthetic import (
 from seqlab.experiments.common import (
     CELL_NAMES,
     ExperimentResult,
+    Fitting,
     Variant,
     cell_parameter_count,
     cell_variants,
     matched_hidden_size,
     progress,
     torch_threads,
+    unwatched,
 )
 from seqlab.recurrent import Recurrent
 
@@ -454,7 +456,8 @@ def _run_parallel(chains: list[tuple[str, Variant]], config: LongRangeConfig, ba
     return rows
 
 
-def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
+def run(config: LongRangeConfig, show_progress: bool = True, fitting: Fitting = unwatched) -> ExperimentResult:
+    """``fitting``: unused (the networks train in this module's own loop, counted on its one bar)."""
     for name in ("steps", "copy_steps", "batch_size", "seeds", "test_size", "eval_every", "copy_eval_every", "workers"):
         if getattr(config, name) <= 0:
             raise ValueError(f"{name} must be positive, got {getattr(config, name)}")

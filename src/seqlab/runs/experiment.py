@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from seqlab.data.dataset import ELEMENT_NAMES
 from seqlab.errors import OptionError
 from seqlab.experiments import EXPERIMENTS, ExperimentResult
 from seqlab.experiments.figures import save_figures
+from seqlab.runs.progress import fitting
 from seqlab.runs.report import markdown_table, write_report
 
 SIZES = ("quick", "default", "long")
@@ -49,7 +52,9 @@ class ExperimentRun:
 
 def run_experiment(spec: ExperimentSpec) -> ExperimentRun:
     run = EXPERIMENTS[spec.name][1]
-    result = run(spec.config, show_progress=spec.progress)
+    # every network an experiment trains with the Trainer: a bar (they all read text) and Ctrl-C
+    watch = functools.partial(fitting, ELEMENT_NAMES["text"], spec.progress)
+    result = run(spec.config, show_progress=spec.progress, fitting=watch)
     summary = json.dumps(result.summary, indent=1)
     # the main table, then the further tables under their titles
     table = "\n".join(
