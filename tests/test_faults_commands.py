@@ -198,7 +198,7 @@ def test_long_range_choose_rate_at_past_one_is_a_one_line_option_error(value, ca
 def test_an_option_error_from_an_experiment_config_is_one_line_naming_its_flag(
     experiment, setting, flag, monkeypatch, capsys
 ):
-    def refuse(config, show_progress=True):
+    def refuse(config, show_progress=True, fitting=None):
         raise OptionError("{0} is refused here", setting)
 
     monkeypatch.setitem(experiments.EXPERIMENTS, experiment, (experiments.EXPERIMENTS[experiment][0], refuse))
