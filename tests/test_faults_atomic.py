@@ -322,6 +322,7 @@ echo "train exit $?"
 """
 
 
+@pytest.mark.slow  # two Python processes importing torch, one training
 def test_a_full_disk_while_training_says_so_and_keeps_the_last_checkpoint(tmp_path):
     """A real full disk: a 420 KiB tmpfs in a user and mount namespace (``unshare -rm``). The first checkpoint
     fits, a later one does not; torch's zip writer used to report "unexpected pos" as a bug in seqlab."""

@@ -210,7 +210,9 @@ def test_an_option_error_from_an_experiment_config_is_one_line_naming_its_flag(
 # -- Ctrl-C during start-up (issue 24, item 5) ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("delay", [0.5, 1.0, 2.0, 3.5])
+@pytest.mark.parametrize(
+    "delay", [0.5, 1.0, pytest.param(2.0, marks=pytest.mark.slow), pytest.param(3.5, marks=pytest.mark.slow)]
+)  # slow: the later signals wait for the training to start
 def test_ctrl_c_while_seqlab_starts_is_quiet_with_exit_code_130(tmp_path, delay):
     """SIGINT at several moments after ``python -m seqlab train`` starts: while torch and seqlab import (the
     early ones, on any machine), or later, while training. Never a traceback; 130 (or death by SIGINT itself if
