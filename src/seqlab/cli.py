@@ -25,8 +25,9 @@ from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
+from seqlab.models import families, sizing
 from seqlab.models.latent_ar import LatentARConfig
-from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train, train_garch
+from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, train
 from seqlab.training import LAST_DIR, TrainerConfig, exit_worker, leave_process_group
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
@@ -89,8 +90,8 @@ def build_parser() -> Parser:
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
     g = t.add_argument_group("GARCH (--model garch)")
-    g.add_argument("--vol", choices=tuple(train_garch.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
-    g.add_argument("--dist", choices=train_garch.DISTS, help="noise: normal, Student t or skewed t (normal)")
+    g.add_argument("--vol", choices=tuple(families.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
+    g.add_argument("--dist", choices=families.DISTS, help="noise: normal, Student t or skewed t (normal)")
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
     add_data_options(t)

@@ -22,8 +22,9 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
+from seqlab.models import sizing
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.runs import rundir, sizing
+from seqlab.runs import rundir
 from seqlab.runs.directory import RunDirectory
 from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
@@ -38,7 +39,7 @@ RESUMABLE = ("steps", "time_budget")  # the only settings a resumed run may chan
 # audio is long and wants the GRU the streaming sampler is measured with
 KIND_DEFAULTS = {
     "text": {},
-    "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (runs/sizing.py)
+    "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (models/sizing.py)
     "audio": {"cell": "gru", "hidden_size": 256, "batch_size": 32, "window": 128, "eval_every": 100},
 }
 MODEL_FIELDS = tuple(f.name for f in fields(LatentARConfig))
@@ -129,7 +130,7 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
     torch.manual_seed(spec.trainer.get("seed", 0))
     model = new_model(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
-    if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (runs/sizing.py)
+    if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (models/sizing.py)
         fit_part, _ = sizing.split_tail(model.encode(dataset.train, source=dataset.spec.source))
         trainer_fields = sizing.trainer_options(len(fit_part))
         if any(k in spec.trainer for k in RESUMABLE):

@@ -1,0 +1,285 @@
+"""``Pool``: a linear pool of predictive densities (Hall & Mitchell 2007; Geweke & Amisano 2011).
+
+K member models of one series, each giving a one-step density, mixed with fixed weights:
+
+    p(x_t | x_<t) = sum_{k=1..K} w_k p_k(x_t | x_<t),      w_k >= 0,   sum_k w_k = 1
+
+The weights maximise the log score of the pool on held-out steps of the *training* series,
+
+    w = argmax_w  sum_{t in tail} log sum_k w_k p_k(x_t | x_<t)
+
+where the tail is the last ``tail`` share of the training series and every member scored there was fitted on
+the part before the tail only (so each p_k(x_t | x_<t) is an out-of-sample forecast, as it will be on new
+data). The objective is concave in w, and the EM iteration ``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt /
+sum_j w_j p_jt`` (Dempster, Laird & Rubin 1977, with fixed components) climbs to its maximum. Then every member
+is fitted again on the whole training series, and the weights are kept. Nothing after the training series is
+seen.
+
+Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the neural members only;
+the others see the values); ``step``'s params are the members' head parameters concatenated,
+``(P_1 + ... + P_K,)``, read by the ``LinearPool`` head. Members are built by ``make(name, part)`` (in
+``seqlab.models.families``: ``series_contender``), saved and loaded with the pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqlab.base import MODELS, ConformanceCase, SequenceModel
+from seqlab.data.arrays import as_series
+from seqlab.distributions import LinearPool
+from seqlab.errors import SeqlabError, Unsupported
+from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.models.linear_ar import LinearAR
+from seqlab.models.random_walk import RandomWalk
+
+TAIL = 0.2  # share of the training series on which the weights are chosen
+MIN_TAIL = 5  # values at least in that tail
+MIN_MEMBER_VALUES = 20  # values at least before the tail, to fit the members on
+EM_ITERATIONS, EM_TOLERANCE = 20_000, 1e-10
+
+
+@dataclass
+class SeriesContender:
+    """A model of a series built by name, with the fit that suits it: ``fit(data) -> record`` on the values
+    (T,), or on the elements (T, 1 + C) when ``reads_covariates``."""
+
+    name: str
+    model: SequenceModel
+    fit: Callable[[torch.Tensor], dict]
+    reads_covariates: bool = False
+
+
+def pool_weights(log_probs: np.ndarray) -> np.ndarray:
+    """(K,) weights maximising ``sum_t log sum_k w_k exp(log_probs[k, t])`` over the simplex, for the members'
+    one-step log densities ``log_probs (K, N)``, by EM from equal weights (see the module docstring)."""
+    K = log_probs.shape[0]
+    if not np.isfinite(log_probs).all():
+        raise SeqlabError("a pool member gave a non-finite log density on the weighting tail")
+    w = np.full(K, 1.0 / K)
+    for _ in range(EM_ITERATIONS):
+        with np.errstate(divide="ignore"):
+            r = np.log(w)[:, None] + log_probs  # (K, N)
+        r -= np.logaddexp.reduce(r, axis=0)
+        new = np.exp(r).mean(axis=1)
+        if np.abs(new - w).max() < EM_TOLERANCE:
+            return new / new.sum()
+        w = new
+    return w / w.sum()
+
+
+class Pool(SequenceModel):
+    """A linear pool of the members named in ``members`` (see the module docstring); ``make(name, part)``
+    builds an unfitted ``SeriesContender`` for the training part ``part`` (a loaded pool has none and cannot be
+    fitted again). ``seed`` seeds each member's fit."""
+
+    kind = "pool"
+
+    def __init__(
+        self,
+        members: list[str] | tuple[str, ...],
+        make: Callable[[str, np.ndarray], SeriesContender] | None = None,
+        seed: int = 0,
+        tail: float = TAIL,
+        covariates: int = 0,
+    ) -> None:
+        if not members:
+            raise SeqlabError("a pool needs at least one member")
+        if len(set(members)) != len(members):
+            raise SeqlabError(f"a pool's members must differ; got {', '.join(members)}")
+        if not 0.0 < tail < 1.0:
+            raise SeqlabError(f"the pool's weighting tail must be a share in (0, 1), got {tail}")
+        self.names, self.make, self.seed, self.tail = list(members), make, seed, tail
+        self.num_covariates = covariates
+        self.members: list[SequenceModel] = []
+        self.reads_covariates: list[bool] = []
+        self.weights: torch.Tensor | None = None  # (K,)
+        self.tail_scores: dict | None = None  # what chose the weights (per member and the pool)
+
+    @property
+    def head(self) -> LinearPool:
+        self._check_fitted()
+        return LinearPool([m.head for m in self.members], self.weights)
+
+    def _check_fitted(self) -> None:
+        if self.weights is None:
+            raise SeqlabError("Pool is not fitted yet: call fit(series) first")
+
+    # -- fitting -----------------------------------------------------------------------------------------------
+    def _elements(self, x: Any, source: str = "series") -> torch.Tensor:
+        """The values (T,) as float64, or with covariates the elements (T, 1 + C); refuses anything else."""
+        if not self.num_covariates:
+            return torch.from_numpy(as_series(x, model="Pool", source=source))
+        a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        if a.dtype.kind not in "fiu" or a.ndim != 2 or a.shape[1] != 1 + self.num_covariates:
+            raise SeqlabError(
+                f"this pool takes a value and {self.num_covariates} covariates per row, shape (T, "
+                f"{1 + self.num_covariates}); got {a.dtype} values of shape {a.shape} ({source})"
+            )
+        if not np.isfinite(a).all():
+            raise SeqlabError(f"{source}: non-finite values; the pool fits one series (clean or fill them)")
+        return torch.from_numpy(a.astype(np.float64))
+
+    def _fit_members(self, x: torch.Tensor) -> list[SeriesContender]:
+        """Every member built for and fitted on ``x`` (T[, 1 + C]); a member that cannot be fitted on so few
+        values is named in the error."""
+        fitted = []
+        for name in self.names:
+            torch.manual_seed(self.seed)
+            try:
+                contender = self.make(name, x.numpy())
+                contender.fit(x if contender.reads_covariates else self._values(x))
+            except SeqlabError as e:
+                raise SeqlabError(f"pool member {name} on {len(x)} values: {e}") from None
+            fitted.append(contender)
+        return fitted
+
+    def _values(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, 0] if x.dim() == 2 else x
+
+    def _member_log_prob(self, model: SequenceModel, reads_covariates: bool, x: torch.Tensor) -> torch.Tensor:
+        return model.log_prob(x if reads_covariates else self._values(x)).double().cpu()
+
+    def fit(self, train: Any, valid: Any = None) -> Pool:
+        """Weights on the tail of ``train`` (members fitted before it), then the members on all of ``train``;
+        ``valid`` is not used (the pool never looks past its training series)."""
+        if self.make is None:
+            raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
+        x = self._elements(train, "training series")
+        n_tail = max(MIN_TAIL, round(self.tail * len(x)))
+        start = len(x) - n_tail
+        if start < MIN_MEMBER_VALUES:
+            raise SeqlabError(
+                f"the pool needs at least {MIN_MEMBER_VALUES + MIN_TAIL} training values ({MIN_MEMBER_VALUES} to "
+                f"fit its members on, then at least {MIN_TAIL} to weight them on); got {len(x)}"
+            )
+        before = self._fit_members(x[:start])
+        log_probs = np.stack(
+            [self._member_log_prob(c.model, c.reads_covariates, x)[start:].numpy() for c in before]
+        )  # (K, n_tail)
+        w = pool_weights(log_probs)
+        pooled = np.logaddexp.reduce(np.log(np.maximum(w, 1e-300))[:, None] + log_probs, axis=0)
+        self.tail_scores = {
+            "tail_values": n_tail,
+            "fitted_on": start,
+            "member_nll": dict(zip(self.names, (-log_probs.mean(axis=1)).tolist(), strict=True)),
+            "pool_nll": float(-pooled.mean()),
+        }
+        final = self._fit_members(x)
+        self.members = [c.model for c in final]
+        self.reads_covariates = [c.reads_covariates for c in final]
+        self.weights = torch.from_numpy(w)
+        return self
+
+    def record(self) -> dict:
+        """What the fit chose: the weights per member and the log scores on the weighting tail."""
+        self._check_fitted()
+        return {"weights": dict(zip(self.names, self.weights.tolist(), strict=True)), **(self.tail_scores or {})}
+
+    # -- the contract --------------------------------------------------------------------------------------------
+    def encode(self, data: Any, *, unknown: str = "error", source: str = "data") -> torch.Tensor:
+        return self._elements(data, source)
+
+    def log_prob(self, x: Any) -> torch.Tensor:
+        """``log sum_k w_k p_k(x_t | x_<t)`` for t = 1..T (T,), from each member's own ``log_prob``."""
+        self._check_fitted()
+        x = self._elements(x)
+        each = torch.stack(
+            [self._member_log_prob(m, c, x) for m, c in zip(self.members, self.reads_covariates, strict=True)], -1
+        )  # (T, K)
+        return torch.logsumexp(torch.log(self.weights) + each, dim=-1)
+
+    def initial_state(self) -> tuple:
+        self._check_fitted()
+        return tuple(m.initial_state() for m in self.members), None
+
+    def step(self, x_prev, state: tuple):
+        """``x_prev`` (a value, or a value and its covariates; a value alone carries the last covariates
+        forward) into every member; the members' head params concatenated (P_1 + ... + P_K,) out."""
+        self._check_fitted()
+        states, covariates = state
+        if x_prev is not None:
+            x_prev = torch.as_tensor(x_prev, dtype=torch.float64)
+            if x_prev.dim() == 1:
+                covariates = x_prev[1:]
+            elif self.num_covariates:
+                x_prev = torch.cat([x_prev[None], covariates])
+        params, new_states = [], []
+        for member, reads, s in zip(self.members, self.reads_covariates, states, strict=True):
+            given = x_prev if x_prev is None or reads or x_prev.dim() == 0 else x_prev[0]
+            p, s = member.step(given, s)
+            params.append(p.detach().double().cpu().reshape(-1))
+            new_states.append(s)
+        return torch.cat(params), (tuple(new_states), covariates)
+
+    def describe(self) -> str:
+        if self.weights is None:
+            return f"Pool of {', '.join(self.names)} (not fitted)"
+        shares = ", ".join(f"{n} {w:.3f}" for n, w in zip(self.names, self.weights.tolist(), strict=True))
+        return f"Pool (linear, weights by log score on the training tail): {shares}"
+
+    def shares(self) -> list[tuple[str, float, str]]:
+        """(name, weight, the member's own description) per member."""
+        self._check_fitted()
+        return [(n, float(w), m.describe()) for n, w, m in zip(self.names, self.weights, self.members, strict=True)]
+
+    # -- persistence ---------------------------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        self._check_fitted()
+        config = {"members": self.names, "seed": self.seed, "tail": self.tail, "covariates": self.num_covariates}
+        members = [{"model": m.kind, **m.to_config()} for m in self.members]
+        return {"config": config, "members": members, "tail_scores": self.tail_scores}
+
+    @classmethod
+    def from_config(cls, config: dict) -> Pool:
+        fields = config["config"]
+        pool = cls(list(fields["members"]), None, int(fields["seed"]), float(fields["tail"]), int(fields["covariates"]))
+        members = config["members"]
+        if not isinstance(members, list) or len(members) != len(pool.names):
+            raise SeqlabError(f"expected {len(pool.names)} member configs, got {members!r:.60}")
+        for member in members:
+            kind = member.get("model") if isinstance(member, dict) else None
+            if kind not in MODELS or kind == cls.kind:
+                raise SeqlabError(f"unknown pool member kind {kind!r}")
+            pool.members.append(MODELS[kind].from_config(member))
+        pool.reads_covariates = [m.num_covariates > 0 for m in pool.members]
+        pool.tail_scores = config.get("tail_scores")
+        return pool
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        self._check_fitted()
+        tensors = {"weights": self.weights.clone()}
+        for i, member in enumerate(self.members):
+            tensors |= {f"member{i}.{k}": v.detach().cpu().contiguous() for k, v in member.state_dict().items()}
+        return tensors
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
+        weights = tensors.get("weights")
+        if weights is None or weights.shape != (len(self.names),) or weights.dtype != torch.float64:
+            raise RuntimeError(f"expected float64 'weights' of shape ({len(self.names)},)")
+        if bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-6:
+            raise RuntimeError("the pool's weights must be non-negative and sum to 1")
+        known = {"weights"} | {k for k in tensors if k.split(".")[0] in {f"member{i}" for i in range(len(self.names))}}
+        if set(tensors) != known:
+            raise RuntimeError(f"unexpected tensors {sorted(set(tensors) - known)[:3]}")
+        for i, member in enumerate(self.members):
+            prefix = f"member{i}."
+            member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
+            if isinstance(member, torch.nn.Module):
+                member.eval()
+        self.weights = weights.clone()
+
+    @classmethod
+    def conformance_cases(cls) -> list[ConformanceCase]:
+        def make(name: str, part: np.ndarray) -> SeriesContender:
+            model = {"random_walk": RandomWalk(), "ar": LinearAR(order=1), "garch": GARCH(GARCHConfig())}[name]
+            return SeriesContender(name, model, lambda y: model.fit(y.numpy()) and {})
+
+        return [
+            ConformanceCase("random_walk, ar, garch", "series", lambda y: cls(["random_walk", "ar", "garch"], make)),
+        ]
