@@ -38,7 +38,7 @@ TRAINER = TrainerConfig()
 MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers", "embedding": "embedding_dim"}
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
-MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
+MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags", "members": "members"}
 DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates")
 DATA_OPTIONS += ("audio_encoding", "sample_rate")
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
@@ -73,8 +73,8 @@ def build_parser() -> Parser:
     t.add_argument("--data", help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)")
     t.add_argument(
         "--model",
-        choices=(*train.CLI_MODELS, *train.CLASSICAL_MODELS),
-        help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
+        choices=(*train.CLI_MODELS, *train.CLASSICAL_MODELS, *train.POOL_MODELS),
+        help="cell (lstm for text, gru for series and audio), garch (a series; see --vol) or pool (see --members)",
     )
     t.add_argument("--out", help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)")
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
@@ -94,6 +94,11 @@ def build_parser() -> Parser:
     g.add_argument("--dist", choices=families.DISTS, help="noise: normal, Student t or skewed t (normal)")
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
+    g = t.add_argument_group("pool (--model pool)")
+    members = ", ".join(families.SeriesOptions.pool_members)
+    g.add_argument(
+        "--members", type=list_of(str, "names"), help=f"the forecasters pooled, as backtest names them ({members})"
+    )
     add_data_options(t)
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")
@@ -165,7 +170,10 @@ def build_parser() -> Parser:
     add_data_options(b, series_only=True)
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument(
-        "--models", type=list_of(str, "names"), default=backtest.DEFAULT_MODELS, help=", ".join(backtest.DEFAULT_MODELS)
+        "--models",
+        type=list_of(str, "names"),
+        default=backtest.DEFAULT_MODELS,
+        help=f"{', '.join(backtest.DEFAULT_MODELS)}; pool: a linear pool of the others named",
     )
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
     b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
@@ -295,6 +303,8 @@ def cmd_evaluate(args) -> int:
 def cmd_info(args) -> int:
     model = info.info(Path(args.dir))
     print(f"{args.dir}: {model.description}")
+    for name, weight, description in model.members:
+        print(f"member {name}: weight {weight:.3f} ({100 * weight:.1f}%): {description}")
     if model.data is not None:
         print(f"data: {json.dumps(model.data.to_json())}")
     if model.training:

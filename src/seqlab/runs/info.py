@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqlab import io
 from seqlab.data.spec import DataSpec
+from seqlab.models.pool import Pool
 from seqlab.runs import rundir
 
 
@@ -15,8 +16,10 @@ class ModelInfo:
     description: str
     data: DataSpec | None
     training: dict  # training.json ({} for a model saved without a run)
+    members: list[tuple[str, float, str]] = field(default_factory=list)  # a pool's: (name, weight, description)
 
 
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
-    return ModelInfo(model.describe(), rundir.data_spec(model_dir, model), rundir.training_record(model_dir))
+    members = model.shares() if isinstance(model, Pool) else []
+    return ModelInfo(model.describe(), rundir.data_spec(model_dir, model), rundir.training_record(model_dir), members)

@@ -27,10 +27,12 @@ from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.runs import rundir
 from seqlab.runs.directory import RunDirectory
 from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
+from seqlab.runs.train_pool import POOL_OPTIONS, pool_options, train_pool
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
 CLASSICAL_MODELS = ("garch",)  # fitted by maximum likelihood (runs/train_garch.py); --vol picks gjr or egarch
+POOL_MODELS = ("pool",)  # a linear pool of forecasters (runs/train_pool.py)
 DEFAULT_DATA = "shakespeare"
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -146,6 +148,10 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     if spec.model.get("cell") in CLASSICAL_MODELS:
         return fit_classical(spec, say)
+    if spec.model.get("cell") in POOL_MODELS:
+        return fit_pool(spec, say)
+    if "members" in spec.model:
+        raise OptionError("{0}: an option of --model pool only", "members")
     garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
     if garch_only:
         raise OptionError("{all}: options of --model garch only", *garch_only)
@@ -222,6 +228,25 @@ def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     run = rundir.claim(out, overwrite=spec.overwrite)
     try:
         model, final = train_garch(dataset, options, run, say)
+    finally:
+        run.close()
+    return TrainResult(out, dataset, model, None, final)
+
+
+def fit_pool(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
+    """``--model pool``: the members fitted and weighted (runs/train_pool.py); no resume, no trainer options."""
+    if spec.resume:
+        raise OptionError("a pool is fitted in one go and has nothing to {0}; use {1}", "resume", "overwrite")
+    wrong = [k for k in spec.model if k not in (*POOL_OPTIONS, "cell")]
+    wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
+    if wrong:
+        raise OptionError("--model pool takes no {all}", *wrong)
+    dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+    options = pool_options(dataset, spec.model, spec.trainer)
+    out = spec.out or rundir.default_run_dir(dataset.spec, "pool")
+    run = rundir.claim(out, overwrite=spec.overwrite)
+    try:
+        model, final = train_pool(dataset, options, run, say)
     finally:
         run.close()
     return TrainResult(out, dataset, model, None, final)
