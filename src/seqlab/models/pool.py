@@ -10,8 +10,9 @@ The weights maximise the log score of the pool on held-out steps of the *trainin
 
 where the tail is the last ``tail`` share of the training series and every member scored there was fitted on
 the part before the tail only (so each p_k(x_t | x_<t) is an out-of-sample forecast, as it will be on new
-data). The objective is concave in w, and the EM iteration ``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt /
-sum_j w_j p_jt`` (Dempster, Laird & Rubin 1977, with fixed components) climbs to its maximum. Then every member
+data). The objective is concave in w: the EM iteration ``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt / sum_j w_j
+p_jt`` (Dempster, Laird & Rubin 1977, with fixed components) climbs towards its maximum, and SLSQP with the
+exact gradient finishes the climb (``pool_weights``). Then every member
 is fitted again on the whole training series, and the weights are kept. Nothing after the training series is
 seen.
 
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 
 from seqlab.base import MODELS, ConformanceCase, SequenceModel
 from seqlab.data.arrays import as_series
@@ -41,7 +43,7 @@ from seqlab.models.random_walk import RandomWalk
 TAIL = 0.2  # share of the training series on which the weights are chosen
 MIN_TAIL = 5  # values at least in that tail
 MIN_MEMBER_VALUES = 20  # values at least before the tail, to fit the members on
-EM_ITERATIONS, EM_TOLERANCE = 20_000, 1e-10
+EM_ITERATIONS, EM_TOLERANCE = 500, 1e-10  # EM's start for the exact optimiser (pool_weights)
 
 
 @dataclass
@@ -56,21 +58,37 @@ class SeriesContender:
 
 
 def pool_weights(log_probs: np.ndarray) -> np.ndarray:
-    """(K,) weights maximising ``sum_t log sum_k w_k exp(log_probs[k, t])`` over the simplex, for the members'
-    one-step log densities ``log_probs (K, N)``, by EM from equal weights (see the module docstring)."""
+    """(K,) weights maximising ``L(w) = sum_t log sum_k w_k p_kt`` over the simplex, for the members' one-step
+    log densities ``log_probs (K, N)``: EM from equal weights (see the module docstring), which nears the maximum
+    fast and then crawls, finished by SLSQP with the exact gradient ``dL/dw_k = sum_t p_kt / p_t``, where ``p_t =
+    sum_k w_k p_kt`` (densities taken relative to the largest of each step, which leaves the argmax alone)."""
     K = log_probs.shape[0]
     if not np.isfinite(log_probs).all():
         raise SeqlabError("a pool member gave a non-finite log density on the weighting tail")
+    p = np.exp(log_probs - log_probs.max(axis=0))  # (K, N), each column's largest 1
     w = np.full(K, 1.0 / K)
     for _ in range(EM_ITERATIONS):
-        with np.errstate(divide="ignore"):
-            r = np.log(w)[:, None] + log_probs  # (K, N)
-        r -= np.logaddexp.reduce(r, axis=0)
-        new = np.exp(r).mean(axis=1)
+        new = (w[:, None] * p / (w @ p)).mean(axis=1)
         if np.abs(new - w).max() < EM_TOLERANCE:
-            return new / new.sum()
+            break
         w = new
-    return w / w.sum()
+
+    def loss(v: np.ndarray) -> tuple[float, np.ndarray]:
+        mix = np.maximum(v @ p, 1e-300)  # (N,)
+        return -float(np.log(mix).mean()), -(p / mix).mean(axis=1)
+
+    polished = minimize(
+        loss,
+        w,
+        jac=True,
+        method="SLSQP",
+        bounds=[(0.0, 1.0)] * K,
+        constraints={"type": "eq", "fun": lambda v: v.sum() - 1, "jac": lambda v: np.ones(K)},
+        options={"ftol": 1e-15, "maxiter": 200},
+    )
+    best = polished.x if polished.success and loss(polished.x)[0] <= loss(w)[0] else w
+    best = np.clip(best, 0.0, None)
+    return best / best.sum()
 
 
 class Pool(SequenceModel):
