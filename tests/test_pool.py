@@ -97,22 +97,24 @@ def test_linear_pool_samples_each_head_by_its_weight():
 
 
 def test_weights_come_from_members_fitted_before_the_training_tail():
-    """Refit the members on the part before the tail by hand, score the tail, choose the weights: the pool's;
-    the members the pool keeps are fitted on the whole training series."""
+    """Refit the members before each block of the tail by hand (the last half of 300 values: blocks from 150,
+    187 or 188, 225, 262 or 263), score each block, choose the weights: the pool's; the members the pool keeps
+    are fitted on the whole training series."""
     y = garch_returns(300, seed=1)
     options = SeriesOptions(pool_members=("random_walk", "linear_ar", "garch-t"))
     pool = series_contender("pool", y, options).model.fit(y)
-    start = 300 - round(0.2 * 300)
-    log_probs = []
-    for name in options.pool_members:
-        member = series_contender(name, y[:start], options)
-        member.fit(torch.from_numpy(y[:start]))
-        log_probs.append(member.model.log_prob(y)[start:].double().numpy())
-    assert np.allclose(pool.weights.numpy(), pool_weights(np.stack(log_probs)), atol=1e-12)
+    bounds = [150, *pool.record()["fits_at"][1:], 300]
+    assert pool.record()["fits_at"][0] == 150 and len(bounds) == 5 and pool.record()["tail_values"] == 150
+    log_probs = np.zeros((3, 150))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for k, name in enumerate(options.pool_members):
+            member = series_contender(name, y[:a], options)
+            member.fit(torch.from_numpy(y[:a]))
+            log_probs[k, a - 150 : b - 150] = member.model.log_prob(y[:b])[a:].double().numpy()
+    assert np.allclose(pool.weights.numpy(), pool_weights(log_probs), atol=1e-12)
     whole = series_contender("garch-t", y, options)
     whole.fit(torch.from_numpy(y))
     assert np.allclose(pool.members[2].params, whole.model.params)
-    assert pool.record()["tail_values"] == 60 and pool.record()["fitted_on"] == 240
 
 
 def test_backtest_pool_never_sees_the_scored_part():
@@ -134,9 +136,9 @@ def test_a_series_too_short_for_a_member_is_named():
     pool = series_contender("pool", y[:12], SeriesOptions(pool_members=("random_walk", "garch-t"))).model
     with pytest.raises(SeqlabError, match=r"the pool needs at least 25 training values .* got 12"):
         pool.fit(y[:12])
-    ar = series_contender("pool", y[:26], SeriesOptions(pool_members=("random_walk", "linear_ar"))).model
-    with pytest.raises(SeqlabError, match=r"pool member linear_ar on 21 values: order selection up to 10 needs"):
-        ar.fit(y[:26])  # 21 values before a tail of 5; BIC up to order 10 needs 22
+    ar = series_contender("pool", y, SeriesOptions(pool_members=("random_walk", "linear_ar"))).model
+    with pytest.raises(SeqlabError, match=r"pool member linear_ar on 20 values: order selection up to 10 needs"):
+        ar.fit(y)  # 20 values before a tail of 20; BIC up to order 10 needs 22
     with pytest.raises(SeqlabError, match="members must differ"):
         Pool(["garch", "garch"])
 

@@ -8,9 +8,10 @@ The weights maximise the log score of the pool on held-out steps of the *trainin
 
     w = argmax_w  sum_{t in tail} log sum_k w_k p_k(x_t | x_<t)
 
-where the tail is the last ``tail`` share of the training series and every member scored there was fitted on
-the part before the tail only (so each p_k(x_t | x_<t) is an out-of-sample forecast, as it will be on new
-data). The objective is concave in w: the EM iteration ``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt / sum_j w_j
+where the tail is the last ``tail`` share of the training series, cut into ``blocks`` consecutive blocks, and
+every member scored on a block was fitted on all values before that block only (each p_k(x_t | x_<t) is an
+out-of-sample forecast, as it will be on new data: Geweke & Amisano's recursive scheme, with the members
+refitted once per block rather than at every step). The objective is concave in w: the EM iteration ``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt / sum_j w_j
 p_jt`` (Dempster, Laird & Rubin 1977, with fixed components) climbs towards its maximum, and SLSQP with the
 exact gradient finishes the climb (``pool_weights``). Then every member
 is fitted again on the whole training series, and the weights are kept. Nothing after the training series is
@@ -40,7 +41,8 @@ from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.random_walk import RandomWalk
 
-TAIL = 0.2  # share of the training series on which the weights are chosen
+TAIL = 0.5  # share of the training series on which the weights are chosen
+BLOCKS = 4  # the members are fitted again at the start of each of this many blocks of that tail
 MIN_TAIL = 5  # values at least in that tail
 MIN_MEMBER_VALUES = 20  # values at least before the tail, to fit the members on
 EM_ITERATIONS, EM_TOLERANCE = 500, 1e-10  # EM's start for the exact optimiser (pool_weights)
@@ -105,6 +107,7 @@ class Pool(SequenceModel):
         seed: int = 0,
         tail: float = TAIL,
         covariates: int = 0,
+        blocks: int = BLOCKS,
     ) -> None:
         if not members:
             raise SeqlabError("a pool needs at least one member")
@@ -112,7 +115,9 @@ class Pool(SequenceModel):
             raise SeqlabError(f"a pool's members must differ; got {', '.join(members)}")
         if not 0.0 < tail < 1.0:
             raise SeqlabError(f"the pool's weighting tail must be a share in (0, 1), got {tail}")
-        self.names, self.make, self.seed, self.tail = list(members), make, seed, tail
+        if blocks < 1:
+            raise SeqlabError(f"the pool's weighting tail needs at least one block, got {blocks}")
+        self.names, self.make, self.seed, self.tail, self.blocks = list(members), make, seed, tail, blocks
         self.num_covariates = covariates
         self.members: list[SequenceModel] = []
         self.reads_covariates: list[bool] = []
@@ -164,8 +169,8 @@ class Pool(SequenceModel):
         return model.log_prob(x if reads_covariates else self._values(x)).double().cpu()
 
     def fit(self, train: Any, valid: Any = None) -> Pool:
-        """Weights on the tail of ``train`` (members fitted before it), then the members on all of ``train``;
-        ``valid`` is not used (the pool never looks past its training series)."""
+        """Weights on the tail of ``train`` (members fitted before each of its blocks), then the members on all
+        of ``train``; ``valid`` is not used (the pool never looks past its training series)."""
         if self.make is None:
             raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
         x = self._elements(train, "training series")
@@ -176,15 +181,17 @@ class Pool(SequenceModel):
                 f"the pool needs at least {MIN_MEMBER_VALUES + MIN_TAIL} training values ({MIN_MEMBER_VALUES} to "
                 f"fit its members on, then at least {MIN_TAIL} to weight them on); got {len(x)}"
             )
-        before = self._fit_members(x[:start])
-        log_probs = np.stack(
-            [self._member_log_prob(c.model, c.reads_covariates, x)[start:].numpy() for c in before]
-        )  # (K, n_tail)
+        bounds = np.linspace(start, len(x), min(self.blocks, n_tail) + 1).round().astype(int)
+        scored = []
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # (K, b - a) each: fitted on x[:a], scored on x[a:b]
+            before = self._fit_members(x[:a])
+            scored.append(np.stack([self._member_log_prob(c.model, c.reads_covariates, x[:b])[a:].numpy() for c in before]))
+        log_probs = np.concatenate(scored, axis=1)  # (K, n_tail)
         w = pool_weights(log_probs)
         pooled = np.logaddexp.reduce(np.log(np.maximum(w, 1e-300))[:, None] + log_probs, axis=0)
         self.tail_scores = {
             "tail_values": n_tail,
-            "fitted_on": start,
+            "fits_at": bounds[:-1].tolist(),
             "member_nll": dict(zip(self.names, (-log_probs.mean(axis=1)).tolist(), strict=True)),
             "pool_nll": float(-pooled.mean()),
         }
@@ -250,13 +257,21 @@ class Pool(SequenceModel):
     def to_config(self) -> dict:
         self._check_fitted()
         config = {"members": self.names, "seed": self.seed, "tail": self.tail, "covariates": self.num_covariates}
+        config["blocks"] = self.blocks
         members = [{"model": m.kind, **m.to_config()} for m in self.members]
         return {"config": config, "members": members, "tail_scores": self.tail_scores}
 
     @classmethod
     def from_config(cls, config: dict) -> Pool:
         fields = config["config"]
-        pool = cls(list(fields["members"]), None, int(fields["seed"]), float(fields["tail"]), int(fields["covariates"]))
+        pool = cls(
+            list(fields["members"]),
+            None,
+            int(fields["seed"]),
+            float(fields["tail"]),
+            int(fields["covariates"]),
+            int(fields["blocks"]),
+        )
         members = config["members"]
         if not isinstance(members, list) or len(members) != len(pool.names):
             raise SeqlabError(f"expected {len(pool.names)} member configs, got {members!r:.60}")
