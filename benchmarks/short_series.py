@@ -98,7 +98,7 @@ def pool_rows(panel: list[tuple[Path, str]]) -> list[str]:
         met = "yes" if behind_best <= 0.02 and behind_walk <= 0.02 else "**no**"
         out.append(
             f"| {path.stem} {name} | {best} | {singles[best]:+.3f} | {pool['nll']:+.3f} | {behind_best:+.3f} | "
-            f"{behind_walk:+.3f} | {met} | {weights} |"
+            f"{behind_walk:+.3f} ({pool['d_nll_se']:.3f}) | {met} | {weights} |"
         )
     return out
 
@@ -117,7 +117,7 @@ def main() -> None:
     if args.pool:
         panel = [(DATA, s) for s in SYNTHETIC_SERIES] + ([(MSFT_MONTHLY, s) for s in MSFT_SERIES] if args.panel else [])
         print(
-            "| series | best single (after the fact) | its NLL | pool NLL | pool - best | pool - random walk | "
+            "| series | best single (after the fact) | its NLL | pool NLL | pool - best | pool - random walk (s.e.) | "
             "target met | weights at the cut |"
         )
         print("|---|---|---:|---:|---:|---:|---|---|")

@@ -15,6 +15,7 @@ from scipy.optimize import brentq, minimize
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
+from seqlab.base import SequenceModel
 from seqlab.distributions import Gaussian, LinearPool, SkewStudentT, StudentT
 from seqlab.errors import SeqlabError
 from seqlab.models.families import SeriesOptions, series_contender
@@ -129,6 +130,18 @@ def test_backtest_pool_never_sees_the_scored_part():
     assert first["pool"] == second["pool"] and first["nll"] != second["nll"]
     pool = series_contender("pool", y[:320], spec.contender_options(True)).model.fit(y[:320])
     assert first["nll"] == pytest.approx(-float(pool.log_prob(y)[320:].mean()), rel=1e-9)
+
+
+def test_sample_paths_continue_a_context_exactly_as_the_contract_draws_them():
+    y = garch_returns(200, seed=3)
+    pool = series_contender("pool", y[:150], SeriesOptions(pool_members=("random_walk", "garch-t"))).model.fit(y[:150])
+    context = torch.from_numpy(y)
+    pool.sample_paths(context[:120], 3, 5, seed=1)  # conditions on 120 values; the next call continues from there
+    paths = pool.sample_paths(context[:170], 3, 50, seed=2)
+    assert torch.equal(paths, SequenceModel.sample_paths(pool, context[:170], 3, 50, seed=2))
+    other = context[:170].clone()
+    other[10] += 1  # not an extension of the last context: conditioned afresh
+    assert torch.equal(pool.sample_paths(other, 3, 50, seed=2), SequenceModel.sample_paths(pool, other, 3, 50, seed=2))
 
 
 def test_a_series_too_short_for_a_member_is_named():

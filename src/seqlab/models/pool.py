@@ -11,13 +11,13 @@ The weights maximise the log score of the pool on held-out steps of the *trainin
 where the tail is the last ``tail`` share of the training series, cut into ``blocks`` consecutive blocks, and
 every member scored on a block was fitted on all values before that block only (each p_k(x_t | x_<t) is an
 out-of-sample forecast, as it will be on new data: Geweke & Amisano's recursive scheme, with the members
-refitted once per block rather than at every step). The objective is concave in w: the EM iteration ``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt / sum_j w_j
-p_jt`` (Dempster, Laird & Rubin 1977, with fixed components) climbs towards its maximum, and SLSQP with the
-exact gradient finishes the climb (``pool_weights``). Then every member
-is fitted again on the whole training series, and the weights are kept. Nothing after the training series is
-seen.
+refitted once per block rather than at every step). The objective is concave in w: the EM iteration
+``w_k <- mean_t r_kt``, ``r_kt = w_k p_kt / sum_j w_j p_jt`` (Dempster, Laird & Rubin 1977, with fixed
+components) climbs towards its maximum, and SLSQP with the exact gradient finishes the climb (``pool_weights``).
+Then every member is fitted again on the whole training series, and the weights are kept. Nothing after the
+training series is seen.
 
-Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the neural members only;
+Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the members that take them;
 the others see the values); ``step``'s params are the members' head parameters concatenated,
 ``(P_1 + ... + P_K,)``, read by the ``LinearPool`` head. Members are built by ``make(name, part)`` (in
 ``seqlab.models.families``: ``series_contender``), saved and loaded with the pool.
@@ -123,6 +123,7 @@ class Pool(SequenceModel):
         self.reads_covariates: list[bool] = []
         self.weights: torch.Tensor | None = None  # (K,)
         self.tail_scores: dict | None = None  # what chose the weights (per member and the pool)
+        self._conditioned: tuple | None = None  # (context, params, state) of the last sample_paths
 
     @property
     def head(self) -> LinearPool:
@@ -185,7 +186,9 @@ class Pool(SequenceModel):
         scored = []
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # (K, b - a) each: fitted on x[:a], scored on x[a:b]
             before = self._fit_members(x[:a])
-            scored.append(np.stack([self._member_log_prob(c.model, c.reads_covariates, x[:b])[a:].numpy() for c in before]))
+            scored.append(
+                np.stack([self._member_log_prob(c.model, c.reads_covariates, x[:b])[a:].numpy() for c in before])
+            )
         log_probs = np.concatenate(scored, axis=1)  # (K, n_tail)
         w = pool_weights(log_probs)
         pooled = np.logaddexp.reduce(np.log(np.maximum(w, 1e-300))[:, None] + log_probs, axis=0)
@@ -198,7 +201,7 @@ class Pool(SequenceModel):
         final = self._fit_members(x)
         self.members = [c.model for c in final]
         self.reads_covariates = [c.reads_covariates for c in final]
-        self.weights = torch.from_numpy(w)
+        self.weights, self._conditioned = torch.from_numpy(w), None
         return self
 
     def record(self) -> dict:
@@ -241,6 +244,37 @@ class Pool(SequenceModel):
             params.append(p.detach().double().cpu().reshape(-1))
             new_states.append(s)
         return torch.cat(params), (tuple(new_states), covariates)
+
+    def _condition(self, context: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+        """(params, state) after ``context``, stepped through every member; a context that extends the last one
+        continues from where that one left off (the backtest's origins move forward through one series)."""
+        context = torch.as_tensor(context, dtype=torch.float64)
+        cached = self._conditioned
+        if cached is not None and len(cached[0]) <= len(context) and torch.equal(cached[0], context[: len(cached[0])]):
+            done, params, state = cached
+        else:
+            done, (params, state) = context[:0], self.step(None, self.initial_state())
+        for x in context[len(done) :]:
+            params, state = self.step(x, state)
+        self._conditioned = (context.clone(), params, state)
+        return params, state
+
+    @torch.no_grad()
+    def sample_paths(
+        self, context: torch.Tensor, horizon: int, num_samples: int, temperature: float = 1.0, seed: int | None = None
+    ) -> torch.Tensor:
+        """As ``SequenceModel.sample_paths`` (each path drawn one step at a time through ``step``: a member by its
+        weight, then a value from it, fed to every member), conditioned once on the context (``_condition``)."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        params, state = self._condition(context)
+        head = self.head
+        paths = torch.empty(num_samples, horizon, dtype=torch.float64)
+        for s in range(num_samples):
+            p, st = params, state
+            for h in range(horizon):
+                paths[s, h] = x = head.sample(p, temperature, None, generator)
+                p, st = self.step(x, st)
+        return paths
 
     def describe(self) -> str:
         if self.weights is None:
@@ -305,7 +339,7 @@ class Pool(SequenceModel):
             member.load_state_dict({k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)})
             if isinstance(member, torch.nn.Module):
                 member.eval()
-        self.weights = weights.clone()
+        self.weights, self._conditioned = weights.clone(), None
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
