@@ -8,7 +8,7 @@ from pathlib import Path
 from seqlab import io
 from seqlab.data.spec import DataSpec
 from seqlab.models.pool import Pool
-from seqlab.runs import rundir
+from seqlab.runs import run_directory
 
 
 @dataclass
@@ -22,4 +22,5 @@ class ModelInfo:
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
     members = model.shares() if isinstance(model, Pool) else []
-    return ModelInfo(model.describe(), rundir.data_spec(model_dir, model), rundir.training_record(model_dir), members)
+    data, training = run_directory.data_spec(model_dir, model), run_directory.training_record(model_dir)
+    return ModelInfo(model.describe(), data, training, members)

@@ -19,8 +19,8 @@ from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.families import garch_config
 from seqlab.models.garch import GARCH
-from seqlab.runs import rundir
-from seqlab.runs.directory import RunDirectory
+from seqlab.runs import run_directory
+from seqlab.runs.run_directory import RunDirectory
 
 GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
 
@@ -65,5 +65,5 @@ def train_garch(
     if len(valid):
         scores = held_out_scores(model, y, valid)
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
-    rundir.write_final_scores(out, final)
+    run_directory.write_final_scores(out, final)
     return model, final

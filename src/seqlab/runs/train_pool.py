@@ -19,8 +19,8 @@ from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.families import SeriesOptions, known_series_name, series_contender
 from seqlab.models.pool import Pool
-from seqlab.runs import rundir
-from seqlab.runs.directory import RunDirectory
+from seqlab.runs import run_directory
+from seqlab.runs.run_directory import RunDirectory
 
 POOL_OPTIONS = ("members", "head", "hidden_size")  # what TrainSpec.model may hold for a pool
 
@@ -72,5 +72,5 @@ def train_pool(
     if len(valid):
         scores = likelihood_scores(model.log_prob(torch.cat([seen(train), seen(valid)]))[len(train) :])
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
-    rundir.write_final_scores(out, final)
+    run_directory.write_final_scores(out, final)
     return model, final
