@@ -46,6 +46,7 @@ BLOCKS = 4  # the members are fitted again at the start of each of this many blo
 MIN_TAIL = 5  # values at least in that tail
 MIN_MEMBER_VALUES = 20  # values at least before the tail, to fit the members on
 EM_ITERATIONS, EM_TOLERANCE = 500, 1e-10  # EM's start for the exact optimiser (pool_weights)
+WEIGHT_FLOOR = 1e-9  # a weight below this is set to zero (SLSQP leaves ~1e-17 where the optimum has 0)
 
 
 @dataclass
@@ -89,7 +90,7 @@ def pool_weights(log_probs: np.ndarray) -> np.ndarray:
         options={"ftol": 1e-15, "maxiter": 200},
     )
     best = polished.x if polished.success and loss(polished.x)[0] <= loss(w)[0] else w
-    best = np.clip(best, 0.0, None)
+    best = np.where(best < WEIGHT_FLOOR, 0.0, best)  # below the optimiser's resolution: no share at all
     return best / best.sum()
 
 
