@@ -110,11 +110,11 @@ def test_weights_come_from_members_fitted_before_the_training_tail():
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         for k, name in enumerate(options.pool_members):
             member = series_contender(name, y[:a], options)
-            member.fit(torch.from_numpy(y[:a]))
+            member.fit(torch.from_numpy(y[:a]), ())
             log_probs[k, a - 150 : b - 150] = member.model.log_prob(y[:b])[a:].double().numpy()
     assert np.allclose(pool.weights.numpy(), pool_weights(log_probs), atol=1e-12)
     whole = series_contender("garch-t", y, options)
-    whole.fit(torch.from_numpy(y))
+    whole.fit(torch.from_numpy(y), ())
     assert np.allclose(pool.members[2].params, whole.model.params)
 
 

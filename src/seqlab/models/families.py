@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,7 +30,7 @@ from seqlab.models.ngram import NGram
 from seqlab.models.pool import Pool, SeriesContender
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
-from seqlab.training import TrainerConfig
+from seqlab.training import Callback, TrainerConfig
 
 
 @dataclass
@@ -99,17 +99,18 @@ def fit_contender(
     contender: Contender,
     train: torch.Tensor,
     seed: int,
-    progress: bool,
     budget: float | None = None,
     trainer: TrainerConfig | None = None,
+    callbacks: Sequence[Callback] = (),
 ):
     """Build and fit one contender: counts for the classical models, the shared ``Trainer`` for the neural
-    ones, for ``budget`` seconds or as ``trainer`` says (a step budget makes the result reproducible)."""
+    ones, for ``budget`` seconds or as ``trainer`` says (a step budget makes the result reproducible), with
+    ``callbacks`` (the caller's progress bar)."""
     torch.manual_seed(seed)
     model = contender.build()
     if contender.neural:
-        config = trainer or TrainerConfig(time_budget=budget, seed=seed, progress=progress, eval_every=10**9)
-        return model.fit(train, None, **vars(config))
+        config = trainer or TrainerConfig(time_budget=budget, seed=seed, eval_every=10**9)
+        return model.fit(train, None, callbacks=callbacks, **vars(config))
     return model.fit(train)
 
 
@@ -165,7 +166,6 @@ class SeriesOptions:
     passes: int = sizing.MAX_PASSES
     steps: int | None = None
     seed: int = 0
-    progress: bool = False
     pool_members: tuple[str, ...] = ("random_walk", "linear_ar", "garch-t", "egarch-t", "gru")
 
 
@@ -180,23 +180,27 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
         else:
             config = LatentARConfig(cell=name, hidden_size=options.hidden, head=options.head, covariates=covariates)
             model = LatentAR.for_series(torch.from_numpy(train), config)
-        return SeriesContender(name, model, lambda data: fit_neural(model, data, options), covariates > 0)
+        fit = lambda data, callbacks: fit_neural(model, data, options, callbacks)  # noqa: E731
+        return SeriesContender(name, model, fit, covariates > 0, trains=True)
     if name == "pool":
         members = [m for m in options.pool_members if m != "pool"]
         reads = covariates if any(m in NEURAL_SERIES_MODELS for m in members) else 0
         model = Pool(
             members, lambda member, part: series_contender(member, part, options), options.seed, covariates=reads
         )
-        return SeriesContender(name, model, lambda data: model.fit(data).record(), reads > 0)
+        fit = lambda data, callbacks: model.fit(data, callbacks=callbacks).record()  # noqa: E731
+        trains = any(m in NEURAL_SERIES_MODELS for m in members)
+        return SeriesContender(name, model, fit, reads > 0, trains)
     if name == "random_walk":
         walk = RandomWalk(options.differenced)
-        return SeriesContender(name, walk, lambda data: fit_values(walk, data))
+        return SeriesContender(name, walk, lambda data, callbacks: fit_values(walk, data))
     if name == "linear_ar":
         ar = LinearAR(order="bic", max_order=10)  # BIC: AIC overfits a short series (monthly: +1 nat)
-        return SeriesContender(name, ar, lambda data: fit_values(ar, data) | {"order": ar.order})
+        return SeriesContender(name, ar, lambda data, callbacks: fit_values(ar, data) | {"order": ar.order})
     if (config := parse_name(name)) is not None:
         garch = GARCH(config)
-        return SeriesContender(name, garch, lambda data: fit_values(garch, data) | {"aic": in_sample_aic(garch)})
+        fit = lambda data, callbacks: fit_values(garch, data) | {"aic": in_sample_aic(garch)}  # noqa: E731
+        return SeriesContender(name, garch, fit)
     choices = ", ".join(SERIES_MODELS + GARCH_EXAMPLES)
     raise OptionError(f"{{0}}: unknown {name!r}; choose from {choices}", "models")
 
@@ -213,16 +217,19 @@ def in_sample_aic(model: GARCH) -> float:
     return aic(len(model.params), model.result.loglik)
 
 
-def fit_neural(model: SequenceModel, data: torch.Tensor, options: SeriesOptions) -> dict:
+def fit_neural(
+    model: SequenceModel, data: torch.Tensor, options: SeriesOptions, callbacks: Sequence[Callback] = ()
+) -> dict:
     """The neural models train on all but the tail of ``data`` (everything before the fitting point); the tail
-    picks their weights and stops them (``sizing``). Returns the steps, passes and the reason it stopped."""
+    picks their weights and stops them (``sizing``); ``callbacks`` go to the Trainer. Returns the steps, passes
+    and the reason it stopped."""
     fit_part, tail = sizing.split_tail(data)
     trainer = sizing.trainer_options(len(fit_part), options.passes)
     if options.steps is not None:
         trainer["steps"] = options.steps
     if tail is None:
         trainer["patience"] = 0
-    model.fit(fit_part, tail, lr=NEURAL_LR, seed=options.seed, progress=options.progress, **trainer)
+    model.fit(fit_part, tail, callbacks=callbacks, lr=NEURAL_LR, seed=options.seed, **trainer)
     record = model.training_result
     per_pass = sizing.steps_per_pass(len(fit_part), trainer["window"], trainer["batch_size"])
     return {"steps": record.steps, "passes": round(record.steps / per_pass, 1), "stopped": record.stopped_because}

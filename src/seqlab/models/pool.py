@@ -25,7 +25,7 @@ the others see the values); ``step``'s params are the members' head parameters c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,7 @@ from seqlab.errors import SeqlabError, Unsupported
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.random_walk import RandomWalk
+from seqlab.training import Callback
 
 TAIL = 0.5  # share of the training series on which the weights are chosen
 BLOCKS = 4  # the members are fitted again at the start of each of this many blocks of that tail
@@ -51,13 +52,15 @@ WEIGHT_FLOOR = 1e-9  # a weight below this is set to zero (SLSQP leaves ~1e-17 w
 
 @dataclass
 class SeriesContender:
-    """A model of a series built by name, with the fit that suits it: ``fit(data) -> record`` on the values
-    (T,), or on the elements (T, 1 + C) when ``reads_covariates``."""
+    """A model of a series built by name, with the fit that suits it: ``fit(data, callbacks) -> record`` on the
+    values (T,), or on the elements (T, 1 + C) when ``reads_covariates``; ``trains``: whether a Trainer runs in
+    it (the neural models, a pool of any), which then takes the ``callbacks`` (progress, Ctrl-C)."""
 
     name: str
     model: SequenceModel
-    fit: Callable[[torch.Tensor], dict]
+    fit: Callable[[torch.Tensor, Sequence[Callback]], dict]
     reads_covariates: bool = False
+    trains: bool = False
 
 
 def pool_weights(log_probs: np.ndarray) -> np.ndarray:
@@ -150,15 +153,15 @@ class Pool(SequenceModel):
             raise SeqlabError(f"{source}: non-finite values; the pool fits one series (clean or fill them)")
         return torch.from_numpy(a.astype(np.float64))
 
-    def _fit_members(self, x: torch.Tensor) -> list[SeriesContender]:
-        """Every member built for and fitted on ``x`` (T[, 1 + C]); a member that cannot be fitted on so few
-        values is named in the error."""
+    def _fit_members(self, x: torch.Tensor, callbacks: Sequence[Callback]) -> list[SeriesContender]:
+        """Every member built for and fitted on ``x`` (T[, 1 + C]), its Trainer (if any) given ``callbacks``; a
+        member that cannot be fitted on so few values is named in the error."""
         fitted = []
         for name in self.names:
             torch.manual_seed(self.seed)
             try:
                 contender = self.make(name, x.numpy())
-                contender.fit(x if contender.reads_covariates else self._values(x))
+                contender.fit(x if contender.reads_covariates else self._values(x), callbacks)
             except SeqlabError as e:
                 raise SeqlabError(f"pool member {name} on {len(x)} values: {e}") from None
             fitted.append(contender)
@@ -170,9 +173,10 @@ class Pool(SequenceModel):
     def _member_log_prob(self, model: SequenceModel, reads_covariates: bool, x: torch.Tensor) -> torch.Tensor:
         return model.log_prob(x if reads_covariates else self._values(x)).double().cpu()
 
-    def fit(self, train: Any, valid: Any = None) -> Pool:
+    def fit(self, train: Any, valid: Any = None, callbacks: Sequence[Callback] = ()) -> Pool:
         """Weights on the tail of ``train`` (members fitted before each of its blocks), then the members on all
-        of ``train``; ``valid`` is not used (the pool never looks past its training series)."""
+        of ``train``; ``valid`` is not used (the pool never looks past its training series). ``callbacks`` go to
+        the members' Trainers."""
         if self.make is None:
             raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
         x = self._elements(train, "training series")
@@ -186,7 +190,7 @@ class Pool(SequenceModel):
         bounds = np.linspace(start, len(x), min(self.blocks, n_tail) + 1).round().astype(int)
         scored = []
         for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # (K, b - a) each: fitted on x[:a], scored on x[a:b]
-            before = self._fit_members(x[:a])
+            before = self._fit_members(x[:a], callbacks)
             scored.append(
                 np.stack([self._member_log_prob(c.model, c.reads_covariates, x[:b])[a:].numpy() for c in before])
             )
@@ -199,7 +203,7 @@ class Pool(SequenceModel):
             "member_nll": dict(zip(self.names, (-log_probs.mean(axis=1)).tolist(), strict=True)),
             "pool_nll": float(-pooled.mean()),
         }
-        final = self._fit_members(x)
+        final = self._fit_members(x, callbacks)
         self.members = [c.model for c in final]
         self.reads_covariates = [c.reads_covariates for c in final]
         self.weights, self._conditioned = torch.from_numpy(w), None
@@ -346,7 +350,7 @@ class Pool(SequenceModel):
     def conformance_cases(cls) -> list[ConformanceCase]:
         def make(name: str, part: np.ndarray) -> SeriesContender:
             model = {"random_walk": RandomWalk(), "ar": LinearAR(order=1), "garch": GARCH(GARCHConfig())}[name]
-            return SeriesContender(name, model, lambda y: model.fit(y.numpy()) and {})
+            return SeriesContender(name, model, lambda y, callbacks: model.fit(y.numpy()) and {})
 
         return [
             ConformanceCase("random_walk, ar, garch", "series", lambda y: cls(["random_walk", "ar", "garch"], make)),

@@ -23,6 +23,7 @@ paired column against a reference, ``seqlab.metrics.paired_difference``).
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ import torch
 from tqdm import tqdm
 
 from seqlab.base import SequenceModel
+from seqlab.data.dataset import ELEMENT_NAMES
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.limits import check_output_size
@@ -49,6 +51,7 @@ from seqlab.models.families import (
 )
 from seqlab.plots import backtest_chart
 from seqlab.runs.forecast import pick_series
+from seqlab.runs.progress import fitting
 from seqlab.runs.report import Column, markdown_table, write_report
 
 DEFAULT_MODELS = ("random_walk", "linear_ar", "garch-t", "egarch-t", "neural_ar", "gru", "lstm")
@@ -76,9 +79,7 @@ class BacktestSpec:
     def contender_options(self, differenced: bool) -> SeriesOptions:
         """How each contender is built and trained; a pool combines the other models named (or its default)."""
         members = tuple(m for m in self.models if m != "pool") or SeriesOptions.pool_members
-        return SeriesOptions(
-            differenced, self.head, self.hidden, self.passes, self.steps, self.seed, self.progress, members
-        )
+        return SeriesOptions(differenced, self.head, self.hidden, self.passes, self.steps, self.seed, members)
 
 
 # -- the engine: walk forward over the held-out steps, refitting where told ------------------------------------
@@ -132,7 +133,9 @@ def walk_forward(
         contender = build(elements[:start])
         data = torch.from_numpy(elements if contender.reads_covariates or elements.ndim == 1 else elements[:, 0])
         t0 = time.perf_counter()
-        fits.append(contender.fit(data[:start]))
+        watched = fitting(ELEMENT_NAMES["series"], progress) if contender.trains else contextlib.nullcontext(())
+        with watched as callbacks:
+            fits.append(contender.fit(data[:start], callbacks))
         fit_seconds += time.perf_counter() - t0
         params.append(one_step_params(contender.model, data, start, end))
         mine = origins[(origins >= start) & (origins < end)]

@@ -249,7 +249,7 @@ def fit_pool(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     out = spec.out or run_directory.default_run_dir(dataset.spec, "pool")
     run = run_directory.claim(out, overwrite=spec.overwrite)
     try:
-        model, final = train_pool(dataset, options, run, say)
+        model, final = train_pool(dataset, options, run, say, spec.trainer.get("progress", True))
     finally:
         run.close()
     return TrainResult(out, dataset, model, None, final)

@@ -14,12 +14,13 @@ from collections.abc import Callable
 import torch
 
 from seqlab import io
-from seqlab.data.dataset import Dataset
+from seqlab.data.dataset import ELEMENT_NAMES, Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.families import SeriesOptions, known_series_name, series_contender
 from seqlab.models.pool import Pool
 from seqlab.runs import run_directory
+from seqlab.runs.progress import fitting
 from seqlab.runs.run_directory import RunDirectory
 
 POOL_OPTIONS = ("members", "head", "hidden_size")  # what TrainSpec.model may hold for a pool
@@ -33,13 +34,11 @@ def pool_options(dataset: Dataset, model: dict, trainer: dict) -> SeriesOptions:
         raise OptionError(f"{{0}}: unknown member {', '.join(unknown)} of a pool", "members")
     differenced = dataset.transform is not None and "diff" in dataset.transform.steps
     head, hidden = model.get("head", "gaussian"), model.get("hidden_size", 64)
-    options = SeriesOptions(differenced, head, hidden, seed=trainer.get("seed", 0), pool_members=members)
-    options.progress = trainer.get("progress", False)
-    return options
+    return SeriesOptions(differenced, head, hidden, seed=trainer.get("seed", 0), pool_members=members)
 
 
 def train_pool(
-    dataset: Dataset, options: SeriesOptions, run: RunDirectory, say: Callable[[str], None]
+    dataset: Dataset, options: SeriesOptions, run: RunDirectory, say: Callable[[str], None], progress: bool = True
 ) -> tuple[Pool, dict | None]:
     """Fit, save into ``run`` (committed once the model is written) and score. Returns (model, final scores)."""
     if dataset.kind != "series":
@@ -63,7 +62,8 @@ def train_pool(
         return x if contender.reads_covariates or x.dim() == 1 else x[:, 0]
 
     t0 = time.perf_counter()
-    record = contender.fit(seen(train))
+    with fitting(ELEMENT_NAMES["series"], progress) as callbacks:  # a bar per neural member's fit
+        record = contender.fit(seen(train), callbacks)
     seconds = time.perf_counter() - t0
     model.transform, model.data_spec = dataset.transform, dataset.spec
     io.save(model, run.work)
