@@ -31,7 +31,9 @@ from seqlab.runs.train_pool import POOL_OPTIONS, pool_options, train_pool
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
-CLASSICAL_MODELS = ("garch",)  # fitted by maximum likelihood (runs/train_garch.py); --vol picks gjr or egarch
+# the classical models `seqlab train` fits, by maximum likelihood (runs/train_garch.py; --vol picks gjr or egarch);
+# LinearAR, RandomWalk and the n-gram family are fitted where they are compared (backtest, compare)
+CLI_CLASSICAL_MODELS = ("garch",)
 POOL_MODELS = ("pool",)  # a linear pool of forecasters (runs/train_pool.py)
 DEFAULT_DATA = "shakespeare"
 DEFAULT_CELL = "lstm"
@@ -146,7 +148,7 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
-    if spec.model.get("cell") in CLASSICAL_MODELS:
+    if spec.model.get("cell") in CLI_CLASSICAL_MODELS:
         return fit_classical(spec, say)
     if spec.model.get("cell") in POOL_MODELS:
         return fit_pool(spec, say)
@@ -202,7 +204,7 @@ def fit_and_score(
     final = None
     if valid_ids is not None:
         t0 = time.perf_counter()
-        scores = likelihood_scores(best.log_prob(valid_ids))
+        scores = likelihood_scores(best.log_prob(valid_ids), dataset.elements, best.head.discrete)
         final = {
             "steps": result.steps,
             "seconds": round(result.elapsed, 1),

@@ -70,7 +70,8 @@ def train_pool(
     out = run.commit()
     final = {"fit_seconds": round(seconds, 2), "train_values": len(train), **record}
     if len(valid):
-        scores = likelihood_scores(model.log_prob(torch.cat([seen(train), seen(valid)]))[len(train) :])
+        log_probs = model.log_prob(torch.cat([seen(train), seen(valid)]))[len(train) :]
+        scores = likelihood_scores(log_probs, "values", discrete=False)
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
     run_directory.write_final_scores(out, final)
     return model, final
