@@ -147,7 +147,10 @@ def test_sample_paths_continue_a_context_exactly_as_the_contract_draws_them():
 def test_a_series_too_short_for_a_member_is_named():
     y = garch_returns(40, seed=2)
     pool = series_contender("pool", y[:12], SeriesOptions(pool_members=("random_walk", "garch-t"))).model
-    with pytest.raises(SeqlabError, match=r"the pool needs at least 25 training values .* got 12"):
+    with pytest.raises(
+        SeqlabError,
+        match=r"the pool needs at least 40 training values \(20 to fit its members on before the last 50%.* got 12",
+    ):
         pool.fit(y[:12])
     ar = series_contender("pool", y, SeriesOptions(pool_members=("random_walk", "linear_ar"))).model
     with pytest.raises(SeqlabError, match=r"pool member linear_ar on 20 values: order selection up to 10 needs"):

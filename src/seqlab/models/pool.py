@@ -173,6 +173,9 @@ class Pool(SequenceModel):
     def _member_log_prob(self, model: SequenceModel, reads_covariates: bool, x: torch.Tensor) -> torch.Tensor:
         return model.log_prob(x if reads_covariates else self._values(x)).double().cpu()
 
+    def _tail_length(self, n: int) -> int:
+        return max(MIN_TAIL, round(self.tail * n))
+
     def fit(self, train: Any, valid: Any = None, callbacks: Sequence[Callback] = ()) -> Pool:
         """Weights on the tail of ``train`` (members fitted before each of its blocks), then the members on all
         of ``train``; ``valid`` is not used (the pool never looks past its training series). ``callbacks`` go to
@@ -180,12 +183,13 @@ class Pool(SequenceModel):
         if self.make is None:
             raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
         x = self._elements(train, "training series")
-        n_tail = max(MIN_TAIL, round(self.tail * len(x)))
+        n_tail = self._tail_length(len(x))
         start = len(x) - n_tail
         if start < MIN_MEMBER_VALUES:
+            needed = next(n for n in range(MIN_MEMBER_VALUES, 2**31) if n - self._tail_length(n) >= MIN_MEMBER_VALUES)
             raise SeqlabError(
-                f"the pool needs at least {MIN_MEMBER_VALUES + MIN_TAIL} training values ({MIN_MEMBER_VALUES} to "
-                f"fit its members on, then at least {MIN_TAIL} to weight them on); got {len(x)}"
+                f"the pool needs at least {needed} training values ({MIN_MEMBER_VALUES} to fit its members on before "
+                f"the last {self.tail:.0%}, on which it weights them); got {len(x)}"
             )
         bounds = np.linspace(start, len(x), min(self.blocks, n_tail) + 1).round().astype(int)
         scored = []
