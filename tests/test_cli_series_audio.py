@@ -89,7 +89,8 @@ def test_train_on_audio_then_sample_seconds_to_a_wav(tmp_path, capsys):
     wav = tmp_path / "tone.wav"
     soundfile.write(str(wav), tone, 8000, subtype="PCM_16")
     out = tmp_path / "audio_model"
-    assert main(["train", "--data", str(wav), "--steps", "3", "--out", str(out), *TINY]) == 0
+    argv = ["train", "--data", str(wav), "--audio-encoding", "mu_law", "--steps", "3", "--out", str(out), *TINY]
+    assert main(argv) == 0
     assert "bits/sample" in capsys.readouterr().out
     generated, png = tmp_path / "gen.wav", tmp_path / "spec.png"
     code, stdout, _ = run(

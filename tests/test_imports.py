@@ -4,7 +4,8 @@ import hidden inside a function.
     interface     cli
     application   runs
     models        base, models, training, io, experiments, streaming
-    foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots
+    foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots,
+                  voice
 """
 
 import ast
@@ -17,6 +18,7 @@ LAYERS = {
     "cli": 3,
     "cli_options": 3,
     "runs": 2,
+    "voice": 0,
     **dict.fromkeys(("base", "models", "training", "io", "experiments", "streaming"), 1),
     **dict.fromkeys(
         (

@@ -60,7 +60,11 @@ def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False)
     g.add_argument("--covariates", help="CSV: past covariate column(s) as extra inputs of the neural models")
     if not series_only:
         g.add_argument("--sample-rate", type=positive_int, help="audio: resample to this rate in Hz (the file's)")
-        g.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, help="audio: mu_law levels or raw values (mu_law)")
+        g.add_argument(
+            "--audio-encoding",
+            choices=AUDIO_ENCODINGS,
+            help="audio: vocoder frames, mu_law levels or raw values (vocoder)",
+        )
 
 
 def build_parser() -> Parser:
