@@ -5,7 +5,7 @@ import hidden inside a function.
     application   runs
     models        base, models, training, io, experiments, streaming
     foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots,
-                  voice
+                  distributed, voice
 """
 
 import ast
@@ -33,6 +33,7 @@ LAYERS = {
             "limits",
             "errors",
             "plots",
+            "distributed",
         ),
         0,
     ),

@@ -18,8 +18,8 @@ from seqlab.data.dataset import Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.garch import GARCH, GARCHConfig
-from seqlab.runs import rundir
-from seqlab.runs.directory import RunDirectory
+from seqlab.runs import run_directory
+from seqlab.runs.run_directory import RunDirectory
 
 # the names `train --model` and `backtest --models` know: --vol gjr is GARCH with one asymmetric lag
 VOLATILITY_NAMES = {"garch": {"vol": "garch"}, "gjr": {"vol": "garch", "o": 1}, "egarch": {"vol": "egarch", "o": 1}}
@@ -93,5 +93,5 @@ def train_garch(
     if len(valid):
         scores = held_out_scores(model, y, valid)
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
-    rundir.write_final_scores(out, final)
+    run_directory.write_final_scores(out, final)
     return model, final
