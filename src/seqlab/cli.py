@@ -258,13 +258,16 @@ def cmd_train(args) -> int:
         )
     elif final is not None and "valid_nll_nats" in final:
         discrete = run.model.head.discrete
-        unit = "bits/sample" if discrete else "nats/value (a density: lower is better, can be negative)"
+        per = "frame" if run.dataset.elements == "frames" else "value"
+        unit = "bits/sample" if discrete else f"nats/{per} (a density: lower is better, can be negative)"
         value = final["valid_bits_per_char"] if discrete else final["valid_nll_nats"]
         say(f"seqlab: held-out {final['valid_tokens']:,} {run.dataset.elements}: {value:.4f} {unit}")
     if kind == "series":
         say(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
     elif kind == "audio":
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
+        if run.dataset.elements == "frames":
+            say(f"seqlab: measure its voice with: seqlab evaluate {run.out} --voice")
     elif args.sample_length:
         say(f"seqlab: sample (temperature 0.8, seed 0):\n{run.model.sample('', args.sample_length, 0.8, seed=0)}")
     return 0
@@ -304,7 +307,8 @@ def cmd_evaluate(args) -> int:
             f"{scores['bits_per_char']:.4f} bits/{unit}, perplexity {scores['perplexity']:.3f}"
         )
     else:
-        nll = f"NLL {scores['nll_nats']:.4f} nats/value (a density)"
+        per = "frame" if result.elements == "frames" else "value"
+        nll = f"NLL {scores['nll_nats']:.4f} nats/{per} (a density)"
         print(f"{result.source}: {scores['tokens']:,} {result.elements}, {nll}")
     return 0
 
