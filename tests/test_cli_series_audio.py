@@ -166,7 +166,7 @@ def test_vocoder_train_sample_evaluate_voice(tmp_path, capsys):
     code, stdout, _ = run(["evaluate", str(out), "--voice", "--seconds", "2", "--data", str(wav), "--json"], capsys)
     assert code == 0
     result = json.loads(stdout)
-    assert result["data"]["voiced_fraction"] > 0.9 and result["data"]["median_f0_hz"] == pytest.approx(120, rel=0.05)
+    assert result["data"]["voiced_fraction"] > 0.9 and 95 < result["data"]["median_f0_hz"] < 152  # the glide
     assert result["generated"]["voiced_fraction"] > 0.0 and result["seconds"] == pytest.approx(2.0, abs=0.01)
     code, stdout, _ = run(["evaluate", str(out), "--voice", "--seconds", "1", "--data", str(wav)], capsys)
     assert code == 0 and "mean HNR of voiced frames (dB)" in stdout
