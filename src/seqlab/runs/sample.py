@@ -26,7 +26,7 @@ from seqlab.runs import run_directory
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
 AUDIO_BYTES_PER_SAMPLE = 16  # an int64 id (or a float64 value) and the float32 sample written
 # vocoder frames: the temperature of each group of features (times --temperature); see docs/audio.md
-GROUP_TEMPERATURES = {"voicing": 1.0, "f0": 1.0, "envelope": 1.0, "aperiodicity": 1.0}
+GROUP_TEMPERATURES = {"voicing": 0.5, "f0": 0.7, "envelope": 0.8, "aperiodicity": 1.0}
 PEAK = 0.95  # generated speech louder than this is scaled down to it rather than clipped
 
 

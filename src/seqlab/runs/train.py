@@ -46,7 +46,7 @@ KIND_DEFAULTS = {
         "cell": "lstm",
         "hidden_size": 128,
         "head": "gaussian",
-        "input_noise": 0.0,
+        "input_noise": 0.3,
         "batch_size": 16,
         "window": 64,
         "lr": 4e-3,
