@@ -113,3 +113,12 @@ def test_a_wav_the_vocoder_cannot_analyse(tmp_path, monkeypatch):
     monkeypatch.setattr(vocoder.pyworld, "harvest", fails)  # what WORLD's own errors become
     with pytest.raises(SeqlabError, match=r"tiny.wav: the vocoder could not analyse it \(RuntimeError: WORLD failed"):
         load_dataset(DataSpec(str(path)))
+
+
+def test_a_held_out_nll_beyond_709_nats_has_an_infinite_perplexity_not_an_overflow():
+    import torch
+
+    from seqlab.metrics import likelihood_scores
+
+    scores = likelihood_scores(torch.tensor([-800.0, -1200.0]))  # frames of 43 dimensions can score this
+    assert scores["nll_nats"] == 1000.0 and scores["perplexity"] == float("inf")

@@ -4,6 +4,7 @@ scores from sample paths (MAE, RMSE, MASE, CRPS, interval coverage)."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -13,6 +14,9 @@ from seqlab.errors import SeqlabError
 LN2 = math.log(2.0)
 
 
+MAX_EXP = math.log(sys.float_info.max)  # 709.78: math.exp overflows above it
+
+
 def likelihood_scores(log_probs: torch.Tensor) -> dict:
     """NLL per step in nats, in bits (bits per character for text), perplexity, and the step count.
     NaN entries (gaps between joined series: nothing was predicted there) are left out."""
@@ -20,7 +24,8 @@ def likelihood_scores(log_probs: torch.Tensor) -> dict:
     if log_probs.numel() == 0:
         raise SeqlabError("no steps to score")
     nll = float(-log_probs.double().mean())
-    return {"nll_nats": nll, "bits_per_char": nll / LN2, "perplexity": math.exp(nll), "tokens": log_probs.numel()}
+    perplexity = math.exp(nll) if nll < MAX_EXP else math.inf  # a density of D-dim frames can score 1,000 nats
+    return {"nll_nats": nll, "bits_per_char": nll / LN2, "perplexity": perplexity, "tokens": log_probs.numel()}
 
 
 # -- forecasts: point errors and scores of the predictive distribution, from sample paths ------------------
