@@ -6,11 +6,13 @@ import json
 import numpy as np
 import pytest
 import soundfile
+import torch
 
 from seqlab.data import vocoder
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.vocoder import VocoderLayout, analyse, analysis_rate, interpolated_log_f0, synthesise
 from seqlab.errors import SeqlabError
+from seqlab.metrics import likelihood_scores
 from seqlab.voice import track_pitch
 
 RATE = 16_000
@@ -116,9 +118,5 @@ def test_a_wav_the_vocoder_cannot_analyse(tmp_path, monkeypatch):
 
 
 def test_a_held_out_nll_beyond_709_nats_has_an_infinite_perplexity_not_an_overflow():
-    import torch
-
-    from seqlab.metrics import likelihood_scores
-
     scores = likelihood_scores(torch.tensor([-800.0, -1200.0]))  # frames of 43 dimensions can score this
     assert scores["nll_nats"] == 1000.0 and scores["perplexity"] == float("inf")

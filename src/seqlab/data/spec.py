@@ -52,7 +52,7 @@ class DataSpec:
     fill: str | None = None  # CSV: ffill, interpolate or drop missing values (None: refuse them)
     transform: str | None = None  # CSV: log, diff, log_return, standardize, none (comma-chained)
     covariates: str | None = None  # CSV: past covariate column(s), extra inputs of the neural models
-    audio_encoding: str | None = None  # audio: mu_law levels or raw values
+    audio_encoding: str | None = None  # audio: vocoder frames (the default), mu_law levels or raw values
     sample_rate: int | None = None  # audio: resample to this rate in Hz
     vocoder: dict | None = None  # audio_encoding vocoder: the frame layout (set when the data is read)
 
