@@ -41,7 +41,7 @@ class SampleSpec:
     seconds: float = 2.0  # audio: seconds to generate
     out: Path = Path("generated.wav")  # audio: the WAV file written
     prompt_audio: Path | None = None  # audio: a WAV file to continue
-    spectrogram: Path | None = None  # audio: real against generated audio, as a PNG
+    spectrogram: Path | None = None  # audio: real (the prompt, or the start of the training audio) and generated
     data: str | None = None  # audio: the real audio of the spectrogram (default: the model's, if bundled)
 
 
@@ -106,7 +106,7 @@ def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
         vocoder=is_vocoder(data_spec),
     )
     if spec.spectrogram:
-        real = prompt if len(prompt) else real_audio(data_spec, spec, rate, "held-out")[: len(audio)]
+        real = prompt if len(prompt) else real_audio(data_spec, spec, rate, "training")[: len(audio)]
         spectrograms(real, audio, rate, spec.spectrogram)
         result.spectrogram = spec.spectrogram
     return result
