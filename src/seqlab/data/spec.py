@@ -34,10 +34,12 @@ from seqlab.transforms import Transform
 DEFAULT_VALID_FRACTION = {"text": 0.1, "series": 0.2, "audio": 0.1}
 DEFAULT_TRANSFORM = "log_return"  # prices: model the daily log returns
 AUDIO_ENCODINGS = ("vocoder", "mu_law", "raw")
-DEFAULT_AUDIO_ENCODING = "vocoder"
 MIN_VOCODER_FRAMES = 40  # 0.2 s of 5 ms frames: fewer leave nothing for a frame model to learn or score
 SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
+# How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
+# Audio: vocoder frames (this round's default; a model of an earlier round records its "mu_law" in its spec).
+ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "vocoder"}
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,19 @@ class DataSpec:
             valid_fraction=self.valid_fraction or DEFAULT_VALID_FRACTION[kind],
         )
         if kind == "series":
-            spec = replace(spec, transform=self.transform or DEFAULT_TRANSFORM)
+            spec = replace(spec, transform=self.transform or ENCODING_DEFAULTS["transform"])
         if kind == "audio":
-            spec = replace(spec, audio_encoding=self.audio_encoding or DEFAULT_AUDIO_ENCODING)
+            spec = replace(spec, audio_encoding=self.audio_encoding or ENCODING_DEFAULTS["audio_encoding"])
         return spec
+
+    def check_encoding(self, given: dict) -> None:
+        """This spec is what a model was trained on, ``given`` (DataSpec fields) what a command was told: other
+        files, columns and rates may be given, but not another encoding (``ENCODING_DEFAULTS``: the transform of a
+        series, the audio encoding), which the model's inputs are built on."""
+        for name, default in ENCODING_DEFAULTS.items():
+            recorded = getattr(self, name) or default
+            if given.get(name) is not None and given[name] != recorded:
+                raise OptionError(f"{{0}} {given[name]}: the model was trained with {{0}} {recorded}", name)
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
