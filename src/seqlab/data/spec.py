@@ -37,6 +37,7 @@ AUDIO_ENCODINGS = ("vocoder", "mu_law", "raw")
 MIN_VOCODER_FRAMES = 40  # 0.2 s of 5 ms frames: fewer leave nothing for a frame model to learn or score
 SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
+RECORDED_FIELDS = ("vocoder",)  # set when the data is read (the frame layout), never given as an option
 # How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
 # Audio: vocoder frames (this round's default; a model of an earlier round records its "mu_law" in its spec).
 ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "vocoder"}
