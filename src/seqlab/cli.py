@@ -141,7 +141,12 @@ def build_parser() -> Parser:
     s.add_argument(
         "--data", type=path_name, help="audio: the real audio for --spectrogram (default: the model's, if bundled)"
     )
-    s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
+    s.add_argument(
+        "--temperature",
+        type=positive_float,
+        default=1.0,
+        help="sampling temperature; vocoder frames: times each group's (docs/audio.md) (1.0)",
+    )
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
     s.add_argument("--seed", type=non_negative_int, default=None, help="random seed")
 
