@@ -330,6 +330,8 @@ def cmd_sample(args) -> int:
         sys.stdout.write(result.text + "\n")
         return 0
     how = ", one torch step per sample (a raw-sample model)" if result.raw else ""
+    if result.vocoder:
+        how = f" ({result.samples_per_second / result.rate:.0f}x real time: vocoder frames, then WORLD synthesis)"
     say(
         f"seqlab: wrote {result.wav}: {result.seconds:.2f} s at {result.rate} Hz, generated at "
         f"{result.samples_per_second:,.0f} samples/s{how}"
