@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 import errno
 import json
+import math
 import os
 import shlex
 import sys
@@ -34,22 +35,12 @@ from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
 from seqlab.metrics import score_names
+from seqlab.models import families, sizing
 from seqlab.models.latent_ar import LatentARConfig
-from seqlab.runs import (
-    backtest,
-    compare,
-    evaluate,
-    experiment,
-    explore,
-    forecast,
-    info,
-    sample,
-    sizing,
-    train,
-    train_garch,
-)
+from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, sample, train
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
+from seqlab.voice import METRICS
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
 QUANTILES = list_of(number(float, lambda q: 0 < q < 1, "a number in (0, 1)"), "numbers in (0, 1)")
@@ -59,7 +50,7 @@ TRAINER = TrainerConfig()
 MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers", "embedding": "embedding_dim"}
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
-MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
+MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags", "members": "members"}
 MODEL_DATA_NOTE = "default: the model's; the transform and audio encoding stay the model's"
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
 FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
@@ -83,8 +74,8 @@ def build_parser() -> Parser:
     )
     t.add_argument(
         "--model",
-        choices=(*train.CLI_MODELS, *train.CLI_CLASSICAL_MODELS),
-        help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
+        choices=(*train.CLI_MODELS, *train.CLI_CLASSICAL_MODELS, *train.POOL_MODELS),
+        help="cell (lstm for text, gru for series and audio), garch (a series; see --vol) or pool (see --members)",
     )
     t.add_argument(
         "--out", type=path_name, help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)"
@@ -102,10 +93,15 @@ def build_parser() -> Parser:
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
     g = t.add_argument_group("GARCH (--model garch)")
-    g.add_argument("--vol", choices=tuple(train_garch.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
-    g.add_argument("--dist", choices=train_garch.DISTS, help="noise: normal, Student t or skewed t (normal)")
+    g.add_argument("--vol", choices=tuple(families.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
+    g.add_argument("--dist", choices=families.DISTS, help="noise: normal, Student t or skewed t (normal)")
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
+    g = t.add_argument_group("pool (--model pool)")
+    members = ", ".join(families.SeriesOptions.pool_members)
+    g.add_argument(
+        "--members", type=list_of(str, "names"), help=f"the forecasters pooled, as backtest names them ({members})"
+    )
     add_data_options(t)
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")
@@ -139,7 +135,12 @@ def build_parser() -> Parser:
     s.add_argument(
         "--data", type=path_name, help="audio: the real audio for --spectrogram (default: the model's, if bundled)"
     )
-    s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
+    s.add_argument(
+        "--temperature",
+        type=positive_float,
+        default=1.0,
+        help="sampling temperature; vocoder frames: times each group's (docs/audio.md) (1.0)",
+    )
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
     s.add_argument("--seed", type=non_negative_int, default=None, help="random seed")
 
@@ -152,6 +153,12 @@ def build_parser() -> Parser:
     )
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
+    g = e.add_argument_group("voice (audio models)")
+    g.add_argument("--voice", action="store_true", help="generate audio and measure its voice beside the data's")
+    g.add_argument("--seconds", type=positive_float, default=10.0, help="seconds to generate for --voice (10)")
+    g.add_argument("--seed", type=non_negative_int, default=0, help="random seed of --voice (0)")
+    g.add_argument("--temperature", type=positive_float, default=1.0, help="--voice: sampling temperature (1.0)")
+    g.add_argument("--out", help="--voice: also write the generated audio to this WAV file")
     add_data_options(e, note=MODEL_DATA_NOTE)
 
     x = sub.add_parser("explore", help="write one HTML page to look inside a trained text model")
@@ -204,7 +211,10 @@ def build_parser() -> Parser:
     add_data_options(b, series_only=True)
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument(
-        "--models", type=list_of(str, "names"), default=backtest.DEFAULT_MODELS, help=", ".join(backtest.DEFAULT_MODELS)
+        "--models",
+        type=list_of(str, "names"),
+        default=backtest.DEFAULT_MODELS,
+        help=f"{', '.join(backtest.DEFAULT_MODELS)}; pool: a linear pool of the others named",
     )
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
     b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
@@ -300,6 +310,8 @@ def cmd_train(args) -> int:
         say(f"seqlab: forecast with: {command}")
     elif kind == "audio":
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
+        if run.dataset.elements == "frames":
+            say(f"seqlab: measure its voice with: seqlab evaluate {run.out} --voice")
     elif args.sample_length:
         say(f"seqlab: sample (temperature 0.8, seed 0):\n{run.model.sample('', args.sample_length, 0.8, seed=0)}")
     return 0
@@ -315,6 +327,8 @@ def cmd_sample(args) -> int:
         sys.stdout.write(result.text + "\n")
         return 0
     how = ", one torch step per sample (a raw-sample model)" if result.raw else ""
+    if result.vocoder:
+        how = f" ({result.samples_per_second / result.rate:.0f}x real time: vocoder frames, then WORLD synthesis)"
     say(
         f"seqlab: wrote {result.wav}: {result.seconds:.2f} s at {result.rate} Hz, generated at "
         f"{result.samples_per_second:,.0f} samples/s{how}"
@@ -325,6 +339,8 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if args.voice:
+        return print_voice(args)
     data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
     result = evaluate.evaluate(evaluate.EvaluateSpec(Path(args.dir), data, args.unknown))
     scores = result.scores
@@ -344,6 +360,25 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def print_voice(args) -> int:
+    spec = evaluate.VoiceSpec(Path(args.dir), args.data, args.seconds, args.seed, args.temperature, args.out)
+    result = evaluate.evaluate_voice(spec)
+    if args.json:
+        record = {**dataclasses.asdict(result), "seed": args.seed}
+        for part in ("data", "generated"):  # NaN (no voiced frame) is null in JSON
+            record[part] = {k: None if math.isnan(v) else v for k, v in record[part].items()}
+        print(json.dumps(record))
+        return 0
+    print(
+        f"voice of {result.seconds:.1f} s generated by {args.dir} (seed {args.seed}) beside its training audio "
+        f"({result.source}, {result.data_seconds:.1f} s), at {result.rate} Hz:"
+    )
+    print(f"  {'':38} {'data':>9} {'generated':>10}")
+    for key, label, unit in METRICS:
+        print(f"  {label + (f' ({unit})' if unit else ''):38} {result.data[key]:9.3f} {result.generated[key]:10.3f}")
+    return 0
+
+
 def cmd_explore(args) -> int:
     data = DataSpec(args.data) if args.data else None
     against = Path(args.against) if args.against else None
@@ -360,6 +395,8 @@ def cmd_explore(args) -> int:
 def cmd_info(args) -> int:
     model = info.info(Path(args.dir))
     print(f"{args.dir}: {model.description}")
+    for name, weight, description in model.members:
+        print(f"member {name}: weight {weight:.3f} ({100 * weight:.1f}%): {description}")
     if model.data is not None:
         print(f"data: {json.dumps(model.data.to_json())}")
     if model.training:
