@@ -29,6 +29,7 @@ def harmonic_tone(f0: float, seconds: float = 1.0, rate: int = RATE) -> np.ndarr
     return 0.2 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 20) if k * f0 < rate / 2)
 
 
+@pytest.mark.slow  # Harvest over the bundled speech; the pitch of known tones: the tests below
 def test_yin_agrees_with_worlds_harvest_on_the_bundled_speech():
     x, rate = load_audio("speech")
     f0, voiced = track_pitch(x, rate)
