@@ -70,14 +70,14 @@ def test_fit_matches_arch(case, data):
     k = model.config.lags
     assert model.names == _seqlab_names(reference)
     np.testing.assert_allclose(model.params, reference.params.to_numpy(), rtol=0, atol=PARAMS_ATOL)
-    assert model.result.loglik == pytest.approx(reference.loglikelihood, rel=LOGLIK_RTOL)
-    assert model.result.nobs == reference.nobs
+    assert model.training_result.loglik == pytest.approx(reference.loglikelihood, rel=LOGLIK_RTOL)
+    assert model.training_result.nobs == reference.nobs
     # the model's own one-step densities at its parameters sum to the fitted log-likelihood
-    assert float(model.log_prob(series)[k:].sum()) == pytest.approx(model.result.loglik, rel=1e-10)
+    assert float(model.log_prob(series)[k:].sum()) == pytest.approx(model.training_result.loglik, rel=1e-10)
     _, sigma2 = model.filter(series)
     np.testing.assert_allclose(np.sqrt(sigma2[k:]), reference.conditional_volatility[k:], rtol=VARIANCE_RTOL)
-    np.testing.assert_allclose(model.result.bse_robust, reference.std_err.to_numpy(), rtol=BSE_RTOL)
-    assert not model.result.bounds_active
+    np.testing.assert_allclose(model.training_result.bse_robust, reference.std_err.to_numpy(), rtol=BSE_RTOL)
+    assert not model.training_result.bounds_active
 
 
 def _seqlab_names(result) -> list[str]:
@@ -88,19 +88,21 @@ def _seqlab_names(result) -> list[str]:
 def test_classic_standard_errors_match_arch():
     model, _ = fit_both(MSFT, "garch-t")
     reference = arch_model(MSFT, dist="t").fit(disp="off", cov_type="classic")
-    np.testing.assert_allclose(model.result.bse, reference.std_err.to_numpy(), rtol=BSE_RTOL)
+    np.testing.assert_allclose(model.training_result.bse, reference.std_err.to_numpy(), rtol=BSE_RTOL)
 
 
 def test_unscaled_returns_give_the_same_model():
     """Fitted on raw log returns (rescaled by 100 inside), the parameters map back to the data's scale."""
     percent = GARCH(GARCHConfig(o=1, dist="t")).fit(MSFT)
     raw = GARCH(GARCHConfig(o=1, dist="t")).fit(MSFT / 100)
-    assert raw.result.scale == 100.0
+    assert raw.training_result.scale == 100.0
     expected = percent.params.copy()
     expected[0] /= 100  # mu
     expected[1] /= 100**2  # omega
     np.testing.assert_allclose(raw.params, expected, rtol=1e-6)  # x / 100 * 100 != x in floats
-    assert raw.result.loglik == pytest.approx(percent.result.loglik + len(MSFT) * math.log(100), rel=1e-10)
+    assert raw.training_result.loglik == pytest.approx(
+        percent.training_result.loglik + len(MSFT) * math.log(100), rel=1e-10
+    )
     x = MSFT / 100
     assert float(raw.log_prob(x).sum()) == pytest.approx(float(percent.log_prob(MSFT).sum()) + len(x) * math.log(100))
 
@@ -123,8 +125,9 @@ def test_garch_filter_equals_the_loop(orders):
         [[0.05], np.full(p, 0.08 / max(p, 1)), np.full(o, 0.1 / max(o, 1)), np.full(q, 0.8 / max(q, 1))]
     )
     bounds = vol.variance_bounds(e)
-    fast = vol.garch_variance(params, e, p, o, q, 1.3, bounds)
-    slow = vol.garch_variance_reference(params, e, p, o, q, 1.3, bounds)
+    process = vol.GARCHProcess(p, o, q)
+    fast = process.variance(params, e, 1.3, bounds)
+    slow = process.variance_reference(params, e, 1.3, bounds)
     np.testing.assert_allclose(fast, slow, rtol=FLOAT64_RTOL)
 
 
@@ -132,16 +135,18 @@ def test_garch_filter_falls_back_when_a_bound_binds():
     e = np.random.default_rng(2).standard_normal(300)
     bounds = vol.variance_bounds(e)
     params = np.array([1e-12, 0.0, 0.0])  # sigma2 ~ 0: below the floor from the first step
-    fast = vol.garch_variance(params, e, 1, 0, 1, 1e-12, bounds)
-    np.testing.assert_allclose(fast, vol.garch_variance_reference(params, e, 1, 0, 1, 1e-12, bounds), rtol=0)
+    process = vol.GARCHProcess()
+    fast = process.variance(params, e, 1e-12, bounds)
+    np.testing.assert_allclose(fast, process.variance_reference(params, e, 1e-12, bounds), rtol=0)
     assert (fast == bounds[:, 0]).all()
 
 
 def test_egarch_fast_loop_equals_the_reference():
     e = np.random.default_rng(3).standard_normal(400)
     params = np.array([0.01, 0.12, -0.07, 0.96])
-    fast = vol.egarch_variance(params, e, 1, 1, 1, 0.2, vol.variance_bounds(e))
-    slow = vol.egarch_variance_reference(params, e, 1, 1, 1, 0.2, vol.variance_bounds(e))
+    process = vol.EGARCHProcess(1, 1, 1)
+    fast = process.variance(params, e, 0.2, vol.variance_bounds(e))
+    slow = process.variance_reference(params, e, 0.2, vol.variance_bounds(e))
     np.testing.assert_allclose(fast, slow, rtol=FLOAT64_RTOL)
 
 
@@ -188,8 +193,8 @@ def test_registered_and_round_trips(tmp_path):
     loaded = io.load(tmp_path / "m", expect="garch")
     np.testing.assert_array_equal(loaded.params, model.params)
     assert loaded.backcast == model.backcast
-    assert loaded.result.bse_robust == model.result.bse_robust
-    assert loaded.result.loglik == model.result.loglik
+    assert loaded.training_result.bse_robust == model.training_result.bse_robust
+    assert loaded.training_result.loglik == model.training_result.loglik
     torch.testing.assert_close(loaded.log_prob(SIMULATED[:300]), model.log_prob(SIMULATED[:300]), rtol=0, atol=0)
     assert loaded.describe() == model.describe()
     assert "GJR-GARCH(1,1,1), AR(1) mean, skewed-t noise" in model.describe()
@@ -218,12 +223,26 @@ def test_sample_paths_follow_the_model():
     assert forecast.quantiles[0.9].shape == (5,) and (forecast.quantiles[0.1] < forecast.quantiles[0.9]).all()
 
 
+def test_converged_is_the_optimisers_verdict():
+    """Stopped after 2 SLSQP iterations the fit says so (arch's convergence flag), and describe() repeats it."""
+    stopped = GARCH(GARCHConfig(dist="t")).fit(MSFT, maxiter=2)
+    record = stopped.training_result
+    assert not record.converged and record.iterations == 2 and "Iteration limit" in record.message
+    assert "did not converge" in stopped.describe()
+    assert GARCH(GARCHConfig(dist="t")).fit(MSFT).training_result.converged
+
+
+def test_a_misspelt_option_is_an_error():
+    with pytest.raises(TypeError, match="maxiterr"):
+        GARCH().fit(SIMULATED[:500], maxiterr=3)
+
+
 def test_fit_returns_self_and_encode_checks():
     model = GARCH()
     assert model.fit(SIMULATED[:500]) is model
-    assert model.result.converged and model.result.iterations > 0
+    assert model.training_result.converged and model.training_result.iterations > 0
     assert model.encode([0.1, -0.2], source="prices").dtype == torch.float64
-    assert "mu" in model.result.table()
+    assert "mu" in model.training_result.table()
 
 
 # -- bad input: one-line errors that say what and where -------------------------------------------------------
@@ -247,7 +266,6 @@ def test_degenerate_inputs():
     worse = bad.copy()
     worse[42] = np.inf
     one_line_error(lambda: GARCH().fit(worse), "row 42 is inf")
-    one_line_error(lambda: GARCH(GARCHConfig(dist="t")).fit(MSFT, maxiter=2), "did not converge .* after 2 iterations")
     one_line_error(lambda: GARCH(GARCHConfig(vol="figarch")), "vol must be one of")
     one_line_error(lambda: GARCH().log_prob([0.1, 0.2]), "not fitted")
 

@@ -9,7 +9,6 @@ import pytest
 from helpers import run_cli as cli
 
 from seqlab.models.garch import GARCH, GARCHConfig
-from seqlab.runs.train_garch import parse_name
 
 
 def write_prices(path, n=600, seed=0):
@@ -86,7 +85,7 @@ def test_several_series_are_refused_by_name(tmp_path, capsys):
 
 
 def test_backtest_names():
-    assert parse_name("garch") == GARCHConfig()
-    assert parse_name("gjr-t") == GARCHConfig(o=1, dist="t")
-    assert parse_name("egarch-skewt") == GARCHConfig(vol="egarch", o=1, dist="skewt")
-    assert parse_name("gru") is None and parse_name("garch-cauchy") is None
+    assert GARCHConfig.from_name("garch") == GARCHConfig()
+    assert GARCHConfig.from_name("gjr-t") == GARCHConfig(o=1, dist="t")
+    assert GARCHConfig.from_name("egarch-skewt") == GARCHConfig(vol="egarch", o=1, dist="skewt")
+    assert GARCHConfig.from_name("gru") is None and GARCHConfig.from_name("garch-cauchy") is None

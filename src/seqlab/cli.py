@@ -20,13 +20,15 @@ from seqlab.cli_options import (
     positive_float,
     positive_int,
 )
-from seqlab.data.series import FILL_POLICIES
+from seqlab.data.series import FEATURES, FILL_POLICIES
 from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
+from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
-from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train, train_garch
+from seqlab.models.noise import NOISES
+from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train
 from seqlab.training import LAST_DIR, TrainerConfig, exit_worker, leave_process_group
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
@@ -38,7 +40,7 @@ MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
 MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
-DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates")
+DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates", "features")
 DATA_OPTIONS += ("audio_encoding", "sample_rate")
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
 FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
@@ -58,6 +60,11 @@ def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False)
     g.add_argument("--fill", choices=FILL_POLICIES, help="CSV: what to do with missing values (default: refuse)")
     g.add_argument("--transform", help="CSV: log, diff, log_return, standardize or none, comma-chained (log_return)")
     g.add_argument("--covariates", help="CSV: past covariate column(s) as extra inputs of the neural models")
+    g.add_argument(
+        "--features",
+        choices=FEATURES,
+        help="CSV: a derived past covariate after those: range, Parkinson's variance (ln High - ln Low)^2 / (4 ln 2)",
+    )
     if not series_only:
         g.add_argument("--sample-rate", type=positive_int, help="audio: resample to this rate in Hz (the file's)")
         g.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, help="audio: mu_law levels or raw values (mu_law)")
@@ -89,8 +96,12 @@ def build_parser() -> Parser:
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
     g = t.add_argument_group("GARCH (--model garch)")
-    g.add_argument("--vol", choices=tuple(train_garch.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
-    g.add_argument("--dist", choices=train_garch.DISTS, help="noise: normal, Student t or skewed t (normal)")
+    g.add_argument(
+        "--vol",
+        choices=tuple(VOLATILITY_NAMES),
+        help="garch, gjr, egarch, or garchx / gjrx with the covariate (--features range) in the variance (garch)",
+    )
+    g.add_argument("--dist", choices=tuple(NOISES), help="noise: normal, Student t or skewed t (normal)")
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
     add_data_options(t)

@@ -33,7 +33,7 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.limits import check_output_size
 from seqlab.metrics import forecast_scores
-from seqlab.models.garch import GARCH
+from seqlab.models.garch import GARCH, NAME_EXAMPLES, GARCHConfig
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
@@ -42,11 +42,9 @@ from seqlab.plots import backtest_chart
 from seqlab.runs import sizing
 from seqlab.runs.forecast import pick_series
 from seqlab.runs.report import Column, markdown_table, write_report
-from seqlab.runs.train_garch import parse_name
 
 NEURAL_MODELS = ("neural_ar", "rnn", "lstm", "gru")
-# GARCH-family names: volatility[-noise], volatility garch, gjr or egarch, noise normal (default), t or skewt
-GARCH_EXAMPLES = ("garch", "garch-t", "gjr-t", "egarch-t", "egarch-skewt")
+GARCH_EXAMPLES = NAME_EXAMPLES  # GARCH-family names: volatility[-noise] (seqlab.models.garch)
 BACKTEST_MODELS = ("random_walk", "linear_ar", *NEURAL_MODELS)
 DEFAULT_MODELS = ("random_walk", "linear_ar", "garch-t", "egarch-t", "neural_ar", "gru", "lstm")
 NEURAL_LR = 2e-3
@@ -54,11 +52,12 @@ ONE_STEP_LEVELS = (0.5, 0.8)  # central one-step intervals whose coverage is rep
 
 
 def known_name(name: str) -> bool:
-    return name in BACKTEST_MODELS or parse_name(name) is not None
+    return name in BACKTEST_MODELS or GARCHConfig.from_name(name) is not None
 
 
 def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidden: int) -> SequenceModel:
-    """``train``: the modelled series (T,), or (T, 1 + C) with past covariates, which only the neural models use."""
+    """``train``: the modelled series (T,), or (T, 1 + C) with past covariates, which the
+    models that take them (``num_covariates``: the neural models, GARCH-X) read."""
     covariates = train.shape[1] - 1 if train.ndim == 2 else 0
     if name == "random_walk":
         return RandomWalk(differenced)
@@ -70,8 +69,16 @@ def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidde
     if name in ("rnn", "lstm", "gru"):
         config = LatentARConfig(cell=name, hidden_size=hidden, head=head, covariates=covariates)
         return LatentAR.for_series(torch.from_numpy(train), config)
-    if (garch := parse_name(name)) is not None:
-        return GARCH(garch)
+    if (garch := GARCHConfig.from_name(name)) is not None:
+        model = GARCH(garch)
+        if model.num_covariates and model.num_covariates != covariates:
+            raise OptionError(
+                f"{{0}}: {name} reads one exogenous variance beside the values; the data have {covariates} "
+                "covariates (give {1} range)",
+                "models",
+                "features",
+            )
+        return model
     raise OptionError(f"{{0}}: unknown {name!r}; choose from {', '.join(BACKTEST_MODELS + GARCH_EXAMPLES)}", "models")
 
 
@@ -109,8 +116,8 @@ def one_step_params(model: SequenceModel, data: torch.Tensor, start: int, end: i
 
 def in_sample_aic(model: SequenceModel) -> float | None:
     """AIC on the training part of a GARCH-family model (what picks the default reference), else None."""
-    if isinstance(model, GARCH) and model.result is not None:
-        return 2 * len(model.params) - 2 * model.result.loglik
+    if isinstance(model, GARCH) and model.training_result is not None:
+        return 2 * len(model.params) - 2 * model.training_result.loglik
     return None
 
 
@@ -154,9 +161,10 @@ def backtest(
     refit_every: int | None = None,
 ) -> dict:
     """Scores per model on ``y`` (n,), the modelled series; see the module docstring. ``covariates (n, C)``, row
-    by row beside ``y``, are extra inputs of the neural models (carried forward over each forecast's horizon)."""
+    by row beside ``y``, are extra inputs of the neural models and GARCH-X (carried forward over each forecast's
+    horizon)."""
     n = len(y)
-    elements = y if covariates is None else np.column_stack([y, covariates])  # what the neural models read
+    elements = y if covariates is None else np.column_stack([y, covariates])  # what models with covariates read
     cut = int(n * (1 - test_fraction))
     if cut < 30 or n - cut < horizon:
         raise SeqlabError(
@@ -178,12 +186,12 @@ def backtest(
         say(f"seqlab: {notice}")
     for name in models:
         neural = name in NEURAL_MODELS
-        data = torch.from_numpy(elements) if neural else torch.from_numpy(y)
         params, paths, fits, fit_seconds = [], [], [], 0.0
         for j, start in enumerate(refits):
             end = refits[j + 1] if j + 1 < len(refits) else n
             torch.manual_seed(seed)
             model = make_model(name, elements[:start], differenced, head, hidden)
+            data = torch.from_numpy(elements if model.num_covariates else y)  # what the model reads
             t0 = time.perf_counter()
             fits.append(fit_model(model, data[:start], passes, steps, seed, progress))
             fit_seconds += time.perf_counter() - t0
@@ -289,8 +297,8 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     if unknown or not spec.models:
         choices = ", ".join(BACKTEST_MODELS + GARCH_EXAMPLES)
         raise OptionError(
-            f"{{0}}: unknown {', '.join(unknown) or '(none given)'}; choose from {choices} (GARCH: garch, gjr or "
-            "egarch, with -t or -skewt for the noise)",
+            f"{{0}}: unknown {', '.join(unknown) or '(none given)'}; choose from {choices} (GARCH: garch, gjr, "
+            "egarch, or garchx / gjrx with the range, with -t or -skewt for the noise)",
             "models",
         )
     dataset = load_dataset(spec.data)
@@ -300,7 +308,8 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     y = dataset.transform.apply(series.values, series.source, series.lines)
     covariates = None if series.covariates is None else series.covariates[dataset.transform.lost :]
     transform = dataset.spec.transform
-    extra = f", covariates {dataset.spec.covariates} (neural models only)" if covariates is not None else ""
+    named = ", ".join(filter(None, (dataset.spec.covariates, dataset.spec.features)))
+    extra = f", covariates {named} (neural models and GARCH-X only)" if covariates is not None else ""
     say(f"seqlab: backtest on {series.source}, transform {transform}{extra}: {len(y):,} values")
     check_output_size("--samples x --folds x --horizon", (spec.samples, spec.folds, spec.horizon))
     result = backtest(
@@ -324,7 +333,7 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     )
     record = {"data": series.source, "transform": transform, **result}
     if covariates is not None:
-        record["covariates"] = dataset.spec.covariates
+        record["covariates"] = named
     refit = f", refit every {spec.refit_every} steps ({result['fits']} fits)" if spec.refit_every else ""
     title = (
         f"{series.source} ({transform}{extra}): one-step scores on all {result['test_values']:,} held-out values"

@@ -76,7 +76,7 @@ def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
     elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
         model = LatentAR(MuLaw(dataset.rate), config)
     else:
-        if dataset.spec.covariates:
+        if dataset.spec.covariates or dataset.spec.features:
             config = replace(config, covariates=dataset.train.shape[1] - 1)
         model = LatentAR.for_series(dataset.train, config)
         model.transform = dataset.transform
