@@ -227,11 +227,13 @@ def pick(args, spec_class, **values):
 def cmd_train(args) -> int:
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig) if hasattr(args, f.name)]
     model = {MODEL_OPTIONS[k]: v for k, v in given(args, MODEL_OPTIONS).items()}
+    family = model.pop("cell") if model.get("cell") in train.CLASSICAL_MODELS else "latent_ar"  # --model garch
     trainer = given(args, trainer_fields) | {"progress": not args.no_progress}
     options = given(args, DATA_OPTIONS)
     data = DataSpec(args.data or train.DEFAULT_DATA, **options) if args.data or options else None
     out = Path(args.out) if args.out else None
-    run = train.train(train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite), say=say)
+    spec = train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite, family)
+    run = train.train(spec, say=say)
     result, kind, final = run.training, run.dataset.kind, run.final
     if result is not None and result.stopped_because == "interrupted":
         say(

@@ -203,8 +203,7 @@ class GARCH(SequenceModel):
         x_prev = garch_fit.lagged(x, self.backcast_x, k) if x is not None else None
         sigma2 = np.empty(T)
         sigma2[k:] = process.variance(vp, e, self.backcast, None, x_prev) if T > k else []
-        first_x = np.array([self.backcast_x]) if x is not None else None  # the first step sees only the backcasts
-        sigma2[: min(k, T)] = process.variance(vp, np.zeros(1), self.backcast, None, first_x)[0]
+        sigma2[: min(k, T)] = process.step(vp, process.initial(self.backcast), self.backcast_x)  # backcasts only
         return mu, sigma2
 
     def log_prob(self, x) -> torch.Tensor:

@@ -48,11 +48,12 @@ TRAINER_FIELDS = tuple(f.name for f in fields(TrainerConfig))
 @dataclass
 class TrainSpec:
     data: DataSpec | None = None  # None: the default data (a new run) or the saved data (resume)
-    model: dict = field(default_factory=dict)  # LatentARConfig fields given (cell included)
+    model: dict = field(default_factory=dict)  # the family's fields given (LatentARConfig's, cell included)
     trainer: dict = field(default_factory=dict)  # TrainerConfig fields given
     out: Path | None = None  # None: rundir.default_run_dir
     resume: bool = False
     overwrite: bool = False
+    family: str = "latent_ar"  # latent_ar (model: LatentARConfig fields), or garch (model: GARCH_OPTIONS)
 
 
 @dataclass
@@ -143,8 +144,10 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
-    if spec.model.get("cell") in CLASSICAL_MODELS:
+    if spec.family in CLASSICAL_MODELS:
         return fit_classical(spec, say)
+    if spec.family != "latent_ar":
+        raise OptionError(f"unknown model family {spec.family!r}; choose latent_ar or {', '.join(CLASSICAL_MODELS)}")
     garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
     if garch_only:
         raise OptionError("{all}: options of --model garch only", *garch_only)
@@ -211,7 +214,7 @@ def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     """``--model garch``: no trainer; only the GARCH options and the seed may be given."""
     if spec.resume:
         raise OptionError("a GARCH fit takes milliseconds and has nothing to {0}; use {1}", "resume", "overwrite")
-    wrong = [k for k in spec.model if k not in (*GARCH_OPTIONS, "cell")]
+    wrong = [k for k in spec.model if k not in GARCH_OPTIONS]
     wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
     if wrong:
         raise OptionError("--model garch takes no {all} (options of the neural models)", *wrong)
