@@ -30,19 +30,16 @@ def seqlab_case(train_ids, vocab, args, backend: str, steps: int) -> float:
     torch.manual_seed(0)
     config = LatentARConfig("lstm", args.hidden, args.layers, args.embedding, backend=backend)
     model = LatentAR(vocab, config)
-    trainer = Trainer(
-        model,
-        TrainerConfig(
-            steps=args.warmup + steps, batch_size=args.batch, window=args.window, progress=False, eval_every=10**9
-        ),
-    )
     marks = {}
 
-    def on_step(trainer, step, loss):
-        if step in (args.warmup, args.warmup + steps):
-            marks[step] = time.perf_counter()
+    def on_step(trainer, progress):
+        if progress.step in (args.warmup, args.warmup + steps):
+            marks[progress.step] = time.perf_counter()
 
-    trainer.fit(train_ids, None, on_step=on_step)  # no validation, no checkpoints: the loop alone
+    config = TrainerConfig(
+        steps=args.warmup + steps, batch_size=args.batch, window=args.window, progress=False, eval_every=10**9
+    )
+    Trainer(model, config, callbacks=[on_step]).fit(train_ids, None)  # no validation, no checkpoints: the loop
     return steps * args.batch * args.window / (marks[args.warmup + steps] - marks[args.warmup])
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from seqlab.cli import main
 from seqlab.data import load_text
+from seqlab.runs.run_directory import RunCheckpoints, RunDirectory
 
 SMALL_TEXT = load_text("shakespeare")[:20_000]
 TINY_MODEL = ["--hidden", "8", "--layers", "1", "--embedding", "4"]
@@ -47,3 +48,9 @@ def assert_one_line_error(code, err, *fragments):
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def checkpoints_in(path):
+    """The Trainer's checkpointer for the run folder ``path`` (made if missing), without claiming it: what a
+    torchrun worker other than the main one gets, here for tests that train into a folder of their own."""
+    return RunCheckpoints(RunDirectory(Path(path), Path(path)), {})

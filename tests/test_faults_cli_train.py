@@ -2,6 +2,8 @@
 the new run's first checkpoint, never `.`, a symlink or a folder holding the user's files; one process per run
 folder; --resume finds a checkpoint an interrupted swap left behind. All through the command line, tiny models."""
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -9,11 +11,13 @@ import sys
 import time
 
 import pytest
+import torch
 from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
 from helpers import run_cli as run
 
 from seqlab import io
-from seqlab.runs.directory import LOCK_FILE
+from seqlab.runs.run_directory import LOCK_FILE
+from seqlab.training import Trainer
 
 TINY = [*TINY_MODEL, *TINY_TRAINING]
 
@@ -66,12 +70,29 @@ def test_overwrite_replaces_a_seqlab_run_once_the_new_run_has_a_checkpoint(data,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no build-beside folder left
 
 
-def test_a_run_diverging_at_step_2_under_overwrite_leaves_the_old_model(data, tmp_path, capsys):
+def diverge_at(monkeypatch, step: int) -> None:
+    """Every training in this process turns a weight NaN at ``step``: a divergence at a known step, which no
+    learning rate can promise on every machine."""
+    original = Trainer.train_step
+
+    def train_step(self, net, stream, progress, state):
+        state = original(self, net, stream, progress, state)
+        if progress.step == step:
+            with torch.no_grad():
+                next(self.model.parameters()).view(-1)[0] = math.nan
+        return state
+
+    monkeypatch.setattr(Trainer, "train_step", train_step)
+
+
+def test_a_run_diverging_at_step_2_under_overwrite_leaves_the_old_model(data, tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert run(train(data, out), capsys)[0] == 0
     old, files = weights(out), sorted(p.name for p in out.iterdir())
-    code, _, err = run(train(data, out, "--overwrite", "--lr", "1e38", "--clip", "0", "--eval-every", "50"), capsys)
-    assert_one_line_error(code, err, "training stopped at step 2")
+    diverge_at(monkeypatch, 2)
+    code, _, err = run(train(data, out, "--overwrite", "--eval-every", "50"), capsys)
+    assert_one_line_error(code, err, "training stopped at step 2", "no checkpoint had been written yet")
+    assert err.strip().endswith("try a lower --lr")  # the Trainer names the field, the command line its option
     assert same_weights(old, weights(out)) and same_weights(old, weights(out / "last"))
     assert sorted(p.name for p in out.iterdir()) == files
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
@@ -131,3 +152,54 @@ def test_resume_first_recovers_a_checkpoint_swap_a_kill_left_half_done(data, tmp
     code, _, err = run(["train", "--resume", "--out", str(out), "--steps", "4"], capsys)
     assert code == 0, err
     assert (out / "last").is_dir() and not (out / f".last.old-{dead}").exists()
+
+
+def test_overwrite_and_resume_keep_the_users_files_inside_last(data, tmp_path, capsys):
+    """The issue's reproduction: a file and a folder of the user's inside last/ survive --overwrite and --resume."""
+    out = tmp_path / "r"
+    assert run(train(data, out, "--eval-every", "1"), capsys)[0] == 0
+    (out / "last" / "mine.txt").write_text("mine\n")
+    (out / "last" / "analysis").mkdir()
+    (out / "last" / "analysis" / "plot.py").write_text("x\n")
+    for argv in (train(data, out, "--overwrite"), ["train", "--resume", "--out", str(out), "--steps", "5"]):
+        code, _, err = run(argv, capsys)
+        assert_one_line_error(code, err, "holds files seqlab did not write (last/analysis, last/mine.txt)")
+    assert (out / "last" / "mine.txt").read_text() == "mine\n"
+    assert (out / "last" / "analysis" / "plot.py").read_text() == "x\n"
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda saved: saved.update(extra=1), "unknown key 'extra'"),
+        (lambda saved: saved["trainer_config"].update(lr=math.nan), "lr must be a finite number, got nan"),
+    ],
+    ids=["extra-key", "lr-nan"],
+)
+def test_resume_from_an_edited_trainer_json_is_one_line_naming_it(data, tmp_path, capsys, edit, fragment):
+    out = tmp_path / "run"
+    assert run(train(data, out), capsys)[0] == 0
+    path = out / "last" / "trainer.json"
+    saved = json.loads(path.read_text())
+    edit(saved)
+    path.write_text(json.dumps(saved))
+    code, _, err = run(["train", "--resume", "--out", str(out), "--steps", "4"], capsys)
+    assert_one_line_error(code, err, f"{path}: damaged or unexpected content", fragment)
+    assert code == 1
+
+
+@pytest.mark.parametrize("option", ["--clip", "--weight-decay"])
+def test_a_setting_that_is_not_a_finite_number_is_refused(data, tmp_path, capsys, option):
+    out = tmp_path / "run"
+    code, _, err = run(train(data, out, option, "nan"), capsys)
+    assert_one_line_error(code, err, f"{option} must be a finite number, got nan")
+    assert not out.exists()  # refused before anything was written
+
+
+def test_info_on_a_training_json_that_lags_its_weights_is_one_line(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run(train(data, out, "--eval-every", "1"), capsys)[0] == 0
+    weights_file = out / "model.safetensors"
+    weights_file.write_bytes(weights_file.read_bytes()[:-1] + b" ")  # new weights, the old record beside them
+    code, _, err = run(["info", str(out)], capsys)
+    assert_one_line_error(code, err, "training.json: describes the weights of an earlier validation")

@@ -1,5 +1,6 @@
-"""Run directories that cannot eat user data: marked, locked, overwritten only when safe and only after the new
-run has its first checkpoint, and never through a symlink or onto the working directory."""
+"""Run directories that cannot eat user data: compared at every depth against what seqlab writes, marked, locked,
+overwritten only when safe and only after the new run has its first checkpoint, never through a symlink or onto
+the working directory; seqlab's own temporary files cleaned, a training.json that lags its weights detected."""
 
 import json
 import math
@@ -13,7 +14,14 @@ from helpers import SMALL_TEXT
 from seqlab import SeqlabError, atomic
 from seqlab.data import Vocabulary
 from seqlab.models import LatentAR, LatentARConfig
-from seqlab.runs.directory import LOCK_FILE, MARKER_FILE, RunDirectory, is_marked
+from seqlab.runs.run_directory import (
+    LOCK_FILE,
+    MARKER_FILE,
+    RunCheckpoints,
+    RunDirectory,
+    is_marked,
+    training_record,
+)
 from seqlab.training import Trainer, TrainerConfig, TrainingDiverged
 
 TEXT = SMALL_TEXT[:2_000]
@@ -23,7 +31,9 @@ def make_run(path, version: int) -> None:
     """A finished run: marked, with a best model and a last/ checkpoint that name their version."""
     with RunDirectory.create(path) as run:
         atomic.write_json(run.work / "config.json", {"version": version})
-        atomic.write_dir_atomically(run.work / "last", lambda tmp: atomic.write_json(tmp / "v.json", {"v": version}))
+        atomic.write_dir_atomically(
+            run.work / "last", lambda tmp: atomic.write_json(tmp / "trainer.json", {"v": version})
+        )
 
 
 def version(path) -> int:
@@ -140,7 +150,7 @@ def test_a_run_that_fails_before_its_first_checkpoint_leaves_the_old_one(tmp_pat
     with pytest.raises(RuntimeError), RunDirectory.create(path, overwrite=True) as run:
         atomic.write_json(run.work / "config.json", {"version": 2})
         raise RuntimeError("diverged at step 2")
-    assert version(path) == 1 and (path / "last" / "v.json").exists()
+    assert version(path) == 1 and (path / "last" / "trainer.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
 
 
@@ -190,9 +200,7 @@ def _trainer_into(run: RunDirectory, steps: int = 4):
     vocab = Vocabulary.from_text(TEXT)
     model = LatentAR(vocab, LatentARConfig(cell="gru", hidden_size=6, embedding_dim=3))
     config = TrainerConfig(steps=steps, batch_size=2, window=8, eval_every=2, eval_chars=100, progress=False)
-    trainer = Trainer(model, config, out=run.work)
-    trainer.after_checkpoint = lambda t: setattr(t, "out", run.commit())
-    return trainer, vocab.encode(TEXT)
+    return Trainer(model, config, RunCheckpoints(run, {})), vocab.encode(TEXT)
 
 
 def test_an_overwriting_training_commits_at_its_first_checkpoint(tmp_path):
@@ -212,10 +220,98 @@ def test_an_overwriting_training_that_diverges_before_its_first_checkpoint_keeps
     with pytest.raises(TrainingDiverged), RunDirectory.create(path, overwrite=True) as run:
         trainer, ids = _trainer_into(run)
 
-        def diverge(trainer, step, loss):
+        def diverge(trainer, progress):
             with torch.no_grad():
                 next(trainer.model.parameters()).view(-1)[0] = math.inf
 
-        trainer.fit(ids[:1500], ids[1500:], on_step=diverge)
-    assert version(path) == 1 and (path / "last" / "v.json").exists()
+        trainer.callbacks.append(diverge)
+        trainer.fit(ids[:1500], ids[1500:])
+    assert version(path) == 1 and (path / "last" / "trainer.json").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def trained_run(path) -> None:
+    """A real run folder: a best model, training.json and last/, as ``seqlab train`` leaves it."""
+    with RunDirectory.create(path) as run:
+        trainer, ids = _trainer_into(run, steps=2)
+        trainer.fit(ids[:1500], ids[1500:])
+
+
+def every_file(path) -> dict:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "plant, named",
+    [
+        (lambda run: (run / "last" / "mine.txt").write_text("mine"), "last/mine.txt"),
+        (
+            lambda run: (run / "last" / "analysis").mkdir() or (run / "last/analysis/plot.py").write_text("x"),
+            "last/analysis",
+        ),
+        (lambda run: (run / "last" / "trainer.json.bak").write_text("{}"), "last/trainer.json.bak"),
+        (
+            lambda run: (run / ".last.tmp-123").mkdir() or (run / ".last.tmp-123/notes.txt").write_text("x"),
+            ".last.tmp-123/notes.txt",
+        ),
+        (
+            lambda run: (run / "last" / "optimizer.pt").unlink() or (run / "last/optimizer.pt").mkdir(),
+            "last/optimizer.pt",
+        ),
+        (lambda run: (run / "last" / "link").symlink_to(run / "config.json"), "last/link"),
+        (lambda run: (run / ".notes.tmp-123").write_text("x"), ".notes.tmp-123"),
+    ],
+    ids=[
+        "file-in-last",
+        "folder-in-last",
+        "unknown-name",
+        "inside-a-leftover",
+        "folder-for-a-file",
+        "symlink",
+        "tmp-name",
+    ],
+)
+@pytest.mark.parametrize("options", [{"overwrite": True}, {"resume": True}], ids=["overwrite", "resume"])
+def test_files_seqlab_did_not_write_at_any_depth_are_refused_and_kept(tmp_path, plant, named, options):
+    path = tmp_path / "run"
+    trained_run(path)
+    plant(path)
+    before = every_file(path)
+    with pytest.raises(SeqlabError, match=f"holds files seqlab did not write \\({named}\\)"):
+        RunDirectory.create(path, **options)
+    assert every_file(path) == before  # refused before anything was replaced, removed or written
+
+
+def test_seqlab_files_at_every_depth_are_its_own(tmp_path):
+    path = tmp_path / "run"
+    trained_run(path)
+    (path / ".last.old-123").mkdir()  # a checkpoint swap's leftover, holding only checkpoint files
+    (path / ".last.old-123" / "trainer.json").write_text("{}")
+    (path / "last" / ".trainer.json.tmp-123").write_text("{}")
+    with RunDirectory.create(path, resume=True):
+        pass
+
+
+def test_seqlab_temporary_files_a_kill_left_at_the_top_are_removed_when_the_run_is_claimed(tmp_path):
+    path = tmp_path / "run"
+    trained_run(path)
+    dead_and_alive = [f".config.json.tmp-{2**22 + 1}", f".training.json.tmp-{os.getpid()}", ".model.safetensors.tmp-1"]
+    for name in dead_and_alive:  # the lock says no seqlab process writes here now, whatever the PID
+        (path / name).write_text("half a file")
+    with RunDirectory.create(path, resume=True):
+        assert not any((path / name).exists() for name in dead_and_alive)
+    assert (path / "config.json").exists() and (path / "last").is_dir()
+
+
+def test_a_training_json_that_lags_its_weights_is_detected(tmp_path):
+    """A kill between the writes of a new best model (model.safetensors, then training.json) left a record of
+    the previous best beside the new weights: the reader says so instead of showing the wrong score."""
+    path = tmp_path / "run"
+    trained_run(path)
+    assert training_record(path)["progress"]["step"] == 2  # consistent: read as written
+    weights = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes((path / "last" / "model.safetensors").read_bytes()[:-1] + b" ")
+    with pytest.raises(SeqlabError, match="training.json: describes the weights of an earlier validation"):
+        training_record(path)
+    (path / "model.safetensors").write_bytes(weights)
+    assert training_record(path)["progress"]["step"] == 2

@@ -4,7 +4,8 @@ import hidden inside a function.
     interface     cli
     application   runs
     models        base, models, training, io, experiments, streaming
-    foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots
+    foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots,
+                  distributed
 """
 
 import ast
@@ -31,6 +32,7 @@ LAYERS = {
             "limits",
             "errors",
             "plots",
+            "distributed",
         ),
         0,
     ),

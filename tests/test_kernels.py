@@ -227,7 +227,8 @@ def test_training_loss_curve_matches_reference(cell, reset, layout, monkeypatch)
         model = LatentAR(vocabulary, config)
         trainer_config = TrainerConfig(steps=6, batch_size=4, window=10, warmup_steps=0, progress=False)
         losses[backend] = []
-        Trainer(model, trainer_config).fit(ids, on_step=lambda trainer, step, loss, b=backend: losses[b].append(loss))
+        record = [lambda trainer, progress, b=backend: losses[b].append(progress.loss)]
+        Trainer(model, trainer_config, callbacks=record).fit(ids)
     losses = {backend: torch.tensor(curve) for backend, curve in losses.items()}
     assert picked and set(picked) == {layout}
     assert len(losses["triton"]) == 6

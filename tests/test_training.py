@@ -1,5 +1,7 @@
-"""The Trainer: exact resume, Ctrl-C, divergence, budgets, data-parallel training."""
+"""The Trainer: exact resume, Ctrl-C, divergence, budgets, early stopping, data-parallel training, and what a
+person sees (the progress bar, the busy-CPU notice) from the edges, never from the Trainer."""
 
+import itertools
 import json
 import os
 import signal
@@ -9,12 +11,13 @@ import time
 
 import pytest
 import torch
-from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, write_small_text
+from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, checkpoints_in, write_small_text
 from safetensors.torch import load_file
 
-from seqlab import SeqlabError
+from seqlab import SeqlabError, training
 from seqlab.data import Vocabulary
 from seqlab.models import LatentAR, LatentARConfig
+from seqlab.runs import progress as shown_progress
 from seqlab.training import Trainer, TrainerConfig, TrainingDiverged, WindowStream
 
 VOCAB = Vocabulary.from_text(SMALL_TEXT)
@@ -46,21 +49,20 @@ def assert_same_weights(a, b):
 @pytest.mark.parametrize("schedule", ["constant", "cosine"])
 def test_interrupt_and_resume_equals_a_straight_run(tmp_path, schedule):
     straight = tiny_model()
-    Trainer(straight, config(schedule=schedule), out=tmp_path / "a").fit(TRAIN, VALID)
+    Trainer(straight, config(schedule=schedule), checkpoints_in(tmp_path / "a")).fit(TRAIN, VALID)
 
-    first = tiny_model()
-    trainer = Trainer(first, config(schedule=schedule), out=tmp_path / "b")
-
-    def stop_at_5(trainer, step, loss):
-        if step == 5:
+    def stop_at_5(trainer, progress):
+        if progress.step == 5:
             trainer.request_stop()
 
-    result = trainer.fit(TRAIN, VALID, on_step=stop_at_5)
+    first = tiny_model()
+    trainer = Trainer(first, config(schedule=schedule), checkpoints_in(tmp_path / "b"), callbacks=[stop_at_5])
+    result = trainer.fit(TRAIN, VALID)
     assert result.stopped_because == "interrupted" and result.steps == 5
     assert json.loads((tmp_path / "b/last/trainer.json").read_text())["progress"]["step"] == 5
 
     resumed = tiny_model()  # fresh weights: everything must come from the checkpoint
-    result = Trainer(resumed, config(schedule=schedule), out=tmp_path / "b").fit(TRAIN, VALID, resume=True)
+    result = Trainer(resumed, config(schedule=schedule), checkpoints_in(tmp_path / "b")).fit(TRAIN, VALID, resume=True)
     assert result.steps == 8
     assert_same_weights(weights(resumed), weights(straight))
     # and the carried hidden state saved at the end is the same too
@@ -74,62 +76,77 @@ def test_interrupt_and_resume_equals_a_straight_run(tmp_path, schedule):
 def test_steps_then_more_steps_equals_the_total(tmp_path):
     """Training N steps, then resuming with a budget of 2N, gives the weights of 2N straight (constant lr)."""
     straight = tiny_model()
-    Trainer(straight, config(steps=8, schedule="constant"), out=tmp_path / "a").fit(TRAIN, VALID)
+    Trainer(straight, config(steps=8, schedule="constant"), checkpoints_in(tmp_path / "a")).fit(TRAIN, VALID)
     part = tiny_model()
-    Trainer(part, config(steps=4, schedule="constant"), out=tmp_path / "b").fit(TRAIN, VALID)
+    Trainer(part, config(steps=4, schedule="constant"), checkpoints_in(tmp_path / "b")).fit(TRAIN, VALID)
     assert not all(torch.equal(a, b) for a, b in zip(weights(part).values(), weights(straight).values(), strict=True))
     rest = tiny_model()
-    Trainer(rest, config(steps=8, schedule="constant"), out=tmp_path / "b").fit(TRAIN, VALID, resume=True)
+    Trainer(rest, config(steps=8, schedule="constant"), checkpoints_in(tmp_path / "b")).fit(TRAIN, VALID, resume=True)
     assert_same_weights(weights(rest), weights(straight))
 
 
 def test_training_lowers_the_validation_loss(tmp_path):
     model = tiny_model()
     untrained = float(-model.log_prob(VALID[:500]).mean())
-    result = Trainer(model, config(steps=90, eval_every=30, lr=1e-2, batch_size=8, window=32), out=tmp_path).fit(
-        TRAIN, VALID
+    trainer = Trainer(
+        model, config(steps=90, eval_every=30, lr=1e-2, batch_size=8, window=32), checkpoints_in(tmp_path)
     )
+    result = trainer.fit(TRAIN, VALID)
     nlls = [h["valid_nll"] for h in result.history]
     assert len(nlls) == 3 and nlls[-1] < nlls[0] < untrained - 0.5
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
-    model = tiny_model()
-
-    def poison(trainer, step, loss):
-        if step == 4:
+    def poison(trainer, progress):
+        if progress.step == 4:
             with torch.no_grad():
                 trainer.model.out.weight.fill_(float("nan"))
 
-    with pytest.raises(TrainingDiverged, match="step 5: the loss became nan.*step 3.* kept"):
-        Trainer(model, config(), out=tmp_path).fit(TRAIN, VALID, on_step=poison)
+    trainer = Trainer(tiny_model(), config(), checkpoints_in(tmp_path), callbacks=[poison])
+    with pytest.raises(TrainingDiverged, match="step 5: the loss became nan.*step 3.* kept") as error:
+        trainer.fit(TRAIN, VALID)
+    assert error.value.names == ("lr",)  # the setting to lower, by its field name: the interface spells it
     saved = json.loads((tmp_path / "last/trainer.json").read_text())
     assert saved["progress"]["step"] == 3
     assert all(torch.isfinite(v).all() for v in load_file(str(tmp_path / "last/model.safetensors")).values())
 
 
-def test_time_budget_stops_training(tmp_path):
-    model = tiny_model()
-    result = Trainer(model, config(steps=None, time_budget=1.0), out=tmp_path).fit(TRAIN, VALID)
-    assert result.stopped_because.startswith("reached the time budget") and result.elapsed >= 1.0
-    assert result.elapsed < 10
+def fake_clock(monkeypatch, seconds_per_call: float) -> None:
+    """The Trainer's clock advances ``seconds_per_call`` each time it is read: a time budget without wall time."""
+    ticks = itertools.count()
+    monkeypatch.setattr(training.time, "perf_counter", lambda: next(ticks) * seconds_per_call)
 
 
-def test_progress_bar_shows_loss_throughput_and_eta(tmp_path, capsys):
-    model = tiny_model()
-    Trainer(model, config(steps=None, time_budget=2.5, progress=True), out=tmp_path).fit(TRAIN, VALID)
+def test_time_budget_stops_training(monkeypatch):
+    fake_clock(monkeypatch, 0.25)  # read once at the start and once per step: 0.25 s a step
+    result = Trainer(tiny_model(), config(steps=None, time_budget=1.0)).fit(TRAIN, VALID)
+    assert result.stopped_because == "reached the time budget of 1 s"
+    assert result.steps == 4 and result.elapsed == 1.0
+    assert [h["step"] for h in result.history] == [3, 4]  # eval_every 3, and the budget's end
+
+
+def test_progress_bar_shows_steps_loss_throughput_and_validation_in_the_datas_elements(capsys):
+    trainer = Trainer(tiny_model(), config(steps=6, eval_every=3))
+    with shown_progress.shown(trainer, "characters", enabled=True):
+        trainer.fit(TRAIN, VALID)
     err = capsys.readouterr().err
-    assert "loss=" in err and "chars/s=" in err and "valid bits=" in err
-    assert "<00:0" in err  # tqdm's remaining-time estimate
+    last = err.replace("\r", "\n").strip().splitlines()[-1]  # the bar as it was left
+    assert "6/6" in last and "step=6" in last and "loss=" in last and "valid bits=" in last
+    assert "characters/s=" in last and "chars/s" not in last
+    assert trainer.callbacks == []  # the bar was a callback for the block only
 
 
-def test_early_stopping(tmp_path):
-    model = tiny_model()
-    # a learning rate of zero after warmup cannot improve: patience 2 stops after 2 flat validations
-    result = Trainer(model, config(steps=100, lr=1e-9, warmup_steps=0, eval_every=2, patience=2), out=tmp_path).fit(
-        TRAIN, VALID
-    )
-    assert result.stopped_because.startswith("early stopping") and result.steps < 100
+def test_the_trainer_prints_nothing(capsys):
+    Trainer(tiny_model(), config(steps=3, progress=True)).fit(TRAIN, VALID)
+    assert capsys.readouterr() == ("", "")
+
+
+def test_early_stopping(monkeypatch):
+    scores = iter([3.0, 2.0, 2.5, 2.0, 2.0, 1.0])  # no improvement in the 3rd and 4th validations
+    monkeypatch.setattr(Trainer, "validation_nll", lambda self, valid, limit: next(scores))
+    result = Trainer(tiny_model(), config(steps=100, eval_every=2, patience=2)).fit(TRAIN, VALID)
+    assert result.stopped_because == "early stopping: no improvement in 2 validations"
+    assert result.steps == 8 and result.best_valid_nll == 2.0
 
 
 def test_text_shorter_than_a_window():
@@ -147,7 +164,7 @@ def test_windows_are_consecutive_within_an_epoch():
 
 def test_a_finished_worker_exits_with_its_code_and_its_output():
     """exit_worker skips the interpreter's teardown (os._exit), so it must flush what is still buffered."""
-    code = "import sys; from seqlab.training import exit_worker; sys.stdout.write('kept'); exit_worker(3)"
+    code = "import sys; from seqlab.cli import exit_worker; sys.stdout.write('kept'); exit_worker(3)"
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe: block-buffered
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=buffered, timeout=120)
     assert (done.returncode, done.stdout) == (3, "kept")
@@ -247,15 +264,13 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(tmp_path):
 
 
 def test_a_busy_cpu_gets_a_notice(monkeypatch):
-    from seqlab import training
-
-    monkeypatch.setattr(training.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
-    monkeypatch.setattr(training.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 2)
-    assert "the CPU is busy (load 8.0 on 2 cores)" in training.busy_cpu_notice()
-    assert "OMP_NUM_THREADS=1" in training.busy_cpu_notice()
-    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 1)
-    assert training.busy_cpu_notice() == ""
-    monkeypatch.setattr(training.os, "getloadavg", lambda: (0.3, 0.3, 0.3))
-    monkeypatch.setattr(training.torch, "get_num_threads", lambda: 2)
-    assert training.busy_cpu_notice() == ""
+    monkeypatch.setattr(shown_progress.os, "getloadavg", lambda: (8.0, 8.0, 8.0))
+    monkeypatch.setattr(shown_progress.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(shown_progress.torch, "get_num_threads", lambda: 2)
+    assert "the CPU is busy (load 8.0 on 2 cores)" in shown_progress.busy_cpu_notice()
+    assert "OMP_NUM_THREADS=1" in shown_progress.busy_cpu_notice()
+    monkeypatch.setattr(shown_progress.torch, "get_num_threads", lambda: 1)
+    assert shown_progress.busy_cpu_notice() == ""
+    monkeypatch.setattr(shown_progress.os, "getloadavg", lambda: (0.3, 0.3, 0.3))
+    monkeypatch.setattr(shown_progress.torch, "get_num_threads", lambda: 2)
+    assert shown_progress.busy_cpu_notice() == ""

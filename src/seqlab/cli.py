@@ -6,10 +6,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
+from typing import NoReturn
 
+from seqlab import distributed
 from seqlab.cells import FORGET_INIT_HELP
 from seqlab.cli_options import (
     add_config_options,
@@ -29,7 +32,8 @@ from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.noise import NOISES
 from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train
-from seqlab.training import LAST_DIR, TrainerConfig, exit_worker, leave_process_group
+from seqlab.runs.run_directory import LAST_DIR
+from seqlab.training import TrainerConfig
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
 QUANTILES = list_of(number(float, lambda q: 0 < q < 1, "a number in (0, 1)"), "numbers in (0, 1)")
@@ -246,7 +250,7 @@ def cmd_train(args) -> int:
     if result is None:  # GARCH: fitted by maximum likelihood; held-out values each given all before them
         say(f"seqlab: {run.model.describe()}; fitted in {final['fit_seconds']:.3f} s; saved in {run.out}")
     else:
-        rate = f"{result.chars_per_second:,.0f} {run.dataset.elements}/s"
+        rate = f"{result.elements_per_second:,.0f} {run.dataset.elements}/s"
         say(f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s ({rate})")
     if final is not None and kind == "text":
         say(
@@ -380,11 +384,22 @@ def flag(field: str, args) -> str:
     return "--" + option.replace("_", "-") if option else FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
+def exit_worker(code: int) -> NoReturn:
+    """End a torchrun worker whose command finished and left the group: flush the output, then exit without
+    the interpreter's teardown. Even after the barrier a rank could still abort there (SIGABRT, "terminate
+    called without an active exception", once in CI): DDP wrappers sit in reference cycles, so one can hold
+    the gloo group until the interpreter is being finalised, when gloo's threads can no longer take the GIL.
+    Every file the command wrote is already closed and fsync'd (``atomic``), so nothing is lost."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code = COMMANDS[args.command](args)
-        if code == 0 and leave_process_group():  # under torchrun: every rank leaves together
+        if code == 0 and distributed.leave():  # under torchrun: every rank leaves together
             exit_worker(code)
         return code
     except OptionError as e:

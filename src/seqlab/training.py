@@ -1,46 +1,46 @@
-"""The ``Trainer``, shared by every neural model: AdamW, clipping, truncated BPTT, a learning-rate
-schedule, periodic validation, early stopping, step and time budgets, safe resumable checkpoints,
-and data parallelism through ``torchrun`` (DDP; gloo on the CPU, nccl on the GPU).
+"""The ``Trainer``, shared by every neural model: AdamW, clipping, truncated BPTT, a learning-rate schedule,
+periodic validation, early stopping, step and time budgets, resumable checkpoints, and data parallelism through
+``torchrun`` (``seqlab.distributed``).
 
-Data: the training ids are cut into ``batch_size`` contiguous streams; step ``s`` trains on the
-next ``window`` elements of every stream and carries the recurrent state across consecutive windows
-(truncated BPTT), resetting it at each epoch, whose start is shifted by a seeded random offset.
-Everything a step does is a function of ``(seed, step)`` and the saved state, so a resumed run
-continues exactly where the interrupted one stopped.
+Data: the training ids are cut into ``batch_size`` contiguous streams; step ``s`` trains on the next ``window``
+elements of every stream and carries the recurrent state across consecutive windows (truncated BPTT), resetting it
+at each epoch, whose start is shifted by a seeded random offset. Everything a step does is a function of
+``(seed, step)`` and the saved state, so a resumed run continues exactly where the interrupted one stopped.
 
-Checkpoints in ``out``::
+The Trainer is silent: it prints nothing, names no command-line option and never ends the process. What it
+reports goes to ``callbacks`` (``callback(trainer, progress)`` after every step; a progress bar is one, written
+by the caller); what it keeps goes to a ``Checkpoints`` object (``save_best``, ``save_last``, ``load_last``):
+a run directory on disk (``seqlab.runs.run_directory``), or ``BestInMemory`` (the default), which puts the best
+validation's weights back into the model when ``fit`` returns. The loop, top to bottom::
 
-    config.json, model.safetensors    the best model so far (by validation NLL): ``seqlab.load(out)``
-    training.json                     summary and history of validations
-    last/                             the latest state, for ``--resume``: model, optimizer.pt
-                                      (read with weights_only=True), trainer.json, carried.safetensors
+    progress, state = Progress(), None             (or the last checkpoint's, on resume)
+    while not stopped:
+        state = train_step(progress, state)        one optimizer step; progress.step += 1
+        callbacks(progress)
+        if a validation is due:
+            stopped = validate_and_checkpoint(progress, state)    score, save best and last, early stopping
+        stopped = stopped or interrupted or budget spent
+
+A checkpoint is good only after a finite validation: a NaN or infinite validation loss stops training like a
+NaN loss does (``TrainingDiverged``), before anything is saved, so the last checkpoint kept is always one that
+scored finite.
 """
 
 from __future__ import annotations
 
-import atexit
 import math
-import os
-import signal
-import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import NoReturn
+from typing import Protocol
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from safetensors.torch import load_file
-from tqdm import tqdm
 
-from seqlab import atomic, io
+from seqlab import distributed
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import LN2
-
-LAST_DIR = "last"
 
 
 @dataclass
@@ -60,27 +60,122 @@ class TrainerConfig:
     eval_chars: int = 30_000  # validation elements scored at each periodic validation
     patience: int = 0  # stop after this many validations without improvement (0: never)
     seed: int = 0
-    progress: bool = True
+    progress: bool = True  # whether the caller shows progress (a callback of its own); the Trainer never prints
 
     def validate(self) -> None:
+        """Raise ``OptionError`` naming the field (``lr``), never an option of some interface (``--lr``)."""
         if self.steps is None and self.time_budget is None:
             raise OptionError("give a step budget ({0}) or a time budget ({1})", "steps", "time_budget")
+        numbers = [f.name for f in fields(self) if f.name not in ("schedule", "progress")]
+        for name in numbers:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, int) and not math.isfinite(value):
+                raise OptionError(f"{{0}} must be a finite number, got {value}", name)
         positive = ["batch_size", "window", "lr", "eval_every", "eval_chars"]
         positive += [n for n in ("steps", "time_budget") if getattr(self, n) is not None]
         for name in positive:
             if getattr(self, name) <= 0:
-                raise SeqlabError(f"{name.replace('_', '-')} must be positive, got {getattr(self, name)}")
+                raise OptionError(f"{{0}} must be positive, got {getattr(self, name)}", name)
         for name in ("warmup_steps", "weight_decay", "clip", "patience"):
             if getattr(self, name) < 0:
-                raise SeqlabError(f"{name.replace('_', '-')} must be non-negative, got {getattr(self, name)}")
+                raise OptionError(f"{{0}} must be non-negative, got {getattr(self, name)}", name)
         if self.schedule not in ("cosine", "constant"):
-            raise SeqlabError(f"schedule must be 'cosine' or 'constant', got {self.schedule!r}")
-        if not 0.0 <= self.min_lr_fraction <= 1.0 or not 0.0 <= self.beta2 < 1.0:
-            raise SeqlabError("min-lr-fraction must be in [0, 1] and beta2 in [0, 1)")
+            raise OptionError(f"{{0}} must be 'cosine' or 'constant', got {self.schedule!r}", "schedule")
+        if not 0.0 <= self.min_lr_fraction <= 1.0:
+            raise OptionError("{0} must be in [0, 1]", "min_lr_fraction")
+        if not 0.0 <= self.beta2 < 1.0:
+            raise OptionError("{0} must be in [0, 1)", "beta2")
+
+    @classmethod
+    def from_json(cls, saved, source: Path) -> TrainerConfig:
+        """The settings a checkpoint saved (``trainer_config``), every key and type checked: a damaged or edited
+        file is one line naming it, never a ``TypeError`` from the constructor."""
+        if not isinstance(saved, dict):
+            raise SeqlabError(f"{source}: damaged or unexpected content (trainer_config is not an object)")
+        kinds = {f.name: f.type for f in fields(cls)}
+        for name, value in saved.items():
+            if name not in kinds:
+                raise SeqlabError(f"{source}: damaged or unexpected content (unknown key trainer_config.{name})")
+            if not _of_type(value, kinds[name]):
+                why = f"trainer_config.{name} is {value!r}, expected {kinds[name]}"
+                raise SeqlabError(f"{source}: damaged or unexpected content ({why})")
+        config = cls(**saved)
+        try:
+            config.validate()
+        except OptionError as e:
+            raise SeqlabError(f"{source}: damaged or unexpected content (trainer_config: {e})") from None
+        return config
 
 
-class TrainingDiverged(SeqlabError):
-    """The loss or the gradient became NaN or infinite."""
+def _of_type(value, annotation: str) -> bool:
+    """``value`` fits a field annotated ``int``, ``float``, ``str``, ``bool`` or ``X | None`` (bool is no number)."""
+    options = [a.strip() for a in annotation.split("|")]
+    if value is None:
+        return "None" in options
+    if isinstance(value, bool):
+        return "bool" in options
+    return any(
+        (o == "int" and isinstance(value, int))
+        or (o == "float" and isinstance(value, int | float))
+        or (o == "str" and isinstance(value, str))
+        for o in options
+    )
+
+
+class TrainingDiverged(OptionError):
+    """The loss, the gradient, the weights or the validation loss became NaN or infinite; the message names the
+    last good checkpoint and the setting to lower (``lr``, which an interface spells its own way)."""
+
+    def __init__(self, step: int, what: str, kept: str) -> None:
+        super().__init__(f"training stopped at step {step}: {what}; {kept}; try a lower {{0}}", "lr")
+
+
+@dataclass
+class Progress:
+    """Where a run stands. The first five fields are saved with every checkpoint (``to_json``); the rest describe
+    this session, for the callbacks."""
+
+    step: int = 0
+    elapsed: float = 0.0  # seconds of training, counted across resumes
+    best_valid_nll: float | None = None
+    bad_validations: int = 0  # validations since the last improvement
+    history: list[dict] = field(default_factory=list)  # one record per validation
+    loss: float = math.nan  # the last step's training loss
+    loss_ema: float | None = None  # its exponential moving average
+    lr: float = 0.0  # the last step's learning rate
+    elements: int = 0  # elements trained on in this session, over every process
+    session_seconds: float = 0.0  # seconds of training in this session
+
+    SAVED = ("step", "elapsed", "best_valid_nll", "bad_validations", "history")
+
+    @property
+    def elements_per_second(self) -> float:
+        return self.elements / max(self.session_seconds, 1e-9)
+
+    def to_json(self) -> dict:
+        return {name: getattr(self, name) for name in self.SAVED}
+
+    @classmethod
+    def from_json(cls, saved, source: Path) -> Progress:
+        """A saved ``progress`` record, its fields checked: one line naming the file if anything is off."""
+        if not isinstance(saved, dict):
+            raise SeqlabError(f"{source}: corrupted checkpoint (progress is {type(saved).__name__}, expected a dict)")
+        if unknown := sorted(set(saved) - set(cls.SAVED)):
+            raise SeqlabError(f"{source}: damaged or unexpected content (unknown key progress.{unknown[0]})")
+        kinds = {"step": int, "elapsed": (int, float), "bad_validations": int, "history": list}
+        for name, kind in kinds.items():
+            value = saved.get(name)
+            bad = not isinstance(value, kind) or isinstance(value, bool)
+            if bad or (not isinstance(value, list) and not (0 <= value < math.inf)):
+                raise SeqlabError(f"{source}: corrupted checkpoint (progress.{name} is {value!r})")
+        if not all(isinstance(record, dict) for record in saved["history"]):
+            raise SeqlabError(f"{source}: corrupted checkpoint (progress.history holds a non-object)")
+        best = saved.get("best_valid_nll")
+        if best is not None and (not isinstance(best, int | float) or isinstance(best, bool)):
+            raise SeqlabError(f"{source}: corrupted checkpoint (progress.best_valid_nll is {best!r})")
+        if best is not None and not math.isfinite(best):
+            best = None  # written before NaN stopped counting as an improvement: not a best to beat
+        return cls(saved["step"], float(saved["elapsed"]), best, saved["bad_validations"], saved["history"])
 
 
 @dataclass
@@ -90,7 +185,49 @@ class TrainingResult:
     best_valid_nll: float | None
     history: list[dict] = field(default_factory=list)
     stopped_because: str = ""
-    chars_per_second: float = 0.0
+    elements_per_second: float = 0.0  # training throughput of this session (characters, samples, values...)
+
+
+class Checkpoints(Protocol):
+    """Where the Trainer keeps its best model and its resumable state. Called on every process; a
+    checkpointer writes from ``trainer.rank == 0`` only."""
+
+    def save_best(self, trainer: Trainer, progress: Progress) -> None: ...
+
+    def save_last(self, trainer: Trainer, progress: Progress, carried: dict[str, torch.Tensor]) -> None:
+        """``carried``: the recurrent state of every process, named by ``state_tensors``."""
+
+    def load_last(self, trainer: Trainer) -> tuple[Progress, dict[str, torch.Tensor]]:
+        """Load the last checkpoint's weights and optimizer state into ``trainer``; (its progress, carried state)."""
+
+    def kept(self) -> str | None:
+        """Where the last checkpoint is kept, for messages; None if there is none."""
+
+    def end(self, trainer: Trainer) -> None:
+        """``fit`` returns: e.g. put the best weights back into the model."""
+
+
+class BestInMemory:
+    """Training without a run directory: the best validation's weights, put back into the model at the end."""
+
+    def __init__(self) -> None:
+        self.weights: dict[str, torch.Tensor] | None = None
+
+    def save_best(self, trainer: Trainer, progress: Progress) -> None:
+        self.weights = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+
+    def save_last(self, trainer: Trainer, progress: Progress, carried: dict[str, torch.Tensor]) -> None:
+        pass
+
+    def load_last(self, trainer: Trainer) -> tuple[Progress, dict[str, torch.Tensor]]:
+        raise SeqlabError("nothing to resume: this training keeps no checkpoint")
+
+    def kept(self) -> str | None:
+        return None
+
+    def end(self, trainer: Trainer) -> None:
+        if self.weights is not None:
+            trainer.model.load_state_dict(self.weights)
 
 
 class WindowStream:
@@ -127,20 +264,6 @@ def masked_nll(head, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor
     return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1)
 
 
-def busy_cpu_notice() -> str:
-    """A warning when other processes already load every core: torch's CPU recurrent kernels end each time step
-    with a barrier across their threads, and a descheduled thread stalls them all (measured here: a GRU step
-    80x slower with 2 threads on 2 busy cores than with 1; docs/audio.md)."""
-    cores, threads = os.cpu_count() or 1, torch.get_num_threads()
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-    if threads < 2 or load < cores - 0.5:
-        return ""
-    return (
-        f"seqlab: notice: the CPU is busy (load {load:.1f} on {cores} cores) and torch uses {threads} threads; "
-        "recurrent training can then run many times slower: if it does, set OMP_NUM_THREADS=1"
-    )
-
-
 def nonfinite_parameter(model: torch.nn.Module) -> str | None:
     """The name of the first parameter holding NaN or inf, or None: a model that must never be saved."""
     for name, p in model.named_parameters():
@@ -149,69 +272,13 @@ def nonfinite_parameter(model: torch.nn.Module) -> str | None:
     return None
 
 
-def checked_progress(progress, source: Path) -> dict:
-    """A saved ``progress`` record, its fields checked: one line naming the file if anything is off."""
-    fields = {"step": int, "elapsed": (int, float), "bad_validations": int, "history": list}
-    if not isinstance(progress, dict):
-        raise SeqlabError(f"{source}: corrupted checkpoint (progress is {type(progress).__name__}, expected a dict)")
-    for name, kind in fields.items():
-        value = progress.get(name)
-        if not isinstance(value, kind) or isinstance(value, bool) or (not isinstance(value, list) and value < 0):
-            raise SeqlabError(f"{source}: corrupted checkpoint (progress.{name} is {value!r})")
-    best = progress.get("best_valid_nll")
-    if best is not None and not isinstance(best, (int, float)):
-        raise SeqlabError(f"{source}: corrupted checkpoint (progress.best_valid_nll is {best!r})")
-    if best is not None and not math.isfinite(best):
-        best = None  # written before NaN stopped counting as an improvement: not a best to beat
-    return {**progress, "best_valid_nll": best}
-
-
-def _distributed() -> tuple[int, int]:
-    """(rank, world size); joins the process group when launched by torchrun."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        atexit.register(_leave_process_group)
-    return (dist.get_rank(), world) if world > 1 else (0, 1)
-
-
-def _leave_process_group() -> None:
-    """At exit, the fallback: leave gloo's group rather than leave it to the interpreter's teardown."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
-
-
-def leave_process_group() -> bool:
-    """After a command succeeded on every rank: wait for the others (rank 0 still evaluates and writes after
-    training), then leave the group; whether this process was in one. A rank that exits alone while another
-    still runs can abort in gloo's teardown ("terminate called without an active exception": one run in three
-    or four of 2 CPU processes), failing a run that had finished. Not on an error path: a rank that failed does
-    not wait for the others."""
-    if not dist.is_initialized():
-        return False
-    dist.barrier()
-    dist.destroy_process_group()
-    return True
-
-
-def exit_worker(code: int) -> NoReturn:
-    """End a torchrun worker whose command finished and left the group: flush the output, then exit without
-    the interpreter's teardown. Even after the barrier a rank could still abort there (SIGABRT, "terminate
-    called without an active exception", once in CI): DDP wrappers sit in reference cycles, so one can hold
-    the gloo group until the interpreter is being finalised, when gloo's threads can no longer take the GIL.
-    Every file the command wrote is already closed and fsync'd (``atomic``), so nothing is lost."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 def _map_state(state, fn):
     if state is None:
         return None
     return tuple(fn(s) for s in state) if isinstance(state, tuple) else fn(state)
 
 
-def _state_tensors(state) -> dict[str, torch.Tensor]:
+def state_tensors(state) -> dict[str, torch.Tensor]:
     """A carried state as named tensors: "state" for one tensor, "state_0", "state_1", ... for a tuple."""
     if state is None:
         return {}
@@ -228,18 +295,26 @@ def _state_from_tensors(tensors: dict[str, torch.Tensor], fn):
     return tuple(fn(tensors[f"state_{i}"]) for i in range(len(tensors)))
 
 
+Callback = Callable[["Trainer", Progress], None]
+
+
 class Trainer:
     """Trains a model with ``forward(x_prev (B, T), state) -> (params, state)`` and a ``head``."""
 
     def __init__(
-        self, model: torch.nn.Module, config: TrainerConfig, out: str | Path | None = None, meta: dict | None = None
+        self,
+        model: torch.nn.Module,
+        config: TrainerConfig,
+        checkpoints: Checkpoints | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         config.validate()
-        self.model, self.config, self.meta = model, config, meta or {}
-        self.out = Path(out) if out is not None else None
-        self.rank, self.world = _distributed()
+        self.model, self.config = model, config
+        self.checkpoints = checkpoints if checkpoints is not None else BestInMemory()
+        self.callbacks = list(callbacks)
+        self.rank, self.world = distributed.join()
         if config.batch_size % self.world:
-            raise SeqlabError(f"batch size {config.batch_size} is not divisible by {self.world} processes")
+            raise OptionError(f"{{0}} {config.batch_size} is not divisible by {self.world} processes", "batch_size")
         self.device = torch.device(
             f"cuda:{self.rank % torch.cuda.device_count()}" if torch.cuda.is_available() else "cpu"
         )
@@ -251,10 +326,9 @@ class Trainer:
             lr=config.lr,
             betas=(0.9, config.beta2),
         )
-        self._stop_requested = False
-        self.best_weights: dict | None = None  # without a run directory: the best validation's weights
-        # called after each last/ checkpoint, e.g. to commit a run directory built beside the one it replaces
-        self.after_checkpoint: Callable[[Trainer], None] | None = None
+        self.stop_requested = False
+        self.last_checkpoint_step: int | None = None  # the step of the last checkpoint saved or resumed
+        self._clock = (0.0, 0.0)  # (when this session of fit started, seconds of training before it)
         # where the batch lives in the model's carried state: (L, B, H) for RNNs, (B, ...) for the others
         self.state_batch_dim = getattr(model, "state_batch_dim", 0)
 
@@ -274,251 +348,157 @@ class Trainer:
         return c.lr * (c.min_lr_fraction + (1 - c.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def request_stop(self) -> None:
-        """Finish the current step, save a checkpoint and return (what Ctrl-C does)."""
-        self._stop_requested = True
+        """Finish the current step, save a checkpoint and return (what Ctrl-C does; the caller installs that)."""
+        self.stop_requested = True
 
-    # -- validation ---------------------------------------------------------------------------
+    # -- the loop -----------------------------------------------------------------------------
+    def fit(self, train: torch.Tensor, valid: torch.Tensor | None = None, resume: bool = False) -> TrainingResult:
+        c = self.config
+        stream = WindowStream(train, c.batch_size, c.window, c.seed)
+        net = torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model
+        valid = valid if valid is not None and len(valid) else None
+        progress, state = self.load_last() if resume else (Progress(), None)
+        self._clock = (time.perf_counter(), progress.elapsed)
+        self.model.train()
+        stopped = self._finished(progress, self._out_of_time(progress.elapsed))
+        while not stopped:
+            state = self.train_step(net, stream, progress, state)
+            for callback in self.callbacks:
+                callback(self, progress)
+            time_up, self.stop_requested = distributed.agree(  # every process takes the same decisions
+                [self._out_of_time(progress.elapsed), self.stop_requested], self.device
+            )
+            budget_spent = c.steps is not None and progress.step >= c.steps
+            if progress.step % c.eval_every == 0 or budget_spent or time_up or self.stop_requested:
+                stopped = self.validate_and_checkpoint(progress, valid, state)
+            stopped = stopped or ("interrupted" if self.stop_requested else self._finished(progress, time_up))
+        if stopped != "interrupted" and progress.step > 0 and self.last_checkpoint_step != progress.step:
+            self._check_finite(progress.step)
+            self.save_last(progress, state)  # resumed past the budget: the final state is saved too
+        self.checkpoints.end(self)
+        return TrainingResult(
+            progress.step,
+            progress.elapsed,
+            progress.best_valid_nll,
+            progress.history,
+            stopped,
+            progress.elements_per_second,
+        )
+
+    def train_step(self, net, stream: WindowStream, progress: Progress, state):
+        """One optimizer step on window ``progress.step`` of every stream; the carried state after it."""
+        c, model = self.config, self.model
+        lr = self.learning_rate(progress.step, progress.elapsed)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        batch, epoch_start = stream.window(progress.step)  # (B, T + 1), or (B, T + 1, 1 + covariates)
+        B = c.batch_size // self.world
+        batch = batch[self.rank * B : (self.rank + 1) * B].to(self.device)  # this process's rows
+        if epoch_start:
+            state = None
+        torch.manual_seed(c.seed * 1_000_003 + progress.step * 7_919 + self.rank)  # dropout masks
+        params, state = net(batch[:, :-1], state)  # (B, T, P): the head's parameters for every next element
+        target = batch[:, 1:, 0] if batch.dim() == 3 else batch[:, 1:]  # covariates are inputs only
+        loss = masked_nll(model.head, params, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf))
+        loss_value = float(loss.detach())
+        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
+            bad = ("loss", loss_value) if not math.isfinite(loss_value) else ("gradient norm", grad_norm)
+            raise self._diverged(progress.step + 1, f"the {bad[0]} became {bad[1]}")
+        self.optimizer.step()
+        started, elapsed_before = self._clock
+        progress.step += 1
+        progress.session_seconds = time.perf_counter() - started
+        progress.elapsed = elapsed_before + progress.session_seconds
+        progress.elements += batch.shape[0] * (batch.shape[1] - 1) * self.world
+        progress.loss, progress.lr = loss_value, lr
+        progress.loss_ema = loss_value if progress.loss_ema is None else 0.95 * progress.loss_ema + 0.05 * loss_value
+        return _map_state(state, torch.Tensor.detach)
+
+    def validate_and_checkpoint(self, progress: Progress, valid: torch.Tensor | None, state) -> str:
+        """Score the model, save it as the best if it improved and always as the last checkpoint; "" or why to
+        stop (early stopping). Stops with ``TrainingDiverged`` before saving weights or a validation that are
+        not finite."""
+        c = self.config
+        self._check_finite(progress.step)
+        record = {"step": progress.step, "elapsed": round(progress.elapsed, 2), "train_nll": progress.loss_ema}
+        record["lr"] = progress.lr
+        if valid is not None:
+            record["valid_nll"] = self.validation_nll(valid, c.eval_chars)
+            record["valid_bits_per_element"] = record["valid_nll"] / LN2
+            self.model.train()
+            if not math.isfinite(record["valid_nll"]):  # not a good checkpoint: the last good one stays
+                raise self._diverged(progress.step, f"the validation loss became {record['valid_nll']}")
+        progress.history.append(record)
+        best = progress.best_valid_nll
+        if valid is None or best is None or record["valid_nll"] < best:
+            progress.best_valid_nll = record.get("valid_nll")
+            progress.bad_validations = 0
+            self.save_best(progress)
+        else:
+            progress.bad_validations += 1
+        self.save_last(progress, state)
+        if c.patience and progress.bad_validations >= c.patience:
+            return f"early stopping: no improvement in {c.patience} validations"
+        return ""
+
     def validation_nll(self, valid: torch.Tensor, limit: int | None) -> float:
         ids = valid if limit is None else valid[:limit]
         log_probs = self.model.log_prob(ids)
         return float(-log_probs[~torch.isnan(log_probs)].mean())  # NaN: a gap between series
 
     # -- checkpoints --------------------------------------------------------------------------
-    def _gather_state(self, state):
-        """The carried state of all processes, concatenated along the batch dimension."""
-        if self.world == 1 or state is None:
-            return state
+    def save_best(self, progress: Progress) -> None:
+        self._refuse_nonfinite()
+        self.checkpoints.save_best(self, progress)
 
-        def gather(s):
-            parts = [torch.empty_like(s) for _ in range(self.world)]
-            dist.all_gather(parts, s.contiguous())
-            return torch.cat(parts, dim=self.state_batch_dim)
+    def save_last(self, progress: Progress, state) -> None:
+        self._refuse_nonfinite()
+        gathered = _map_state(state, lambda s: distributed.gather(s, self.state_batch_dim, self.world))
+        self.checkpoints.save_last(self, progress, state_tensors(gathered))
+        self.last_checkpoint_step = progress.step
 
-        return _map_state(state, gather)
+    def load_last(self) -> tuple[Progress, object]:
+        """The last checkpoint's weights and optimizer state into this trainer; (its progress, this process's state)."""
+        progress, carried = self.checkpoints.load_last(self)
+        self.last_checkpoint_step = progress.step
+        B = self.config.batch_size // self.world
+
+        def this_process(saved: torch.Tensor) -> torch.Tensor:
+            # a copy in memory of its own, as a straight run's state is: the tensors read from a file can sit at
+            # any offset of it, and a matrix product can round differently on such an operand
+            return saved.narrow(self.state_batch_dim, self.rank * B, B).to(self.device, copy=True)
+
+        return progress, _state_from_tensors(carried, this_process)
 
     def _refuse_nonfinite(self) -> None:
         if (name := nonfinite_parameter(self.model)) is not None:  # never reached through fit(), which stops first
-            raise TrainingDiverged(f"refusing to save a model whose parameter {name} holds NaN or inf")
+            what = f"refusing to save a model whose parameter {name} holds NaN or inf"
+            raise TrainingDiverged(self.last_checkpoint_step or 0, what, "nothing was saved")
 
-    def save_last(self, progress: dict, state) -> None:
-        self._refuse_nonfinite()
-        state = self._gather_state(state)  # every rank takes part in the gather
-        if self.rank != 0 or self.out is None:
-            return
-
-        def write(tmp: Path) -> None:
-            io.save(self.model, tmp)
-            atomic.write_torch(tmp / "optimizer.pt", self.optimizer.state_dict())
-            atomic.write_safetensors(tmp / "carried.safetensors", _state_tensors(state))
-            atomic.write_json(
-                tmp / "trainer.json", {"progress": progress, "trainer_config": asdict(self.config), "meta": self.meta}
-            )
-
-        write_dir = self.out / LAST_DIR
-        self.out.mkdir(parents=True, exist_ok=True)
-        atomic.write_dir_atomically(write_dir, write)
-        if self.after_checkpoint is not None:
-            self.after_checkpoint(self)
-
-    def save_best(self, progress: dict) -> None:
-        self._refuse_nonfinite()
-        if self.out is None:  # training in memory: fit ends on these weights (the best validation's)
-            self.best_weights = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-            return
-        if self.rank != 0:
-            return
-        io.save(self.model, self.out)
-        atomic.write_json(
-            self.out / "training.json", {"progress": progress, "trainer_config": asdict(self.config), "meta": self.meta}
-        )
-
-    def load_last(self) -> tuple[dict, object]:
-        last = self.out / LAST_DIR
-        saved = io.load(last, expect=self.model.kind)  # recovers a swap a kill interrupted (atomic.recover)
-        if saved.to_config() != self.model.to_config():
-            raise SeqlabError(f"{last}: the checkpoint's model config differs from the one requested")
-        self.model.load_state_dict(saved.state_dict())
-        info = atomic.read_json(last / "trainer.json")
-        try:
-            self.optimizer.load_state_dict(atomic.read_torch(last / "optimizer.pt"))
-            carried = load_file(str(last / "carried.safetensors"))
-            progress = checked_progress(info["progress"], last / "trainer.json")
-        except (KeyError, TypeError, ValueError, OSError, RuntimeError) as e:
-            if isinstance(e, SeqlabError):
-                raise
-            raise SeqlabError(f"{last}: corrupted checkpoint ({type(e).__name__}: {e})") from None
-        B = self.config.batch_size // self.world
-        state = _state_from_tensors(carried, lambda p: p.narrow(self.state_batch_dim, self.rank * B, B).to(self.device))
-        return progress, state
-
-    # -- the loop -----------------------------------------------------------------------------
-    def fit(
-        self,
-        train: torch.Tensor,
-        valid: torch.Tensor | None = None,
-        resume: bool = False,
-        on_step: Callable[[Trainer, int, float], None] | None = None,
-    ) -> TrainingResult:
-        c = self.config
-        stream = WindowStream(train, c.batch_size, c.window, c.seed)
-        B = c.batch_size // self.world
-        rows = slice(self.rank * B, (self.rank + 1) * B)
-        model = self.model
-        net = torch.nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
-        if valid is not None and len(valid) == 0:
-            valid = None
-
-        progress = {"step": 0, "elapsed": 0.0, "best_valid_nll": None, "bad_validations": 0, "history": []}
-        state = None
-        if resume:
-            progress, state = self.load_last()
-        step = progress["step"]
-        history = progress["history"]
-
-        def snapshot() -> dict:
-            return {**progress, "step": step, "elapsed": elapsed, "history": history}
-
-        def finished() -> str:
-            if c.steps is not None and step >= c.steps:
-                return f"reached {c.steps} steps"
-            if time_up:
-                return f"reached the time budget of {c.time_budget:g} s"
-            return ""
-
-        main = self.rank == 0
-        if main and c.progress and self.device.type == "cpu" and (notice := busy_cpu_notice()):
-            print(notice, file=sys.stderr)
-        bar = tqdm(
-            total=c.steps if c.steps is not None else int(c.time_budget),
-            unit="step" if c.steps is not None else "s",
-            initial=0,
-            dynamic_ncols=True,
-            disable=not (c.progress and main),
-            file=sys.stderr,
-            mininterval=1.0,
-            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]",
-        )
-        previous_handler = None
-        if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
-            previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
-        start, elapsed, loss_ema, chars = time.perf_counter(), progress["elapsed"], None, 0
-        start_elapsed = elapsed
-        stopped, time_up = "", self._out_of_time(elapsed)
-        try:
-            model.train()
-            while not (stopped := finished()):
-                lr = self.learning_rate(step, elapsed)
-                for group in self.optimizer.param_groups:
-                    group["lr"] = lr
-                batch, epoch_start = stream.window(step)
-                batch = batch[rows].to(self.device)
-                if epoch_start:
-                    state = None
-                torch.manual_seed(c.seed * 1_000_003 + step * 7_919 + self.rank)  # dropout masks
-                params, state = net(batch[:, :-1], state)
-                target = batch[:, 1:, 0] if batch.dim() == 3 else batch[:, 1:]  # covariates are inputs only
-                loss = masked_nll(model.head, params, target)
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf)
-                loss_value = float(loss.detach())
-                if not (math.isfinite(loss_value) and math.isfinite(float(grad_norm))):
-                    raise TrainingDiverged(self._divergence_message(step + 1, loss_value, float(grad_norm), progress))
-                self.optimizer.step()
-                state = _map_state(state, torch.Tensor.detach)
-                step += 1
-                chars += batch.shape[0] * (batch.shape[1] - 1) * self.world
-                elapsed = start_elapsed + (time.perf_counter() - start)
-                loss_ema = loss_value if loss_ema is None else 0.95 * loss_ema + 0.05 * loss_value
-                if on_step is not None:
-                    on_step(self, step, loss_value)
-                time_up = self._out_of_time(elapsed)
-                if self.world > 1:  # every process must take the same decisions
-                    flags = torch.tensor([float(time_up), float(self._stop_requested)], device=self.device)
-                    dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-                    time_up, self._stop_requested = bool(flags[0]), bool(flags[1])
-
-                last_step = c.steps is not None and step >= c.steps
-                if step % c.eval_every == 0 or last_step or self._stop_requested or time_up:
-                    self._check_finite(step, progress)
-                    record = {"step": step, "elapsed": round(elapsed, 2), "train_nll": loss_ema, "lr": lr}
-                    if valid is not None:
-                        record["valid_nll"] = self.validation_nll(valid, c.eval_chars)
-                        record["valid_bits_per_element"] = record["valid_nll"] / LN2
-                        model.train()
-                    history.append(record)
-                    progress["step"], progress["elapsed"] = step, elapsed
-                    valid_nll, best = record.get("valid_nll"), progress["best_valid_nll"]
-                    improved = valid is None or (  # NaN and inf are never better
-                        math.isfinite(valid_nll) and (best is None or valid_nll < best)
-                    )
-                    if improved:
-                        progress["best_valid_nll"] = record.get("valid_nll")
-                        progress["bad_validations"] = 0
-                        self.save_best(snapshot())
-                    else:
-                        progress["bad_validations"] += 1
-                    self.save_last(snapshot(), state)
-                    if c.patience and progress["bad_validations"] >= c.patience:
-                        stopped = f"early stopping: no improvement in {c.patience} validations"
-                        break
-                if self._stop_requested:
-                    stopped = "interrupted"
-                    break
-                self._update_bar(bar, step, elapsed, loss_ema, history, chars / max(elapsed - start_elapsed, 1e-9))
-        finally:
-            bar.close()
-            if previous_handler is not None:
-                signal.signal(signal.SIGINT, previous_handler)
-        if stopped != "interrupted" and step > 0 and (not history or history[-1]["step"] != step):
-            # Reached the budget between validations: record and save the final state too.
-            self._check_finite(step, progress)
-            self.save_last(snapshot(), state)
-        if self.out is None and valid is not None and self.best_weights is not None:
-            self.model.load_state_dict(self.best_weights)
-        return TrainingResult(
-            step, elapsed, progress["best_valid_nll"], history, stopped, chars / max(elapsed - start_elapsed, 1e-9)
-        )
-
-    def _check_finite(self, step: int, progress: dict) -> None:
+    def _check_finite(self, step: int) -> None:
         """Before a checkpoint: stop if the weights hold NaN or inf, keeping the last finite checkpoint."""
         if (name := nonfinite_parameter(self.model)) is not None:
-            raise TrainingDiverged(self._divergence_message(step, math.nan, math.nan, progress, name))
+            raise self._diverged(step, f"parameter {name} became NaN or infinite")
 
-    def _divergence_message(
-        self, step: int, loss: float, grad_norm: float, progress: dict, parameter: str | None = None
-    ) -> str:
-        if parameter is not None:
-            what = f"parameter {parameter} became NaN or infinite"
-        else:
-            what = f"the loss became {loss}" if not math.isfinite(loss) else f"the gradient norm became {grad_norm}"
-        last = self.out / LAST_DIR if self.out is not None else None
+    def _diverged(self, step: int, what: str) -> TrainingDiverged:
+        where = self.checkpoints.kept()
         kept = (
-            f"the last good checkpoint (step {progress['step']}) is kept in {last}"
-            if last is not None and last.exists()
+            f"the last good checkpoint (step {self.last_checkpoint_step}) is kept in {where}"
+            if where is not None and self.last_checkpoint_step is not None
             else "no checkpoint had been written yet"
         )
-        return f"training stopped at step {step}: {what}; {kept}; try a lower --lr"
+        return TrainingDiverged(step, what, kept)
+
+    # -- budgets ------------------------------------------------------------------------------
+    def _finished(self, progress: Progress, time_up: bool) -> str:
+        if self.config.steps is not None and progress.step >= self.config.steps:
+            return f"reached {self.config.steps} steps"
+        if time_up:
+            return f"reached the time budget of {self.config.time_budget:g} s"
+        return ""
 
     def _out_of_time(self, elapsed: float) -> bool:
         return self.config.time_budget is not None and elapsed >= self.config.time_budget
-
-    def _on_sigint(self, signum, frame) -> None:
-        if self._stop_requested:  # a second Ctrl-C: stop now
-            raise KeyboardInterrupt
-        self._stop_requested = True
-        if self.rank == 0:
-            print(
-                "\nseqlab: interrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)",
-                file=sys.stderr,
-            )
-
-    def _update_bar(self, bar, step, elapsed, loss_ema, history, rate) -> None:
-        if bar.disable:
-            return
-        postfix = {"step": step, "loss": f"{loss_ema:.3f}", "chars/s": f"{rate:,.0f}"}
-        if history and "valid_bits_per_element" in history[-1]:
-            postfix["valid bits"] = f"{history[-1]['valid_bits_per_element']:.3f}"
-        bar.set_postfix(postfix, refresh=False)
-        position = step if self.config.steps is not None else min(int(elapsed), bar.total)
-        bar.update(position - bar.n)  # tqdm redraws at most once per mininterval

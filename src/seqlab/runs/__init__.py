@@ -9,6 +9,7 @@
     experiment  ExperimentSpec -> ExperimentRun one of the notes' measurements at a size
     info        model_dir -> ModelInfo          what a saved model is and was trained on
 
-``rundir`` holds every file operation on a run directory, ``directory`` its marker, lock and safe overwrite;
-``report`` writes every table (Markdown, CSV, JSON).
+``run_directory`` holds every file of a run directory: its layout, marker, lock, safe overwrite and the Trainer's
+checkpoints; ``progress`` what a person sees while a model trains (bar, Ctrl-C); ``report`` writes every table
+(Markdown, CSV, JSON).
 """

@@ -11,7 +11,7 @@ from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
-from seqlab.runs import rundir
+from seqlab.runs import run_directory
 
 
 @dataclass
@@ -38,14 +38,14 @@ def same_file(given: DataSpec, saved: DataSpec | None) -> bool:
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     model = io.load(spec.model_dir)
-    saved = rundir.data_spec(spec.model_dir, model)
+    saved = run_directory.data_spec(spec.model_dir, model)
     if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data, saved):
         data, source, elements = load_text(spec.data.source), spec.data.source, "characters"
     else:  # the held-out part, read as the model was trained
         if saved is None and spec.data is None:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the data to score")
         if spec.data is None:
-            data_spec = rundir.readable_data(saved, spec.model_dir)  # a recorded local path only when named
+            data_spec = run_directory.readable_data(saved, spec.model_dir)  # a recorded local path only when named
         else:
             data_spec = replace(saved, source=spec.data.source) if saved else spec.data
         dataset = load_dataset(data_spec)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from seqlab import io
 from seqlab.data.spec import DataSpec
-from seqlab.runs import rundir
+from seqlab.runs import run_directory
 
 
 @dataclass
@@ -19,4 +19,6 @@ class ModelInfo:
 
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
-    return ModelInfo(model.describe(), rundir.data_spec(model_dir, model), rundir.training_record(model_dir))
+    return ModelInfo(
+        model.describe(), run_directory.data_spec(model_dir, model), run_directory.training_record(model_dir)
+    )

@@ -19,7 +19,7 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
-from seqlab.runs import rundir
+from seqlab.runs import run_directory
 
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
 AUDIO_BYTES_PER_SAMPLE = 16  # an int64 id (or a float64 value) and the float32 sample written
@@ -66,8 +66,8 @@ def sample(spec: SampleSpec) -> SampleResult:
             "top_k",
         )
     model = io.load(spec.model_dir)
-    data_spec = rundir.data_spec(spec.model_dir, model)
-    kind = rundir.recorded_kind(data_spec)
+    data_spec = run_directory.data_spec(spec.model_dir, model)
+    kind = run_directory.recorded_kind(data_spec)
     if is_audio(model, kind):
         if spec.prompt:
             raise OptionError(
@@ -84,7 +84,7 @@ def sample(spec: SampleSpec) -> SampleResult:
 
 def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
     """``spec.seconds`` of audio from a mu-law (streaming) or raw-sample model into ``spec.out``."""
-    data_spec = rundir.data_spec(spec.model_dir, model)
+    data_spec = run_directory.data_spec(spec.model_dir, model)
     discrete = model.head.discrete
     rate = model.vocabulary.sample_rate if discrete else (data_spec.sample_rate if data_spec else None)
     if not rate:
@@ -112,7 +112,8 @@ def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
             if data_spec is None and spec.data is None:
                 raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
             if spec.data is None:
-                real_spec = rundir.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
+                # a recorded local path only when named
+                real_spec = run_directory.readable_data(data_spec, spec.model_dir)
             else:
                 real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
             real = load_dataset(real_spec).valid.numpy()[:n]

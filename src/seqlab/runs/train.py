@@ -23,8 +23,8 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.runs import rundir, sizing
-from seqlab.runs.directory import RunDirectory
+from seqlab.runs import progress, run_directory, sizing
+from seqlab.runs.run_directory import RunCheckpoints, RunDirectory
 from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
@@ -50,7 +50,7 @@ class TrainSpec:
     data: DataSpec | None = None  # None: the default data (a new run) or the saved data (resume)
     model: dict = field(default_factory=dict)  # the family's fields given (LatentARConfig's, cell included)
     trainer: dict = field(default_factory=dict)  # TrainerConfig fields given
-    out: Path | None = None  # None: rundir.default_run_dir
+    out: Path | None = None  # None: run_directory.default_run_dir
     resume: bool = False
     overwrite: bool = False
     family: str = "latent_ar"  # latent_ar (model: LatentARConfig fields), or garch (model: GARCH_OPTIONS)
@@ -98,30 +98,30 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, Ru
                 *fixed,
             )
         out = spec.out or Path("runs") / spec.model.get("cell", DEFAULT_CELL)
-        run = rundir.claim(out, resume=True, main=main_process())
-        with rundir.released_on_error(run):
+        run = run_directory.claim(out, resume=True, main=main_process())
+        with run_directory.released_on_error(run):
             return (*resumed(spec, out), run)
     dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
     defaults = KIND_DEFAULTS[dataset.kind]
     model_fields = {k: v for k, v in defaults.items() if k in MODEL_FIELDS} | spec.model
     model_fields.setdefault("cell", DEFAULT_CELL)
-    out = spec.out or rundir.default_run_dir(dataset.spec, model_fields["cell"])
-    run = rundir.claim(out, overwrite=spec.overwrite, main=main_process())
-    with rundir.released_on_error(run):
+    out = spec.out or run_directory.default_run_dir(dataset.spec, model_fields["cell"])
+    run = run_directory.claim(out, overwrite=spec.overwrite, main=main_process())
+    with run_directory.released_on_error(run):
         return (out, dataset, *new_run(spec, dataset, model_fields, defaults), run)
 
 
 def resumed(spec: TrainSpec, out: Path) -> tuple[Path, Dataset, LatentAR, TrainerConfig]:
     """The checkpoint in ``out/last`` to continue, with its saved data and settings."""
-    meta, trainer_fields = rundir.resume_record(out)
-    model = io.load(rundir.last_checkpoint(out), expect=LatentAR.kind)
+    meta, trainer_fields = run_directory.resume_record(out)
+    model = io.load(run_directory.last_checkpoint(out), expect=LatentAR.kind)
     cell = spec.model.get("cell")
     if cell and cell != model.config.cell:
         raise OptionError(f"{out}: holds a {model.config.cell} model, but {{0}} {cell} was given", "cell")
     saved = model.data_spec or DataSpec.from_json(meta)
     if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
         raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
-    rundir.check_fingerprint(meta, saved, out)
+    run_directory.check_fingerprint(meta, saved, out)
     trainer_fields.update(spec.trainer)
     return out, load_dataset(saved), model, TrainerConfig(**trainer_fields)
 
@@ -188,9 +188,10 @@ def fit_and_score(
         f"seqlab: data {source}: {len(train_ids):,} training{tail}, {n_valid:,} validation {what}; budget {budget}; "
         f"writing {out}"
     )
-    trainer = Trainer(model, config, out=out, meta={**dataset.meta, **rundir.data_fingerprint(dataset.spec)})
-    rundir.commit_at_first_checkpoint(trainer, run)  # an overwritten run is replaced only then
-    result = trainer.fit(train_ids, selection_ids, resume=spec.resume)
+    record = {**dataset.meta, **run_directory.data_fingerprint(dataset.spec)}
+    trainer = Trainer(model, config, RunCheckpoints(run, record))  # an overwritten run is replaced at its first
+    with progress.shown(trainer, dataset.elements, config.progress and main), progress.ctrl_c_stops(trainer, main):
+        result = trainer.fit(train_ids, selection_ids, resume=spec.resume)
     if result.stopped_because == "interrupted" or not main:
         return TrainResult(out, dataset, model, result, None, main)
     best = io.load(out)
@@ -201,12 +202,14 @@ def fit_and_score(
         final = {
             "steps": result.steps,
             "seconds": round(result.elapsed, 1),
-            "train_chars_per_second": round(result.chars_per_second),
+            "train_elements_per_second": round(result.elements_per_second),
             "stopped_because": result.stopped_because,
             **{f"valid_{k}": v for k, v in scores.items()},
             "valid_seconds": round(time.perf_counter() - t0, 1),
         }
-        rundir.write_final_scores(out, final)
+        if dataset.kind == "text":
+            final["train_chars_per_second"] = final["train_elements_per_second"]  # the older key, kept for text
+        run_directory.write_final_scores(out, final)
     return TrainResult(out, dataset, best, result, final, main)
 
 
@@ -220,8 +223,8 @@ def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
         raise OptionError("--model garch takes no {all} (options of the neural models)", *wrong)
     dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
     options = {k: v for k, v in spec.model.items() if k in GARCH_OPTIONS}
-    out = spec.out or rundir.default_run_dir(dataset.spec, options.get("vol", "garch"))
-    run = rundir.claim(out, overwrite=spec.overwrite)
+    out = spec.out or run_directory.default_run_dir(dataset.spec, options.get("vol", "garch"))
+    run = run_directory.claim(out, overwrite=spec.overwrite)
     try:
         model, final = train_garch(dataset, options, run, say)
     finally:

@@ -18,8 +18,8 @@ from seqlab.data.dataset import Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.garch import GARCH, GARCHConfig
-from seqlab.runs import rundir
-from seqlab.runs.directory import RunDirectory
+from seqlab.runs import run_directory
+from seqlab.runs.run_directory import RunDirectory
 
 GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
 
@@ -92,5 +92,5 @@ def train_garch(
     if len(valid):
         scores = held_out_scores(model, y, valid)
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
-    rundir.write_final_scores(out, final)
+    run_directory.write_final_scores(out, final)
     return model, final
