@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 from helpers import run_cli as cli
 
+from seqlab.data.spec import DataSpec
+from seqlab.errors import SeqlabError
 from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.runs import train
 
 
 def write_prices(path, n=600, seed=0):
@@ -114,6 +117,8 @@ def test_garchx_with_the_range_trains_forecasts_and_backtests(tmp_path, capsys):
     code, stdout, err = cli(["info", str(out)], capsys)
     final = json.loads(stdout.split("final: ")[1])
     assert code == 0 and final["converged"] and "delta" in final["params"], err
+    code, stdout, err = cli(["evaluate", str(out), "--data", str(source), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["tokens"] == 120, err
     code, stdout, err = cli(["forecast", str(out), "--data", str(source), "--horizon", "3", "--samples", "50"], capsys)
     assert code == 0 and len(stdout.strip().splitlines()) == 5, err
     code, stdout, err = cli(
@@ -149,3 +154,14 @@ def test_values_too_large_for_a_variance_are_one_line(tmp_path, capsys):
     code, _, err = cli(argv, capsys)
     assert code == 1 and len(err.strip().splitlines()) == 1, err
     assert str(source) in err and "squares overflow float64" in err and "internal error" not in err, err
+
+
+def test_the_train_spec_names_the_family(tmp_path):
+    """``family="garch"`` picks the GARCH fit (issue 23: it was ``model={"cell": "garch"}``, a cell that is not one)."""
+    source = tmp_path / "prices.csv"
+    write_prices(source)
+    spec = train.TrainSpec(DataSpec(str(source)), {"vol": "gjr"}, {}, tmp_path / "run", family="garch")
+    run = train.train(spec, say=lambda *_: None)
+    assert isinstance(run.model, GARCH) and run.model.config.o == 1 and run.training is None
+    with pytest.raises(SeqlabError, match="unknown model family 'arima'"):
+        train.train(train.TrainSpec(DataSpec(str(source)), family="arima"))
