@@ -153,7 +153,7 @@ class GARCH(SequenceModel):
 
     def _values(self, data, source: str) -> tuple[np.ndarray, np.ndarray | None]:
         """``(y (T,), x (T,) or None)`` from the model's elements: a series, or GARCH-X's rows ``(value, x)``."""
-        if not self.process.exogenous:
+        if not self.process.exogenous or isinstance(data, str):
             return as_series(data, model="GARCH", source=source), None
         rows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data, dtype=np.float64)
         if rows.ndim != 2 or rows.shape[1] != 2:
