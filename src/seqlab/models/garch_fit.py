@@ -229,8 +229,7 @@ def fit(likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxi
         scale=scale,
         bounds_active=active,
     )
-    backcast = b - 2 * math.log(scale) if isinstance(process, vol.EGARCHProcess) else b / scale**2
-    return Estimate(params, backcast, None if xb is None else xb / scale**2, record)
+    return Estimate(params, process.unscale_backcast(b, scale), None if xb is None else xb / scale**2, record)
 
 
 def covariances(likelihood: Likelihood, theta, X, target, b, bounds, x_prev) -> tuple[np.ndarray, np.ndarray]:

@@ -26,7 +26,7 @@ Interface of a process (``params`` is its block of the parameter vector, ``names
 ``names``, ``exogenous`` (0, or 1 for GARCH-X), ``backcast(e)``, ``initial``, ``step``, ``push``, ``bound``,
 ``variance``, ``variance_reference``, ``start_grid(e)``, ``bounds(e)``,
 ``constraints()`` (``A params >= lower``), ``unscale(scale)`` (the Jacobian and shift of the data-scale
-parameters for a fit on ``scale * y``) and ``describe()``.
+parameters for a fit on ``scale * y``), ``unscale_backcast`` and ``describe()``.
 """
 
 from __future__ import annotations
@@ -235,6 +235,10 @@ class GARCHProcess:
         J[0, 0] = 1.0 / scale**2
         return J, np.zeros(K)
 
+    @staticmethod
+    def unscale_backcast(b: float, scale: float) -> float:
+        return b / scale**2
+
     def describe(self) -> str:
         p, o, q = self.p, self.o, self.q
         x = "-X" if self.exogenous else ""
@@ -362,6 +366,10 @@ class EGARCHProcess:
         J[0, 1 + self.p + self.o :] = 2 * math.log(scale)
         shift[0] = -2 * math.log(scale)
         return J, shift
+
+    @staticmethod
+    def unscale_backcast(ln_b: float, scale: float) -> float:
+        return ln_b - 2 * math.log(scale)
 
     def describe(self) -> str:
         return f"EGARCH({self.p},{self.o},{self.q})"
