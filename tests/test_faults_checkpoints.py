@@ -12,6 +12,7 @@ from seqlab import SeqlabError, io
 from seqlab.cli import main
 from seqlab.data import Vocabulary
 from seqlab.models import LatentAR, LatentARConfig
+from seqlab.models.elements import MAX_FRAME_DIMS
 
 TEXT = "the cat sat on the mat. " * 20
 
@@ -109,6 +110,26 @@ def test_the_shapes_are_compared_with_the_header_before_loading(saved, monkeypat
 def test_a_tampered_vocabulary_is_refused(saved, vocabulary, fragment):
     edit_config(saved, lambda c: c.__setitem__("vocabulary", vocabulary))
     refused(saved, "config.json", fragment)
+
+
+@pytest.mark.parametrize(
+    "frames, fragment",
+    [
+        ({"dims": "3", "binary": [2]}, "a frame holds 1 to"),
+        ({"dims": MAX_FRAME_DIMS + 1, "binary": []}, "a frame holds 1 to"),
+        ({"dims": 3, "binary": [3]}, "binary: dimensions must be distinct integers in [0, 3)"),
+        ({"dims": 3, "binary": [2], "groups": {"f0": [0, 0]}}, "group 'f0'"),
+        ({"dims": 3, "binary": [2], "groups": [0, 1]}, "groups must map names"),
+        ([3], "frames must be an object"),
+        ({"dims": 4, "binary": [2]}, "elements.location"),  # a frame of 4 against weights for 3
+    ],
+)
+def test_a_tampered_frame_layout_is_refused(tmp_path, frames, fragment):
+    model = LatentAR.for_frames(torch.rand(50, 3).round(), LatentARConfig(hidden_size=4), binary=[2])
+    io.save(model, tmp_path / "frames")
+    assert torch.equal(io.load(tmp_path / "frames").elements.high, model.elements.high)
+    edit_config(tmp_path / "frames", lambda c: c.__setitem__("frames", frames))
+    refused(tmp_path / "frames", fragment)
 
 
 def test_a_deeply_nested_config_is_one_line(saved):

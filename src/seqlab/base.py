@@ -16,6 +16,8 @@ past. What every caller (the application layer, the CLI, the conformance suite) 
   no gradient), ``params`` the head's parameters of the next element (``x_prev=None``: the start);
 - ``sample(prompt, length, ...)``: decoded continuation; ``sample_elements`` is each model's fastest exact path
   (written here once on ``step``; the discrete latent models override it with the streaming sampler);
+  ``draw(params, temperature, top_k, generator)`` is the next element from ``step``'s params (the head's
+  sample; a model of frames also clamps it to the training range);
 - ``forecast(context, horizon, ...) -> Forecast``: one type for every continuous model; sample paths through
   ``sample_paths``, quantiles on the data's scale; a model with a closed form (``closed_form_forecast``)
   gets exact quantiles and mean behind the same call.
@@ -27,6 +29,7 @@ An operation a model cannot do raises ``seqlab.errors.Unsupported`` (a ``SeqlabE
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -49,12 +52,13 @@ def teacher_forced_log_prob(
     model: torch.nn.Module, x: torch.Tensor, first: float, chunk: int | None = None
 ) -> torch.Tensor:
     """``log P(x_s | x_<s)`` from a network ``model(x_prev (1, T), state) -> (params, state)``: one pass over
-    chunks with the state carried, ``x_prev`` being ``x`` shifted right behind ``first`` (the start symbol)."""
+    chunks with the state carried, ``x_prev`` being ``x`` shifted right behind ``first`` (the start symbol);
+    the head scores ``model.target(x)`` (the elements without their covariates)."""
     was_training = model.training
     model.eval()
     chunk = chunk or LOG_PROB_CHUNK
     x_prev = torch.cat([x.new_full((1, *x.shape[1:]), first), x[:-1]])[None]  # (1, T[, 1 + C])
-    target = x[..., 0] if x.dim() > 1 else x  # elements with covariates: only the value is predicted
+    target = model.target(x)
     state, out = None, []
     for s in range(0, x.shape[0], chunk):
         params, state = model(x_prev[:, s : s + chunk], state)
@@ -68,19 +72,20 @@ class ConformanceCase:
     """One small configuration of a model family that ``tests/test_conformance.py`` runs through the contract.
 
     ``build(train)`` returns an unfitted model for ``train``: text over the symbols ``"abc"`` when ``data`` is
-    ``"text"``, a float64 series (T,) when it is ``"series"``; ``fit_options`` are passed to ``fit``."""
+    ``"text"``, a float64 series (T,) when it is ``"series"``, float64 frames (T, 3) whose last column is binary
+    when it is ``"frames"``; ``fit_options`` are passed to ``fit``."""
 
     name: str
-    data: str  # "text" or "series"
+    data: str  # "text", "series" or "frames"
     build: Callable[[Any], SequenceModel]
     fit_options: dict = field(default_factory=dict)
 
 
 @dataclass
 class Forecast:
-    samples: np.ndarray  # (S, horizon) sample paths on the original scale
-    quantiles: dict[float, np.ndarray]  # q -> (horizon,)
-    mean: np.ndarray  # (horizon,)
+    samples: np.ndarray  # (S, horizon) sample paths on the original scale; (S, horizon, D) for frames
+    quantiles: dict[float, np.ndarray]  # q -> (horizon,); (horizon, D) for frames
+    mean: np.ndarray  # (horizon,); (horizon, D) for frames
     exact: bool = False  # quantiles and mean from the model's closed form, not from the samples
 
 
@@ -147,6 +152,12 @@ class SequenceModel:
         return x
 
     # -- sampling -----------------------------------------------------------------------------------------------
+    def draw(
+        self, params: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, generator=None
+    ) -> torch.Tensor:
+        """The next element drawn from the head's ``params`` (what ``step`` returned)."""
+        return self.head.sample(params, temperature, top_k, generator)
+
     @torch.no_grad()
     def sample_elements(
         self,
@@ -169,10 +180,10 @@ class SequenceModel:
             if never_drawn is not None:
                 params = params.clone()
                 params[..., never_drawn] = float("-inf")
-            x = self.head.sample(params.cpu(), temperature, top_k, generator)  # the generator lives on the CPU
+            x = self.draw(params.cpu(), temperature, top_k, generator)  # the generator lives on the CPU
             out.append(x)
             params, state = self.step(x, state)
-        return torch.stack(out) if out else prompt.new_zeros((0,))
+        return torch.stack(out) if out else prompt.new_zeros((0, *prompt.shape[1:]))
 
     def sample(
         self,
@@ -201,7 +212,7 @@ class SequenceModel:
         for s in range(num_samples):
             p, st = params, state
             for h in range(horizon):
-                paths[s, h] = x = self.head.sample(p.cpu(), temperature, None, generator)
+                paths[s, h] = x = self.draw(p.cpu(), temperature, None, generator)
                 p, st = self.step(x, st)
         return paths
 
@@ -227,11 +238,7 @@ class SequenceModel:
         ``context (n,)``."""
         if self.head.discrete:
             raise Unsupported(f"forecast needs a model of continuous data; this {type(self).__name__} is discrete")
-        if horizon <= 0 or num_samples <= 0:
-            raise SeqlabError(f"horizon and num_samples must be positive, got {horizon} and {num_samples}")
-        for q in quantiles:
-            if not 0.0 < q < 1.0:
-                raise SeqlabError(f"quantiles must be in (0, 1), got {q}")
+        check_forecast(horizon, num_samples, quantiles)
         original = as_series(context, model=type(self).__name__, source="context")
         transform = self.transform
         lost = transform.lost if transform is not None else 0
@@ -263,7 +270,17 @@ class SequenceModel:
 
 
 def check_sampling(length: int, temperature: float) -> None:
+    """A valid length, and a valid temperature when it is one number (a model of frames, which also takes one
+    per dimension or per group, checks those when it draws)."""
     if length < 0:
         raise SeqlabError(f"length must be non-negative, got {length}")
-    if not (temperature > 0 and math.isfinite(temperature)):
+    if isinstance(temperature, numbers.Real) and not (temperature > 0 and math.isfinite(temperature)):
         raise SeqlabError(f"temperature must be a positive number, got {temperature}")
+
+
+def check_forecast(horizon: int, num_samples: int, quantiles: tuple[float, ...]) -> None:
+    if horizon <= 0 or num_samples <= 0:
+        raise SeqlabError(f"horizon and num_samples must be positive, got {horizon} and {num_samples}")
+    for q in quantiles:
+        if not 0.0 < q < 1.0:
+            raise SeqlabError(f"quantiles must be in (0, 1), got {q}")

@@ -31,7 +31,7 @@ from seqlab.experiments import EXPERIMENTS
 from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.noise import NOISES
-from seqlab.runs import backtest, compare, evaluate, experiment, forecast, info, sample, sizing, train
+from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, sample, sizing, train
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
 
@@ -146,6 +146,15 @@ def build_parser() -> Parser:
     e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
+
+    x = sub.add_parser("explore", help="write one HTML page to look inside a trained text model")
+    x.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    x.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
+    x.add_argument(
+        "--chars", type=positive_int, default=explore.DEFAULT_CHARS, help=f"characters shown ({explore.DEFAULT_CHARS})"
+    )
+    x.add_argument("--against", help="another saved text model of the same text (an n-gram, say) to compare with")
+    x.add_argument("--out", required=True, help="the HTML page to write")
 
     c = sub.add_parser("compare", help="fit every model family on one split and rank them by validation NLL")
     c.add_argument("--data", default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})")
@@ -308,6 +317,19 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_explore(args) -> int:
+    data = DataSpec(args.data) if args.data else None
+    against = Path(args.against) if args.against else None
+    spec = explore.ExploreSpec(Path(args.dir), Path(args.out), data, args.chars, against)
+    result = explore.explore(spec)
+    scores = f"{result.bits_per_char:.3f} bits/char"
+    if result.against_bits_per_char is not None:
+        scores += f" (the other model: {result.against_bits_per_char:.3f})"
+    say(f"seqlab: wrote {result.out} ({result.bytes / 2**20:.1f} MB): {result.chars:,} characters, {scores}")
+    say(f"seqlab: views: {', '.join(result.views)}; open it in a browser (no network needed)")
+    return 0
+
+
 def cmd_info(args) -> int:
     model = info.info(Path(args.dir))
     print(f"{args.dir}: {model.description}")
@@ -375,7 +397,7 @@ def cmd_experiment(args) -> int:
 
 
 COMMANDS = {name: globals()[f"cmd_{name}"] for name in ("train", "sample", "evaluate", "info", "compare")}
-COMMANDS |= {name: globals()[f"cmd_{name}"] for name in ("forecast", "backtest", "experiment")}
+COMMANDS |= {name: globals()[f"cmd_{name}"] for name in ("forecast", "backtest", "experiment", "explore")}
 
 
 def flag(field: str, args) -> str:

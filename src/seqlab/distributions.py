@@ -3,12 +3,15 @@
 A head owns its parameterisation, its negative log-likelihood and its sampling, the same for every
 model family (darts' likelihood models). Backbones emit ``(..., head.num_params)`` tensors.
 Continuous heads: ``Gaussian``, ``StudentT``, ``GaussianMixture`` (``continuous_head(name)``), and
-``SkewStudentT`` (GARCH's skewed-t noise).
+``SkewStudentT`` (GARCH's skewed-t noise). Vector-valued elements (frames of ``D`` values, e.g. vocoder
+features or several price columns): ``FrameHead``, one continuous head per dimension beside ``Bernoulli``
+for the binary columns, independent given the parameters.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from scipy.special import stdtrit  # the t distribution's inverse CDF; torch has none
@@ -233,7 +236,8 @@ class GaussianMixture(Head):
         flat = torch.multinomial(log_w.exp().reshape(-1, self.components).float(), 1, generator=generator)
         k = flat.reshape(mu.shape[:-1] + (1,))
         eps = torch.randn(k.shape, generator=generator, dtype=mu.dtype)
-        return (mu.gather(-1, k) + temperature * log_sigma.gather(-1, k).exp() * eps)[..., 0]
+        t = torch.as_tensor(temperature, dtype=mu.dtype)[..., None]  # a float, or one per leading element
+        return (mu.gather(-1, k) + t * log_sigma.gather(-1, k).exp() * eps)[..., 0]
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         log_w, mu, _ = self.unpack(params)
@@ -263,6 +267,124 @@ class GaussianMixture(Head):
         return torch.cat([logits, mu * scale + location, log_sigma + torch.log(scale)], -1)
 
 
+class Bernoulli(Head):
+    """``p(x = 1) = sigmoid(l)`` for a binary value ``x`` in {0, 1}; params ``(..., 1)`` are the logit ``l``.
+
+        -log p(x) = softplus(l) - x l
+
+    The temperature divides the logit (``T < 1`` sharpens towards the likelier value), as ``Categorical``'s does."""
+
+    kind = "bernoulli"
+    num_params = 1
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            params[..., 0], x.to(params.dtype), reduction="none"
+        )
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        _check_temperature(temperature)
+        p = torch.sigmoid(params[..., 0] / temperature)
+        return (torch.rand(p.shape, generator=generator, dtype=p.dtype) < p).to(params.dtype)
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(params[..., 0])
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        """The smallest x in {0, 1} with P(X <= x) >= q: 1 where q > 1 - p."""
+        q = torch.as_tensor(q, dtype=params.dtype, device=params.device)
+        return (q > 1 - self.mean(params)).to(params.dtype)
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        return params  # a probability has no scale
+
+
+class FrameHead(Head):
+    """A frame ``x (..., D)`` of ``D`` values, independent given the parameters: the ``binary`` dimensions by
+    ``Bernoulli``, every other dimension ``d`` by ``per_dimension`` (a continuous head: ``Gaussian`` makes a
+    diagonal Gaussian, ``GaussianMixture(K)`` a K-component mixture per dimension) with parameters of its own:
+
+        -log p(x) = sum_{d continuous} -log p(x_d; theta_d) + sum_{d binary} softplus(l_d) - x_d l_d
+
+    params ``(..., Dc * p + Db)``: the ``Dc`` continuous dimensions' ``p`` parameters each (dimension-major), then
+    the ``Db`` binary logits. ``nll`` gives one value per frame ``(...)``; ``sample``, ``mean`` and ``quantile``
+    give frames ``(..., D)``. The temperature is a number or one per dimension ``(D,)``: it scales the spread of a
+    continuous dimension and divides the logit of a binary one.
+    """
+
+    kind = "frames"
+
+    def __init__(self, dims: int, binary: Sequence[int] = (), per_dimension: Head | None = None) -> None:
+        binary = sorted(int(d) for d in binary)
+        if dims < 1 or len(set(binary)) != len(binary) or any(not 0 <= d < dims for d in binary):
+            raise SeqlabError(
+                f"a frame head needs dims >= 1 and distinct binary dimensions in [0, {dims}), got "
+                f"dims={dims}, binary={binary}"
+            )
+        self.dims, self.binary = dims, binary
+        self.continuous = [d for d in range(dims) if d not in set(binary)]
+        self.per_dimension = per_dimension if per_dimension is not None else Gaussian()
+        self.bernoulli = Bernoulli()
+        self.p = self.per_dimension.num_params
+        self.num_params = len(self.continuous) * self.p + len(binary)
+        # index tensors made once (a list index costs a conversion per call: streaming calls this per frame)
+        self.continuous_index = torch.tensor(self.continuous, dtype=torch.long)
+        self.binary_index = torch.tensor(binary, dtype=torch.long)
+        # (continuous values, binary values) concatenated, then put back in the frame's order
+        self.order = torch.argsort(torch.tensor(self.continuous + binary, dtype=torch.long))
+        self.components = getattr(self.per_dimension, "components", 1)
+
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """params (..., P) -> continuous params (..., Dc, p) and binary logits (..., Db, 1)."""
+        n = len(self.continuous) * self.p
+        lead = params.shape[:-1]
+        return params[..., :n].reshape(*lead, len(self.continuous), self.p), params[..., n:, None]
+
+    def join(self, continuous: torch.Tensor, binary: torch.Tensor) -> torch.Tensor:
+        """(..., Dc) and (..., Db) -> frames (..., D)."""
+        return torch.cat([continuous, binary.to(continuous.dtype)], dim=-1)[..., self.order.to(continuous.device)]
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames (..., D) -> their continuous (..., Dc) and binary (..., Db) values."""
+        device = x.device
+        return x[..., self.continuous_index.to(device)], x[..., self.binary_index.to(device)]
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        theta, logits = self.split(params)
+        x_continuous, x_binary = self.parts(x)
+        return self.per_dimension.nll(theta, x_continuous).sum(-1) + self.bernoulli.nll(logits, x_binary).sum(-1)
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        _check_temperature(temperature)
+        t_continuous = t_binary = temperature
+        if isinstance(temperature, torch.Tensor) and temperature.dim() > 0:
+            if temperature.shape != (self.dims,):
+                raise SeqlabError(f"give one temperature or {self.dims}, got {tuple(temperature.shape)}")
+            temperature = temperature.to(params.dtype)
+            t_continuous, t_binary = self.parts(temperature)
+        theta, logits = self.split(params)
+        continuous = self.per_dimension.sample(theta, t_continuous, None, generator)
+        return self.join(continuous, self.bernoulli.sample(logits, t_binary, None, generator))
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        theta, logits = self.split(params)
+        return self.join(self.per_dimension.mean(theta), self.bernoulli.mean(logits))
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        """Per dimension (the marginal quantiles)."""
+        theta, logits = self.split(params)
+        return self.join(self.per_dimension.quantile(theta, q), self.bernoulli.quantile(logits, q))
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        """Continuous dimension ``d`` through ``x -> location[d] + scale[d] x`` (location, scale: (D,))."""
+        location = torch.as_tensor(location, dtype=params.dtype, device=params.device)
+        scale = torch.as_tensor(scale, dtype=params.dtype, device=params.device)
+        theta, logits = self.split(params)
+        location, scale = self.parts(location), self.parts(scale)
+        theta = self.per_dimension.rescale(theta, location[0], scale[0])
+        return torch.cat([theta.flatten(-2), logits[..., 0]], dim=-1)
+
+
 CONTINUOUS_HEADS = ("gaussian", "studentt", "mixture")
 
 
@@ -281,6 +403,10 @@ def _log_of(scale, like: torch.Tensor) -> torch.Tensor:
     return torch.log(torch.as_tensor(scale, dtype=like.dtype, device=like.device))
 
 
-def _check_temperature(temperature: float) -> None:
-    if temperature <= 0:
+def _check_temperature(temperature: float | torch.Tensor) -> None:
+    """A positive temperature: a number, or a tensor of them (one per dimension of a frame)."""
+    if isinstance(temperature, torch.Tensor):
+        if not bool(((temperature > 0) & torch.isfinite(temperature)).all()):
+            raise SeqlabError(f"temperatures must be positive, got {temperature.tolist()}")
+    elif temperature <= 0:
         raise SeqlabError(f"temperature must be positive, got {temperature}")

@@ -255,12 +255,15 @@ class WindowStream:
 
 
 def masked_nll(head, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean NLL over the known targets: in continuous data NaN marks a gap between series, nothing to predict.
-    The NaNs are replaced before the head sees them, since NaN times a zero gradient is still NaN."""
+    """Mean NLL over the known targets: in continuous data NaN marks a gap between series, nothing to predict
+    (in frames (B, T, D), a frame holding a NaN). The NaNs are replaced before the head sees them, since NaN
+    times a zero gradient is still NaN."""
     if not target.is_floating_point():
         return head.nll(params, target).mean()
     known = ~torch.isnan(target)
     nll = head.nll(params, torch.where(known, target, torch.zeros_like(target)))
+    if known.dim() > nll.dim():  # frames: one NLL per frame
+        known = known.all(-1)
     return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1)
 
 
@@ -299,7 +302,8 @@ Callback = Callable[["Trainer", Progress], None]
 
 
 class Trainer:
-    """Trains a model with ``forward(x_prev (B, T), state) -> (params, state)`` and a ``head``."""
+    """Trains a model with ``forward(x_prev (B, T), state) -> (params, state)``, a ``head`` and
+    ``target(elements)`` (what the head predicts of the elements: ``ElementsModel.target``)."""
 
     def __init__(
         self,
@@ -398,7 +402,7 @@ class Trainer:
             state = None
         torch.manual_seed(c.seed * 1_000_003 + progress.step * 7_919 + self.rank)  # dropout masks
         params, state = net(batch[:, :-1], state)  # (B, T, P): the head's parameters for every next element
-        target = batch[:, 1:, 0] if batch.dim() == 3 else batch[:, 1:]  # covariates are inputs only
+        target = model.target(batch[:, 1:])  # what the head predicts: covariates are inputs only
         loss = masked_nll(model.head, params, target)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

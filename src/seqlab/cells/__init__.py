@@ -1,9 +1,12 @@
 """Reference cells: one time step of each recurrent cell, in plain torch (the oracle for every fast path)."""
 
 from seqlab.cells.base import CellBase
-from seqlab.cells.gru import RESET_VARIANTS, GRUCell, gru_step, init_update_gate
-from seqlab.cells.lstm import FORGET_INIT_HELP, LSTMCell, init_forget_gate, lstm_step, parse_forget_init
+from seqlab.cells.gru import RESET_VARIANTS, GRUCell, gru_step, gru_values, init_update_gate
+from seqlab.cells.lstm import FORGET_INIT_HELP, LSTMCell, init_forget_gate, lstm_step, lstm_values, parse_forget_init
 from seqlab.cells.rnn import RNNCell, rnn_step
+
+# what each cell's ``*_values`` returns (the quantities a reader can look at), in order
+CELL_VALUES = {"rnn": ("h",), "lstm": ("i", "f", "o", "g", "c", "h"), "gru": ("r", "z", "n", "h")}
 
 __all__ = [
     "CellBase",
@@ -13,6 +16,9 @@ __all__ = [
     "rnn_step",
     "lstm_step",
     "gru_step",
+    "lstm_values",
+    "gru_values",
+    "CELL_VALUES",
     "RESET_VARIANTS",
     "FORGET_INIT_HELP",
     "init_forget_gate",

@@ -20,6 +20,20 @@ def gru_step(
     reset: str = "after",
 ) -> torch.Tensor:
     """One GRU step; x_t (B, D), h_prev (B, H) -> h_t (B, H). Gate rows: r, z, n (torch's order)."""
+    return gru_values(x_t, h_prev, weight_ih, weight_hh, bias_ih, bias_hh, reset)["h"]
+
+
+def gru_values(
+    x_t: torch.Tensor,
+    h_prev: torch.Tensor,
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+    reset: str = "after",
+) -> dict[str, torch.Tensor]:
+    """Every quantity of one GRU step, each (B, H): the gates ``r, z``, the candidate ``n`` (h~) and ``h``.
+    The one copy of the GRU's equations: ``gru_step`` returns its ``h``."""
     H = h_prev.shape[-1]
     gi = x_t @ weight_ih.T + bias_ih  # (B, 3H)
     W_hr, W_hz, W_hn = weight_hh.split(H, dim=0)
@@ -35,7 +49,8 @@ def gru_step(
         raise ValueError(f"reset must be one of {RESET_VARIANTS}, got {reset!r}")
     # The notes' h_t = (1 - z_t) h_{t-1} + z_t h~_t is torch's (1 - z') n + z' h with z' = 1 - z.
     # We follow torch's convention so weights copy over unchanged: z_t is the fraction of h_{t-1} kept.
-    return (1.0 - z_t) * h_tilde + z_t * h_prev
+    h_t = (1.0 - z_t) * h_tilde + z_t * h_prev
+    return {"r": r_t, "z": z_t, "n": h_tilde, "h": h_t}
 
 
 class GRUCell(CellBase):

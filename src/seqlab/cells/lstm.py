@@ -24,6 +24,20 @@ def lstm_step(
     bias_hh: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One LSTM step; x_t (B, D), state (h, C) each (B, H) -> (h_t, C_t). Gate rows: i, f, C~, o."""
+    values = lstm_values(x_t, state, weight_ih, weight_hh, bias_ih, bias_hh)
+    return values["h"], values["c"]
+
+
+def lstm_values(
+    x_t: torch.Tensor,
+    state: tuple[torch.Tensor, torch.Tensor],
+    weight_ih: torch.Tensor,
+    weight_hh: torch.Tensor,
+    bias_ih: torch.Tensor,
+    bias_hh: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Every quantity of one LSTM step, each (B, H): the gates ``i, f, o``, the candidate ``g`` (C~), the cell
+    state ``c`` and ``h``. The one copy of the LSTM's equations: ``lstm_step`` returns its ``h`` and ``c``."""
     h_prev, C_prev = state
     gates = x_t @ weight_ih.T + bias_ih + h_prev @ weight_hh.T + bias_hh  # (B, 4H)
     i_pre, f_pre, C_pre, o_pre = gates.chunk(4, dim=-1)
@@ -33,7 +47,7 @@ def lstm_step(
     o_t = torch.sigmoid(o_pre)  # output gate
     C_t = f_t * C_prev + i_t * C_tilde  # the cell state: the conveyor belt
     h_t = o_t * torch.tanh(C_t)
-    return h_t, C_t
+    return {"i": i_t, "f": f_t, "g": C_tilde, "o": o_t, "c": C_t, "h": h_t}
 
 
 class LSTMCell(CellBase):

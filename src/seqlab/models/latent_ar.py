@@ -18,9 +18,9 @@ from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
 from seqlab.cells import parse_forget_init
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Codec, ElementsModel, inference, validate_head, zero_output
+from seqlab.models.elements import Codec, ElementsModel, FrameLayout, inference, validate_head
 from seqlab.recurrent import CELLS, Recurrent
-from seqlab.streaming import StreamingSampler
+from seqlab.streaming import FrameSampler, StreamingSampler
 
 
 @dataclass
@@ -35,6 +35,9 @@ class LatentARConfig:
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
     covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
+    # continuous data only: in training, Gaussian noise of this standard deviation (in units of each dimension's
+    # spread) added to the standardised input values, so the model learns to recover from its own imperfect draws
+    input_noise: float = 0.0
     # LSTM only: "zero" (torch.nn's init), a number ("1", the default here) or "chrono:T_MAX" (seqlab.cells.lstm)
     forget_init: str = "1"
 
@@ -47,6 +50,8 @@ class LatentARConfig:
                 raise SeqlabError(f"{name} must be a positive integer, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
             raise SeqlabError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.input_noise < 100.0:
+            raise SeqlabError(f"input_noise must be in [0, 100), got {self.input_noise}")
         try:
             parse_forget_init(self.forget_init)
         except ValueError as e:
@@ -54,11 +59,13 @@ class LatentARConfig:
 
 
 class LatentAR(ElementsModel):
-    """Latent AR model of text (a ``Vocabulary``), mu-law audio (``MuLaw``) or a continuous series (``None``).
+    """Latent AR model of text (a ``Vocabulary``), mu-law audio (``MuLaw``), a continuous series (``None``) or
+    frames of ``D`` values (a ``FrameLayout``; build it with ``LatentAR.for_frames(frames (T, D), config,
+    binary=[...], groups={...})``).
 
     Shapes: ``forward(x_prev (B, T), state) -> (params (B, T, P), state)`` where ``x_prev[:, t]`` is the
     element before the one predicted at ``t`` (the start padding at the start of a sequence) and ``P`` is
-    the head's parameter count (``V`` logits for discrete data).
+    the head's parameter count (``V`` logits for discrete data); frames are ``x_prev (B, T, D)``.
 
     Example::
 
@@ -73,7 +80,7 @@ class LatentAR(ElementsModel):
 
     def __init__(
         self,
-        vocabulary: Codec | None = None,
+        vocabulary: Codec | FrameLayout | None = None,
         config: LatentARConfig | None = None,
         location: float = 0.0,
         scale: float = 1.0,
@@ -94,8 +101,7 @@ class LatentAR(ElementsModel):
         # Dropout on every non-recurrent connection (Zaremba et al. 2014); none at all when p = 0.
         self.drop = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.out = nn.Linear(config.hidden_size + config.embedding_dim, self.head.num_params)
-        if not self.head.discrete:
-            zero_output(self.out, self.head)
+        self.elements.init_output(self.out)
 
     # -- the network ------------------------------------------------------------------------
     def forward(self, x_prev: torch.Tensor, state=None):
@@ -118,13 +124,18 @@ class LatentAR(ElementsModel):
         return params[0, 0], state
 
     def sample_elements(self, prompt, length, temperature=1.0, top_k=None, seed=None) -> torch.Tensor:
-        """Discrete data: the NumPy streaming sampler (``seqlab.streaming``, the same equations as ``step``,
-        checked against it in tests/test_streaming.py); continuous data: one ``step`` per element."""
-        if not self.discrete:
-            return super().sample_elements(prompt, length, temperature, top_k, seed)
+        """Discrete data and frames (of a Gaussian or mixture head): the NumPy streaming samplers
+        (``seqlab.streaming``, the same equations as ``step``, checked against it in tests/test_streaming.py);
+        other continuous data: one ``step`` per element. ``temperature``: for frames also one per dimension or
+        ``{group: temperature}``."""
         check_sampling(length, temperature)
-        ids = StreamingSampler(self).generate(prompt.cpu().numpy(), length, temperature, top_k, seed)
-        return torch.from_numpy(ids)
+        if self.discrete:
+            ids = StreamingSampler(self).generate(prompt.cpu().numpy(), length, temperature, top_k, seed)
+            return torch.from_numpy(ids)
+        if FrameSampler.supports(self):
+            frames = FrameSampler(self).generate(prompt.cpu().numpy(), length, temperature, seed)
+            return torch.from_numpy(frames).to(self.out.weight.dtype)
+        return super().sample_elements(prompt, length, temperature, top_k, seed)
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
@@ -150,6 +161,15 @@ class LatentAR(ElementsModel):
                 fit,
             )
         )
+        cases += [
+            ConformanceCase(
+                f"lstm, frames, {head}",
+                "frames",
+                lambda y, head=head: cls.for_frames(y, LatentARConfig(**tiny, head=head, components=2), binary=[2]),
+                fit,
+            )
+            for head in ("gaussian", "mixture")
+        ]
         return cases
 
     def describe(self) -> str:

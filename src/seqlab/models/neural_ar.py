@@ -2,11 +2,13 @@
 
     P(x_t | x_<t) = P(x_t | x_{t-tau} .. x_{t-1}) = head(MLP([e(x_{t-tau}), ..., e(x_{t-1})]))
 
-``e`` is an embedding for discrete data (a ``Categorical`` head over a ``Vocabulary``) and the standardised
-value itself for continuous data (a ``Gaussian`` head, returned on the original scale). Before the start
-of a sequence the window is padded with a start symbol (discrete) or zeros plus a "missing" flag
-(continuous). The recurrent "state" is just the last ``window`` elements, so the shared ``Trainer``
-carries it across consecutive training windows exactly as it carries an RNN's hidden state.
+``e`` is the input side of the model's ``Elements`` codec (``seqlab.models.elements``): an embedding for
+discrete data (a ``Categorical`` head over a ``Vocabulary``), a linear map of the standardised value (a
+``Gaussian``, ``StudentT`` or mixture head, returned on the original scale) or of a frame of ``D`` values
+(``NeuralAR.for_frames``, a ``FrameHead``). Before the start of a sequence the window is padded with a start
+symbol (discrete) or NaN, embedded as zeros plus a "missing" flag (continuous). The recurrent "state" is just
+the last ``window`` elements, so the shared ``Trainer`` carries it across consecutive training windows exactly
+as it carries an RNN's hidden state.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from torch import nn
 from seqlab.base import ConformanceCase, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import ElementsModel, inference, validate_head, zero_output
+from seqlab.models.elements import ElementsModel, inference, validate_head
 
 
 @dataclass
@@ -76,8 +78,7 @@ class NeuralAR(ElementsModel):
                 layers.append(nn.Dropout(config.dropout))
         self.mlp = nn.Sequential(*layers)
         self.out = nn.Linear(H, self.head.num_params)
-        if not self.head.discrete:
-            zero_output(self.out, self.head)
+        self.elements.init_output(self.out)
 
     # -- the network --------------------------------------------------------------------------------
     def initial_state(self, batch_size: int = 1) -> torch.Tensor:
@@ -122,6 +123,7 @@ class NeuralAR(ElementsModel):
             ConformanceCase(
                 "series, studentt", "series", lambda y: cls.for_series(y, NeuralARConfig(**tiny, head="studentt")), fit
             ),
+            ConformanceCase("frames", "frames", lambda y: cls.for_frames(y, NeuralARConfig(**tiny), binary=[2]), fit),
         ]
 
     def describe(self) -> str:

@@ -9,8 +9,8 @@ itself and the ``context - 1`` positions before it (sliding-window attention, so
 ``num_layers * (context - 1)`` elements back). The state is each layer's input at the last ``context - 1``
 positions (a cache, as Transformer-XL keeps): carried across training windows, through ``log_prob``'s chunks
 and ``step``, it makes all three compute exactly the same function.
-Discrete or continuous data through ``Elements`` (an embedding and ``Categorical``, or a standardised value
-and ``Gaussian``).
+Discrete or continuous data through the ``Elements`` codec (an embedding and ``Categorical``, a standardised
+value and a continuous head, or a frame of ``D`` values and a ``FrameHead``: ``CausalTransformer.for_frames``).
 """
 
 from __future__ import annotations
@@ -146,6 +146,9 @@ class CausalTransformer(ElementsModel):
                 "series",
                 lambda y: cls.for_series(y, CausalTransformerConfig(**tiny, head="mixture", components=2)),
                 fit,
+            ),
+            ConformanceCase(
+                "frames", "frames", lambda y: cls.for_frames(y, CausalTransformerConfig(**tiny), binary=[2]), fit
             ),
         ]
 
