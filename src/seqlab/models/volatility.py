@@ -80,6 +80,11 @@ def _push(lags: list, value) -> list:
     return [value, *lags[:-1]]
 
 
+def _names(p: int, o: int, q: int) -> list[str]:
+    alpha, gamma, beta = (range(1, n + 1) for n in (p, o, q))
+    return ["omega"] + [f"alpha[{i}]" for i in alpha] + [f"gamma[{i}]" for i in gamma] + [f"beta[{j}]" for j in beta]
+
+
 def _reference(process, params, e: np.ndarray, b: float, bounds: np.ndarray | None, x_prev) -> np.ndarray:
     """``sigma2 (n,)`` one ``step`` at a time: the definition (``bounds`` applied at every step, as arch)."""
     params, lags, sigma2 = np.asarray(params).tolist(), process.initial(b), np.empty(len(e))
@@ -104,9 +109,7 @@ class GARCHProcess:
 
     @property
     def names(self) -> list[str]:
-        p, o, q = self.p, self.o, self.q
-        names = ["omega"] + [f"alpha[{i}]" for i in range(1, p + 1)] + [f"gamma[{i}]" for i in range(1, o + 1)]
-        return names + [f"beta[{j}]" for j in range(1, q + 1)] + ["delta"] * self.exogenous
+        return _names(self.p, self.o, self.q) + ["delta"] * self.exogenous
 
     def backcast(self, e: np.ndarray) -> float:
         return backcast(e)
@@ -257,9 +260,7 @@ class EGARCHProcess:
 
     @property
     def names(self) -> list[str]:
-        p, o, q = self.p, self.o, self.q
-        names = ["omega"] + [f"alpha[{i}]" for i in range(1, p + 1)] + [f"gamma[{i}]" for i in range(1, o + 1)]
-        return names + [f"beta[{j}]" for j in range(1, q + 1)]
+        return _names(self.p, self.o, self.q)
 
     def backcast(self, e: np.ndarray) -> float:
         return math.log(backcast(e))
