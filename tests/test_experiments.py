@@ -6,6 +6,7 @@ import json
 import math
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,14 +15,22 @@ from test_cli import assert_one_line_error, run
 
 from seqlab.cells import GRUCell, LSTMCell, gru_step, lstm_step, rnn_step
 from seqlab.data.text import Vocabulary
+from seqlab.errors import OptionError
 from seqlab.experiments import long_range
-from seqlab.experiments.common import cell_parameter_count, matched_hidden_size
+from seqlab.experiments.common import (
+    cell_parameter_count,
+    config_settings,
+    matched_hidden_size,
+    settings,
+    with_settings,
+)
 from seqlab.experiments.gates import gru_gates, longest_runs, lstm_gates, speech_line_breaks
 from seqlab.experiments.gradients import jacobian_rms
-from seqlab.experiments.long_range import LongRangeConfig
+from seqlab.experiments.long_range import ADDING, COPY, Budget, LongRangeConfig, RateRun, SeedResult
 from seqlab.experiments.order import shuffled_texts
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.recurrent import Recurrent
+from seqlab.runs.experiment import write_outputs
 
 
 def experiment(name, capsys, tmp_path, *options):
@@ -56,6 +65,9 @@ def test_matched_hidden_size_is_the_closest_to_the_budget(cell):
 
 
 # -- long-range -------------------------------------------------------------------------------------------
+ADDING_DEFAULTS = LongRangeConfig().adding
+
+
 def timeless(rows: list[dict]) -> list[dict]:
     """The rows without their wall time, the one field a rerun may change."""
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
@@ -89,8 +101,8 @@ def test_long_range_quick_lstm_and_gru_beat_the_adding_baseline_at_T20(capsys, t
 
 def test_long_range_stops_once_solved_and_counts_the_sequences():
     config = LongRangeConfig(
-        tasks=("adding",), lengths=(4,), cells=("gru",), lstm_hidden=16, steps=400, batch_size=64,
-        lrs=(1e-2,), seeds=1, test_size=200, eval_every=20, threads=1, update_inits=("zero",),
+        tasks=("adding",), adding=Budget(lengths=(4,), steps=400, lrs=(1e-2,), eval_every=20), cells=("gru",),
+        lstm_hidden=16, batch_size=64, seeds=1, test_size=200, threads=1, update_inits=("zero",),
     )  # fmt: skip
     (row,) = long_range.run(config, show_progress=False).rows
     assert row["solved"] and row["solved_seeds"] == "1/1", row
@@ -100,8 +112,8 @@ def test_long_range_stops_once_solved_and_counts_the_sequences():
 
 def test_long_range_once_solved_trains_at_most_the_margin_more():
     config = LongRangeConfig(
-        tasks=("adding",), lengths=(4,), cells=("gru",), lstm_hidden=16, steps=400, batch_size=64,
-        lrs=(1e-2,), seeds=1, test_size=200, eval_every=20, threads=1, update_inits=("zero",),
+        tasks=("adding",), adding=Budget(lengths=(4,), steps=400, lrs=(1e-2,), eval_every=20), cells=("gru",),
+        lstm_hidden=16, batch_size=64, seeds=1, test_size=200, threads=1, update_inits=("zero",),
         stop_fraction=0.0, margin_steps=0.5,
     )  # fmt: skip
     (row,) = long_range.run(config, show_progress=False).rows
@@ -112,7 +124,8 @@ def test_long_range_once_solved_trains_at_most_the_margin_more():
 def test_long_range_tests_the_network_of_the_lowest_validation_loss():
     from seqlab.experiments.common import Variant
 
-    config = LongRangeConfig(steps=60, batch_size=16, test_size=100, eval_every=10, stop_fraction=0.0)
+    adding = replace(ADDING_DEFAULTS, steps=60, eval_every=10)
+    config = LongRangeConfig(adding=adding, batch_size=16, test_size=100, stop_fraction=0.0)
 
     seen = []
     evaluate = long_range.evaluate
@@ -124,18 +137,19 @@ def test_long_range_tests_the_network_of_the_lowest_validation_loss():
 
     long_range.evaluate = record
     try:
-        (run,) = long_range.train("adding", Variant("rnn"), 16, 12, 0, (5e-2,), config, _CountingBar())
+        (run,) = long_range.train(ADDING, Variant("rnn"), 16, 12, 0, (5e-2,), config, _CountingBar())
     finally:
         long_range.evaluate = evaluate
-    assert len(seen) == 6 and run["valid_loss"] == min(seen) != seen[-1]  # lr 5e-2: the last is not the best
-    again = long_range.evaluate("adding", run["net"], *long_range.validation_set("adding", 12, 100))[0]
+    assert len(seen) == 6 and run.valid_loss == min(seen) != seen[-1]  # lr 5e-2: the last is not the best
+    again = long_range.evaluate(ADDING, run.net, *long_range.validation_set(ADDING, 12, 100))[0]
     assert again == pytest.approx(min(seen), rel=1e-6)
 
 
 def test_long_range_workers_give_the_rows_of_one_process():
     config = LongRangeConfig(
-        lengths=(6,), copy_lengths=(3,), lstm_hidden=8, steps=20, copy_steps=20, batch_size=8, lrs=(1e-2, 1e-3),
-        seeds=2, test_size=50, eval_every=10, forget_inits=("chrono",), update_inits=("zero", "chrono"), workers=1,
+        adding=Budget(lengths=(6,), steps=20, lrs=(1e-2, 1e-3), eval_every=10),
+        copy=Budget(lengths=(3,), steps=20, lrs=(1e-2, 3e-3), eval_every=200), lstm_hidden=8, batch_size=8,
+        seeds=2, test_size=50, forget_inits=("chrono",), update_inits=("zero", "chrono"), workers=1,
     )  # fmt: skip
     serial = long_range.run(config, show_progress=False).rows
     assert [(r["task"], r["cell"]) for r in serial] == [
@@ -152,13 +166,13 @@ def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate_up_
 
     def fake_train_seeds(task, variant, T, seeds, lrs, config, bar):
         calls.append((T, len(seeds), lrs))
-        loss = over_baseline[T] * long_range.baseline(task, T)
-        fields = {"hidden": 8, "params": 1, "recall": None, "solved_after": None, "sequences": 0}
-        return [fields | {"lr": lrs[-1], "test_loss": loss} for _ in seeds]
+        loss = over_baseline[T] * task.baseline(T)
+        return [SeedResult(lrs[-1], None, 1.0, 0, hidden=8, params=1, test_loss=loss, recall=None) for _ in seeds]
 
     monkeypatch.setattr(long_range, "train_seeds", fake_train_seeds)
-    config = LongRangeConfig(lengths=(6, 8, 10, 12), lrs=(1e-2, 1e-3), seeds=2, after_failure_seeds=1)
-    rows = long_range.run_chain("adding", Variant("rnn"), config, _CountingBar())
+    adding = replace(ADDING_DEFAULTS, lengths=(6, 8, 10, 12), lrs=(1e-2, 1e-3))
+    config = LongRangeConfig(adding=adding, seeds=2, after_failure_seeds=1)
+    rows = long_range.run_chain(ADDING, Variant("rnn"), config, _CountingBar())
     # T = 6 fails at 0.5 x: one seed at its rate for T = 8 (0.3 x: not solved either), then T = 10 at the
     # baseline's level ends the chain; T = 12 is not trained although it would have been solved
     assert calls == [(6, 2, (1e-2, 1e-3)), (8, 1, (1e-3,)), (10, 1, (1e-3,))]
@@ -171,10 +185,10 @@ def test_long_range_after_a_failure_longer_T_run_one_seed_at_the_chosen_rate_up_
     calls.clear()
     assert [
         r["T"]
-        for r in long_range.run_chain("adding", Variant("rnn"), replace(config, after_failure_seeds=0), _CountingBar())
+        for r in long_range.run_chain(ADDING, Variant("rnn"), replace(config, after_failure_seeds=0), _CountingBar())
     ] == [6]
     over_baseline[6] = 0.9  # at the baseline's level at once: nothing longer
-    assert [r["T"] for r in long_range.run_chain("adding", Variant("rnn"), config, _CountingBar())] == [6]
+    assert [r["T"] for r in long_range.run_chain(ADDING, Variant("rnn"), config, _CountingBar())] == [6]
 
 
 def test_long_range_each_task_chooses_among_its_own_rates(monkeypatch):
@@ -183,13 +197,13 @@ def test_long_range_each_task_chooses_among_its_own_rates(monkeypatch):
     grids = []
 
     def fake_train_seeds(task, variant, T, seeds, lrs, config, bar):
-        grids.append((task, lrs))
-        fields = {"hidden": 8, "params": 1, "recall": None, "solved_after": 1, "sequences": 1, "test_loss": 0.0}
-        return [fields | {"lr": lrs[0]} for _ in seeds]
+        grids.append((task.name, lrs))
+        return [SeedResult(lrs[0], 1, 0.0, 1, hidden=8, params=1, test_loss=0.0, recall=None) for _ in seeds]
 
     monkeypatch.setattr(long_range, "train_seeds", fake_train_seeds)
-    config = LongRangeConfig(lengths=(5,), copy_lengths=(5,), lrs=(1e-1, 1e-2), copy_lrs=(3e-3,))
-    for task in ("adding", "copy"):
+    adding = replace(ADDING_DEFAULTS, lengths=(5,), lrs=(1e-1, 1e-2))
+    config = LongRangeConfig(adding=adding, copy=replace(LongRangeConfig().copy, lengths=(5,), lrs=(3e-3,)))
+    for task in (ADDING, COPY):
         long_range.run_chain(task, Variant("gru"), config, _CountingBar())
     assert grids == [("adding", (1e-1, 1e-2)), ("copy", (3e-3,))]
 
@@ -210,39 +224,41 @@ def test_long_range_rates_side_by_side_are_the_rates_one_by_one():
     every rate's network is the one it would be alone (one batch stream, one initial network per seed)."""
     from seqlab.experiments.common import Variant
 
-    config = LongRangeConfig(copy_steps=40, batch_size=8, test_size=50, eval_every=10, choose_rate_at=1.0)
+    copy = replace(LongRangeConfig().copy, steps=40)  # validation at the last step only
+    config = LongRangeConfig(copy=copy, batch_size=8, test_size=50, choose_rate_at=1.0)
     lrs = (3e-2, 1e-3)
-    together = long_range.train("copy", Variant("gru"), 12, 4, 1, lrs, config, _CountingBar())
+    together = long_range.train(COPY, Variant("gru"), 12, 4, 1, lrs, config, _CountingBar())
     for lr, trained in zip(lrs, together, strict=True):
-        (alone,) = long_range.train("copy", Variant("gru"), 12, 4, 1, (lr,), config, _CountingBar())
-        assert trained["valid_loss"] == alone["valid_loss"] and trained["sequences"] == alone["sequences"] == 40 * 8
-        for a, b in zip(trained["net"].parameters(), alone["net"].parameters(), strict=True):
+        (alone,) = long_range.train(COPY, Variant("gru"), 12, 4, 1, (lr,), config, _CountingBar())
+        assert trained.valid_loss == alone.valid_loss and trained.steps == alone.steps == 40
+        for a, b in zip(trained.net.parameters(), alone.net.parameters(), strict=True):
             assert torch.equal(a, b)
 
 
 def test_long_range_keeps_only_the_best_rate_after_choose_rate_at():
     from seqlab.experiments.common import Variant
 
-    config = LongRangeConfig(steps=80, batch_size=8, test_size=50, eval_every=10, choose_rate_at=0.25)
+    adding = replace(ADDING_DEFAULTS, steps=80, eval_every=10)
+    config = LongRangeConfig(adding=adding, batch_size=8, test_size=50, choose_rate_at=0.25)
     bar = _CountingBar()
-    runs = long_range.train("adding", Variant("lstm"), 8, 6, 0, (1e-2, 1e-4, 1e-6), config, bar)
-    assert sorted(r["sequences"] for r in runs) == [20 * 8, 20 * 8, 80 * 8]  # the choice at step 20 of 80
-    survivor = max(runs, key=lambda r: r["sequences"])
-    assert survivor["lr"] == 1e-2  # 1e-6 barely moves in 20 steps
+    runs = long_range.train(ADDING, Variant("lstm"), 8, 6, 0, (1e-2, 1e-4, 1e-6), config, bar)
+    assert sorted(r.steps for r in runs) == [20, 20, 80]  # the choice at step 20 of 80
+    survivor = max(runs, key=lambda r: r.steps)
+    assert survivor.lr == 1e-2  # 1e-6 barely moves in 20 steps
     assert bar.steps == 3 * 80  # the progress bar counts the steps a rate no longer trains
 
 
 def test_long_range_trains_a_seed_only_while_the_verdict_is_open(monkeypatch):
     from seqlab.experiments.common import Variant
 
-    config = LongRangeConfig(steps=10, batch_size=4, test_size=20, eval_every=5)
+    config = LongRangeConfig(adding=replace(ADDING_DEFAULTS, steps=10, eval_every=5), batch_size=4, test_size=20)
     outcomes = {}  # seed -> test loss over the baseline, as if trained
 
     def fake_train(task, variant, hidden, T, seed, lrs, config, bar):
-        return [{"net": torch.nn.Linear(1, 1), "lr": lrs[0], "solved_after": None, "valid_loss": 1.0, "sequences": 0}]
+        return [RateRun(torch.nn.Linear(1, 1), None, lrs[0], last=10, valid_loss=1.0)]
 
     def fake_evaluate(task, net, x, y):
-        return outcomes[trained.pop(0)] * long_range.baseline(task, 6), None
+        return outcomes[trained.pop(0)] * task.baseline(6), None
 
     monkeypatch.setattr(long_range, "train", fake_train)
     monkeypatch.setattr(long_range, "evaluate", fake_evaluate)
@@ -250,25 +266,25 @@ def test_long_range_trains_a_seed_only_while_the_verdict_is_open(monkeypatch):
         outcomes = dict(enumerate(pattern))
         trained = [0, 1, 2]
         bar = _CountingBar()
-        results = long_range.train_seeds("adding", Variant("rnn"), 6, [0, 1, 2], (1e-2,), config, bar)
+        results = long_range.train_seeds(ADDING, Variant("rnn"), 6, [0, 1, 2], (1e-2,), config, bar)
         assert len(results) == expected, pattern  # 3 seeds: a third only when the first two disagree
         assert bar.steps == (3 - expected) * 10  # the seeds not trained, counted done
-        row = long_range.summarise("adding", Variant("rnn"), 6, [{**r, "hidden": 1, "params": 1} for r in results])
+        row = long_range.summarise(ADDING, Variant("rnn"), 6, results)
         assert row["solved"] == (sum(o <= 0.1 for o in pattern) >= 2)  # the verdict all three would give
 
 
 def test_learning_rate_choice_prefers_the_fewest_sequences_then_the_lowest_loss():
     runs = [
-        {"lr": 1e-3, "solved_after": None, "valid_loss": 0.01},
-        {"lr": 3e-3, "solved_after": 6400, "valid_loss": 0.005},
-        {"lr": 1e-2, "solved_after": 3200, "valid_loss": 0.008},
+        RateRun(None, None, 1e-3, last=1, solved_after=None, valid_loss=0.01),
+        RateRun(None, None, 3e-3, last=1, solved_after=6400, valid_loss=0.005),
+        RateRun(None, None, 1e-2, last=1, solved_after=3200, valid_loss=0.008),
     ]
-    assert long_range.choose(runs)["lr"] == 1e-2
-    assert long_range.choose([runs[0], {**runs[0], "lr": 5.0, "valid_loss": 0.02}])["lr"] == 1e-3
+    assert long_range.choose(runs).lr == 1e-2
+    assert long_range.choose([runs[0], replace(runs[0], lr=5.0, valid_loss=0.02)]).lr == 1e-3
 
 
 def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
-    config = LongRangeConfig(steps=100, batch_size=10)
+    config = LongRangeConfig(adding=replace(ADDING_DEFAULTS, steps=100), batch_size=10)
     row = {"task": "adding", "cell": "gru", "T": 100, "solved": True, "solved_seeds": "3/3", "sequences_to_solve": 500}
     row["loss_over_baseline"] = 0.05
     rows = [
@@ -289,7 +305,7 @@ def test_literature_table_sits_beside_hochreiter_and_schmidhubers_counts():
     ]
     assert table[0]["sequences_to_solve"] == 500 and table[0]["budget_sequences"] == 1000
     assert table[3]["sequences_to_solve"] is None and table[3]["solved_seeds"] == "0/3"
-    assert table[4]["solved_seeds"] == "0/2" and table[4]["budget_sequences"] == config.copy_steps * 10
+    assert table[4]["solved_seeds"] == "0/2" and table[4]["budget_sequences"] == config.copy.steps * 10
     rows[-1]["loss_over_baseline"] = 0.4  # the failed variant's shortest T: how close it came
     assert long_range.literature_rows(rows, config)[4]["loss_over_baseline"] == 0.4
 
@@ -302,6 +318,46 @@ def test_long_range_same_seed_same_numbers_other_seed_other_numbers(capsys):
     other = json.loads(run([*args, "--seed", "4"], capsys)[1])["rows"]
     assert timeless(first) == timeless(again)
     assert [r["test_loss_mean"] for r in first] != [r["test_loss_mean"] for r in other]
+
+
+def test_long_range_docs_outputs_come_again_from_their_rows(tmp_path):
+    """docs/experiments/long_range.{md,csv,json}: the summary, the table beside the literature and the files are
+    what this code makes of the rows and the config recorded there (the config's keys: the options' names)."""
+    docs = Path(__file__).resolve().parents[1] / "docs" / "experiments"
+    record = json.loads((docs / "long_range.json").read_text())
+    names = {s.name: s.path for s in config_settings(LongRangeConfig())}
+    changes = {names[k]: tuple(v) if isinstance(v, list) else v for k, v in record["config"].items()}
+    config = with_settings(LongRangeConfig(), changes)
+    assert json.loads(json.dumps(settings(config))) == record["config"]
+    written = write_outputs(long_range.result(record["rows"], config), tmp_path)
+    assert [p.name for p in written[:3]] == ["long_range.md", "long_range.csv", "long_range.json"]
+    for name in ("long_range.md", "long_range.csv"):
+        assert (tmp_path / name).read_text() == (docs / name).read_text(), name
+    assert json.loads((tmp_path / "long_range.json").read_text()) == record
+
+
+def test_long_range_budget_options_reach_their_task(capsys):
+    """--copy-steps, --copy-lrs, --copy-eval-every, --copy-lengths set the copy task's budget, --steps ... the adding
+    problem's (the long runs in docs/experiments.md are given so)."""
+    args = ["experiment", "long-range", "--tasks", "copy", "--copy-lengths", "3", "--copy-steps", "6"]
+    args += ["--copy-lrs", "0.003", "--copy-eval-every", "2", "--steps", "5", "--lrs", "0.1", "--cells", "rnn"]
+    args += ["--seeds", "1", "--hidden", "4", "--test-size", "10", "--batch-size", "4", "--json", "--no-progress"]
+    code, out, err = run(args, capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    copy = {k: result["config"][k] for k in ("copy_lengths", "copy_steps", "copy_lrs", "copy_eval_every")}
+    assert copy == {"copy_lengths": [3], "copy_steps": 6, "copy_lrs": [0.003], "copy_eval_every": 2}
+    assert (result["config"]["steps"], result["config"]["lrs"]) == (5, [0.1])
+    (row,) = result["rows"]
+    assert (row["task"], row["T"], row["lr_chosen"]) == ("copy", 3, 0.003)
+    assert row["sequences_trained_max"] <= 6 * 4
+
+
+def test_long_range_config_errors_name_the_setting():
+    with pytest.raises(OptionError, match=r"^copy\.steps must be positive, got 0$"):
+        LongRangeConfig(copy=replace(LongRangeConfig().copy, steps=0))
+    with pytest.raises(OptionError, match=r"^choose_rate_at must be in \(0, 1\], got 0$"):
+        LongRangeConfig(choose_rate_at=0.0)
 
 
 # -- gradients --------------------------------------------------------------------------------------------

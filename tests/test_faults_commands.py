@@ -10,9 +10,13 @@ import torch
 from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
 from helpers import run_cli as run
 
-from seqlab import io
+from seqlab import experiments, io
+from seqlab.cli import build_parser, main
+from seqlab.cli_options import DATA_OPTIONS
 from seqlab.data import Vocabulary
 from seqlab.data.audio import MuLaw
+from seqlab.data.spec import AUDIO_FIELDS
+from seqlab.errors import OptionError
 from seqlab.models import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.runs import sample
@@ -99,3 +103,100 @@ def test_an_oserror_while_writing_is_one_line_naming_the_path(models, monkeypatc
     monkeypatch.setattr(sample, "sample", full_disk)
     code, _, err = run(["sample", str(directory / "audio")], capsys)
     assert_one_line_error(code, err, "/mnt/full/generated.wav: No space left on device")
+
+
+# -- the commands agree ---------------------------------------------------------------------------------------------
+SERIES_OPTIONS = {"valid_fraction": "0.2", "column": "Close", "date_column": "Date", "id_column": "Ticker"}
+SERIES_OPTIONS |= {"fill": "ffill", "transform": "log_return", "covariates": "Volume"}
+AUDIO_OPTIONS = {"audio_encoding": "raw", "sample_rate": "8000"}
+
+
+def as_argv(options: dict) -> list[str]:
+    return [a for name, value in options.items() for a in ("--" + name.replace("_", "-"), value)]
+
+
+@pytest.mark.parametrize(
+    "command, reads_audio",
+    [(["train"], True), (["evaluate", "DIR"], True), (["forecast", "DIR"], False), (["backtest"], False)],
+)
+def test_every_command_that_reads_a_csv_takes_the_same_data_options(command, reads_audio):
+    """A user who repeats their training's data options to another command is not told "unrecognized arguments"."""
+    options = SERIES_OPTIONS | (AUDIO_OPTIONS if reads_audio else {})
+    args = build_parser().parse_args([*command, *as_argv(options)])
+    assert {name: str(getattr(args, name)) for name in options} == options
+    assert set(options) == set(DATA_OPTIONS) - (set() if reads_audio else set(AUDIO_FIELDS))
+
+
+@pytest.fixture(scope="module")
+def dated_prices(tmp_path_factory):
+    """A series model trained with --column and --date-column on a CSV that has more columns."""
+    directory = tmp_path_factory.mktemp("dated")
+    close = 20 * np.exp(np.cumsum(0.02 * np.random.default_rng(1).standard_normal(200)))
+    days = np.datetime64("2001-01-01") + np.arange(200)
+    rows = [f"{d},{c:.4f},{np.sqrt(c):.4f}" for d, c in zip(days, close, strict=True)]
+    path = directory / "prices.csv"
+    path.write_text("Day,Close,Other\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    out = directory / "model"
+    options = ["--column", "Close", "--date-column", "Day", "--model", "gru", "--steps", "2", *TINY_MODEL]
+    assert main(["train", "--data", str(path), *options, *TINY_TRAINING, "--out", str(out)]) == 0
+    return path, out
+
+
+def test_evaluate_takes_the_training_data_options_and_they_choose_the_data(dated_prices, capsys):
+    path, out = dated_prices
+    plain = run(["evaluate", str(out), "--data", str(path), "--json"], capsys)
+    repeated = run(
+        ["evaluate", str(out), "--data", str(path), "--column", "Close", "--date-column", "Day", "--json"], capsys
+    )
+    assert plain[0] == repeated[0] == 0, plain[2] + repeated[2]
+    assert repeated[1] == plain[1]  # the model's own options, given again: the same scores
+    other = run(["evaluate", str(out), "--data", str(path), "--column", "Other", "--json"], capsys)
+    assert other[0] == 0, other[2]
+    assert other[1] != plain[1]  # another column is another series: the option is read, not ignored
+    code, _, err = run(["evaluate", str(out), "--data", str(path), "--column", "Volume"], capsys)
+    assert_one_line_error(code, err, "Volume")
+
+
+@pytest.mark.parametrize("command", ["evaluate", "forecast"])
+def test_another_transform_than_the_models_is_a_one_line_error(dated_prices, command, capsys):
+    path, out = dated_prices
+    code, _, err = run([command, str(out), "--data", str(path), "--transform", "diff"], capsys)
+    assert code == 1
+    assert_one_line_error(code, err, "--transform diff", "trained with --transform log_return")
+    code, _, err = run([command, str(out), "--data", str(path), "--transform", "log_return"], capsys)
+    assert code == 0, err
+
+
+def test_a_series_option_on_a_text_model_is_a_one_line_error(models, capsys):
+    directory, _ = models
+    code, _, err = run(["evaluate", str(directory / "text"), "--data", "shakespeare", "--column", "Close"], capsys)
+    assert code == 1
+    assert_one_line_error(code, err, "takes no --column")
+
+
+@pytest.mark.parametrize("value", ["2", "1.5"])
+def test_long_range_choose_rate_at_past_one_is_a_one_line_option_error(value, capsys):
+    """It was reported as an internal error (a ValueError in the experiment, exit 2)."""
+    code, _, err = run(["experiment", "long-range", "--quick", "--choose-rate-at", value], capsys)
+    assert code == 1
+    assert_one_line_error(code, err, "--choose-rate-at", "(0, 1]", value)
+
+
+@pytest.mark.parametrize(
+    "experiment, setting, flag",
+    [
+        ("long-range", "copy.steps", "--copy-steps"),
+        ("long-range", "lstm_hidden", "--hidden"),
+        ("cost", "cells", "--cells"),
+    ],
+)
+def test_an_option_error_from_an_experiment_config_is_one_line_naming_its_flag(
+    experiment, setting, flag, monkeypatch, capsys
+):
+    def refuse(config, show_progress=True):
+        raise OptionError("{0} is refused here", setting)
+
+    monkeypatch.setitem(experiments.EXPERIMENTS, experiment, (experiments.EXPERIMENTS[experiment][0], refuse))
+    code, _, err = run(["experiment", experiment, "--quick", "--no-progress"], capsys)
+    assert code == 1
+    assert_one_line_error(code, err, f"{flag} is refused here")

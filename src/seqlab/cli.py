@@ -15,7 +15,9 @@ from typing import NoReturn
 from seqlab import distributed
 from seqlab.cells import FORGET_INIT_HELP
 from seqlab.cli_options import (
+    DATA_OPTIONS,
     add_config_options,
+    add_data_options,
     fraction,
     list_of,
     non_negative_int,
@@ -23,8 +25,7 @@ from seqlab.cli_options import (
     positive_float,
     positive_int,
 )
-from seqlab.data.series import FEATURES, FILL_POLICIES
-from seqlab.data.spec import AUDIO_ENCODINGS, DataSpec
+from seqlab.data.spec import DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
@@ -44,8 +45,7 @@ MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
 MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
-DATA_OPTIONS = ("valid_fraction", "column", "date_column", "id_column", "fill", "transform", "covariates", "features")
-DATA_OPTIONS += ("audio_encoding", "sample_rate")
+MODEL_DATA_NOTE = "default: the model's; the transform and audio encoding stay the model's"
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
 FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
 
@@ -53,25 +53,6 @@ FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt"
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, no usage dump
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False) -> None:
-    g = parser.add_argument_group("data")
-    g.add_argument("--valid-fraction", type=fraction, help="held-out share (text 0.1, series 0.2, audio 0.1)")
-    g.add_argument("--column", help="CSV: value column(s), comma-separated for several series (Close)")
-    g.add_argument("--date-column", help="CSV: date column (Date, if present)")
-    g.add_argument("--id-column", help="CSV in long form: the column naming each row's series")
-    g.add_argument("--fill", choices=FILL_POLICIES, help="CSV: what to do with missing values (default: refuse)")
-    g.add_argument("--transform", help="CSV: log, diff, log_return, standardize or none, comma-chained (log_return)")
-    g.add_argument("--covariates", help="CSV: past covariate column(s) as extra inputs of the neural models")
-    g.add_argument(
-        "--features",
-        choices=FEATURES,
-        help="CSV: a derived past covariate after those: range, Parkinson's variance (ln High - ln Low)^2 / (4 ln 2)",
-    )
-    if not series_only:
-        g.add_argument("--sample-rate", type=positive_int, help="audio: resample to this rate in Hz (the file's)")
-        g.add_argument("--audio-encoding", choices=AUDIO_ENCODINGS, help="audio: mu_law levels or raw values (mu_law)")
 
 
 def build_parser() -> Parser:
@@ -146,6 +127,7 @@ def build_parser() -> Parser:
     e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
+    add_data_options(e, note=MODEL_DATA_NOTE)
 
     x = sub.add_parser("explore", help="write one HTML page to look inside a trained text model")
     x.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
@@ -168,11 +150,8 @@ def build_parser() -> Parser:
     f = sub.add_parser("forecast", help="probabilistic forecast of a series with a trained model: table and fan chart")
     f.add_argument("dir", help="model directory (trained with seqlab train --data FILE.csv)")
     f.add_argument("--data", help="CSV file or bundled name (default: the model's training data)")
-    f.add_argument("--column", help="value column (default: the model's)")
-    f.add_argument("--date-column", help="date column (default: the model's, or Date)")
-    f.add_argument("--id-column", help="long form: the column naming each row's series")
+    add_data_options(f, series_only=True, note=MODEL_DATA_NOTE)
     f.add_argument("--series", help="which series to forecast, with several (default: the first)")
-    f.add_argument("--fill", choices=FILL_POLICIES, help="what to do with missing values (default: refuse)")
     f.add_argument("--horizon", type=positive_int, default=20, help="steps ahead (20)")
     f.add_argument(
         "--quantiles", type=QUANTILES, default=(0.1, 0.5, 0.9), help="comma-separated, in (0, 1) (0.1,0.5,0.9)"
@@ -300,7 +279,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    data = DataSpec(args.data) if args.data else None
+    data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
     result = evaluate.evaluate(evaluate.EvaluateSpec(Path(args.dir), data, args.unknown))
     scores = result.scores
     if args.json:
@@ -348,7 +327,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_forecast(args) -> int:
-    data = ({"source": args.data} if args.data else {}) | given(args, ("column", "date_column", "id_column", "fill"))
+    data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
     result = forecast.forecast(pick(args, forecast.ForecastSpec, model_dir=Path(args.dir), data=data, table=args.out))
     series, dates = result.series, result.series.dates
     last = f", last date {str(dates[-1])[:10]}" if dates is not None else ""
@@ -382,8 +361,8 @@ def cmd_compare(args) -> int:
 
 def cmd_experiment(args) -> int:
     size = "quick" if args.quick else (args.size or "default")
-    fields = {field: getattr(args, option) for option, field in args.config_options.items()}
-    config = experiment.make_config(args.experiment, size, **{k: v for k, v in fields.items() if v is not None})
+    given_settings = {path: getattr(args, option) for option, path in args.config_options.items()}
+    config = experiment.make_config(args.experiment, size, {k: v for k, v in given_settings.items() if v is not None})
     spec = experiment.ExperimentSpec(args.experiment, config, size, args.out, not args.no_progress)
     run = experiment.run_experiment(spec)
     if args.json:

@@ -1,11 +1,16 @@
-"""Command-line option machinery: argparse types whose errors say what was expected, and options generated
-from a config dataclass (each field one ``--field-name``), so the CLI never maps a config by hand."""
+"""Command-line option machinery: argparse types whose errors say what was expected, the data options every
+command that reads data takes (one per ``DataSpec`` field), and options generated from a config dataclass (each
+setting one ``--setting-name``), so the CLI never maps a config by hand."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import math
+
+from seqlab.data.series import FEATURES, FILL_POLICIES
+from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, DataSpec
+from seqlab.experiments.common import config_settings
 
 
 def number(convert, ok, expected: str):
@@ -64,18 +69,20 @@ class Extend(argparse.Action):
 
 
 def add_config_options(parser: argparse.ArgumentParser, config_class, skip: tuple[str, ...] = ()) -> dict:
-    """One option per field of the ``config_class`` dataclass, named ``--field-name`` (or ``metadata["option"]``),
-    typed by its default (a tuple: comma-separated values; a bool: a flag), helped by ``metadata["help"]``;
-    ``metadata`` ``min`` (integers, else 1) and ``choices``/``what`` (names) check the values. Returns
-    {argparse dest: field name}."""
-    defaults, dests = config_class(), {}
-    for f in dataclasses.fields(config_class):
-        if f.name in skip:
+    """One option per setting of the ``config_class`` dataclass (``config_settings``: a field, or a field of a
+    nested dataclass such as a task's budget), named ``--setting-name`` (or ``metadata["option"]``), typed by its
+    default (a tuple: comma-separated values; a bool: a flag), helped by ``metadata["help"]`` (after its group's
+    heading); ``metadata`` ``min`` (integers, else 1) and ``choices``/``what`` (names) check the values. Returns
+    {argparse dest: attribute path} (``with_settings`` takes the paths)."""
+    dests = {}
+    for setting in config_settings(config_class()):
+        if setting.path in skip:
             continue
-        meta, default = f.metadata, getattr(defaults, f.name)
-        option = meta.get("option", f.name)
+        meta, default = setting.field.metadata, setting.value
+        option = meta.get("option", setting.name)
         shown = ",".join(map(str, default)) if isinstance(default, tuple) else default
-        help_text = f"{meta.get('help', f.name.replace('_', ' '))} ({shown})"
+        help_text = meta.get("help", setting.name.replace("_", " "))
+        help_text = f"{setting.heading}: {help_text} ({shown})" if setting.heading else f"{help_text} ({shown})"
         flag = "--" + option.replace("_", "-")
         if isinstance(default, bool):
             parser.add_argument(flag, dest=option, action="store_true", default=None, help=help_text)
@@ -86,8 +93,8 @@ def add_config_options(parser: argparse.ArgumentParser, config_class, skip: tupl
             expected = "positive numbers" if isinstance(sample, float) else expected
             parser.add_argument(flag, dest=option, type=list_of(one, expected), action=Extend, help=help_text)
         else:
-            parser.add_argument(flag, dest=option, type=element_type(default, meta, f.type), help=help_text)
-        dests[option] = f.name
+            parser.add_argument(flag, dest=option, type=element_type(default, meta, setting.field.type), help=help_text)
+        dests[option] = setting.path
     return dests
 
 
@@ -103,3 +110,32 @@ def element_type(sample, meta, annotation: str = ""):
     if isinstance(sample, float) or (sample is None and "float" in str(annotation)):
         return positive_float
     return str
+
+
+# One option per DataSpec field but ``source`` (which is --data): its argparse type or choices and its help.
+DATA_OPTION_HELP = {
+    "valid_fraction": (fraction, "held-out share (text 0.1, series 0.2, audio 0.1)"),
+    "column": (str, "CSV: value column(s), comma-separated for several series (Close)"),
+    "date_column": (str, "CSV: date column (Date, if present)"),
+    "id_column": (str, "CSV in long form: the column naming each row's series"),
+    "fill": (FILL_POLICIES, "CSV: what to do with missing values (default: refuse)"),
+    "transform": (str, "CSV: log, diff, log_return, standardize or none, comma-chained (log_return)"),
+    "covariates": (str, "CSV: past covariate column(s) as extra inputs of the neural models"),
+    "features": (FEATURES, "CSV: a derived past covariate after those: range, Parkinson's variance from High, Low"),
+    "audio_encoding": (AUDIO_ENCODINGS, "audio: mu_law levels or raw values (mu_law)"),
+    "sample_rate": (positive_int, "audio: resample to this rate in Hz (the file's)"),
+}
+DATA_OPTIONS = tuple(f.name for f in dataclasses.fields(DataSpec) if f.name != "source")
+
+
+def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False, note: str = "") -> tuple[str, ...]:
+    """The data options, ``--valid-fraction`` to ``--sample-rate`` (``DataSpec``'s fields), in a group "data"
+    (``note`` after its title); ``series_only``: without the audio ones, for the commands that read only a CSV.
+    Every command reading a file of that kind takes the same ones. Returns their names (argparse dests)."""
+    group = parser.add_argument_group("data" + (f" ({note})" if note else ""))
+    names = tuple(n for n in DATA_OPTIONS if not (series_only and n in AUDIO_FIELDS))
+    for name in names:
+        kind, help_text = DATA_OPTION_HELP[name]
+        typed = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+        group.add_argument("--" + name.replace("_", "-"), **typed, help=help_text)
+    return names

@@ -34,6 +34,8 @@ DEFAULT_TRANSFORM = "log_return"  # prices: model the daily log returns
 AUDIO_ENCODINGS = ("mu_law", "raw")
 SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates", "features")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
+# How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
+ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "mu_law"}
 
 
 @dataclass(frozen=True)
@@ -80,10 +82,19 @@ class DataSpec:
             valid_fraction=self.valid_fraction or DEFAULT_VALID_FRACTION[kind],
         )
         if kind == "series":
-            spec = replace(spec, transform=self.transform or DEFAULT_TRANSFORM)
+            spec = replace(spec, transform=self.transform or ENCODING_DEFAULTS["transform"])
         if kind == "audio":
-            spec = replace(spec, audio_encoding=self.audio_encoding or "mu_law")
+            spec = replace(spec, audio_encoding=self.audio_encoding or ENCODING_DEFAULTS["audio_encoding"])
         return spec
+
+    def check_encoding(self, given: dict) -> None:
+        """This spec is what a model was trained on, ``given`` (DataSpec fields) what a command was told: other
+        files, columns and rates may be given, but not another encoding (``ENCODING_DEFAULTS``: the transform of a
+        series, the audio encoding), which the model's inputs are built on."""
+        for name, default in ENCODING_DEFAULTS.items():
+            recorded = getattr(self, name) or default
+            if given.get(name) is not None and given[name] != recorded:
+                raise OptionError(f"{{0}} {given[name]}: the model was trained with {{0}} {recorded}", name)
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}

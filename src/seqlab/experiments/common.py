@@ -1,9 +1,10 @@
-"""What every experiment shares: the result record, parameter budgets, progress bars, thread counts
-(tables and CSV: ``seqlab.runs.report``)."""
+"""What every experiment shares: the result record, its config's settings, parameter budgets, progress bars,
+thread counts (tables and CSV: ``seqlab.runs.report``)."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import sys
 from collections.abc import Iterator
@@ -35,6 +36,56 @@ class ExperimentResult:
     def to_json(self) -> dict:
         out = {"experiment": self.name, "config": self.config, "summary": self.summary, "rows": self.rows}
         return {**out, "tables": self.tables} if self.tables else out
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting of an experiment's config: ``name`` (its option and its key in the result's config record),
+    ``path`` (the attribute path, ``field`` or ``field.sub``), the dataclass ``field``, its ``value`` and the
+    ``heading`` of the group it belongs to (the help of the field holding it, or "")."""
+
+    name: str
+    path: str
+    field: dataclasses.Field
+    value: object
+    heading: str = ""
+
+
+def config_settings(config) -> list[Setting]:
+    """Every setting of the config dataclass instance ``config``, in field order. A field holding a dataclass (a
+    task's budget) stands for its fields, each named ``PREFIX_NAME`` (``metadata["prefix"]``, else the field's
+    name; ``""``: the field's own names)."""
+    out = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if dataclasses.is_dataclass(value):
+            prefix = f.metadata.get("prefix", f.name)
+            heading = f.metadata.get("help", f.name)
+            for sub in dataclasses.fields(value):
+                name = f"{prefix}_{sub.name}" if prefix else sub.name
+                out.append(Setting(name, f"{f.name}.{sub.name}", sub, getattr(value, sub.name), heading))
+        else:
+            out.append(Setting(f.name, f.name, f, value))
+    return out
+
+
+def settings(config) -> dict:
+    """``config`` as the flat record an experiment's result carries: {setting name: value}."""
+    return {s.name: s.value for s in config_settings(config)}
+
+
+def with_settings(config, changes: dict):
+    """``config`` with ``changes`` ({attribute path: value}, a nested field's as ``field.sub``) made."""
+    nested: dict[str, dict] = {}
+    top = {}
+    for path, value in changes.items():
+        head, _, rest = path.partition(".")
+        if rest:
+            nested.setdefault(head, {})[rest] = value
+        else:
+            top[path] = value
+    top |= {head: dataclasses.replace(getattr(config, head), **sub) for head, sub in nested.items()}
+    return dataclasses.replace(config, **top)
 
 
 @dataclass(frozen=True)

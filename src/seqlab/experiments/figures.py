@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from seqlab.experiments.common import ExperimentResult
-from seqlab.experiments.long_range import SOLVED_FRACTION
+from seqlab.experiments.long_range import SOLVED_FRACTION, TASKS
 from seqlab.experiments.order import SHUFFLES
 from seqlab.plots import CELL_COLOURS, pyplot
 
@@ -52,7 +52,7 @@ def long_range_figure(result: ExperimentResult, out: Path) -> list[Path]:
         ax.set_yscale("log")
         ax.set_xlabel("sequence length T")
         ax.set_ylabel("test loss / baseline (lower is better)")
-        ax.set_title("adding problem (MSE)" if task == "adding" else "copy memory (cross-entropy)")
+        ax.set_title(TASKS[task].title)
         ax.legend(fontsize=7)
     return [_save(fig, out / "long_range.png")]
 

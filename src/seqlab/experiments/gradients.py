@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from seqlab.cells import gru_step, lstm_step, rnn_step
+from seqlab.errors import OptionError
 from seqlab.experiments.char_model import held_out_bits_per_char, shakespeare_split, train_char_model
 from seqlab.experiments.common import CELL_NAMES, ExperimentResult, cell_variants, progress, torch_threads
 from seqlab.models.latent_ar import LatentAR
@@ -122,7 +123,7 @@ REPORTED_DISTANCES = (1, 5, 10, 20, 50, 100, 200)
 
 def run(config: GradientsConfig, show_progress: bool = True) -> ExperimentResult:
     if config.length < 2:
-        raise ValueError(f"length must be at least 2, got {config.length}")
+        raise OptionError(f"{{0}} must be at least 2, got {config.length}", "length")
     T = config.length
     rows, curves, summary = [], {}, {}
     kinds = cell_variants(config.cells, config.forget_inits)

@@ -1,10 +1,12 @@
 """Fused recurrent kernels in Triton: the time loop of an RNN, LSTM or GRU layer in one launch.
 
 ``Recurrent(..., backend="triton", layout=...)`` runs through here, one ``recurrence`` call per layer. Files:
-``common.py`` (cell codes, the matrix products, tanh, the grid barrier), ``forward.py`` and ``backward.py`` (the
-"rows" layout), ``units_forward.py`` and ``units_backward.py`` (the "units" layout), ``units.py`` (its plan and
-drivers), ``autograd.py`` (the autograd ``Function``: the input projection and the weight gradients as large torch
-matrix products around the kernels, and ``pick_layout``). Both layouts fill the same buffers.
+``common.py`` (cell codes, the matrix products, tanh, the grid barrier), ``pointwise.py`` (each cell's math,
+forward and backward, once for both layouts), ``forward.py`` and ``backward.py`` (the "rows" layout),
+``units_forward.py`` and ``units_backward.py`` (the "units" layout), ``units.py`` (its plan and drivers),
+``autograd.py`` (the autograd ``Function``: the input projection and the weight gradients as large torch matrix
+products around the kernels, and ``pick_layout``). Both layouts fill the same buffers through the same cell
+functions: they differ only in how the work is split and addressed.
 
 The two layouts and their trade-offs:
 

@@ -39,34 +39,47 @@ def dot_in_weight_dtype(a, w, IEEE_FP32: tl.constexpr, UPCAST_DOT: tl.constexpr)
 
 
 @triton.jit
-def rows_times_matrix(
-    acc,
+def rows_times_gates(
     a_ptr,
     a_row_stride,
     offs_b,
     mask_b,
     w_ptr,
     w_row_stride,
+    gate_step,
     offs_n,
     mask_n,
     K,
+    GATES: tl.constexpr,
+    BLOCK_B: tl.constexpr,
+    BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
     IEEE_FP32: tl.constexpr,
     UPCAST_DOT: tl.constexpr,
 ):
-    """``acc (BLOCK_B, BLOCK_N) += A[offs_b, 0:K] @ W[0:K, offs_n]``, A fp32 rows, W in the weight dtype read from
-    global memory chunk by chunk (``dot_in_weight_dtype`` for the precision flags)."""
+    """``A[offs_b, 0:K] @ W[0:K, k gate_step + offs_n]`` for the first ``GATES`` (1 to 4) gates k: four
+    (BLOCK_B, BLOCK_N) tiles, those past ``GATES`` zero. A is fp32 rows, read once per chunk for every gate; W is
+    in the weight dtype, read from global memory chunk by chunk (``dot_in_weight_dtype`` for the precision flags)."""
+    acc0 = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
+    acc1 = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
+    acc2 = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
+    acc3 = tl.zeros((BLOCK_B, BLOCK_N), tl.float32)
     for k0 in range(0, K, BLOCK_K):
         offs_k = k0 + tl.arange(0, BLOCK_K)
         mask_k = offs_k < K
         a = tl.load(
             a_ptr + offs_b[:, None] * a_row_stride + offs_k[None, :], mask_b[:, None] & mask_k[None, :], other=0.0
         )
-        w = tl.load(
-            w_ptr + offs_k[:, None] * w_row_stride + offs_n[None, :], mask_k[:, None] & mask_n[None, :], other=0.0
-        )
-        acc += dot_in_weight_dtype(a, w, IEEE_FP32, UPCAST_DOT)
-    return acc
+        w_at = w_ptr + offs_k[:, None] * w_row_stride + offs_n[None, :]
+        w_mask = mask_k[:, None] & mask_n[None, :]
+        acc0 += dot_in_weight_dtype(a, tl.load(w_at, w_mask, other=0.0), IEEE_FP32, UPCAST_DOT)
+        if GATES > 1:
+            acc1 += dot_in_weight_dtype(a, tl.load(w_at + gate_step, w_mask, other=0.0), IEEE_FP32, UPCAST_DOT)
+        if GATES > 2:
+            acc2 += dot_in_weight_dtype(a, tl.load(w_at + 2 * gate_step, w_mask, other=0.0), IEEE_FP32, UPCAST_DOT)
+        if GATES > 3:
+            acc3 += dot_in_weight_dtype(a, tl.load(w_at + 3 * gate_step, w_mask, other=0.0), IEEE_FP32, UPCAST_DOT)
+    return acc0, acc1, acc2, acc3
 
 
 @triton.jit

@@ -1,7 +1,7 @@
 """Backward recurrence, second layout: hidden units split over programs, each keeping its slice of ``W_hh``.
 
-The same equations and buffers as ``backward.py`` (``dgx``, ``dgh (B, T, G)``, the carries ``dh_carry``,
-``dc_carry (B, H)``); program ``p`` owns the units ``U_p`` and reads, once per launch,
+The same cell math (``pointwise.py``) and buffers as ``backward.py`` (``dgx``, ``dgh (B, T, G)``, the carries
+``dh_carry``, ``dc_carry (B, H)``); program ``p`` owns the units ``U_p`` and reads, once per launch,
 
     V_p,k = W_hh[k H + 0:H, U_p]        (K_PAD, BLOCK_U) for each gate k (the columns of its units)
 
@@ -18,11 +18,13 @@ import triton
 import triton.language as tl
 
 from seqlab.kernels.common import dot_in_weight_dtype, grid_barrier
+from seqlab.kernels.pointwise import cell_backward, reset_backward
 
 
 @triton.jit
-def backward_step_gates(
+def backward_step(
     t,
+    RESET: tl.constexpr,
     dy_ptr,
     hs_ptr,
     cs_ptr,
@@ -49,106 +51,46 @@ def backward_step_gates(
     IEEE_FP32: tl.constexpr,
     UPCAST_DOT: tl.constexpr,
 ):
-    """dh_t on the program's units, then every gate gradient that needs only those units."""
+    """Step t in reverse on the program's units for every batch block: dh_t, then every gate gradient that needs
+    only those units; with ``RESET`` gru_before's second half (``drh = dn_t @ V_p,n`` from every unit's dn)."""
     G = NUM_GATES * H
     hs_stride = (T + 1) * H
     for b0 in range(0, B, BLOCK_B):
         offs_b = (b0 + tl.arange(0, BLOCK_B)).to(tl.int64)
         mask_b = offs_b < B
         mask = mask_b[:, None] & mask_u[None, :]
+        mask_all = mask_b[:, None] & mask_k[None, :]  # every unit
+        at_t = (offs_b[:, None] * T + t) * G + offs_u[None, :]  # (B, T, G) buffers at t
         bh_at = offs_b[:, None] * H + offs_u[None, :]  # (B, H) carry buffers
-        bth_at = (offs_b[:, None] * T + t) * H + offs_u[None, :]  # (B, T, H) buffers at t
-        gate_at = (offs_b[:, None] * T + t) * G + offs_u[None, :]  # (B, T, G) buffers at t, gate k at + k * H
-        h_at = hs_ptr + offs_b[:, None] * hs_stride + offs_u[None, :]  # h_t at h_at + (t + 1) * H
-        dh = tl.load(dy_ptr + bth_at, mask, other=0.0) + tl.load(dh_carry_ptr + bh_at, mask, other=0.0)
-        if t < T - 1:  # sum_k dgh_{t+1, k} @ V_p,k: every unit's gradient from the step after
-            mask_bk = mask_b[:, None] & mask_k[None, :]
-            dgh_next = dgh_ptr + (offs_b[:, None] * T + t + 1) * G + offs_k[None, :]  # gate k at + k * H
-            dgh_0 = tl.load(dgh_next, mask_bk, other=0.0, cache_modifier=".cg")
-            dh += dot_in_weight_dtype(dgh_0, v0, IEEE_FP32, UPCAST_DOT)
-            if NUM_GATES > 1:
-                dgh_z = tl.load(dgh_next + H, mask_bk, other=0.0, cache_modifier=".cg")
-                dh += dot_in_weight_dtype(dgh_z, v1, IEEE_FP32, UPCAST_DOT)
-            if NUM_GATES > 1:
-                if CELL != "gru_before":  # gru_before's candidate rows multiply rh, not h
-                    dgh_2 = tl.load(dgh_next + 2 * H, mask_bk, other=0.0, cache_modifier=".cg")
-                    dh += dot_in_weight_dtype(dgh_2, v2, IEEE_FP32, UPCAST_DOT)
-            if NUM_GATES > 3:
-                dgh_3 = tl.load(dgh_next + 3 * H, mask_bk, other=0.0, cache_modifier=".cg")
-                dh += dot_in_weight_dtype(dgh_3, v3, IEEE_FP32, UPCAST_DOT)
-        if CELL == "rnn":
-            h = tl.load(h_at + (t + 1) * H, mask, other=0.0)
-            tl.store(dgx_ptr + gate_at, dh * (1.0 - h * h), mask)
-            tl.store(dh_carry_ptr + bh_at, tl.zeros_like(dh), mask)
-        elif CELL == "lstm":
-            i = tl.load(gates_ptr + gate_at, mask, other=0.0)
-            f = tl.load(gates_ptr + gate_at + H, mask, other=0.0)
-            C_tilde = tl.load(gates_ptr + gate_at + 2 * H, mask, other=0.0)
-            o = tl.load(gates_ptr + gate_at + 3 * H, mask, other=0.0)
-            c_at = cs_ptr + offs_b[:, None] * hs_stride + offs_u[None, :]
-            C_prev = tl.load(c_at + t * H, mask, other=0.0)
-            tanh_C = 2.0 * tl.sigmoid(2.0 * tl.load(c_at + (t + 1) * H, mask, other=0.0)) - 1.0
-            dC = tl.load(dc_carry_ptr + bh_at, mask, other=0.0) + dh * o * (1.0 - tanh_C * tanh_C)
-            tl.store(dgx_ptr + gate_at, dC * C_tilde * i * (1.0 - i), mask)
-            tl.store(dgx_ptr + gate_at + H, dC * C_prev * f * (1.0 - f), mask)
-            tl.store(dgx_ptr + gate_at + 2 * H, dC * i * (1.0 - C_tilde * C_tilde), mask)
-            tl.store(dgx_ptr + gate_at + 3 * H, dh * tanh_C * o * (1.0 - o), mask)
-            tl.store(dc_carry_ptr + bh_at, dC * f, mask)
-            tl.store(dh_carry_ptr + bh_at, tl.zeros_like(dh), mask)
-        else:  # both GRUs
-            z = tl.load(gates_ptr + gate_at + H, mask, other=0.0)
-            n = tl.load(gates_ptr + gate_at + 2 * H, mask, other=0.0)
-            h_prev = tl.load(h_at + t * H, mask, other=0.0)
-            dn = dh * (1.0 - z) * (1.0 - n * n)
-            dz = dh * (h_prev - n) * z * (1.0 - z)
-            tl.store(dgx_ptr + gate_at + H, dz, mask)
-            tl.store(dgx_ptr + gate_at + 2 * H, dn, mask)
-            tl.store(dh_carry_ptr + bh_at, dh * z, mask)
-            if CELL == "gru_after":
-                r = tl.load(gates_ptr + gate_at, mask, other=0.0)
-                hn = tl.load(aux_ptr + bth_at, mask, other=0.0)
-                dr = dn * hn * r * (1.0 - r)
-                tl.store(dgx_ptr + gate_at, dr, mask)
-                tl.store(dgh_ptr + gate_at, dr, mask)
-                tl.store(dgh_ptr + gate_at + H, dz, mask)
-                tl.store(dgh_ptr + gate_at + 2 * H, r * dn, mask)
-
-
-@triton.jit
-def backward_step_reset(
-    t,
-    hs_ptr,
-    gates_ptr,
-    dgx_ptr,
-    dh_carry_ptr,
-    v2,
-    offs_u,
-    mask_u,
-    offs_k,
-    mask_k,
-    B,
-    T,
-    H,
-    BLOCK_B: tl.constexpr,
-    IEEE_FP32: tl.constexpr,
-    UPCAST_DOT: tl.constexpr,
-):
-    """gru_before, second half of step t: ``drh = dn_t @ V_p,n`` from every unit's dn, then dr and dh_{t-1} += drh r."""
-    G = 3 * H
-    hs_stride = (T + 1) * H
-    for b0 in range(0, B, BLOCK_B):
-        offs_b = (b0 + tl.arange(0, BLOCK_B)).to(tl.int64)
-        mask_b = offs_b < B
-        mask = mask_b[:, None] & mask_u[None, :]
-        dn_at = dgx_ptr + (offs_b[:, None] * T + t) * G + 2 * H + offs_k[None, :]
-        dn_all = tl.load(dn_at, mask_b[:, None] & mask_k[None, :], other=0.0, cache_modifier=".cg")
-        drh = dot_in_weight_dtype(dn_all, v2, IEEE_FP32, UPCAST_DOT)
-        gate_at = (offs_b[:, None] * T + t) * G + offs_u[None, :]
-        bh_at = offs_b[:, None] * H + offs_u[None, :]
-        r = tl.load(gates_ptr + gate_at, mask, other=0.0)
-        h_prev = tl.load(hs_ptr + offs_b[:, None] * hs_stride + t * H + offs_u[None, :], mask, other=0.0)
-        tl.store(dgx_ptr + gate_at, drh * h_prev * r * (1.0 - r), mask)
-        tl.store(dh_carry_ptr + bh_at, tl.load(dh_carry_ptr + bh_at, mask, other=0.0) + drh * r, mask)
+        h_prev_at = hs_ptr + offs_b[:, None] * hs_stride + t * H + offs_u[None, :]  # h_{t-1}
+        if RESET:
+            dn_all = tl.load(
+                dgx_ptr + (offs_b[:, None] * T + t) * G + 2 * H + offs_k[None, :], mask_all, other=0.0,
+                cache_modifier=".cg",
+            )  # fmt: skip
+            drh = dot_in_weight_dtype(dn_all, v2, IEEE_FP32, UPCAST_DOT)
+            reset_backward(drh, gates_ptr + at_t, dgx_ptr + at_t, h_prev_at, dh_carry_ptr + bh_at, mask)
+        else:
+            bth_at = (offs_b[:, None] * T + t) * H + offs_u[None, :]  # (B, T, H) buffers at t
+            dh = tl.load(dy_ptr + bth_at, mask, other=0.0) + tl.load(dh_carry_ptr + bh_at, mask, other=0.0)
+            if t < T - 1:  # sum_k dgh_{t+1, k} @ V_p,k: every unit's gradient from the step after
+                dgh_next = dgh_ptr + (offs_b[:, None] * T + t + 1) * G + offs_k[None, :]  # gate k at + k * H
+                dgh_0 = tl.load(dgh_next, mask_all, other=0.0, cache_modifier=".cg")
+                dh += dot_in_weight_dtype(dgh_0, v0, IEEE_FP32, UPCAST_DOT)
+                if NUM_GATES > 1:
+                    dgh_1 = tl.load(dgh_next + H, mask_all, other=0.0, cache_modifier=".cg")
+                    dh += dot_in_weight_dtype(dgh_1, v1, IEEE_FP32, UPCAST_DOT)
+                    if CELL != "gru_before":  # gru_before's candidate rows multiply rh, not h
+                        dgh_2 = tl.load(dgh_next + 2 * H, mask_all, other=0.0, cache_modifier=".cg")
+                        dh += dot_in_weight_dtype(dgh_2, v2, IEEE_FP32, UPCAST_DOT)
+                if NUM_GATES > 3:
+                    dgh_3 = tl.load(dgh_next + 3 * H, mask_all, other=0.0, cache_modifier=".cg")
+                    dh += dot_in_weight_dtype(dgh_3, v3, IEEE_FP32, UPCAST_DOT)
+            c_prev_at = cs_ptr + offs_b[:, None] * hs_stride + t * H + offs_u[None, :]
+            cell_backward(
+                CELL, dh, gates_ptr + at_t, dgx_ptr + at_t, dgh_ptr + at_t, h_prev_at, c_prev_at, aux_ptr + bth_at,
+                dh_carry_ptr + bh_at, dc_carry_ptr + bh_at, mask, H,
+            )  # fmt: skip
 
 
 @triton.jit
@@ -200,8 +142,8 @@ def units_backward_kernel(
     for s in range(s_first, s_last):
         t = T - 1 - s
         if PHASE != 2:
-            backward_step_gates(
-                t, dy_ptr, hs_ptr, cs_ptr, gates_ptr, aux_ptr, dgx_ptr, dgh_ptr, dh_carry_ptr, dc_carry_ptr,
+            backward_step(
+                t, False, dy_ptr, hs_ptr, cs_ptr, gates_ptr, aux_ptr, dgx_ptr, dgh_ptr, dh_carry_ptr, dc_carry_ptr,
                 v0, v1, v2, v3, offs_u, mask_u, offs_k, mask_k, B, T, H, CELL, NUM_GATES, BLOCK_B, IEEE_FP32,
                 UPCAST_DOT,
             )  # fmt: skip
@@ -210,9 +152,10 @@ def units_backward_kernel(
                 arrivals += 1
                 grid_barrier(sync_ptr, arrivals, MAX_SPINS)  # every unit's dn_t before drh
             if PHASE != 1:
-                backward_step_reset(
-                    t, hs_ptr, gates_ptr, dgx_ptr, dh_carry_ptr, v2, offs_u, mask_u, offs_k, mask_k, B, T, H,
-                    BLOCK_B, IEEE_FP32, UPCAST_DOT,
+                backward_step(
+                    t, True, dy_ptr, hs_ptr, cs_ptr, gates_ptr, aux_ptr, dgx_ptr, dgh_ptr, dh_carry_ptr, dc_carry_ptr,
+                    v0, v1, v2, v3, offs_u, mask_u, offs_k, mask_k, B, T, H, CELL, NUM_GATES, BLOCK_B, IEEE_FP32,
+                    UPCAST_DOT,
                 )  # fmt: skip
         if PERSISTENT:
             arrivals += 1

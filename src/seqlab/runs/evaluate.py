@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from seqlab import io
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX
+from seqlab.data.dataset import data_kind
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import SeqlabError
@@ -17,7 +18,9 @@ from seqlab.runs import run_directory
 @dataclass
 class EvaluateSpec:
     model_dir: Path
-    data: DataSpec | None = None  # a text file is scored whole; the training text or other data: the held-out part
+    # DataSpec fields given (source, column, ...), else the model's: another text file is scored whole, the training
+    # text or other data of the model's kind is split as in training and its held-out part scored
+    data: dict = field(default_factory=dict)
     unknown: str = "error"  # characters outside the vocabulary: "error" or "map" (to the unknown symbol)
 
 
@@ -29,25 +32,30 @@ class EvaluateResult:
     discrete: bool
 
 
-def same_file(given: DataSpec, saved: DataSpec | None) -> bool:
-    """True when ``given`` names the text the model was trained on: then its held-out part is scored."""
+def same_file(source: str, saved: DataSpec | None) -> bool:
+    """True when ``source`` names the text the model was trained on: then its held-out part is scored."""
     if saved is None or saved.source.startswith(BUNDLED_PREFIX) or saved.source in BUNDLED:
         return False
-    return Path(given.source).expanduser().resolve() == Path(saved.source).expanduser().resolve()  # no file read
+    return Path(source).expanduser().resolve() == Path(saved.source).expanduser().resolve()  # no file read
 
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     model = io.load(spec.model_dir)
     saved = run_directory.data_spec(spec.model_dir, model)
-    if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data, saved):
-        data, source, elements = load_text(spec.data.source), spec.data.source, "characters"
+    given = spec.data
+    if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
+        DataSpec(**given).validate()  # the options a text takes
+        data, source, elements = load_text(given["source"]), given["source"], "characters"
     else:  # the held-out part, read as the model was trained
-        if saved is None and spec.data is None:
+        if saved is None and "source" not in given:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the data to score")
-        if spec.data is None:
-            data_spec = run_directory.readable_data(saved, spec.model_dir)  # a recorded local path only when named
+        if saved is None:
+            data_spec = DataSpec(**given)
         else:
-            data_spec = replace(saved, source=spec.data.source) if saved else spec.data
+            saved.check_encoding(given)
+            if "source" not in given:
+                saved = run_directory.readable_data(saved, spec.model_dir)  # a recorded local path only when named
+            data_spec = replace(saved, **given)
         dataset = load_dataset(data_spec)
         data, source, elements = dataset.valid, f"{dataset.spec.source} (validation part)", dataset.elements
     x = model.encode(data, unknown=spec.unknown if isinstance(data, str) else "error", source=source)

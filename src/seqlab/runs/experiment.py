@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqlab.errors import OptionError
 from seqlab.experiments import EXPERIMENTS, ExperimentResult
+from seqlab.experiments.common import with_settings
 from seqlab.experiments.figures import save_figures
 from seqlab.runs.report import markdown_table, write_report
 
@@ -20,14 +21,14 @@ def sizes(name: str) -> tuple[str, ...]:
     return tuple(s for s in SIZES if s == "default" or hasattr(config_class, s))
 
 
-def make_config(name: str, size: str = "default", **overrides):
+def make_config(name: str, size: str = "default", overrides: dict | None = None):
     """Experiment ``name``'s config at ``size`` (``Config.quick()``, ``Config()`` or ``Config.long()``) with
-    ``overrides`` (config fields) on top."""
+    ``overrides`` on top: {attribute path: value}, a field's name or, inside a task's budget, ``copy.steps``."""
     config_class = EXPERIMENTS[name][0]
     if size not in sizes(name):
         raise OptionError(f"{{0}}: {name} has no size {size!r}; choose from {', '.join(sizes(name))}", "size")
     config = config_class() if size == "default" else getattr(config_class, size)()
-    return replace(config, **overrides)
+    return with_settings(config, overrides or {})
 
 
 @dataclass
@@ -50,17 +51,24 @@ class ExperimentRun:
 def run_experiment(spec: ExperimentSpec) -> ExperimentRun:
     run = EXPERIMENTS[spec.name][1]
     result = run(spec.config, show_progress=spec.progress)
-    summary = json.dumps(result.summary, indent=1)
-    # the main table, then the further tables under their titles
-    table = "\n".join(
-        [markdown_table(result.rows)]
-        + [f"### {title}\n\n{markdown_table(rows)}" for title, rows in result.tables.items()]
-    )
-    out = ExperimentRun(result, table, summary)
+    out = ExperimentRun(result, markdown_table(result.rows) + tables_text(result), summary_text(result))
     if spec.out is not None:
-        stem = spec.name.replace("-", "_")
-        tables = "".join(f"\n### {title}\n\n{markdown_table(rows)}" for title, rows in result.tables.items())
-        footer = f"{tables}\n```\n{summary}\n```\n"
-        out.written = write_report(spec.out, stem, result.rows, result.to_json(), footer=footer)
-        out.written += save_figures(result, Path(spec.out))
+        out.written = write_outputs(result, Path(spec.out))
     return out
+
+
+def summary_text(result: ExperimentResult) -> str:
+    return json.dumps(result.summary, indent=1)
+
+
+def tables_text(result: ExperimentResult) -> str:
+    """The further tables, each under its title, after the main one."""
+    return "".join(f"\n### {title}\n\n{markdown_table(rows)}" for title, rows in result.tables.items())
+
+
+def write_outputs(result: ExperimentResult, out: Path) -> list[Path]:
+    """``out/STEM.md`` (the tables and the summary), ``.csv`` (the main table), ``.json`` (the record) and the
+    figures; STEM is the experiment's name with underscores."""
+    footer = f"{tables_text(result)}\n```\n{summary_text(result)}\n```\n"
+    written = write_report(out, result.name.replace("-", "_"), result.rows, result.to_json(), footer=footer)
+    return written + save_figures(result, out)

@@ -51,11 +51,12 @@ def pick_series(series: list[Series], name: str | None) -> Series:
 
 def data_spec_for(saved: DataSpec | None, given: dict, model_dir: Path) -> DataSpec:
     """The model's data spec with the given fields; another source keeps only the fill policy (and no
-    covariates unless given): its columns are its own."""
+    covariates unless given): its columns are its own. The transform stays the model's (``check_encoding``)."""
     if saved is None:
         if "source" not in given:
             raise SeqlabError(f"{model_dir}: no record of its training data; give the data to condition on")
         return DataSpec(**given)
+    saved.check_encoding(given)  # the model's transform, whatever the data
     if "source" in given and given["source"] != saved.source:
         return DataSpec(**{"fill": saved.fill, **given})
     if "source" not in given:
