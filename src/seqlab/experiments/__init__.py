@@ -1,7 +1,8 @@
 """``seqlab experiment ...``: measurements of the notes' claims about recurrent models (DESIGN.md section 1).
 
 Each experiment is a config dataclass (defaults: the full size; ``.quick()``: the CI size, under a minute)
-and ``run(config, show_progress) -> ExperimentResult`` (table rows, summary, curves for the figures);
+and ``run(config, show_progress, fitting) -> ExperimentResult`` (table rows, summary, curves for the figures;
+``fitting``: what watches each network trained with the ``Trainer``, ``common.Fitting``);
 ``seqlab.experiments.figures.save_figures`` draws them.
 
     long-range   adding problem and copy memory vs T: RNN, LSTM, GRU at one parameter budget

@@ -4,6 +4,7 @@ inside a trained recurrent network (gradients, gates)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import torch
 
@@ -11,7 +12,7 @@ from seqlab.data import BUNDLED, load_text, split_text
 from seqlab.data.text import Vocabulary
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.training import Trainer, TrainerConfig
+from seqlab.training import Callback, Trainer, TrainerConfig
 
 DATA = "shakespeare"
 
@@ -28,13 +29,14 @@ def train_char_model(
     embedding_dim: int,
     steps: int,
     seed: int,
-    show_progress: bool,
+    callbacks: Sequence[Callback] = (),
     batch_size: int = 32,
     window: int = 64,
     forget_init: str = "1",
 ) -> LatentAR:
     """A one-layer ``LatentAR(cell)`` trained for ``steps`` steps of the shared ``Trainer`` (``steps = 0``:
-    the model at initialisation). Same seed, same weights. ``forget_init``: the LSTM's (``LatentARConfig``)."""
+    the model at initialisation). Same seed, same weights. ``forget_init``: the LSTM's (``LatentARConfig``);
+    ``callbacks``: the Trainer's (``common.Fitting``)."""
     train, _ = shakespeare_split()
     torch.manual_seed(seed)
     model = LatentAR(
@@ -49,9 +51,8 @@ def train_char_model(
             warmup_steps=min(50, steps // 5),
             eval_every=10**9,
             seed=seed,
-            progress=show_progress,
         )
-        Trainer(model, config).fit(model.encode(train, source="training text"))
+        Trainer(model, config, callbacks=callbacks).fit(model.encode(train, source="training text"))
     model.eval()
     return model
 

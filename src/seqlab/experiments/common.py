@@ -1,5 +1,5 @@
 """What every experiment shares: the result record, its config's settings, parameter budgets, progress bars,
-thread counts (tables and CSV: ``seqlab.runs.report``)."""
+what watches each training (``Fitting``), thread counts (tables and CSV: ``seqlab.runs.report``)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,15 @@ import contextlib
 import dataclasses
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
 import torch
 from tqdm import tqdm
 
 from seqlab.recurrent import CELLS
+from seqlab.training import Callback
 
 # gates per cell: G = NUM_GATES[cell] * H rows of the packed weights
 NUM_GATES = {name: cls.num_gates for name, cls in CELLS.items()}
@@ -133,6 +135,16 @@ def matched_hidden_size(cell: str, input_size: int, budget: int) -> int:
     root = (-b + math.sqrt(b * b + 4 * budget / g)) / 2
     candidates = {max(1, math.floor(root)), max(1, math.ceil(root))}
     return min(candidates, key=lambda h: (abs(cell_parameter_count(cell, input_size, h) - budget), h))
+
+
+# What watches one training: a context manager per fit whose value is the Trainer callbacks to fit with (the
+# application layer passes its progress bar and Ctrl-C handling: ``seqlab.runs.progress.fitting``).
+Fitting = Callable[[], AbstractContextManager[Sequence[Callback]]]
+
+
+def unwatched() -> AbstractContextManager[Sequence[Callback]]:
+    """No callbacks: a fit nobody watches (what a library caller of ``run`` gets)."""
+    return contextlib.nullcontext(())
 
 
 def progress(total: int, description: str, enabled: bool) -> tqdm:

@@ -35,10 +35,12 @@ from seqlab.experiments.common import (
     CELL_NAMES,
     NUM_GATES,
     ExperimentResult,
+    Fitting,
     cell_parameter_count,
     matched_hidden_size,
     progress,
     torch_threads,
+    unwatched,
 )
 from seqlab.recurrent import Recurrent
 
@@ -129,7 +131,8 @@ def measure(cell: str, hidden: int, setting: str, config: CostConfig) -> dict:
     return row
 
 
-def run(config: CostConfig, show_progress: bool = True) -> ExperimentResult:
+def run(config: CostConfig, show_progress: bool = True, fitting: Fitting = unwatched) -> ExperimentResult:
+    """``fitting``: unused (nothing is trained here)."""
     budget = cell_parameter_count("lstm", config.input_size, config.hidden_size)
     settings = [("same hidden", {c: config.hidden_size for c in config.cells})]
     settings.append(("same params", {c: matched_hidden_size(c, config.input_size, budget) for c in config.cells}))

@@ -22,7 +22,7 @@ from seqlab import io
 from seqlab.cells import gru_step, lstm_step
 from seqlab.errors import SeqlabError
 from seqlab.experiments.char_model import held_out_bits_per_char, shakespeare_split, train_char_model
-from seqlab.experiments.common import ExperimentResult, progress, torch_threads
+from seqlab.experiments.common import ExperimentResult, Fitting, progress, torch_threads, unwatched
 from seqlab.models.latent_ar import LatentAR
 
 OPEN, CLOSED = 0.9, 0.1
@@ -152,7 +152,7 @@ def load_gated_model(directory: str) -> LatentAR:
     return model
 
 
-def run(config: GatesConfig, show_progress: bool = True) -> ExperimentResult:
+def run(config: GatesConfig, show_progress: bool = True, fitting: Fitting = unwatched) -> ExperimentResult:
     _, valid = shakespeare_split()
     start = max(0, valid.find("[Enter"))  # skip the title page: read speeches
     text = valid[start : start + config.chars]
@@ -164,9 +164,12 @@ def run(config: GatesConfig, show_progress: bool = True) -> ExperimentResult:
         for cell in cells:
             if cell not in KEEP_GATE:
                 raise SeqlabError(f"the gates experiment reads lstm and gru cells, got {cell!r}")
-            model = loaded.get(cell) or train_char_model(
-                cell, config.hidden_size, config.embedding_dim, config.train_steps, config.seed, show_progress
-            )
+            model = loaded.get(cell)
+            if model is None:
+                with fitting() as callbacks:
+                    model = train_char_model(
+                        cell, config.hidden_size, config.embedding_dim, config.train_steps, config.seed, callbacks
+                    )
             trace = record_gates(model, text)
             for name, g in trace.items():
                 rows.append(

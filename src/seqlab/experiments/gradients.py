@@ -29,7 +29,15 @@ import torch
 from seqlab.cells import gru_step, lstm_step, rnn_step
 from seqlab.errors import OptionError
 from seqlab.experiments.char_model import held_out_bits_per_char, shakespeare_split, train_char_model
-from seqlab.experiments.common import CELL_NAMES, ExperimentResult, cell_variants, progress, torch_threads
+from seqlab.experiments.common import (
+    CELL_NAMES,
+    ExperimentResult,
+    Fitting,
+    cell_variants,
+    progress,
+    torch_threads,
+    unwatched,
+)
 from seqlab.models.latent_ar import LatentAR
 
 
@@ -121,7 +129,7 @@ def decay_per_step(curve: torch.Tensor) -> float:
 REPORTED_DISTANCES = (1, 5, 10, 20, 50, 100, 200)
 
 
-def run(config: GradientsConfig, show_progress: bool = True) -> ExperimentResult:
+def run(config: GradientsConfig, show_progress: bool = True, fitting: Fitting = unwatched) -> ExperimentResult:
     if config.length < 2:
         raise OptionError(f"{{0}} must be at least 2, got {config.length}", "length")
     T = config.length
@@ -131,15 +139,16 @@ def run(config: GradientsConfig, show_progress: bool = True) -> ExperimentResult
         for variant in kinds:
             cell = variant.name
             for stage, steps in (("init", 0), ("trained", config.train_steps)):
-                model = train_char_model(
-                    variant.cell,
-                    config.hidden_size,
-                    config.embedding_dim,
-                    steps,
-                    config.seed,
-                    show_progress and steps > 0,
-                    forget_init=variant.forget_spec(T),
-                )
+                with (fitting if steps > 0 else unwatched)() as callbacks:
+                    model = train_char_model(
+                        variant.cell,
+                        config.hidden_size,
+                        config.embedding_dim,
+                        steps,
+                        config.seed,
+                        callbacks,
+                        forget_init=variant.forget_spec(T),
+                    )
                 model = copy.deepcopy(model).double()  # float64: the RNN's norms fall below float32's range
                 x, target = held_out_windows(model, config.windows, T)
                 # reverse the time axis so that index d is the distance T - t

@@ -55,6 +55,7 @@ from seqlab.errors import OptionError
 from seqlab.experiments.common import (
     CELL_NAMES,
     ExperimentResult,
+    Fitting,
     Variant,
     cell_parameter_count,
     cell_variants,
@@ -62,6 +63,7 @@ from seqlab.experiments.common import (
     progress,
     settings,
     torch_threads,
+    unwatched,
 )
 from seqlab.recurrent import Recurrent
 
@@ -505,7 +507,8 @@ def _run_parallel(chains: list[tuple[Task, Variant]], config: LongRangeConfig, b
     return rows
 
 
-def run(config: LongRangeConfig, show_progress: bool = True) -> ExperimentResult:
+def run(config: LongRangeConfig, show_progress: bool = True, fitting: Fitting = unwatched) -> ExperimentResult:
+    """``fitting``: unused (the networks train in this module's own loop, counted on its one bar)."""
     kinds = cell_variants(config.cells, config.forget_inits, config.update_inits)
     budgets = {name: config.budget(name) for name in config.tasks}
     # steps of every run of a (task, variant) chain before any failure

@@ -25,7 +25,7 @@ import torch
 
 from seqlab.data.text import Vocabulary
 from seqlab.experiments.char_model import shakespeare_split
-from seqlab.experiments.common import ExperimentResult, progress, torch_threads
+from seqlab.experiments.common import ExperimentResult, Fitting, progress, torch_threads, unwatched
 from seqlab.models import CausalTransformerConfig, LatentARConfig, NeuralARConfig
 from seqlab.models.families import contenders, fit_contender, ngram_name
 from seqlab.training import TrainerConfig
@@ -93,7 +93,7 @@ def shuffled_texts(text: str, seed: int) -> dict[str, str]:
     return {"original": text, **{name: SHUFFLE[name](text, random.Random(f"{seed}-{name}")) for name in SHUFFLES}}
 
 
-def run(config: OrderConfig, show_progress: bool = True) -> ExperimentResult:
+def run(config: OrderConfig, show_progress: bool = True, fitting: Fitting = unwatched) -> ExperimentResult:
     train_text, valid_text = shakespeare_split()
     start = max(0, valid_text.find("[Enter"))  # speeches, not the title page
     texts = shuffled_texts(valid_text[start : start + config.chars], config.seed)
@@ -114,12 +114,12 @@ def run(config: OrderConfig, show_progress: bool = True) -> ExperimentResult:
         warmup_steps=min(50, config.train_steps // 5),
         eval_every=10**9,
         seed=config.seed,
-        progress=show_progress,
     )
     rows, invariance = [], {}
     with torch_threads(config.threads), progress(len(field), "order", show_progress) as bar:
         for contender in field:
-            model = fit_contender(contender, train, config.seed, show_progress, trainer=trainer)
+            with fitting() as callbacks:
+                model = fit_contender(contender, train, config.seed, trainer=trainer, callbacks=callbacks)
             log_probs = {name: model.log_prob(x).double() for name, x in scored.items()}
             # fsum: the exactly rounded sum, so a permutation of the same log-probabilities gives the same NLL
             nll = {name: -math.fsum(lp.tolist()) / len(lp) for name, lp in log_probs.items()}

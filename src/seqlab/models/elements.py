@@ -44,7 +44,7 @@ from seqlab.data.audio import MuLaw
 from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.distributions import CONTINUOUS_HEADS, Categorical, FrameHead, GaussianMixture, Head, continuous_head
 from seqlab.errors import SeqlabError, Unsupported
-from seqlab.training import Trainer, TrainerConfig
+from seqlab.training import Callback, Trainer, TrainerConfig
 from seqlab.transforms import Transform
 
 Codec = Vocabulary | MuLaw  # what maps discrete data to ids and back
@@ -503,16 +503,18 @@ class ElementsModel(nn.Module, SequenceModel):
         per group, clamped to the training range)."""
         return self.elements.draw(params, temperature, top_k, generator)
 
-    def fit(self, train, valid=None, **options) -> ElementsModel:
-        """Train with the shared ``Trainer`` (``options`` are ``TrainerConfig`` fields); its record is kept in
-        ``training_result``. Returns the model, in inference mode."""
+    def fit(self, train, valid=None, callbacks: Sequence[Callback] = (), **options) -> ElementsModel:
+        """Train with the shared ``Trainer`` (``options`` are ``TrainerConfig`` fields; ``callbacks`` are the
+        Trainer's, e.g. the caller's progress bar); its record is kept in ``training_result``. Returns the model,
+        in inference mode."""
         try:
             config = TrainerConfig(**options)
         except TypeError as e:
             raise SeqlabError(f"fit: {e}".replace("__init__() ", "")) from None
         unknown = "map" if self.discrete and isinstance(valid, str) else "error"
         valid_x = None if valid is None else self.encode(valid, unknown=unknown, source="validation data")
-        self.training_result = Trainer(self, config).fit(self.encode(train, source="training data"), valid_x)
+        trainer = Trainer(self, config, callbacks=callbacks)
+        self.training_result = trainer.fit(self.encode(train, source="training data"), valid_x)
         self.eval()
         return self
 

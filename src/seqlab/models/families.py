@@ -3,7 +3,7 @@ what ``seqlab compare`` ranks and the ``order`` experiment shuffles."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import torch
@@ -15,7 +15,7 @@ from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
-from seqlab.training import TrainerConfig
+from seqlab.training import Callback, TrainerConfig
 
 
 @dataclass
@@ -84,15 +84,16 @@ def fit_contender(
     contender: Contender,
     train: torch.Tensor,
     seed: int,
-    progress: bool,
     budget: float | None = None,
     trainer: TrainerConfig | None = None,
+    callbacks: Sequence[Callback] = (),
 ):
     """Build and fit one contender: counts for the classical models, the shared ``Trainer`` for the neural
-    ones, for ``budget`` seconds or as ``trainer`` says (a step budget makes the result reproducible)."""
+    ones, for ``budget`` seconds or as ``trainer`` says (a step budget makes the result reproducible), with
+    ``callbacks`` (the caller's progress bar)."""
     torch.manual_seed(seed)
     model = contender.build()
     if contender.neural:
-        config = trainer or TrainerConfig(time_budget=budget, seed=seed, progress=progress, eval_every=10**9)
-        return model.fit(train, None, **vars(config))
+        config = trainer or TrainerConfig(time_budget=budget, seed=seed, eval_every=10**9)
+        return model.fit(train, None, callbacks=callbacks, **vars(config))
     return model.fit(train)

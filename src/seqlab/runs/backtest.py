@@ -18,9 +18,10 @@ that point. Nothing is ever chosen by a score on the held-out part.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ import torch
 from tqdm import tqdm
 
 from seqlab.base import SequenceModel
+from seqlab.data.dataset import ELEMENT_NAMES
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.limits import check_output_size
@@ -41,7 +43,9 @@ from seqlab.models.random_walk import RandomWalk
 from seqlab.plots import backtest_chart
 from seqlab.runs import sizing
 from seqlab.runs.forecast import pick_series
+from seqlab.runs.progress import fitting
 from seqlab.runs.report import Column, markdown_table, write_report
+from seqlab.training import Callback
 
 NEURAL_MODELS = ("neural_ar", "rnn", "lstm", "gru")
 GARCH_EXAMPLES = NAME_EXAMPLES  # GARCH-family names: volatility[-noise] (seqlab.models.garch)
@@ -82,9 +86,12 @@ def make_model(name: str, train: np.ndarray, differenced: bool, head: str, hidde
     raise OptionError(f"{{0}}: unknown {name!r}; choose from {', '.join(BACKTEST_MODELS + GARCH_EXAMPLES)}", "models")
 
 
-def fit_model(model: SequenceModel, data, passes: int, steps: int | None, seed: int, progress: bool) -> dict:
+def fit_model(
+    model: SequenceModel, data, passes: int, steps: int | None, seed: int, callbacks: Sequence[Callback] = ()
+) -> dict:
     """Fit on ``data`` (everything before the fitting point): the neural models on all but its tail, which picks
-    their weights and stops them (``sizing``); returns what the fit did (steps, passes, stop reason)."""
+    their weights and stops them (``sizing``), with the Trainer's ``callbacks``; returns what the fit did (steps,
+    passes, stop reason)."""
     if not isinstance(model, (LatentAR, NeuralAR)):
         model.fit(data.numpy() if isinstance(data, torch.Tensor) else data)
         return {}
@@ -94,7 +101,7 @@ def fit_model(model: SequenceModel, data, passes: int, steps: int | None, seed: 
         options["steps"] = steps
     if tail is None:
         options["patience"] = 0
-    model.fit(fit_part, tail, lr=NEURAL_LR, seed=seed, progress=progress, **options)
+    model.fit(fit_part, tail, callbacks=callbacks, lr=NEURAL_LR, seed=seed, **options)
     record = model.training_result
     per_pass = sizing.steps_per_pass(len(fit_part), options["window"], options["batch_size"])
     return {"steps": record.steps, "passes": round(record.steps / per_pass, 1), "stopped": record.stopped_because}
@@ -193,7 +200,9 @@ def backtest(
             model = make_model(name, elements[:start], differenced, head, hidden)
             data = torch.from_numpy(elements if model.num_covariates else y)  # what the model reads
             t0 = time.perf_counter()
-            fits.append(fit_model(model, data[:start], passes, steps, seed, progress))
+            watched = fitting(ELEMENT_NAMES["series"], progress) if neural else contextlib.nullcontext(())
+            with watched as callbacks:
+                fits.append(fit_model(model, data[:start], passes, steps, seed, callbacks))
             fit_seconds += time.perf_counter() - t0
             if j == 0:
                 aics[name] = in_sample_aic(model)

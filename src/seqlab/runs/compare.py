@@ -3,6 +3,7 @@ by validation NLL per character: what each model's memory of the past buys."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from seqlab.data.dataset import ELEMENT_NAMES
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
@@ -18,6 +20,7 @@ from seqlab.metrics import likelihood_scores
 from seqlab.models.families import Contender, contenders, fit_contender
 from seqlab.models.infinigram import InfiniGram
 from seqlab.plots import compare_chart
+from seqlab.runs.progress import fitting
 from seqlab.runs.report import Column, markdown_table, write_report
 
 SAMPLE_LENGTH = 80
@@ -25,11 +28,23 @@ SPEED_LENGTH = 300
 
 
 def evaluate_contender(
-    contender: Contender, train: torch.Tensor, valid: torch.Tensor, budget: float, seed: int, progress: bool
+    contender: Contender,
+    train: torch.Tensor,
+    valid: torch.Tensor,
+    budget: float,
+    seed: int,
+    progress: bool,
+    log: Callable[[str], None],
 ) -> dict:
+    """Fit ``contender`` (a neural one with a bar when ``progress``; Ctrl-C ends its training early), then score
+    it on ``valid`` and time its sampling."""
     start = time.perf_counter()
-    model = fit_contender(contender, train, seed, progress, budget=budget)
+    watched = fitting(ELEMENT_NAMES["text"], progress) if contender.neural else contextlib.nullcontext(())
+    with watched as callbacks:
+        model = fit_contender(contender, train, seed, budget=budget, callbacks=callbacks)
     fit_seconds = time.perf_counter() - start
+    if contender.neural and (record := model.training_result).stopped_because == "interrupted":
+        log(f"seqlab compare: {contender.name}: training interrupted at step {record.steps}, ranked as it stands")
     if contender.neural:
         params = sum(p.numel() for p in model.parameters())
     else:
@@ -65,7 +80,7 @@ def compare(
     results = []
     for contender in contenders(vocabulary):
         log(f"seqlab compare: {contender.name}" + (f" ({budget:g} s of training)" if contender.neural else ""))
-        results.append(evaluate_contender(contender, train, valid, budget, seed, progress))
+        results.append(evaluate_contender(contender, train, valid, budget, seed, progress, log))
     return sorted(results, key=lambda r: r["nll_nats"])
 
 

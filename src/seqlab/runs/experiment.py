@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seqlab.data.dataset import ELEMENT_NAMES
 from seqlab.errors import OptionError
 from seqlab.experiments import EXPERIMENTS, ExperimentResult
 from seqlab.experiments.common import with_settings
 from seqlab.experiments.figures import save_figures
+from seqlab.runs.progress import fitting
 from seqlab.runs.report import markdown_table, write_report
 
 SIZES = ("quick", "default", "long")
@@ -50,7 +53,9 @@ class ExperimentRun:
 
 def run_experiment(spec: ExperimentSpec) -> ExperimentRun:
     run = EXPERIMENTS[spec.name][1]
-    result = run(spec.config, show_progress=spec.progress)
+    # every network an experiment trains with the Trainer: a bar (they all read text) and Ctrl-C
+    watch = functools.partial(fitting, ELEMENT_NAMES["text"], spec.progress)
+    result = run(spec.config, show_progress=spec.progress, fitting=watch)
     out = ExperimentRun(result, markdown_table(result.rows) + tables_text(result), summary_text(result))
     if spec.out is not None:
         out.written = write_outputs(result, Path(spec.out))

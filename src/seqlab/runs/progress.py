@@ -1,20 +1,30 @@
 """What a person sees while a model trains, kept out of the (silent) ``Trainer``: the progress bar (a Trainer
 callback), a notice when the CPU is already busy, and Ctrl-C that asks the Trainer to stop at the next step.
-All of it on stderr (the results go to stdout), and only from the main process under torchrun."""
+All of it on stderr (the results go to stdout), and only from the main process under torchrun.
+
+``seqlab train`` watches its one Trainer (``shown``, ``ctrl_c_stops``). A command that fits models in turn
+(``compare``, ``backtest``, the experiments) wraps each fit in ``fitting``, which yields the callbacks to hand to
+``fit``: a bar per Trainer, and Ctrl-C stopping the fit under way (the command goes on with what it trained)::
+
+    with progress.fitting("characters", enabled) as callbacks:
+        model.fit(train, valid, callbacks=callbacks, steps=...)
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
+from typing import Protocol
 
 import torch
 from tqdm import tqdm
 
-from seqlab.training import Progress, Trainer, TrainerConfig
+from seqlab.training import Callback, Progress, Trainer, TrainerConfig
 
 
 class TrainingBar:
@@ -31,7 +41,7 @@ class TrainingBar:
             return
         if self.bar is None:
             self.bar = tqdm(
-                total=self.config.steps if self.by_steps else int(self.config.time_budget),
+                total=self.config.steps if self.by_steps else math.ceil(self.config.time_budget),  # 0.5 s: 0/1
                 unit="step" if self.by_steps else "s",
                 dynamic_ncols=True,
                 file=sys.stderr,
@@ -65,11 +75,16 @@ def busy_cpu_notice() -> str:
     )
 
 
+def notice_if_busy(trainer: Trainer) -> None:
+    if trainer.device.type == "cpu" and (notice := busy_cpu_notice()):
+        print(notice, file=sys.stderr)
+
+
 @contextlib.contextmanager
 def shown(trainer: Trainer, elements: str, enabled: bool) -> Iterator[TrainingBar]:
     """The bar as a callback of ``trainer`` for the block (and the busy-CPU notice first, on the CPU)."""
-    if enabled and trainer.device.type == "cpu" and (notice := busy_cpu_notice()):
-        print(notice, file=sys.stderr)
+    if enabled:
+        notice_if_busy(trainer)
     bar = TrainingBar(trainer.config, elements, enabled)
     trainer.callbacks.append(bar)
     try:
@@ -79,26 +94,85 @@ def shown(trainer: Trainer, elements: str, enabled: bool) -> Iterator[TrainingBa
         bar.close()
 
 
+class Stoppable(Protocol):
+    """What Ctrl-C asks to stop: a ``Trainer``, or the fits of a ``fitting`` block (``FitWatch``)."""
+
+    stop_requested: bool
+
+    def request_stop(self) -> None: ...
+
+
+CHECKPOINT_AND_RETURN = "finishing this step and saving a checkpoint"
+
+
 @contextlib.contextmanager
-def ctrl_c_stops(trainer: Trainer, main: bool = True) -> Iterator[None]:
-    """For the block, the first Ctrl-C asks ``trainer`` to finish its step, save a checkpoint and return; a second
-    one raises ``KeyboardInterrupt``. Signals reach the main thread only: elsewhere nothing is installed."""
+def ctrl_c_stops(target: Stoppable, main: bool = True, doing: str = CHECKPOINT_AND_RETURN) -> Iterator[None]:
+    """For the block, the first Ctrl-C asks ``target`` to stop (a Trainer: finish its step, save a checkpoint and
+    return; ``doing`` says so on stderr from the ``main`` process); a second one raises ``KeyboardInterrupt``.
+    Signals reach the main thread only: elsewhere nothing is installed."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def on_sigint(signum, frame) -> None:
-        if trainer.stop_requested:  # a second Ctrl-C: stop now
+        if target.stop_requested:  # a second Ctrl-C: stop now
             raise KeyboardInterrupt
-        trainer.request_stop()
+        target.request_stop()
         if main:
-            print(
-                "\nseqlab: interrupt: finishing this step and saving a checkpoint (Ctrl-C again to abort)",
-                file=sys.stderr,
-            )
+            print(f"\nseqlab: interrupt: {doing} (Ctrl-C again to abort)", file=sys.stderr)
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+class FitWatch:
+    """The one callback of a ``fitting`` block, for every Trainer that runs in it (one model, or several in
+    turn): a bar per Trainer, drawn at its first step (the busy-CPU notice before it), and
+    the Trainer under way as the one Ctrl-C stops. A Ctrl-C before the first step stops the next Trainer after
+    its first; one that no Trainer took (none ran after it) aborts when the block ends."""
+
+    def __init__(self, elements: str, enabled: bool) -> None:
+        self.elements, self.enabled = elements, enabled
+        self.trainer: Trainer | None = None  # the last Trainer seen
+        self.bar: TrainingBar | None = None
+        self.stop_requested = False
+        self.taken = False  # whether a Trainer was asked to stop
+
+    def __call__(self, trainer: Trainer, progress: Progress) -> None:
+        if trainer is not self.trainer:
+            self.close()
+            self.trainer, self.bar = trainer, TrainingBar(trainer.config, self.elements, self.enabled)
+            if self.enabled:
+                notice_if_busy(trainer)
+            if self.stop_requested:
+                trainer.request_stop()
+                self.taken = True
+        self.bar(trainer, progress)
+
+    def request_stop(self) -> None:
+        self.stop_requested = True
+        if self.trainer is not None:
+            self.trainer.request_stop()
+            self.taken = True
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def fitting(elements: str, enabled: bool) -> Iterator[list[Callback]]:
+    """The callbacks to hand to the fits of the block (``fit(..., callbacks=...)``): a bar per Trainer when
+    ``enabled``, and, whether or not, Ctrl-C stopping the Trainer under way after its current step (the fit
+    returns what it trained; ``training_result.stopped_because`` is ``"interrupted"``); a second Ctrl-C aborts."""
+    watch = FitWatch(elements, enabled)
+    try:
+        with ctrl_c_stops(watch, doing="stopping this model's training after its current step"):
+            yield [watch]
+    finally:
+        watch.close()
+    if watch.stop_requested and not watch.taken:  # nothing trained after the Ctrl-C: never swallow it
+        raise KeyboardInterrupt
