@@ -1,13 +1,18 @@
 """The command line: every command on a tiny model, and a one-line error for each kind of bad input."""
 
+import contextlib
+import io
 import json
 import shutil
 
 import pytest
+import torch
 from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
 from helpers import run_cli as run
 
+import seqlab
 from seqlab.cli import main
+from seqlab.metrics import LN2, likelihood_scores
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +20,11 @@ def trained(tmp_path_factory):
     directory = tmp_path_factory.mktemp("cli")
     data = write_small_text(directory)
     out = directory / "model"
-    code = main(["train", "--data", str(data), "--steps", "6", *TINY_MODEL, *TINY_TRAINING, "--out", str(out)])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["train", "--data", str(data), "--steps", "6", *TINY_MODEL, *TINY_TRAINING, "--out", str(out)])
     assert code == 0
+    (directory / "train-stdout.txt").write_text(printed.getvalue())
     return directory, data, out
 
 
@@ -25,7 +33,32 @@ def test_train_writes_a_loadable_model_and_prints_a_sample(trained, capsys):
     assert (out / "config.json").exists() and (out / "model.safetensors").exists()
     assert (out / "last" / "optimizer.pt").exists()
     training = json.loads((out / "training.json").read_text())
-    assert training["final"]["valid_tokens"] > 0 and training["final"]["steps"] == 6
+    final = training["final"]
+    assert final["valid_tokens"] > 0 and final["steps"] == 6
+    printed = (directory / "train-stdout.txt").read_text()
+    held_out = f"held-out {final['valid_tokens']:,} characters: {final['valid_bits_per_char']:.3f} bits/char"
+    assert held_out in printed, printed
+    header, sample = printed.split("seqlab: sample (temperature 0.8, seed 0):\n")
+    assert sample == seqlab.load(out).sample("", 20, 0.8, seed=0) + "\n"  # TINY_TRAINING's --sample-length 20
+    assert len(sample) == 21 and set(sample) <= set(data.read_text()) | {"\n"}
+
+
+def test_scores_are_named_per_element(trained, tmp_path, capsys):
+    """Text keeps its keys; prices (a density) say nats per value and have no bits per char or perplexity."""
+    prices = tmp_path / "prices.csv"
+    prices.write_text("Close\n" + "".join(f"{100 + (i % 7) * 0.5 + i * 0.01}\n" for i in range(300)))
+    argv = ["train", "--data", str(prices), "--steps", "2", *TINY_MODEL, *TINY_TRAINING, "--out", str(tmp_path / "m")]
+    code, stdout, err = run(argv, capsys)
+    assert code == 0 and "nats/value (a density" in stdout and "bits/char" not in stdout, err
+    code, stdout, err = run(["evaluate", str(tmp_path / "m"), "--data", str(prices), "--json"], capsys)
+    scores = json.loads(stdout)
+    assert code == 0 and set(scores) == {"data", "nll_nats_per_value", "values"}, scores
+    final = json.loads((tmp_path / "m" / "training.json").read_text())["final"]
+    assert "valid_nll_nats_per_value" in final and not any("char" in k or "perplexity" in k for k in final)
+    audio = likelihood_scores(torch.log(torch.full((4,), 0.5)), "samples", discrete=True)
+    assert audio == pytest.approx({"nll_nats_per_sample": LN2, "bits_per_sample": 1.0, "perplexity": 2.0, "samples": 4})
+    text = likelihood_scores(torch.log(torch.full((4,), 0.5)))
+    assert text == pytest.approx({"nll_nats": LN2, "bits_per_char": 1.0, "perplexity": 2.0, "tokens": 4})
 
 
 def test_sample(trained, capsys):

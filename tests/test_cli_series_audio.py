@@ -53,7 +53,11 @@ def test_train_on_prices_then_forecast_table_and_fan_chart(prices, capsys):
     assert np.all(table[:, 1] <= table[:, 2]) and np.all(table[:, 2] <= table[:, 3])  # q0.1 <= q0.5 <= q0.9
     assert (directory / "f.png").stat().st_size > 10_000
     evaluated = json.loads(run(["evaluate", str(out), "--data", str(path), "--json"], capsys)[1])
-    assert evaluated["tokens"] == 60 and evaluated["data"].endswith("(validation part)")  # the last 20% of returns
+    assert (
+        evaluated["values"] == 60
+        and "bits_per_char" not in evaluated
+        and evaluated["data"].endswith("(validation part)")
+    )  # the last 20% of returns
     info = run(["info", str(out)], capsys)[1]
     assert "studentt head" in info and '"transform": "log_return"' in info
 
@@ -138,6 +142,6 @@ def test_raw_audio_with_a_continuous_head(tmp_path, capsys):
     out = tmp_path / "raw_model"
     argv = ["train", "--data", str(wav), "--audio-encoding", "raw", "--head", "mixture", "--steps", "2"]
     assert main([*argv, "--out", str(out), *TINY]) == 0
-    assert "nats/value" in capsys.readouterr().out
+    assert "nats/sample (a density" in capsys.readouterr().out  # raw samples: a density per sample
     code, _, _ = run(["sample", str(out), "--seconds", "0.01", "--out", str(tmp_path / "raw.wav")], capsys)
     assert code == 0 and len(soundfile.read(str(tmp_path / "raw.wav"))[0]) == 80

@@ -6,8 +6,10 @@ each step, and a real process that strace kills at its Nth rename or fsync syste
 
 import json
 import os
+import random
 import shutil
 import signal
+import string
 import subprocess
 import sys
 import textwrap
@@ -259,3 +261,82 @@ def test_the_environment_hook_kills_a_real_process_at_a_named_step(tmp_path):
     assert not path.exists()  # killed with neither copy under the real name
     assert read_version(path) == 2  # the next reader puts the complete new copy back
     assert_no_leftovers(path)
+
+
+# -- a full disk (issue 24, item 4): an OSError naming the user's file, the old version kept ---------------------
+
+
+def _full_disk(self, *args, **kwargs):
+    raise OSError(28, "No space left on device")  # as Python's own write reports it: no file name
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda p: atomic.write_json(p, {"version": 2}),
+        lambda p: atomic.write_safetensors(p, {"w": torch.zeros(3)}),
+        lambda p: atomic.write_torch(p, {"step": torch.tensor(2)}),
+    ],
+    ids=["json", "safetensors", "torch"],
+)
+def test_a_full_disk_in_any_writer_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch, write):
+    path = tmp_path / "file"
+    path.write_bytes(b"old")
+    monkeypatch.setattr(Path, "write_bytes", _full_disk)
+    monkeypatch.setattr(Path, "write_text", _full_disk)
+    with pytest.raises(OSError) as caught:
+        write(path)
+    assert caught.value.errno == 28 and caught.value.filename == str(path)
+    assert path.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["file"]
+
+
+def test_a_full_disk_inside_a_checkpoint_names_its_file_not_the_temporary_folder(tmp_path, monkeypatch):
+    path = tmp_path / "last"
+    atomic.write_dir_atomically(path, write_version(1))
+    monkeypatch.setattr(Path, "write_bytes", _full_disk)
+    with pytest.raises(OSError) as caught:
+        atomic.write_dir_atomically(path, write_version(2))
+    assert caught.value.filename == str(path / "model.safetensors"), caught.value.filename
+    assert read_version(path) == 1
+    assert_no_leftovers(path)
+
+
+def test_a_folder_where_a_file_is_written_is_named_not_the_temporary_file(tmp_path):
+    (tmp_path / "out.csv").mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        atomic.write_json(tmp_path / "out.csv", {})
+    assert caught.value.filename == str(tmp_path / "out.csv") and ".tmp-" not in str(caught.value)
+
+
+FULL_DISK_RUN = """
+set -e
+mount -t tmpfs -o size=420k tmpfs "$T"
+set +e
+"$PY" -m seqlab train --data "$DATA" --out "$T/m" --hidden 16 --steps 6 --eval-every 1 --no-progress 2> "$ERR"
+echo "train exit $?"
+"$PY" -c "import sys, seqlab; [seqlab.load(d).log_prob('the ') for d in sys.argv[1:]]; print('loaded')" \
+    "$T/m" "$T/m/last"
+"""
+
+
+def test_a_full_disk_while_training_says_so_and_keeps_the_last_checkpoint(tmp_path):
+    """A real full disk: a 420 KiB tmpfs in a user and mount namespace (``unshare -rm``). The first checkpoint
+    fits, a later one does not; torch's zip writer used to report "unexpected pos" as a bug in seqlab."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare command: cannot mount a small tmpfs without root")
+    probe = subprocess.run(["unshare", "-rm", "sh", "-c", f"mount -t tmpfs -o size=64k tmpfs {tmp_path}"])
+    if probe.returncode != 0:
+        pytest.skip("user and mount namespaces are not allowed here (unshare -rm failed)")
+    data = tmp_path / "small.txt"
+    symbols = string.ascii_letters + string.digits + ".,;:!?'- \n"  # 72 symbols: a 64 KB model, as in the issue
+    data.write_text("".join(random.Random(0).choices(symbols, k=50_000)))
+    (tmp_path / "T").mkdir()
+    env = {**os.environ, "T": str(tmp_path / "T"), "PY": sys.executable, "DATA": str(data)}
+    env |= {"ERR": str(tmp_path / "err"), "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    run = subprocess.run(["unshare", "-rm", "sh", "-c", FULL_DISK_RUN], env=env, capture_output=True, text=True)
+    err = (tmp_path / "err").read_text()
+    assert "train exit 1" in run.stdout, (run.stdout, run.stderr, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "the disk is full" in lines[0] and "internal error" not in err, err
+    assert f"{tmp_path / 'T' / 'm'}/" in lines[0] and ".tmp-" not in lines[0], lines[0]
+    assert "loaded" in run.stdout, (run.stdout, run.stderr)  # the best model and last/ both whole

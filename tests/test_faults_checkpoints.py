@@ -2,16 +2,28 @@
 version, config field types and ranges, tensor names / shapes / dtypes against the config, vocabulary entries,
 deeply nested or huge config.json, non-finite weights (evaluate and sample through the command line)."""
 
+import io as io_module
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from seqlab import SeqlabError, io
+from seqlab import SeqlabError, atomic, io
+from seqlab.base import MODELS
 from seqlab.cli import main
 from seqlab.data import Vocabulary
-from seqlab.models import LatentAR, LatentARConfig
+from seqlab.data.audio import MuLaw
+from seqlab.models import (
+    CausalTransformer,
+    CausalTransformerConfig,
+    LatentAR,
+    LatentARConfig,
+    NeuralAR,
+    NeuralARConfig,
+)
 from seqlab.models.elements import MAX_FRAME_DIMS
 
 TEXT = "the cat sat on the mat. " * 20
@@ -93,7 +105,7 @@ def test_the_shapes_are_compared_with_the_header_before_loading(saved, monkeypat
     def no_loading(*args, **kwargs):
         raise AssertionError("tensors were loaded before the header was checked")
 
-    monkeypatch.setattr(io, "load_file", no_loading)
+    monkeypatch.setattr(atomic, "load_file", no_loading)
     refused(saved, "out.weight", "[3, 3]")
 
 
@@ -152,3 +164,155 @@ def test_non_finite_weights_are_refused_by_evaluate_and_sample(saved, tmp_path, 
         assert main(argv) == 1
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "NaN" in err[0], err
+
+
+# -- bounded validation: a 1 KB config asking for a million layers (issue 24, item 3) -------------------------
+
+
+def implied_and_real(model):
+    """(implied by arithmetic from the saved config, counted in the real state dict)."""
+    config = {"model": model.kind, **model.to_config()}
+    state = model.state_dict()
+    return io.implied_weights(type(model), config, io.Path("config.json")), (
+        len(state),
+        sum(t.numel() for t in state.values()),
+    )
+
+
+def neural_models():
+    vocabulary = Vocabulary.from_text(TEXT)
+    series = torch.linspace(0.0, 1.0, 40).double()
+    covariate_series = torch.stack([series, series.flip(0)], dim=1)
+    yield LatentAR(vocabulary, LatentARConfig(cell="lstm", hidden_size=6, num_layers=3, embedding_dim=5))
+    yield LatentAR(MuLaw(8000), LatentARConfig(cell="gru", hidden_size=4, num_layers=2, embedding_dim=3))
+    yield LatentAR.for_series(series, LatentARConfig(cell="rnn", hidden_size=4, head="mixture", components=2))
+    yield LatentAR.for_series(covariate_series, LatentARConfig(hidden_size=4, covariates=1, head="studentt"))
+    yield NeuralAR(vocabulary, NeuralARConfig(window=3, hidden_size=5, num_layers=3, embedding_dim=2))
+    yield NeuralAR.for_series(covariate_series, NeuralARConfig(window=2, hidden_size=4, num_layers=1, covariates=1))
+    yield CausalTransformer(vocabulary, CausalTransformerConfig(context=4, d_model=8, num_layers=3, num_heads=2))
+    yield CausalTransformer.for_series(series, CausalTransformerConfig(context=4, d_model=4, num_layers=1))
+    frames = torch.stack([series, series.flip(0), (series > 0.5).double()], dim=1).numpy()  # (T, 3), last binary
+    data = {"text": "abcabcab", "series": series.numpy(), "frames": frames}
+    for kind in ("latent_ar", "neural_ar", "causal_transformer"):
+        for case in MODELS[kind].conformance_cases():
+            yield case.build(data[case.data])
+
+
+def test_the_arithmetic_size_of_every_neural_model_is_its_state_dict():
+    """``io.implied_weights`` against the real models (a model changed without its rule fails here), and every
+    nn.Module kind has a rule."""
+    for model in neural_models():
+        implied, real = implied_and_real(model)
+        assert implied == real, (model.describe(), implied, real)
+    modules = {kind for kind, cls in MODELS.items() if issubclass(cls, torch.nn.Module)}
+    assert modules == set(io.IMPLIED_WEIGHTS)
+
+
+@pytest.fixture
+def module_spy(monkeypatch):
+    """Counts nn.Module constructions; past 10,000 it fails the test (the old code built a million layers)."""
+    built = []
+    original = torch.nn.Module.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(type(self).__name__)
+        if len(built) > 10_000:
+            raise AssertionError("more than 10,000 modules built to check one config")
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.Module, "__init__", spy)
+    return built
+
+
+@pytest.mark.parametrize("layers", [10**6, 2**24, 2])
+def test_a_million_layers_is_refused_without_building_a_module(saved, module_spy, layers):
+    """Refused by the tensor count, or by the memory budget first on a small machine: both before any module."""
+    edit_config(saved, lambda c: c["config"].__setitem__("num_layers", layers))
+    refused(saved, "config.json")
+    assert module_spy == []
+
+
+def test_every_neural_kind_is_refused_without_building_a_module(tmp_path, module_spy):
+    models = [
+        NeuralAR(Vocabulary.from_text(TEXT), NeuralARConfig(window=2, hidden_size=4, num_layers=1, embedding_dim=2)),
+        CausalTransformer(Vocabulary.from_text(TEXT), CausalTransformerConfig(context=4, d_model=4, num_heads=1)),
+    ]
+    module_spy.clear()
+    for i, model in enumerate(models):
+        io.save(model, tmp_path / str(i))
+        edit_config(tmp_path / str(i), lambda c: c["config"].__setitem__("num_layers", 10**6))
+        refused(tmp_path / str(i), "config.json")
+    assert module_spy == []
+
+
+def test_a_million_layers_is_one_line_from_every_command(saved, capsys, module_spy):
+    edit_config(saved, lambda c: c["config"].__setitem__("num_layers", 10**6))
+    for argv in (["info", str(saved)], ["sample", str(saved), "--length", "5"], ["evaluate", str(saved)]):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "config.json" in err[0], err
+    assert module_spy == []
+
+
+# -- every file of a run folder damaged or replaced: one line naming it, from every command (issue 24, item 4) ----
+
+RUN_FILES = ("config.json", "model.safetensors", "training.json")
+RUN_FILES += tuple(f"last/{name}" for name in (*RUN_FILES[:2], "trainer.json", "optimizer.pt", "carried.safetensors"))
+
+
+def zip_pickle() -> bytes:
+    buffer = io_module.BytesIO()
+    torch.save({"weights": torch.zeros(2)}, buffer)
+    return buffer.getvalue()
+
+
+def wrong_type_keys(path) -> list[str]:
+    """A JSON file's keys (and its objects' keys, one level down), every one to be given a list."""
+    try:
+        data = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return ["progress"]
+    return [*data, *(k for v in data.values() if isinstance(v, dict) for k in v)]
+
+
+DAMAGE = {
+    "zip-pickle": lambda path: path.write_bytes(zip_pickle()),
+    "json-list": lambda path: path.write_text("[1, 2]"),
+    "truncated": lambda path: path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]),
+    "empty": lambda path: path.write_bytes(b""),
+    "wrong-types": lambda path: path.write_text(json.dumps(dict.fromkeys(wrong_type_keys(path), [1]))),
+    "a-folder": lambda path: (path.unlink(), path.mkdir()),
+}
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    (root / "text.txt").write_text(TEXT * 5)
+    argv = ["train", "--data", str(root / "text.txt"), "--out", str(root / "run"), "--hidden", "4", "--embedding", "2"]
+    argv += ["--batch-size", "4", "--window", "16", "--steps", "2", "--eval-every", "1", "--no-progress"]
+    assert main(argv) == 0
+    return root
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+@pytest.mark.parametrize("name", RUN_FILES)
+def test_a_damaged_file_anywhere_in_a_run_folder_is_one_line_naming_it(trained_run, tmp_path, capsys, name, damage):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run / "run", run)
+    (run / ".seqlab-lock").unlink(missing_ok=True)
+    DAMAGE[damage](run / name)
+    text = str(trained_run / "text.txt")
+    commands = [["info", str(run)], ["sample", str(run), "--length", "3"], ["evaluate", str(run), "--data", text]]
+    commands += [["info", str(run / "last")], ["train", "--resume", "--out", str(run), "--steps", "3", "--no-progress"]]
+    capsys.readouterr()
+    failed = 0
+    for argv in commands:
+        code = main([*argv, "--sample-length", "0"] if argv[0] == "train" else argv)
+        err = capsys.readouterr().err
+        assert code in (0, 1) and "internal error" not in err, (argv, err)
+        if code == 1:
+            failed += 1
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and Path(name).name in lines[0], (argv, err)
+    assert failed > 0  # every file is read by at least one command

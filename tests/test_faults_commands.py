@@ -3,6 +3,11 @@ for every OSError naming the path, --valid-fraction 0, --prompt on audio, --seed
 probabilities would underflow, and text samples that never contain the unknown symbol U+FFFD."""
 
 import errno
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -102,7 +107,7 @@ def test_an_oserror_while_writing_is_one_line_naming_the_path(models, monkeypatc
 
     monkeypatch.setattr(sample, "sample", full_disk)
     code, _, err = run(["sample", str(directory / "audio")], capsys)
-    assert_one_line_error(code, err, "/mnt/full/generated.wav: No space left on device")
+    assert_one_line_error(code, err, "/mnt/full/generated.wav: cannot write it: the disk is full")
 
 
 # -- the commands agree ---------------------------------------------------------------------------------------------
@@ -193,10 +198,33 @@ def test_long_range_choose_rate_at_past_one_is_a_one_line_option_error(value, ca
 def test_an_option_error_from_an_experiment_config_is_one_line_naming_its_flag(
     experiment, setting, flag, monkeypatch, capsys
 ):
-    def refuse(config, show_progress=True):
+    def refuse(config, show_progress=True, fitting=None):
         raise OptionError("{0} is refused here", setting)
 
     monkeypatch.setitem(experiments.EXPERIMENTS, experiment, (experiments.EXPERIMENTS[experiment][0], refuse))
     code, _, err = run(["experiment", experiment, "--quick", "--no-progress"], capsys)
     assert code == 1
     assert_one_line_error(code, err, f"{flag} is refused here")
+
+
+# -- Ctrl-C during start-up (issue 24, item 5) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.0, 2.0, 3.5])
+def test_ctrl_c_while_seqlab_starts_is_quiet_with_exit_code_130(tmp_path, delay):
+    """SIGINT at several moments after ``python -m seqlab train`` starts: while torch and seqlab import (the
+    early ones, on any machine), or later, while training. Never a traceback; 130 (or death by SIGINT itself if
+    it lands before Python's own handler is in place, which a shell reports as 130 too)."""
+    data = tmp_path / "text.txt"
+    data.write_text(TEXT * 40)
+    argv = [sys.executable, "-m", "seqlab", "train", "--data", str(data), "--out", str(tmp_path / "run")]
+    argv += ["--hidden", "4", "--embedding", "2", "--batch-size", "4", "--window", "16", "--steps", "10000000"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen([*argv, "--no-progress"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    assert process.poll() is None, "the command ended before the signal"
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=600)
+    assert process.returncode in (130, -signal.SIGINT), (process.returncode, out, err)
+    assert b"Traceback" not in out + err and b"internal error" not in err, err.decode()
+    assert len(err.decode().strip().splitlines()) <= 1, err.decode()

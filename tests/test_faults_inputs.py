@@ -3,16 +3,21 @@ refused before any read, a BOM is not a symbol, dates with time zones parse, a f
 at its sample, and a constant series gets a clear error."""
 
 import os
+import shlex
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, run_cli
 
-from seqlab import SeqlabError
-from seqlab.data import bundled_data, load_audio, load_series, load_text, resolve
-from seqlab.models import LinearAR
+from seqlab import SeqlabError, io
+from seqlab.cli import main
+from seqlab.data import Vocabulary, bundled_data, load_audio, load_series, load_text, resolve
+from seqlab.data.audio import MuLaw, write_wav
+from seqlab.models import LatentAR, LatentARConfig, LinearAR
 
 LOCAL_CSV = "Date,Close\n" + "".join(f"2020-01-{d:02d},{100 + d}\n" for d in range(1, 11))
 
@@ -122,3 +127,87 @@ def test_a_constant_series_is_a_clear_error_in_linear_ar(order):
 def test_a_deterministic_series_is_a_clear_error_in_linear_ar():
     with pytest.raises(SeqlabError, match="degenerate"):
         LinearAR(order=2).fit(np.arange(60.0))
+
+
+# -- advice that works and options that mean something (issue 24, item 6) --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def prices_run(tmp_path_factory):
+    """A neural model of a local CSV, trained through the command line, and what train printed."""
+    directory = tmp_path_factory.mktemp("prices")
+    close = 20 * np.exp(np.cumsum(0.02 * np.random.default_rng(0).standard_normal(200)))
+    days = np.datetime64("2001-01-01") + np.arange(200)
+    csv = directory / "my prices.csv"  # a space: the printed command must quote it
+    csv.write_text("Date,Close\n" + "".join(f"{d},{c:.4f}\n" for d, c in zip(days, close, strict=True)))
+    argv = ["train", "--data", str(csv), "--out", str(directory / "model"), *TINY_MODEL, *TINY_TRAINING]
+    code = main([*argv, "--steps", "2"])
+    assert code == 0
+    return directory, csv
+
+
+def test_the_forecast_printed_after_training_on_a_local_csv_runs(prices_run, capsys, monkeypatch):
+    directory, csv = prices_run
+    argv = ["train", "--data", str(csv), "--out", str(directory / "again"), *TINY_MODEL, *TINY_TRAINING]
+    capsys.readouterr()
+    assert main([*argv, "--steps", "1"]) == 0
+    [line] = [x for x in capsys.readouterr().out.splitlines() if "forecast with:" in x]
+    command = shlex.split(line.split("forecast with: ", 1)[1])
+    assert command[0] == "seqlab" and "--data" in command, command
+    monkeypatch.chdir(directory)  # its --plot forecast.png lands here
+    code, out, err = run_cli(command[1:], capsys)
+    assert code == 0, err
+    assert (directory / "forecast.png").exists()
+
+
+def test_sample_advice_names_what_sample_can_do(capsys):
+    with tempfile.TemporaryDirectory(prefix="reliability-") as scratch:
+        model = LatentAR(Vocabulary.from_text("hello world"), LatentARConfig(hidden_size=4, embedding_dim=2))
+        io.save(model, Path(scratch) / "m")
+        code, _, err = run_cli(["sample", str(Path(scratch) / "m"), "--prompt", "héllo", "--length", "3"], capsys)
+    assert_one_line_error(code, err, "--prompt", "'é'", "leave them out")
+    assert "--unknown" not in err  # sample takes no --unknown
+
+
+@pytest.mark.parametrize("command", ["sample", "forecast"])
+def test_an_output_that_names_a_folder_is_refused_naming_it(prices_run, tmp_path, capsys, command):
+    directory, csv = prices_run
+    folder = tmp_path / "existing"
+    folder.mkdir()
+    if command == "sample":
+        model = LatentAR(MuLaw(8000), LatentARConfig(hidden_size=4, embedding_dim=2))
+        io.save(model, tmp_path / "audio")
+        argv = ["sample", str(tmp_path / "audio"), "--seconds", "0.01", "--out", str(folder)]
+    else:
+        argv = ["forecast", str(directory / "model"), "--data", str(csv), "--horizon", "2", "--out", str(folder)]
+    code, _, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err, f"{folder}: is a directory")
+    assert ".tmp-" not in err and folder.is_dir() and list(folder.iterdir()) == []
+
+
+def test_a_folder_as_the_target_of_a_late_write_is_named_not_the_temporary_file(tmp_path):
+    folder = tmp_path / "table.csv"
+    folder.mkdir()
+    with pytest.raises(IsADirectoryError) as caught:
+        write_wav(folder, np.zeros(10, dtype=np.float32), 8000)
+    assert caught.value.filename == str(folder)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["train", "--data", ""],
+        ["train", "--data", " "],
+        ["evaluate", "runs/x", "--data", ""],
+        ["forecast", "", "--horizon", "2"],
+        ["sample", "runs/x", "--out", ""],
+        ["train", "--lr", "nan"],  # --clip and --weight-decay nan: TrainerConfig refuses them (test_faults_cli_train)
+        ["forecast", "runs/x", "--quantiles", "nan"],
+    ],
+)
+def test_empty_names_and_non_finite_numbers_are_refused(argv, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(argv, capsys)
+    assert_one_line_error(code, err)
+    assert code == 2 and "expected" in err and out == ""
+    assert list(tmp_path.iterdir()) == []  # nothing trained, nothing written

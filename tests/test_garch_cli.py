@@ -36,9 +36,9 @@ def test_train_info_evaluate_forecast(vol, tmp_path, capsys):
     assert "held-out" in stdout and ("GJR" in stdout) == (vol == "gjr") and ("EGARCH" in stdout) == (vol == "egarch")
     code, stdout, err = cli(["info", str(out)], capsys)
     final = json.loads(stdout.split("final: ")[1])
-    assert code == 0 and final["valid_tokens"] == 120 and "nu" in final["params"], err
+    assert code == 0 and final["valid_values"] == 120 and "nu" in final["params"], err
     code, stdout, err = cli(["evaluate", str(out), "--data", str(source), "--json"], capsys)
-    assert code == 0 and json.loads(stdout)["tokens"] == 120, err
+    assert code == 0 and json.loads(stdout)["values"] == 120, err
     code, stdout, err = cli(["forecast", str(out), "--data", str(source), "--horizon", "3", "--samples", "50"], capsys)
     assert code == 0 and len(stdout.strip().splitlines()) == 5, err
 
@@ -53,7 +53,7 @@ def test_train_scores_the_held_out_part_given_the_training_part(tmp_path, capsys
     model = GARCH(GARCHConfig(mean="ar", lags=1)).fit(r[:cut])
     expected = -float(model.log_prob(r)[cut:].mean())
     code, stdout, _ = cli(["info", str(out)], capsys)
-    assert json.loads(stdout.split("final: ")[1])["valid_nll_nats"] == pytest.approx(expected, rel=1e-9)
+    assert json.loads(stdout.split("final: ")[1])["valid_nll_nats_per_value"] == pytest.approx(expected, rel=1e-9)
 
 
 @pytest.mark.parametrize(

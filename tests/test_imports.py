@@ -39,6 +39,7 @@ LAYERS = {
 }
 # seqlab imports allowed inside a function, each with its reason
 LAZY = {("seqlab.recurrent", "seqlab.kernels"): "Triton: an optional, heavy dependency loaded on first use"}
+LAZY |= {("seqlab.__main__", "seqlab.cli"): "the command line: Ctrl-C handling is in place before torch imports"}
 
 
 def module_name(path: Path) -> str:

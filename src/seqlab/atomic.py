@@ -9,6 +9,10 @@ A directory (a checkpoint) is replaced in four steps, each one durable before th
     3. rename .NAME.tmp-PID -> NAME                          parent synced
     4. remove .NAME.old-PID
 
+Every file is serialized in memory first and written by Python, so a full disk, a quota or a read-only folder
+is an ``OSError`` naming the destination (a serializer writing itself reports a full disk as a zip position
+mismatch, "unexpected pos"); the temporary file is removed and whatever was under the name stays.
+
 SIGINT and SIGTERM wait until steps 2-3 are done. A SIGKILL or a power cut can still land anywhere: then
 ``recover(NAME)``, called by every writer and reader, finds the leftovers of the dead process and restores the
 newest complete copy under NAME (the new one if it was complete, else the old one), so a reader always finds
@@ -18,6 +22,8 @@ either the old or the new checkpoint, whole.
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import json
 import os
 import shutil
@@ -27,7 +33,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from seqlab.errors import SeqlabError
 
@@ -63,14 +71,24 @@ def fsync_dir(path: Path) -> None:
 
 
 def replace_into(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write(tmp)`` into ``.NAME.tmp-PID``, sync it, rename it over ``path``. An
+    ``OSError`` names ``path`` (not the temporary file); a directory at ``path`` is refused before writing."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory; name a file", str(path))
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
         write(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    replace_into(Path(path), lambda p: p.write_bytes(data))
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -78,13 +96,27 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
-    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    replace_into(Path(path), lambda p: save_file(tensors, str(p)))
+    write_bytes(path, safetensors_bytes({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
 
 
 def write_torch(path: Path, obj) -> None:
     """For optimizer state only (tensors, numbers, dicts): read back with ``weights_only=True``."""
-    replace_into(Path(path), lambda p: torch.save(obj, p))
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes(path, buffer.getvalue())
+
+
+def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    """All tensors of a safetensors file, or one line naming it: missing, unreadable, or not a safetensors file
+    (a zip or pickle under that name: "header too large")."""
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise SeqlabError(f"{path}: missing") from None
+    except OSError as e:
+        raise SeqlabError(f"{path}: cannot read it ({e.strerror or e})") from None
+    except (SafetensorError, ValueError, RuntimeError) as e:
+        raise SeqlabError(f"{path}: corrupted: not a whole safetensors file ({e})") from None
 
 
 def read_torch(path: Path):
@@ -92,6 +124,8 @@ def read_torch(path: Path):
         return torch.load(path, weights_only=True, map_location="cpu")
     except FileNotFoundError:
         raise SeqlabError(f"{path}: missing") from None
+    except OSError as e:
+        raise SeqlabError(f"{path}: cannot read it ({e.strerror or e})") from None
     except Exception as e:  # truncated zip, foreign pickle: both refused here
         raise SeqlabError(f"{path}: corrupted or not a seqlab optimizer state ({type(e).__name__})") from None
 
@@ -213,27 +247,39 @@ def write_dir_atomically(path: Path, write: Callable[[Path], None]) -> None:
         _fault_point("write")
         mark_complete(tmp)
         _fault_point("complete")
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and e.filename is not None and Path(e.filename).is_relative_to(tmp):
+            inside = path / Path(e.filename).relative_to(tmp)  # the user's name for it, not the temporary one
+            raise OSError(e.errno, e.strerror, str(inside)) from None
         raise
     swap_in(tmp, path)
 
 
 def check_parent_dir(path: str | Path | None) -> None:
-    """Refuse an output file whose folder is missing, before the work that produces it (None: no output)."""
+    """Refuse an output file whose folder is missing, or that names a folder, before the work that produces it
+    (None: no output)."""
     if path is None:
         return
     parent = Path(path).parent
     if not parent.is_dir():
         raise SeqlabError(f"{path}: cannot write it: the folder {parent} does not exist")
+    if Path(path).is_dir():
+        raise SeqlabError(f"{path}: is a directory; name a file to write")
 
 
 def read_json(path: Path) -> dict:
+    """A seqlab JSON file (always an object), or one line naming it and what is wrong."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise SeqlabError(f"{path}: missing") from None
+    except OSError as e:
+        raise SeqlabError(f"{path}: cannot read it ({e.strerror or e})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise SeqlabError(f"{path}: corrupted JSON ({e})") from None
     except RecursionError:
         raise SeqlabError(f"{path}: JSON nested too deeply to be a seqlab file") from None
+    if not isinstance(data, dict):
+        raise SeqlabError(f"{path}: unexpected content (a JSON {type(data).__name__}, expected an object)")
+    return data

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import json
 import os
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -22,13 +24,16 @@ from seqlab.cli_options import (
     list_of,
     non_negative_int,
     number,
+    path_name,
     positive_float,
     positive_int,
 )
+from seqlab.data.bundled_data import resolve
 from seqlab.data.spec import DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
+from seqlab.metrics import score_names
 from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.noise import NOISES
@@ -61,13 +66,19 @@ def build_parser() -> Parser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help="train a latent AR model (RNN, LSTM, GRU) on text, a CSV series or audio")
-    t.add_argument("--data", help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)")
+    t.add_argument(
+        "--data",
+        type=path_name,
+        help="text, .csv or .wav file, or a bundled name: shakespeare, msft, speech (shakespeare)",
+    )
     t.add_argument(
         "--model",
-        choices=(*train.CLI_MODELS, *train.CLASSICAL_MODELS),
+        choices=(*train.CLI_MODELS, *train.CLI_CLASSICAL_MODELS),
         help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
     )
-    t.add_argument("--out", help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)")
+    t.add_argument(
+        "--out", type=path_name, help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)"
+    )
     t.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     t.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     g = t.add_argument_group("model")
@@ -110,46 +121,64 @@ def build_parser() -> Parser:
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     s = sub.add_parser("sample", help="generate text or audio from a trained model")
-    s.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    s.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
     s.add_argument("--prompt", default="", help="text to continue")
     s.add_argument("--length", type=non_negative_int, default=500, help="characters to generate (500)")
     s.add_argument("--seconds", type=positive_float, default=2.0, help="audio: seconds to generate (2)")
-    s.add_argument("--out", default="generated.wav", help="audio: WAV file to write (generated.wav)")
-    s.add_argument("--prompt-audio", help="audio: a WAV file to continue")
-    s.add_argument("--spectrogram", help="audio: also draw real against generated audio into this PNG")
-    s.add_argument("--data", help="audio: the real audio for --spectrogram (default: the model's, if bundled)")
+    s.add_argument("--out", type=path_name, default="generated.wav", help="audio: WAV file to write (generated.wav)")
+    s.add_argument("--prompt-audio", type=path_name, help="audio: a WAV file to continue")
+    s.add_argument("--spectrogram", type=path_name, help="audio: also draw real against generated audio into this PNG")
+    s.add_argument(
+        "--data", type=path_name, help="audio: the real audio for --spectrogram (default: the model's, if bundled)"
+    )
     s.add_argument("--temperature", type=positive_float, default=1.0, help="softmax temperature (1.0)")
     s.add_argument("--top-k", type=positive_int, default=None, help="sample among the k most likely")
     s.add_argument("--seed", type=non_negative_int, default=None, help="random seed")
 
     e = sub.add_parser("evaluate", help="score text: NLL per character, bits per character, perplexity")
-    e.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
-    e.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
+    e.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
+    e.add_argument(
+        "--data", type=path_name, help="text file or bundled name (default: the model's held-out validation part)"
+    )
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     e.add_argument("--json", action="store_true", help="print JSON")
     add_data_options(e, note=MODEL_DATA_NOTE)
 
     x = sub.add_parser("explore", help="write one HTML page to look inside a trained text model")
-    x.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
-    x.add_argument("--data", help="text file or bundled name (default: the model's held-out validation part)")
+    x.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
+    x.add_argument(
+        "--data", type=path_name, help="text file or bundled name (default: the model's held-out validation part)"
+    )
     x.add_argument(
         "--chars", type=positive_int, default=explore.DEFAULT_CHARS, help=f"characters shown ({explore.DEFAULT_CHARS})"
     )
-    x.add_argument("--against", help="another saved text model of the same text (an n-gram, say) to compare with")
-    x.add_argument("--out", required=True, help="the HTML page to write")
+    x.add_argument(
+        "--against", type=path_name, help="another saved text model of the same text (an n-gram, say) to compare with"
+    )
+    x.add_argument("--out", type=path_name, required=True, help="the HTML page to write")
 
     c = sub.add_parser("compare", help="fit every model family on one split and rank them by validation NLL")
-    c.add_argument("--data", default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})")
+    c.add_argument(
+        "--data", type=path_name, default=train.DEFAULT_DATA, help=f"text file or bundled name ({train.DEFAULT_DATA})"
+    )
     c.add_argument("--budget", type=positive_float, default=60.0, help="seconds of training per neural model (60)")
-    c.add_argument("--out", default="runs/compare", help="where compare.md, .csv, .json and .png go (runs/compare)")
+    c.add_argument(
+        "--out", type=path_name, default="runs/compare", help="where compare.md, .csv, .json and .png go (runs/compare)"
+    )
     c.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     c.add_argument("--valid-fraction", type=positive_float, help="held-out share of a text without a marked one (0.1)")
     c.add_argument("--json", action="store_true", help="print the results as JSON")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     f = sub.add_parser("forecast", help="probabilistic forecast of a series with a trained model: table and fan chart")
-    f.add_argument("dir", help="model directory (trained with seqlab train --data FILE.csv)")
-    f.add_argument("--data", help="CSV file or bundled name (default: the model's training data)")
+    f.add_argument("dir", type=path_name, help="model directory (trained with seqlab train --data FILE.csv)")
+    f.add_argument("--data", type=path_name, help="CSV file or bundled name (default: the model's training data)")
     add_data_options(f, series_only=True, note=MODEL_DATA_NOTE)
     f.add_argument("--series", help="which series to forecast, with several (default: the first)")
     f.add_argument("--horizon", type=positive_int, default=20, help="steps ahead (20)")
@@ -158,12 +187,14 @@ def build_parser() -> Parser:
     )
     f.add_argument("--samples", type=positive_int, default=1000, help="sample paths (1000)")
     f.add_argument("--context", type=positive_int, help="condition on only the last N values (default: all)")
-    f.add_argument("--out", help="write the table to this CSV")
-    f.add_argument("--plot", help="write a fan chart (history, median, 50%% and 80%% bands) to this PNG")
+    f.add_argument("--out", type=path_name, help="write the table to this CSV")
+    f.add_argument(
+        "--plot", type=path_name, help="write a fan chart (history, median, 50%% and 80%% bands) to this PNG"
+    )
     f.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
 
     b = sub.add_parser("backtest", help="rolling-origin backtest of forecasting models on a series")
-    b.add_argument("--data", default="msft", help="CSV file or bundled name (msft)")
+    b.add_argument("--data", type=path_name, default="msft", help="CSV file or bundled name (msft)")
     add_data_options(b, series_only=True)
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument(
@@ -185,13 +216,17 @@ def build_parser() -> Parser:
     b.add_argument("--refit-every", type=positive_int, help="refit every K held-out steps on all values before")
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")
     b.add_argument("--hidden", type=positive_int, default=64, help="neural models' hidden units (64)")
-    b.add_argument("--out", help="directory for backtest.md, backtest.csv, backtest.json and backtest.png")
+    b.add_argument(
+        "--out", type=path_name, help="directory for backtest.md, backtest.csv, backtest.json and backtest.png"
+    )
     b.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     i = sub.add_parser("info", help="describe a trained model and what it was trained on")
-    i.add_argument("dir", nargs="?", default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})")
+    i.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
 
     x = sub.add_parser("experiment", help="measure the notes' claims: " + ", ".join(EXPERIMENTS))
     xs = x.add_subparsers(dest="experiment", required=True, parser_class=Parser)
@@ -200,7 +235,9 @@ def build_parser() -> Parser:
         e.add_argument("--quick", action="store_true", help="the CI size (--size quick): under a minute")
         e.add_argument("--size", choices=experiment.sizes(name), default=None, help="quick, default or long")
         e.add_argument("--json", action="store_true", help="print the table and summary as JSON")
-        e.add_argument("--out", help="write the table (CSV, Markdown, JSON) and PNG figures into this directory")
+        e.add_argument(
+            "--out", type=path_name, help="write the table (CSV, Markdown, JSON) and PNG figures into this directory"
+        )
         e.add_argument("--no-progress", action="store_true", help="no progress bars")
         e.set_defaults(config_options=add_config_options(e, config_class))
     return parser
@@ -219,7 +256,7 @@ def pick(args, spec_class, **values):
 def cmd_train(args) -> int:
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig) if hasattr(args, f.name)]
     model = {MODEL_OPTIONS[k]: v for k, v in given(args, MODEL_OPTIONS).items()}
-    family = model.pop("cell") if model.get("cell") in train.CLASSICAL_MODELS else "latent_ar"  # --model garch
+    family = model.pop("cell") if model.get("cell") in train.CLI_CLASSICAL_MODELS else "latent_ar"  # --model garch
     trainer = given(args, trainer_fields) | {"progress": not args.no_progress}
     options = given(args, DATA_OPTIONS)
     data = DataSpec(args.data or train.DEFAULT_DATA, **options) if args.data or options else None
@@ -240,18 +277,23 @@ def cmd_train(args) -> int:
     else:
         rate = f"{result.elements_per_second:,.0f} {run.dataset.elements}/s"
         say(f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s ({rate})")
+    discrete = run.model.head.discrete
+    names = score_names(run.dataset.elements, discrete)
     if final is not None and kind == "text":
         say(
             f"seqlab: held-out {final['valid_tokens']:,} characters: {final['valid_bits_per_char']:.3f} bits/char, "
             f"NLL {final['valid_nll_nats']:.4f} nats, perplexity {final['valid_perplexity']:.2f}"
         )
-    elif final is not None and "valid_nll_nats" in final:
-        discrete = run.model.head.discrete
-        unit = "bits/sample" if discrete else "nats/value (a density: lower is better, can be negative)"
-        value = final["valid_bits_per_char"] if discrete else final["valid_nll_nats"]
-        say(f"seqlab: held-out {final['valid_tokens']:,} {run.dataset.elements}: {value:.4f} {unit}")
-    if kind == "series":
-        say(f"seqlab: forecast with: seqlab forecast {run.out} --horizon 20 --plot forecast.png")
+    elif final is not None and f"valid_{names['nll']}" in final:
+        unit = run.dataset.elements.removesuffix("s")
+        value = final[f"valid_{names['bits' if discrete else 'nll']}"]
+        unit = f"bits/{unit}" if discrete else f"nats/{unit} (a density: lower is better, can be negative)"
+        say(f"seqlab: held-out {final['valid_' + names['count']]:,} {run.dataset.elements}: {value:.4f} {unit}")
+    if kind == "series":  # a local file must be named again (a checkpoint's recorded path is never read unnamed)
+        source = run.dataset.spec.source
+        named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
+        command = f"seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
+        say(f"seqlab: forecast with: {command}")
     elif kind == "audio":
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
     elif args.sample_length:
@@ -284,15 +326,17 @@ def cmd_evaluate(args) -> int:
     scores = result.scores
     if args.json:
         print(json.dumps({"data": result.source, **scores}))
-    elif result.discrete:
-        unit = "char" if result.elements == "characters" else "sample"
+        return 0
+    names = score_names(result.elements, result.discrete)
+    unit = "char" if result.elements == "characters" else result.elements.removesuffix("s")
+    counted = f"{result.source}: {scores[names['count']]:,} {result.elements}"
+    if result.discrete:
         print(
-            f"{result.source}: {scores['tokens']:,} {result.elements}, NLL {scores['nll_nats']:.4f} nats/{unit}, "
-            f"{scores['bits_per_char']:.4f} bits/{unit}, perplexity {scores['perplexity']:.3f}"
+            f"{counted}, NLL {scores[names['nll']]:.4f} nats/{unit}, {scores[names['bits']]:.4f} bits/{unit}, "
+            f"perplexity {scores['perplexity']:.3f}"
         )
     else:
-        nll = f"NLL {scores['nll_nats']:.4f} nats/value (a density)"
-        print(f"{result.source}: {scores['tokens']:,} {result.elements}, {nll}")
+        print(f"{counted}, NLL {scores[names['nll']]:.4f} nats/{unit} (a density)")
     return 0
 
 
@@ -385,6 +429,14 @@ def flag(field: str, args) -> str:
     return "--" + option.replace("_", "-") if option else FLAGS.get(field, "--" + field.replace("_", "-"))
 
 
+def os_error_line(e: OSError) -> str:
+    """An ``OSError`` as the path and the cause; a full disk says so (seqlab's writes leave the old file whole)."""
+    where = e.filename if e.filename is not None else "output"
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{where}: cannot write it: the disk is full ({e.strerror}); the previous version, if any, is kept"
+    return f"{where}: {e.strerror or e}"
+
+
 def exit_worker(code: int) -> NoReturn:
     """End a torchrun worker whose command finished and left the group: flush the output, then exit without
     the interpreter's teardown. Even after the barrier a rank could still abort there (SIGABRT, "terminate
@@ -410,8 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqlab {args.command}: error: {e}", file=sys.stderr)
         return 1
     except OSError as e:  # a full or read-only disk, a missing folder: the path and the reason
-        where = e.filename if e.filename is not None else "output"
-        print(f"seqlab {args.command}: error: {where}: {e.strerror or e}", file=sys.stderr)
+        print(f"seqlab {args.command}: error: {os_error_line(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"seqlab {args.command}: aborted", file=sys.stderr)

@@ -37,6 +37,13 @@ positive_float = number(float, lambda v: v > 0 and math.isfinite(v), "a positive
 fraction = number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
 
 
+def path_name(text: str) -> str:
+    """An argparse type for a file or folder name: not empty (``--data ""`` would mean the default data)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a file name, got {text!r}")
+    return text
+
+
 def list_of(parse_one, expected: str | None):
     """An argparse type: comma-separated values, each through ``parse_one`` ("10,20" -> (10, 20)); a bad value
     is reported as ``expected`` (None: as ``parse_one`` says)."""

@@ -6,9 +6,11 @@ Nothing is ever unpickled. The kinds ``load`` knows are the registry ``seqlab.ba
 
 A checkpoint is validated before anything it describes is allocated (``load``): ``config.json`` is a bounded
 file of bounded nesting with a known ``format_version``; a dataclass model config has the field types of its
-class, every number finite and every integer under ``MAX_CONFIG_INT``; the tensor names, shapes and dtypes in the
-safetensors header equal those of the model the config describes, built first on the ``meta`` device (no
-memory), whose size must fit ``seqlab.limits.memory_budget()``; the loaded floating-point weights are finite.
+class, every number finite and every integer under ``MAX_CONFIG_INT``; the number of tensors and of their
+elements that the config implies, computed by arithmetic (``implied_weights``: no module is built), must fit
+``seqlab.limits.memory_budget()``, and the number of tensors must equal the safetensors header's; only then is
+the model built on the ``meta`` device (no memory; its cost is now bounded by the header, so by the file's size)
+and its tensor names, shapes and dtypes compared with the header's; the loaded floating-point weights are finite.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
 
-from seqlab.atomic import read_json, recover, write_json, write_safetensors
+from seqlab.atomic import read_json, read_safetensors, recover, write_json, write_safetensors
 from seqlab.base import MODELS, SequenceModel
+from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
+from seqlab.data.text import Vocabulary
+from seqlab.distributions import FrameHead, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.limits import memory_budget
+from seqlab.models.elements import FrameLayout, data_from_config
+from seqlab.recurrent import CELLS
 from seqlab.transforms import Transform
 
 FORMAT = "seqlab-model"
@@ -71,7 +77,8 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
     check_config_fields(model_class, config, config_path)
     header = weights_header(directory / WEIGHTS_FILE)
     if issubclass(model_class, torch.nn.Module):  # the shapes the config implies, without allocating them
-        with torch.device("meta"):
+        check_weight_counts(implied_weights(model_class, config, config_path), header, directory / WEIGHTS_FILE)
+        with torch.device("meta"):  # bounded now: the header's tensors are as many as the config implies
             skeleton = build(model_class, config, config_path)
         check_weights_header(skeleton.state_dict(), header, directory / WEIGHTS_FILE)
     model = build(model_class, config, config_path)
@@ -137,6 +144,103 @@ def check_config_fields(model_class: type[SequenceModel], config: dict, path: Pa
             raise SeqlabError(f"{path}: invalid model config ({f.name} = {value!r}, expected a {expected.__name__})")
 
 
+# -- the size of a neural model by arithmetic: (tensors, elements) of its state dict, no module built ------------
+
+
+def linear(inputs: int, outputs: int) -> tuple[int, int]:
+    """``nn.Linear(inputs, outputs)``: weight (outputs, inputs) and bias (outputs,)."""
+    return 2, outputs * inputs + outputs
+
+
+def layer_norm(size: int) -> tuple[int, int]:
+    return 2, 2 * size
+
+
+def elements_weights(data, settings, embedding_dim: int) -> tuple[tuple[int, int], int]:
+    """``seqlab.models.elements``' codec: its saved tensors, and the head's parameter count ``P``."""
+    E = embedding_dim
+    if isinstance(data, (Vocabulary, MuLaw)):  # discrete: embedding (V + 1, E), Categorical(V)
+        return (1, (len(data) + 1) * E), len(data)
+    per_value = continuous_head(settings.head, settings.components)
+    if isinstance(data, FrameLayout):  # location, scale, low, high (D,) each; (D values, missing flag) -> E
+        D = data.dims
+        tensors, count = linear(D + 1, E)
+        return (tensors + 4, count + 4 * D), FrameHead(D, data.binary, per_value).num_params
+    C = settings.covariates
+    tensors, count = linear(2 + C, E)  # (value, missing flag, covariates) -> E
+    tensors, count = tensors + 2, count + 2  # location, scale
+    if C:
+        tensors, count = tensors + 2, count + 2 * C  # covariate_location, covariate_scale
+    return (tensors, count), per_value.num_params
+
+
+def latent_ar_weights(settings, E: int, P: int) -> list[tuple[int, int]]:
+    """``Recurrent``: per layer weight_ih (G, D), weight_hh (G, H), two biases (G,); the head over [H, e]."""
+    G, H, above = CELLS[settings.cell].num_gates * settings.hidden_size, settings.hidden_size, settings.num_layers - 1
+    return [(4, G * (E + H + 2)), (4 * above, above * G * (2 * H + 2)), linear(H + E, P)]
+
+
+def neural_ar_weights(settings, E: int, P: int) -> list[tuple[int, int]]:
+    """The MLP over ``window`` embeddings: Linear(window E, H), then ``num_layers - 1`` of Linear(H, H)."""
+    H, L = settings.hidden_size, settings.num_layers
+    rest = linear(H, H)
+    return [linear(settings.window * E, H), ((L - 1) * rest[0], (L - 1) * rest[1]), linear(H, P)]
+
+
+def transformer_weights(settings, D: int, P: int) -> list[tuple[int, int]]:
+    """Per block: two LayerNorms, q (D, D), kv (2D, D), proj (D, D), an MLP D -> 4D -> D; a final LayerNorm."""
+    parts = [layer_norm(D), layer_norm(D), linear(D, D), linear(D, 2 * D), linear(D, D), linear(D, 4 * D)]
+    parts.append(linear(4 * D, D))
+    block = (sum(t for t, _ in parts), sum(n for _, n in parts))
+    L = settings.num_layers
+    return [(L * block[0], L * block[1]), layer_norm(D), linear(D, P)]
+
+
+# kind -> (the field that sizes the embedding, the network's tensors); every nn.Module kind has one (a test checks)
+IMPLIED_WEIGHTS = {
+    "latent_ar": ("embedding_dim", latent_ar_weights),
+    "neural_ar": ("embedding_dim", neural_ar_weights),
+    "causal_transformer": ("d_model", transformer_weights),
+}
+
+
+def implied_weights(model_class: type[SequenceModel], config: dict, path: Path) -> tuple[int, int]:
+    """(tensors, elements) of the state dict ``config`` describes, by arithmetic on its settings: the work and
+    memory are those of reading the config, whatever numbers it holds (no module is built)."""
+    if model_class.kind not in IMPLIED_WEIGHTS:
+        raise SeqlabError(f"{path}: no size rule for a {model_class.kind} model; seqlab cannot check it safely")
+    embedding_field, network = IMPLIED_WEIGHTS[model_class.kind]
+    try:
+        settings = model_class.config_class(**config.get("config", {}))
+        settings.validate()
+        data = data_from_config(config)  # a Vocabulary, MuLaw, FrameLayout or None (a series)
+    except SeqlabError as e:
+        raise SeqlabError(f"{path}: invalid model config ({e})") from None
+    except (KeyError, TypeError, ValueError, OverflowError, AttributeError) as e:
+        raise SeqlabError(f"{path}: invalid model config ({type(e).__name__}: {e})") from None
+    E = getattr(settings, embedding_field)
+    elements, P = elements_weights(data, settings, E)
+    parts = [elements, *network(settings, E, P)]
+    return sum(t for t, _ in parts), sum(n for _, n in parts)
+
+
+def check_weight_counts(implied: tuple[int, int], header: dict, path: Path) -> None:
+    """The config's implied size against the memory budget (float32 weights), and its number of tensors against
+    the header's. Building the model on ``meta`` then costs what the header's tensors cost (shapes cost nothing
+    there): bounded by the file's size. Which tensor differs in shape is said after that build."""
+    tensors, elements = implied
+    if 4 * elements > memory_budget():
+        raise SeqlabError(
+            f"{path.with_name(CONFIG_FILE)}: describes a model of {4 * elements / 2**30:.1f} GiB of weights, over "
+            f"the limit of {memory_budget() / 2**30:.1f} GiB"
+        )
+    if tensors != len(header):
+        raise SeqlabError(
+            f"{path}: weights do not match {CONFIG_FILE} (it implies {tensors:,} tensors, the file holds "
+            f"{len(header):,})"
+        )
+
+
 def weights_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
     """name -> (shape, dtype) from the safetensors header, read without loading any tensor."""
     if not path.exists():
@@ -177,12 +281,7 @@ def load_weights(model: SequenceModel, directory: str | Path) -> None:
     """Load ``directory``'s ``model.safetensors`` into ``model`` (built from the same config), in eval mode."""
     directory = Path(directory)
     weights_path = directory / WEIGHTS_FILE
-    if not weights_path.exists():
-        raise SeqlabError(f"{weights_path}: missing")
-    try:
-        weights = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise SeqlabError(f"{weights_path}: corrupted or truncated ({e})") from None
+    weights = read_safetensors(weights_path)
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:

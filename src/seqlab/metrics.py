@@ -13,14 +13,34 @@ from seqlab.errors import SeqlabError
 LN2 = math.log(2.0)
 
 
-def likelihood_scores(log_probs: torch.Tensor) -> dict:
-    """NLL per step in nats, in bits (bits per character for text), perplexity, and the step count.
-    NaN entries (gaps between joined series: nothing was predicted there) are left out."""
+def score_names(elements: str = "characters", discrete: bool = True) -> dict[str, str | None]:
+    """The keys ``likelihood_scores`` uses for data of ``elements`` ("characters", "samples", "values"):
+    {"nll", "bits", "perplexity", "count"} -> key (None where the measure does not apply).
+
+    Text keeps the keys every seqlab record has used (``nll_nats``, ``bits_per_char``, ``perplexity``,
+    ``tokens``). Other data are named per element: ``nll_nats_per_sample``, ``bits_per_sample``, ``samples`` for
+    mu-law audio. A density (a continuous head: prices, raw audio samples) has an NLL in nats per element, which
+    can be negative, and no bits or perplexity, measures of a discrete distribution: ``nll_nats_per_value``,
+    ``values``."""
+    if elements == "characters":
+        return {"nll": "nll_nats", "bits": "bits_per_char", "perplexity": "perplexity", "count": "tokens"}
+    unit = elements.removesuffix("s")
+    names = {"nll": f"nll_nats_per_{unit}", "bits": None, "perplexity": None, "count": elements}
+    if discrete:
+        names |= {"bits": f"bits_per_{unit}", "perplexity": "perplexity"}
+    return names
+
+
+def likelihood_scores(log_probs: torch.Tensor, elements: str = "characters", discrete: bool = True) -> dict:
+    """NLL per step in nats, in bits and as a perplexity (discrete data only), and the step count, under the
+    names ``score_names(elements, discrete)`` gives. NaN entries (gaps between joined series: nothing was
+    predicted there) are left out."""
     log_probs = log_probs[~torch.isnan(log_probs)]
     if log_probs.numel() == 0:
         raise SeqlabError("no steps to score")
     nll = float(-log_probs.double().mean())
-    return {"nll_nats": nll, "bits_per_char": nll / LN2, "perplexity": math.exp(nll), "tokens": log_probs.numel()}
+    values = {"nll": nll, "bits": nll / LN2, "perplexity": math.exp(nll), "count": log_probs.numel()}
+    return {key: values[role] for role, key in score_names(elements, discrete).items() if key is not None}
 
 
 # -- forecasts: point errors and scores of the predictive distribution, from sample paths ------------------

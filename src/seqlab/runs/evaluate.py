@@ -28,7 +28,7 @@ class EvaluateSpec:
 class EvaluateResult:
     source: str
     elements: str  # "characters", "values", "samples"
-    scores: dict  # seqlab.metrics.likelihood_scores (+ unknown_tokens when mapped)
+    scores: dict  # seqlab.metrics.likelihood_scores, named per element (+ unknown_tokens when mapped)
     discrete: bool
 
 
@@ -61,7 +61,7 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     x = model.encode(data, unknown=spec.unknown if isinstance(data, str) else "error", source=source)
     if len(x) == 0:
         raise SeqlabError(f"{source}: nothing to score")
-    scores = likelihood_scores(model.log_prob(x))
+    scores = likelihood_scores(model.log_prob(x), elements, model.head.discrete)
     if spec.unknown == "map" and isinstance(data, str):
         scores["unknown_tokens"] = int((x == model.vocabulary.unknown_id).sum())
     return EvaluateResult(source, elements, scores, model.head.discrete)

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 from seqlab import io
 from seqlab.data.spec import DataSpec
+from seqlab.errors import SeqlabError
 from seqlab.runs import run_directory
+
+RECORD_OBJECTS = ("meta", "trainer_config", "progress", "final")  # the parts of training.json that info shows
+PROGRESS_NUMBERS = ("step", "elapsed")
 
 
 @dataclass
@@ -19,6 +24,18 @@ class ModelInfo:
 
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
-    return ModelInfo(
-        model.describe(), run_directory.data_spec(model_dir, model), run_directory.training_record(model_dir)
-    )
+    return ModelInfo(model.describe(), run_directory.data_spec(model_dir, model), training_record(model_dir))
+
+
+def training_record(model_dir: Path) -> dict:
+    """``training.json`` with the parts ``info`` shows checked: objects where objects belong, numbers for the
+    best model's step and seconds; anything else is one line naming the file and the field."""
+    record, path = run_directory.training_record(model_dir), Path(model_dir) / run_directory.TRAINING_FILE
+    for key in RECORD_OBJECTS:
+        if key in record and not isinstance(record[key], dict):
+            raise SeqlabError(f"{path}: unexpected content ({key} is a {type(record[key]).__name__}, not an object)")
+    for key in PROGRESS_NUMBERS:
+        value = record.get("progress", {}).get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+            raise SeqlabError(f"{path}: unexpected content (progress.{key} is {value!r}, not a number)")
+    return record

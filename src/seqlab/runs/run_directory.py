@@ -47,7 +47,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 from seqlab import atomic, io
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
@@ -330,14 +329,13 @@ class RunCheckpoints:
         trainer.model.load_state_dict(saved.state_dict())
         info = read_trainer_file(last)
         progress = Progress.from_json(info["progress"], last / TRAINER_FILE)
+        optimizer_state = atomic.read_torch(last / OPTIMIZER_FILE)
         try:
-            trainer.optimizer.load_state_dict(atomic.read_torch(last / OPTIMIZER_FILE))
-            carried = load_file(str(last / CARRIED_FILE))
-        except (KeyError, TypeError, ValueError, OSError, RuntimeError) as e:
-            if isinstance(e, SeqlabError):
-                raise
-            raise SeqlabError(f"{last}: corrupted checkpoint ({type(e).__name__}: {e})") from None
-        return progress, carried
+            trainer.optimizer.load_state_dict(optimizer_state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            why = f"not this run's optimizer state ({type(e).__name__}: {e})"
+            raise SeqlabError(f"{last / OPTIMIZER_FILE}: corrupted checkpoint: {why}") from None
+        return progress, atomic.read_safetensors(last / CARRIED_FILE)  # one line naming it if damaged
 
     def kept(self) -> str | None:
         last = self.run.work / LAST_DIR

@@ -77,6 +77,14 @@ def sample(spec: SampleSpec) -> SampleResult:
     if model.transform is not None or not model.head.discrete:
         raise Unsupported(f"{spec.model_dir}: a model of a series: draw its futures with forecast, not sample")
     check_output_size("--length", (max(spec.length, 1),), TEXT_BYTES_PER_CHARACTER)
+    unseen = sorted(set(spec.prompt) - set(model.vocabulary.index))
+    if unseen:  # the model can only continue what it can read: no mapping to the unknown symbol here
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in unseen[:5])
+        raise OptionError(
+            f"{{0}} holds {len(unseen)} character(s) the model never saw in training: {shown}; leave them out or "
+            "replace them with characters of its vocabulary",
+            "prompt",
+        )
     prompt = model.encode(spec.prompt, source="prompt")
     ids = model.sample_elements(prompt, spec.length, spec.temperature, spec.top_k, spec.seed)
     return SampleResult(text=spec.prompt + model.decode(ids))

@@ -29,7 +29,9 @@ from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
-CLASSICAL_MODELS = ("garch",)  # fitted by maximum likelihood (runs/train_garch.py); --vol picks gjr or egarch
+# the classical models `seqlab train` fits, by maximum likelihood (runs/train_garch.py; --vol picks gjr or egarch);
+# LinearAR, RandomWalk and the n-gram family are fitted where they are compared (backtest, compare)
+CLI_CLASSICAL_MODELS = ("garch",)
 DEFAULT_DATA = "shakespeare"
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -144,10 +146,12 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
-    if spec.family in CLASSICAL_MODELS:
+    if spec.family in CLI_CLASSICAL_MODELS:
         return fit_classical(spec, say)
     if spec.family != "latent_ar":
-        raise OptionError(f"unknown model family {spec.family!r}; choose latent_ar or {', '.join(CLASSICAL_MODELS)}")
+        raise OptionError(
+            f"unknown model family {spec.family!r}; choose latent_ar or {', '.join(CLI_CLASSICAL_MODELS)}"
+        )
     garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
     if garch_only:
         raise OptionError("{all}: options of --model garch only", *garch_only)
@@ -198,7 +202,7 @@ def fit_and_score(
     final = None
     if valid_ids is not None:
         t0 = time.perf_counter()
-        scores = likelihood_scores(best.log_prob(valid_ids))
+        scores = likelihood_scores(best.log_prob(valid_ids), dataset.elements, best.head.discrete)
         final = {
             "steps": result.steps,
             "seconds": round(result.elapsed, 1),

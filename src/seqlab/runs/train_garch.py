@@ -54,7 +54,7 @@ def one_series(dataset: Dataset, model: GARCH) -> tuple[np.ndarray, np.ndarray]:
 def held_out_scores(model: GARCH, train: np.ndarray, valid: np.ndarray) -> dict:
     """One-step scores of ``valid`` given ``train`` before it (the filter runs through both)."""
     log_probs = model.log_prob(np.concatenate([train, valid]))[len(train) :]
-    return likelihood_scores(log_probs)
+    return likelihood_scores(log_probs, "values", discrete=False)
 
 
 def train_garch(
