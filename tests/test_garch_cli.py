@@ -118,7 +118,7 @@ def test_garchx_with_the_range_trains_forecasts_and_backtests(tmp_path, capsys):
     final = json.loads(stdout.split("final: ")[1])
     assert code == 0 and final["converged"] and "delta" in final["params"], err
     code, stdout, err = cli(["evaluate", str(out), "--data", str(source), "--json"], capsys)
-    assert code == 0 and json.loads(stdout)["tokens"] == 120, err
+    assert code == 0 and json.loads(stdout)["values"] == 120, err
     code, stdout, err = cli(["forecast", str(out), "--data", str(source), "--horizon", "3", "--samples", "50"], capsys)
     assert code == 0 and len(stdout.strip().splitlines()) == 5, err
     code, stdout, err = cli(
