@@ -86,13 +86,17 @@ def _names(p: int, o: int, q: int) -> list[str]:
 
 
 def _reference(process, params, e: np.ndarray, b: float, bounds: np.ndarray | None, x_prev) -> np.ndarray:
-    """``sigma2 (n,)`` one ``step`` at a time: the definition (``bounds`` applied at every step, as arch)."""
-    params, lags, sigma2 = np.asarray(params).tolist(), process.initial(b), np.empty(len(e))
+    """``sigma2 (n,)`` one ``step`` at a time: the definition (``bounds`` applied at every step, as arch), over
+    Python floats (NumPy scalars would make each step several times slower)."""
+    step, push, bound = process.step, process.push, process.bound
+    params, lags, sigma2 = np.asarray(params).tolist(), process.initial(b), [0.0] * len(e)
+    x = [None] * len(e) if x_prev is None else np.asarray(x_prev).tolist()
+    low, high = (bounds[:, 0].tolist(), bounds[:, 1].tolist()) if bounds is not None else (None, None)
     for t, e_t in enumerate(e.tolist()):
-        s = process.step(params, lags, None if x_prev is None else float(x_prev[t]))
-        sigma2[t] = s = s if bounds is None else process.bound(s, bounds[t, 0], bounds[t, 1])
-        lags = process.push(lags, e_t, s)
-    return sigma2
+        s = float(step(params, lags, x[t]))
+        sigma2[t] = s = s if low is None else bound(s, low[t], high[t])
+        lags = push(lags, e_t, s)
+    return np.array(sigma2)
 
 
 @dataclass(frozen=True)
