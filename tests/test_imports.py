@@ -5,7 +5,7 @@ import hidden inside a function.
     application   runs
     models        base, models, training, io, experiments, streaming
     foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots,
-                  distributed
+                  distributed, voice
 """
 
 import ast
@@ -18,6 +18,7 @@ LAYERS = {
     "cli": 3,
     "cli_options": 3,
     "runs": 2,
+    "voice": 0,
     **dict.fromkeys(("base", "models", "training", "io", "experiments", "streaming"), 1),
     **dict.fromkeys(
         (

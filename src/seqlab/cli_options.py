@@ -9,7 +9,7 @@ import dataclasses
 import math
 
 from seqlab.data.series import FEATURES, FILL_POLICIES
-from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, DataSpec
+from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, RECORDED_FIELDS, DataSpec
 from seqlab.experiments.common import config_settings
 
 
@@ -129,10 +129,10 @@ DATA_OPTION_HELP = {
     "transform": (str, "CSV: log, diff, log_return, standardize or none, comma-chained (log_return)"),
     "covariates": (str, "CSV: past covariate column(s) as extra inputs of the neural models"),
     "features": (FEATURES, "CSV: a derived past covariate after those: range, Parkinson's variance from High, Low"),
-    "audio_encoding": (AUDIO_ENCODINGS, "audio: mu_law levels or raw values (mu_law)"),
+    "audio_encoding": (AUDIO_ENCODINGS, "audio: vocoder frames, mu_law levels or raw values (vocoder)"),
     "sample_rate": (positive_int, "audio: resample to this rate in Hz (the file's)"),
 }
-DATA_OPTIONS = tuple(f.name for f in dataclasses.fields(DataSpec) if f.name != "source")
+DATA_OPTIONS = tuple(f.name for f in dataclasses.fields(DataSpec) if f.name not in ("source", *RECORDED_FIELDS))
 
 
 def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False, note: str = "") -> tuple[str, ...]:

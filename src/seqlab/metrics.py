@@ -4,6 +4,7 @@ scores from sample paths (MAE, RMSE, MASE, CRPS, interval coverage)."""
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -11,6 +12,9 @@ import torch
 from seqlab.errors import SeqlabError
 
 LN2 = math.log(2.0)
+
+
+MAX_EXP = math.log(sys.float_info.max)  # 709.78: math.exp overflows above it
 
 
 def score_names(elements: str = "characters", discrete: bool = True) -> dict[str, str | None]:
@@ -39,7 +43,8 @@ def likelihood_scores(log_probs: torch.Tensor, elements: str = "characters", dis
     if log_probs.numel() == 0:
         raise SeqlabError("no steps to score")
     nll = float(-log_probs.double().mean())
-    values = {"nll": nll, "bits": nll / LN2, "perplexity": math.exp(nll), "count": log_probs.numel()}
+    perplexity = math.exp(nll) if nll < MAX_EXP else math.inf  # a density of D-dim frames can score 1,000 nats
+    values = {"nll": nll, "bits": nll / LN2, "perplexity": perplexity, "count": log_probs.numel()}
     return {key: values[role] for role, key in score_names(elements, discrete).items() if key is not None}
 
 

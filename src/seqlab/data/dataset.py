@@ -38,6 +38,8 @@ class Dataset:
 
     @property
     def elements(self) -> str:
+        if self.kind == "audio" and getattr(self.spec, "audio_encoding", None) == "vocoder":
+            return "frames"
         return ELEMENT_NAMES[self.kind]
 
 

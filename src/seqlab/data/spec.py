@@ -8,8 +8,9 @@ anything else text.
 - text: the bundled Shakespeare holds out its last play; other files their last ``valid_fraction`` (0.1);
 - series: every series is transformed (``transform``, fitted on the training parts; default ``log_return``)
   and its last ``valid_fraction`` (0.2) held out; several series are joined with a NaN between them;
-- audio: resampled to ``sample_rate`` if given, encoded as ``audio_encoding`` (``mu_law`` or ``raw``);
-  the last ``valid_fraction`` (0.1) held out.
+- audio: resampled to ``sample_rate`` if given, encoded as ``audio_encoding``: ``vocoder`` (the default: 5 ms
+  WORLD frames of voicing, log f0, envelope and aperiodicity, ``seqlab.data.vocoder``; the frame layout is kept
+  in the spec's ``vocoder`` field), ``mu_law`` or ``raw`` samples; the last ``valid_fraction`` (0.1) held out.
 """
 
 from __future__ import annotations
@@ -26,16 +27,20 @@ from seqlab.data.dataset import Dataset, data_kind, join_series
 from seqlab.data.files import load_text
 from seqlab.data.series import FILL_POLICIES, Series, load_series
 from seqlab.data.text import split_text
+from seqlab.data.vocoder import VocoderLayout, analyse, analysis_rate
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.transforms import Transform
 
 DEFAULT_VALID_FRACTION = {"text": 0.1, "series": 0.2, "audio": 0.1}
 DEFAULT_TRANSFORM = "log_return"  # prices: model the daily log returns
-AUDIO_ENCODINGS = ("mu_law", "raw")
+AUDIO_ENCODINGS = ("vocoder", "mu_law", "raw")
+MIN_VOCODER_FRAMES = 40  # 0.2 s of 5 ms frames: fewer leave nothing for a frame model to learn or score
 SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates", "features")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
+RECORDED_FIELDS = ("vocoder",)  # set when the data is read (the frame layout), never given as an option
 # How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
-ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "mu_law"}
+# Audio: vocoder frames (this round's default; a model of an earlier round records its "mu_law" in its spec).
+ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "vocoder"}
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,9 @@ class DataSpec:
     transform: str | None = None  # CSV: log, diff, log_return, standardize, none (comma-chained)
     covariates: str | None = None  # CSV: past covariate column(s), extra inputs of the neural models
     features: str | None = None  # CSV: derived past covariates after those (range: Parkinson's variance)
-    audio_encoding: str | None = None  # audio: mu_law levels or raw values
+    audio_encoding: str | None = None  # audio: vocoder frames (the default), mu_law levels or raw values
     sample_rate: int | None = None  # audio: resample to this rate in Hz
+    vocoder: dict | None = None  # audio_encoding vocoder: the frame layout (set when the data is read)
 
     @property
     def kind(self) -> str:
@@ -69,6 +75,8 @@ class DataSpec:
         kind = self.kind
         wrong = [f for f in SERIES_FIELDS if kind != "series" and getattr(self, f) is not None]
         wrong += [f for f in AUDIO_FIELDS if kind != "audio" and getattr(self, f) is not None]
+        if self.vocoder is not None and self.audio_encoding not in (None, "vocoder"):
+            raise SeqlabError(f"a frame layout is recorded for {self.audio_encoding} audio, which has frames")
         if wrong:
             raise OptionError(f"{self.source}: {kind} data takes no {{all}} (a {_owner(wrong[0])} option)", *wrong)
 
@@ -132,6 +140,8 @@ def load_dataset(spec: DataSpec | dict) -> Dataset:
     if kind == "text":
         train, valid = split_text(load_text(path), fraction, bundled.valid_from if bundled else None)
         return Dataset(kind, train, valid, {**meta, "train_chars": len(train), "valid_chars": len(valid)}, spec=spec)
+    if kind == "audio" and spec.audio_encoding == "vocoder":
+        return _vocoder_dataset(path, spec, meta)
     if kind == "audio":
         samples, rate = load_audio(path, spec.sample_rate)
         spec = replace(spec, sample_rate=rate)
@@ -140,6 +150,31 @@ def load_dataset(spec: DataSpec | dict) -> Dataset:
         meta.update(sample_rate=rate, train_samples=cut, valid_samples=len(samples) - cut)
         return Dataset(kind, x[:cut], x[cut:], meta, rate=rate, spec=spec)
     return _series_dataset(path, spec, meta)
+
+
+def _vocoder_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
+    """WORLD frames (T, D) of the whole file, split at ``1 - valid_fraction``; the layout recorded in the spec."""
+    samples, rate = load_audio(path, spec.sample_rate)
+    layout = VocoderLayout.from_json(spec.vocoder) if spec.vocoder else VocoderLayout(analysis_rate(rate))
+    frames = analyse(samples, rate, source=str(path), layout=layout)
+    cut = int(len(frames) * (1 - spec.valid_fraction))
+    if cut < MIN_VOCODER_FRAMES or len(frames) == cut:
+        seconds = len(samples) / rate
+        need = (MIN_VOCODER_FRAMES + 1) / (1 - spec.valid_fraction) * layout.frame_period_ms / 1000
+        raise SeqlabError(
+            f"{path}: {seconds:.3f} s of audio ({len(frames)} frames of {layout.frame_period_ms:g} ms) is too short: "
+            f"a vocoder model needs {MIN_VOCODER_FRAMES} training frames and a held-out part (about {need:.2f} s)"
+        )
+    spec = replace(spec, sample_rate=rate, vocoder=layout.to_json())
+    x = torch.from_numpy(frames)
+    meta.update(
+        sample_rate=rate,
+        vocoder=layout.to_json(),
+        train_frames=cut,
+        valid_frames=len(frames) - cut,
+        voiced_fraction=round(float(frames[:, 0].mean()), 4),
+    )
+    return Dataset("audio", x[:cut], x[cut:], meta, rate=layout.sample_rate, spec=spec)
 
 
 def read_series(spec: DataSpec) -> list[Series]:

@@ -1,4 +1,5 @@
-"""``evaluate``: NLL per element of a trained model on a text, or on the held-out part of its training data."""
+"""``evaluate``: NLL per element of a trained model on a text, or on the held-out part of its training data;
+``evaluate_voice`` (``--voice``): the voice metrics of generated audio beside those of the training audio."""
 
 from __future__ import annotations
 
@@ -6,13 +7,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from seqlab import io
+from seqlab.atomic import check_parent_dir
+from seqlab.data.audio import write_wav
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX
 from seqlab.data.dataset import data_kind
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.errors import SeqlabError
+from seqlab.errors import SeqlabError, Unsupported
 from seqlab.metrics import likelihood_scores
 from seqlab.runs import run_directory
+from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
+from seqlab.voice import mean_mel_cepstrum, voice_metrics
 
 
 @dataclass
@@ -65,3 +70,51 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     if spec.unknown == "map" and isinstance(data, str):
         scores["unknown_tokens"] = int((x == model.vocabulary.unknown_id).sum())
     return EvaluateResult(source, elements, scores, model.head.discrete)
+
+
+@dataclass
+class VoiceSpec:
+    model_dir: Path
+    data: str | None = None  # the training audio (default: the model's, read when bundled; a local file if named)
+    seconds: float = 10.0  # generated: judge on 10 s or more, shorter samples vary a lot by seed
+    seed: int = 0
+    temperature: float = 1.0
+    out: Path | None = None  # also write the generated audio here
+
+
+@dataclass
+class VoiceResult:
+    source: str  # the training audio the data column is measured on
+    seconds: float  # of generated audio
+    data_seconds: float
+    rate: int
+    data: dict  # seqlab.voice.voice_metrics of the training part
+    generated: dict  # the same of the generated audio (mel-cepstrum distance to the training part's mean)
+
+
+def evaluate_voice(spec: VoiceSpec) -> VoiceResult:
+    """Generate ``spec.seconds`` of audio as ``seqlab sample`` does and measure it beside the training part of the
+    audio the model learnt from (``seqlab.voice``): does it speak?"""
+    model = io.load(spec.model_dir)
+    saved = run_directory.data_spec(spec.model_dir, model)
+    if not is_audio(model, run_directory.recorded_kind(saved)):
+        raise Unsupported(f"{spec.model_dir}: not a model of audio; --voice measures generated speech")
+    if spec.out is not None:
+        check_parent_dir(spec.out)
+    sample_spec = SampleSpec(
+        spec.model_dir, seconds=spec.seconds, seed=spec.seed, temperature=spec.temperature, data=spec.data
+    )
+    audio, rate, _ = generate_audio(model, saved, sample_spec)
+    if spec.out is not None:
+        write_wav(spec.out, audio, rate)
+    real = real_audio(saved, sample_spec, rate, "training")
+    reference = mean_mel_cepstrum(real, rate)
+    source = spec.data or (saved.source if saved else "?")
+    return VoiceResult(
+        source,
+        len(audio) / rate,
+        len(real) / rate,
+        rate,
+        voice_metrics(real, rate, reference),
+        voice_metrics(audio, rate, reference),
+    )

@@ -1,5 +1,6 @@
 """``sample``: generate text, or seconds of audio into a WAV file, from a trained model (its fastest exact path:
-``SequenceModel.sample_elements``, the streaming sampler for discrete latent models)."""
+``SequenceModel.sample_elements``, the streaming samplers of latent models). Audio of a vocoder model is frames
+drawn one at a time and synthesised by WORLD (``seqlab.data.vocoder``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from seqlab import io
 from seqlab.atomic import check_parent_dir
 from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw, load_audio, write_wav
-from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.data.spec import DataSpec
+from seqlab.data.vocoder import VocoderLayout, analyse, synthesise
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
@@ -23,6 +25,9 @@ from seqlab.runs import run_directory
 
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
 AUDIO_BYTES_PER_SAMPLE = 16  # an int64 id (or a float64 value) and the float32 sample written
+# vocoder frames: the temperature of each group of features (times --temperature); see docs/audio.md
+GROUP_TEMPERATURES = {"voicing": 0.5, "f0": 0.7, "envelope": 0.8, "aperiodicity": 1.0}
+PEAK = 0.95  # generated speech louder than this is scaled down to it rather than clipped
 
 
 @dataclass
@@ -36,7 +41,7 @@ class SampleSpec:
     seconds: float = 2.0  # audio: seconds to generate
     out: Path = Path("generated.wav")  # audio: the WAV file written
     prompt_audio: Path | None = None  # audio: a WAV file to continue
-    spectrogram: Path | None = None  # audio: real against generated audio, as a PNG
+    spectrogram: Path | None = None  # audio: real (the prompt, or the start of the training audio) and generated
     data: str | None = None  # audio: the real audio of the spectrogram (default: the model's, if bundled)
 
 
@@ -48,6 +53,7 @@ class SampleResult:
     rate: int = 0
     samples_per_second: float = 0.0
     raw: bool = False  # audio from a continuous (raw-sample) model: one torch step per sample
+    vocoder: bool = False  # audio synthesised from generated vocoder frames
     spectrogram: Path | None = None
 
 
@@ -91,40 +97,89 @@ def sample(spec: SampleSpec) -> SampleResult:
 
 
 def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
-    """``spec.seconds`` of audio from a mu-law (streaming) or raw-sample model into ``spec.out``."""
+    """``spec.seconds`` of audio from a vocoder-frame, mu-law (streaming) or raw-sample model into ``spec.out``."""
     data_spec = run_directory.data_spec(spec.model_dir, model)
+    for path in (spec.out, spec.spectrogram):
+        check_parent_dir(path)
+    t0 = time.perf_counter()
+    audio, rate, prompt = generate_audio(model, data_spec, spec)
+    seconds = time.perf_counter() - t0
+    write_wav(spec.out, audio, rate)
+    result = SampleResult(
+        wav=spec.out,
+        seconds=len(audio) / rate,
+        rate=rate,
+        samples_per_second=len(audio) / seconds,
+        raw=not model.head.discrete and not is_vocoder(data_spec),
+        vocoder=is_vocoder(data_spec),
+    )
+    if spec.spectrogram:
+        real = prompt if len(prompt) else real_audio(data_spec, spec, rate, "training")[: len(audio)]
+        spectrograms(real, audio, rate, spec.spectrogram)
+        result.spectrogram = spec.spectrogram
+    return result
+
+
+def is_vocoder(data_spec: DataSpec | None) -> bool:
+    return data_spec is not None and data_spec.audio_encoding == "vocoder"
+
+
+def generate_audio(
+    model: SequenceModel, data_spec: DataSpec | None, spec: SampleSpec
+) -> tuple[np.ndarray, int, np.ndarray]:
+    """(samples (N,) float32, their rate, the prompt's samples) of ``spec.seconds`` generated after
+    ``spec.prompt_audio``: vocoder frames drawn through ``step`` (``model.sample_elements``) and synthesised by
+    WORLD, or mu-law / raw samples."""
+    if is_vocoder(data_spec):
+        return generate_vocoder_audio(model, data_spec, spec)
     discrete = model.head.discrete
     rate = model.vocabulary.sample_rate if discrete else (data_spec.sample_rate if data_spec else None)
     if not rate:
         raise SeqlabError(f"{spec.model_dir}: no record of the sample rate it was trained at")
     n = int(round(spec.seconds * rate)) if math.isfinite(spec.seconds) else spec.seconds
     check_output_size("--seconds x sample rate", (max(n, 1),), AUDIO_BYTES_PER_SAMPLE)  # before any work
-    for path in (spec.out, spec.spectrogram):
-        check_parent_dir(path)
     prompt = np.zeros(0, dtype=np.float32)
     if spec.prompt_audio:
         prompt, _ = load_audio(spec.prompt_audio, rate)
-    t0 = time.perf_counter()
     if discrete:
         ids = model.sample_elements(model.encode(prompt), n, spec.temperature, spec.top_k, spec.seed)
-        audio = model.decode(ids)
+        return model.decode(ids), rate, prompt
+    x = model.sample_elements(torch.from_numpy(prompt.astype(np.float64)), n, spec.temperature, None, spec.seed)
+    return x.float().numpy(), rate, prompt
+
+
+def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: SampleSpec):
+    """Frames drawn one at a time (the model's streaming ``step``; clamped to the training range) with the
+    temperatures of ``GROUP_TEMPERATURES`` times ``spec.temperature``, then WORLD synthesis; a waveform that
+    would clip is scaled to a peak of ``PEAK``."""
+    layout = VocoderLayout.from_json(data_spec.vocoder)
+    rate = layout.sample_rate
+    n = int(round(spec.seconds * layout.frames_per_second)) if math.isfinite(spec.seconds) else spec.seconds
+    check_output_size(
+        "--seconds x sample rate", (max(n, 1), int(rate / layout.frames_per_second)), AUDIO_BYTES_PER_SAMPLE
+    )
+    prompt = np.zeros(0, dtype=np.float32)
+    prompt_frames = np.zeros((0, layout.dim))
+    if spec.prompt_audio:
+        prompt, _ = load_audio(spec.prompt_audio, rate)
+        prompt_frames = analyse(prompt, rate, source=str(spec.prompt_audio), layout=layout)
+    temperature = {group: t * spec.temperature for group, t in GROUP_TEMPERATURES.items()}
+    frames = model.sample_elements(torch.from_numpy(prompt_frames), n, temperature, None, spec.seed)
+    audio = synthesise(frames.double().numpy(), layout)
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    return (audio * (PEAK / peak) if peak > PEAK else audio), rate, prompt
+
+
+def real_audio(data_spec: DataSpec | None, spec: SampleSpec, rate: int, part: str) -> np.ndarray:
+    """The model's training audio at ``rate``: its ``part`` ("training" or "held-out", split as the model was
+    trained), from ``spec.data`` or the recorded data (read only when bundled or named: the trust rule)."""
+    if data_spec is None and spec.data is None:
+        raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
+    if spec.data is None:
+        real_spec = run_directory.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
     else:
-        x = model.sample_elements(torch.from_numpy(prompt.astype(np.float64)), n, spec.temperature, None, spec.seed)
-        audio = x.float().numpy()
-    seconds = time.perf_counter() - t0
-    write_wav(spec.out, audio, rate)
-    result = SampleResult(wav=spec.out, seconds=n / rate, rate=rate, samples_per_second=n / seconds, raw=not discrete)
-    if spec.spectrogram:
-        real = prompt
-        if not len(real):
-            if data_spec is None and spec.data is None:
-                raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
-            if spec.data is None:
-                # a recorded local path only when named
-                real_spec = run_directory.readable_data(data_spec, spec.model_dir)
-            else:
-                real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
-            real = load_dataset(real_spec).valid.numpy()[:n]
-        spectrograms(real, audio, rate, spec.spectrogram)
-        result.spectrogram = spec.spectrogram
-    return result
+        real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
+    real_spec = real_spec.resolved()
+    samples, _ = load_audio(real_spec.source, rate, quiet=True)
+    cut = int(len(samples) * (1 - real_spec.valid_fraction))
+    return samples[:cut] if part == "training" else samples[cut:]

@@ -20,6 +20,7 @@ from seqlab.data.audio import MuLaw
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
+from seqlab.data.vocoder import VocoderLayout
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
@@ -42,6 +43,17 @@ KIND_DEFAULTS = {
     "text": {},
     "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (runs/sizing.py)
     "audio": {"cell": "gru", "hidden_size": 256, "batch_size": 32, "window": 128, "eval_every": 100},
+    # vocoder frames (the default for audio; docs/audio.md has the measurements behind each choice)
+    "vocoder": {
+        "cell": "lstm",
+        "hidden_size": 128,
+        "head": "gaussian",
+        "input_noise": 0.3,
+        "batch_size": 16,
+        "window": 64,
+        "lr": 4e-3,
+        "eval_every": 250,
+    },
 }
 MODEL_FIELDS = tuple(f.name for f in fields(LatentARConfig))
 TRAINER_FIELDS = tuple(f.name for f in fields(TrainerConfig))
@@ -72,12 +84,19 @@ def main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and prints
 
 
+def is_vocoder(dataset: Dataset) -> bool:
+    return dataset.kind == "audio" and dataset.spec.audio_encoding == "vocoder"
+
+
 def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
     """A fresh latent AR model for the kind of data: a vocabulary, mu-law levels, or a standardised series."""
     if dataset.kind == "text":
         model = LatentAR(Vocabulary.from_text(dataset.train), config)
     elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
         model = LatentAR(MuLaw(dataset.rate), config)
+    elif is_vocoder(dataset):  # frames: voicing is binary; groups carry the sampling temperatures
+        groups = VocoderLayout.from_json(dataset.spec.vocoder).groups
+        model = LatentAR.for_frames(dataset.train.numpy(), config, binary=groups["voicing"], groups=groups)
     else:
         if dataset.spec.covariates or dataset.spec.features:
             config = replace(config, covariates=dataset.train.shape[1] - 1)
@@ -104,7 +123,7 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, Ru
         with run_directory.released_on_error(run):
             return (*resumed(spec, out), run)
     dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
-    defaults = KIND_DEFAULTS[dataset.kind]
+    defaults = KIND_DEFAULTS["vocoder" if is_vocoder(dataset) else dataset.kind]
     model_fields = {k: v for k, v in defaults.items() if k in MODEL_FIELDS} | spec.model
     model_fields.setdefault("cell", DEFAULT_CELL)
     out = spec.out or run_directory.default_run_dir(dataset.spec, model_fields["cell"])
@@ -174,6 +193,8 @@ def fit_and_score(
         unknown = "map" if dataset.kind == "text" else "error"
         valid_ids = model.encode(dataset.valid, unknown=unknown, source=f"{source} (validation part)")
     selection_ids = valid_ids  # what picks the best checkpoint
+    if is_vocoder(dataset):  # the last checkpoint: held-out likelihood picks a worse voice (docs/audio.md)
+        selection_ids = None
     if dataset.kind == "series":  # never the part the final scores are on: the tail of the training part
         train_ids, selection_ids = sizing.split_tail(train_ids)
         if (notice := sizing.short_series_notice(train_ids)) is not None:

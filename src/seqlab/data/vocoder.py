@@ -1,0 +1,172 @@
+"""Vocoder frames: a waveform analysed into 5 ms frames of speech parameters, and frames synthesised back.
+
+The WORLD vocoder (Morise, Yokomori & Ozawa 2016; the ``pyworld`` wrapper, MIT) splits speech into
+
+- f0, the fundamental frequency (Harvest, Morise 2017), 0 where a frame is unvoiced;
+- the spectral envelope ``sp`` (CheapTrick), coded to ``envelope`` mel-cepstrum-like coefficients
+  (WORLD's ``CodeSpectralEnvelope``: the log envelope on a mel scale, then a DCT);
+- the aperiodicity ``ap`` (D4C), coded to band aperiodicities in dB (one band per 3 kHz above 3 kHz).
+
+A frame, the element the model sees, is the vector (statistical parametric synthesis, Zen & Senior 2014)
+
+    [ voiced,  log f0,  e_0 .. e_{E-1},  b_0 .. b_{A-1} ]                       (D = 2 + E + A,)
+
+with ``voiced`` in {0, 1} and log f0 interpolated linearly through unvoiced frames (and held at both ends), so
+it is continuous and a model can predict it everywhere; synthesis uses ``f0 = voiced * exp(log f0)``. A
+``VocoderLayout`` names the columns and their groups and is saved with the model as JSON, so ``seqlab sample``
+can resynthesise without the training data. WORLD needs at least 16 kHz for one aperiodicity band: audio is
+analysed at ``analysis_rate(file rate)`` (16 kHz below it, 24 kHz above it, the file's rate between).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from seqlab.data.audio import resample
+from seqlab.errors import SeqlabError
+
+with warnings.catch_warnings():  # pyworld 0.3.5 imports pkg_resources (setuptools < 81), which warns
+    warnings.simplefilter("ignore")
+    import pyworld
+
+FRAME_PERIOD_MS = 5.0
+ENVELOPE_COEFFICIENTS = 40
+MIN_RATE, MAX_RATE = 16_000, 24_000  # WORLD codes no aperiodicity band below 16 kHz; above 24 kHz costs time
+F0_FLOOR, F0_CEIL = 60.0, 500.0  # Hz: the pitch range Harvest searches (speech)
+SYNTHESIS_FFT = 1024
+
+
+def analysis_rate(rate: int) -> int:
+    """The rate audio at ``rate`` Hz is analysed at: the file's, kept within [16, 24] kHz."""
+    return int(min(max(rate, MIN_RATE), MAX_RATE))
+
+
+@dataclass(frozen=True)
+class VocoderLayout:
+    """What each column of a frame is: saved beside the model (``to_json``) to synthesise from frames."""
+
+    sample_rate: int  # Hz, the rate frames are analysed at and synthesised to
+    frame_period_ms: float = FRAME_PERIOD_MS
+    envelope: int = ENVELOPE_COEFFICIENTS  # coded spectral envelope coefficients
+    f0_floor: float = F0_FLOOR
+    f0_ceil: float = F0_CEIL
+
+    @property
+    def aperiodicity(self) -> int:
+        return int(pyworld.get_num_aperiodicities(self.sample_rate))
+
+    @property
+    def fft_size(self) -> int:
+        return int(pyworld.get_cheaptrick_fft_size(self.sample_rate, self.f0_floor))
+
+    @property
+    def synthesis_fft_size(self) -> int:
+        """The FFT of synthesis: 1024 points hold a 43-64 ms impulse response, and cost half of 2048 (22-24 kHz)."""
+        return min(self.fft_size, SYNTHESIS_FFT)
+
+    @property
+    def dim(self) -> int:
+        return 2 + self.envelope + self.aperiodicity
+
+    @property
+    def columns(self) -> list[str]:
+        return (
+            ["voiced", "log_f0"]
+            + [f"envelope_{i}" for i in range(self.envelope)]
+            + [f"aperiodicity_{i}" for i in range(self.aperiodicity)]
+        )
+
+    @property
+    def groups(self) -> dict[str, list[int]]:
+        """Column indices of each group: voicing (binary), f0, envelope, aperiodicity (continuous)."""
+        e = 2 + self.envelope
+        return {"voicing": [0], "f0": [1], "envelope": list(range(2, e)), "aperiodicity": list(range(e, self.dim))}
+
+    @property
+    def frames_per_second(self) -> float:
+        return 1000.0 / self.frame_period_ms
+
+    def describe(self) -> str:
+        return (
+            f"WORLD vocoder frames of {self.frame_period_ms:g} ms at {self.sample_rate} Hz: voicing, log f0, "
+            f"{self.envelope} envelope and {self.aperiodicity} aperiodicity coefficients (D = {self.dim})"
+        )
+
+    def to_json(self) -> dict:
+        return {"vocoder": "world", **asdict(self), "columns": self.columns, "groups": self.groups}
+
+    @classmethod
+    def from_json(cls, data: dict) -> VocoderLayout:
+        if data.get("vocoder") != "world":
+            raise SeqlabError(f"unknown vocoder {data.get('vocoder')!r} in a frame layout (expected 'world')")
+        names = ("sample_rate", "frame_period_ms", "envelope", "f0_floor", "f0_ceil")
+        layout = cls(**{k: data[k] for k in names if k in data})
+        if data.get("columns", layout.columns) != layout.columns:
+            raise SeqlabError("a frame layout's columns do not match its settings")
+        return layout
+
+
+def analyse(samples: np.ndarray, rate: int, source: str = "audio", layout: VocoderLayout | None = None) -> np.ndarray:
+    """Frames (T, D) float64 of mono ``samples`` (N,) at ``rate`` Hz, with ``T = N / (rate * period) + 1``.
+
+    Resamples to ``layout.sample_rate`` (default ``analysis_rate(rate)``). Raises ``SeqlabError`` naming
+    ``source`` when no frame is voiced (silence, noise): a frame model of speech has no pitch to learn.
+    """
+    layout = layout or VocoderLayout(analysis_rate(rate))
+    x = np.asarray(samples, dtype=np.float64)
+    if rate != layout.sample_rate:
+        x = resample(x, rate, layout.sample_rate).astype(np.float64)
+    x = np.ascontiguousarray(x)
+    fs, period = layout.sample_rate, layout.frame_period_ms
+    if len(x) < fs * period / 1000 * 2:
+        raise SeqlabError(f"{source}: {len(x)} samples are too short for the vocoder (at least two frames)")
+    try:
+        f0, t = pyworld.harvest(x, fs, f0_floor=layout.f0_floor, f0_ceil=layout.f0_ceil, frame_period=period)
+        sp = pyworld.cheaptrick(x, f0, t, fs, f0_floor=layout.f0_floor)
+        ap = pyworld.d4c(x, f0, t, fs)
+    except Exception as e:  # WORLD's C++ raises its own errors on input it cannot take
+        raise SeqlabError(f"{source}: the vocoder could not analyse it ({type(e).__name__}: {e})") from None
+    voiced = f0 > 0
+    if not voiced.any():
+        raise SeqlabError(
+            f"{source}: no voiced frame ({len(f0)} frames of {period:g} ms; silence or noise): "
+            "the vocoder representation models speech; use --audio-encoding mu_law for other sound"
+        )
+    envelope = pyworld.code_spectral_envelope(sp, fs, layout.envelope)
+    aperiodicity = pyworld.code_aperiodicity(ap, fs)
+    frames = np.column_stack([voiced.astype(np.float64), interpolated_log_f0(f0), envelope, aperiodicity])
+    if not np.isfinite(frames).all():
+        bad = int(np.flatnonzero(~np.isfinite(frames).all(axis=1))[0])
+        at = bad * period / 1000
+        raise SeqlabError(f"{source}: the vocoder could not analyse it (non-finite features at {at:.3f} s)")
+    return frames
+
+
+def interpolated_log_f0(f0: np.ndarray) -> np.ndarray:
+    """log f0 (T,) with unvoiced frames (f0 = 0) filled by linear interpolation in log f0, ends held."""
+    voiced = np.flatnonzero(f0 > 0)
+    log_f0 = np.log(f0[voiced])
+    return np.interp(np.arange(len(f0)), voiced, log_f0)
+
+
+def synthesise(frames: np.ndarray, layout: VocoderLayout) -> np.ndarray:
+    """Samples (N,) float32 at ``layout.sample_rate`` from frames (T, D): WORLD's synthesis.
+
+    A frame is voiced when its voicing column is above 0.5; log f0 is clamped to the layout's pitch range.
+    """
+    frames = np.asarray(frames, dtype=np.float64)
+    if frames.ndim != 2 or frames.shape[1] != layout.dim:
+        raise SeqlabError(f"frames of shape {frames.shape} do not match the layout (T, {layout.dim})")
+    groups = layout.groups
+    voiced = frames[:, 0] > 0.5
+    f0 = np.where(voiced, np.exp(np.clip(frames[:, 1], np.log(layout.f0_floor), np.log(layout.f0_ceil))), 0.0)
+    fs, n_fft = layout.sample_rate, layout.synthesis_fft_size
+    envelope = np.ascontiguousarray(frames[:, groups["envelope"]])
+    aperiodicity = np.ascontiguousarray(np.minimum(frames[:, groups["aperiodicity"]], 0.0))  # dB <= 0
+    sp = pyworld.decode_spectral_envelope(envelope, fs, n_fft)
+    ap = pyworld.decode_aperiodicity(aperiodicity, fs, n_fft)
+    y = pyworld.synthesize(np.ascontiguousarray(f0), sp, ap, fs, layout.frame_period_ms)
+    return y.astype(np.float32)

@@ -1,0 +1,122 @@
+"""WORLD vocoder frames (``seqlab.data.vocoder``): analysis -> synthesis keeps the pitch of a harmonic signal with
+a known f0 contour, the layout's JSON round trip, and the one-line errors of the vocoder audio data."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from seqlab.data import vocoder
+from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.data.vocoder import VocoderLayout, analyse, analysis_rate, interpolated_log_f0, synthesise
+from seqlab.errors import SeqlabError
+from seqlab.metrics import likelihood_scores
+from seqlab.voice import track_pitch
+
+RATE = 16_000
+
+
+def glide(seconds: float = 2.0, rate: int = RATE, base: float = 110.0, swing: float = 4.0):
+    """A harmonic signal (sawtooth-like, 1/k partials below Nyquist) whose f0 swings +-``swing`` semitones around
+    ``base`` Hz at 0.5 Hz: (samples (N,), f0 (N,))."""
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = base * 2 ** (swing / 12 * np.sin(2 * np.pi * 0.5 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    harmonics = [k for k in range(1, 60) if k * f0.max() < rate / 2]
+    x = 0.2 * sum(np.sin(k * phase) / k for k in harmonics)
+    return x, f0
+
+
+def test_analysis_then_synthesis_keeps_the_pitch_on_90_percent_of_frames():
+    x, f0 = glide()
+    layout = VocoderLayout(RATE)
+    frames = analyse(x, RATE, layout=layout)
+    assert frames.shape == (len(x) // 80 + 1, layout.dim) and layout.dim == 2 + 40 + 1
+    assert frames[:, 0].mean() > 0.95  # voiced throughout
+    frame_f0 = f0[::80][: len(frames) - 1]
+    assert np.median(np.abs(12 * np.log2(np.exp(frames[:-1, 1]) / frame_f0))) < 0.1  # semitones
+    y = synthesise(frames, layout)
+    pitch, voiced = track_pitch(y[: len(x)], RATE)  # our YIN (tested against WORLD's Harvest in test_voice.py)
+    truth = f0[::160][: len(pitch)]
+    agree = voiced & (np.abs(12 * np.log2(np.where(voiced, pitch, 1.0) / truth)) < 1.0)
+    assert agree.mean() >= 0.9
+
+
+def test_log_f0_is_interpolated_through_unvoiced_frames_and_held_at_the_ends():
+    f0 = np.array([0.0, 100.0, 0.0, 0.0, 400.0, 0.0])
+    log_f0 = interpolated_log_f0(f0)
+    assert np.allclose(np.exp(log_f0), [100, 100, 100 * 4 ** (1 / 3), 100 * 4 ** (2 / 3), 400, 400])
+
+
+def test_synthesis_voices_only_frames_marked_voiced_and_clamps_f0():
+    x, _ = glide(1.0)
+    layout = VocoderLayout(RATE)
+    frames = analyse(x, RATE, layout=layout)
+    frames[:, 1] = np.log(5000.0)  # far above the layout's f0 ceiling
+    loud = synthesise(frames, layout)
+    pitch, voiced = track_pitch(loud, RATE)
+    assert voiced.mean() > 0.8 and np.median(pitch[voiced]) == pytest.approx(layout.f0_ceil, rel=0.05)
+    frames[:, 0] = 0.0  # every frame unvoiced: noise only
+    assert track_pitch(synthesise(frames, layout), RATE)[1].mean() < 0.1
+    with pytest.raises(SeqlabError, match=r"do not match the layout \(T, 43\)"):
+        synthesise(frames[:, :10], layout)
+
+
+def test_layout_json_round_trip_and_rates():
+    layout = VocoderLayout(22_050)
+    data = json.loads(json.dumps(layout.to_json()))
+    assert VocoderLayout.from_json(data) == layout
+    assert data["groups"]["aperiodicity"] == [42, 43] and data["columns"][:2] == ["voiced", "log_f0"]
+    assert [analysis_rate(r) for r in (8000, 16000, 22050, 44100)] == [16000, 16000, 22050, 24000]
+    with pytest.raises(SeqlabError, match="unknown vocoder"):
+        VocoderLayout.from_json({**data, "vocoder": "straight"})
+
+
+@pytest.mark.parametrize("subtype, rate, channels", [("PCM_U8", 8000, 1), ("PCM_24", 22050, 2), ("FLOAT", 44100, 1)])
+def test_any_wav_the_loader_takes_becomes_frames(tmp_path, subtype, rate, channels):
+    x, _ = glide(1.0, rate)
+    path = tmp_path / "voice.wav"
+    soundfile.write(str(path), np.repeat(x[:, None], channels, axis=1), rate, subtype=subtype)
+    data = load_dataset(DataSpec(str(path)))
+    layout = VocoderLayout.from_json(data.spec.vocoder)
+    assert data.spec.audio_encoding == "vocoder" and layout.sample_rate == analysis_rate(rate) == data.rate
+    assert data.train.shape[1] == layout.dim and len(data.train) + len(data.valid) == 201
+    assert data.elements == "frames" and data.meta["voiced_fraction"] > 0.9
+
+
+def test_a_silent_wav_is_refused_with_no_voiced_frame(tmp_path):
+    path = tmp_path / "silence.wav"
+    soundfile.write(str(path), np.zeros(RATE), RATE, subtype="PCM_16")
+    with pytest.raises(SeqlabError, match=r"silence.wav: no voiced frame \(201 frames of 5 ms; silence or noise\)"):
+        load_dataset(DataSpec(str(path)))
+
+
+def test_a_wav_shorter_than_the_model_needs_names_the_file(tmp_path):
+    x, _ = glide(0.15)
+    path = tmp_path / "short.wav"
+    soundfile.write(str(path), x, RATE, subtype="PCM_16")
+    with pytest.raises(SeqlabError, match=r"short.wav: 0.150 s of audio \(31 frames of 5 ms\) is too short"):
+        load_dataset(DataSpec(str(path)))
+
+
+def test_a_wav_the_vocoder_cannot_analyse(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.wav"
+    soundfile.write(str(path), np.full(50, 0.1), RATE, subtype="PCM_16")  # 3 ms: less than two frames
+    with pytest.raises(SeqlabError, match=r"tiny.wav: 50 samples are too short for the vocoder"):
+        load_dataset(DataSpec(str(path)))
+    x, _ = glide(1.0)
+    soundfile.write(str(path), x, RATE, subtype="PCM_16")
+
+    def fails(*args, **kwargs):
+        raise RuntimeError("WORLD failed")
+
+    monkeypatch.setattr(vocoder.pyworld, "harvest", fails)  # what WORLD's own errors become
+    with pytest.raises(SeqlabError, match=r"tiny.wav: the vocoder could not analyse it \(RuntimeError: WORLD failed"):
+        load_dataset(DataSpec(str(path)))
+
+
+def test_a_held_out_nll_beyond_709_nats_has_an_infinite_perplexity_not_an_overflow():
+    scores = likelihood_scores(torch.tensor([-800.0, -1200.0]))  # frames of 43 dimensions can score this
+    assert scores["nll_nats"] == 1000.0 and scores["perplexity"] == float("inf")

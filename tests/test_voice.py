@@ -1,0 +1,96 @@
+"""Voice metrics (``seqlab.voice``): our YIN pitch tracker against WORLD's Harvest (a tracker we did not write) on
+the bundled speech, and the metrics on signals whose answers are known."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from seqlab.data.audio import load_audio
+from seqlab.voice import (
+    cepstral_distance_db,
+    hnr_db,
+    mean_mel_cepstrum,
+    mel_filterbank,
+    track_pitch,
+    voice_metrics,
+)
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import pyworld
+
+RATE = 16_000
+
+
+def harmonic_tone(f0: float, seconds: float = 1.0, rate: int = RATE) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return 0.2 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 20) if k * f0 < rate / 2)
+
+
+def test_yin_agrees_with_worlds_harvest_on_the_bundled_speech():
+    x, rate = load_audio("speech")
+    f0, voiced = track_pitch(x, rate)
+    ref, _ = pyworld.harvest(x.astype(np.float64), rate, f0_floor=60.0, f0_ceil=500.0, frame_period=10.0)
+    n = min(len(f0), len(ref))
+    f0, voiced, ref = f0[:n], voiced[:n], ref[:n]
+    both = voiced & (ref > 0)
+    error = np.abs(12 * np.log2(f0[both] / ref[both]))
+    assert np.mean(error < 1.0) > 0.93  # semitone agreement where both hear a voice (0.963 measured)
+    assert np.mean(voiced == (ref > 0)) > 0.75  # voicing decisions (0.81 measured; Harvest voices more)
+    assert 90 < np.median(f0[voiced]) < 105  # the speaker's median pitch, ~96 Hz
+
+
+@pytest.mark.parametrize("f0", [80.0, 150.0, 310.0])
+def test_a_harmonic_tone_is_voiced_at_its_pitch_with_a_high_hnr(f0):
+    x = harmonic_tone(f0)
+    pitch, voiced = track_pitch(x, RATE)
+    assert voiced[:-3].all()  # the last frames run past the end
+    assert np.median(pitch[voiced]) == pytest.approx(f0, rel=0.005)
+    assert hnr_db(x, RATE, voiced) > 20
+
+
+def test_white_noise_has_almost_no_voiced_frame_and_a_noisy_tone_a_lower_hnr():
+    rng = np.random.default_rng(0)
+    noise = 0.1 * rng.standard_normal(2 * RATE)
+    assert track_pitch(noise, RATE)[1].mean() < 0.02
+    tone = harmonic_tone(120.0, 2.0)
+    noisy = tone + 0.5 * np.std(tone) * rng.standard_normal(len(tone))  # signal-to-noise 6 dB
+    voiced = track_pitch(tone, RATE)[1]
+    assert hnr_db(noisy, RATE, voiced) < hnr_db(tone, RATE, voiced) - 10
+    assert 2 < hnr_db(noisy, RATE, voiced) < 12  # HNR is at most the 6 dB SNR, plus estimation slack
+    assert math.isnan(hnr_db(noise, RATE, np.zeros(10, dtype=bool)))
+
+
+def test_metrics_of_a_gliding_tone_with_a_click_and_a_pause():
+    t = np.arange(2 * RATE) / RATE
+    f0 = 100 * 2 ** (t / 2)  # one octave over 2 s: 6 semitones a second
+    x = 0.2 * np.sin(2 * np.pi * np.cumsum(f0) / RATE) + 0.1 * np.sin(4 * np.pi * np.cumsum(f0) / RATE)
+    x[RATE // 2 : RATE // 2 + 1600] = 0.0  # a 100 ms pause
+    x[RATE + 40 : RATE + 60] = 1.0  # a click inside one 10 ms frame
+    m = voice_metrics(x, RATE)
+    assert 0.9 < m["voiced_fraction"] < 0.97
+    assert m["median_f0_hz"] == pytest.approx(100 * math.sqrt(2), rel=0.03)
+    assert m["f0_range_semitones"] == pytest.approx(12 * 0.9, abs=0.5)  # 5-95 % of a uniform glide
+    assert m["f0_jump_share"] == 0.0
+    assert 400 < m["mean_voiced_run_ms"] < 1100  # two or three runs in 2 s
+    median_power = np.median(np.mean(x[: RATE // 2].reshape(-1, 160) ** 2, axis=1))
+    power_db = 10 * np.log10(np.mean(x[RATE : RATE + 160] ** 2) / median_power)
+    assert m["loudest_over_median_db"] == pytest.approx(power_db, abs=1.0)
+    assert math.isnan(m["mel_cepstrum_distance_db"])
+
+
+def test_mel_cepstrum_distance():
+    rng = np.random.default_rng(1)
+    x = harmonic_tone(120.0)
+    mean = mean_mel_cepstrum(x, RATE)
+    assert voice_metrics(x, RATE, mean)["mel_cepstrum_distance_db"] == pytest.approx(0.0, abs=1e-9)
+    assert voice_metrics(3 * x, RATE, mean)["mel_cepstrum_distance_db"] < 1e-6  # c0 (loudness) is left out
+    assert cepstral_distance_db(mean_mel_cepstrum(0.1 * rng.standard_normal(RATE), RATE), mean) > 10
+    a = np.zeros(24)
+    b = np.zeros(24)
+    b[0] = 0.1
+    assert cepstral_distance_db(a, b) == pytest.approx(10 / math.log(10) * math.sqrt(2) * 0.1)
+    bank = mel_filterbank(RATE, 1024)
+    assert bank.shape == (40, 513) and (bank.sum(axis=1) > 0).all()
