@@ -2,6 +2,8 @@
 a known f0 contour, the layout's JSON round trip, and the one-line errors of the vocoder audio data."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -144,3 +146,13 @@ def test_smoothing_is_a_moving_average_of_envelope_and_aperiodicity_only(width):
     np.testing.assert_array_equal(smooth_trajectories(frames, layout, 1), frames)
     with pytest.raises(SeqlabError, match="odd"):
         smooth_trajectories(frames, layout, 4)
+
+
+def test_importing_the_vocoder_prints_no_pkg_resources_warning():
+    """pyworld's ``import pkg_resources`` warns; the import in seqlab.data.vocoder silences exactly that warning
+    (under -W error any warning that still escaped would fail the import)."""
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import seqlab.data.vocoder"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "pkg_resources" not in run.stderr

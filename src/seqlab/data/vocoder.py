@@ -28,8 +28,10 @@ import numpy as np
 from seqlab.data.audio import resample
 from seqlab.errors import SeqlabError
 
-with warnings.catch_warnings():  # pyworld 0.3.5 imports pkg_resources (setuptools < 81), which warns
-    warnings.simplefilter("ignore")
+# pyworld 0.3.5 imports pkg_resources (hence setuptools < 81), which warns "pkg_resources is deprecated as an
+# API" on every run of an audio command: that one warning is silenced, any other from the import still shows.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     import pyworld
 
 FRAME_PERIOD_MS = 5.0
