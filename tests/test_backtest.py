@@ -16,9 +16,10 @@ from scipy.stats import t as student_t
 
 from seqlab.cli import main
 from seqlab.data.spec import DataSpec
+from seqlab.metrics import newey_west_t
+from seqlab.models import sizing
 from seqlab.models.garch import GARCH, GARCHConfig
-from seqlab.runs import sizing
-from seqlab.runs.backtest import BacktestSpec, backtest, newey_west_t, run_backtest
+from seqlab.runs.backtest import BacktestSpec, backtest, run_backtest
 from seqlab.training import WindowStream
 
 
@@ -32,7 +33,12 @@ def garch_returns(n: int, seed: int = 0) -> np.ndarray:
 
 
 MONTHLY = Path(__file__).parent / "data" / "monthly.csv"
-QUIET = {"folds": 3, "samples": 20, "progress": False, "say": lambda m: None}
+
+
+def quiet_backtest(y: np.ndarray, models: list[str], **options) -> dict:
+    """``backtest`` on the values ``y`` (increments), 3 origins and 20 sample paths, printing nothing."""
+    spec = BacktestSpec(models=tuple(models), folds=3, samples=20, progress=False, **options)
+    return backtest(y, spec, differenced=True, say=lambda m: None)
 
 
 def row(result, name):
@@ -43,7 +49,7 @@ def test_one_step_scores_cover_every_held_out_value():
     """NLL and coverage over all held-out values, each given everything before it, from the model fitted on the
     training part: the same numbers as GARCH's own filter and scipy's normal quantiles."""
     y = garch_returns(600)
-    result = backtest(y, ["garch"], horizon=2, differenced=True, **QUIET)
+    result = quiet_backtest(y, ["garch"], horizon=2)
     cut = result["train_values"]
     model = GARCH(GARCHConfig()).fit(y[:cut])
     assert row(result, "garch")["nll"] == pytest.approx(-float(model.log_prob(y)[cut:].mean()), rel=1e-9)
@@ -57,7 +63,7 @@ def test_one_step_scores_cover_every_held_out_value():
 
 def test_student_t_coverage_uses_the_t_quantiles():
     y = garch_returns(500, seed=3)
-    result = backtest(y, ["garch-t"], horizon=1, differenced=True, **QUIET)
+    result = quiet_backtest(y, ["garch-t"], horizon=1)
     cut = result["train_values"]
     model = GARCH(GARCHConfig(dist="t")).fit(y[:cut])
     mu, sigma2 = model.filter(y)
@@ -69,7 +75,7 @@ def test_student_t_coverage_uses_the_t_quantiles():
 
 def test_paired_column_and_its_newey_west_t_against_statsmodels():
     y = garch_returns(800, seed=1)
-    result = backtest(y, ["random_walk", "garch-t"], horizon=1, differenced=True, reference="random_walk", **QUIET)
+    result = quiet_backtest(y, ["random_walk", "garch-t"], horizon=1, reference="random_walk")
     cut = result["train_values"]
     garch = GARCH(GARCHConfig(dist="t")).fit(y[:cut])
     rw_sigma = np.sqrt(np.mean(y[:cut] ** 2))
@@ -86,7 +92,7 @@ def test_paired_column_and_its_newey_west_t_against_statsmodels():
 
 def test_refit_every_k_steps_uses_all_values_before_each_refit():
     y = garch_returns(500, seed=2)
-    result = backtest(y, ["garch"], horizon=1, differenced=True, refit_every=40, **QUIET)
+    result = quiet_backtest(y, ["garch"], horizon=1, refit_every=40)
     cut, n = result["train_values"], len(y)
     assert result["fits"] == 3  # refits at cut, cut + 40, cut + 80
     log_probs = []
@@ -98,15 +104,13 @@ def test_refit_every_k_steps_uses_all_values_before_each_refit():
 
 def test_default_reference_is_the_garch_row_with_the_best_training_aic():
     y = garch_returns(600, seed=4)
-    result = backtest(y, ["random_walk", "garch", "garch-t"], horizon=1, differenced=True, **QUIET)
+    result = quiet_backtest(y, ["random_walk", "garch", "garch-t"], horizon=1)
     cut = result["train_values"]
     aic = {n: GARCH(GARCHConfig(dist=d)).fit(y[:cut]) for n, d in (("garch", "normal"), ("garch-t", "t"))}
     aic = {n: 2 * len(m.params) - 2 * m.result.loglik for n, m in aic.items()}
     assert result["reference"] == min(aic, key=aic.get)
     assert result["reference_chosen_by"] == "AIC on the training part"
-    assert backtest(y, ["random_walk", "linear_ar"], horizon=1, differenced=True, **QUIET)["reference"] == (
-        "random_walk"
-    )
+    assert quiet_backtest(y, ["random_walk", "linear_ar"], horizon=1)["reference"] == ("random_walk")
 
 
 def test_neural_training_never_sees_the_scored_part():
@@ -115,7 +119,7 @@ def test_neural_training_never_sees_the_scored_part():
     y = garch_returns(400, seed=5)
     other = y.copy()
     other[320:] = garch_returns(80, seed=9)
-    runs = [backtest(v, ["gru"], horizon=1, differenced=True, hidden=8, passes=6, **QUIET) for v in (y, other)]
+    runs = [quiet_backtest(v, ["gru"], horizon=1, hidden=8, passes=6) for v in (y, other)]
     first, second = (row(r, "gru") for r in runs)
     assert first["training"] == second["training"] and first["training"][0]["steps"] > 0
     assert first["nll"] != second["nll"]

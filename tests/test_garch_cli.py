@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from helpers import run_cli as cli
 
+from seqlab.models.families import parse_name
 from seqlab.models.garch import GARCH, GARCHConfig
-from seqlab.runs.train_garch import parse_name
 
 
 def write_prices(path, n=600, seed=0):

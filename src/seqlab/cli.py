@@ -35,20 +35,9 @@ from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
 from seqlab.metrics import score_names
+from seqlab.models import families, sizing
 from seqlab.models.latent_ar import LatentARConfig
-from seqlab.runs import (
-    backtest,
-    compare,
-    evaluate,
-    experiment,
-    explore,
-    forecast,
-    info,
-    sample,
-    sizing,
-    train,
-    train_garch,
-)
+from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, sample, train
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
 from seqlab.voice import METRICS
@@ -61,7 +50,7 @@ TRAINER = TrainerConfig()
 MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers", "embedding": "embedding_dim"}
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
-MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags"}
+MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags", "members": "members"}
 MODEL_DATA_NOTE = "default: the model's; the transform and audio encoding stay the model's"
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
 FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
@@ -85,8 +74,8 @@ def build_parser() -> Parser:
     )
     t.add_argument(
         "--model",
-        choices=(*train.CLI_MODELS, *train.CLI_CLASSICAL_MODELS),
-        help="cell (lstm for text, gru for series and audio), or garch (a series; see --vol)",
+        choices=(*train.CLI_MODELS, *train.CLI_CLASSICAL_MODELS, *train.POOL_MODELS),
+        help="cell (lstm for text, gru for series and audio), garch (a series; see --vol) or pool (see --members)",
     )
     t.add_argument(
         "--out", type=path_name, help="output directory (runs/MODEL for text, runs/DATA-MODEL for a series or audio)"
@@ -104,10 +93,15 @@ def build_parser() -> Parser:
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
     g = t.add_argument_group("GARCH (--model garch)")
-    g.add_argument("--vol", choices=tuple(train_garch.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
-    g.add_argument("--dist", choices=train_garch.DISTS, help="noise: normal, Student t or skewed t (normal)")
+    g.add_argument("--vol", choices=tuple(families.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
+    g.add_argument("--dist", choices=families.DISTS, help="noise: normal, Student t or skewed t (normal)")
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
+    g = t.add_argument_group("pool (--model pool)")
+    members = ", ".join(families.SeriesOptions.pool_members)
+    g.add_argument(
+        "--members", type=list_of(str, "names"), help=f"the forecasters pooled, as backtest names them ({members})"
+    )
     add_data_options(t)
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")
@@ -217,7 +211,10 @@ def build_parser() -> Parser:
     add_data_options(b, series_only=True)
     b.add_argument("--series", help="which series, with several (default: the first)")
     b.add_argument(
-        "--models", type=list_of(str, "names"), default=backtest.DEFAULT_MODELS, help=", ".join(backtest.DEFAULT_MODELS)
+        "--models",
+        type=list_of(str, "names"),
+        default=backtest.DEFAULT_MODELS,
+        help=f"{', '.join(backtest.DEFAULT_MODELS)}; pool: a linear pool of the others named",
     )
     b.add_argument("--horizon", type=positive_int, default=5, help="steps ahead per forecast (5)")
     b.add_argument("--folds", type=positive_int, default=50, help="forecast origins in the held-out part (50)")
@@ -398,6 +395,8 @@ def cmd_explore(args) -> int:
 def cmd_info(args) -> int:
     model = info.info(Path(args.dir))
     print(f"{args.dir}: {model.description}")
+    for name, weight, description in model.members:
+        print(f"member {name}: weight {weight:.3f} ({100 * weight:.1f}%): {description}")
     if model.data is not None:
         print(f"data: {json.dumps(model.data.to_json())}")
     if model.training:

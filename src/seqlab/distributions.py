@@ -3,9 +3,9 @@
 A head owns its parameterisation, its negative log-likelihood and its sampling, the same for every
 model family (darts' likelihood models). Backbones emit ``(..., head.num_params)`` tensors.
 Continuous heads: ``Gaussian``, ``StudentT``, ``GaussianMixture`` (``continuous_head(name)``), and
-``SkewStudentT`` (GARCH's skewed-t noise). Vector-valued elements (frames of ``D`` values, e.g. vocoder
-features or several price columns): ``FrameHead``, one continuous head per dimension beside ``Bernoulli``
-for the binary columns, independent given the parameters.
+``SkewStudentT`` (GARCH's skewed-t noise); ``LinearPool``, a weighted mixture of other heads (``seqlab.models.Pool``).
+Vector-valued elements (frames of ``D`` values, e.g. vocoder features or several price columns): ``FrameHead``, one
+continuous head per dimension beside ``Bernoulli`` for the binary columns, independent given the parameters.
 """
 
 from __future__ import annotations
@@ -14,14 +14,14 @@ import math
 from collections.abc import Sequence
 
 import torch
-from scipy.special import stdtrit  # the t distribution's inverse CDF; torch has none
+from scipy.special import stdtr, stdtrit  # the t distribution's CDF and inverse CDF; torch has neither
 
 from seqlab.errors import SeqlabError
 
 
 class Head:
     """Interface: ``num_params``, ``nll(params, x)``, ``sample(params, ...)``; continuous heads add ``mean``,
-    ``quantile`` and ``rescale``."""
+    ``cdf``, ``quantile`` and ``rescale``."""
 
     kind: str = ""
     num_params: int = 0
@@ -43,6 +43,10 @@ class Head:
     # Continuous heads also give the mean and quantiles of the next element, and map their parameters
     # through x -> location + scale * x (the models predict standardised values).
     def mean(self, params: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """P(X <= x | params), elementwise over the leading dimensions."""
         raise NotImplementedError
 
     def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
@@ -102,6 +106,10 @@ class Gaussian(Head):
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params[..., 0]
 
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mu, sigma = params[..., 0], params[..., 1].exp()
+        return 0.5 * (1 + torch.erf((x - mu) / (sigma * math.sqrt(2.0))))
+
     def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
         mu, sigma = params[..., 0], params[..., 1].exp()
         q = torch.as_tensor(q, dtype=mu.dtype)
@@ -141,6 +149,11 @@ class StudentT(Head):
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params[..., 0]  # nu > 2: the mean exists and is mu
+
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        mu, sigma, nu = (v.detach().double().cpu() for v in self.unpack(params))
+        z = ((x.detach().double().cpu() - mu) / sigma).expand(mu.shape)
+        return torch.as_tensor(stdtr(nu.numpy(), z.numpy())).to(params.dtype).to(params.device)
 
     def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
         mu, sigma, nu = self.unpack(params)
@@ -190,6 +203,17 @@ class SkewStudentT(Head):
 
     def mean(self, params: torch.Tensor) -> torch.Tensor:
         return params[..., 0]  # standardised: mean 0
+
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The t CDF of ``t = (b z + a) / ((1 -+ lam) sqrt(1 - 2 / eta))`` on the side ``z`` falls on (left of
+        the mode ``-a / b``: ``(1 - lam) T(t)``, else ``(1 - lam) / 2 + (1 + lam) (T(t) - 1/2)``)."""
+        mu, sigma, eta, lam, a, b, _ = (v.detach().double().cpu() for v in self.unpack(params))
+        z = (x.detach().double().cpu() - mu) / sigma
+        u = b * z + a
+        side = torch.where(u < 0, 1 - lam, 1 + lam)
+        level = torch.as_tensor(stdtr(eta.numpy(), (u / (side * torch.sqrt(1 - 2 / eta))).numpy()))
+        p = torch.where(u < 0, (1 - lam) * level, (1 - lam) / 2 + (1 + lam) * (level - 0.5))
+        return p.to(params.dtype).to(params.device)
 
     def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
         """Inverse CDF: the t quantile of the side ``q`` falls on, stretched by ``1 -+ lam``, then standardised."""
@@ -265,6 +289,66 @@ class GaussianMixture(Head):
         location = torch.as_tensor(location, dtype=params.dtype, device=params.device)[..., None]  # per component
         scale = torch.as_tensor(scale, dtype=params.dtype, device=params.device)[..., None]
         return torch.cat([logits, mu * scale + location, log_sigma + torch.log(scale)], -1)
+
+
+class LinearPool(Head):
+    """A weighted mixture of other continuous heads: ``p(x) = sum_k w_k p_k(x | params_k)`` (a linear pool of
+    predictive densities). ``weights (K,)`` are fixed (non-negative, summing to 1); params ``(..., P_1 + ... +
+    P_K)`` are the heads' parameters concatenated in order."""
+
+    kind = "pool"
+
+    def __init__(self, heads: list[Head], weights: torch.Tensor) -> None:
+        if len(heads) != len(weights) or not heads:
+            raise SeqlabError(f"a pool needs one weight per head: {len(heads)} heads, {len(weights)} weights")
+        self.heads, self.weights = list(heads), torch.as_tensor(weights, dtype=torch.float64)
+        self.sizes = [h.num_params for h in self.heads]
+        self.num_params = sum(self.sizes)
+
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return params.split(self.sizes, dim=-1)
+
+    def component_log_probs(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """(..., K): ``log w_k + log p_k(x)`` (a zero weight gives -inf)."""
+        parts = self.split(params.double())
+        log_p = torch.stack([-h.nll(p, x.double()) for h, p in zip(self.heads, parts, strict=True)], -1)
+        return torch.log(self.weights) + log_p
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return -torch.logsumexp(self.component_log_probs(params, x), dim=-1).to(params.dtype)
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        """A head by its weight, then a draw from it (the temperature passed on)."""
+        _check_temperature(temperature)
+        parts = self.split(params)
+        draws = torch.stack(
+            [h.sample(p, temperature, None, generator).double() for h, p in zip(self.heads, parts, strict=True)], -1
+        )
+        k = torch.multinomial(self.weights.float(), draws[..., 0].numel(), replacement=True, generator=generator)
+        return (
+            draws.reshape(-1, len(self.heads)).gather(-1, k[:, None])[:, 0].reshape(draws.shape[:-1]).to(params.dtype)
+        )
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        means = torch.stack([h.mean(p).double() for h, p in zip(self.heads, self.split(params), strict=True)], -1)
+        return (means * self.weights).sum(-1).to(params.dtype)
+
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        cdfs = torch.stack([h.cdf(p, x).double() for h, p in zip(self.heads, self.split(params), strict=True)], -1)
+        return (cdfs * self.weights).sum(-1).to(params.dtype)
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        """Bisection, 80 halvings, between the smallest and largest of the heads' own ``q`` quantiles (the
+        pool's CDF there is at most and at least ``q``)."""
+        params = params.double()
+        each = torch.stack([h.quantile(p, q).double() for h, p in zip(self.heads, self.split(params), strict=True)], -1)
+        lo, hi = each.min(-1).values, each.max(-1).values
+        q = torch.as_tensor(q, dtype=torch.float64).expand(lo.shape)
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            below = self.cdf(params, mid) < q
+            lo, hi = torch.where(below, mid, lo), torch.where(below, hi, mid)
+        return 0.5 * (lo + hi)
 
 
 class Bernoulli(Head):

@@ -1,5 +1,6 @@
-"""Metrics: likelihood scores from per-step log-probabilities (``SequenceModel.log_prob``), and forecast
-scores from sample paths (MAE, RMSE, MASE, CRPS, interval coverage)."""
+"""Metrics: likelihood scores from per-step log-probabilities (``SequenceModel.log_prob``), forecast scores
+from sample paths (MAE, RMSE, MASE, CRPS, interval coverage), and the statistics that compare models: AIC, the
+paired log-score difference of two forecasters and its Newey-West t."""
 
 from __future__ import annotations
 
@@ -83,3 +84,35 @@ def forecast_scores(samples: np.ndarray, y: np.ndarray, naive_mae: float) -> dic
         "coverage_50": interval_coverage(samples, y, 0.5),
         "coverage_80": interval_coverage(samples, y, 0.8),
     }
+
+
+# -- comparing models: information criteria and paired log-score differences ----------------------------------
+
+
+def aic(num_params: int, loglik: float) -> float:
+    """Akaike's information criterion ``2 k - 2 log L`` (lower is better)."""
+    return 2 * num_params - 2 * loglik
+
+
+def newey_west_t(d: np.ndarray) -> float:
+    """t statistic of mean(d) with a heteroscedasticity- and autocorrelation-consistent variance (Newey & West
+    1987): ``mean(d) / sqrt(S / n)``, ``S = g_0 + 2 sum_{l=1}^{L} (1 - l / (L + 1)) g_l`` (Bartlett weights),
+    ``g_l = sum_t e_t e_{t-l} / n`` of ``e = d - mean(d)``, lag ``L = floor(4 (n / 100)^(2/9))``. NaN for n < 2
+    or S = 0."""
+    n = len(d)
+    if n < 2:
+        return math.nan
+    e = d - d.mean()
+    lags = int(4 * (n / 100) ** (2 / 9))
+    s = float(e @ e) / n
+    for lag in range(1, min(lags, n - 1) + 1):
+        s += 2 * (1 - lag / (lags + 1)) * float(e[lag:] @ e[:-lag]) / n
+    return float(d.mean() / math.sqrt(s / n)) if s > 0 else math.nan
+
+
+def paired_difference(log_probs: np.ndarray, reference: np.ndarray) -> dict:
+    """Two forecasters scored on the same steps (T,): the mean of ``d_t = NLL_t(model) - NLL_t(reference)``
+    (negative: the model is better), its standard error ``sd(d) / sqrt(T)`` and its Newey-West t."""
+    d = reference - log_probs
+    se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
+    return {"d_nll": float(d.mean()), "d_nll_se": se, "d_nll_t": newey_west_t(d)}

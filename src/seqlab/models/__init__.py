@@ -9,6 +9,7 @@ from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
+from seqlab.models.pool import Pool
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 
@@ -25,6 +26,7 @@ __all__ = [
     "NGram",
     "NeuralAR",
     "NeuralARConfig",
+    "Pool",
     "RandomWalk",
     "MODELS",
 ]

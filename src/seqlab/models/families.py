@@ -1,19 +1,34 @@
-"""The model families that apply to discrete text, cheapest first, each buildable and fittable by name:
-what ``seqlab compare`` ranks and the ``order`` experiment shuffles."""
+"""The model families, each buildable and fittable by name.
+
+- text: the families that apply to discrete text, cheapest first: what ``seqlab compare`` ranks and the
+  ``order`` experiment shuffles (``contenders``, ``fit_contender``);
+- series: the forecasting families ``seqlab backtest`` compares and the pool combines (``series_contender``,
+  ``fit_series_contender``): the random walk, a linear AR, the GARCH family (``garch``, ``gjr-t``,
+  ``egarch-skewt``, ...: volatility[-noise]), the neural models, and ``pool``, a linear pool of the others.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
 import torch
 
+from seqlab.base import SequenceModel
 from seqlab.data.text import Vocabulary
+from seqlab.errors import OptionError
+from seqlab.metrics import aic
+from seqlab.models import sizing
+from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
+from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
+from seqlab.models.pool import Pool, SeriesContender
+from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 from seqlab.training import Callback, TrainerConfig
 
@@ -97,3 +112,124 @@ def fit_contender(
         config = trainer or TrainerConfig(time_budget=budget, seed=seed, eval_every=10**9)
         return model.fit(train, None, callbacks=callbacks, **vars(config))
     return model.fit(train)
+
+
+# -- series: what backtest compares and the pool combines ------------------------------------------------------
+
+NEURAL_SERIES_MODELS = ("neural_ar", "rnn", "lstm", "gru")
+SERIES_MODELS = ("random_walk", "linear_ar", *NEURAL_SERIES_MODELS, "pool")
+# GARCH-family names: volatility[-noise], volatility garch, gjr or egarch, noise normal (default), t or skewt
+GARCH_EXAMPLES = ("garch", "garch-t", "gjr-t", "egarch-t", "egarch-skewt")
+VOLATILITY_NAMES = {"garch": {"vol": "garch"}, "gjr": {"vol": "garch", "o": 1}, "egarch": {"vol": "egarch", "o": 1}}
+DISTS = ("normal", "t", "skewt")
+NEURAL_LR = 2e-3
+
+
+def garch_config(vol: str = "garch", dist: str | None = None, mean: str | None = None, lags: int | None = None):
+    """``GARCHConfig`` from the command-line names (``--vol gjr`` is ``vol="garch", o=1``); None: the default."""
+    if vol not in VOLATILITY_NAMES:
+        raise OptionError(f"unknown {{0}} {vol!r}; choose from {', '.join(VOLATILITY_NAMES)}", "vol")
+    fields = dict(VOLATILITY_NAMES[vol])
+    if dist is not None:
+        fields["dist"] = dist
+    if mean is not None:
+        fields["mean"] = mean
+    if lags is not None:
+        fields["lags"] = lags
+        fields.setdefault("mean", "ar")
+    if fields.get("mean") == "ar" and "lags" not in fields:
+        fields["lags"] = 1
+    return GARCHConfig(**fields)
+
+
+def parse_name(name: str) -> GARCHConfig | None:
+    """``garch``, ``gjr-t``, ``egarch-skewt`` ... (volatility[-noise], noise normal by default) as a config;
+    None for a name that is not a GARCH-family name."""
+    vol, _, dist = name.partition("-")
+    if vol not in VOLATILITY_NAMES or (dist and dist not in DISTS):
+        return None
+    return garch_config(vol, dist or "normal")
+
+
+def known_series_name(name: str) -> bool:
+    return name in SERIES_MODELS or parse_name(name) is not None
+
+
+@dataclass
+class SeriesOptions:
+    """How a series contender is built and trained: ``differenced`` (the series is increments, e.g. log
+    returns), the neural models' head and width, their budget in passes (or a fixed number of steps)."""
+
+    differenced: bool = True
+    head: str = "gaussian"
+    hidden: int = 64
+    passes: int = sizing.MAX_PASSES
+    steps: int | None = None
+    seed: int = 0
+    pool_members: tuple[str, ...] = ("random_walk", "linear_ar", "garch-t", "egarch-t", "gru")
+
+
+def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> SeriesContender:
+    """An unfitted contender called ``name`` for ``train``: the modelled series (T,), or (T, 1 + C) with past
+    covariates, which only the neural models read (they standardise by it: ``for_series``)."""
+    covariates = train.shape[1] - 1 if train.ndim == 2 else 0
+    if name in NEURAL_SERIES_MODELS:
+        if name == "neural_ar":
+            config = NeuralARConfig(window=20, hidden_size=options.hidden, head=options.head, covariates=covariates)
+            model = NeuralAR.for_series(torch.from_numpy(train), config)
+        else:
+            config = LatentARConfig(cell=name, hidden_size=options.hidden, head=options.head, covariates=covariates)
+            model = LatentAR.for_series(torch.from_numpy(train), config)
+        fit = lambda data, callbacks: fit_neural(model, data, options, callbacks)  # noqa: E731
+        return SeriesContender(name, model, fit, covariates > 0, trains=True)
+    if name == "pool":
+        members = [m for m in options.pool_members if m != "pool"]
+        reads = covariates if any(m in NEURAL_SERIES_MODELS for m in members) else 0
+        model = Pool(
+            members, lambda member, part: series_contender(member, part, options), options.seed, covariates=reads
+        )
+        fit = lambda data, callbacks: model.fit(data, callbacks=callbacks).record()  # noqa: E731
+        trains = any(m in NEURAL_SERIES_MODELS for m in members)
+        return SeriesContender(name, model, fit, reads > 0, trains)
+    if name == "random_walk":
+        walk = RandomWalk(options.differenced)
+        return SeriesContender(name, walk, lambda data, callbacks: fit_values(walk, data))
+    if name == "linear_ar":
+        ar = LinearAR(order="bic", max_order=10)  # BIC: AIC overfits a short series (monthly: +1 nat)
+        return SeriesContender(name, ar, lambda data, callbacks: fit_values(ar, data) | {"order": ar.order})
+    if (config := parse_name(name)) is not None:
+        garch = GARCH(config)
+        fit = lambda data, callbacks: fit_values(garch, data) | {"aic": in_sample_aic(garch)}  # noqa: E731
+        return SeriesContender(name, garch, fit)
+    choices = ", ".join(SERIES_MODELS + GARCH_EXAMPLES)
+    raise OptionError(f"{{0}}: unknown {name!r}; choose from {choices}", "models")
+
+
+def fit_values(model: SequenceModel, data: torch.Tensor) -> dict:
+    """Maximum likelihood or closed form on the values (T,) (a column of covariates beside them is dropped)."""
+    values = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    model.fit(values[:, 0] if values.ndim == 2 else values)
+    return {}
+
+
+def in_sample_aic(model: GARCH) -> float:
+    """AIC of a fitted GARCH-family model on its training part."""
+    return aic(len(model.params), model.result.loglik)
+
+
+def fit_neural(
+    model: SequenceModel, data: torch.Tensor, options: SeriesOptions, callbacks: Sequence[Callback] = ()
+) -> dict:
+    """The neural models train on all but the tail of ``data`` (everything before the fitting point); the tail
+    picks their weights and stops them (``sizing``); ``callbacks`` go to the Trainer. Returns the steps, passes
+    and the reason it stopped."""
+    fit_part, tail = sizing.split_tail(data)
+    trainer = sizing.trainer_options(len(fit_part), options.passes)
+    if options.steps is not None:
+        trainer["steps"] = options.steps
+    if tail is None:
+        trainer["patience"] = 0
+    model.fit(fit_part, tail, callbacks=callbacks, lr=NEURAL_LR, seed=options.seed, **trainer)
+    record = model.training_result
+    per_pass = sizing.steps_per_pass(len(fit_part), trainer["window"], trainer["batch_size"])
+    return {"steps": record.steps, "passes": round(record.steps / per_pass, 1), "stopped": record.stopped_because}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from seqlab import io
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
+from seqlab.models.pool import Pool
 from seqlab.runs import run_directory
 
 RECORD_OBJECTS = ("meta", "trainer_config", "progress", "final")  # the parts of training.json that info shows
@@ -20,11 +21,13 @@ class ModelInfo:
     description: str
     data: DataSpec | None
     training: dict  # training.json ({} for a model saved without a run)
+    members: list[tuple[str, float, str]] = field(default_factory=list)  # a pool's: (name, weight, description)
 
 
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
-    return ModelInfo(model.describe(), run_directory.data_spec(model_dir, model), training_record(model_dir))
+    members = model.shares() if isinstance(model, Pool) else []
+    return ModelInfo(model.describe(), run_directory.data_spec(model_dir, model), training_record(model_dir), members)
 
 
 def training_record(model_dir: Path) -> dict:

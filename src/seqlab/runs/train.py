@@ -23,16 +23,19 @@ from seqlab.data.text import Vocabulary
 from seqlab.data.vocoder import VocoderLayout
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
+from seqlab.models import sizing
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
-from seqlab.runs import progress, run_directory, sizing
+from seqlab.runs import progress, run_directory
 from seqlab.runs.run_directory import RunCheckpoints, RunDirectory
 from seqlab.runs.train_garch import GARCH_OPTIONS, train_garch
+from seqlab.runs.train_pool import POOL_OPTIONS, pool_options, train_pool
 from seqlab.training import Trainer, TrainerConfig, TrainingResult
 
 CLI_MODELS = ("rnn", "lstm", "gru")  # what `seqlab train` builds: LatentAR with this cell
 # the classical models `seqlab train` fits, by maximum likelihood (runs/train_garch.py; --vol picks gjr or egarch);
 # LinearAR, RandomWalk and the n-gram family are fitted where they are compared (backtest, compare)
 CLI_CLASSICAL_MODELS = ("garch",)
+POOL_MODELS = ("pool",)  # a linear pool of forecasters (runs/train_pool.py)
 DEFAULT_DATA = "shakespeare"
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -41,7 +44,7 @@ RESUMABLE = ("steps", "time_budget")  # the only settings a resumed run may chan
 # audio is long and wants the GRU the streaming sampler is measured with
 KIND_DEFAULTS = {
     "text": {},
-    "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (runs/sizing.py)
+    "series": {"cell": "gru", "hidden_size": 64},  # the trainer's settings: sized by the data (models/sizing.py)
     "audio": {"cell": "gru", "hidden_size": 256, "batch_size": 32, "window": 128, "eval_every": 100},
     # vocoder frames (the default for audio; docs/audio.md has the measurements behind each choice)
     "vocoder": {
@@ -150,7 +153,7 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
     torch.manual_seed(spec.trainer.get("seed", 0))
     model = new_model(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
-    if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (runs/sizing.py)
+    if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (models/sizing.py)
         fit_part, _ = sizing.split_tail(model.encode(dataset.train, source=dataset.spec.source))
         trainer_fields = sizing.trainer_options(len(fit_part))
         if any(k in spec.trainer for k in RESUMABLE):
@@ -166,6 +169,10 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     if spec.model.get("cell") in CLI_CLASSICAL_MODELS:
         return fit_classical(spec, say)
+    if spec.model.get("cell") in POOL_MODELS:
+        return fit_pool(spec, say)
+    if "members" in spec.model:
+        raise OptionError("{0}: an option of --model pool only", "members")
     garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
     if garch_only:
         raise OptionError("{all}: options of --model garch only", *garch_only)
@@ -247,6 +254,25 @@ def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     run = run_directory.claim(out, overwrite=spec.overwrite)
     try:
         model, final = train_garch(dataset, options, run, say)
+    finally:
+        run.close()
+    return TrainResult(out, dataset, model, None, final)
+
+
+def fit_pool(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
+    """``--model pool``: the members fitted and weighted (runs/train_pool.py); no resume, no trainer options."""
+    if spec.resume:
+        raise OptionError("a pool is fitted in one go and has nothing to {0}; use {1}", "resume", "overwrite")
+    wrong = [k for k in spec.model if k not in (*POOL_OPTIONS, "cell")]
+    wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
+    if wrong:
+        raise OptionError("--model pool takes no {all}", *wrong)
+    dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+    options = pool_options(dataset, spec.model, spec.trainer)
+    out = spec.out or run_directory.default_run_dir(dataset.spec, "pool")
+    run = run_directory.claim(out, overwrite=spec.overwrite)
+    try:
+        model, final = train_pool(dataset, options, run, say, spec.trainer.get("progress", True))
     finally:
         run.close()
     return TrainResult(out, dataset, model, None, final)

@@ -15,42 +15,14 @@ import numpy as np
 
 from seqlab import io
 from seqlab.data.dataset import Dataset
-from seqlab.errors import OptionError, SeqlabError
+from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
-from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.models.families import garch_config
+from seqlab.models.garch import GARCH
 from seqlab.runs import run_directory
 from seqlab.runs.run_directory import RunDirectory
 
-# the names `train --model` and `backtest --models` know: --vol gjr is GARCH with one asymmetric lag
-VOLATILITY_NAMES = {"garch": {"vol": "garch"}, "gjr": {"vol": "garch", "o": 1}, "egarch": {"vol": "egarch", "o": 1}}
 GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
-DISTS = ("normal", "t", "skewt")
-
-
-def garch_config(vol: str = "garch", dist: str | None = None, mean: str | None = None, lags: int | None = None):
-    """``GARCHConfig`` from the command-line names (``--vol gjr`` is ``vol="garch", o=1``); None: the default."""
-    if vol not in VOLATILITY_NAMES:
-        raise OptionError(f"unknown {{0}} {vol!r}; choose from {', '.join(VOLATILITY_NAMES)}", "vol")
-    fields = dict(VOLATILITY_NAMES[vol])
-    if dist is not None:
-        fields["dist"] = dist
-    if mean is not None:
-        fields["mean"] = mean
-    if lags is not None:
-        fields["lags"] = lags
-        fields.setdefault("mean", "ar")
-    if fields.get("mean") == "ar" and "lags" not in fields:
-        fields["lags"] = 1
-    return GARCHConfig(**fields)
-
-
-def parse_name(name: str) -> GARCHConfig | None:
-    """``garch``, ``gjr-t``, ``egarch-skewt`` ... (volatility[-noise], noise normal by default) as a config;
-    None for a name that is not a GARCH-family name."""
-    vol, _, dist = name.partition("-")
-    if vol not in VOLATILITY_NAMES or (dist and dist not in DISTS):
-        return None
-    return garch_config(vol, dist or "normal")
 
 
 def one_series(dataset: Dataset) -> np.ndarray:

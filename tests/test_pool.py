@@ -1,0 +1,200 @@
+"""The linear pool: its weights against a general-purpose optimiser, its head against scipy's densities and CDFs,
+the honesty of its fit (weights from members fitted before the training tail, nothing after the training part),
+a clear error on a series too short for a member, and the commands (train, info, forecast, backtest)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from arch.univariate import SkewStudent
+from helpers import run_cli as cli
+from scipy.optimize import brentq, minimize
+from scipy.stats import norm
+from scipy.stats import t as student_t
+
+from seqlab.base import SequenceModel
+from seqlab.distributions import Gaussian, LinearPool, SkewStudentT, StudentT
+from seqlab.errors import SeqlabError
+from seqlab.models.families import SeriesOptions, series_contender
+from seqlab.models.pool import Pool, pool_weights
+from seqlab.runs.backtest import BacktestSpec, backtest
+
+CDF_TOLERANCE = 1e-12  # float64 CDFs against scipy's
+
+
+def garch_returns(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    r, s2 = np.empty(n), 1e-4
+    for i in range(n):
+        r[i] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
+        s2 = 2e-6 + 0.1 * r[i] ** 2 + 0.88 * s2
+    return r
+
+
+def log_score(w: np.ndarray, log_probs: np.ndarray) -> float:
+    return float(np.logaddexp.reduce(np.log(np.maximum(w, 1e-300))[:, None] + log_probs, axis=0).sum())
+
+
+def test_weights_maximise_the_log_score():
+    """The optimum's conditions (KKT: dL/dw_k / N = mean_t p_kt / p_t is 1 where w_k > 0 and at most 1 where
+    w_k = 0), and at least the log score scipy's SLSQP reaches from equal weights."""
+    rng = np.random.default_rng(0)
+    y = rng.standard_t(4, 300)
+    log_probs = np.stack([norm.logpdf(y, 0, 1), norm.logpdf(y, 0, 2), student_t.logpdf(y, 4), norm.logpdf(y, 1, 1)])
+    w = pool_weights(log_probs)
+    result = minimize(
+        lambda v: -log_score(v, log_probs),
+        np.full(4, 0.25),
+        method="SLSQP",
+        bounds=[(0, 1)] * 4,
+        constraints={"type": "eq", "fun": lambda v: v.sum() - 1},
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    assert w.sum() == pytest.approx(1, abs=1e-12) and (w >= 0).all()
+    assert log_score(w, log_probs) >= -result.fun - 1e-9
+    p = np.exp(log_probs)
+    gradient = (p / (w @ p)).mean(axis=1)
+    assert np.all(gradient <= 1 + 1e-6) and np.all(np.abs(gradient[w > 1e-6] - 1) < 1e-6), (w, gradient)
+    assert w[2] > 0.5  # the true density takes most of the weight
+
+
+def test_linear_pool_head_against_scipy():
+    heads = [Gaussian(), StudentT(), SkewStudentT()]
+    weights = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)
+    params = torch.tensor([0.1, np.log(0.5), -0.3, np.log(1.5), 1.0, 0.2, np.log(0.8), 2.0, -0.4], dtype=torch.float64)
+    pool = LinearPool(heads, weights)
+    nu, eta, lam = 2 + np.log1p(np.exp(1.0)), 2 + np.log1p(np.exp(2.0)), np.tanh(-0.4)
+    skew = SkewStudent()
+
+    def density(x: float) -> float:
+        z = (x - 0.2) / 0.8
+        skewt = np.exp(skew.loglikelihood(np.array([eta, lam]), np.array([z]), np.array([1.0]), individual=True)[0])
+        return 0.2 * norm.pdf(x, 0.1, 0.5) + 0.5 * student_t.pdf(x, nu, -0.3, 1.5) + 0.3 * skewt / 0.8
+
+    def cdf(x: float) -> float:
+        skewt = skew.cdf(np.array([(x - 0.2) / 0.8]), np.array([eta, lam]))[0]
+        return 0.2 * norm.cdf(x, 0.1, 0.5) + 0.5 * student_t.cdf(x, nu, -0.3, 1.5) + 0.3 * skewt
+
+    for x in (-3.0, -0.5, 0.0, 0.4, 2.5):
+        xt = torch.tensor(x, dtype=torch.float64)
+        assert float(-pool.nll(params, xt)) == pytest.approx(np.log(density(x)), rel=1e-10)
+        assert float(pool.cdf(params, xt)) == pytest.approx(cdf(x), abs=CDF_TOLERANCE)
+    for q in (0.05, 0.5, 0.9):
+        exact = brentq(lambda v, q=q: cdf(v) - q, -50, 50)
+        assert float(pool.quantile(params, q)) == pytest.approx(exact, abs=1e-9)
+    assert float(pool.mean(params)) == pytest.approx(0.2 * 0.1 + 0.5 * -0.3 + 0.3 * 0.2, abs=1e-12)
+
+
+def test_linear_pool_samples_each_head_by_its_weight():
+    heads = [Gaussian(), Gaussian()]
+    pool = LinearPool(heads, torch.tensor([0.3, 0.7], dtype=torch.float64))
+    params = torch.tensor([-10.0, 0.0, 10.0, 0.0], dtype=torch.float64).expand(20000, 4)
+    draws = pool.sample(params, generator=torch.Generator().manual_seed(0))
+    assert draws.shape == (20000,)
+    assert float((draws < 0).double().mean()) == pytest.approx(0.3, abs=0.015)  # 4.6 standard errors
+
+
+def test_weights_come_from_members_fitted_before_the_training_tail():
+    """Refit the members before each block of the tail by hand (the last half of 300 values: blocks from 150,
+    187 or 188, 225, 262 or 263), score each block, choose the weights: the pool's; the members the pool keeps
+    are fitted on the whole training series."""
+    y = garch_returns(300, seed=1)
+    options = SeriesOptions(pool_members=("random_walk", "linear_ar", "garch-t"))
+    pool = series_contender("pool", y, options).model.fit(y)
+    bounds = [150, *pool.record()["fits_at"][1:], 300]
+    assert pool.record()["fits_at"][0] == 150 and len(bounds) == 5 and pool.record()["tail_values"] == 150
+    log_probs = np.zeros((3, 150))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        for k, name in enumerate(options.pool_members):
+            member = series_contender(name, y[:a], options)
+            member.fit(torch.from_numpy(y[:a]), ())
+            log_probs[k, a - 150 : b - 150] = member.model.log_prob(y[:b])[a:].double().numpy()
+    assert np.allclose(pool.weights.numpy(), pool_weights(log_probs), atol=1e-12)
+    whole = series_contender("garch-t", y, options)
+    whole.fit(torch.from_numpy(y), ())
+    assert np.allclose(pool.members[2].params, whole.model.params)
+
+
+def test_backtest_pool_never_sees_the_scored_part():
+    """Another held-out part (same training part): the same weights, other scores; the pool's one-step NLL is
+    that of the mixture of its members fitted on the training part."""
+    y = garch_returns(400, seed=5)
+    other = y.copy()
+    other[320:] = garch_returns(80, seed=9)
+    spec = BacktestSpec(models=("random_walk", "garch", "pool"), folds=2, samples=10, progress=False)
+    runs = [backtest(v, spec, differenced=True, say=lambda m: None) for v in (y, other)]
+    first, second = (r["results"][2] for r in runs)
+    assert first["pool"] == second["pool"] and first["nll"] != second["nll"]
+    pool = series_contender("pool", y[:320], spec.contender_options(True)).model.fit(y[:320])
+    assert first["nll"] == pytest.approx(-float(pool.log_prob(y)[320:].mean()), rel=1e-9)
+
+
+def test_sample_paths_continue_a_context_exactly_as_the_contract_draws_them():
+    y = garch_returns(200, seed=3)
+    pool = series_contender("pool", y[:150], SeriesOptions(pool_members=("random_walk", "garch-t"))).model.fit(y[:150])
+    context = torch.from_numpy(y)
+    pool.sample_paths(context[:120], 3, 5, seed=1)  # conditions on 120 values; the next call continues from there
+    paths = pool.sample_paths(context[:170], 3, 50, seed=2)
+    assert torch.equal(paths, SequenceModel.sample_paths(pool, context[:170], 3, 50, seed=2))
+    other = context[:170].clone()
+    other[10] += 1  # not an extension of the last context: conditioned afresh
+    assert torch.equal(pool.sample_paths(other, 3, 50, seed=2), SequenceModel.sample_paths(pool, other, 3, 50, seed=2))
+
+
+def test_a_series_too_short_for_a_member_is_named():
+    y = garch_returns(40, seed=2)
+    pool = series_contender("pool", y[:12], SeriesOptions(pool_members=("random_walk", "garch-t"))).model
+    with pytest.raises(
+        SeqlabError,
+        match=r"the pool needs at least 40 training values \(20 to fit its members on before the last 50%.* got 12",
+    ):
+        pool.fit(y[:12])
+    ar = series_contender("pool", y, SeriesOptions(pool_members=("random_walk", "linear_ar"))).model
+    with pytest.raises(SeqlabError, match=r"pool member linear_ar on 20 values: order selection up to 10 needs"):
+        ar.fit(y)  # 20 values before a tail of 20; BIC up to order 10 needs 22
+    with pytest.raises(SeqlabError, match="members must differ"):
+        Pool(["garch", "garch"])
+
+
+def test_train_info_forecast_and_backtest_commands(tmp_path, capsys):
+    path = tmp_path / "prices.csv"
+    path.write_text("Close\n" + "".join(f"{p}\n" for p in 30 * np.exp(np.cumsum(garch_returns(300)))), "utf-8")
+    out = tmp_path / "pool"
+    members = "random_walk,garch-t,linear_ar"
+    code, text, err = cli(
+        ["train", "--data", str(path), "--model", "pool", "--members", members, "--out", str(out)], capsys
+    )
+    assert code == 0, err
+    assert "held-out 60 values" in text
+    code, text, _ = cli(["info", str(out)], capsys)
+    weights = {line.split()[1][:-1]: float(line.split()[3]) for line in text.splitlines() if line.startswith("member")}
+    assert code == 0 and set(weights) == set(members.split(",")) and sum(weights.values()) == pytest.approx(1, abs=2e-3)
+    code, text, _ = cli(["forecast", str(out), "--data", str(path), "--horizon", "3", "--samples", "200"], capsys)
+    rows = [line.split(",") for line in text.splitlines()[2:5]]
+    assert code == 0 and [r[0] for r in rows] == ["1", "2", "3"]
+    assert all(float(r[1]) < float(r[2]) < float(r[3]) for r in rows)  # q0.1 < median < q0.9, widening around it
+    code, text, _ = cli(
+        [
+            "backtest",
+            "--data",
+            str(path),
+            "--models",
+            "random_walk,garch,pool",
+            "--folds",
+            "2",
+            "--samples",
+            "10",
+            "--json",
+            "--no-progress",
+        ],
+        capsys,
+    )
+    result = json.loads(text)
+    assert code == 0 and set(result["results"][2]["pool"][0]["weights"]) == {"random_walk", "garch"}
+    code, _, err = cli(["train", "--data", str(path), "--model", "pool", "--members", "random_walk,arima"], capsys)
+    assert code == 1 and "--members: unknown member arima" in err
+    code, _, err = cli(["train", "--data", str(path), "--model", "gru", "--members", "random_walk"], capsys)
+    assert code == 1 and "--members: an option of --model pool only" in err
