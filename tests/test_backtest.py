@@ -107,7 +107,7 @@ def test_default_reference_is_the_garch_row_with_the_best_training_aic():
     result = quiet_backtest(y, ["random_walk", "garch", "garch-t"], horizon=1)
     cut = result["train_values"]
     aic = {n: GARCH(GARCHConfig(dist=d)).fit(y[:cut]) for n, d in (("garch", "normal"), ("garch-t", "t"))}
-    aic = {n: 2 * len(m.params) - 2 * m.result.loglik for n, m in aic.items()}
+    aic = {n: 2 * len(m.params) - 2 * m.training_result.loglik for n, m in aic.items()}
     assert result["reference"] == min(aic, key=aic.get)
     assert result["reference_chosen_by"] == "AIC on the training part"
     assert quiet_backtest(y, ["random_walk", "linear_ar"], horizon=1)["reference"] == ("random_walk")

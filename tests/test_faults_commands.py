@@ -112,7 +112,7 @@ def test_an_oserror_while_writing_is_one_line_naming_the_path(models, monkeypatc
 
 # -- the commands agree ---------------------------------------------------------------------------------------------
 SERIES_OPTIONS = {"valid_fraction": "0.2", "column": "Close", "date_column": "Date", "id_column": "Ticker"}
-SERIES_OPTIONS |= {"fill": "ffill", "transform": "log_return", "covariates": "Volume"}
+SERIES_OPTIONS |= {"fill": "ffill", "transform": "log_return", "covariates": "Volume", "features": "range"}
 AUDIO_OPTIONS = {"audio_encoding": "raw", "sample_rate": "8000"}
 
 

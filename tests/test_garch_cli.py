@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 from helpers import run_cli as cli
 
-from seqlab.models.families import parse_name
+from seqlab.data.spec import DataSpec
+from seqlab.errors import SeqlabError
 from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.runs import train
 
 
 def write_prices(path, n=600, seed=0):
@@ -86,7 +88,80 @@ def test_several_series_are_refused_by_name(tmp_path, capsys):
 
 
 def test_backtest_names():
-    assert parse_name("garch") == GARCHConfig()
-    assert parse_name("gjr-t") == GARCHConfig(o=1, dist="t")
-    assert parse_name("egarch-skewt") == GARCHConfig(vol="egarch", o=1, dist="skewt")
-    assert parse_name("gru") is None and parse_name("garch-cauchy") is None
+    assert GARCHConfig.from_name("garch") == GARCHConfig()
+    assert GARCHConfig.from_name("gjr-t") == GARCHConfig(o=1, dist="t")
+    assert GARCHConfig.from_name("egarch-skewt") == GARCHConfig(vol="egarch", o=1, dist="skewt")
+    assert GARCHConfig.from_name("gru") is None and GARCHConfig.from_name("garch-cauchy") is None
+
+
+def write_ohlc(path, n=600, seed=1):
+    """Daily bars whose log returns have the variance of the range (a GARCH-X world): Close, High, Low."""
+    rng = np.random.default_rng(seed)
+    close, s2, rows = 50.0, 1e-4, []
+    for _ in range(n):
+        x = s2 * np.exp(0.5 * rng.standard_normal() - 0.125)  # the day's measured variance
+        r = np.sqrt(s2) * rng.standard_normal()
+        close *= np.exp(r)
+        half = np.sqrt(x * np.log(2.0))  # (ln H - ln L)^2 / (4 ln 2) = x
+        rows.append(f"{close},{close * np.exp(half)},{close * np.exp(-half)}\n")
+        s2 = 2e-6 + 0.05 * r**2 + 0.6 * s2 + 0.3 * x
+    path.write_text("Close,High,Low\n" + "".join(rows), encoding="utf-8")
+
+
+def test_garchx_with_the_range_trains_forecasts_and_backtests(tmp_path, capsys):
+    source, out = tmp_path / "ohlc.csv", tmp_path / "run"
+    write_ohlc(source)
+    argv = ["train", "--data", str(source), "--model", "garch", "--vol", "garchx", "--features", "range"]
+    code, stdout, err = cli([*argv, "--out", str(out)], capsys)
+    assert code == 0 and "GARCH-X(1,1)" in stdout and "delta=" in stdout, err
+    code, stdout, err = cli(["info", str(out)], capsys)
+    final = json.loads(stdout.split("final: ")[1])
+    assert code == 0 and final["converged"] and "delta" in final["params"], err
+    code, stdout, err = cli(["evaluate", str(out), "--data", str(source), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["values"] == 120, err
+    code, stdout, err = cli(["forecast", str(out), "--data", str(source), "--horizon", "3", "--samples", "50"], capsys)
+    assert code == 0 and len(stdout.strip().splitlines()) == 5, err
+    code, stdout, err = cli(
+        ["backtest", "--data", str(source), "--features", "range", "--models", "random_walk,garch-t,garchx-t"]
+        + ["--folds", "2", "--samples", "20", "--no-progress"],
+        capsys,
+    )
+    assert code == 0 and "| garchx-t |" in stdout and "covariates range" in stdout, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--vol", "garchx"], "needs one exogenous variance beside the values (give --features range"),
+        (["--vol", "garch", "--features", "range"], "reads no covariates (the data have 1); --vol garchx"),
+    ],
+)
+def test_garchx_option_errors(argv, message, tmp_path, capsys):
+    source = tmp_path / "ohlc.csv"
+    write_ohlc(source, n=100)
+    code, _, err = cli(
+        ["train", "--data", str(source), "--model", "garch", *argv, "--out", str(tmp_path / "r")], capsys
+    )
+    assert code == 1 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_values_too_large_for_a_variance_are_one_line(tmp_path, capsys):
+    """Issue 24: values around 1e300 with no transform were a division by zero reported as an internal error."""
+    source = tmp_path / "big.csv"
+    values = 1e300 * (1 + 0.1 * np.random.default_rng(0).standard_normal(300))
+    source.write_text("Close\n" + "".join(f"{float(v)!r}\n" for v in values), encoding="utf-8")
+    argv = ["train", "--data", str(source), "--model", "garch", "--transform", "none", "--out", str(tmp_path / "r")]
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1, err
+    assert str(source) in err and "squares overflow float64" in err and "internal error" not in err, err
+
+
+def test_the_train_spec_names_the_family(tmp_path):
+    """``family="garch"`` picks the GARCH fit (issue 23: it was ``model={"cell": "garch"}``, a cell that is not one)."""
+    source = tmp_path / "prices.csv"
+    write_prices(source)
+    spec = train.TrainSpec(DataSpec(str(source)), {"vol": "gjr"}, {}, tmp_path / "run", family="garch")
+    run = train.train(spec, say=lambda *_: None)
+    assert isinstance(run.model, GARCH) and run.model.config.o == 1 and run.training is None
+    with pytest.raises(SeqlabError, match="unknown model family 'arima'"):
+        train.train(train.TrainSpec(DataSpec(str(source)), family="arima"))

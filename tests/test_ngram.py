@@ -200,3 +200,5 @@ def test_bad_input():
         NGram(order=1).fit("abcabc").log_prob(torch.randn(5))
     with pytest.raises(SeqlabError, match="not in the model's vocabulary"):
         NGram(order=1).fit("abcabc").log_prob("abz")
+    with pytest.raises(TypeError, match="smoothin"):  # a misspelt option is not swallowed
+        NGram(order=1).fit("abcabc", smoothin="mle")

@@ -118,3 +118,31 @@ def test_covariates_travel_with_their_rows(tmp_path):
     rows = "".join(f"2000-01-{d:02d},{10 + d},{d * 7}\n" for d in range(1, 31))
     data = load_dataset({"data": str(write(tmp_path, "Date,Close,Volume\n" + rows, "c.csv")), "covariates": "Volume"})
     assert data.train.shape == (23, 2) and data.train[0, 1] == 14  # the return of day 2 beside day 2's volume
+
+
+def test_range_feature_is_parkinsons_variance_beside_the_covariates(tmp_path):
+    text = "Date,Close,High,Low,Volume\n2000-01-01,10,11,9,5\n2000-01-02,,12,10,6\n2000-01-03,11,11.5,10.5,7\n"
+    (s,) = load_series(write(tmp_path, text), covariates="Volume", features="range", fill="drop")
+    expected = [(np.log(11) - np.log(9)) ** 2, (np.log(11.5) - np.log(10.5)) ** 2]  # row 2 dropped with its gap
+    assert np.array_equal(s.covariates[:, 0], [5, 7])
+    np.testing.assert_allclose(s.covariates[:, 1], np.array(expected) / (4 * np.log(2)), rtol=1e-15)
+    (msft,) = load_series("msft", features="range")  # the bundled OHLC file; days with High == Low give 0
+    assert msft.covariates.shape == (7983, 1) and (msft.covariates >= 0).all() and (msft.covariates == 0).any()
+    data = load_dataset({"data": "msft", "features": "range"})
+    assert data.train.shape[1] == 2 and data.meta["features"] == "range"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("Date,Close\n2000-01-01,1\n", "features range needs High and Low columns (the day's high and low prices)"),
+        ("Date,Close,High,Low\n2000-01-01,1,2,1\n2000-01-02,1,1,2\n", "line 3: a high below the low (High 1, Low 2)"),
+        ("Date,Close,high,low\n2000-01-01,1,2,0\n", "line 2: a non-positive low (high 2, low 0)"),
+    ],
+)
+def test_range_feature_errors_name_what_and_where(tmp_path, text, message):
+    with pytest.raises(SeqlabError) as e:
+        load_series(write(tmp_path, text), features="range")
+    assert message in str(e.value) and "\n" not in str(e.value)
+    with pytest.raises(SeqlabError, match="unknown features 'spread'; choose from range"):
+        load_series(write(tmp_path, text), features="spread")

@@ -2,15 +2,25 @@
 a known f0 contour, the layout's JSON round trip, and the one-line errors of the vocoder audio data."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
+import scipy.ndimage
 import soundfile
 import torch
 
 from seqlab.data import vocoder
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.data.vocoder import VocoderLayout, analyse, analysis_rate, interpolated_log_f0, synthesise
+from seqlab.data.vocoder import (
+    VocoderLayout,
+    analyse,
+    analysis_rate,
+    interpolated_log_f0,
+    smooth_trajectories,
+    synthesise,
+)
 from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.voice import track_pitch
@@ -120,3 +130,29 @@ def test_a_wav_the_vocoder_cannot_analyse(tmp_path, monkeypatch):
 def test_a_held_out_nll_beyond_709_nats_has_an_infinite_perplexity_not_an_overflow():
     scores = likelihood_scores(torch.tensor([-800.0, -1200.0]))  # frames of 43 dimensions can score this
     assert scores["nll_nats"] == 1000.0 and scores["perplexity"] == float("inf")
+
+
+@pytest.mark.parametrize("width", [3, 5])
+def test_smoothing_is_a_moving_average_of_envelope_and_aperiodicity_only(width):
+    """Against scipy's uniform filter (ends held: mode "nearest"); voicing and log f0 come back unchanged."""
+    layout = VocoderLayout(16_000)
+    frames = np.random.default_rng(0).standard_normal((50, layout.dim))
+    smoothed = smooth_trajectories(frames, layout, width)
+    columns = layout.groups["envelope"] + layout.groups["aperiodicity"]
+    expected = scipy.ndimage.uniform_filter1d(frames[:, columns], width, axis=0, mode="nearest")
+    np.testing.assert_allclose(smoothed[:, columns], expected, rtol=0, atol=1e-12)
+    kept = layout.groups["voicing"] + layout.groups["f0"]
+    np.testing.assert_array_equal(smoothed[:, kept], frames[:, kept])
+    np.testing.assert_array_equal(smooth_trajectories(frames, layout, 1), frames)
+    with pytest.raises(SeqlabError, match="odd"):
+        smooth_trajectories(frames, layout, 4)
+
+
+def test_importing_the_vocoder_prints_no_pkg_resources_warning():
+    """pyworld's ``import pkg_resources`` warns; the import in seqlab.data.vocoder silences exactly that warning
+    (under -W error any warning that still escaped would fail the import)."""
+    run = subprocess.run(
+        [sys.executable, "-W", "error", "-c", "import seqlab.data.vocoder"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "pkg_resources" not in run.stderr

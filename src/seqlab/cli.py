@@ -36,7 +36,9 @@ from seqlab.errors import OptionError, SeqlabError
 from seqlab.experiments import EXPERIMENTS
 from seqlab.metrics import score_names
 from seqlab.models import families, sizing
+from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
+from seqlab.models.noise import NOISES
 from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, sample, train
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
@@ -93,8 +95,12 @@ def build_parser() -> Parser:
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
     g = t.add_argument_group("GARCH (--model garch)")
-    g.add_argument("--vol", choices=tuple(families.VOLATILITY_NAMES), help="garch, gjr or egarch (garch)")
-    g.add_argument("--dist", choices=families.DISTS, help="noise: normal, Student t or skewed t (normal)")
+    g.add_argument(
+        "--vol",
+        choices=tuple(VOLATILITY_NAMES),
+        help="garch, gjr, egarch, or garchx / gjrx with the covariate (--features range) in the variance (garch)",
+    )
+    g.add_argument("--dist", choices=tuple(NOISES), help="noise: normal, Student t or skewed t (normal)")
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
     g = t.add_argument_group("pool (--model pool)")
@@ -272,11 +278,14 @@ def pick(args, spec_class, **values):
 def cmd_train(args) -> int:
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig) if hasattr(args, f.name)]
     model = {MODEL_OPTIONS[k]: v for k, v in given(args, MODEL_OPTIONS).items()}
+    named = (*train.CLI_CLASSICAL_MODELS, *train.POOL_MODELS)
+    family = model.pop("cell") if model.get("cell") in named else "latent_ar"  # --model garch or pool
     trainer = given(args, trainer_fields) | {"progress": not args.no_progress}
     options = given(args, DATA_OPTIONS)
     data = DataSpec(args.data or train.DEFAULT_DATA, **options) if args.data or options else None
     out = Path(args.out) if args.out else None
-    run = train.train(train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite), say=say)
+    spec = train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite, family)
+    run = train.train(spec, say=say)
     result, kind, final = run.training, run.dataset.kind, run.final
     if result is not None and result.stopped_because == "interrupted":
         say(

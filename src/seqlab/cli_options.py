@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 import math
 
-from seqlab.data.series import FILL_POLICIES
+from seqlab.data.series import FEATURES, FILL_POLICIES
 from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, RECORDED_FIELDS, DataSpec
 from seqlab.experiments.common import config_settings
 
@@ -128,6 +128,7 @@ DATA_OPTION_HELP = {
     "fill": (FILL_POLICIES, "CSV: what to do with missing values (default: refuse)"),
     "transform": (str, "CSV: log, diff, log_return, standardize or none, comma-chained (log_return)"),
     "covariates": (str, "CSV: past covariate column(s) as extra inputs of the neural models"),
+    "features": (FEATURES, "CSV: a derived past covariate after those: range, Parkinson's variance from High, Low"),
     "audio_encoding": (AUDIO_ENCODINGS, "audio: vocoder frames, mu_law levels or raw values (vocoder)"),
     "sample_rate": (positive_int, "audio: resample to this rate in Hz (the file's)"),
 }

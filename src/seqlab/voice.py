@@ -14,8 +14,16 @@ Everything here is our own NumPy (no GPL code), tested against references we did
 - ``hnr_db``: harmonics-to-noise ratio by autocorrelation (Boersma 1993): the normalised autocorrelation of a
   Hann-windowed frame, divided by the window's own, peaks at r_max at the period, and
   HNR = 10 log10(r_max / (1 - r_max)).
-- ``mel_cepstra``: c1..c24 of a 40-band mel spectrum (ln amplitude, orthonormal DCT-II); the distance of two
-  mean mel-cepstra in dB is (10 / ln 10) sqrt(2 sum_k (a_k - b_k)^2), the mel-cepstral distortion formula.
+- ``mel_cepstra``: c1..c24 of a 40-band mel spectrum in the convention of SPTK's mel-cepstrum, for which the
+  mel-cepstral distortion formula is defined: with ln A_n the ln amplitude of band n = 0 .. N-1 at the warped
+  frequency w_n = pi (2n + 1) / (2N),
+
+      ln A_n ~ c_0 + 2 sum_{k>=1} c_k cos(k w_n),   c_k = (1 / N) sum_n ln A_n cos(k w_n)
+
+  (a DCT-II scaled by 1 / N, not the orthonormal sqrt(2 / N) of MFCCs, whose coefficients are sqrt(2N) times
+  larger). The distance of two mean mel-cepstra in dB is then (10 / ln 10) sqrt(2 sum_k (a_k - b_k)^2), the
+  mel-cepstral distortion formula: by Parseval, (10 / ln 10) times the RMS over the warped frequency axis of
+  the difference of the two liftered ln-amplitude envelopes.
 - ``voice_metrics``: the table ``seqlab evaluate --voice`` prints.
 """
 
@@ -135,8 +143,9 @@ def mel_filterbank(rate: int, n_fft: int, bands: int = MEL_BANDS, low: float = M
 
 
 def mel_cepstra(x: np.ndarray, rate: int) -> np.ndarray:
-    """Mel-cepstra c1..c24 (T, 24) of 25 ms Hann frames every 10 ms, ln amplitude, orthonormal DCT-II; each
-    band floored 80 dB under the frame's loudest, so that empty bands do not depend on the level."""
+    """Mel-cepstra c1..c24 (T, 24) of 25 ms Hann frames every 10 ms: ln amplitude of 40 mel bands, a DCT-II
+    scaled by 1 / N (SPTK's convention, see the module docstring); each band floored 80 dB under the frame's
+    loudest, so that empty bands do not depend on the level."""
     length = int(0.025 * rate)
     n_fft = 1 << int(math.ceil(math.log2(length)))
     frames = frames_of(np.asarray(x, dtype=np.float64), length, int(round(HOP_S * rate))) * np.hanning(length)
@@ -145,7 +154,7 @@ def mel_cepstra(x: np.ndarray, rate: int) -> np.ndarray:
     floor = FLOOR * bands.max(axis=1, keepdims=True) + 1e-30  # 80 dB under the loudest band: scale-free
     log_amplitude = 0.5 * np.log(bands + floor)
     k, n = np.arange(CEPSTRA + 1)[:, None], np.arange(MEL_BANDS)[None, :]
-    dct = np.sqrt(2.0 / MEL_BANDS) * np.cos(np.pi * k * (2 * n + 1) / (2 * MEL_BANDS))
+    dct = np.cos(np.pi * k * (2 * n + 1) / (2 * MEL_BANDS)) / MEL_BANDS  # (25, bands): c_k of ln A_n
     return (log_amplitude @ dct.T)[:, 1:]
 
 

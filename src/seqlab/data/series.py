@@ -9,6 +9,12 @@ Dates (``date_column``) are parsed one by one, so ``2017-11-10`` and ``Jan 1 200
 series they must increase strictly. Missing cells are an error naming the line unless a ``fill`` policy
 is chosen: ``ffill`` (carry the last value forward), ``interpolate`` (linear) or ``drop`` (skip the row).
 Cells that are not numbers are always an error: they are corrupt data, not gaps.
+
+Past covariates are columns named in ``covariates``, then the derived ``features`` after them:
+
+- ``range``: Parkinson's (1980) estimator of the day's variance from its high and low prices,
+  ``sigma_P^2 = (ln High - ln Low)^2 / (4 ln 2)`` (unbiased for the variance of the log price over the day under
+  a driftless Brownian motion; in the units of squared log returns), from the ``High`` and ``Low`` columns.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from seqlab.data.bundled_data import resolve
 from seqlab.errors import OptionError, SeqlabError
 
 FILL_POLICIES = ("ffill", "interpolate", "drop")
+FEATURES = ("range",)  # covariates derived from other columns (see the module docstring)
+HIGH_LOW_COLUMNS = (("High", "Low"), ("high", "low"), ("HIGH", "LOW"))
 DEFAULT_COLUMNS = ("Close", "close", "y", "value")  # tried in order when no column is named
 DEFAULT_DATE_COLUMNS = ("Date", "date", "ds", "timestamp")
 HEADER_LINES = 1  # line numbers in errors count the header: the first data row is line 2
@@ -59,6 +67,7 @@ def load_series(
     id_column: str | None = None,
     fill: str | None = None,
     covariates: str | None = None,
+    features: str | None = None,
 ) -> list[Series]:
     """The series in a CSV file (or the bundled ``"msft"``); see the module docstring for the layouts."""
     import pandas as pd  # a heavy import, needed only here
@@ -97,6 +106,19 @@ def load_series(
             )
     value_columns = [need(c.strip(), "column") for c in column.split(",") if c.strip()]
     covariate_columns = [need(c.strip(), "covariate column") for c in (covariates or "").split(",") if c.strip()]
+    feature_names = [f.strip() for f in (features or "").split(",") if f.strip()]
+    unknown = [f for f in feature_names if f not in FEATURES]
+    if unknown:
+        raise OptionError(f"unknown {{0}} {unknown[0]!r}; choose from {', '.join(FEATURES)}", "features")
+    high_low = None
+    if feature_names:
+        high_low = next((pair for pair in HIGH_LOW_COLUMNS if set(pair) <= set(frame.columns)), None)
+        if high_low is None:
+            raise OptionError(
+                f"{path}: {{0}} range needs High and Low columns (the day's high and low prices); the file has "
+                f"columns: {available}",
+                "features",
+            )
 
     groups: list[tuple[str, np.ndarray]]  # (name, row indices)
     if id_column is not None:
@@ -117,16 +139,40 @@ def load_series(
             name = group_name or c
             source = f"{path.name}, column {c}" + (f", {id_column} {group_name}" if group_name else "")
             values, keep = _parse_values(frame[c].to_numpy()[index], lines[index], source, fill)
+            rows, where = index[keep], lines[index][keep]  # a row dropped for a gap goes with its covariates
             extra = None
-            if covariate_columns:
-                columns = []
-                for k in covariate_columns:  # a row dropped for a missing value goes with its covariates
-                    where = f"{path.name}, covariate column {k}"
-                    columns.append(_parse_values(frame[k].to_numpy()[index][keep], lines[index][keep], where, fill)[0])
+            if covariate_columns or feature_names:
+                columns = [
+                    _column(frame, k, rows, where, f"{path.name}, covariate column {k}", fill)
+                    for k in covariate_columns
+                ]
+                if feature_names:
+                    high, low = (_column(frame, k, rows, where, f"{path.name}, column {k}", fill) for k in high_low)
+                    columns.append(parkinson_variance(high, low, where, path.name, high_low))
                 extra = np.stack(columns, axis=1)  # (T, C)
             dates_kept = None if dates is None else dates[keep]
             series.append(Series(name, values, dates_kept, lines[index][keep], source, c, extra))
     return series
+
+
+def _column(frame, name: str, rows: np.ndarray, lines: np.ndarray, source: str, fill: str | None) -> np.ndarray:
+    """The numbers of column ``name`` in ``rows`` (gaps filled as the values' are)."""
+    return _parse_values(frame[name].to_numpy()[rows], lines, source, fill)[0]
+
+
+def parkinson_variance(
+    high: np.ndarray, low: np.ndarray, lines: np.ndarray, name: str = "data", columns=("High", "Low")
+) -> np.ndarray:
+    """``(ln high - ln low)^2 / (4 ln 2)`` (T,); a non-positive price or a high below the low names its line."""
+    bad = np.flatnonzero((low <= 0) | (high < low))
+    if len(bad):
+        i = bad[0]
+        what = "a non-positive low" if low[i] <= 0 else "a high below the low"
+        raise SeqlabError(
+            f"{name}: line {lines[i]}: {what} ({columns[0]} {high[i]:g}, {columns[1]} {low[i]:g}); the range "
+            "feature needs 0 < Low <= High"
+        )
+    return (np.log(high) - np.log(low)) ** 2 / (4 * np.log(2.0))
 
 
 def _parse_dates(cells: np.ndarray, lines: np.ndarray, path: Path) -> np.ndarray:

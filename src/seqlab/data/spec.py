@@ -35,7 +35,7 @@ DEFAULT_VALID_FRACTION = {"text": 0.1, "series": 0.2, "audio": 0.1}
 DEFAULT_TRANSFORM = "log_return"  # prices: model the daily log returns
 AUDIO_ENCODINGS = ("vocoder", "mu_law", "raw")
 MIN_VOCODER_FRAMES = 40  # 0.2 s of 5 ms frames: fewer leave nothing for a frame model to learn or score
-SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates")
+SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates", "features")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
 RECORDED_FIELDS = ("vocoder",)  # set when the data is read (the frame layout), never given as an option
 # How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
@@ -55,6 +55,7 @@ class DataSpec:
     fill: str | None = None  # CSV: ffill, interpolate or drop missing values (None: refuse them)
     transform: str | None = None  # CSV: log, diff, log_return, standardize, none (comma-chained)
     covariates: str | None = None  # CSV: past covariate column(s), extra inputs of the neural models
+    features: str | None = None  # CSV: derived past covariates after those (range: Parkinson's variance)
     audio_encoding: str | None = None  # audio: vocoder frames (the default), mu_law levels or raw values
     sample_rate: int | None = None  # audio: resample to this rate in Hz
     vocoder: dict | None = None  # audio_encoding vocoder: the frame layout (set when the data is read)
@@ -178,7 +179,9 @@ def _vocoder_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
 
 def read_series(spec: DataSpec) -> list[Series]:
     """Every series of a CSV spec, whole (untransformed, unsplit): what a forecast conditions on."""
-    return load_series(spec.source, spec.column, spec.date_column, spec.id_column, spec.fill, spec.covariates)
+    return load_series(
+        spec.source, spec.column, spec.date_column, spec.id_column, spec.fill, spec.covariates, spec.features
+    )
 
 
 def _series_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
@@ -199,7 +202,7 @@ def _series_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
         transform.apply(s.values[cut - transform.lost :], s.source, s.lines[cut - transform.lost :])
         for s, cut in zip(series, cuts, strict=True)
     ]
-    if spec.covariates:  # beside each transformed value, the covariates of its row
+    if spec.covariates or spec.features:  # beside each transformed value, the covariates of its row
         lost = transform.lost
         train = [np.column_stack([y, s.covariates[lost:cut]]) for y, s, cut in zip(train, series, cuts, strict=True)]
         valid = [np.column_stack([y, s.covariates[cut:]]) for y, s, cut in zip(valid, series, cuts, strict=True)]

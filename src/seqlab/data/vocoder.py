@@ -28,8 +28,10 @@ import numpy as np
 from seqlab.data.audio import resample
 from seqlab.errors import SeqlabError
 
-with warnings.catch_warnings():  # pyworld 0.3.5 imports pkg_resources (setuptools < 81), which warns
-    warnings.simplefilter("ignore")
+# pyworld 0.3.5 imports pkg_resources (hence setuptools < 81), which warns "pkg_resources is deprecated as an
+# API" on every run of an audio command: that one warning is silenced, any other from the import still shows.
+with warnings.catch_warnings():
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
     import pyworld
 
 FRAME_PERIOD_MS = 5.0
@@ -170,3 +172,26 @@ def synthesise(frames: np.ndarray, layout: VocoderLayout) -> np.ndarray:
     ap = pyworld.decode_aperiodicity(aperiodicity, fs, n_fft)
     y = pyworld.synthesize(np.ascontiguousarray(f0), sp, ap, fs, layout.frame_period_ms)
     return y.astype(np.float32)
+
+
+def smooth_trajectories(frames: np.ndarray, layout: VocoderLayout, width: int) -> np.ndarray:
+    """Frames (T, D) with the envelope and aperiodicity columns replaced by their centred moving average over
+    ``width`` frames (odd; the first and last frames repeated at the ends); voicing and f0 untouched.
+
+        y_t = (1 / width) sum_{|j| <= width // 2} x_{clip(t + j, 0, T - 1)}
+
+    Generated frames are drawn independently given the state, so these trajectories jitter from frame to frame
+    where speech moves smoothly; statistical parametric synthesis smooths them with delta features and MLPG
+    (Tokuda et al. 2000); this moving average is the simple stand-in (docs/audio.md measures what it does)."""
+    frames = np.asarray(frames, dtype=np.float64)
+    if width <= 1 or not len(frames):
+        return frames
+    if width % 2 == 0:
+        raise SeqlabError(f"the smoothing width must be odd, got {width}")
+    columns = layout.groups["envelope"] + layout.groups["aperiodicity"]
+    half = width // 2
+    padded = np.pad(frames[:, columns], ((half, half), (0, 0)), mode="edge")  # (T + width - 1, C)
+    sums = np.concatenate([np.zeros((1, len(columns))), np.cumsum(padded, axis=0)])  # (T + width, C)
+    out = frames.copy()
+    out[:, columns] = (sums[width:] - sums[:-width]) / width
+    return out

@@ -4,7 +4,8 @@
   ``order`` experiment shuffles (``contenders``, ``fit_contender``);
 - series: the forecasting families ``seqlab backtest`` compares and the pool combines (``series_contender``,
   ``fit_series_contender``): the random walk, a linear AR, the GARCH family (``garch``, ``gjr-t``,
-  ``egarch-skewt``, ...: volatility[-noise]), the neural models, and ``pool``, a linear pool of the others.
+  ``egarch-skewt``, ``garchx-t`` ...: volatility[-noise], ``seqlab.models.garch``), the neural models, and
+  ``pool``, a linear pool of the others.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError
 from seqlab.metrics import aic
 from seqlab.models import sizing
-from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.models.garch import GARCH, NAME_EXAMPLES, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
@@ -118,41 +119,18 @@ def fit_contender(
 
 NEURAL_SERIES_MODELS = ("neural_ar", "rnn", "lstm", "gru")
 SERIES_MODELS = ("random_walk", "linear_ar", *NEURAL_SERIES_MODELS, "pool")
-# GARCH-family names: volatility[-noise], volatility garch, gjr or egarch, noise normal (default), t or skewt
-GARCH_EXAMPLES = ("garch", "garch-t", "gjr-t", "egarch-t", "egarch-skewt")
-VOLATILITY_NAMES = {"garch": {"vol": "garch"}, "gjr": {"vol": "garch", "o": 1}, "egarch": {"vol": "egarch", "o": 1}}
-DISTS = ("normal", "t", "skewt")
+GARCH_EXAMPLES = NAME_EXAMPLES  # GARCH-family names: volatility[-noise] (seqlab.models.garch)
 NEURAL_LR = 2e-3
 
 
-def garch_config(vol: str = "garch", dist: str | None = None, mean: str | None = None, lags: int | None = None):
-    """``GARCHConfig`` from the command-line names (``--vol gjr`` is ``vol="garch", o=1``); None: the default."""
-    if vol not in VOLATILITY_NAMES:
-        raise OptionError(f"unknown {{0}} {vol!r}; choose from {', '.join(VOLATILITY_NAMES)}", "vol")
-    fields = dict(VOLATILITY_NAMES[vol])
-    if dist is not None:
-        fields["dist"] = dist
-    if mean is not None:
-        fields["mean"] = mean
-    if lags is not None:
-        fields["lags"] = lags
-        fields.setdefault("mean", "ar")
-    if fields.get("mean") == "ar" and "lags" not in fields:
-        fields["lags"] = 1
-    return GARCHConfig(**fields)
-
-
-def parse_name(name: str) -> GARCHConfig | None:
-    """``garch``, ``gjr-t``, ``egarch-skewt`` ... (volatility[-noise], noise normal by default) as a config;
-    None for a name that is not a GARCH-family name."""
-    vol, _, dist = name.partition("-")
-    if vol not in VOLATILITY_NAMES or (dist and dist not in DISTS):
-        return None
-    return garch_config(vol, dist or "normal")
-
-
 def known_series_name(name: str) -> bool:
-    return name in SERIES_MODELS or parse_name(name) is not None
+    return name in SERIES_MODELS or GARCHConfig.from_name(name) is not None
+
+
+def reads_covariates(name: str) -> bool:
+    """Whether the contender called ``name`` reads the covariates beside the values: the neural models, GARCH-X."""
+    config = GARCHConfig.from_name(name)
+    return name in NEURAL_SERIES_MODELS or (config is not None and GARCH(config).num_covariates > 0)
 
 
 @dataclass
@@ -171,7 +149,7 @@ class SeriesOptions:
 
 def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> SeriesContender:
     """An unfitted contender called ``name`` for ``train``: the modelled series (T,), or (T, 1 + C) with past
-    covariates, which only the neural models read (they standardise by it: ``for_series``)."""
+    covariates, which the neural models (they standardise by it: ``for_series``) and GARCH-X read."""
     covariates = train.shape[1] - 1 if train.ndim == 2 else 0
     if name in NEURAL_SERIES_MODELS:
         if name == "neural_ar":
@@ -184,7 +162,7 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
         return SeriesContender(name, model, fit, covariates > 0, trains=True)
     if name == "pool":
         members = [m for m in options.pool_members if m != "pool"]
-        reads = covariates if any(m in NEURAL_SERIES_MODELS for m in members) else 0
+        reads = covariates if any(reads_covariates(m) for m in members) else 0
         model = Pool(
             members, lambda member, part: series_contender(member, part, options), options.seed, covariates=reads
         )
@@ -197,24 +175,32 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
     if name == "linear_ar":
         ar = LinearAR(order="bic", max_order=10)  # BIC: AIC overfits a short series (monthly: +1 nat)
         return SeriesContender(name, ar, lambda data, callbacks: fit_values(ar, data) | {"order": ar.order})
-    if (config := parse_name(name)) is not None:
+    if (config := GARCHConfig.from_name(name)) is not None:
         garch = GARCH(config)
+        if garch.num_covariates and garch.num_covariates != covariates:
+            raise OptionError(
+                f"{{0}}: {name} reads one exogenous variance beside the values; the data have {covariates} "
+                "covariates (give {1} range)",
+                "models",
+                "features",
+            )
         fit = lambda data, callbacks: fit_values(garch, data) | {"aic": in_sample_aic(garch)}  # noqa: E731
-        return SeriesContender(name, garch, fit)
+        return SeriesContender(name, garch, fit, garch.num_covariates > 0)
     choices = ", ".join(SERIES_MODELS + GARCH_EXAMPLES)
     raise OptionError(f"{{0}}: unknown {name!r}; choose from {choices}", "models")
 
 
 def fit_values(model: SequenceModel, data: torch.Tensor) -> dict:
-    """Maximum likelihood or closed form on the values (T,) (a column of covariates beside them is dropped)."""
+    """Maximum likelihood or closed form on the values (T,), with their covariates (T, 1 + C) for a model that
+    reads them (GARCH-X); the covariates are dropped for the others."""
     values = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    model.fit(values[:, 0] if values.ndim == 2 else values)
+    model.fit(values[:, 0] if values.ndim == 2 and not model.num_covariates else values)
     return {}
 
 
 def in_sample_aic(model: GARCH) -> float:
     """AIC of a fitted GARCH-family model on its training part."""
-    return aic(len(model.params), model.result.loglik)
+    return aic(len(model.params), model.training_result.loglik)
 
 
 def fit_neural(

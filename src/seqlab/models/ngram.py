@@ -132,7 +132,7 @@ class NGram(SequenceModel):
     def decode(self, x: torch.Tensor) -> str:
         return self.vocabulary.decode(x.tolist())
 
-    def fit(self, train, valid=None, **unused) -> NGram:
+    def fit(self, train, valid=None) -> NGram:
         """Count every k-gram of ``train`` (text or ids), k = 1 .. order + 1."""
         if isinstance(train, str) and self.vocabulary is None:
             self.vocabulary = Vocabulary.from_text(train)

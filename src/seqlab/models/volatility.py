@@ -1,31 +1,41 @@
-"""The pieces of a GARCH model in NumPy: variance recursions, their start (backcast), bounds and noise laws.
+"""Volatility processes: the variance equation of a GARCH-family model, its start, bounds and constraints.
 
-Shapes: ``e (T,)`` the residuals ``x_t - mu_t``; every recursion returns ``sigma2 (T,)``, the conditional
-variance of ``e_t`` given ``e_<t``. They follow the ``arch`` package (K. Sheppard) so that likelihoods match:
+A process maps residuals ``e (n,)`` (``x_t - mu_t``) to conditional variances ``sigma2 (n,)``, each given the
+residuals before it (and, for GARCH-X, an exogenous series ``x_prev (n,)`` known before each step):
 
     GARCH / GJR   sigma2_t = omega + sum_i alpha_i e^2_{t-i} + sum_i gamma_i e^2_{t-i} 1[e_{t-i} < 0]
-                             + sum_j beta_j sigma2_{t-j}
+                             + sum_j beta_j sigma2_{t-j}                         (GJR: o > 0)
+    GARCH-X       the same + delta x_{t-1}, x >= 0 a measured variance (e.g. the day's Parkinson range)
     EGARCH        ln sigma2_t = omega + sum_i alpha_i (|z_{t-i}| - sqrt(2/pi)) + sum_i gamma_i z_{t-i}
                              + sum_j beta_j ln sigma2_{t-j},          z_t = e_t / sigma_t
 
-Before the sample (``t - i < 0``) ``e^2`` and ``sigma2`` are the backcast ``b`` (EGARCH: ``ln sigma2 = ln b``,
-and the ``z`` terms are left out), the asymmetric term ``e^2 1[e < 0]`` is ``b / 2``. ``b`` is an exponentially
-weighted mean of the first 75 squared residuals (weights ``0.94^k``). While optimising, every ``sigma2_t`` is
-kept inside bounds around an EWMA variance (``variance_bounds``), as ``arch`` does, so that wild trial
-parameters cannot overflow; at a fitted optimum the bounds are not active (``GARCH.fit`` records it).
+The recursion is written once per process, as ``step(params, lags, x_prev)``: the next variance from the lags
+(what the equation reads of the past, newest first: GARCH ``e^2``, ``e^2 1[e < 0]``, ``sigma2``; EGARCH
+``|z| - sqrt(2/pi)``, ``z``, ``ln sigma2``), with ``push(lags, e, sigma2)`` the lags after a residual and
+``initial(b)`` the lags before the sample: ``e^2`` and ``sigma2`` the backcast ``b``, ``e^2 1[e < 0]`` ``b / 2``
+(EGARCH: ``ln sigma2 = ln b``, no ``z`` terms). Lags are lists of floats, or of (S,) arrays for S paths at once.
+Streaming, sampling and ``variance_reference`` (the definition, a loop over ``step``) all call it; ``variance``
+is the fast path for fitting, tested against the reference: GARCH's recursion is linear in ``sigma2``, so
+``sigma2 = lfilter(1, [1, -beta], u)`` with ``u`` the known part (one C pass); EGARCH(1,1,1) is a tight loop over
+Python floats. Everything follows the ``arch`` package (K. Sheppard) so that likelihoods match: ``b`` is an
+exponentially weighted mean of the first 75 squared residuals (weights ``0.94^k``), and while optimising every
+``sigma2_t`` is kept inside bounds around an EWMA variance (``variance_bounds``) so that wild trial parameters
+cannot overflow; at a fitted optimum the bounds are not active (the fit records it).
 
-The GARCH / GJR recursion is linear in ``sigma2``: ``sigma2 = lfilter(1, [1, -beta], u)`` with ``u`` the known
-part, one C pass (``garch_variance``); a step outside the bounds falls back to the sequential
-``garch_variance_reference``, which is the definition. EGARCH is not linear: a tight loop over Python floats.
+Interface of a process (``params`` is its block of the parameter vector, ``names`` order):
+``names``, ``exogenous`` (0, or 1 for GARCH-X), ``backcast(e)``, ``initial``, ``step``, ``push``, ``bound``,
+``variance``, ``variance_reference``, ``start_grid(e)``, ``bounds(e)``,
+``constraints()`` (``A params >= lower``), ``unscale(scale)`` (the Jacobian and shift of the data-scale
+parameters for a fit on ``scale * y``), ``unscale_backcast`` and ``describe()``.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import lfilter, lfiltic
-from scipy.special import gammaln
 
 SQRT2_OV_PI = math.sqrt(2.0 / math.pi)  # E|z| for z ~ N(0, 1), used by EGARCH whatever the noise law
 LNSIGMA_MAX = float(np.log(np.finfo(np.double).max) - 0.1)
@@ -33,16 +43,21 @@ BACKCAST_SPAN = 75
 EWMA_LAMBDA = 0.94
 
 
-def backcast(e: np.ndarray) -> float:
-    """``b = sum_k w_k e_k^2`` over the first 75 residuals, ``w_k`` proportional to ``0.94^k``."""
-    tau = min(BACKCAST_SPAN, len(e))
+def ewma_start(v: np.ndarray) -> float:
+    """``sum_k w_k v_k`` over the first 75 values, ``w_k`` proportional to ``0.94^k``: arch's backcast weights."""
+    tau = min(BACKCAST_SPAN, len(v))
     w = EWMA_LAMBDA ** np.arange(tau)
-    return float(np.sum(e[:tau] ** 2 * (w / w.sum())))
+    return float(np.sum(v[:tau] * (w / w.sum())))
+
+
+def backcast(e: np.ndarray) -> float:
+    """``b``: the EWMA start of the squared residuals, what ``e^2`` and ``sigma2`` are before the sample."""
+    return ewma_start(e**2)
 
 
 def variance_bounds(e: np.ndarray) -> np.ndarray:
     """(T, 2) lower and upper bounds on ``sigma2_t``: an EWMA variance / 1e6 and * 1e6, clipped as ``arch`` does."""
-    ewma = garch_variance(np.array([0.0, 1 - EWMA_LAMBDA, EWMA_LAMBDA]), e, 1, 0, 1, backcast(e), None)
+    ewma = GARCHProcess().variance(np.array([0.0, 1 - EWMA_LAMBDA, EWMA_LAMBDA]), e, backcast(e), None)
     bounds = np.stack([ewma / 1e6, ewma * 1e6], axis=1)
     floor, top = float(np.var(e)) / 1e8, 1e7 * (1 + float(np.max(e**2)))
     bounds[bounds[:, 0] < floor, 0] = floor
@@ -60,139 +75,309 @@ def _clip(s: float, low: float, high: float) -> float:
     return s
 
 
-def garch_variance(
-    params: np.ndarray, e: np.ndarray, p: int, o: int, q: int, b: float, bounds: np.ndarray | None
-) -> np.ndarray:
-    """GARCH / GJR ``sigma2 (T,)`` for ``params = [omega, alpha_1..p, gamma_1..o, beta_1..q]``: the linear filter
-    ``sigma2_t - sum_j beta_j sigma2_{t-j} = u_t`` in one ``lfilter`` pass; ``bounds`` (T, 2) or None."""
-    T = len(e)
-    omega, alpha, gamma, beta = params[0], params[1 : 1 + p], params[1 + p : 1 + p + o], params[1 + p + o :]
-    f = e**2
-    u = np.full(T, omega)
-    if p:
-        padded = np.concatenate([np.full(p, b), f])  # e^2 before the sample: the backcast
-        for i in range(p):  # u_t += alpha_i e^2_{t-1-i}
-            u += alpha[i] * padded[p - 1 - i : p - 1 - i + T]
-    if o:
-        padded = np.concatenate([np.full(o, 0.5 * b), f * (e < 0)])
-        for i in range(o):
-            u += gamma[i] * padded[o - 1 - i : o - 1 - i + T]
-    if q:
-        a = np.concatenate([[1.0], -beta])
-        sigma2, _ = lfilter([1.0], a, u, zi=lfiltic([1.0], a, np.full(q, b)))
-    else:
-        sigma2 = u
-    if bounds is not None and ((sigma2 < bounds[:, 0]).any() or (sigma2 > bounds[:, 1]).any()):
-        return garch_variance_reference(params, e, p, o, q, b, bounds)
-    return sigma2
+def _push(lags: list, value) -> list:
+    """``lags`` newest first with ``value`` in front and the oldest dropped."""
+    return [value, *lags[:-1]]
 
 
-def garch_variance_reference(
-    params: np.ndarray, e: np.ndarray, p: int, o: int, q: int, b: float, bounds: np.ndarray | None
-) -> np.ndarray:
-    """The same recursion one step at a time (the definition; bounds applied at every step, as ``arch`` does)."""
-    T = len(e)
-    sigma2 = np.empty(T)
-    for t in range(T):
-        s = params[0]
-        for i in range(p):
-            s += params[1 + i] * (b if t - 1 - i < 0 else e[t - 1 - i] ** 2)
-        for i in range(o):
-            s += params[1 + p + i] * (0.5 * b if t - 1 - i < 0 else e[t - 1 - i] ** 2 * (e[t - 1 - i] < 0))
-        for j in range(q):
-            s += params[1 + p + o + j] * (b if t - 1 - j < 0 else sigma2[t - 1 - j])
-        sigma2[t] = s if bounds is None else _clip(s, bounds[t, 0], bounds[t, 1])
-    return sigma2
+def _names(p: int, o: int, q: int) -> list[str]:
+    alpha, gamma, beta = (range(1, n + 1) for n in (p, o, q))
+    return ["omega"] + [f"alpha[{i}]" for i in alpha] + [f"gamma[{i}]" for i in gamma] + [f"beta[{j}]" for j in beta]
 
 
-def egarch_variance(
-    params: np.ndarray, e: np.ndarray, p: int, o: int, q: int, ln_b: float, bounds: np.ndarray | None
-) -> np.ndarray:
-    """EGARCH ``sigma2 (T,)``; ``ln_b`` is the log of the backcast. Sequential (``z_t`` needs ``sigma2_t``): one
-    tight loop over Python floats for orders up to (1, 1, 1), else ``egarch_variance_reference``."""
-    if max(p, o, q) > 1:
-        return egarch_variance_reference(params, e, p, o, q, ln_b, bounds)
-    omega = float(params[0])
-    alpha = float(params[1]) if p else 0.0
-    gamma = float(params[1 + p]) if o else 0.0
-    beta = float(params[1 + p + o]) if q else 0.0
+def _reference(process, params, e: np.ndarray, b: float, bounds: np.ndarray | None, x_prev) -> np.ndarray:
+    """``sigma2 (n,)`` one ``step`` at a time: the definition (``bounds`` applied at every step, as arch), over
+    Python floats (NumPy scalars would make each step several times slower)."""
+    step, push, bound = process.step, process.push, process.bound
+    params, lags, sigma2 = np.asarray(params).tolist(), process.initial(b), [0.0] * len(e)
+    x = [None] * len(e) if x_prev is None else np.asarray(x_prev).tolist()
     low, high = (bounds[:, 0].tolist(), bounds[:, 1].tolist()) if bounds is not None else (None, None)
-    values = e.tolist()
-    sigma2 = [0.0] * len(values)
-    exp, sqrt, log, top, c = math.exp, math.sqrt, math.log, LNSIGMA_MAX, SQRT2_OV_PI
-    shock, ln_prev = 0.0, ln_b  # no z before the sample
-    for t, e_t in enumerate(values):
-        ln_s = omega + shock + beta * ln_prev
-        if ln_s > top:
-            ln_s = top
-        s = exp(ln_s)
-        if low is not None:
-            if s < low[t]:
-                s = low[t]
-                ln_s = log(s)
-            elif s > high[t]:
-                s = high[t] + ln_s - log(high[t])
-                ln_s = log(s)
-        sigma2[t] = s
-        z = e_t / sqrt(s)
-        shock = alpha * (abs(z) - c) + gamma * z
-        ln_prev = ln_s
+    for t, e_t in enumerate(e.tolist()):
+        s = float(step(params, lags, x[t]))
+        sigma2[t] = s = s if low is None else bound(s, low[t], high[t])
+        lags = push(lags, e_t, s)
     return np.array(sigma2)
 
 
-def egarch_variance_reference(
-    params: np.ndarray, e: np.ndarray, p: int, o: int, q: int, ln_b: float, bounds: np.ndarray | None
-) -> np.ndarray:
-    """EGARCH of any order one step at a time (the definition, as ``arch`` writes it)."""
-    T = len(e)
-    ln_sigma2, z, sigma2 = np.empty(T), np.empty(T), np.empty(T)
-    for t in range(T):
-        ln_s = params[0]
+@dataclass(frozen=True)
+class GARCHProcess:
+    """GARCH(p, q), GJR-GARCH(p, o, q) with ``o > 0``, and GARCH-X with ``exogenous=1``; ``params`` are
+    ``[omega, alpha_1..p, gamma_1..o, beta_1..q(, delta)]``. Positive and stationary when omega > 0, alpha >= 0,
+    alpha + gamma >= 0, beta >= 0, delta >= 0 and sum alpha + sum gamma / 2 + sum beta < 1 (the exogenous
+    variance, stationary itself, does not enter the persistence)."""
+
+    p: int = 1
+    o: int = 0
+    q: int = 1
+    exogenous: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        return _names(self.p, self.o, self.q) + ["delta"] * self.exogenous
+
+    def backcast(self, e: np.ndarray) -> float:
+        return backcast(e)
+
+    def _split(self, params: np.ndarray):
+        p, o, q = self.p, self.o, self.q
+        delta = float(params[1 + p + o + q]) if self.exogenous else 0.0
+        return params[0], params[1 : 1 + p], params[1 + p : 1 + p + o], params[1 + p + o : 1 + p + o + q], delta
+
+    def initial(self, b: float) -> tuple[list, list, list]:
+        """The lags ``(e^2, e^2 1[e < 0], sigma2)`` before the sample."""
+        m = max(self.p, self.o, self.q, 1)
+        return [b] * m, [0.5 * b] * m, [b] * m
+
+    def step(self, params, lags, x_prev=None):
+        """The recursion: ``sigma2`` of the next residual given the lags (and GARCH-X's ``x_prev``)."""
+        e2, negative, s = lags
+        p, o, q = self.p, self.o, self.q
+        sigma2 = params[0]
         for i in range(p):
-            ln_s += params[1 + i] * (abs(z[t - 1 - i]) - SQRT2_OV_PI) if t - 1 - i >= 0 else 0.0
+            sigma2 = sigma2 + params[1 + i] * e2[i]
         for i in range(o):
-            ln_s += params[1 + p + i] * z[t - 1 - i] if t - 1 - i >= 0 else 0.0
+            sigma2 = sigma2 + params[1 + p + i] * negative[i]
         for j in range(q):
-            ln_s += params[1 + p + o + j] * (ln_sigma2[t - 1 - j] if t - 1 - j >= 0 else ln_b)
-        ln_s = min(ln_s, LNSIGMA_MAX)
-        s = math.exp(ln_s)
-        if bounds is not None:
-            if s < bounds[t, 0]:
-                s = bounds[t, 0]
-                ln_s = math.log(s)
-            elif s > bounds[t, 1]:
-                s = bounds[t, 1] + ln_s - math.log(bounds[t, 1])
-                ln_s = math.log(s)
-        ln_sigma2[t], sigma2[t] = ln_s, s
-        z[t] = e[t] / math.sqrt(s)
-    return sigma2
+            sigma2 = sigma2 + params[1 + p + o + j] * s[j]
+        return sigma2 + params[1 + p + o + q] * x_prev if self.exogenous else sigma2
+
+    def push(self, lags, e, sigma2):
+        e2, negative, s = lags
+        return _push(e2, e * e), _push(negative, e * e * (e < 0)), _push(s, sigma2)
+
+    @staticmethod
+    def bound(s: float, low: float, high: float) -> float:
+        return _clip(s, low, high)
+
+    def variance_reference(self, params, e, b, bounds, x_prev=None) -> np.ndarray:
+        return _reference(self, params, e, b, bounds, x_prev)
+
+    def variance(self, params, e, b, bounds, x_prev=None) -> np.ndarray:
+        """The fast path: the linear filter ``sigma2_t - sum_j beta_j sigma2_{t-j} = u_t`` in one ``lfilter``
+        pass; if a step leaves ``bounds`` (T, 2), the reference (which clips every step) instead."""
+        omega, alpha, gamma, beta, delta = self._split(params)
+        p, o, q = self.p, self.o, self.q
+        T = len(e)
+        f = e**2
+        u = np.full(T, omega)
+        if p:
+            padded = np.concatenate([np.full(p, b), f])  # e^2 before the sample: the backcast
+            for i in range(p):  # u_t += alpha_i e^2_{t-1-i}
+                u += alpha[i] * padded[p - 1 - i : p - 1 - i + T]
+        if o:
+            padded = np.concatenate([np.full(o, 0.5 * b), f * (e < 0)])
+            for i in range(o):
+                u += gamma[i] * padded[o - 1 - i : o - 1 - i + T]
+        if self.exogenous:
+            u += delta * x_prev
+        if q:
+            a = np.concatenate([[1.0], -beta])
+            sigma2, _ = lfilter([1.0], a, u, zi=lfiltic([1.0], a, np.full(q, b)))
+        else:
+            sigma2 = u
+        if bounds is not None and ((sigma2 < bounds[:, 0]).any() or (sigma2 > bounds[:, 1]).any()):
+            return self.variance_reference(params, e, b, bounds, x_prev)
+        return sigma2
+
+    def start_grid(self, e: np.ndarray, x_prev=None) -> list[np.ndarray]:
+        """arch's grid of start values (alpha x gamma x persistence); GARCH-X splits the unconditional variance
+        between omega and delta E[x] in a few shares."""
+        p, o, q = self.p, self.o, self.q
+        target = float(np.mean(e**2))
+        shares = (0.0,) if not self.exogenous else (0.3, 0.7)
+        mean_x = float(np.mean(x_prev)) if self.exogenous else 1.0
+        candidates = []
+        for alpha in (0.01, 0.05, 0.1, 0.2):
+            for gamma in (0.01, 0.05, 0.1, 0.2):
+                for persistence in (0.5, 0.7, 0.9, 0.98):
+                    for share in shares:
+                        sv = (1.0 - persistence) * target * np.ones(1 + p + o + q + self.exogenous)
+                        rest = persistence
+                        if p:
+                            sv[1 : 1 + p] = alpha / p
+                            rest -= alpha
+                        if o:
+                            sv[1 + p : 1 + p + o] = gamma / o
+                            rest -= gamma / 2.0
+                        if q:
+                            sv[1 + p + o : 1 + p + o + q] = rest / q
+                        if self.exogenous:
+                            sv[0] *= 1 - share
+                            sv[-1] = share * (1.0 - persistence) * target / max(mean_x, 1e-300)
+                        candidates.append(sv)
+        return candidates
+
+    def bounds(self, e: np.ndarray) -> list[tuple[float, float]]:
+        v = float(np.mean(e**2))
+        gammas = [(-1.0, 2.0) if i < self.p else (0.0, 2.0) for i in range(self.o)]
+        exogenous = [(0.0, np.inf)] * self.exogenous
+        return [(1e-8 * v, 10.0 * v)] + [(0.0, 1.0)] * self.p + gammas + [(0.0, 1.0)] * self.q + exogenous
+
+    def constraints(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A params >= lower``: omega, alpha, beta >= 0; alpha_i + gamma_i >= 0 (gamma alone beyond p);
+        sum alpha + sum gamma / 2 + sum beta < 1 (arch's)."""
+        p, o = self.p, self.o
+        k = p + o + self.q
+        rows, lower = [], []
+        for i in range(k + 1):
+            row = np.zeros(k + 1)
+            row[i] = 1.0
+            if p < i <= p + o and i - p - 1 < p:
+                row[i - p] = 1.0
+            rows.append(row)
+            lower.append(0.0)
+        row = np.zeros(k + 1)
+        row[1:] = -1.0
+        row[1 + p : 1 + p + o] = -0.5
+        rows.append(row)
+        lower.append(-1.0)
+        A = np.zeros((len(rows), k + 1 + self.exogenous))
+        A[:, : k + 1] = np.array(rows)
+        return A, np.array(lower)
+
+    def unscale(self, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """A fit on ``scale * y`` (and ``scale^2 x``): omega / s^2; the rest unchanged."""
+        K = len(self.names)
+        J = np.eye(K)
+        J[0, 0] = 1.0 / scale**2
+        return J, np.zeros(K)
+
+    @staticmethod
+    def unscale_backcast(b: float, scale: float) -> float:
+        return b / scale**2
+
+    def describe(self) -> str:
+        p, o, q = self.p, self.o, self.q
+        x = "-X" if self.exogenous else ""
+        return f"GJR-GARCH{x}({p},{o},{q})" if o else f"GARCH{x}({p},{q})"
 
 
-# -- the noise laws: log-likelihood of e_t given sigma2_t, elementwise ----------------------------------------
-def normal_loglik(e: np.ndarray, sigma2: np.ndarray) -> np.ndarray:
-    """``log N(e; 0, sigma2)``."""
-    return -0.5 * (math.log(2 * math.pi) + np.log(sigma2) + e**2 / sigma2)
+@dataclass(frozen=True)
+class EGARCHProcess:
+    """EGARCH(p, o, q) (Nelson 1991) on ``ln sigma2``; ``params`` are ``[omega, alpha_1..p, gamma_1..o,
+    beta_1..q]``; stationary when sum beta < 1. Its backcast is ``ln b``."""
+
+    p: int = 1
+    o: int = 1
+    q: int = 1
+    exogenous: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        return _names(self.p, self.o, self.q)
+
+    def backcast(self, e: np.ndarray) -> float:
+        return math.log(backcast(e))
+
+    def initial(self, ln_b: float) -> tuple[list, list, list]:
+        """The lags ``(|z| - sqrt(2/pi), z, ln sigma2)`` before the sample: no z terms, ``ln b``."""
+        m = max(self.p, self.o, self.q, 1)
+        return [0.0] * m, [0.0] * m, [ln_b] * m
+
+    def step(self, params, lags, x_prev=None):
+        """The recursion: ``sigma2`` of the next residual given the lags."""
+        shock, z, ln_s = lags
+        p, o, q = self.p, self.o, self.q
+        ln_sigma2 = params[0]
+        for i in range(p):
+            ln_sigma2 = ln_sigma2 + params[1 + i] * shock[i]
+        for i in range(o):
+            ln_sigma2 = ln_sigma2 + params[1 + p + i] * z[i]
+        for j in range(q):
+            ln_sigma2 = ln_sigma2 + params[1 + p + o + j] * ln_s[j]
+        return np.exp(np.minimum(ln_sigma2, LNSIGMA_MAX))
+
+    def push(self, lags, e, sigma2):
+        shock, z, ln_s = lags
+        z_t = e / np.sqrt(sigma2)
+        return _push(shock, np.abs(z_t) - SQRT2_OV_PI), _push(z, z_t), _push(ln_s, np.log(sigma2))
+
+    @staticmethod
+    def bound(s: float, low: float, high: float) -> float:
+        """Up to the floor; above the ceiling, only logarithmically more (arch's EGARCH rule)."""
+        if s < low:
+            return low
+        return high + math.log(s) - math.log(high) if s > high else s
+
+    def variance_reference(self, params, e, ln_b, bounds, x_prev=None) -> np.ndarray:
+        return _reference(self, params, e, ln_b, bounds, x_prev)
+
+    def variance(self, params, e, ln_b, bounds, x_prev=None) -> np.ndarray:
+        """The fast path for orders up to (1, 1, 1): one tight loop over Python floats (``z_t`` needs
+        ``sigma2_t``, so no linear filter); higher orders take the reference."""
+        p, o, q = self.p, self.o, self.q
+        if max(p, o, q) > 1:
+            return self.variance_reference(params, e, ln_b, bounds)
+        omega = float(params[0])
+        alpha = float(params[1]) if p else 0.0
+        gamma = float(params[1 + p]) if o else 0.0
+        beta = float(params[1 + p + o]) if q else 0.0
+        low, high = (bounds[:, 0].tolist(), bounds[:, 1].tolist()) if bounds is not None else (None, None)
+        values = e.tolist()
+        sigma2 = [0.0] * len(values)
+        exp, sqrt, log, top, c = math.exp, math.sqrt, math.log, LNSIGMA_MAX, SQRT2_OV_PI
+        shock, ln_prev = 0.0, ln_b  # no z before the sample
+        for t, e_t in enumerate(values):
+            ln_s = omega + shock + beta * ln_prev
+            if ln_s > top:
+                ln_s = top
+            s = exp(ln_s)
+            if low is not None:
+                if s < low[t]:
+                    s = low[t]
+                    ln_s = log(s)
+                elif s > high[t]:
+                    s = high[t] + ln_s - log(high[t])
+                    ln_s = log(s)
+            sigma2[t] = s
+            z = e_t / sqrt(s)
+            shock = alpha * (abs(z) - c) + gamma * z
+            ln_prev = ln_s
+        return np.array(sigma2)
+
+    def start_grid(self, e: np.ndarray, x_prev=None) -> list[np.ndarray]:
+        """arch's grid: alpha x gamma x beta with omega at the unconditional log variance."""
+        p, o, q = self.p, self.o, self.q
+        target = math.log(np.mean(e**2))
+        candidates = []
+        for alpha in (0.01, 0.05, 0.1, 0.2):
+            for gamma in (-0.1, 0.0, 0.1):
+                for beta in (0.5, 0.7, 0.9, 0.98):
+                    sv = (1.0 - beta) * target * np.ones(p + o + q + 1)
+                    sv[1 : 1 + p] = alpha / p if p else 0
+                    if o:
+                        sv[1 + p : 1 + p + o] = gamma / o
+                    if q:
+                        sv[1 + p + o :] = beta / q
+                    candidates.append(sv)
+        return candidates
+
+    def bounds(self, e: np.ndarray) -> list[tuple[float, float]]:
+        ln_v, width = math.log(float(np.mean(e**2))), math.log(10000.0)
+        return (
+            [(ln_v - width, ln_v + width)] + [(-np.inf, np.inf)] * (self.p + self.o) + [(0.0, float(self.q))] * self.q
+        )
+
+    def constraints(self) -> tuple[np.ndarray, np.ndarray]:
+        """``A params >= lower``: sum beta < 1."""
+        row = np.zeros(1 + self.p + self.o + self.q)
+        row[1 + self.p + self.o :] = -1.0
+        return row[None], np.array([-1.0])
+
+    def unscale(self, scale: float) -> tuple[np.ndarray, np.ndarray]:
+        """A fit on ``scale * y``: omega - 2 ln s (1 - sum beta); the rest unchanged."""
+        K = len(self.names)
+        J, shift = np.eye(K), np.zeros(K)
+        J[0, 1 + self.p + self.o :] = 2 * math.log(scale)
+        shift[0] = -2 * math.log(scale)
+        return J, shift
+
+    @staticmethod
+    def unscale_backcast(ln_b: float, scale: float) -> float:
+        return ln_b - 2 * math.log(scale)
+
+    def describe(self) -> str:
+        return f"EGARCH({self.p},{self.o},{self.q})"
 
 
-def t_loglik(e: np.ndarray, sigma2: np.ndarray, nu: float) -> np.ndarray:
-    """Student's t standardised to variance ``sigma2``:
-    ``lnG((nu+1)/2) - lnG(nu/2) - ln(pi (nu-2) sigma2)/2 - (nu+1)/2 ln(1 + e^2 / (sigma2 (nu-2)))``."""
-    const = gammaln((nu + 1) / 2) - gammaln(nu / 2) - math.log(math.pi * (nu - 2)) / 2
-    return const - 0.5 * np.log(sigma2) - (nu + 1) / 2 * np.log1p(e**2 / (sigma2 * (nu - 2)))
-
-
-def skewt_constants(eta: float, lam: float) -> tuple[float, float, float]:
-    """Hansen's (1994) skewed t, standardised to mean 0 and variance 1: ``(a, b, log c)`` with
-    ``c = G((eta+1)/2) / (sqrt(pi (eta-2)) G(eta/2))``, ``a = 4 lam c (eta-2)/(eta-1)``, ``b^2 = 1 + 3 lam^2 - a^2``."""
-    log_c = float(gammaln((eta + 1) / 2) - gammaln(eta / 2) - math.log(math.pi * (eta - 2)) / 2)
-    a = 4 * lam * math.exp(log_c) * (eta - 2) / (eta - 1)
-    return a, math.sqrt(1 + 3 * lam**2 - a**2), log_c
-
-
-def skewt_loglik(e: np.ndarray, sigma2: np.ndarray, eta: float, lam: float) -> np.ndarray:
-    """``log(b c / sigma) - (eta+1)/2 log(1 + ((b z + a) / (1 + sgn(z + a/b) lam))^2 / (eta-2))``, ``z = e/sigma``."""
-    a, b, log_c = skewt_constants(eta, lam)
-    z = e / np.sqrt(sigma2)
-    lam = math.copysign(1 - 1e-6, lam) if abs(lam) >= 1 else lam
-    r = ((b * z + a) / (1 + np.sign(z + a / b) * lam)) ** 2
-    return math.log(b) + log_c - 0.5 * np.log(sigma2) - (eta + 1) / 2 * np.log(1 + r / (eta - 2))
+VolatilityProcess = GARCHProcess | EGARCHProcess

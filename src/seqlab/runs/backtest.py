@@ -277,8 +277,8 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     if unknown or not spec.models:
         choices = ", ".join(SERIES_MODELS + GARCH_EXAMPLES)
         raise OptionError(
-            f"{{0}}: unknown {', '.join(unknown) or '(none given)'}; choose from {choices} (GARCH: garch, gjr or "
-            "egarch, with -t or -skewt for the noise)",
+            f"{{0}}: unknown {', '.join(unknown) or '(none given)'}; choose from {choices} (GARCH: garch, gjr, "
+            "egarch, or garchx / gjrx with the range, with -t or -skewt for the noise)",
             "models",
         )
     dataset = load_dataset(spec.data)
@@ -288,14 +288,15 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     y = dataset.transform.apply(series.values, series.source, series.lines)
     covariates = None if series.covariates is None else series.covariates[dataset.transform.lost :]
     transform = dataset.spec.transform
-    extra = f", covariates {dataset.spec.covariates} (neural models only)" if covariates is not None else ""
+    named = ", ".join(filter(None, (dataset.spec.covariates, dataset.spec.features)))
+    extra = f", covariates {named} (neural models and GARCH-X only)" if covariates is not None else ""
     say(f"seqlab: backtest on {series.source}, transform {transform}{extra}: {len(y):,} values")
     check_output_size("--samples x --folds x --horizon", (spec.samples, spec.folds, spec.horizon))
     differenced = "diff" in dataset.transform.steps
     result = backtest(y, spec, differenced, dataset.spec.valid_fraction, covariates, say)
     record = {"data": series.source, "transform": transform, **result}
     if covariates is not None:
-        record["covariates"] = dataset.spec.covariates
+        record["covariates"] = named
     refit = f", refit every {spec.refit_every} steps ({result['fits']} fits)" if spec.refit_every else ""
     title = (
         f"{series.source} ({transform}{extra}): one-step scores on all {result['test_values']:,} held-out values"

@@ -17,7 +17,7 @@ from seqlab.atomic import check_parent_dir
 from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw, load_audio, write_wav
 from seqlab.data.spec import DataSpec
-from seqlab.data.vocoder import VocoderLayout, analyse, synthesise
+from seqlab.data.vocoder import VocoderLayout, analyse, smooth_trajectories, synthesise
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
@@ -25,8 +25,10 @@ from seqlab.runs import run_directory
 
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
 AUDIO_BYTES_PER_SAMPLE = 16  # an int64 id (or a float64 value) and the float32 sample written
-# vocoder frames: the temperature of each group of features (times --temperature); see docs/audio.md
-GROUP_TEMPERATURES = {"voicing": 0.5, "f0": 0.7, "envelope": 0.8, "aperiodicity": 1.0}
+# vocoder frames: the temperature of each group of features (times --temperature), and the width in frames of
+# the moving average over time of the generated envelope and aperiodicity; see docs/audio.md
+GROUP_TEMPERATURES = {"voicing": 0.5, "f0": 0.7, "envelope": 0.2, "aperiodicity": 1.0}
+SMOOTHING_FRAMES = 5  # 25 ms
 PEAK = 0.95  # generated speech louder than this is scaled down to it rather than clipped
 
 
@@ -150,8 +152,9 @@ def generate_audio(
 
 def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: SampleSpec):
     """Frames drawn one at a time (the model's streaming ``step``; clamped to the training range) with the
-    temperatures of ``GROUP_TEMPERATURES`` times ``spec.temperature``, then WORLD synthesis; a waveform that
-    would clip is scaled to a peak of ``PEAK``."""
+    temperatures of ``GROUP_TEMPERATURES`` times ``spec.temperature``, their envelope and aperiodicity smoothed
+    over ``SMOOTHING_FRAMES`` (``smooth_trajectories``), then WORLD synthesis; a waveform that would clip is
+    scaled to a peak of ``PEAK``."""
     layout = VocoderLayout.from_json(data_spec.vocoder)
     rate = layout.sample_rate
     n = int(round(spec.seconds * layout.frames_per_second)) if math.isfinite(spec.seconds) else spec.seconds
@@ -165,7 +168,7 @@ def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: Samp
         prompt_frames = analyse(prompt, rate, source=str(spec.prompt_audio), layout=layout)
     temperature = {group: t * spec.temperature for group, t in GROUP_TEMPERATURES.items()}
     frames = model.sample_elements(torch.from_numpy(prompt_frames), n, temperature, None, spec.seed)
-    audio = synthesise(frames.double().numpy(), layout)
+    audio = synthesise(smooth_trajectories(frames.double().numpy(), layout, SMOOTHING_FRAMES), layout)
     peak = float(np.abs(audio).max()) if len(audio) else 0.0
     return (audio * (PEAK / peak) if peak > PEAK else audio), rate, prompt
 

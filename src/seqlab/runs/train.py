@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from seqlab import io
-from seqlab.data.audio import MuLaw
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.data.text import Vocabulary
-from seqlab.data.vocoder import VocoderLayout
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models import sizing
@@ -65,11 +62,12 @@ TRAINER_FIELDS = tuple(f.name for f in fields(TrainerConfig))
 @dataclass
 class TrainSpec:
     data: DataSpec | None = None  # None: the default data (a new run) or the saved data (resume)
-    model: dict = field(default_factory=dict)  # LatentARConfig fields given (cell included)
+    model: dict = field(default_factory=dict)  # the family's fields given (LatentARConfig's, cell included)
     trainer: dict = field(default_factory=dict)  # TrainerConfig fields given
     out: Path | None = None  # None: run_directory.default_run_dir
     resume: bool = False
     overwrite: bool = False
+    family: str = "latent_ar"  # latent_ar (model: LatentARConfig fields), or garch (model: GARCH_OPTIONS)
 
 
 @dataclass
@@ -88,24 +86,6 @@ def main_process() -> bool:
 
 def is_vocoder(dataset: Dataset) -> bool:
     return dataset.kind == "audio" and dataset.spec.audio_encoding == "vocoder"
-
-
-def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
-    """A fresh latent AR model for the kind of data: a vocabulary, mu-law levels, or a standardised series."""
-    if dataset.kind == "text":
-        model = LatentAR(Vocabulary.from_text(dataset.train), config)
-    elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
-        model = LatentAR(MuLaw(dataset.rate), config)
-    elif is_vocoder(dataset):  # frames: voicing is binary; groups carry the sampling temperatures
-        groups = VocoderLayout.from_json(dataset.spec.vocoder).groups
-        model = LatentAR.for_frames(dataset.train.numpy(), config, binary=groups["voicing"], groups=groups)
-    else:
-        if dataset.spec.covariates:
-            config = replace(config, covariates=dataset.train.shape[1] - 1)
-        model = LatentAR.for_series(dataset.train, config)
-        model.transform = dataset.transform
-    model.data_spec = dataset.spec
-    return model
 
 
 def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, RunDirectory]:
@@ -151,7 +131,7 @@ def resumed(spec: TrainSpec, out: Path) -> tuple[Path, Dataset, LatentAR, Traine
 
 def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dict) -> tuple[LatentAR, TrainerConfig]:
     torch.manual_seed(spec.trainer.get("seed", 0))
-    model = new_model(dataset, LatentARConfig(**model_fields))
+    model = LatentAR.for_dataset(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
     if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (models/sizing.py)
         fit_part, _ = sizing.split_tail(model.encode(dataset.train, source=dataset.spec.source))
@@ -167,12 +147,15 @@ def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dic
 
 
 def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
-    if spec.model.get("cell") in CLI_CLASSICAL_MODELS:
+    if spec.family in CLI_CLASSICAL_MODELS:
         return fit_classical(spec, say)
-    if spec.model.get("cell") in POOL_MODELS:
+    if spec.family in POOL_MODELS:
         return fit_pool(spec, say)
     if "members" in spec.model:
         raise OptionError("{0}: an option of --model pool only", "members")
+    if spec.family != "latent_ar":
+        families = ", ".join((*CLI_CLASSICAL_MODELS, *POOL_MODELS))
+        raise OptionError(f"unknown model family {spec.family!r}; choose latent_ar or {families}")
     garch_only = [k for k in GARCH_OPTIONS if k in spec.model]
     if garch_only:
         raise OptionError("{all}: options of --model garch only", *garch_only)
@@ -244,7 +227,7 @@ def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     """``--model garch``: no trainer; only the GARCH options and the seed may be given."""
     if spec.resume:
         raise OptionError("a GARCH fit takes milliseconds and has nothing to {0}; use {1}", "resume", "overwrite")
-    wrong = [k for k in spec.model if k not in (*GARCH_OPTIONS, "cell")]
+    wrong = [k for k in spec.model if k not in GARCH_OPTIONS]
     wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
     if wrong:
         raise OptionError("--model garch takes no {all} (options of the neural models)", *wrong)
@@ -263,7 +246,7 @@ def fit_pool(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     """``--model pool``: the members fitted and weighted (runs/train_pool.py); no resume, no trainer options."""
     if spec.resume:
         raise OptionError("a pool is fitted in one go and has nothing to {0}; use {1}", "resume", "overwrite")
-    wrong = [k for k in spec.model if k not in (*POOL_OPTIONS, "cell")]
+    wrong = [k for k in spec.model if k not in POOL_OPTIONS]
     wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
     if wrong:
         raise OptionError("--model pool takes no {all}", *wrong)

@@ -15,25 +15,40 @@ import numpy as np
 
 from seqlab import io
 from seqlab.data.dataset import Dataset
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
-from seqlab.models.families import garch_config
-from seqlab.models.garch import GARCH
+from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.runs import run_directory
 from seqlab.runs.run_directory import RunDirectory
 
 GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
 
 
-def one_series(dataset: Dataset) -> np.ndarray:
-    """The training part as one 1-D series; GARCH pools no series (several are refused, naming them)."""
+def one_series(dataset: Dataset, model: GARCH) -> tuple[np.ndarray, np.ndarray]:
+    """The training and held-out parts as the model's elements: one series (GARCH pools no series: several are
+    refused, naming them), with GARCH-X's exogenous variance beside it."""
+    source = dataset.spec.source
     if dataset.series is not None and len(dataset.series) > 1:
         names = ", ".join(s.name for s in dataset.series)
         raise SeqlabError(
-            f"{dataset.spec.source}: GARCH fits one series and the data hold {len(dataset.series)} ({names}); "
-            "give one value column"
+            f"{source}: GARCH fits one series and the data hold {len(dataset.series)} ({names}); give one value column"
         )
-    return dataset.train.double().numpy()
+    train, valid = dataset.train.double().numpy(), dataset.valid.double().numpy()
+    covariates = train.shape[1] - 1 if train.ndim == 2 else 0
+    if covariates != model.num_covariates:
+        if model.num_covariates:
+            raise OptionError(
+                f"{source}: {model.describe_spec()} needs one exogenous variance beside the values (give {{0}} range "
+                f"or one {{1}} column); the data have {covariates} covariates",
+                "features",
+                "covariates",
+            )
+        raise OptionError(
+            f"{source}: {model.describe_spec()} reads no covariates (the data have {covariates}); "
+            "{0} garchx or gjrx puts one in the variance equation",
+            "vol",
+        )
+    return train, valid if len(valid) else train[:0]
 
 
 def held_out_scores(model: GARCH, train: np.ndarray, valid: np.ndarray) -> dict:
@@ -49,19 +64,31 @@ def train_garch(
     score; ``options``: ``GARCH_OPTIONS`` given. Returns (model, final scores)."""
     if dataset.kind != "series":
         raise SeqlabError(f"{dataset.spec.source}: {dataset.kind} data; GARCH models a series (give a CSV file)")
-    model = GARCH(garch_config(**options))
-    y = one_series(dataset)
-    valid = dataset.valid.double().numpy() if len(dataset.valid) else np.zeros(0)
-    say(f"seqlab: {model.describe_spec()}; data {dataset.spec.source}: {len(y):,} training, {len(valid):,} held-out")
+    try:
+        model = GARCH(GARCHConfig.from_options(**options))
+    except SeqlabError as e:
+        raise OptionError(f"{{0}}: {e}", "vol") from None
+    y, valid = one_series(dataset, model)
+    source = dataset.spec.source
+    say(f"seqlab: {model.describe_spec()}; data {source}: {len(y):,} training, {len(valid):,} held-out")
     t0 = time.perf_counter()
-    model.fit(y)
+    try:
+        model.fit(y)
+    except SeqlabError as e:
+        raise SeqlabError(f"{source}: {e}") from None
     seconds = time.perf_counter() - t0
-    model.transform, model.data_spec = dataset.transform, dataset.spec
+    record = model.training_result
+    if not record.converged:
+        say(
+            f"seqlab: warning: the optimiser stopped after {record.iterations} iterations without converging "
+            f"({record.message}); the parameters are its last iterate"
+        )
+    model.trained_on(dataset)
     io.save(model, run.work)
     out = run.commit()
-    final = {"fit_seconds": round(seconds, 4), "loglik": model.result.loglik, "train_values": len(y)}
-    final |= {"params": dict(zip(model.names, model.params.tolist(), strict=True))}
-    final |= {"bse_robust": dict(zip(model.names, model.result.bse_robust, strict=True))}
+    final = {"fit_seconds": round(seconds, 4), "loglik": record.loglik, "train_values": len(y)}
+    final |= {"converged": record.converged, "params": dict(zip(model.names, model.params.tolist(), strict=True))}
+    final |= {"bse_robust": dict(zip(model.names, record.bse_robust, strict=True))}
     if len(valid):
         scores = held_out_scores(model, y, valid)
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}

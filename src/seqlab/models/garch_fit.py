@@ -1,0 +1,271 @@
+"""Maximum likelihood for a GARCH-family model: a mean, times a volatility process, times a noise law.
+
+    x_t = mu_t + e_t,   e_t = sigma_t z_t,   sigma2_t = process(e_<t, x_<t),   z_t ~ noise
+    log L(theta) = sum_t log p_noise(e_t | sigma2_t),   theta = [mean | process | noise]
+
+``fit(Likelihood(mean, process, noise), y, x)`` does what ``arch``'s ``arch_model(...).fit()`` does, step for
+step, so that parameters and log-likelihoods agree with it: the data are first rescaled by a power of ten into
+arch's comfortable range (variance in [0.1, 1e4); an exogenous variance ``x`` by its square), the mean started by
+least squares, the process from the best of its start grid by the Gaussian log-likelihood, the noise from the
+standardised residuals; SLSQP under the process's bounds and linear constraints, the variance kept inside
+``variance_bounds`` while optimising; then everything mapped back to the data's scale. Standard errors: the
+inverse of the numerical Hessian of the log-likelihood (``bse``) and the sandwich ``H^-1 J H^-1`` with ``J`` the
+outer product of the per-step scores (``bse_robust``, arch's default).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import minimize
+
+from seqlab.errors import SeqlabError
+from seqlab.models import volatility as vol
+from seqlab.models.noise import Noise, NormalNoise
+from seqlab.models.volatility import VolatilityProcess
+
+MEANS = ("zero", "constant", "ar")
+LARGEST_VALUE = 1e150  # squares (variances) of larger values overflow float64 in sums
+
+
+@dataclass(frozen=True)
+class Mean:
+    """``mu_t = 0 | mu | const + sum_{i=1..k} phi_i x_{t-i}``; with an AR(k) mean the likelihood starts at the
+    (k+1)-th value, as arch's."""
+
+    kind: str = "constant"
+    lags: int = 0
+
+    @property
+    def names(self) -> list[str]:
+        if self.kind == "ar":
+            return ["const"] + [f"phi[{i}]" for i in range(1, self.lags + 1)]
+        return ["mu"] if self.kind == "constant" else []
+
+    def design(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(X (n, num params), target (n,)) with n = T - k: rows [1, y_{t-1}, ..., y_{t-k}] for t = k .. T-1."""
+        k, T = self.lags, len(y)
+        X = np.ones((T - k, len(self.names)))
+        for i in range(1, k + 1):
+            X[:, i] = y[k - i : T - i]
+        return X, y[k:]
+
+    def unconditional(self, params: np.ndarray) -> float:
+        """The mean's level, ``const / (1 - sum phi)`` for AR(k); what lags before the sample are taken to be."""
+        if self.kind != "ar":
+            return float(params[0]) if len(params) else 0.0
+        persistence = 1.0 - float(np.sum(params[1:]))
+        return float(params[0]) / persistence if abs(persistence) > 1e-8 else float(params[0])
+
+    def unscale(self, scale: float) -> np.ndarray:
+        J = np.eye(len(self.names))
+        if len(self.names):
+            J[0, 0] = 1.0 / scale  # the constant; the AR coefficients are scale-free
+        return J
+
+
+@dataclass(frozen=True)
+class Likelihood:
+    """The composition; ``theta`` is ``[mean | process | noise]`` in ``names`` order."""
+
+    mean: Mean
+    process: VolatilityProcess
+    noise: Noise
+
+    @property
+    def names(self) -> list[str]:
+        return self.mean.names + self.process.names + self.noise.names
+
+    def split(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m, v = len(self.mean.names), len(self.process.names)
+        return theta[:m], theta[m : m + v], theta[m + v :]
+
+    def residuals(self, mean_params: np.ndarray, X: np.ndarray, target: np.ndarray) -> np.ndarray:
+        return target - X @ mean_params if len(mean_params) else target
+
+    def per_step(self, theta, X, target, b, bounds, x_prev) -> np.ndarray:
+        """Per-step log-likelihood (n,) at ``theta``."""
+        mp, vp, dp = self.split(theta)
+        e = self.residuals(mp, X, target)
+        return self.noise.loglik(e, self.process.variance(vp, e, b, bounds, x_prev), dp)
+
+
+@dataclass
+class GARCHFit:
+    """What a fit leaves: parameters (data scale) with their standard errors, the log-likelihood, the optimiser."""
+
+    names: list[str]
+    params: list[float]
+    bse: list[float]  # inverse Hessian
+    bse_robust: list[float]  # sandwich
+    loglik: float
+    nobs: int
+    converged: bool  # SLSQP's own verdict (status 0); False: stopped at maxiter or by a failed line search
+    iterations: int
+    message: str
+    scale: float  # the data were multiplied by this while fitting
+    bounds_active: bool = False  # a variance bound clipped sigma^2 at the optimum (never, on sane data)
+
+    def table(self) -> str:
+        columns = zip(self.names, self.params, self.bse_robust, strict=True)
+        rows = [f"{n:>10} {v:>14.6g} {s:>12.4g}" for n, v, s in columns]
+        return "\n".join([f"{'':>10} {'estimate':>14} {'robust s.e.':>12}", *rows])
+
+
+@dataclass
+class Estimate:
+    """``fit``'s answer on the data's scale: the parameters, the start of the recursion, the record."""
+
+    params: np.ndarray
+    backcast: float  # H_0: sigma2 before the sample (EGARCH: its log)
+    backcast_x: float | None  # the exogenous variance before the sample (GARCH-X)
+    record: GARCHFit
+
+
+def rescale_factor(variance: float) -> float:
+    """A power of ten ``s`` with ``s^2 variance`` in [0.1, 1e4) (arch's rule for well-scaled data)."""
+    s, scaled = 1.0, variance
+    while not 0.1 <= scaled < 10000.0 and scaled > 0:
+        s = s * 10 if scaled < 1.0 else s / 10
+        scaled = variance * s**2
+    return s
+
+
+def check_series(y: np.ndarray, x: np.ndarray | None, likelihood: Likelihood, what: str) -> None:
+    """Refuse what no variance model can fit, in one line: too short, constant, or too large for float64."""
+    needed = likelihood.mean.lags + len(likelihood.names) + 2
+    if len(y) < needed:
+        raise SeqlabError(
+            f"{what} has {len(likelihood.names)} parameters and needs at least {needed} values, got {len(y)}"
+        )
+    largest = float(np.abs(y).max())
+    if largest > LARGEST_VALUE:
+        raise SeqlabError(
+            f"the training series holds values up to {largest:.3g}: their squares overflow float64, so no variance "
+            "can be modelled; rescale the data (for prices, model log returns)"
+        )
+    spread = float(np.std(y))
+    if spread <= 1e-9 * max(largest, 1e-300):
+        raise SeqlabError(
+            f"the training series is constant or nearly so (standard deviation {spread:.3g}): "
+            "GARCH needs returns that move"
+        )
+    if x is not None:
+        if (x < 0).any():
+            i = int(np.flatnonzero(x < 0)[0])
+            raise SeqlabError(f"the exogenous variance must be non-negative; row {i} is {x[i]:.6g}")
+        if float(np.abs(x).max()) > LARGEST_VALUE:
+            raise SeqlabError(f"the exogenous variance holds values up to {float(x.max()):.3g}: too large for float64")
+
+
+def lagged(x: np.ndarray, start: float, k: int) -> np.ndarray:
+    """``x_prev`` aligned with the residuals of ``y[k:]``: ``x_{t-1}`` for t = k .. T-1, ``start`` before the sample."""
+    return np.concatenate([[start], x[:-1]])[k:]
+
+
+def fit(likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxiter: int = 200) -> Estimate:
+    """Maximum likelihood of ``likelihood`` on ``y (T,)`` (and the exogenous variance ``x (T,)`` of GARCH-X)."""
+    mean, process, noise = likelihood.mean, likelihood.process, likelihood.noise
+    X, target = mean.design(y)
+    num_mean = len(mean.names)
+    mean_start = np.linalg.lstsq(X, target, rcond=None)[0] if num_mean else np.zeros(0)
+    scale = rescale_factor(float(np.var(likelihood.residuals(mean_start, X, target))))
+    X, target = mean.design(y * scale)
+    mean_start = np.linalg.lstsq(X, target, rcond=None)[0] if num_mean else np.zeros(0)
+    e0 = likelihood.residuals(mean_start, X, target)
+    if float(np.var(e0)) <= 1e-12 * float(np.mean(target**2)):
+        raise SeqlabError("the mean model explains the training series exactly: no residual variance to model")
+    b = process.backcast(e0)
+    xb = vol.ewma_start(x * scale**2) if x is not None else None
+    x_prev = lagged(x * scale**2, xb, mean.lags) if x is not None else None
+    bounds_v = vol.variance_bounds(e0)
+    candidates = process.start_grid(e0, x_prev)
+    normal = NormalNoise()
+    scores = [float(np.sum(normal.loglik(e0, process.variance(sv, e0, b, bounds_v, x_prev), []))) for sv in candidates]
+    vol_start = candidates[int(np.argmax(scores))]
+    z0 = e0 / np.sqrt(process.variance(vol_start, e0, b, bounds_v, x_prev))
+    theta0 = np.concatenate([mean_start, vol_start, noise.start(z0)])
+    A_v, lower = process.constraints()
+    A = np.zeros((len(A_v), len(theta0)))
+    A[:, num_mean : num_mean + A_v.shape[1]] = A_v
+    box = [(-np.inf, np.inf)] * num_mean + process.bounds(e0) + noise.bounds
+
+    def objective(theta):
+        return -float(np.sum(likelihood.per_step(theta, X, target, b, bounds_v, x_prev)))
+
+    opt = minimize(
+        objective,
+        theta0,
+        method="SLSQP",
+        bounds=box,
+        constraints=[{"type": "ineq", "fun": lambda th: A @ th - lower, "jac": lambda th: A}],
+        options={"maxiter": maxiter},
+    )
+    if not np.isfinite(opt.fun) or not np.isfinite(opt.x).all():
+        raise SeqlabError(
+            f"the likelihood is not finite after {opt.nit} iterations on the training series ({len(y)} values): "
+            f"{opt.message}"
+        )
+    theta = opt.x
+    mp, vp, _ = likelihood.split(theta)
+    e = likelihood.residuals(mp, X, target)
+    active = bool(np.any(process.variance(vp, e, b, bounds_v, x_prev) != process.variance(vp, e, b, None, x_prev)))
+    cov, cov_robust = covariances(likelihood, theta, X, target, b, bounds_v, x_prev)
+    J = _block_diagonal(mean.unscale(scale), process.unscale(scale)[0], np.eye(len(noise.names)))
+    shift = np.concatenate([np.zeros(num_mean), process.unscale(scale)[1], np.zeros(len(noise.names))])
+    params = J @ theta + shift
+    record = GARCHFit(
+        names=likelihood.names,
+        params=params.tolist(),
+        bse=np.sqrt(np.abs(np.diag(J @ cov @ J.T))).tolist(),
+        bse_robust=np.sqrt(np.abs(np.diag(J @ cov_robust @ J.T))).tolist(),
+        loglik=-float(opt.fun) + len(target) * math.log(scale),  # p(y) = s p_scaled(s y)
+        nobs=len(target),
+        converged=bool(opt.status == 0),
+        iterations=int(opt.nit),
+        message=str(opt.message),
+        scale=scale,
+        bounds_active=active,
+    )
+    return Estimate(params, process.unscale_backcast(b, scale), None if xb is None else xb / scale**2, record)
+
+
+def covariances(likelihood: Likelihood, theta, X, target, b, bounds, x_prev) -> tuple[np.ndarray, np.ndarray]:
+    """``(H^-1, H^-1 J H^-1)`` on the fitting scale: ``H`` the numerical Hessian of minus the total
+    log-likelihood (central differences), ``J = sum_t s_t s_t'`` with ``s_t`` the per-step scores."""
+    K = len(theta)
+    eps = np.finfo(float).eps
+    h = eps ** (1 / 4) * np.maximum(np.abs(theta), 0.1)
+    basis = np.eye(K) * h
+
+    def per_step(th):
+        return likelihood.per_step(th, X, target, b, bounds, x_prev)
+
+    def total(th):
+        return float(np.sum(per_step(th)))
+
+    hessian = np.empty((K, K))
+    for i in range(K):
+        for j in range(i, K):
+            di, dj = basis[i], basis[j]
+            f = total(theta + di + dj) - total(theta + di - dj) - total(theta - di + dj) + total(theta - di - dj)
+            hessian[i, j] = hessian[j, i] = f / (4 * h[i] * h[j])
+    h = eps ** (1 / 3) * np.maximum(np.abs(theta), 0.1)
+    steps = zip(np.eye(K) * h, h, strict=True)
+    scores = np.stack([(per_step(theta + d) - per_step(theta - d)) / (2 * hi) for d, hi in steps], axis=1)  # (n, K)
+    try:
+        inverse = np.linalg.inv(-hessian)
+    except np.linalg.LinAlgError:
+        inverse = np.full((K, K), np.nan)
+    return inverse, inverse @ (scores.T @ scores) @ inverse
+
+
+def _block_diagonal(*blocks: np.ndarray) -> np.ndarray:
+    size = sum(len(block) for block in blocks)
+    out, at = np.zeros((size, size)), 0
+    for block in blocks:
+        out[at : at + len(block), at : at + len(block)] = block
+        at += len(block)
+    return out
