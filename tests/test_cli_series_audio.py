@@ -82,7 +82,7 @@ def test_backtest_with_a_past_covariate(prices, capsys):
     code, stdout, err = run(
         [*argv, "--steps", "2", "--folds", "2", "--samples", "20", "--json", "--no-progress"], capsys
     )
-    assert code == 0 and "covariates Volume (neural models only)" in err
+    assert code == 0 and "covariates Volume (neural models and GARCH-X only)" in err
     result = json.loads(stdout)
     assert result["covariates"] == "Volume" and len(result["results"]) == 2
 

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from seqlab.data.arrays import as_series
+from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec
 from seqlab.distributions import Head
 from seqlab.errors import SeqlabError, Unsupported
@@ -99,6 +100,12 @@ class SequenceModel:
     transform: Transform | None = None  # a model of a transformed series maps forecasts back through it
     data_spec: DataSpec | None = None  # what the model was trained on (saved in config.json)
     num_covariates: int = 0  # past covariates beside each value (continuous neural models)
+
+    def trained_on(self, dataset: Dataset) -> SequenceModel:
+        """Record what this is a model of: the data's spec (saved in config.json, read back by the commands) and,
+        for a transformed series, the transform that forecasts are mapped back through. Returns the model."""
+        self.transform, self.data_spec = dataset.transform, dataset.spec
+        return self
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

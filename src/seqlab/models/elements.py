@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import torch
@@ -41,7 +41,9 @@ from torch import nn
 from seqlab.base import Forecast, SequenceModel, check_forecast
 from seqlab.data.arrays import as_series
 from seqlab.data.audio import MuLaw
+from seqlab.data.dataset import Dataset
 from seqlab.data.text import Vocabulary, encode_symbols
+from seqlab.data.vocoder import VocoderLayout
 from seqlab.distributions import CONTINUOUS_HEADS, Categorical, FrameHead, GaussianMixture, Head, continuous_head
 from seqlab.errors import SeqlabError, Unsupported
 from seqlab.training import Callback, Trainer, TrainerConfig
@@ -598,6 +600,24 @@ class ElementsModel(nn.Module, SequenceModel):
         model = cls(FrameLayout(int(x.shape[1]), list(binary), dict(groups or {})), config)
         model.elements.fit_statistics(x)
         return model
+
+    @classmethod
+    def for_dataset(cls, dataset: Dataset, config):
+        """A fresh model of ``dataset``'s kind, recording the data it is a model of (``trained_on``): a vocabulary
+        of the training text, mu-law levels, vocoder frames (voicing binary, the layout's groups carrying the
+        sampling temperatures), or a standardised series (with its covariates and transform)."""
+        if dataset.kind == "text":
+            model = cls(Vocabulary.from_text(dataset.train), config)
+        elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
+            model = cls(MuLaw(dataset.rate), config)
+        elif dataset.elements == "frames":
+            groups = VocoderLayout.from_json(dataset.spec.vocoder).groups
+            model = cls.for_frames(dataset.train.numpy(), config, binary=groups["voicing"], groups=groups)
+        else:
+            if dataset.train.dim() == 2:  # (T, 1 + C): past covariates or features beside each value
+                config = replace(config, covariates=dataset.train.shape[1] - 1)
+            model = cls.for_series(dataset.train, config)
+        return model.trained_on(dataset)
 
     def to_config(self) -> dict:
         out = {"config": asdict(self.config), **self.elements.to_json()}

@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import torch
 
 from seqlab import io
-from seqlab.data.audio import MuLaw
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.data.text import Vocabulary
-from seqlab.data.vocoder import VocoderLayout
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models import sizing
@@ -91,24 +88,6 @@ def is_vocoder(dataset: Dataset) -> bool:
     return dataset.kind == "audio" and dataset.spec.audio_encoding == "vocoder"
 
 
-def new_model(dataset: Dataset, config: LatentARConfig) -> LatentAR:
-    """A fresh latent AR model for the kind of data: a vocabulary, mu-law levels, or a standardised series."""
-    if dataset.kind == "text":
-        model = LatentAR(Vocabulary.from_text(dataset.train), config)
-    elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
-        model = LatentAR(MuLaw(dataset.rate), config)
-    elif is_vocoder(dataset):  # frames: voicing is binary; groups carry the sampling temperatures
-        groups = VocoderLayout.from_json(dataset.spec.vocoder).groups
-        model = LatentAR.for_frames(dataset.train.numpy(), config, binary=groups["voicing"], groups=groups)
-    else:
-        if dataset.spec.covariates or dataset.spec.features:
-            config = replace(config, covariates=dataset.train.shape[1] - 1)
-        model = LatentAR.for_series(dataset.train, config)
-        model.transform = dataset.transform
-    model.data_spec = dataset.spec
-    return model
-
-
 def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, RunDirectory]:
     """(out, dataset, model, trainer config, the claimed run directory) for ``spec``."""
     if spec.resume:
@@ -152,7 +131,7 @@ def resumed(spec: TrainSpec, out: Path) -> tuple[Path, Dataset, LatentAR, Traine
 
 def new_run(spec: TrainSpec, dataset: Dataset, model_fields: dict, defaults: dict) -> tuple[LatentAR, TrainerConfig]:
     torch.manual_seed(spec.trainer.get("seed", 0))
-    model = new_model(dataset, LatentARConfig(**model_fields))
+    model = LatentAR.for_dataset(dataset, LatentARConfig(**model_fields))
     trainer_fields = {k: v for k, v in defaults.items() if k in TRAINER_FIELDS}
     if dataset.kind == "series":  # sized by the data: passes, a window that fits, early stopping (models/sizing.py)
         fit_part, _ = sizing.split_tail(model.encode(dataset.train, source=dataset.spec.source))

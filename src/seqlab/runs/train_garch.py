@@ -83,7 +83,7 @@ def train_garch(
             f"seqlab: warning: the optimiser stopped after {record.iterations} iterations without converging "
             f"({record.message}); the parameters are its last iterate"
         )
-    model.transform, model.data_spec = dataset.transform, dataset.spec
+    model.trained_on(dataset)
     io.save(model, run.work)
     out = run.commit()
     final = {"fit_seconds": round(seconds, 4), "loglik": record.loglik, "train_values": len(y)}

@@ -65,7 +65,7 @@ def train_pool(
     with fitting(ELEMENT_NAMES["series"], progress) as callbacks:  # a bar per neural member's fit
         record = contender.fit(seen(train), callbacks)
     seconds = time.perf_counter() - t0
-    model.transform, model.data_spec = dataset.transform, dataset.spec
+    model.trained_on(dataset)
     io.save(model, run.work)
     out = run.commit()
     final = {"fit_seconds": round(seconds, 2), "train_values": len(train), **record}
