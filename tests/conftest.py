@@ -1,4 +1,5 @@
 import os
+import signal
 
 import torch
 
@@ -8,6 +9,13 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+
+# A test run started in the background by a script (`pytest &`, no job control) inherits SIGINT ignored, and so
+# would every command the tests start: the Ctrl-C tests would send signals that nobody receives (a child then
+# trains until its step budget) and the handlers the tests check would be SIG_IGN. Take SIGINT as a terminal
+# delivers it to an interactive user: Python's own handler here, the default disposition in every child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
