@@ -281,9 +281,9 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
             "egarch, or garchx / gjrx with the range, with -t or -skewt for the noise)",
             "models",
         )
+    if spec.data.kind != "series":  # by the file's name, before reading it (audio: a WORLD analysis)
+        raise SeqlabError(f"{spec.data.source}: {spec.data.kind} data; backtest takes a CSV series")
     dataset = load_dataset(spec.data)
-    if dataset.kind != "series":
-        raise SeqlabError(f"{spec.data.source}: {dataset.kind} data; backtest takes a CSV series")
     series = pick_series(dataset.series, spec.series)
     y = dataset.transform.apply(series.values, series.source, series.lines)
     covariates = None if series.covariates is None else series.covariates[dataset.transform.lost :]
