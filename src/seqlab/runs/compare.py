@@ -116,7 +116,9 @@ class CompareResult:
 
 def run_compare(spec: CompareSpec, log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> CompareResult:
     if spec.data.kind != "text":  # by the file's name, before reading it (audio: a WORLD analysis)
-        raise SeqlabError(f"{spec.data.source}: {spec.data.kind} data; this command ranks text models (series: backtest)")
+        raise SeqlabError(
+            f"{spec.data.source}: {spec.data.kind} data; this command ranks text models (series: backtest)"
+        )
     dataset = load_dataset(spec.data)
     if not dataset.valid:
         raise SeqlabError(f"{spec.data.source}: no validation part to compare on")
