@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import numpy as np
+
 from seqlab.cli import main
 from seqlab.data import load_text
 from seqlab.runs.run_directory import RunCheckpoints, RunDirectory
@@ -54,3 +56,13 @@ def checkpoints_in(path):
     """The Trainer's checkpointer for the run folder ``path`` (made if missing), without claiming it: what a
     torchrun worker other than the main one gets, here for tests that train into a folder of their own."""
     return RunCheckpoints(RunDirectory(Path(path), Path(path)), {})
+
+
+def garch_returns(n: int, seed: int = 0) -> np.ndarray:
+    """A GARCH(1, 1) path with Student-t(6) noise of unit variance: omega 2e-6, alpha 0.1, beta 0.88."""
+    rng = np.random.default_rng(seed)
+    r, s2 = np.empty(n), 1e-4
+    for i in range(n):
+        r[i] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
+        s2 = 2e-6 + 0.1 * r[i] ** 2 + 0.88 * s2
+    return r

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 import torch
+from helpers import garch_returns
 from scipy.stats import norm
 from scipy.stats import t as student_t
 
@@ -21,16 +22,6 @@ from seqlab.models import sizing
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.runs.backtest import BacktestSpec, backtest, run_backtest
 from seqlab.training import WindowStream
-
-
-def garch_returns(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    r, s2 = np.empty(n), 1e-4
-    for i in range(n):
-        r[i] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
-        s2 = 2e-6 + 0.1 * r[i] ** 2 + 0.88 * s2
-    return r
-
 
 MONTHLY = Path(__file__).parent / "data" / "monthly.csv"
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from arch.univariate import SkewStudent
+from helpers import garch_returns
 from helpers import run_cli as cli
 from scipy.optimize import brentq, minimize
 from scipy.stats import norm
@@ -23,15 +24,6 @@ from seqlab.models.pool import Pool, pool_weights
 from seqlab.runs.backtest import BacktestSpec, backtest
 
 CDF_TOLERANCE = 1e-12  # float64 CDFs against scipy's
-
-
-def garch_returns(n: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    r, s2 = np.empty(n), 1e-4
-    for i in range(n):
-        r[i] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
-        s2 = 2e-6 + 0.1 * r[i] ** 2 + 0.88 * s2
-    return r
 
 
 def log_score(w: np.ndarray, log_probs: np.ndarray) -> float:

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -225,37 +226,45 @@ def fit_and_score(
 
 def fit_classical(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     """``--model garch``: no trainer; only the GARCH options and the seed may be given."""
-    if spec.resume:
-        raise OptionError("a GARCH fit takes milliseconds and has nothing to {0}; use {1}", "resume", "overwrite")
-    wrong = [k for k in spec.model if k not in GARCH_OPTIONS]
-    wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
-    if wrong:
-        raise OptionError("--model garch takes no {all} (options of the neural models)", *wrong)
-    dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+    refuse_neural_settings(
+        spec, "garch", GARCH_OPTIONS, "a GARCH fit takes milliseconds", " (options of the neural models)"
+    )
     options = {k: v for k, v in spec.model.items() if k in GARCH_OPTIONS}
-    out = spec.out or run_directory.default_run_dir(dataset.spec, options.get("vol", "garch"))
-    run = run_directory.claim(out, overwrite=spec.overwrite)
-    try:
-        model, final = train_garch(dataset, options, run, say)
-    finally:
-        run.close()
-    return TrainResult(out, dataset, model, None, final)
+    return fit_in_one_go(
+        spec, options.get("vol", "garch"), lambda dataset: partial(train_garch, dataset, options, say=say)
+    )
 
 
 def fit_pool(spec: TrainSpec, say: Callable[[str], None]) -> TrainResult:
     """``--model pool``: the members fitted and weighted (runs/train_pool.py); no resume, no trainer options."""
+    refuse_neural_settings(spec, "pool", POOL_OPTIONS, "a pool is fitted in one go")
+
+    def fitter(dataset: Dataset) -> Callable:
+        options = pool_options(dataset, spec.model, spec.trainer)  # the members' settings, before a folder is claimed
+        return partial(train_pool, dataset, options, say=say, progress=spec.trainer.get("progress", True))
+
+    return fit_in_one_go(spec, "pool", fitter)
+
+
+def refuse_neural_settings(spec: TrainSpec, family: str, allowed: tuple[str, ...], why: str, what: str = "") -> None:
+    """A family fitted by likelihood in one go: no resume, and of the trainer's settings only the seed."""
     if spec.resume:
-        raise OptionError("a pool is fitted in one go and has nothing to {0}; use {1}", "resume", "overwrite")
-    wrong = [k for k in spec.model if k not in POOL_OPTIONS]
+        raise OptionError(why + " and has nothing to {0}; use {1}", "resume", "overwrite")
+    wrong = [k for k in spec.model if k not in allowed]
     wrong += [k for k in spec.trainer if k not in ("seed", "progress")]
     if wrong:
-        raise OptionError("--model pool takes no {all}", *wrong)
+        raise OptionError(f"--model {family} takes no {{all}}{what}", *wrong)
+
+
+def fit_in_one_go(spec: TrainSpec, name: str, fitter: Callable[[Dataset], Callable]) -> TrainResult:
+    """Load the data, let ``fitter(dataset)`` check the settings against it, claim ``--out`` (or the default run
+    directory for ``name``), and fit: ``fitter(dataset)(run) -> (model, final scores)``."""
     dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
-    options = pool_options(dataset, spec.model, spec.trainer)
-    out = spec.out or run_directory.default_run_dir(dataset.spec, "pool")
+    fit = fitter(dataset)
+    out = spec.out or run_directory.default_run_dir(dataset.spec, name)
     run = run_directory.claim(out, overwrite=spec.overwrite)
     try:
-        model, final = train_pool(dataset, options, run, say, spec.trainer.get("progress", True))
+        model, final = fit(run)
     finally:
         run.close()
     return TrainResult(out, dataset, model, None, final)
