@@ -173,7 +173,8 @@ class Pool(SequenceModel):
     def _member_log_prob(self, model: SequenceModel, reads_covariates: bool, x: torch.Tensor) -> torch.Tensor:
         return model.log_prob(x if reads_covariates else self._values(x)).double().cpu()
 
-    def _tail_length(self, n: int) -> int:
+    def tail_length(self, n: int) -> int:
+        """How many of ``n`` training values weight the members: the last ``tail`` share, at least ``MIN_TAIL``."""
         return max(MIN_TAIL, round(self.tail * n))
 
     def fit(self, train: Any, valid: Any = None, callbacks: Sequence[Callback] = ()) -> Pool:
@@ -183,10 +184,10 @@ class Pool(SequenceModel):
         if self.make is None:
             raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
         x = self._elements(train, "training series")
-        n_tail = self._tail_length(len(x))
+        n_tail = self.tail_length(len(x))
         start = len(x) - n_tail
         if start < MIN_MEMBER_VALUES:
-            needed = next(n for n in range(MIN_MEMBER_VALUES, 2**31) if n - self._tail_length(n) >= MIN_MEMBER_VALUES)
+            needed = next(n for n in range(MIN_MEMBER_VALUES, 2**31) if n - self.tail_length(n) >= MIN_MEMBER_VALUES)
             raise SeqlabError(
                 f"the pool needs at least {needed} training values ({MIN_MEMBER_VALUES} to fit its members on before "
                 f"the last {self.tail:.0%}, on which it weights them); got {len(x)}"

@@ -55,7 +55,7 @@ def train_pool(
     model: Pool = contender.model
     say(
         f"seqlab: pool of {', '.join(model.names)}; data {dataset.spec.source}: {len(train):,} training (the last "
-        f"{max(5, round(model.tail * len(train))):,} choose the weights), {len(valid):,} held-out"
+        f"{model.tail_length(len(train)):,} choose the weights), {len(valid):,} held-out"
     )
 
     def seen(x: torch.Tensor) -> torch.Tensor:  # the elements, or the values alone for a pool that reads no covariates
