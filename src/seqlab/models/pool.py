@@ -62,6 +62,10 @@ class SeriesContender:
     reads_covariates: bool = False
     trains: bool = False
 
+    def seen(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+        """What the contender reads of the elements ``x (T[, 1 + C])``: all of them, or the values (T,)."""
+        return x if self.reads_covariates or x.ndim == 1 else x[:, 0]
+
 
 def pool_weights(log_probs: np.ndarray) -> np.ndarray:
     """(K,) weights maximising ``L(w) = sum_t log sum_k w_k p_kt`` over the simplex, for the members' one-step
@@ -161,7 +165,7 @@ class Pool(SequenceModel):
             torch.manual_seed(self.seed)
             try:
                 contender = self.make(name, x.numpy())
-                contender.fit(x if contender.reads_covariates else self._values(x), callbacks)
+                contender.fit(contender.seen(x), callbacks)
             except SeqlabError as e:
                 raise SeqlabError(f"pool member {name} on {len(x)} values: {e}") from None
             fitted.append(contender)

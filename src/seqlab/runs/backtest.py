@@ -131,7 +131,7 @@ def walk_forward(
         end = refits[j + 1] if j + 1 < len(refits) else n
         torch.manual_seed(seed)
         contender = build(elements[:start])
-        data = torch.from_numpy(elements if contender.reads_covariates or elements.ndim == 1 else elements[:, 0])
+        data = torch.from_numpy(contender.seen(elements))
         t0 = time.perf_counter()
         watched = fitting(ELEMENT_NAMES["series"], progress) if contender.trains else contextlib.nullcontext(())
         with watched as callbacks:

@@ -58,19 +58,16 @@ def train_pool(
         f"{model.tail_length(len(train)):,} choose the weights), {len(valid):,} held-out"
     )
 
-    def seen(x: torch.Tensor) -> torch.Tensor:  # the elements, or the values alone for a pool that reads no covariates
-        return x if contender.reads_covariates or x.dim() == 1 else x[:, 0]
-
     t0 = time.perf_counter()
     with fitting(ELEMENT_NAMES["series"], progress) as callbacks:  # a bar per neural member's fit
-        record = contender.fit(seen(train), callbacks)
+        record = contender.fit(contender.seen(train), callbacks)
     seconds = time.perf_counter() - t0
     model.trained_on(dataset)
     io.save(model, run.work)
     out = run.commit()
     final = {"fit_seconds": round(seconds, 2), "train_values": len(train), **record}
     if len(valid):
-        log_probs = model.log_prob(torch.cat([seen(train), seen(valid)]))[len(train) :]
+        log_probs = model.log_prob(torch.cat([contender.seen(train), contender.seen(valid)]))[len(train) :]
         scores = likelihood_scores(log_probs, "values", discrete=False)
         final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
     run_directory.write_final_scores(out, final)
