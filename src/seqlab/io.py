@@ -224,16 +224,22 @@ def implied_weights(model_class: type[SequenceModel], config: dict, path: Path) 
     return sum(t for t, _ in parts), sum(n for _, n in parts)
 
 
+def refuse_over_budget(nbytes: int, path: Path) -> None:
+    """Refuse, naming the config beside the weights file ``path``, a model of ``nbytes`` of weights over
+    ``memory_budget()``."""
+    if nbytes > memory_budget():
+        raise SeqlabError(
+            f"{path.with_name(CONFIG_FILE)}: describes a model of {nbytes / 2**30:.1f} GiB of weights, over the "
+            f"limit of {memory_budget() / 2**30:.1f} GiB"
+        )
+
+
 def check_weight_counts(implied: tuple[int, int], header: dict, path: Path) -> None:
     """The config's implied size against the memory budget (float32 weights), and its number of tensors against
     the header's. Building the model on ``meta`` then costs what the header's tensors cost (shapes cost nothing
     there): bounded by the file's size. Which tensor differs in shape is said after that build."""
     tensors, elements = implied
-    if 4 * elements > memory_budget():
-        raise SeqlabError(
-            f"{path.with_name(CONFIG_FILE)}: describes a model of {4 * elements / 2**30:.1f} GiB of weights, over "
-            f"the limit of {memory_budget() / 2**30:.1f} GiB"
-        )
+    refuse_over_budget(4 * elements, path)
     if tensors != len(header):
         raise SeqlabError(
             f"{path}: weights do not match {CONFIG_FILE} (it implies {tensors:,} tensors, the file holds "
@@ -259,12 +265,7 @@ DTYPE_NAMES |= {torch.int64: "I64", torch.int32: "I32", torch.int8: "I8", torch.
 def check_weights_header(expected: dict[str, torch.Tensor], header: dict, path: Path) -> None:
     """The header's tensors against the (meta) state dict the config implies: same names, shapes and dtypes, and
     a model small enough to build."""
-    elements = sum(t.numel() * t.element_size() for t in expected.values())
-    if elements > memory_budget():
-        raise SeqlabError(
-            f"{path.with_name(CONFIG_FILE)}: describes a model of {elements / 2**30:.1f} GiB of weights, over the "
-            f"limit of {memory_budget() / 2**30:.1f} GiB"
-        )
+    refuse_over_budget(sum(t.numel() * t.element_size() for t in expected.values()), path)
     missing, extra = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
     if missing or extra:
         raise SeqlabError(f"{path}: weights do not match {CONFIG_FILE} (missing {missing[:3]}, unexpected {extra[:3]})")
