@@ -20,9 +20,14 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
 ELEMENT_NAMES = {"text": "characters", "series": "values", "audio": "samples"}
 
 
-def data_kind(data: str | Path) -> str:
-    suffix = resolve(data)[0].suffix.lower()
+def kind_of_name(path: str | Path) -> str:
+    """The kind of data a file name says: ``.csv`` a series, an audio suffix audio, anything else text."""
+    suffix = Path(path).suffix.lower()
     return "series" if suffix == ".csv" else "audio" if suffix in AUDIO_SUFFIXES else "text"
+
+
+def data_kind(data: str | Path) -> str:
+    return kind_of_name(resolve(data)[0])
 
 
 @dataclass

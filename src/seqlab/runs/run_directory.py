@@ -50,7 +50,7 @@ import torch
 
 from seqlab import atomic, io
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
-from seqlab.data.dataset import AUDIO_SUFFIXES
+from seqlab.data.dataset import kind_of_name
 from seqlab.data.spec import DataSpec
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.training import Progress, Trainer, TrainerConfig
@@ -416,8 +416,7 @@ def recorded_kind(spec: DataSpec | None) -> str | None:
     try:
         return spec.kind
     except SeqlabError:
-        suffix = Path(spec.source).suffix.lower()
-        return "series" if suffix == ".csv" else "audio" if suffix in AUDIO_SUFFIXES else "text"
+        return kind_of_name(spec.source)
 
 
 def readable_data(spec: DataSpec, directory: str | Path) -> DataSpec:
