@@ -111,7 +111,7 @@ def read_config(path: Path) -> dict:
     if info.st_size > MAX_CONFIG_BYTES:
         raise SeqlabError(f"{path}: {info.st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} for a model config")
     config = read_json(path)
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+    if config.get("format") != FORMAT:  # read_json: always an object
         raise SeqlabError(f"{path}: not a seqlab model config")
     version = config.get("format_version")
     if isinstance(version, bool) or version != FORMAT_VERSION:

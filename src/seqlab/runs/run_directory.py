@@ -356,9 +356,7 @@ def last_checkpoint(out: Path) -> Path:
 def read_trainer_file(last: Path) -> dict:
     """``last/trainer.json``, its keys and the trainer's settings checked: a damaged or edited file is one line."""
     path = last / TRAINER_FILE
-    saved = atomic.read_json(path)
-    if not isinstance(saved, dict):
-        raise SeqlabError(f"{path}: corrupted checkpoint (a {type(saved).__name__}, expected an object)")
+    saved = atomic.read_json(path)  # an object, or one line naming the file
     if unknown := sorted(set(saved) - set(TRAINER_KEYS)):
         raise SeqlabError(f"{path}: damaged or unexpected content (unknown key {unknown[0]!r})")
     if missing := [k for k in TRAINER_KEYS if k not in saved]:
@@ -382,9 +380,7 @@ def training_record(directory: str | Path) -> dict:
     path = Path(directory) / TRAINING_FILE
     if not path.exists():
         return {}
-    record = atomic.read_json(path)
-    if not isinstance(record, dict):
-        raise SeqlabError(f"{path}: damaged or unexpected content (a {type(record).__name__}, expected an object)")
+    record = atomic.read_json(path)  # an object, or one line naming the file
     expected = record.get("weights_sha256")
     weights = Path(directory) / io.WEIGHTS_FILE
     if expected is not None and weights.is_file() and file_sha256(weights) != expected:
