@@ -14,6 +14,7 @@ from seqlab.data.audio import load_audio
 from seqlab.data.bundled_data import resolve
 from seqlab.data.files import load_text
 from seqlab.data.series import Series, load_series
+from seqlab.errors import SeqlabError
 from seqlab.transforms import Transform
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
@@ -46,6 +47,15 @@ class Dataset:
         if self.kind == "audio" and getattr(self.spec, "audio_encoding", None) == "vocoder":
             return "frames"
         return ELEMENT_NAMES[self.kind]
+
+    def check_one_series(self, model: str) -> None:
+        """Refuse several series (a wide CSV's value columns, a long one's ids), naming them: ``model`` fits one."""
+        if self.series is not None and len(self.series) > 1:
+            names = ", ".join(s.name for s in self.series)
+            raise SeqlabError(
+                f"{self.spec.source}: {model} fits one series and the data hold {len(self.series)} ({names}); "
+                "give one value column"
+            )
 
 
 def join_series(pieces: list[np.ndarray]) -> torch.Tensor:

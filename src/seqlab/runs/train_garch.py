@@ -28,11 +28,7 @@ def one_series(dataset: Dataset, model: GARCH) -> tuple[np.ndarray, np.ndarray]:
     """The training and held-out parts as the model's elements: one series (GARCH pools no series: several are
     refused, naming them), with GARCH-X's exogenous variance beside it."""
     source = dataset.spec.source
-    if dataset.series is not None and len(dataset.series) > 1:
-        names = ", ".join(s.name for s in dataset.series)
-        raise SeqlabError(
-            f"{source}: GARCH fits one series and the data hold {len(dataset.series)} ({names}); give one value column"
-        )
+    dataset.check_one_series("GARCH")
     train, valid = dataset.train.double().numpy(), dataset.valid.double().numpy()
     covariates = train.shape[1] - 1 if train.ndim == 2 else 0
     if covariates != model.num_covariates:

@@ -43,12 +43,7 @@ def train_pool(
     """Fit, save into ``run`` (committed once the model is written) and score. Returns (model, final scores)."""
     if dataset.kind != "series":
         raise SeqlabError(f"{dataset.spec.source}: {dataset.kind} data; a pool forecasts a series (give a CSV file)")
-    if dataset.series is not None and len(dataset.series) > 1:
-        names = ", ".join(s.name for s in dataset.series)
-        raise SeqlabError(
-            f"{dataset.spec.source}: a pool fits one series and the data hold {len(dataset.series)} ({names}); "
-            "give one value column"
-        )
+    dataset.check_one_series("a pool")
     train = dataset.train.double()
     valid = dataset.valid.double()
     contender = series_contender("pool", train.numpy(), options)
