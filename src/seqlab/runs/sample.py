@@ -81,7 +81,7 @@ def sample(spec: SampleSpec) -> SampleResult:
             raise OptionError(
                 f"{spec.model_dir}: an audio model takes {{0}} (a WAV file), not {{1}}", "prompt_audio", "prompt"
             )
-        return sample_audio(model, spec)
+        return sample_audio(model, data_spec, spec)
     if model.transform is not None or not model.head.discrete:
         raise Unsupported(f"{spec.model_dir}: a model of a series: draw its futures with forecast, not sample")
     check_output_size("--length", (max(spec.length, 1),), TEXT_BYTES_PER_CHARACTER)
@@ -98,9 +98,9 @@ def sample(spec: SampleSpec) -> SampleResult:
     return SampleResult(text=spec.prompt + model.decode(ids))
 
 
-def sample_audio(model: SequenceModel, spec: SampleSpec) -> SampleResult:
-    """``spec.seconds`` of audio from a vocoder-frame, mu-law (streaming) or raw-sample model into ``spec.out``."""
-    data_spec = run_directory.data_spec(spec.model_dir, model)
+def sample_audio(model: SequenceModel, data_spec: DataSpec | None, spec: SampleSpec) -> SampleResult:
+    """``spec.seconds`` of audio from a vocoder-frame, mu-law (streaming) or raw-sample model into ``spec.out``
+    (``data_spec``: what it was trained on, ``run_directory.data_spec``)."""
     for path in (spec.out, spec.spectrogram):
         check_parent_dir(path)
     t0 = time.perf_counter()
