@@ -3,9 +3,9 @@
 - text: the families that apply to discrete text, cheapest first: what ``seqlab compare`` ranks and the
   ``order`` experiment shuffles (``contenders``, ``fit_contender``);
 - series: the forecasting families ``seqlab backtest`` compares and the pool combines (``series_contender``,
-  ``fit_series_contender``): the random walk, a linear AR, the GARCH family (``garch``, ``gjr-t``,
-  ``egarch-skewt``, ``garchx-t`` ...: volatility[-noise], ``seqlab.models.garch``), the neural models, and
-  ``pool``, a linear pool of the others.
+  each with its own fit: ``fit_values``, ``fit_neural``, the pool's): the random walk, a linear AR, the GARCH
+  family (``garch``, ``gjr-t``, ``egarch-skewt``, ``garchx-t`` ...: volatility[-noise], ``seqlab.models.garch``),
+  the neural models, and ``pool``, a linear pool of the others.
 """
 
 from __future__ import annotations
