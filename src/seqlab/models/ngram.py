@@ -33,7 +33,6 @@ from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
 
 SMOOTHINGS = ("mle", "lidstone", "laplace", "witten_bell", "kneser_ney")
-INTERPOLATED = ("witten_bell", "kneser_ney")
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
