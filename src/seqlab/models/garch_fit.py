@@ -24,7 +24,6 @@ from scipy.optimize import minimize
 from seqlab.errors import SeqlabError
 from seqlab.models import volatility as vol
 from seqlab.models.noise import Noise, NormalNoise
-from seqlab.models.volatility import VolatilityProcess
 
 MEANS = ("zero", "constant", "ar")
 LARGEST_VALUE = 1e150  # squares (variances) of larger values overflow float64 in sums
@@ -71,7 +70,7 @@ class Likelihood:
     """The composition; ``theta`` is ``[mean | process | noise]`` in ``names`` order."""
 
     mean: Mean
-    process: VolatilityProcess
+    process: vol.VolatilityProcess
     noise: Noise
 
     @property

@@ -85,10 +85,6 @@ def main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0  # under torchrun only rank 0 writes and prints
 
 
-def is_vocoder(dataset: Dataset) -> bool:
-    return dataset.kind == "audio" and dataset.spec.audio_encoding == "vocoder"
-
-
 def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, RunDirectory]:
     """(out, dataset, model, trainer config, the claimed run directory) for ``spec``."""
     if spec.resume:
@@ -106,7 +102,7 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, Ru
         with run_directory.released_on_error(run):
             return (*resumed(spec, out), run)
     dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
-    defaults = KIND_DEFAULTS["vocoder" if is_vocoder(dataset) else dataset.kind]
+    defaults = KIND_DEFAULTS["vocoder" if dataset.elements == "frames" else dataset.kind]
     model_fields = {k: v for k, v in defaults.items() if k in MODEL_FIELDS} | spec.model
     model_fields.setdefault("cell", DEFAULT_CELL)
     out = spec.out or run_directory.default_run_dir(dataset.spec, model_fields["cell"])
@@ -179,7 +175,7 @@ def fit_and_score(
         unknown = "map" if dataset.kind == "text" else "error"
         valid_ids = model.encode(dataset.valid, unknown=unknown, source=f"{source} (validation part)")
     selection_ids = valid_ids  # what picks the best checkpoint
-    if is_vocoder(dataset):  # the last checkpoint: held-out likelihood picks a worse voice (docs/audio.md)
+    if dataset.elements == "frames":  # the last checkpoint: held-out likelihood picks a worse voice (docs/audio.md)
         selection_ids = None
     if dataset.kind == "series":  # never the part the final scores are on: the tail of the training part
         train_ids, selection_ids = sizing.split_tail(train_ids)
