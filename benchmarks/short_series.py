@@ -18,6 +18,7 @@ walk (the targets: within 0.02 nats per month of the first, never more than 0.02
     OMP_NUM_THREADS=1 python benchmarks/short_series.py                       # tests/data/monthly.csv
     OMP_NUM_THREADS=1 python benchmarks/short_series.py --seeds 0 1 2         # more synthetic draws (not committed)
     OMP_NUM_THREADS=1 python benchmarks/short_series.py --panel --pool        # both committed files, with the pool
+    OMP_NUM_THREADS=1 python benchmarks/short_series.py --panel --pool --pool-prior 5   # its weights pulled to equal
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from seqlab.data.spec import DataSpec
+from seqlab.models.pool import PRIOR
 from seqlab.runs.backtest import BacktestSpec, run_backtest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,9 +70,10 @@ def msft_monthly(path: Path, series: int = 3, months: int = 120) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def backtest_rows(path: Path, name: str, models=MODELS) -> dict[str, dict]:
+def backtest_rows(path: Path, name: str, models=MODELS, prior: float = PRIOR) -> dict[str, dict]:
     """model -> its backtest row on series ``name`` of ``path`` (paired column against the random walk)."""
     spec = BacktestSpec(DataSpec(str(path), id_column="Ticker"), series=name, models=models, folds=2)
+    spec.pool_prior = prior
     spec.samples, spec.progress, spec.reference = 20, False, "random_walk"
     return {row["model"].split()[0]: row for row in run_backtest(spec, say=lambda m: None).record["results"]}
 
@@ -84,12 +87,12 @@ def paired_differences(path: Path, models=MODELS, series=SYNTHETIC_SERIES) -> di
     return differences
 
 
-def pool_rows(panel: list[tuple[Path, str]]) -> list[str]:
+def pool_rows(panel: list[tuple[Path, str]], prior: float = PRIOR) -> list[str]:
     """One Markdown row per series: the best single model after the fact, the pool against it and against the
     random walk (nats per month; negative: the pool is better), the pool's weights at the training cut."""
     out = []
     for path, name in panel:
-        rows = backtest_rows(path, name, (*MODELS, "pool"))
+        rows = backtest_rows(path, name, (*MODELS, "pool"), prior)
         singles = {m: r["nll"] for m, r in rows.items() if m != "pool"}
         best = min(singles, key=singles.get)
         pool = rows["pool"]
@@ -109,6 +112,7 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="(re)write both committed files")
     parser.add_argument("--panel", action="store_true", help="both committed files (7 series), not only monthly.csv")
     parser.add_argument("--pool", action="store_true", help="also the pool against the best single model")
+    parser.add_argument("--pool-prior", type=float, default=PRIOR, help="the pool's Dirichlet prior (seqlab's default)")
     args = parser.parse_args()
     if args.write:
         monthly_prices(DATA)
@@ -121,7 +125,7 @@ def main() -> None:
             "target met | weights at the cut |"
         )
         print("|---|---|---:|---:|---:|---:|---|---|")
-        for line in pool_rows(panel):
+        for line in pool_rows(panel, args.pool_prior):
             print(line, flush=True)
         print(f"({time.perf_counter() - t0:.0f} s)")
         return

@@ -316,3 +316,39 @@ def test_a_damaged_file_anywhere_in_a_run_folder_is_one_line_naming_it(trained_r
             lines = err.strip().splitlines()
             assert len(lines) == 1 and Path(name).name in lines[0], (argv, err)
     assert failed > 0  # every file is read by at least one command
+
+
+# -- a pool's neural members are checked like a neural model of their own (issue 25) ----------------------------
+
+
+@pytest.fixture
+def saved_pool(tmp_path):
+    from helpers import garch_returns
+
+    from seqlab.models.families import SeriesOptions, series_contender
+
+    y = garch_returns(60, seed=1)
+    options = SeriesOptions(pool_members=("random_walk", "gru"), hidden=4, steps=2)
+    pool = series_contender("pool", y, options).model.fit(y)
+    io.save(pool, tmp_path / "pool")
+    return tmp_path / "pool"
+
+
+def test_a_saved_pool_loads_with_its_members(saved_pool):
+    pool = io.load(saved_pool)
+    assert pool.names == ["random_walk", "gru"] and pool.members[1].config.hidden_size == 4
+
+
+@pytest.mark.parametrize("layers", [10**6, 2**24])
+def test_a_pool_member_of_a_million_layers_is_refused_without_building_a_module(saved_pool, module_spy, layers):
+    edit_config(saved_pool, lambda c: c["members"][1]["config"].__setitem__("num_layers", layers))
+    refused(saved_pool, "config.json")
+    assert module_spy == []
+
+
+def test_a_pool_member_whose_weights_do_not_match_is_refused(saved_pool):
+    edit_config(saved_pool, lambda c: c["members"][1]["config"].__setitem__("hidden_size", 5))
+    refused(saved_pool, "model.safetensors", "member1.")
+    edit_config(saved_pool, lambda c: c["members"][1]["config"].__setitem__("hidden_size", 4))
+    edit_config(saved_pool, lambda c: c["members"].__setitem__(1, {**c["members"][1], "model": "pool"}))
+    refused(saved_pool, "config.json", "'pool'")

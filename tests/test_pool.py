@@ -20,7 +20,8 @@ from seqlab.base import SequenceModel
 from seqlab.distributions import Gaussian, LinearPool, SkewStudentT, StudentT
 from seqlab.errors import SeqlabError
 from seqlab.models.families import SeriesOptions, series_contender
-from seqlab.models.pool import Pool, pool_weights
+from seqlab.models.pool import Pool, SeriesContender, pool_weights
+from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.backtest import BacktestSpec, backtest
 
 CDF_TOLERANCE = 1e-12  # float64 CDFs against scipy's
@@ -51,6 +52,40 @@ def test_weights_maximise_the_log_score():
     gradient = (p / (w @ p)).mean(axis=1)
     assert np.all(gradient <= 1 + 1e-6) and np.all(np.abs(gradient[w > 1e-6] - 1) < 1e-6), (w, gradient)
     assert w[2] > 0.5  # the true density takes most of the weight
+
+
+@pytest.mark.parametrize("prior", [1.5, 5.0, 50.0])
+def test_weights_with_a_dirichlet_prior_are_its_posterior_mode(prior):
+    """With a Dirichlet(prior) on w the optimum is inside the simplex, where the gradient of
+    ``sum_t log p_t + (prior - 1) sum_k log w_k`` is the same for every member (Lagrange; it equals N + K (prior -
+    1) there), and no point scipy's SLSQP finds from equal weights scores higher. The pull towards equal weights
+    grows with the prior and fades as the tail grows."""
+    rng = np.random.default_rng(0)
+    y = rng.standard_t(4, 300)
+    log_probs = np.stack([norm.logpdf(y, 0, 1), norm.logpdf(y, 0, 2), student_t.logpdf(y, 4), norm.logpdf(y, 1, 1)])
+
+    def objective(v, lp):
+        return log_score(v, lp) + (prior - 1) * np.log(np.maximum(v, 1e-300)).sum()
+
+    w = pool_weights(log_probs, prior)
+    result = minimize(
+        lambda v: -objective(v, log_probs),
+        np.full(4, 0.25),
+        method="SLSQP",
+        bounds=[(1e-9, 1)] * 4,
+        constraints={"type": "eq", "fun": lambda v: v.sum() - 1},
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    assert w.sum() == pytest.approx(1, abs=1e-12) and (w > 0).all()
+    assert objective(w, log_probs) >= -result.fun - 1e-9
+    p = np.exp(log_probs)
+    gradient = (p / (w @ p)).sum(axis=1) + (prior - 1) / w
+    assert np.allclose(gradient, 300 + 4 * (prior - 1), rtol=1e-6), (w, gradient)
+    plain, short = pool_weights(log_probs), pool_weights(log_probs[:, :30], prior)
+    assert np.abs(w - 0.25).max() < np.abs(plain - 0.25).max()
+    assert np.abs(short - 0.25).max() < np.abs(pool_weights(log_probs[:, :30]) - 0.25).max()
+    with pytest.raises(SeqlabError, match="at least 1"):
+        pool_weights(log_probs, 0.5)
 
 
 def test_linear_pool_head_against_scipy():
@@ -104,7 +139,7 @@ def test_weights_come_from_members_fitted_before_the_training_tail():
             member = series_contender(name, y[:a], options)
             member.fit(torch.from_numpy(y[:a]), ())
             log_probs[k, a - 150 : b - 150] = member.model.log_prob(y[:b])[a:].double().numpy()
-    assert np.allclose(pool.weights.numpy(), pool_weights(log_probs), atol=1e-12)
+    assert np.allclose(pool.weights.numpy(), pool_weights(log_probs, pool.prior), atol=1e-12)
     whole = series_contender("garch-t", y, options)
     whole.fit(torch.from_numpy(y), ())
     assert np.allclose(pool.members[2].params, whole.model.params)
@@ -145,8 +180,28 @@ def test_a_series_too_short_for_a_member_is_named():
     ):
         pool.fit(y[:12])
     ar = series_contender("pool", y, SeriesOptions(pool_members=("random_walk", "linear_ar"))).model
-    with pytest.raises(SeqlabError, match=r"pool member linear_ar on 20 values: order selection up to 10 needs"):
-        ar.fit(y)  # 20 values before a tail of 20; BIC up to order 10 needs 22
+    ar.fit(y)  # 20 values before a tail of 20; BIC up to order 10 needs 22: no weight, the reason recorded
+    assert ar.weights.tolist() == [1.0, 0.0] and ar.record()["member_nll"]["linear_ar"] is None
+    assert ar.record()["left_out"] == {
+        "linear_ar": "fitted on 20 values: order selection up to 10 needs more than 21 values, got 20"
+    }
+    assert torch.isfinite(ar.log_prob(y)).all()
+
+    def make(name, part):  # "flaky" fits the tail's blocks, and fails on the whole training part
+        model = RandomWalk()
+
+        def fit(data, callbacks):
+            if name == "flaky" and len(data) == len(y):
+                raise SeqlabError("did not converge")
+            return model.fit(data.numpy()) and {}
+
+        return SeriesContender(name, model, fit)
+
+    with pytest.raises(SeqlabError, match=r"^pool member flaky on 40 values: did not converge$"):
+        Pool(["random_walk", "flaky"], make).fit(y)  # on the whole training part: the member is named
+    alone = series_contender("pool", y, SeriesOptions(pool_members=("linear_ar",))).model
+    with pytest.raises(SeqlabError, match=r"no pool member could be scored .*: linear_ar fitted on 20 values: order"):
+        alone.fit(y)
     with pytest.raises(SeqlabError, match="members must differ"):
         Pool(["garch", "garch"])
 
@@ -189,4 +244,12 @@ def test_train_info_forecast_and_backtest_commands(tmp_path, capsys):
     code, _, err = cli(["train", "--data", str(path), "--model", "pool", "--members", "random_walk,arima"], capsys)
     assert code == 1 and "--members: unknown member arima" in err
     code, _, err = cli(["train", "--data", str(path), "--model", "gru", "--members", "random_walk"], capsys)
-    assert code == 1 and "--members: an option of --model pool only" in err
+    assert code == 1 and "--members: options of --model pool only" in err
+    code, text, err = cli(
+        ["train", "--data", str(path), "--model", "pool", "--members", members, "--pool-prior", "5", "--out", str(out)]
+        + ["--overwrite"],
+        capsys,
+    )
+    assert code == 0 and "prior 5" in text, err
+    code, _, err = cli(["train", "--data", str(path), "--model", "pool", "--pool-prior", "0.5"], capsys)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "prior must be a number of at least 1" in err

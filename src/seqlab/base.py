@@ -136,6 +136,12 @@ class SequenceModel:
     def from_config(cls, config: dict) -> SequenceModel:
         raise Unsupported(f"{cls.__name__} cannot be loaded: it has no from_config")
 
+    @classmethod
+    def saved_parts(cls, config: dict) -> list[tuple[str, dict]]:
+        """(tensor-name prefix, config) of each saved model this one is made of (a pool's members), for
+        ``seqlab.io.load`` to check before anything is built; none for a model of its own."""
+        return []
+
     def state_dict(self) -> dict[str, torch.Tensor]:
         raise self.unsupported("state_dict (saving)")
 

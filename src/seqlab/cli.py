@@ -39,6 +39,7 @@ from seqlab.models import families, sizing
 from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.noise import NOISES
+from seqlab.models.pool import PRIOR
 from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, sample, train
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
@@ -53,6 +54,11 @@ MODEL_OPTIONS = {"model": "cell", "hidden": "hidden_size", "layers": "num_layers
 MODEL_OPTIONS |= {"gru_reset": "reset", "dropout": "dropout", "backend": "backend", "head": "head"}
 MODEL_OPTIONS |= {"components": "components", "forget_init": "forget_init"}
 MODEL_OPTIONS |= {"vol": "vol", "dist": "dist", "mean": "mean", "lags": "lags", "members": "members"}
+MODEL_OPTIONS |= {"pool_prior": "pool_prior"}
+POOL_PRIOR_HELP = (
+    f"Dirichlet prior on the pool's weights: 1, the log score alone; larger, closer to equal weights ({PRIOR:g}; "
+    "docs/forecasting.md)"
+)
 MODEL_DATA_NOTE = "default: the model's; the transform and audio encoding stay the model's"
 FLAGS = {field: "--" + option.replace("_", "-") for option, field in MODEL_OPTIONS.items()}
 FLAGS |= {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
@@ -108,6 +114,7 @@ def build_parser() -> Parser:
     g.add_argument(
         "--members", type=list_of(str, "names"), help=f"the forecasters pooled, as backtest names them ({members})"
     )
+    g.add_argument("--pool-prior", type=positive_float, help=POOL_PRIOR_HELP)
     add_data_options(t)
     g = t.add_argument_group("budget")
     g.add_argument("--steps", type=positive_int, help="total optimizer steps")
@@ -236,6 +243,7 @@ def build_parser() -> Parser:
         "--reference", help="the model the paired column compares with (best GARCH by AIC, else random_walk)"
     )
     b.add_argument("--refit-every", type=positive_int, help="refit every K held-out steps on all values before")
+    b.add_argument("--pool-prior", type=positive_float, default=PRIOR, help=POOL_PRIOR_HELP)
     b.add_argument("--head", choices=CONTINUOUS_HEADS, default="gaussian", help="neural models' head (gaussian)")
     b.add_argument("--hidden", type=positive_int, default=64, help="neural models' hidden units (64)")
     b.add_argument(

@@ -76,11 +76,7 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
     model_class = MODELS[kind]
     check_config_fields(model_class, config, config_path)
     header = weights_header(directory / WEIGHTS_FILE)
-    if issubclass(model_class, torch.nn.Module):  # the shapes the config implies, without allocating them
-        check_weight_counts(implied_weights(model_class, config, config_path), header, directory / WEIGHTS_FILE)
-        with torch.device("meta"):  # bounded now: the header's tensors are as many as the config implies
-            skeleton = build(model_class, config, config_path)
-        check_weights_header(skeleton.state_dict(), header, directory / WEIGHTS_FILE)
+    check_before_building(model_class, config, header, config_path, directory / WEIGHTS_FILE)
     model = build(model_class, config, config_path)
     if "data" in config:
         model.data_spec = DataSpec.from_json(config["data"])
@@ -88,6 +84,41 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
         model.transform = Transform.from_json(config["transform"])
     load_weights(model, directory)
     return model
+
+
+def check_before_building(
+    model_class: type[SequenceModel],
+    config: dict,
+    header: dict,
+    config_path: Path,
+    weights_path: Path,
+    prefix: str = "",
+) -> int:
+    """The checks of the module docstring for a neural model, and for every neural model a saved model is made
+    of (a pool's members: their configs, their sizes by arithmetic, summed against the budget, and their tensors
+    under their prefix in the header), before anything is allocated. Returns the elements a neural model implies."""
+    if issubclass(model_class, torch.nn.Module):  # the shapes the config implies, without allocating them
+        implied = implied_weights(model_class, config, config_path)
+        check_weight_counts(implied, header, weights_path)
+        with torch.device("meta"):  # bounded now: the header's tensors are as many as the config implies
+            skeleton = build(model_class, config, config_path)
+        check_weights_header({prefix + k: v for k, v in skeleton.state_dict().items()}, header, weights_path)
+        return implied[1]
+    try:
+        parts = model_class.saved_parts(config)
+    except SeqlabError as e:
+        raise SeqlabError(f"{config_path}: invalid model config ({e})") from None
+    total = 0
+    for part_prefix, part in parts:
+        kind = part.get("model")
+        if not isinstance(kind, str) or kind not in MODELS or kind == model_class.kind:
+            raise SeqlabError(f"{config_path}: invalid model config (a part of unknown kind {kind!r})")
+        check_config_fields(MODELS[kind], part, config_path)
+        inner = prefix + part_prefix
+        own = {name: v for name, v in header.items() if name.startswith(inner)}  # the part's tensors
+        total += check_before_building(MODELS[kind], part, own, config_path, weights_path, inner)
+        refuse_over_budget(4 * total, weights_path)
+    return total
 
 
 def build(model_class: type[SequenceModel], config: dict, config_path: Path) -> SequenceModel:

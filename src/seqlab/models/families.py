@@ -28,7 +28,7 @@ from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
-from seqlab.models.pool import Pool, SeriesContender
+from seqlab.models.pool import PRIOR, Pool, SeriesContender
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 from seqlab.training import Callback, TrainerConfig
@@ -145,6 +145,7 @@ class SeriesOptions:
     steps: int | None = None
     seed: int = 0
     pool_members: tuple[str, ...] = ("random_walk", "linear_ar", "garch-t", "egarch-t", "gru")
+    pool_prior: float = PRIOR  # the pool's Dirichlet prior on its weights
 
 
 def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> SeriesContender:
@@ -164,7 +165,11 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
         members = [m for m in options.pool_members if m != "pool"]
         reads = covariates if any(reads_covariates(m) for m in members) else 0
         model = Pool(
-            members, lambda member, part: series_contender(member, part, options), options.seed, covariates=reads
+            members,
+            lambda member, part: series_contender(member, part, options),
+            options.seed,
+            covariates=reads,
+            prior=options.pool_prior,
         )
         fit = lambda data, callbacks: model.fit(data, callbacks=callbacks).record()  # noqa: E731
         trains = any(m in NEURAL_SERIES_MODELS for m in members)

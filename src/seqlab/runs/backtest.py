@@ -49,6 +49,7 @@ from seqlab.models.families import (
     known_series_name,
     series_contender,
 )
+from seqlab.models.pool import PRIOR
 from seqlab.plots import backtest_chart
 from seqlab.runs.forecast import pick_series
 from seqlab.runs.progress import fitting
@@ -73,13 +74,16 @@ class BacktestSpec:
     seed: int = 0
     reference: str | None = None  # the paired column's reference (default: best GARCH by AIC, else random walk)
     refit_every: int | None = None  # refit every K held-out steps on all values before
+    pool_prior: float = PRIOR  # the pool's Dirichlet prior on its weights (seqlab.models.pool)
     out: Path | None = None  # directory for backtest.md, .csv, .json and .png
     progress: bool = True
 
     def contender_options(self, differenced: bool) -> SeriesOptions:
         """How each contender is built and trained; a pool combines the other models named (or its default)."""
         members = tuple(m for m in self.models if m != "pool") or SeriesOptions.pool_members
-        return SeriesOptions(differenced, self.head, self.hidden, self.passes, self.steps, self.seed, members)
+        return SeriesOptions(
+            differenced, self.head, self.hidden, self.passes, self.steps, self.seed, members, self.pool_prior
+        )
 
 
 # -- the engine: walk forward over the held-out steps, refitting where told ------------------------------------

@@ -148,8 +148,8 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
         return fit_classical(spec, say)
     if spec.family in POOL_MODELS:
         return fit_pool(spec, say)
-    if "members" in spec.model:
-        raise OptionError("{0}: an option of --model pool only", "members")
+    if pool_only := [k for k in ("members", "pool_prior") if k in spec.model]:
+        raise OptionError("{all}: options of --model pool only", *pool_only)
     if spec.family != "latent_ar":
         families = ", ".join((*CLI_CLASSICAL_MODELS, *POOL_MODELS))
         raise OptionError(f"unknown model family {spec.family!r}; choose latent_ar or {families}")

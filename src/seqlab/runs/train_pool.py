@@ -18,12 +18,12 @@ from seqlab.data.dataset import ELEMENT_NAMES, Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.families import SeriesOptions, known_series_name, series_contender
-from seqlab.models.pool import Pool
+from seqlab.models.pool import PRIOR, Pool
 from seqlab.runs import run_directory
 from seqlab.runs.progress import fitting
 from seqlab.runs.run_directory import RunDirectory
 
-POOL_OPTIONS = ("members", "head", "hidden_size")  # what TrainSpec.model may hold for a pool
+POOL_OPTIONS = ("members", "pool_prior", "head", "hidden_size")  # what TrainSpec.model may hold for a pool
 
 
 def pool_options(dataset: Dataset, model: dict, trainer: dict) -> SeriesOptions:
@@ -34,7 +34,9 @@ def pool_options(dataset: Dataset, model: dict, trainer: dict) -> SeriesOptions:
         raise OptionError(f"{{0}}: unknown member {', '.join(unknown)} of a pool", "members")
     differenced = dataset.transform is not None and "diff" in dataset.transform.steps
     head, hidden = model.get("head", "gaussian"), model.get("hidden_size", 64)
-    return SeriesOptions(differenced, head, hidden, seed=trainer.get("seed", 0), pool_members=members)
+    prior = model.get("pool_prior", PRIOR)
+    seed = trainer.get("seed", 0)
+    return SeriesOptions(differenced, head, hidden, seed=seed, pool_members=members, pool_prior=prior)
 
 
 def train_pool(
@@ -57,6 +59,8 @@ def train_pool(
     with fitting(ELEMENT_NAMES["series"], progress) as callbacks:  # a bar per neural member's fit
         record = contender.fit(contender.seen(train), callbacks)
     seconds = time.perf_counter() - t0
+    for name, why in record["left_out"].items():
+        say(f"seqlab: pool member {name} gets no weight: it could not be scored out of sample ({why})")
     model.trained_on(dataset)
     io.save(model, run.work)
     out = run.commit()
