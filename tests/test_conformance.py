@@ -77,6 +77,15 @@ def data_of(case):
     return DATA[case.data][: 30 if case.data == "text" else 40]
 
 
+@pytest.mark.parametrize("item", CASES, ids=[case_id(c) for c in CASES])
+def test_a_misspelt_fit_option_is_an_error(item):
+    """No family swallows an option it does not know (a typo would otherwise be silently ignored)."""
+    _, case = item
+    model = case.build(DATA[case.data])
+    with pytest.raises((TypeError, SeqlabError), match="unexpected keyword argument 'no_such_option'"):
+        model.fit(DATA[case.data], **case.fit_options, no_such_option=1)
+
+
 def test_fit_and_describe(fitted):
     kind, case, model = fitted
     assert model.kind == kind and isinstance(model, SequenceModel)

@@ -512,7 +512,7 @@ class ElementsModel(nn.Module, SequenceModel):
         try:
             config = TrainerConfig(**options)
         except TypeError as e:
-            raise SeqlabError(f"fit: {e}".replace("__init__() ", "")) from None
+            raise SeqlabError(f"fit: {e}".replace(".__init__()", "")) from None
         unknown = "map" if self.discrete and isinstance(valid, str) else "error"
         valid_x = None if valid is None else self.encode(valid, unknown=unknown, source="validation data")
         trainer = Trainer(self, config, callbacks=callbacks)

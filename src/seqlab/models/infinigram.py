@@ -93,7 +93,7 @@ class InfiniGram(SequenceModel):
         return self.vocabulary.decode(x.tolist())
 
     # -- the index ------------------------------------------------------------------------------------------
-    def fit(self, train, valid=None, **unused) -> InfiniGram:
+    def fit(self, train, valid=None) -> InfiniGram:
         if isinstance(train, str) and self.vocabulary is None:
             self.vocabulary = Vocabulary.from_text(train)
         if self.vocabulary is None:

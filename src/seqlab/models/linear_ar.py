@@ -96,7 +96,7 @@ class LinearAR(SequenceModel):
             "nobs": nobs,
         }
 
-    def fit(self, train, valid=None, **unused) -> LinearAR:
+    def fit(self, train, valid=None) -> LinearAR:
         y = as_series(train, source="training series")
         if self.selection is not None:
             top = self.max_order

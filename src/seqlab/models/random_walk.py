@@ -36,7 +36,7 @@ class RandomWalk(SequenceModel):
         if self.sigma is None:
             raise SeqlabError("RandomWalk is not fitted yet: call fit(series) first")
 
-    def fit(self, train, valid=None, **unused) -> RandomWalk:
+    def fit(self, train, valid=None) -> RandomWalk:
         steps = self._increments(as_series(train, model="RandomWalk", source="training series"))
         if len(steps) < 1:
             raise SeqlabError("RandomWalk needs at least 2 values to fit")
