@@ -14,12 +14,12 @@ and records per series, for the 7 models of ``short_series.py``,
 
 then scores each weighting (``pool_weights`` with a Dirichlet prior from 1, the log score alone, to equal weights)
 by the issue's two targets per series: the pool within 0.02 nats/month of the best single model after the fact,
-and never more than 0.02 behind the random walk. The rule, fixed before the first run: the prior that meets both
+and never more than 0.02 behind the random walk. The rule, fixed before the 240-series run: the prior that meets both
 on the most series; among those within 2 series of it, the one with the smallest worst gap to the random walk.
 The script also prints how well the training part predicts the held-out ranking (the correlation, over series,
 of a member's advantage over the random walk on the weighting tail and on the held-out part).
 
-    OMP_NUM_THREADS=1 python benchmarks/pool_dev.py --collect /tmp/pooldev --seeds 1 2 3 4 5 6 7 8 9 10
+    OMP_NUM_THREADS=1 python benchmarks/pool_dev.py --collect /tmp/pooldev --seeds $(seq 1 30)    # 240 series
     OMP_NUM_THREADS=1 python benchmarks/pool_dev.py --score /tmp/pooldev
 """
 

@@ -236,11 +236,15 @@ def test_train_info_forecast_and_backtest_commands(tmp_path, capsys):
             "10",
             "--json",
             "--no-progress",
+            "--pool-prior",
+            "3",
         ],
         capsys,
     )
     result = json.loads(text)
-    assert code == 0 and set(result["results"][2]["pool"][0]["weights"]) == {"random_walk", "garch"}
+    chosen = result["results"][2]["pool"][0]
+    assert code == 0 and set(chosen["weights"]) == {"random_walk", "garch"}
+    assert chosen["prior"] == 3 and min(chosen["weights"].values()) > 0  # the prior keeps every member in
     code, _, err = cli(["train", "--data", str(path), "--model", "pool", "--members", "random_walk,arima"], capsys)
     assert code == 1 and "--members: unknown member arima" in err
     code, _, err = cli(["train", "--data", str(path), "--model", "gru", "--members", "random_walk"], capsys)

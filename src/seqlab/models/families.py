@@ -21,7 +21,7 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError
 from seqlab.metrics import aic
 from seqlab.models import sizing
-from seqlab.models.garch import GARCH, NAME_EXAMPLES, GARCHConfig
+from seqlab.models.garch import GARCH, GARCH_EXAMPLES, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
@@ -119,7 +119,6 @@ def fit_contender(
 
 NEURAL_SERIES_MODELS = ("neural_ar", "rnn", "lstm", "gru")
 SERIES_MODELS = ("random_walk", "linear_ar", *NEURAL_SERIES_MODELS, "pool")
-GARCH_EXAMPLES = NAME_EXAMPLES  # GARCH-family names: volatility[-noise] (seqlab.models.garch)
 NEURAL_LR = 2e-3
 
 

@@ -49,7 +49,7 @@ VOLATILITY_NAMES = {
     "garchx": {"vol": "garchx"},
     "gjrx": {"vol": "garchx", "o": 1},
 }
-NAME_EXAMPLES = ("garch", "garch-t", "gjr-t", "egarch-t", "egarch-skewt", "garchx-t")
+GARCH_EXAMPLES = ("garch", "garch-t", "gjr-t", "egarch-t", "egarch-skewt", "garchx-t")
 
 
 @dataclass
