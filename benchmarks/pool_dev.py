@@ -63,11 +63,11 @@ def log_returns(path: Path) -> dict[str, np.ndarray]:
     return {t: np.diff(np.log(np.array(c))) for t, c in closes.items()}
 
 
-def member_log_densities(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def member_log_densities(y: np.ndarray, head: str = "gaussian") -> tuple[np.ndarray, np.ndarray]:
     """(K, n_tail) the pool's weighting data (-inf rows: members it leaves out), (K, n - cut) the members'
     held-out log densities (-inf rows: members that fail on the whole training part)."""
     cut = int(len(y) * 0.8)
-    options = SeriesOptions(pool_members=MODELS)
+    options = SeriesOptions(head=head, pool_members=MODELS)
     pool = Pool(MODELS, lambda name, part: series_contender(name, part, options))
     x = torch.from_numpy(y)
     tail_lp, _, _ = pool.score_tail(x[:cut])
@@ -81,7 +81,7 @@ def member_log_densities(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return tail_lp, test_lp
 
 
-def collect(out: Path, seeds: list[int]) -> None:
+def collect(out: Path, seeds: list[int], head: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for seed in seeds:
         for family, write in (("garch", monthly_prices), ("iid", iid_prices)):
@@ -93,7 +93,7 @@ def collect(out: Path, seeds: list[int]) -> None:
             t0 = time.perf_counter()
             arrays = {}
             for name, y in log_returns(csv).items():
-                arrays[f"{name}_train"], arrays[f"{name}_test"] = member_log_densities(y)
+                arrays[f"{name}_train"], arrays[f"{name}_test"] = member_log_densities(y, head)
             np.savez(target, **arrays)
             print(f"{target.name}: {time.perf_counter() - t0:.0f} s", flush=True)
 
@@ -149,12 +149,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collect", type=Path, help="folder for the members' log densities")
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
+    parser.add_argument("--head", default="gaussian", help="the neural members' head (backtest's default: gaussian)")
     parser.add_argument("--score", type=Path, help="score the weighting schemes on a collected folder")
     args = parser.parse_args()
     if args.collect:
         if 0 in args.seeds:
             parser.error("seed 0 is the scored panel's tests/data/monthly.csv")
-        collect(args.collect, args.seeds)
+        collect(args.collect, args.seeds, args.head)
     if args.score:
         score(args.score)
 
