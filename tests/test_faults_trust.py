@@ -48,6 +48,7 @@ def test_another_text_is_scored_whole_even_when_the_recorded_file_is_gone(tmp_pa
     code, out, err = run(["evaluate", str(model), "--data", str(data), "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["tokens"] == len(load_text(str(data)))
+    assert json.loads(out)["data"] == f"{data} (whole file)"
     code, out, err = run(["sample", str(model), "--length", "5", "--seed", "0"], capsys)
     assert code == 0 and len(out.rstrip("\n")) == 5, err
 
@@ -59,6 +60,19 @@ def test_recorded_bundled_data_is_the_bundled_data_not_a_local_file_of_that_name
     code, out, err = run(["evaluate", str(model), "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["data"] == "bundled:shakespeare (validation part)"
+
+
+@pytest.mark.parametrize("named", ["shakespeare", "bundled:shakespeare"])
+def test_the_bundled_training_text_named_again_is_scored_on_its_held_out_part(tmp_path, capsys, named):
+    """Naming the bundled text the model was trained on scores its held-out part, not the whole file (which would
+    include the training part)."""
+    model = text_model(tmp_path / "m", "shakespeare", load_text("shakespeare"))
+    code, out, err = run(["evaluate", str(model), "--json"], capsys)
+    held_out = json.loads(out)
+    code, out, err = run(["evaluate", str(model), "--data", named, "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["data"].endswith("(validation part)")
+    assert json.loads(out)["tokens"] == held_out["tokens"] < len(load_text("shakespeare")) / 5
 
 
 def test_forecast_needs_the_data_named_when_the_checkpoint_names_a_local_csv(tmp_path, capsys):

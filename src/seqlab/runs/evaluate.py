@@ -9,7 +9,7 @@ from pathlib import Path
 from seqlab import io
 from seqlab.atomic import check_parent_dir
 from seqlab.data.audio import write_wav
-from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX
+from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
 from seqlab.data.dataset import data_kind
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
@@ -38,10 +38,15 @@ class EvaluateResult:
 
 
 def same_file(source: str, saved: DataSpec | None) -> bool:
-    """True when ``source`` names the text the model was trained on: then its held-out part is scored."""
-    if saved is None or saved.source.startswith(BUNDLED_PREFIX) or saved.source in BUNDLED:
+    """True when ``source`` names the text the model was trained on: then its held-out part is scored. Bundled
+    data is the same when ``source`` resolves to that bundled set (``shakespeare`` with no local file of that
+    name, or ``bundled:shakespeare``); a local file is compared by its path (no file read)."""
+    if saved is None:
         return False
-    return Path(source).expanduser().resolve() == Path(saved.source).expanduser().resolve()  # no file read
+    name = saved.source.removeprefix(BUNDLED_PREFIX)
+    if saved.source.startswith(BUNDLED_PREFIX) or name in BUNDLED:
+        return resolve(source)[1] is BUNDLED.get(name)
+    return Path(source).expanduser().resolve() == Path(saved.source).expanduser().resolve()
 
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
@@ -50,7 +55,7 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     given = spec.data
     if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
         DataSpec(**given).validate()  # the options a text takes
-        data, source, elements = load_text(given["source"]), given["source"], "characters"
+        data, source, elements = load_text(given["source"]), f"{given['source']} (whole file)", "characters"
     else:  # the held-out part, read as the model was trained
         if saved is None and "source" not in given:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the data to score")
