@@ -17,7 +17,7 @@ from scipy.stats import t as student_t
 
 from seqlab.cli import main
 from seqlab.data.spec import DataSpec
-from seqlab.metrics import newey_west_t
+from seqlab.metrics import newey_west_t, paired_difference
 from seqlab.models import sizing
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.runs.backtest import BacktestSpec, backtest, run_backtest
@@ -79,6 +79,16 @@ def test_paired_column_and_its_newey_west_t_against_statsmodels():
     assert r["d_nll_t"] == pytest.approx(float(fit.tvalues[0]), rel=1e-9)
     assert newey_west_t(d) == pytest.approx(float(fit.tvalues[0]), rel=1e-9)
     assert row(result, "random_walk")["d_nll"] == 0 and row(result, "random_walk")["d_nll_se"] is None
+
+
+def test_a_model_identical_to_its_reference_has_no_t_and_valid_json():
+    """Every d_t zero (a pool that put all its weight on the reference): the mean and s.e. are 0, no t (None, not
+    NaN, which is not JSON)."""
+    lp = np.random.default_rng(0).normal(size=50)
+    same = paired_difference(lp, lp.copy())
+    assert same == {"d_nll": 0.0, "d_nll_se": 0.0, "d_nll_t": None}
+    assert json.loads(json.dumps(same, allow_nan=False)) == same
+    assert paired_difference(lp[:1], lp[:1] + 1)["d_nll_se"] is None
 
 
 def test_refit_every_k_steps_uses_all_values_before_each_refit():

@@ -112,7 +112,14 @@ def newey_west_t(d: np.ndarray) -> float:
 
 def paired_difference(log_probs: np.ndarray, reference: np.ndarray) -> dict:
     """Two forecasters scored on the same steps (T,): the mean of ``d_t = NLL_t(model) - NLL_t(reference)``
-    (negative: the model is better), its standard error ``sd(d) / sqrt(T)`` and its Newey-West t."""
+    (negative: the model is better), its standard error ``sd(d) / sqrt(T)`` and its Newey-West t; None where a
+    statistic is undefined (one step; no t when every d_t is the same, e.g. a pool that is its reference), so
+    records stay valid JSON and tables leave the cell empty."""
     d = reference - log_probs
     se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else math.nan
-    return {"d_nll": float(d.mean()), "d_nll_se": se, "d_nll_t": newey_west_t(d)}
+    t = newey_west_t(d)
+    return {
+        "d_nll": float(d.mean()),
+        "d_nll_se": se if math.isfinite(se) else None,
+        "d_nll_t": t if math.isfinite(t) else None,
+    }
