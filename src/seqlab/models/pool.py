@@ -22,7 +22,7 @@ symmetric Dirichlet(``prior``) log density on w,
 
 which adds ``prior - 1`` pseudo-observations per member, pulling the weights towards equal ones when the tail is
 short and leaving them to the data when it is long (the shrinkage of forecast combination, Diebold & Pauly
-1990). The default, 1, is the log score alone: on a development panel of 224 short series that shares no value
+1990). The default, 1, is the log score alone: on a development panel of 240 short series that shares no value
 with any scored one (``benchmarks/pool_dev.py``), it met the issue's per-series targets most often, while any
 prior of 1.5 or more had the better mean and a far smaller worst case (``docs/forecasting.md``).
 
