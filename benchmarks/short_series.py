@@ -72,8 +72,8 @@ def msft_monthly(path: Path, series: int = 3, months: int = 120) -> None:
 
 def backtest_rows(path: Path, name: str, models=MODELS, prior: float = PRIOR) -> dict[str, dict]:
     """model -> its backtest row on series ``name`` of ``path`` (paired column against the random walk)."""
-    spec = BacktestSpec(DataSpec(str(path), id_column="Ticker"), series=name, models=models, folds=2)
-    spec.pool_prior = prior
+    data = DataSpec(str(path), id_column="Ticker")
+    spec = BacktestSpec(data, series=name, models=models, folds=2, pool_prior=prior)
     spec.samples, spec.progress, spec.reference = 20, False, "random_walk"
     return {row["model"].split()[0]: row for row in run_backtest(spec, say=lambda m: None).record["results"]}
 

@@ -83,6 +83,12 @@ class SeriesContender:
         return x if self.reads_covariates or x.ndim == 1 else x[:, 0]
 
 
+def check_prior(prior: float) -> None:
+    """A Dirichlet concentration of at least 1 (1: the log score alone; below 1 the objective is not concave)."""
+    if not 1.0 <= prior < float("inf"):
+        raise SeqlabError(f"the pool's prior must be a number of at least 1 (1: the log score alone), got {prior}")
+
+
 def pool_weights(log_probs: np.ndarray, prior: float = 1.0) -> np.ndarray:
     """(K,) weights maximising ``L(w) = sum_t log sum_k w_k p_kt + (prior - 1) sum_k log w_k`` over the simplex,
     for the members' one-step log densities ``log_probs (K, N)`` (``prior`` 1: the log score alone): EM from
@@ -92,8 +98,7 @@ def pool_weights(log_probs: np.ndarray, prior: float = 1.0) -> np.ndarray:
     K, N = log_probs.shape
     if not np.isfinite(log_probs).all():
         raise SeqlabError("a pool member gave a non-finite log density on the weighting tail")
-    if prior < 1:
-        raise SeqlabError(f"the pool's prior must be at least 1 (1: no pull towards equal weights), got {prior}")
+    check_prior(prior)
     extra = prior - 1.0  # pseudo-observations per member
     p = np.exp(log_probs - log_probs.max(axis=0))  # (K, N), each column's largest 1
     w = np.full(K, 1.0 / K)
@@ -149,8 +154,7 @@ class Pool(SequenceModel):
             raise SeqlabError(f"the pool's weighting tail must be a share in (0, 1), got {tail}")
         if blocks < 1:
             raise SeqlabError(f"the pool's weighting tail needs at least one block, got {blocks}")
-        if not 1.0 <= prior < float("inf"):
-            raise SeqlabError(f"the pool's prior must be a number of at least 1, got {prior}")
+        check_prior(prior)  # before any member is fitted
         self.names, self.make, self.seed, self.tail, self.blocks = list(members), make, seed, tail, blocks
         self.prior = prior
         self.num_covariates = covariates
