@@ -1,14 +1,20 @@
 """Voice metrics (``seqlab.voice``): our YIN pitch tracker against WORLD's Harvest (a tracker we did not write) on
 the bundled speech, and the metrics on signals whose answers are known."""
 
+import json
 import math
 import warnings
 
 import numpy as np
 import pytest
 import scipy.signal
+import soundfile
+from helpers import run_cli
 
-from seqlab.data.audio import load_audio
+from seqlab import io
+from seqlab.data.audio import MuLaw, load_audio
+from seqlab.models import LatentAR, LatentARConfig
+from seqlab.runs import evaluate
 from seqlab.voice import (
     MEL_BANDS,
     MEL_LOW_HZ,
@@ -139,3 +145,74 @@ def test_mel_cepstrum_is_an_envelope_measure():
     assert cepstral_distance_db(reference, mean_mel_cepstrum(formant_filter(noise), RATE)) < 0.5
     other_vowel = scipy.signal.lfilter([1.0], [1, -1.6 * math.cos(2 * math.pi * 300 / RATE), 0.64], pulses(100))
     assert cepstral_distance_db(reference, mean_mel_cepstrum(other_vowel, RATE)) > 2.5
+
+
+def click_train(rate_hz: int, seconds: float = 2.0) -> np.ndarray:
+    """Unit impulses every RATE / rate_hz samples (a whole number here): a pulse train of known period."""
+    x = np.zeros(int(seconds * RATE))
+    x[:: RATE // rate_hz] = 0.5
+    return x
+
+
+@pytest.mark.parametrize("x", [np.zeros(3 * RATE), np.full(3 * RATE, 1e-5)], ids=["zeros", "dc-at-100-dBFS"])
+def test_digital_silence_is_unvoiced_and_inactive(x):
+    """Issue 35, item 4: 3 s of zeros read as 100 % voiced at 500 Hz (YIN's difference function is zero at every
+    lag, and the relative gate compared silence with silence), so a model generating silence looked voiced."""
+    f0, voiced = track_pitch(x, RATE)
+    assert not voiced.any() and not f0.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "mean of empty slice" on the way
+        m = voice_metrics(x, RATE, np.zeros(24))
+    assert m["voiced_fraction"] == 0.0 and m["mean_voiced_run_ms"] == 0.0
+    for key in ("median_f0_hz", "f0_range_semitones", "hnr_db", "loudest_over_median_db", "mel_cepstrum_distance_db"):
+        assert math.isnan(m[key]), key  # nothing active to measure: NaN (null in JSON), not a number of silence
+
+
+def test_evaluate_voice_of_a_model_that_generates_silence_reports_no_voice(tmp_path, monkeypatch, capsys):
+    """The issue's case through the command: 3 s of zeros generated beside a voiced training tone."""
+    io.save(LatentAR(MuLaw(RATE), LatentARConfig(cell="gru", hidden_size=4, embedding_dim=2)), tmp_path / "m")
+    soundfile.write(str(tmp_path / "tone.wav"), harmonic_tone(120.0), RATE, subtype="PCM_16")
+    silence = np.zeros(3 * RATE, dtype=np.float32)
+    monkeypatch.setattr(evaluate, "generate_audio", lambda model, saved, spec: (silence, RATE, silence[:0]))
+    argv = ["evaluate", str(tmp_path / "m"), "--voice", "--data", str(tmp_path / "tone.wav"), "--json"]
+    code, out, _ = run_cli(argv, capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["data"]["voiced_fraction"] > 0.95 and result["data"]["median_f0_hz"] == pytest.approx(120, 0.01)
+    assert result["generated"]["voiced_fraction"] == 0.0 and result["generated"]["median_f0_hz"] is None
+
+
+def test_a_tone_after_silence_is_voiced_and_the_silence_is_not():
+    t = np.arange(RATE) / RATE
+    x = np.concatenate([np.zeros(RATE), 0.3 * np.sin(2 * np.pi * 220 * t)])
+    f0, voiced = track_pitch(x, RATE)
+    assert not voiced[:95].any() and voiced[105:-3].all()  # 1 s is 100 hops; those across the edge may go either way
+    assert np.median(f0[voiced]) == pytest.approx(220, rel=0.002)
+
+
+def sine(f: float, peak_dbfs: float, seconds: float = 2.0) -> np.ndarray:
+    return 10 ** (peak_dbfs / 20) * np.sin(2 * np.pi * f * np.arange(int(seconds * RATE)) / RATE)
+
+
+KNOWN = {  # name: (signal, voiced fraction low .. high, f0 or None)
+    "sine 220 Hz at -10 dBFS": (lambda: sine(220, -10), (0.98, 1.0), 220.0),
+    "sine 220 Hz at -50 dBFS": (lambda: sine(220, -50), (0.98, 1.0), 220.0),  # quiet, above the floor: voiced
+    "sine 220 Hz at -90 dBFS": (lambda: sine(220, -90), (0.0, 0.0), None),  # under it: a hum in silence
+    "white noise": (lambda: 0.1 * np.random.default_rng(4).standard_normal(2 * RATE), (0.0, 0.02), None),
+    "clicks at 100 Hz": (lambda: click_train(100), (0.98, 1.0), 100.0),
+    "clicks at 125 Hz": (lambda: click_train(125), (0.98, 1.0), 125.0),
+    "clicks at 200 Hz": (lambda: click_train(200), (0.98, 1.0), 200.0),
+}
+
+
+@pytest.mark.parametrize("name", KNOWN)
+def test_voiced_fraction_and_f0_of_signals_with_known_answers(name):
+    """A pure tone is voiced at its frequency whatever its level above the absolute floor; white noise is
+    unvoiced; a click train is voiced at the click rate (its period is the spacing of the clicks, which YIN's
+    difference function finds exactly: 99.96, 125.00 and 199.92 Hz measured)."""
+    make, (low, high), f0 = KNOWN[name]
+    m = voice_metrics(make(), RATE)
+    assert low <= m["voiced_fraction"] <= high
+    if f0 is not None:
+        assert m["median_f0_hz"] == pytest.approx(f0, rel=0.002)
+        assert m["f0_jump_share"] == 0.0

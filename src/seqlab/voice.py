@@ -9,8 +9,9 @@ Everything here is our own NumPy (no GPL code), tested against references we did
       d_t(tau) = sum_{j<W} (x_{t+j} - x_{t+j+tau})^2 = e_t(0) + e_{t+tau}(0) - 2 r_t(tau)
 
   and its cumulative-mean normalisation d'(tau) = d(tau) tau / sum_{k=1..tau} d(k), the period is the first
-  lag whose d' dips under ``threshold`` (refined by a parabola); a frame is voiced when it has one and its
-  energy is within ``SILENCE_DB`` of the loud frames.
+  lag whose d' dips under ``threshold`` (refined by a parabola); a frame is voiced when it has one and it is
+  active: its energy within ``SILENCE_DB`` of the loud frames and above ``SILENCE_FLOOR_DB`` (digital silence
+  has d = 0 at every lag, a perfect "period", and passes any gate relative to itself).
 - ``hnr_db``: harmonics-to-noise ratio by autocorrelation (Boersma 1993): the normalised autocorrelation of a
   Hann-windowed frame, divided by the window's own, peaks at r_max at the period, and
   HNR = 10 log10(r_max / (1 - r_max)).
@@ -37,6 +38,11 @@ HOP_S = 0.010  # 10 ms: the pitch tracker's and the loudness frames' hop
 F0_MIN, F0_MAX = 60.0, 500.0  # Hz
 YIN_THRESHOLD = 0.3
 SILENCE_DB = 40.0  # frames this far below the 95th-percentile frame energy are silent (not active)
+# ... and frames under this mean square (dB re full scale, a full-scale square wave = 0 dB) are silent whatever the
+# rest of the file: a relative gate alone calls all-silent audio active, and YIN calls it voiced (d = 0 at every
+# lag), so a model generating zeros looked 100 % voiced. 16-bit quantisation noise sits near -100 dB, the bundled
+# speech's quietest voiced 10 ms frame at -43 dB: -70 dB leaves about 30 dB either side.
+SILENCE_FLOOR_DB = -70.0
 MEL_BANDS, CEPSTRA = 40, 24
 FLOOR = 1e-8
 MEL_LOW_HZ = 60.0  # the mel-cepstra leave out hum and rumble below the lowest voice
@@ -68,8 +74,9 @@ def frame_energy_db(x: np.ndarray, rate: int, length_s: float = HOP_S) -> np.nda
 
 
 def active(energy_db: np.ndarray) -> np.ndarray:
-    """Frames within ``SILENCE_DB`` of the 95th-percentile energy: speech, not pauses (robust to one click)."""
-    return energy_db > np.percentile(energy_db, 95) - SILENCE_DB
+    """Frames within ``SILENCE_DB`` of the 95th-percentile energy (robust to one click) and above
+    ``SILENCE_FLOOR_DB``: speech, not pauses; none in digital silence."""
+    return (energy_db > np.percentile(energy_db, 95) - SILENCE_DB) & (energy_db > SILENCE_FLOOR_DB)
 
 
 def track_pitch(
@@ -159,10 +166,11 @@ def mel_cepstra(x: np.ndarray, rate: int) -> np.ndarray:
 
 
 def mean_mel_cepstrum(x: np.ndarray, rate: int) -> np.ndarray:
-    """The mean of c1..c24 over the active 10 ms frames (24,)."""
+    """The mean of c1..c24 over the active 10 ms frames (24,); NaN without an active frame (silence)."""
     cepstra = mel_cepstra(x, rate)
     energy = frame_energy_db(x, rate)[: len(cepstra)]
-    return cepstra[: len(energy)][active(energy)].mean(axis=0)
+    kept = cepstra[: len(energy)][active(energy)]
+    return kept.mean(axis=0) if len(kept) else np.full(CEPSTRA, math.nan)
 
 
 def cepstral_distance_db(a: np.ndarray, b: np.ndarray) -> float:
@@ -172,7 +180,8 @@ def cepstral_distance_db(a: np.ndarray, b: np.ndarray) -> float:
 
 def voice_metrics(x: np.ndarray, rate: int, reference: np.ndarray | None = None) -> dict:
     """The numbers of ``METRICS`` for samples ``x`` (N,) at ``rate`` Hz; the mel-cepstrum distance is to the
-    mean mel-cepstrum ``reference`` (24,) if given (else NaN). f0 statistics are NaN without a voiced frame."""
+    mean mel-cepstrum ``reference`` (24,) if given (else NaN). f0 statistics are NaN without a voiced frame, the
+    loudness and mel-cepstrum numbers without an active one (silence)."""
     x = np.asarray(x, dtype=np.float64)
     f0, voiced = track_pitch(x, rate)
     semitones = 12 * np.log2(f0[voiced]) if voiced.any() else np.zeros(0)
@@ -181,6 +190,7 @@ def voice_metrics(x: np.ndarray, rate: int, reference: np.ndarray | None = None)
     edges = np.diff(np.concatenate([[0], voiced.astype(np.int8), [0]]))
     runs = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
     energy = frame_energy_db(x, rate)
+    loud = active(energy)
     nan = math.nan
     return {
         "voiced_fraction": float(voiced.mean()),
@@ -189,7 +199,7 @@ def voice_metrics(x: np.ndarray, rate: int, reference: np.ndarray | None = None)
         "f0_jump_share": float(np.mean(steps > 1.0)) if len(steps) else nan,
         "mean_voiced_run_ms": float(runs.mean() * HOP_S * 1000) if len(runs) else 0.0,
         "hnr_db": hnr_db(x, rate, voiced),
-        "loudest_over_median_db": float(energy.max() - np.median(energy[active(energy)])),
+        "loudest_over_median_db": float(energy.max() - np.median(energy[loud])) if loud.any() else nan,
         "mel_cepstrum_distance_db": (
             cepstral_distance_db(mean_mel_cepstrum(x, rate), reference) if reference is not None else nan
         ),
