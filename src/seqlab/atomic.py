@@ -26,8 +26,12 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import signal
+import stat
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,21 +74,103 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+STDOUT_NAME = "-"  # an output file named "-" is standard output
+
+
+def _through_descriptor(path: Path) -> bool:
+    """Whether ``path`` is, or links through, /dev/fd/N or /proc/PID/fd/N (as /dev/stdout does): a file some
+    process holds open, to be written into; replacing what it resolves to would cut that process off from it."""
+    name = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on a chain of links
+        if re.match(r"/(dev|proc/[^/]+)/fd/", name):
+            return True
+        if not os.path.islink(name):
+            return False
+        name = os.path.join(os.path.dirname(name), os.readlink(name))
+    return False
+
+
+def _stream_target(path: Path) -> str | None:
+    """Where writing ``path`` must stream rather than replace a file: "-" (standard output), or ``path`` itself
+    when it is (or leads to) a character device such as /dev/null, a FIFO, a socket or an open descriptor. None
+    for a regular file or a missing one. A directory or a block device (a disk) is refused."""
+    if str(path) == STDOUT_NAME:
+        return STDOUT_NAME
+    if _through_descriptor(path):
+        return str(path)
+    try:
+        mode = os.stat(path).st_mode  # follows links, as the kernel does
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory; name a file", str(path))
+    if stat.S_ISBLK(mode):
+        raise SeqlabError(f"{path}: is a block device (a disk); seqlab writes files, FIFOs and character devices")
+    return None if stat.S_ISREG(mode) else str(path)
+
+
+def _file_target(path: Path) -> Path:
+    """The file a write to ``path`` replaces: a symlink's target (the link stays a link), else ``path``."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _temporary_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def _create_new(name: Path) -> None:
+    """Create ``name`` empty, never through a link or over another's file (O_EXCL), so that a folder where no file
+    can be made fails here with an ``OSError``, whatever the writer would have raised."""
+    name.unlink(missing_ok=True)  # a leftover of an earlier attempt under our own PID
+    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+
+
+def _stream_into(target: str, write: Callable[[Path], None]) -> None:
+    """``write`` into a private temporary file, then its bytes into ``target`` ("-": standard output). Opened
+    without O_CREAT, so a device or FIFO that vanished in between is never replaced by a regular file, and with
+    O_APPEND, so output already sent to a redirected /dev/stdout is not overwritten."""
+    fd, name = tempfile.mkstemp(prefix="seqlab-")
+    os.close(fd)
+    try:
+        write(Path(name))
+        data = Path(name).read_bytes()
+    finally:
+        os.unlink(name)
+    if target == STDOUT_NAME:
+        sys.stdout.flush()  # what was printed before comes first
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with open(os.open(target, os.O_WRONLY | os.O_APPEND), "wb") as f:
+        f.write(data)
+
+
 def replace_into(path: Path, write: Callable[[Path], None]) -> None:
     """Write ``path`` through ``write(tmp)`` into ``.NAME.tmp-PID``, sync it, rename it over ``path``. An
-    ``OSError`` names ``path`` (not the temporary file); a directory at ``path`` is refused before writing."""
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "is a directory; name a file", str(path))
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    ``OSError`` names ``path`` (not the temporary file); a directory at ``path`` is refused before writing.
+
+    Nothing the user named is ever swapped for a new file: a symlink is followed (its target replaced, the link
+    kept); "-" (standard output), a character device (/dev/null), a FIFO or an open descriptor (/dev/stdout) is
+    streamed into; a block device is refused."""
+    path = Path(path)
     try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        stream = _stream_target(path)
+        if stream is not None:
+            _stream_into(stream, write)
+            return
+        target = _file_target(path)
+        tmp = _temporary_name(target)
+        try:
+            _create_new(tmp)
+            write(tmp)
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        finally:
+            with contextlib.suppress(OSError):  # the error that matters is the one being raised
+                tmp.unlink(missing_ok=True)
     except OSError as e:
         raise OSError(e.errno, e.strerror or str(e), str(path)) from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_bytes(path: Path, data: bytes) -> None:
@@ -257,15 +343,22 @@ def write_dir_atomically(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def check_parent_dir(path: str | Path | None) -> None:
-    """Refuse an output file whose folder is missing, or that names a folder, before the work that produces it
-    (None: no output)."""
-    if path is None:
+    """Refuse an output file that cannot be written before the work that produces it (None: no output): its
+    folder missing, a folder under its name, a block device, or a folder where no file can be made (/proc)."""
+    if path is None or str(path) == STDOUT_NAME:
         return
     parent = Path(path).parent
     if not parent.is_dir():
         raise SeqlabError(f"{path}: cannot write it: the folder {parent} does not exist")
     if Path(path).is_dir():
         raise SeqlabError(f"{path}: is a directory; name a file to write")
+    try:
+        if _stream_target(Path(path)) is None:
+            probe = _temporary_name(_file_target(Path(path)))
+            _create_new(probe)
+            probe.unlink()
+    except OSError as e:
+        raise SeqlabError(f"{path}: cannot write it ({e.strerror or e})") from None
 
 
 def read_json(path: Path) -> dict:

@@ -10,6 +10,7 @@ so quiet sounds get finer levels than loud ones, and the model is a 256-way ``Ca
 
 from __future__ import annotations
 
+import io
 import math
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqlab.atomic import replace_into
+from seqlab.atomic import write_bytes
 from seqlab.data.bundled_data import resolve
 from seqlab.errors import SeqlabError
 
@@ -81,11 +82,15 @@ def resample(x: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
-    """16-bit PCM WAV, written atomically (a temporary file, then a rename)."""
+    """16-bit PCM WAV, written as ``atomic.write_bytes`` writes (a temporary file, then a rename; a device, FIFO or
+    "-" streamed into). Encoded in memory first: libsndfile writing a file itself reports a folder it cannot
+    write in as a RuntimeError naming the temporary file, not an ``OSError`` naming ``path``."""
     import soundfile
 
+    buffer = io.BytesIO()
     clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0)
-    replace_into(Path(path), lambda tmp: soundfile.write(str(tmp), clipped, rate, subtype="PCM_16", format="WAV"))
+    soundfile.write(buffer, clipped, rate, subtype="PCM_16", format="WAV")
+    write_bytes(Path(path), buffer.getvalue())
 
 
 class MuLaw:
