@@ -1,0 +1,360 @@
+"""Fitting ETS models: maximum likelihood for one form (``fit_form``) and the choice of the form by AICc among the
+admissible ones (``select``), as R's ``forecast::ets`` and statsforecast's ``AutoETS`` choose.
+
+The likelihood is statsmodels' (``ets_state.concentrated_loglik``: sigma at its maximum). It is maximised with
+L-BFGS-B over ``(alpha, beta*, gamma*, phi)``, the box form of the usual region (``beta* = beta / alpha``,
+``gamma* = gamma / (1 - alpha)`` in ``[1e-4, 1 - 1e-4]``, ``phi`` in ``[0.8, 0.98]``), and the initial state
+(level, slope and ``m - 1`` seasons; the oldest season is fixed at 0 or 1, since the level absorbs a common shift
+or scale), as statsmodels' ``ETSModel.fit`` does. The series is divided by its mean absolute value first, so one
+optimiser setting suits every scale. Starting values: the initial state from statsmodels' heuristic (a
+classical decomposition of the first cycles, then a line through the first 10 deseasonalised values; a simpler
+one for short series), the smoothing parameters as R's forecast starts them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+
+from seqlab.errors import SeqlabError
+from seqlab.models.ets_state import ERRORS, SEASONS, ETSForm, ETSParams, concentrated_loglik, recursion
+
+LOWER, UPPER = 1e-4, 1 - 1e-4  # alpha, beta*, gamma*: statsmodels' box
+PHI_LOWER, PHI_UPPER = 0.8, 0.98
+MAX_AUTO_PERIOD = 24  # R's forecast and statsforecast leave longer seasons out of the automatic choice
+INVALID = 1e10  # the objective where the model is undefined (a zero or negative mean under a multiplicative part)
+
+
+@dataclass
+class ETSFit:
+    """What ``fit`` recorded: the chosen form, its log-likelihood and AICc on ``nobs`` values, the optimiser's
+    verdict, and every candidate's AICc (None where it could not be fitted: JSON has no infinity)."""
+
+    form: str
+    loglik: float
+    aicc: float
+    nobs: int
+    num_params: int
+    converged: bool
+    message: str
+    candidates: dict[str, float | None] = field(default_factory=dict)
+
+
+def aicc(loglik: float, num_params: int, nobs: int) -> float:
+    """``-2 log L + 2k + 2k(k + 1) / (n - k - 1)`` (inf when ``n <= k + 1``)."""
+    if nobs - num_params - 1 <= 0:
+        return math.inf
+    return -2 * loglik + 2 * num_params + 2 * num_params * (num_params + 1) / (nobs - num_params - 1)
+
+
+# -- starting values ------------------------------------------------------------------------------------------------
+
+
+def _centred_moving_average(y: np.ndarray, m: int) -> np.ndarray:
+    """The trend-cycle of ``y`` by a centred moving average of ``m`` values (2 x m for even m), NaN at the ends."""
+    out = np.full(len(y), np.nan)
+    if m % 2:
+        half = m // 2
+        out[half : len(y) - half] = np.convolve(y, np.ones(m) / m, mode="valid")
+    else:
+        weights = np.concatenate([[0.5], np.ones(m - 1), [0.5]]) / m
+        half = m // 2
+        out[half : len(y) - half] = np.convolve(y, weights, mode="valid")
+    return out
+
+
+def initial_state(form: ETSForm, y: np.ndarray, m: int) -> tuple[float, float, np.ndarray]:
+    """Heuristic ``(level, slope, season (m,))`` before the first value: statsmodels' ``_initialization_heuristic``
+    (Hyndman et al. 2008 section 2.6.1: seasons from a classical decomposition of the first cycles, level and
+    slope from a line through the first 10 deseasonalised values), or its ``_initialization_simple`` where the
+    series is too short for that (first values, first cycles)."""
+    n = len(y)
+    season = np.zeros(1)
+    if form.has_season:
+        min_obs = 10 + 2 * (m // 2)
+        if n < max(2 * m, min_obs):
+            level = y[:m].mean()
+            season = y[:m] - level if form.season == "A" else y[:m] / level
+            slope = float(((y[m : 2 * m] - y[:m]) / m).mean()) if form.has_trend else 0.0
+            return float(level), slope, season
+        cycles = max(min(5, n // m), math.ceil(min_obs / m))
+        head = y[: m * cycles]
+        trend_cycle = _centred_moving_average(head, m)
+        detrended = head - trend_cycle if form.season == "A" else head / trend_cycle
+        padded = np.concatenate([detrended, np.full(m * cycles - len(head), np.nan)])  # a last cycle may be short
+        season = np.nanmean(padded.reshape(cycles, m), axis=0)
+        season = season - season.mean() if form.season == "A" else season / season.mean()
+        y = trend_cycle[~np.isnan(trend_cycle)]
+    elif n < 10:
+        return float(y[0]), float(y[1] - y[0]) if form.has_trend and n > 1 else 0.0, season
+    slope, level = np.polyfit(np.arange(1, 11), y[:10], 1)
+    return float(level), float(slope) if form.has_trend else 0.0, season
+
+
+def start_smoothing(form: ETSForm, m: int) -> list[tuple[float, float, float, float]]:
+    """Starting ``(alpha, beta*, gamma*, phi)`` inside the box: R's forecast's (alpha = 0.2 / m, beta = 0.1,
+    gamma = 0.05, phi = 0.978), a fast-moving state (0.5, 0.1, 0.2, 0.9) and one whose trend follows the level
+    closely (0.7, 0.7, 0.3, 0.9). The likelihood has several local maxima (a stiff level with a trend that follows
+    every move, a level that follows every move with a fixed trend, ...), and one start often ends in a worse one:
+    on 9 monthly series x 15 forms these three together found the best of 7 starts and statsmodels' fit (within
+    0.5 of log-likelihood) every time; any two of them missed it 4 times or more, statsmodels 16 times."""
+    clip = lambda v: min(max(v, LOWER), UPPER)  # noqa: E731
+    alpha = LOWER + 0.2 * (UPPER - LOWER) / (m if form.has_season else 1)
+    beta = LOWER + 0.1 * (UPPER - LOWER)
+    beta = beta if beta < alpha else alpha - 1e-3
+    gamma = LOWER + 0.05 * (UPPER - LOWER)
+    forecasts = (alpha, clip(beta / alpha), clip(gamma / (1 - alpha)), PHI_LOWER + 0.99 * (PHI_UPPER - PHI_LOWER))
+    return [forecasts, (0.5, 0.1, 0.2, 0.9), (0.7, 0.7, 0.3, 0.9)]
+
+
+# -- one form -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    """Where each parameter sits in the optimiser's vector: ``alpha [beta*] [gamma*] [phi] level [slope]
+    [season_1 .. season_{m-1}]``."""
+
+    form: ETSForm
+    m: int
+
+    @property
+    def num_smoothing(self) -> int:
+        f = self.form
+        return 1 + f.has_trend + f.has_season + f.damped
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        f = self.form
+        box = [(LOWER, UPPER)] * (1 + f.has_trend + f.has_season) + [(PHI_LOWER, PHI_UPPER)] * f.damped
+        states = [(None, None)] * (1 + f.has_trend)
+        if f.has_season:
+            states += [(1e-3, None) if f.season == "M" else (None, None)] * (self.m - 1)
+        return box + states
+
+    def pack(self, alpha, beta_star, gamma_star, phi, level, slope, season) -> np.ndarray:
+        f = self.form
+        v = [alpha] + [beta_star] * f.has_trend + [gamma_star] * f.has_season + [phi] * f.damped + [level]
+        v += [slope] * f.has_trend
+        return np.array(v + (list(season[1:]) if f.has_season else []), dtype=np.float64)
+
+    def unpack(self, v: np.ndarray) -> tuple[float, float, float, float, float, float, list[float]]:
+        """``(alpha, beta*, gamma*, phi, level, slope, season)`` as Python floats, the recursion's arguments."""
+        f, v = self.form, v.tolist()
+        i = 1
+        beta_star = v[i] if f.has_trend else 0.0
+        i += f.has_trend
+        gamma_star = v[i] if f.has_season else 0.0
+        i += f.has_season
+        phi = v[i] if f.damped else 1.0
+        i += f.damped
+        level = v[i]
+        slope = v[i + 1] if f.has_trend else 0.0
+        i += 1 + f.has_trend
+        fixed = 1.0 if f.season == "M" else 0.0
+        season = [fixed] + v[i:] if f.has_season else [0.0]
+        return v[0], beta_star, gamma_star, phi, level, slope, season
+
+
+def _backward(
+    y: list[float], tape, d_mu: list[float], alpha, beta_star, gamma_star, phi, m: int, multiplicative: bool
+) -> tuple[float, float, float, float, float, float, list[float]]:
+    """Reverse-mode derivatives of ``sum_t d_mu[t] * mu_t`` through ``ets_state.recursion`` (from its ``tape``):
+    ``(d alpha, d beta*, d gamma*, d phi, d level, d slope, d season (m,))``, the last three with respect to the
+    initial state. Each line undoes one line of the recursion, last first (checked against central differences
+    in tests/test_ets.py)."""
+    g_alpha = g_beta = g_gamma = g_phi = 0.0
+    a_level = a_slope = 0.0  # adjoints of the state after step t
+    a_season = [0.0] * m
+    one_alpha, one_beta, one_gamma = 1.0 - alpha, 1.0 - beta_star, 1.0 - gamma_star
+    j = (len(y) - 1) % m
+    for (level, slope, s, new_level), y_t, d in zip(reversed(tape), reversed(y), reversed(d_mu), strict=True):
+        a_new_season = a_season[j]
+        b = phi * slope
+        base = level + b
+        # slope_t = beta* (l_t - l_{t-1}) + (1 - beta*) B: into l_t, l_{t-1}, B and beta*
+        a_new_level = a_level + a_slope * beta_star
+        g_beta += a_slope * (new_level - level - b)
+        a_s = a_new_season * one_gamma
+        if multiplicative:  # s_t = gamma* y / l_t + ..., l_t = alpha y / S + ..., mu = base S
+            ratio = y_t / new_level
+            a_new_level -= a_new_season * gamma_star * ratio / new_level
+            g_gamma += a_new_season * (ratio - s)
+            ratio = y_t / s
+            a_s += d * base - a_new_level * alpha * ratio / s
+            g_alpha += a_new_level * (ratio - base)
+            a_base = a_new_level * one_alpha + d * s
+        else:  # s_t = gamma* (y - l_t) + ..., l_t = alpha (y - S) + ..., mu = base + S
+            a_new_level -= a_new_season * gamma_star
+            g_gamma += a_new_season * (y_t - new_level - s)
+            a_s += d - a_new_level * alpha
+            g_alpha += a_new_level * (y_t - s - base)
+            a_base = a_new_level * one_alpha + d
+        a_b = a_slope * one_beta + a_base  # base = l_{t-1} + B, B = phi b_{t-1}
+        g_phi += a_b * slope
+        a_level = a_base - a_slope * beta_star
+        a_slope = a_b * phi
+        a_season[j] = a_s
+        j = j - 1 if j else m - 1
+    return g_alpha, g_beta, g_gamma, g_phi, a_level, a_slope, a_season
+
+
+def negative_loglik(v: np.ndarray, layout: Layout, y: list[float], y_array: np.ndarray) -> tuple[float, np.ndarray]:
+    """``-log L / n`` at the optimiser's vector ``v`` and its gradient (reverse mode: about three filter passes
+    whatever the number of parameters; ``INVALID`` and a zero gradient where a multiplicative part meets a zero
+    or negative mean, where the model is undefined)."""
+    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(v)
+    form = layout.form
+    multiplicative = form.season == "M"
+    invalid = INVALID, np.zeros_like(v)
+    tape: list[tuple[float, float, float, float]] = []
+    try:
+        mu_list, *_ = recursion(y, alpha, beta_star, gamma_star, phi, level, slope, season, multiplicative, tape)
+    except (ZeroDivisionError, OverflowError):
+        return invalid
+    mu, n = np.asarray(mu_list), len(y)
+    if (form.error == "M" or multiplicative) and not (mu > 0).all():
+        return invalid
+    # objective = 0.5 (log(2 pi mean eps^2) + 1) [+ mean log mu]; d_mu its derivative in each mu_t
+    if form.error == "A":
+        eps = y_array - mu
+        mse = float(eps @ eps) / n
+        d_mu = -eps / (n * mse)
+    else:
+        eps = y_array / mu - 1.0
+        mse = float(eps @ eps) / n
+        d_mu = -eps * y_array / (mu * mu * n * mse) + 1.0 / (n * mu)
+    value = -concentrated_loglik(form, mu, y_array) / n
+    if not (math.isfinite(value) and mse > 0):
+        return invalid
+    g = _backward(y, tape, d_mu.tolist(), alpha, beta_star, gamma_star, phi, len(season), multiplicative)
+    g_alpha, g_beta, g_gamma, g_phi, g_level, g_slope, g_season = g
+    grad = layout.pack(g_alpha, g_beta, g_gamma, g_phi, g_level, g_slope, g_season)
+    return value, grad if np.isfinite(grad).all() else np.zeros_like(v)
+
+
+def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple[ETSParams, float, bool, str]:
+    """Maximum likelihood for one form: ``(params, loglik, converged, message)``, the parameters on the data's
+    scale with the initial seasons normalised to mean 0 (A) or 1 (M), which leaves every mean unchanged."""
+    if form.has_season and m < 2:
+        raise SeqlabError(f"ETS {form.name} has a season: give its length (period >= 2), got {m}")
+    if (form.error == "M" or form.season == "M") and not (y > 0).all():
+        raise SeqlabError(f"ETS {form.name} has a multiplicative part: it needs positive data")
+    scale = float(np.abs(y).mean()) or 1.0
+    z = y / scale
+    level, slope, season = initial_state(form, z, m)
+    if form.has_season:  # the oldest season is the fixed one: move it into the level (and slope)
+        if form.season == "A":
+            level, season = level + season[0], season - season[0]
+        else:
+            level, slope, season = level * season[0], slope * season[0], season / season[0]
+    layout = Layout(form, m)
+    z_list = z.tolist()
+
+    def run(start: np.ndarray):
+        return minimize(
+            negative_loglik,
+            start,
+            args=(layout, z_list, z),
+            method="L-BFGS-B",
+            jac=True,
+            bounds=layout.bounds(),
+            options={"maxiter": maxiter},
+        )
+
+    result = min(
+        (run(layout.pack(*smoothing, level, slope, season)) for smoothing in start_smoothing(form, m)),
+        key=lambda r: r.fun,
+    )
+    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(result.x)
+    season = np.asarray(season)
+    if form.season == "A":
+        shift = season.mean()
+        level, season = level + shift, season - shift
+    elif form.season == "M":
+        factor = season.mean()
+        level, slope, season = level * factor, slope * factor, season / factor
+    level, slope = level * scale, slope * scale
+    if form.season == "A":
+        season = season * scale
+    params = ETSParams(
+        alpha=alpha,
+        beta=beta_star * alpha,
+        gamma=gamma_star * (1 - alpha),
+        phi=phi,
+        level=level,
+        slope=slope,
+        season=season,
+        sigma=1.0,
+    )
+    mu, *_ = recursion(y.tolist(), alpha, beta_star, gamma_star, phi, level, slope, list(season), form.season == "M")
+    mu = np.asarray(mu)
+    eps = y - mu if form.error == "A" else (y - mu) / mu
+    params.sigma = float(np.sqrt(np.mean(eps**2)))
+    loglik = concentrated_loglik(form, mu, y) if result.fun < INVALID else -math.inf
+    return params, loglik, bool(result.success), str(result.message)
+
+
+# -- the automatic choice ------------------------------------------------------------------------------------------
+
+
+def candidate_forms(spec: str, y: np.ndarray, m: int) -> list[ETSForm]:
+    """The forms ``spec`` allows (``Z`` in a place: any) that suit ``y``, as forecast::ets filters them:
+    multiplicative error or season only for positive data; no additive error with a multiplicative season
+    (unstable); a season only for ``2 <= m <= 24`` with two full cycles; and enough values for the parameters
+    (``n >= k + 4``, k counting sigma)."""
+    error, trend, season = parse_spec(spec)
+    positive = bool((y > 0).all())
+    forms = []
+    for e in ERRORS if error == "Z" else (error,):
+        for t in ("N", "A", "Ad") if trend == "Z" else (trend,):
+            for s in SEASONS if season == "Z" else (season,):
+                form = ETSForm(e, t, s)
+                if (e == "M" or s == "M") and not positive:
+                    continue
+                if season == "Z" and s != "N" and not 2 <= m <= MAX_AUTO_PERIOD:
+                    continue
+                if s != "N" and (m < 2 or len(y) < 2 * m):
+                    continue
+                if e == "A" and s == "M" and "Z" in (error, season):
+                    continue
+                if len(y) < form.num_params(m) + 4:
+                    continue
+                forms.append(form)
+    return forms
+
+
+def parse_spec(spec: str) -> tuple[str, str, str]:
+    """``"ZZZ"``, ``"AZN"``, ``"MAdM"``, ...: error in A M Z, trend in N A Ad Z, season in N A M Z."""
+    ok = isinstance(spec, str) and len(spec) in (3, 4)
+    error, trend, season = (spec[0], spec[1:-1], spec[-1]) if ok else ("", "", "")
+    if not (error in (*ERRORS, "Z") and trend in ("N", "A", "Ad", "Z") and season in (*SEASONS, "Z")):
+        raise SeqlabError(
+            f"an ETS model is error (A, M), trend (N, A, Ad) and season (N, A, M), each or Z for 'choose by "
+            f"AICc', as in 'ZZZ', 'AAdN', 'MNM'; got {spec!r}"
+        )
+    return error, trend, season
+
+
+def select(y: np.ndarray, spec: str, m: int) -> tuple[ETSForm, ETSParams, ETSFit]:
+    """Fit every candidate form and keep the one of least AICc."""
+    forms = candidate_forms(spec, y, m)
+    if not forms:
+        raise SeqlabError(
+            f"no ETS form in {spec!r} suits these {len(y)} values (period {m}): multiplicative parts need positive "
+            f"data, a season two full cycles, and every form at least 4 values more than its parameters"
+        )
+    best, scores = None, {}
+    for form in forms:
+        params, loglik, converged, message = fit_form(form, y, m)
+        k = form.num_params(m)
+        score = aicc(loglik, k, len(y))
+        scores[form.name] = score if math.isfinite(score) else None
+        if math.isfinite(score) and (best is None or score < best[0]):
+            best = (score, form, params, loglik, converged, message, k)
+    if best is None:
+        raise SeqlabError(f"ETS: no candidate form could be fitted to these {len(y)} values ({message})")
+    score, form, params, loglik, converged, message, k = best
+    return form, params, ETSFit(form.name, loglik, score, len(y), k, converged, message, scores)
