@@ -12,18 +12,14 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from helpers import stepped_log_probs
 
+import seqlab
 from seqlab.errors import SeqlabError
-from seqlab.models.ets_fit import Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik, select
-from seqlab.models.ets_state import (
-    ETSForm,
-    ETSParams,
-    concentrated_loglik,
-    linear_forecast,
-    relative_errors,
-    run_filter,
-    simulate,
-)
+from seqlab.models import ETS, ETSConfig
+from seqlab.models.ets_fit import Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik
+from seqlab.models.ets_state import ETSForm, ETSParams, linear_forecast, relative_errors, run_filter, simulate
 
 ets_module = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets", reason="statsmodels is the reference")
 ETSModel = ets_module.ETSModel
@@ -112,11 +108,22 @@ def test_loglike_and_one_step_means_equal_statsmodels(name, series):
     mu, _ = run_filter(form, params, y)
     eps = relative_errors(form, mu, y)
     params.sigma = float(np.sqrt(np.mean(eps**2)))  # statsmodels concentrates sigma out: its maximum
-    loglik = concentrated_loglik(form, mu, y)
+    loglik = float(ETS.with_params(form, params, m).log_prob(y).sum())
     expected = reference.loglike(statsmodels_params(form, params))
     assert relative_error(loglik, expected) < 1e-9, (loglik, expected)
     fitted = reference.smooth(statsmodels_params(form, params)).fittedvalues
     assert np.allclose(mu, fitted, rtol=1e-10, atol=0)
+
+
+def test_log_prob_at_another_sigma_is_the_gaussian_density_of_the_relative_errors():
+    """Away from sigma's maximum: log N(y; mu, (|mu| sigma)^2) summed, written out independently."""
+    form = ETSForm.parse("MAM")
+    params = some_params(form, AIR, 12)
+    params.sigma = 0.05
+    mu, _ = run_filter(form, params, AIR)
+    sd = np.abs(mu) * 0.05
+    expected = np.sum(-0.5 * np.log(2 * np.pi * sd**2) - 0.5 * ((AIR - mu) / sd) ** 2)
+    assert relative_error(float(ETS.with_params(form, params, 12).log_prob(AIR).sum()), expected) < 1e-12
 
 
 @pytest.mark.parametrize("name", ["AAdA", "MAdM", "MNA", "AAdM"])
@@ -151,8 +158,9 @@ def test_the_fit_reaches_statsmodels_maximum_or_beyond(name):
     reference = statsmodels_model(form, y, m).fit(disp=False)
     assert converged
     assert loglik >= reference.llf - NEAR, (loglik, reference.llf)
-    mu, _ = run_filter(form, params, y)  # the record is the likelihood of the returned parameters
-    assert relative_error(concentrated_loglik(form, mu, y), loglik) < 1e-12
+    # the record is the likelihood of the returned parameters, and sigma their maximum
+    model = ETS.with_params(form, params, m)
+    assert relative_error(float(model.log_prob(y).sum()), loglik) < 1e-9
 
 
 @pytest.mark.slow
@@ -183,11 +191,12 @@ def test_a_long_simulated_series_gives_back_its_parameters():
 
 
 def test_aicc_chooses_among_the_admissible_forms():
-    form, _, record = select(AIR, "ZZZ", 12)
+    model = ETS(ETSConfig("ZZZ", period=12)).fit(AIR)
+    record = model.training_result
     assert len(record.candidates) == 15  # 2 errors x 3 trends x 3 seasons, less A error with M season
     assert record.aicc == min(v for v in record.candidates.values() if v is not None)
-    assert record.form == form.name and form.season == "M"  # AirPassengers' season grows with level
-    assert record.aicc == aicc(record.loglik, form.num_params(12), len(AIR))
+    assert record.form == model.form.name and model.form.season == "M"  # AirPassengers' season grows with level
+    assert record.aicc == aicc(record.loglik, model.form.num_params(12), len(AIR))
     k, n = record.num_params, len(AIR)
     assert math.isclose(record.aicc, -2 * record.loglik + 2 * k + 2 * k * (k + 1) / (n - k - 1))
 
@@ -204,11 +213,15 @@ def test_the_candidates_follow_the_data():
 
 def test_bad_specs_and_data_are_seqlab_errors():
     with pytest.raises(SeqlabError, match="error .* trend .* season"):
-        select(AIR, "AMN", 1)
+        ETS(ETSConfig("AMN"))
+    with pytest.raises(SeqlabError, match="period >= 2"):
+        ETS(ETSConfig("AAA", period=1))
     with pytest.raises(SeqlabError, match="no ETS form"):
-        select(quarterly() - 60, "MNN", 1)  # multiplicative error on data that cross zero
+        ETS(ETSConfig("MNN")).fit(quarterly() - 60)  # multiplicative error on data that cross zero
     with pytest.raises(SeqlabError, match="no ETS form"):
-        select(AIR[:20], "AAA", 12)
+        ETS(ETSConfig("AAA", period=12)).fit(AIR[:20])
+    with pytest.raises(SeqlabError, match="not fitted"):
+        ETS().forecast(AIR, 3)
 
 
 # -- forecasts ----------------------------------------------------------------------------------------------------
@@ -244,3 +257,52 @@ def test_simulated_paths_equal_statsmodels_with_the_same_errors(name):
     results = statsmodels_model(form, y, m).smooth(statsmodels_params(form, params))
     theirs = results.simulate(16, anchor="end", repetitions=5, random_errors=(params.sigma * noise).T)
     assert np.allclose(ours, np.asarray(theirs).T, rtol=1e-10)
+
+
+def test_the_forecast_of_a_linear_form_is_exact_and_its_samples_agree():
+    model = ETS(ETSConfig("AAdA", period=12)).fit(elnino())
+    y = elnino()
+    forecast = model.forecast(y, 12, num_samples=4000, quantiles=(0.05, 0.5, 0.95), seed=0)
+    assert forecast.exact and np.allclose(forecast.mean, model.point_forecast(y, 12))
+    empirical = np.quantile(forecast.samples, [0.05, 0.95], axis=0)
+    width = forecast.quantiles[0.95] - forecast.quantiles[0.05]
+    assert np.all(np.abs(empirical[0] - forecast.quantiles[0.05]) < 0.08 * width)
+    assert np.all(np.abs(empirical[1] - forecast.quantiles[0.95]) < 0.08 * width)
+
+
+def test_a_multiplicative_forecast_is_sampled_and_its_first_step_is_the_head():
+    model = ETS(ETSConfig("MAM", period=12)).fit(AIR[:120])
+    forecast = model.forecast(AIR[:120], 6, num_samples=20000, seed=0)
+    assert not forecast.exact
+    head, state = model.step(None, model.initial_state())
+    for value in AIR[:120]:
+        head, state = model.step(torch.tensor(value), state)
+    mu, sd = float(head[0]), float(head[1].exp())
+    assert math.isclose(model.point_forecast(AIR[:120], 1)[0], mu, rel_tol=1e-12)
+    first = forecast.samples[:, 0]
+    assert abs(first.mean() - mu) < 4 * sd / math.sqrt(len(first))
+    assert abs(first.std() / sd - 1) < 0.03
+    assert np.mean(np.abs(forecast.mean[1:] - model.point_forecast(AIR[:120], 6)[1:]) / forecast.mean[1:]) < 0.02
+
+
+# -- streaming and persistence of a multiplicative form (the conformance suite runs the additive ones) -----------
+
+
+def test_a_multiplicative_model_streams_saves_and_loads(tmp_path):
+    model = ETS(ETSConfig("MAdM", period=12)).fit(AIR[:60])
+    x = model.encode(AIR)
+    assert torch.allclose(stepped_log_probs(model, x), model.log_prob(x), rtol=1e-10, atol=1e-12)
+    seqlab.save(model, tmp_path / "m")
+    loaded = seqlab.load(tmp_path / "m")
+    assert loaded.to_config() == model.to_config() and loaded.form == model.form
+    assert torch.equal(loaded.log_prob(x), model.log_prob(x))
+    assert "MAdM" in loaded.describe() and "AICc" in loaded.describe()
+
+
+def test_weights_outside_the_usual_region_are_refused(tmp_path):
+    model = ETS(ETSConfig("ANN")).fit(AIR[:40])
+    seqlab.save(model, tmp_path / "m")
+    tensors = model.state_dict()
+    tensors["smoothing"][0] = 1.5  # alpha
+    with pytest.raises(RuntimeError, match="alpha"):
+        ETS.from_config(model.to_config()).load_state_dict(tensors)

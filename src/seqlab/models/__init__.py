@@ -2,6 +2,7 @@
 declaring its ``kind``: importing its module here is all a new family needs."""
 
 from seqlab.base import MODELS
+from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
@@ -16,6 +17,8 @@ from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 __all__ = [
     "CausalTransformer",
     "CausalTransformerConfig",
+    "ETS",
+    "ETSConfig",
     "GARCH",
     "GARCHConfig",
     "InfiniGram",
