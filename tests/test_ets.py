@@ -1,7 +1,7 @@
 """ETS (``seqlab.models.ets``, ``ets_state``, ``ets_fit``) against statsmodels' ``ETSModel``, a reference we did not
 write: the log-likelihood and the one-step means at the same parameters for every form, the fitted
 log-likelihood, the closed-form forecast and simulated paths; then the gradient, the choice by AICc, streaming,
-persistence and bad input.
+persistence and bad input; the seasonal naive benchmark (``RandomWalk(season=m)``).
 
 Series: AirPassengers (Box & Jenkins, 144 months, multiplicative season), the El Nino sea surface temperatures
 that statsmodels ships (monthly, additive season), and a quarterly sinusoid with trend and noise.
@@ -17,7 +17,7 @@ from helpers import stepped_log_probs
 
 import seqlab
 from seqlab.errors import SeqlabError
-from seqlab.models import ETS, ETSConfig
+from seqlab.models import ETS, ETSConfig, RandomWalk
 from seqlab.models.ets_fit import Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik
 from seqlab.models.ets_state import ETSForm, ETSParams, linear_forecast, relative_errors, run_filter, simulate
 
@@ -306,3 +306,28 @@ def test_weights_outside_the_usual_region_are_refused(tmp_path):
     tensors["smoothing"][0] = 1.5  # alpha
     with pytest.raises(RuntimeError, match="alpha"):
         ETS.from_config(model.to_config()).load_state_dict(tensors)
+
+
+# -- the seasonal naive benchmark (RandomWalk with a season) --------------------------------------------------------
+
+
+def test_the_seasonal_naive_model_predicts_the_value_one_season_ago():
+    y = quarterly(40)
+    model = RandomWalk(differenced=False, season=4).fit(y)
+    differences = y[4:] - y[:-4]
+    assert math.isclose(model.sigma, math.sqrt(np.mean(differences**2)), rel_tol=1e-12)
+    lp = model.log_prob(y).numpy()
+    assert np.isnan(lp[:4]).all()
+    expected = -0.5 * np.log(2 * np.pi * model.sigma**2) - 0.5 * (differences / model.sigma) ** 2
+    assert np.allclose(lp[4:], expected, rtol=1e-12)
+    forecast = model.forecast(y, 10, num_samples=40000, seed=0)
+    assert np.allclose(forecast.mean, np.tile(y[-4:], 3)[:10], atol=4 * 3 * model.sigma / 200)
+    spread = forecast.samples.std(axis=0) / model.sigma  # sqrt(number of seasons ahead): 1 1 1 1 sqrt2 ... sqrt3
+    assert np.allclose(spread, np.sqrt(np.ceil(np.arange(1, 11) / 4)), rtol=0.03)
+
+
+def test_a_seasonal_random_walk_needs_levels():
+    with pytest.raises(SeqlabError, match="differenced=False"):
+        RandomWalk(differenced=True, season=12)
+    with pytest.raises(SeqlabError, match="positive integer"):
+        RandomWalk(differenced=False, season=0)

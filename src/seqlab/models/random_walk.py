@@ -1,11 +1,13 @@
-"""``RandomWalk``: the baseline every price forecast must beat.
+"""``RandomWalk``: the baseline every price forecast must beat, and its seasonal form, the seasonal naive model.
 
-    x_t = x_{t-1} + eps_t,   eps_t ~ N(0, sigma^2)
+    x_t = x_{t-m} + eps_t,   eps_t ~ N(0, sigma^2)      (m = ``season``; 1: the random walk)
 
-On a differenced series (``differenced=True``: the data are the increments, e.g. log returns) the same model
+On a differenced series (``differenced=True``: the data are the increments, e.g. log returns) the random walk
 reads ``y_t ~ N(0, sigma^2)``: tomorrow's best guess is today's price. ``sigma`` is fitted by maximum
 likelihood on the training increments (zero mean, as the model says). On levels (``differenced=False``) the
-first value has no predecessor and no distribution: its ``log_prob`` (and the first ``step``'s mean) is NaN.
+first ``m`` values have no predecessor and no distribution: their ``log_prob`` (and the first ``step``s' mean)
+is NaN. With ``season=m > 1`` (levels only) the best guess is the value one season ago: the M-competitions'
+seasonal naive benchmark (Naive2 without its deseasonalising), whose in-sample error scales MASE and MSIS.
 """
 
 from __future__ import annotations
@@ -25,12 +27,17 @@ class RandomWalk(SequenceModel):
     kind = "random_walk"
     head = Gaussian()
 
-    def __init__(self, differenced: bool = True) -> None:
+    def __init__(self, differenced: bool = True, season: int = 1) -> None:
+        if isinstance(season, bool) or not isinstance(season, (int, np.integer)) or season < 1:
+            raise SeqlabError(f"RandomWalk season must be a positive integer (1: no season), got {season!r}")
+        if differenced and season > 1:
+            raise SeqlabError("a seasonal random walk (season > 1) is a model of levels: pass differenced=False")
         self.differenced = differenced
+        self.season = int(season)
         self.sigma: float | None = None
 
     def _increments(self, y: np.ndarray) -> np.ndarray:
-        return y if self.differenced else np.diff(y)
+        return y if self.differenced else y[self.season :] - y[: -self.season]
 
     def _check_fitted(self) -> None:
         if self.sigma is None:
@@ -39,47 +46,55 @@ class RandomWalk(SequenceModel):
     def fit(self, train, valid=None) -> RandomWalk:
         steps = self._increments(as_series(train, model="RandomWalk", source="training series"))
         if len(steps) < 1:
-            raise SeqlabError("RandomWalk needs at least 2 values to fit")
+            raise SeqlabError(f"RandomWalk needs at least {self.season + 1} values to fit")
         self.sigma = float(np.sqrt(np.mean(steps**2))) or 1e-12
         return self
 
     def _mean(self, history: tuple) -> float:
         if self.differenced:
             return 0.0
-        return float(history[-1]) if history else math.nan
+        return float(history[-self.season]) if len(history) >= self.season else math.nan
 
     def log_prob(self, x) -> torch.Tensor:
-        """``log N(y_t; mean, sigma^2)``; without differencing the first value has no predecessor: NaN there."""
+        """``log N(y_t; mean, sigma^2)``; without differencing the first ``m`` values have no predecessor: NaN."""
         self._check_fitted()
         y = as_series(x, model="RandomWalk")
-        mean = np.zeros_like(y) if self.differenced else np.concatenate([[np.nan], y[:-1]])
+        m = self.season
+        mean = np.zeros_like(y) if self.differenced else np.concatenate([np.full(min(m, len(y)), np.nan), y[:-m]])
         return torch.from_numpy(-0.5 * math.log(2 * math.pi * self.sigma**2) - 0.5 * ((y - mean) / self.sigma) ** 2)
 
     def initial_state(self) -> tuple:
         return ()
 
     def step(self, x_prev, state: tuple):
-        """state: the last value (levels) or nothing (increments); params: the Gaussian's (mean, log sigma)."""
+        """state: the last ``m`` values (levels) or nothing (increments); params: the Gaussian's (mean, log sigma)."""
         self._check_fitted()
-        state = state if x_prev is None else (float(x_prev),)
+        state = state if x_prev is None else (*state, float(x_prev))[-self.season :]
         return torch.tensor([self._mean(state), math.log(self.sigma)], dtype=torch.float64), state
 
     @torch.no_grad()
     def sample_paths(self, context, horizon, num_samples, temperature=1.0, seed=None) -> torch.Tensor:
-        """All paths at once: cumulative sums of Gaussian increments from the last value (or iid increments)."""
+        """All paths at once: cumulative sums of Gaussian increments from the last value (or iid increments);
+        with a season, each step of the season from its own value one season before."""
         self._check_fitted()
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         y = as_series(context, model="RandomWalk", source="context")
         noise = self.sigma * temperature * torch.randn(num_samples, horizon, generator=generator)
         if self.differenced:
             return noise.double()
-        if len(y) == 0:
-            raise SeqlabError("a random walk on levels needs at least one context value to forecast from")
-        return float(y[-1]) + noise.double().cumsum(dim=1)
+        m = self.season
+        if len(y) < m:
+            raise SeqlabError(f"a random walk on levels needs at least {m} context values to forecast from")
+        if m == 1:
+            return float(y[-1]) + noise.double().cumsum(dim=1)
+        paths = noise.double()
+        for h in range(horizon):  # x_{n+h} = x_{n+h-m} + eps: the last season's value, then the path's own
+            paths[:, h] += paths[:, h - m] if h >= m else float(y[len(y) - m + h])
+        return paths
 
     # -- persistence ------------------------------------------------------------------------------------------
     def to_config(self) -> dict:
-        return {"config": {"differenced": self.differenced}}
+        return {"config": {"differenced": self.differenced, "season": self.season}}
 
     @classmethod
     def from_config(cls, config: dict) -> RandomWalk:
@@ -99,8 +114,10 @@ class RandomWalk(SequenceModel):
         return [
             ConformanceCase("increments", "series", lambda y: cls(differenced=True)),
             ConformanceCase("levels", "series", lambda y: cls(differenced=False)),
+            ConformanceCase("seasonal naive, season 4", "series", lambda y: cls(differenced=False, season=4)),
         ]
 
     def describe(self) -> str:
         sigma = "not fitted" if self.sigma is None else f"sigma={self.sigma:.6g}"
-        return f"RandomWalk({sigma}{', on increments' if self.differenced else ', on levels'})"
+        season = f", seasonal naive, season {self.season}" if self.season > 1 else ""
+        return f"RandomWalk({sigma}{', on increments' if self.differenced else ', on levels'}{season})"
