@@ -11,11 +11,12 @@ import time
 
 import numpy as np
 import pytest
+import soundfile
 import torch
 from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
 from helpers import run_cli as run
 
-from seqlab import experiments, io
+from seqlab import experiments, io, limits
 from seqlab.cli import build_parser, main
 from seqlab.cli_options import DATA_OPTIONS
 from seqlab.data import Vocabulary
@@ -89,6 +90,58 @@ def test_absurd_options_are_one_line_before_any_work(models, tmp_path, capsys, a
     names = {k: str(directory / k) for k in ("text", "audio", "series")} | {"prices": str(prices), "tmp": tmp_path}
     code, _, err = run([a.format(**names) for a in argv], capsys)
     assert_one_line_error(code, err, *fragments)
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory):
+    """A 2 s harmonic glide (speech-like: the vocoder finds its pitch), a 1 s tone at 8 kHz, and a vocoder-frame
+    model trained one step on the glide."""
+    directory = tmp_path_factory.mktemp("audio")
+    t = np.arange(2 * 16000) / 16000
+    phase = 2 * np.pi * np.cumsum(120 * 2 ** (4 / 12 * np.sin(np.pi * t))) / 16000
+    soundfile.write(str(directory / "glide.wav"), 0.2 * sum(np.sin(k * phase) / k for k in range(1, 30)), 16000)
+    soundfile.write(str(directory / "tone.wav"), 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 8000), 8000)
+    argv = ["train", "--data", str(directory / "glide.wav"), "--steps", "1", *TINY_MODEL, *TINY_TRAINING]
+    assert main([*argv, "--out", str(directory / "vocoder")]) == 0
+    return directory
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["sample", "{audio}", "--seconds", "1e-5"], ["--seconds 1e-05 gives no sample at 8000 Hz", "0.000125 s"]),
+        (
+            ["sample", "{vocoder}", "--seconds", "0.001", "--data", "{glide}"],
+            ["--seconds 0.001 gives no vocoder frame (5 ms each)", "at least 0.005 s"],
+        ),
+        (["evaluate", "{audio}", "--voice", "--seconds", "1e-5", "--data", "{tone}"], ["--seconds 1e-05", "10 ms"]),
+        (["evaluate", "{vocoder}", "--voice", "--seconds", "0.001", "--data", "{glide}"], ["--seconds 0.001", "10 ms"]),
+        (
+            ["train", "--data", "{tone}", "--audio-encoding", "mu_law", "--sample-rate", "1000000000"],
+            ["--sample-rate 1000000000", "at most 384000 Hz"],
+        ),
+        (["train", "--data", "{tone}", "--sample-rate", "1000000000"], ["--sample-rate 1000000000", "at most 384000"]),
+        (["evaluate", "{audio}", "--data", "{tone}", "--sample-rate", "1000000000"], ["--sample-rate 1000000000"]),
+    ],
+)
+def test_seconds_that_give_no_audio_and_an_absurd_sample_rate_are_one_line(
+    models, audio_files, tmp_path, capsys, argv, fragments
+):
+    """Issue 35, item 6: zero frames were an IndexError (vocoder) or an empty WAV and "0 samples/s" (mu-law); a
+    rate of 1e9 Hz resampled the file to a billion samples a second before anything looked at it."""
+    names = {"audio": str(models[0] / "audio"), "vocoder": str(audio_files / "vocoder")}
+    names |= {"glide": str(audio_files / "glide.wav"), "tone": str(audio_files / "tone.wav")}
+    out = ["--out", str(tmp_path / "out")]
+    code, _, err = run([a.format(**names) for a in argv] + out, capsys)
+    assert_one_line_error(code, err, *fragments)
+    assert not (tmp_path / "out").exists()
+
+
+def test_resampling_past_the_memory_budget_is_one_line_before_it_allocates(models, audio_files, monkeypatch, capsys):
+    monkeypatch.setattr(limits, "memory_budget", lambda: 2**20)  # 1 MiB: 1 s at 384 kHz takes 5.9 MiB
+    argv = ["evaluate", str(models[0] / "audio"), "--data", str(audio_files / "tone.wav"), "--sample-rate", "384000"]
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, "tone.wav resampled to 384000 Hz = 384,000", "over the limit")
 
 
 def test_valid_fraction_zero_is_refused_not_silently_the_default(tmp_path, capsys):

@@ -21,8 +21,10 @@ import torch
 from seqlab.atomic import write_bytes
 from seqlab.data.bundled_data import resolve
 from seqlab.errors import SeqlabError
+from seqlab.limits import check_output_size
 
 MU_LAW_LEVELS = 256
+MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio is recorded at; 1e9 resampled 1 s of audio to 4 GB
 
 
 def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = False) -> tuple[np.ndarray, int]:
@@ -33,6 +35,8 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
     path, _ = resolve(name_or_path)
     if rate is not None and rate <= 0:
         raise SeqlabError(f"the sample rate must be positive, got {rate}")
+    if rate is not None and rate > MAX_SAMPLE_RATE:
+        raise SeqlabError(f"the sample rate must be at most {MAX_SAMPLE_RATE} Hz, got {rate}")
     try:
         info = soundfile.info(str(path))
         samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
@@ -57,6 +61,8 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
             print(f"seqlab: {path.name}: {samples.shape[1]} channels mixed down to mono", file=sys.stderr)
     mono = samples.mean(axis=1)
     if rate is not None and rate != file_rate:
+        resampled = math.ceil(len(mono) * rate / file_rate)  # resample_poly works in float64, beside the input
+        check_output_size(f"{path.name} resampled to {rate} Hz", (resampled,), 16)
         mono = resample(mono, file_rate, rate)
     return mono.astype(np.float32), rate or file_rate
 

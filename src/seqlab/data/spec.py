@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from seqlab.data.audio import load_audio
+from seqlab.data.audio import MAX_SAMPLE_RATE, load_audio
 from seqlab.data.bundled_data import resolve
 from seqlab.data.dataset import Dataset, data_kind, join_series
 from seqlab.data.files import load_text
@@ -69,6 +69,13 @@ class DataSpec:
             raise OptionError(f"{{0}} must be in (0, 1), got {self.valid_fraction}", "valid_fraction")
         if self.fill is not None and self.fill not in FILL_POLICIES:
             raise OptionError(f"unknown {{0}} {self.fill!r}; choose one of {', '.join(FILL_POLICIES)}", "fill")
+        if self.sample_rate is not None and not 0 < self.sample_rate <= MAX_SAMPLE_RATE:
+            why = (
+                f"at most {MAX_SAMPLE_RATE} Hz (the highest rate audio is recorded at)"
+                if self.sample_rate > 0
+                else "a positive rate"
+            )
+            raise OptionError(f"{{0}} {self.sample_rate}: expected {why}", "sample_rate")
         if self.audio_encoding is not None and self.audio_encoding not in AUDIO_ENCODINGS:
             choices = ", ".join(AUDIO_ENCODINGS)
             raise OptionError(f"unknown {{0}} {self.audio_encoding!r}; choose one of {choices}", "audio_encoding")

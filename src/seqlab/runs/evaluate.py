@@ -13,11 +13,11 @@ from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
 from seqlab.data.dataset import data_kind
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.errors import SeqlabError, Unsupported
+from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.metrics import likelihood_scores
 from seqlab.runs import run_directory
 from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
-from seqlab.voice import mean_mel_cepstrum, voice_metrics
+from seqlab.voice import HOP_S, mean_mel_cepstrum, voice_metrics
 
 
 @dataclass
@@ -100,6 +100,12 @@ class VoiceResult:
 def evaluate_voice(spec: VoiceSpec) -> VoiceResult:
     """Generate ``spec.seconds`` of audio as ``seqlab sample`` does and measure it beside the training part of the
     audio the model learnt from (``seqlab.voice``): does it speak?"""
+    if spec.seconds < HOP_S:  # no frame to measure: every number would be of nothing
+        raise OptionError(
+            f"{{0}} {spec.seconds:g} is shorter than one {1000 * HOP_S:g} ms frame of the voice metrics; ask for at "
+            f"least {HOP_S:g} s",
+            "seconds",
+        )
     model = io.load(spec.model_dir)
     saved = run_directory.data_spec(spec.model_dir, model)
     if not is_audio(model, run_directory.recorded_kind(saved)):

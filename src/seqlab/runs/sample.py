@@ -139,7 +139,11 @@ def generate_audio(
     if not rate:
         raise SeqlabError(f"{spec.model_dir}: no record of the sample rate it was trained at")
     n = int(round(spec.seconds * rate)) if math.isfinite(spec.seconds) else spec.seconds
-    check_output_size("--seconds x sample rate", (max(n, 1),), AUDIO_BYTES_PER_SAMPLE)  # before any work
+    if n < 1:
+        raise OptionError(
+            f"{{0}} {spec.seconds:g} gives no sample at {rate} Hz; ask for at least {1 / rate:g} s", "seconds"
+        )
+    check_output_size("--seconds x sample rate", (n,), AUDIO_BYTES_PER_SAMPLE)  # before any work
     prompt = np.zeros(0, dtype=np.float32)
     if spec.prompt_audio:
         prompt, _ = load_audio(spec.prompt_audio, rate)
@@ -158,9 +162,13 @@ def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: Samp
     layout = VocoderLayout.from_json(data_spec.vocoder)
     rate = layout.sample_rate
     n = int(round(spec.seconds * layout.frames_per_second)) if math.isfinite(spec.seconds) else spec.seconds
-    check_output_size(
-        "--seconds x sample rate", (max(n, 1), int(rate / layout.frames_per_second)), AUDIO_BYTES_PER_SAMPLE
-    )
+    if n < 1:  # WORLD's synthesis of no frame was an IndexError
+        period = 1 / layout.frames_per_second
+        raise OptionError(
+            f"{{0}} {spec.seconds:g} gives no vocoder frame ({1000 * period:g} ms each); ask for at least {period:g} s",
+            "seconds",
+        )
+    check_output_size("--seconds x sample rate", (n, int(rate / layout.frames_per_second)), AUDIO_BYTES_PER_SAMPLE)
     prompt = np.zeros(0, dtype=np.float32)
     prompt_frames = np.zeros((0, layout.dim))
     if spec.prompt_audio:
