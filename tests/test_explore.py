@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import relative_error
-from helpers import SMALL_TEXT, assert_one_line_error, run_cli
+from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, assert_one_line_error, run_cli, write_small_text
 
 import seqlab
 from seqlab.data import load_text
@@ -125,6 +125,7 @@ def test_text_features():
 
 
 # -- the page ------------------------------------------------------------------------------------------------------
+@pytest.mark.cross_process
 def test_page_holds_the_models_numbers(tmp_path, text_file):
     model = tiny_model("lstm", layers=2)
     result, out = build(tmp_path, model, text_file)
@@ -232,3 +233,17 @@ def test_audio_and_series_models_get_one_line(tmp_path, capsys):
         seqlab.save(model, tmp_path / name)
         code, _, err = run_cli(["explore", str(tmp_path / name), "--out", str(tmp_path / "p.html")], capsys)
         assert_one_line_error(code, err, "the explore page is for text models (for now)")
+
+
+def test_a_model_trained_on_a_local_file_is_explored_on_it(tmp_path, text_file, capsys):
+    """Issue 33: explore DIR --data FILE was an internal error for every model trained on a local text (the training
+    record's DataSpec was passed where a path was expected). The training file gives its held-out part; another
+    file is read whole."""
+    data, model = write_small_text(tmp_path), tmp_path / "model"
+    argv = ["train", "--data", str(data), "--steps", "2", *TINY_MODEL, *TINY_TRAINING, "--out", str(model)]
+    assert run_cli(argv, capsys)[0] == 0
+    for given, source in ((data, f"{data} (validation part)"), (text_file, str(text_file))):
+        out = tmp_path / "page.html"
+        code, _, err = run_cli(["explore", str(model), "--data", str(given), "--out", str(out)], capsys)
+        assert code == 0, err
+        assert page_data(out)[1]["source"] == source

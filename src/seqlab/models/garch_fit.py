@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.linalg import block_diag
+from scipy.optimize import OptimizeResult, minimize
 
 from seqlab.errors import SeqlabError
 from seqlab.models import volatility as vol
@@ -27,6 +28,8 @@ from seqlab.models.noise import Noise, NormalNoise
 
 MEANS = ("zero", "constant", "ar")
 LARGEST_VALUE = 1e150  # squares (variances) of larger values overflow float64 in sums
+STARTS = 3  # SLSQP runs from this many of the best starts of the grid (arch runs from the first)
+RESTART_GAIN = 1e-6  # relative: another start's optimum replaces arch's path only when higher by more than this
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,9 @@ def lagged(x: np.ndarray, start: float, k: int) -> np.ndarray:
     return np.concatenate([[start], x[:-1]])[k:]
 
 
-def fit(likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxiter: int = 200) -> Estimate:
+def fit(
+    likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxiter: int = 200, starts: int = STARTS
+) -> Estimate:
     """Maximum likelihood of ``likelihood`` on ``y (T,)`` (and the exogenous variance ``x (T,)`` of GARCH-X)."""
     mean, process, noise = likelihood.mean, likelihood.process, likelihood.noise
     X, target = mean.design(y)
@@ -181,28 +186,43 @@ def fit(likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxi
     x_prev = lagged(x * scale**2, xb, mean.lags) if x is not None else None
     bounds_v = vol.variance_bounds(e0)
     candidates = process.start_grid(e0, x_prev)
-    normal = NormalNoise()
-    scores = [float(np.sum(normal.loglik(e0, process.variance(sv, e0, b, bounds_v, x_prev), []))) for sv in candidates]
-    vol_start = candidates[int(np.argmax(scores))]
-    z0 = e0 / np.sqrt(process.variance(vol_start, e0, b, bounds_v, x_prev))
-    theta0 = np.concatenate([mean_start, vol_start, noise.start(z0)])
-    A_v, lower = process.constraints()
-    A = np.zeros((len(A_v), len(theta0)))
-    A[:, num_mean : num_mean + A_v.shape[1]] = A_v
-    box = [(-np.inf, np.inf)] * num_mean + process.bounds(e0) + noise.bounds
+    problem = Problem(X, target, b, bounds_v, x_prev, e0, maxiter)
+    gaussian = Likelihood(mean, process, NormalNoise())
+    scores = [float(np.sum(gaussian.per_step(np.concatenate([mean_start, sv]), *problem.data))) for sv in candidates]
+    order = [int(k) for k in np.argsort(scores, kind="stable")[::-1]]
+    # the best start of each persistence in the grid (arch's own first): where SLSQP ends depends far more on
+    # the persistence it starts from than on the rest
+    persistence = [round(float(process.persistence(candidates[k])), 6) for k in order]
+    firsts = [k for i, k in enumerate(order) if persistence[i] not in persistence[:i]]
+    ranked = [np.concatenate([mean_start, candidates[k]]) for k in firsts[:starts]]
 
-    def objective(theta):
-        return -float(np.sum(likelihood.per_step(theta, X, target, b, bounds_v, x_prev)))
+    def residuals(theta: np.ndarray) -> np.ndarray:
+        """The standardised residuals at ``[mean | process | ...]``."""
+        mp, vp, _ = gaussian.split(theta[: len(gaussian.names)])
+        e = gaussian.residuals(mp, X, target)
+        return e / np.sqrt(process.variance(vp, e, b, bounds_v, x_prev))
 
-    opt = minimize(
-        objective,
-        theta0,
-        method="SLSQP",
-        bounds=box,
-        constraints=[{"type": "ineq", "fun": lambda th: A @ th - lower, "jac": lambda th: A}],
-        options={"maxiter": maxiter},
-    )
-    if not np.isfinite(opt.fun) or not np.isfinite(opt.x).all():
+    def search(noise: Noise) -> OptimizeResult:
+        """The best of SLSQP's paths for ``noise``: arch's (the grid's best start by the Gaussian likelihood) first.
+        On short series SLSQP can stop far below the optimum, and where depends on the last bits of the data (the
+        BLAS's rounding), so the best starts of the other persistences follow, then the optimum of the noise this
+        one nests (a t from the normal's), then a restart from the best point; another path replaces arch's only
+        when clearly higher (``better``)."""
+        lik = Likelihood(mean, process, noise)
+        opt = problem.optimise(lik, np.concatenate([ranked[0], noise.start(residuals(ranked[0]))]))
+        for theta in ranked[1:]:
+            opt = better(opt, problem.optimise(lik, np.concatenate([theta, noise.start(residuals(theta))])))
+        simpler = noise.simpler()
+        if simpler is not None:
+            inner = search(simpler)
+            if finite(inner):
+                head = inner.x[: len(gaussian.names)]
+                extended = noise.extend(inner.x[len(gaussian.names) :], residuals(head))
+                opt = better(opt, problem.optimise(lik, np.concatenate([head, extended])))
+        return better(opt, problem.optimise(lik, opt.x)) if finite(opt) else opt
+
+    opt = search(noise)
+    if not finite(opt):
         raise SeqlabError(
             f"the likelihood is not finite after {opt.nit} iterations on the training series ({len(y)} values): "
             f"{opt.message}"
@@ -212,7 +232,7 @@ def fit(likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxi
     e = likelihood.residuals(mp, X, target)
     active = bool(np.any(process.variance(vp, e, b, bounds_v, x_prev) != process.variance(vp, e, b, None, x_prev)))
     cov, cov_robust = covariances(likelihood, theta, X, target, b, bounds_v, x_prev)
-    J = _block_diagonal(mean.unscale(scale), process.unscale(scale)[0], np.eye(len(noise.names)))
+    J = block_diag(mean.unscale(scale), process.unscale(scale)[0], np.eye(len(noise.names)))
     shift = np.concatenate([np.zeros(num_mean), process.unscale(scale)[1], np.zeros(len(noise.names))])
     params = J @ theta + shift
     record = GARCHFit(
@@ -229,6 +249,68 @@ def fit(likelihood: Likelihood, y: np.ndarray, x: np.ndarray | None = None, maxi
         bounds_active=active,
     )
     return Estimate(params, process.unscale_backcast(b, scale), None if xb is None else xb / scale**2, record)
+
+
+def finite(opt: OptimizeResult) -> bool:
+    return bool(np.isfinite(opt.fun) and np.isfinite(opt.x).all())
+
+
+def better(incumbent: OptimizeResult, other: OptimizeResult) -> OptimizeResult:
+    """``other`` when finite and higher than ``incumbent`` by more than ``RESTART_GAIN`` (relative), else
+    ``incumbent``: the first path is kept where the others only equal it."""
+    if not finite(other):
+        return incumbent
+    if not finite(incumbent) or other.fun < incumbent.fun - RESTART_GAIN * max(1.0, abs(incumbent.fun)):
+        return other
+    return incumbent
+
+
+@dataclass
+class Problem:
+    """One fit's data on the fitting scale and what SLSQP needs of any likelihood over it."""
+
+    X: np.ndarray
+    target: np.ndarray
+    b: float
+    bounds: np.ndarray
+    x_prev: np.ndarray | None
+    e0: np.ndarray  # the residuals of the start, from which the box bounds are read
+    maxiter: int
+
+    @property
+    def data(self) -> tuple:
+        """What ``Likelihood.per_step`` reads after ``theta``."""
+        return self.X, self.target, self.b, self.bounds, self.x_prev
+
+    def optimise(self, likelihood: Likelihood, theta0: np.ndarray) -> OptimizeResult:
+        """SLSQP from ``theta0`` under the process's bounds and linear constraints (the noise's bounds if any)."""
+        num_mean, noise = len(likelihood.mean.names), likelihood.noise
+        A_v, lower = likelihood.process.constraints()
+        A = np.zeros((len(A_v), len(theta0)))
+        A[:, num_mean : num_mean + A_v.shape[1]] = A_v
+        box = [(-np.inf, np.inf)] * num_mean + likelihood.process.bounds(self.e0) + noise.bounds
+
+        low, high = np.array([b[0] for b in box]), np.array([b[1] for b in box])
+        best = [np.inf, theta0]
+
+        def objective(theta):
+            value = -float(np.sum(likelihood.per_step(theta, *self.data)))
+            if value < best[0] and (theta >= low).all() and (theta <= high).all() and (A @ theta >= lower).all():
+                best[:] = value, theta.copy()
+            return value
+
+        opt = minimize(
+            objective,
+            theta0,
+            method="SLSQP",
+            bounds=box,
+            constraints=[{"type": "ineq", "fun": lambda th: A @ th - lower, "jac": lambda th: A}],
+            options={"maxiter": self.maxiter},
+        )
+        # SLSQP can end below a feasible point it evaluated on the way (its merit function is not the likelihood)
+        if not np.isfinite(opt.fun) or best[0] < opt.fun - RESTART_GAIN * max(1.0, abs(opt.fun)):
+            opt.fun, opt.x = best
+        return opt
 
 
 def covariances(likelihood: Likelihood, theta, X, target, b, bounds, x_prev) -> tuple[np.ndarray, np.ndarray]:
@@ -259,12 +341,3 @@ def covariances(likelihood: Likelihood, theta, X, target, b, bounds, x_prev) -> 
     except np.linalg.LinAlgError:
         inverse = np.full((K, K), np.nan)
     return inverse, inverse @ (scores.T @ scores) @ inverse
-
-
-def _block_diagonal(*blocks: np.ndarray) -> np.ndarray:
-    size = sum(len(block) for block in blocks)
-    out, at = np.zeros((size, size)), 0
-    for block in blocks:
-        out[at : at + len(block), at : at + len(block)] = block
-        at += len(block)
-    return out

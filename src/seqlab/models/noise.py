@@ -46,6 +46,14 @@ class Noise:
     def start(self, z: np.ndarray) -> np.ndarray:
         return np.zeros(0)
 
+    def simpler(self) -> Noise | None:
+        """The noise this one nests (the t nests the normal as nu -> inf, the skewed t the t at lambda = 0)."""
+        return None
+
+    def extend(self, simpler_params: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """A start of this noise's parameters from the fitted ``simpler()`` one's and its standardised residuals."""
+        return self.start(z)
+
     def unit_params(self, params) -> torch.Tensor:
         """(P,) head parameters of the noise itself: mean 0, variance 1."""
         raise NotImplementedError
@@ -85,6 +93,9 @@ class StudentTNoise(Noise):
     def start(self, z: np.ndarray) -> np.ndarray:
         return np.array([_kurtosis_start(z)])
 
+    def simpler(self) -> Noise:
+        return NormalNoise()
+
     def unit_params(self, params) -> torch.Tensor:
         nu = float(params[0])  # the t's scale s: 1 = s^2 nu / (nu - 2)
         return torch.tensor([0.0, 0.5 * math.log((nu - 2) / nu), _softplus_inverse(nu - 2.0)], dtype=torch.float64)
@@ -101,6 +112,12 @@ class SkewTNoise(Noise):
 
     def start(self, z: np.ndarray) -> np.ndarray:
         return np.array([_kurtosis_start(z), 0.0])
+
+    def simpler(self) -> Noise:
+        return StudentTNoise()
+
+    def extend(self, simpler_params: np.ndarray, z: np.ndarray) -> np.ndarray:
+        return np.array([float(simpler_params[0]), 0.0])
 
     def unit_params(self, params) -> torch.Tensor:
         eta, lam = float(params[0]), float(np.clip(params[1], -self.LAMBDA_EDGE, self.LAMBDA_EDGE))

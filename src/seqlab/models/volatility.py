@@ -17,7 +17,8 @@ The recursion is written once per process, as ``step(params, lags, x_prev)``: th
 Streaming, sampling and ``variance_reference`` (the definition, a loop over ``step``) all call it; ``variance``
 is the fast path for fitting, tested against the reference: GARCH's recursion is linear in ``sigma2``, so
 ``sigma2 = lfilter(1, [1, -beta], u)`` with ``u`` the known part (one C pass); EGARCH(1,1,1) is a tight loop over
-Python floats. Everything follows the ``arch`` package (K. Sheppard) so that likelihoods match: ``b`` is an
+Python floats; ``ln sigma2`` is clamped to float64's range both ways, so no variance reaches 0 or infinity.
+Everything follows the ``arch`` package (K. Sheppard) so that likelihoods match: ``b`` is an
 exponentially weighted mean of the first 75 squared residuals (weights ``0.94^k``), and while optimising every
 ``sigma2_t`` is kept inside bounds around an EWMA variance (``variance_bounds``) so that wild trial parameters
 cannot overflow; at a fitted optimum the bounds are not active (the fit records it).
@@ -39,6 +40,9 @@ from scipy.signal import lfilter, lfiltic
 
 SQRT2_OV_PI = math.sqrt(2.0 / math.pi)  # E|z| for z ~ N(0, 1), used by EGARCH whatever the noise law
 LNSIGMA_MAX = float(np.log(np.finfo(np.double).max) - 0.1)
+# EGARCH keeps ln sigma2 in [LNSIGMA_MIN, LNSIGMA_MAX] (arch clamps the top): a variance that underflowed to 0
+# would make z = e / sigma a division by zero
+LNSIGMA_MIN = float(np.log(np.finfo(np.double).tiny))
 BACKCAST_SPAN = 75
 EWMA_LAMBDA = 0.94
 
@@ -207,6 +211,11 @@ class GARCHProcess:
                         candidates.append(sv)
         return candidates
 
+    def persistence(self, params) -> float:
+        """``sum alpha + sum gamma / 2 + sum beta``: below 1 for a stationary variance."""
+        _, alpha, gamma, beta, _ = self._split(np.asarray(params))
+        return float(np.sum(alpha) + np.sum(gamma) / 2 + np.sum(beta))
+
     def bounds(self, e: np.ndarray) -> list[tuple[float, float]]:
         v = float(np.mean(e**2))
         gammas = [(-1.0, 2.0) if i < self.p else (0.0, 2.0) for i in range(self.o)]
@@ -285,7 +294,7 @@ class EGARCHProcess:
             ln_sigma2 = ln_sigma2 + params[1 + p + i] * z[i]
         for j in range(q):
             ln_sigma2 = ln_sigma2 + params[1 + p + o + j] * ln_s[j]
-        return np.exp(np.minimum(ln_sigma2, LNSIGMA_MAX))
+        return np.exp(np.clip(ln_sigma2, LNSIGMA_MIN, LNSIGMA_MAX))
 
     def push(self, lags, e, sigma2):
         shock, z, ln_s = lags
@@ -315,12 +324,14 @@ class EGARCHProcess:
         low, high = (bounds[:, 0].tolist(), bounds[:, 1].tolist()) if bounds is not None else (None, None)
         values = e.tolist()
         sigma2 = [0.0] * len(values)
-        exp, sqrt, log, top, c = math.exp, math.sqrt, math.log, LNSIGMA_MAX, SQRT2_OV_PI
+        exp, sqrt, log, top, bottom, c = math.exp, math.sqrt, math.log, LNSIGMA_MAX, LNSIGMA_MIN, SQRT2_OV_PI
         shock, ln_prev = 0.0, ln_b  # no z before the sample
         for t, e_t in enumerate(values):
             ln_s = omega + shock + beta * ln_prev
             if ln_s > top:
                 ln_s = top
+            elif ln_s < bottom:
+                ln_s = bottom
             s = exp(ln_s)
             if low is not None:
                 if s < low[t]:
@@ -351,6 +362,10 @@ class EGARCHProcess:
                         sv[1 + p + o :] = beta / q
                     candidates.append(sv)
         return candidates
+
+    def persistence(self, params) -> float:
+        """``sum beta``: below 1 for a stationary log variance."""
+        return float(np.sum(np.asarray(params)[1 + self.p + self.o :]))
 
     def bounds(self, e: np.ndarray) -> list[tuple[float, float]]:
         ln_v, width = math.log(float(np.mean(e**2))), math.log(10000.0)

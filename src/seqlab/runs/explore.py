@@ -82,7 +82,7 @@ def explored_text(model: SequenceModel, spec: ExploreSpec) -> tuple[str, str]:
     """(text, where it came from): the first ``chars`` characters of a file named by ``--data`` (whole file), or of
     the held-out part of the model's training data (as ``seqlab evaluate`` picks it)."""
     saved = run_directory.data_spec(spec.model_dir, model)
-    if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data, saved):
+    if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data.source, saved):
         text, source = load_text(spec.data.source), spec.data.source
     else:
         if saved is None and spec.data is None:
