@@ -124,6 +124,7 @@ def test_linear_pool_samples_each_head_by_its_weight():
     assert float((draws < 0).double().mean()) == pytest.approx(0.3, abs=0.015)  # 4.6 standard errors
 
 
+@pytest.mark.cross_process
 def test_weights_come_from_members_fitted_before_the_training_tail():
     """Refit the members before each block of the tail by hand (the last half of 300 values: blocks from 150,
     187 or 188, 225, 262 or 263), score each block, choose the weights: the pool's; the members the pool keeps
@@ -139,12 +140,16 @@ def test_weights_come_from_members_fitted_before_the_training_tail():
             member = series_contender(name, y[:a], options)
             member.fit(torch.from_numpy(y[:a]), ())
             log_probs[k, a - 150 : b - 150] = member.model.log_prob(y[:b])[a:].double().numpy()
-    assert np.allclose(pool.weights.numpy(), pool_weights(log_probs, pool.prior), atol=1e-12)
+    # the members here are second fits: garch-t's SLSQP path follows the BLAS's rounding, which moves these weights
+    # by 1.3e-7 between 1 and 2 OpenBLAS threads and by 2.5e-7 after a 1-ulp change of the data (docs/reliability.md)
+    assert np.allclose(pool.weights.numpy(), pool_weights(log_probs, pool.prior), rtol=0, atol=1e-5)
     whole = series_contender("garch-t", y, options)
     whole.fit(torch.from_numpy(y), ())
-    assert np.allclose(pool.members[2].params, whole.model.params)
+    # another SLSQP run too: its parameters moved by up to 1.4e-6 with the thread count, 2.6e-6 with a 1-ulp change
+    assert np.allclose(pool.members[2].params, whole.model.params, rtol=1e-4, atol=0)
 
 
+@pytest.mark.cross_process
 def test_backtest_pool_never_sees_the_scored_part():
     """Another held-out part (same training part): the same weights, other scores; the pool's one-step NLL is
     that of the mixture of its members fitted on the training part."""
@@ -156,7 +161,9 @@ def test_backtest_pool_never_sees_the_scored_part():
     first, second = (r["results"][2] for r in runs)
     assert first["pool"] == second["pool"] and first["nll"] != second["nll"]
     pool = series_contender("pool", y[:320], spec.contender_options(True)).model.fit(y[:320])
-    assert first["nll"] == pytest.approx(-float(pool.log_prob(y)[320:].mean()), rel=1e-9)
+    # a second fit of the pool (its GARCH members by SLSQP): its NLL here moves by 1.8e-10 between 1 and 2 OpenBLAS
+    # threads and by 4.6e-10 after a 1-ulp change of the data; one value of the scored part seen moves it by 6e-3
+    assert first["nll"] == pytest.approx(-float(pool.log_prob(y)[320:].mean()), rel=1e-6)
 
 
 def test_sample_paths_continue_a_context_exactly_as_the_contract_draws_them():
@@ -204,6 +211,35 @@ def test_a_series_too_short_for_a_member_is_named():
         alone.fit(y)
     with pytest.raises(SeqlabError, match="members must differ"):
         Pool(["garch", "garch"])
+
+
+def test_a_member_that_fails_for_any_reason_is_left_out():
+    """Any exception of one member (here the ZeroDivisionError an EGARCH variance that underflowed to 0 raised) leaves
+    it out with its reason instead of stopping the pool; one that cannot be fitted on the whole series either is
+    dropped from the pool."""
+    y = garch_returns(60, seed=3)
+
+    class Broken(RandomWalk):
+        def log_prob(self, x):
+            raise ZeroDivisionError("float division by zero")
+
+    def make(name, part, fails_to_fit=False):
+        model = Broken() if name == "broken" else RandomWalk()
+
+        def fit(data, callbacks):
+            if name == "broken" and fails_to_fit:
+                raise ZeroDivisionError("float division by zero")
+            return model.fit(data.numpy()) and {}
+
+        return SeriesContender(name, model, fit)
+
+    pool = Pool(["random_walk", "broken"], make).fit(y)
+    assert pool.weights.tolist() == [1.0, 0.0] and pool.record()["member_nll"]["broken"] is None
+    assert pool.record()["left_out"] == {"broken": "fitted on 30 values: ZeroDivisionError: float division by zero"}
+    pool = Pool(["random_walk", "broken"], lambda name, part: make(name, part, fails_to_fit=True)).fit(y)
+    assert pool.names == ["random_walk"] and pool.weights.tolist() == [1.0]
+    assert pool.record()["left_out"]["broken"].endswith("; on all 60 values: ZeroDivisionError: float division by zero")
+    assert torch.isfinite(pool.log_prob(y)).all()
 
 
 def test_train_info_forecast_and_backtest_commands(tmp_path, capsys):

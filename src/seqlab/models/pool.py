@@ -11,8 +11,9 @@ The weights maximise the log score of the pool on held-out steps of the *trainin
 where the tail is the last ``tail`` share of the training series, cut into ``blocks`` consecutive blocks, and
 every member scored on a block was fitted on all values before that block only (each p_k(x_t | x_<t) is an
 out-of-sample forecast, as it will be on new data: Geweke & Amisano's recursive scheme, with the members
-refitted once per block rather than at every step). A member that cannot be fitted or scored on a block (too
-few values before it, a fit that fails) gets weight 0, and the record says why.
+refitted once per block rather than at every step). A member that cannot be fitted or scored on a block, for any
+reason (too few values before it, a fit that fails, an error inside it), gets weight 0, and the record says why;
+if it cannot be fitted on the whole training series either, it is dropped from the pool.
 
 On a short series those log scores are a few dozen noisy numbers, and weights that maximise them alone put
 everything on whichever member was lucky there. So the weights are a posterior mode: the log score plus a
@@ -81,6 +82,11 @@ class SeriesContender:
     def seen(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         """What the contender reads of the elements ``x (T[, 1 + C])``: all of them, or the values (T,)."""
         return x if self.reads_covariates or x.ndim == 1 else x[:, 0]
+
+
+def failure(e: Exception) -> str:
+    """Why a member failed, in words: our own errors say it; anything else is named by its type."""
+    return str(e) if isinstance(e, SeqlabError) else f"{type(e).__name__}: {e}"
 
 
 def check_prior(prior: float) -> None:
@@ -195,16 +201,6 @@ class Pool(SequenceModel):
         contender.fit(contender.seen(x), callbacks)
         return contender
 
-    def _fit_members(self, x: torch.Tensor, callbacks: Sequence[Callback]) -> list[SeriesContender]:
-        """Every member fitted on ``x``; a member that cannot be fitted on so few values is named in the error."""
-        fitted = []
-        for name in self.names:
-            try:
-                fitted.append(self._fit_member(name, x, callbacks))
-            except SeqlabError as e:
-                raise SeqlabError(f"pool member {name} on {len(x)} values: {e}") from None
-        return fitted
-
     def _values(self, x: torch.Tensor) -> torch.Tensor:
         return x[:, 0] if x.dim() == 2 else x
 
@@ -242,8 +238,8 @@ class Pool(SequenceModel):
                     if not np.isfinite(scored).all():
                         raise SeqlabError("a non-finite log density")
                     log_probs[k, a - start : b - start] = scored
-                except SeqlabError as e:
-                    left_out[name] = f"fitted on {a} values: {e}"
+                except Exception as e:  # any failure of one member leaves it out, never stops the pool
+                    left_out[name] = f"fitted on {a} values: {failure(e)}"
                     log_probs[k] = -np.inf
         return log_probs, bounds[:-1].tolist(), left_out
 
@@ -271,10 +267,19 @@ class Pool(SequenceModel):
             "pool_nll": float(-pooled.mean()),
             "left_out": left_out,
         }
-        final = self._fit_members(x, callbacks)
+        kept, final = [], []
+        for k, name in enumerate(self.names):  # every member again on the whole series
+            try:
+                final.append(self._fit_member(name, x, callbacks))
+                kept.append(k)
+            except Exception as e:
+                if w[k] > 0:
+                    raise SeqlabError(f"pool member {name} on {len(x)} values: {failure(e)}") from None
+                left_out[name] = f"{left_out[name]}; on all {len(x)} values: {failure(e)}"  # weight 0: dropped
+        self.names = [self.names[k] for k in kept]
         self.members = [c.model for c in final]
         self.reads_covariates = [c.reads_covariates for c in final]
-        self.weights, self._conditioned = torch.from_numpy(w), None
+        self.weights, self._conditioned = torch.from_numpy(w[kept]), None
         return self
 
     def record(self) -> dict:
