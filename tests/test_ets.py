@@ -205,6 +205,15 @@ def test_the_candidates_follow_the_data():
     assert {f.name for f in candidate_forms("AZN", y, 4)} == {"ANN", "AAN", "AAdN"}
 
 
+def test_a_constant_series_is_fitted_exactly_and_forecast_flat():
+    """Zero residuals: sigma at its floor (1e-12 of the scale), not 0; the forms tie in likelihood, so AICc keeps
+    one of the fewest parameters (ANN or MNN: the same model here)."""
+    model = ETS(ETSConfig("ZZZ", period=4)).fit(np.full(30, 5.0))
+    assert model.form.name in ("ANN", "MNN") and 0 < model.params.sigma <= 1e-11
+    forecast = model.forecast(np.full(30, 5.0), 8, num_samples=50)
+    assert np.allclose(forecast.samples, 5.0, rtol=1e-9) and bool(model.log_prob(np.full(30, 5.0)).isfinite().all())
+
+
 def test_bad_specs_and_data_are_seqlab_errors():
     with pytest.raises(SeqlabError, match="error .* trend .* season"):
         ETS(ETSConfig("AMN"))
@@ -214,6 +223,8 @@ def test_bad_specs_and_data_are_seqlab_errors():
         ETS(ETSConfig("MNN")).fit(quarterly() - 60)  # multiplicative error on data that cross zero
     with pytest.raises(SeqlabError, match="no ETS form"):
         ETS(ETSConfig("AAA", period=12)).fit(AIR[:20])
+    with pytest.raises(SeqlabError, match="at least 4 values more"):
+        ETS().fit(AIR[:6])  # ANN has 3 parameters with sigma
     with pytest.raises(SeqlabError, match="not fitted"):
         ETS().forecast(AIR, 3)
 

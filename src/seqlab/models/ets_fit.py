@@ -1,14 +1,14 @@
 """Fitting ETS models: maximum likelihood for one form (``fit_form``) and the choice of the form by AICc among the
 admissible ones (``select``), as R's ``forecast::ets`` and statsforecast's ``AutoETS`` choose.
 
-The likelihood is statsmodels' (``ets_state.concentrated_loglik``: sigma at its maximum). It is maximised with
-L-BFGS-B over ``(alpha, beta*, gamma*, phi)``, the box form of the usual region (``beta* = beta / alpha``,
-``gamma* = gamma / (1 - alpha)`` in ``[1e-4, 1 - 1e-4]``, ``phi`` in ``[0.8, 0.98]``), and the initial state
-(level, slope and ``m - 1`` seasons; the oldest season is fixed at 0 or 1, since the level absorbs a common shift
-or scale), as statsmodels' ``ETSModel.fit`` does. The series is divided by its mean absolute value first, so one
-optimiser setting suits every scale. Starting values: the initial state from statsmodels' heuristic (a
-classical decomposition of the first cycles, then a line through the first 10 deseasonalised values; a simpler
-one for short series), the smoothing parameters as R's forecast starts them.
+The likelihood is statsmodels' (``ets_state.concentrated_loglik``: sigma at its maximum, ``mean(eps^2)``). It
+is maximised with L-BFGS-B, with its gradient by reverse mode, over ``(alpha, beta*, gamma*, phi)``, the box form
+of the usual region (``beta* = beta / alpha``, ``gamma* = gamma / (1 - alpha)`` in ``[1e-4, 1 - 1e-4]``, ``phi``
+in ``[0.8, 0.98]``), and the initial state (level, slope and ``m - 1`` seasons; the oldest season is fixed at 0
+or 1, since the level absorbs a common shift or scale), as statsmodels' ``ETSModel.fit`` does, from three starts
+(``start_smoothing``). The series is divided by its mean absolute value first, so one optimiser setting suits
+every scale. The initial state starts from statsmodels' heuristic (a classical decomposition of the first
+cycles, then a line through the first 10 deseasonalised values; a simpler one for short series).
 """
 
 from __future__ import annotations
@@ -20,11 +20,21 @@ import numpy as np
 from scipy.optimize import minimize
 
 from seqlab.errors import SeqlabError
-from seqlab.models.ets_state import ERRORS, SEASONS, ETSForm, ETSParams, concentrated_loglik, recursion
+from seqlab.models.ets_state import (
+    ERRORS,
+    SEASONS,
+    ETSForm,
+    ETSParams,
+    log_densities,
+    recursion,
+    relative_errors,
+    run_filter,
+)
 
 LOWER, UPPER = 1e-4, 1 - 1e-4  # alpha, beta*, gamma*: statsmodels' box
 PHI_LOWER, PHI_UPPER = 0.8, 0.98
 MAX_AUTO_PERIOD = 24  # R's forecast and statsforecast leave longer seasons out of the automatic choice
+MSE_FLOOR = 1e-24  # of the scaled series (mean |y| = 1): a series the model fits exactly (a constant) stays finite
 INVALID = 1e10  # the objective where the model is undefined (a zero or negative mean under a multiplicative part)
 
 
@@ -220,14 +230,16 @@ def negative_loglik(v: np.ndarray, layout: Layout, y: list[float], y_array: np.n
     # objective = 0.5 (log(2 pi mean eps^2) + 1) [+ mean log mu]; d_mu its derivative in each mu_t
     if form.error == "A":
         eps = y_array - mu
-        mse = float(eps @ eps) / n
+        mse = max(float(eps @ eps) / n, MSE_FLOOR)
         d_mu = -eps / (n * mse)
     else:
         eps = y_array / mu - 1.0
-        mse = float(eps @ eps) / n
+        mse = max(float(eps @ eps) / n, MSE_FLOOR)
         d_mu = -eps * y_array / (mu * mu * n * mse) + 1.0 / (n * mu)
-    value = -concentrated_loglik(form, mu, y_array) / n
-    if not (math.isfinite(value) and mse > 0):
+    value = 0.5 * (math.log(2 * math.pi * mse) + 1)
+    if form.error == "M":
+        value += float(np.log(mu).sum()) / n
+    if not math.isfinite(value):
         return invalid
     g = _backward(y, tape, d_mu.tolist(), alpha, beta_star, gamma_star, phi, len(season), multiplicative)
     g_alpha, g_beta, g_gamma, g_phi, g_level, g_slope, g_season = g
@@ -289,11 +301,13 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
         season=season,
         sigma=1.0,
     )
-    mu, *_ = recursion(y.tolist(), alpha, beta_star, gamma_star, phi, level, slope, list(season), form.season == "M")
-    mu = np.asarray(mu)
-    eps = y - mu if form.error == "A" else (y - mu) / mu
-    params.sigma = float(np.sqrt(np.mean(eps**2)))
-    loglik = concentrated_loglik(form, mu, y) if result.fun < INVALID else -math.inf
+    if result.fun >= INVALID:
+        return params, -math.inf, False, "no valid parameters: a multiplicative part met a zero or negative mean"
+    mu, _ = run_filter(form, params, y)
+    eps = relative_errors(form, mu, y)
+    floor = math.sqrt(MSE_FLOOR) * (scale if form.error == "A" else 1.0)
+    params.sigma = max(float(np.sqrt(np.mean(eps**2))), floor)  # the maximum of the likelihood in sigma
+    loglik = float(log_densities(form, mu, y, params.sigma).sum())  # = concentrated_loglik above the floor
     return params, loglik, bool(result.success), str(result.message)
 
 

@@ -210,6 +210,12 @@ def relative_errors(form: ETSForm, mu: np.ndarray, y: np.ndarray) -> np.ndarray:
     return y - mu if form.error == "A" else (y - mu) / mu
 
 
+def log_densities(form: ETSForm, mu: np.ndarray, y: np.ndarray, sigma: float) -> np.ndarray:
+    """``log N(y_t; mu_t, sd_t^2)`` (T,): the chain rule's terms at a given sigma."""
+    sd = scale_of(form, mu, sigma)
+    return -0.5 * np.log(2 * math.pi * sd**2) - 0.5 * ((y - mu) / sd) ** 2
+
+
 def concentrated_loglik(form: ETSForm, mu: np.ndarray, y: np.ndarray) -> float:
     """The log-likelihood with sigma at its maximum, ``sigma^2 = mean(eps^2)`` (statsmodels' ``loglike``):
 
