@@ -1,5 +1,6 @@
 """Small shared fixtures: a short slice of the bundled text, a tiny model configuration, and the CLI run in process."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,14 @@ def garch_returns(n: int, seed: int = 0) -> np.ndarray:
         r[i] = np.sqrt(s2) * rng.standard_t(6) / np.sqrt(1.5)
         s2 = 2e-6 + 0.1 * r[i] ** 2 + 0.88 * s2
     return r
+
+
+def simulated_egarch_path(n: int, seed: int) -> np.ndarray:
+    """Monthly-looking EGARCH(1,1,1) returns with t(5) noise: omega -0.4, alpha 0.15, gamma -0.1, beta 0.93."""
+    rng = np.random.default_rng(seed)
+    y, ln_s, z_prev = np.empty(n), math.log(0.003), 0.0
+    for t in range(n):
+        ln_s = -0.4 + 0.15 * (abs(z_prev) - math.sqrt(2 / math.pi)) - 0.1 * z_prev + 0.93 * ln_s
+        z_prev = rng.standard_t(5) / math.sqrt(5 / 3)
+        y[t] = 0.005 + math.exp(ln_s / 2) * z_prev
+    return y

@@ -12,7 +12,7 @@ import pytest
 import torch
 from arch import arch_model
 from arch.univariate import SkewStudent
-from helpers import garch_returns, stepped_log_probs
+from helpers import garch_returns, simulated_egarch_path, stepped_log_probs
 
 from seqlab import io
 from seqlab.data import load_series
@@ -399,17 +399,6 @@ def monthly_returns(file: str, ticker: str) -> np.ndarray:
     """Log returns of one ticker's month-end closes in tests/data (real MSFT closes, or the synthetic panel)."""
     frame = pd.read_csv(MONTHLY / f"{file}.csv")
     return np.diff(np.log(frame[frame.Ticker == ticker].Close.to_numpy()))
-
-
-def simulated_egarch_path(n: int, seed: int) -> np.ndarray:
-    """Monthly-looking EGARCH(1,1,1) returns with t(5) noise: omega -0.4, alpha 0.15, gamma -0.1, beta 0.93."""
-    rng = np.random.default_rng(seed)
-    y, ln_s, z_prev = np.empty(n), math.log(0.003), 0.0
-    for t in range(n):
-        ln_s = -0.4 + 0.15 * (abs(z_prev) - vol.SQRT2_OV_PI) - 0.1 * z_prev + 0.93 * ln_s
-        z_prev = rng.standard_t(5) / math.sqrt(5 / 3)
-        y[t] = 0.005 + math.exp(ln_s / 2) * z_prev
-    return y
 
 
 def assert_reaches_arch(y: np.ndarray, family: str, dist: str) -> None:
