@@ -28,6 +28,7 @@ def trained(tmp_path_factory):
     return directory, data, out
 
 
+@pytest.mark.cross_process
 def test_train_writes_a_loadable_model_and_prints_a_sample(trained, capsys):
     directory, data, out = trained
     assert (out / "config.json").exists() and (out / "model.safetensors").exists()

@@ -146,6 +146,7 @@ def test_long_range_tests_the_network_of_the_lowest_validation_loss():
 
 
 @pytest.mark.slow  # two spawned workers, each importing torch, twice
+@pytest.mark.cross_process
 def test_long_range_workers_give_the_rows_of_one_process():
     config = LongRangeConfig(
         adding=Budget(lengths=(6,), steps=20, lrs=(1e-2, 1e-3), eval_every=10),

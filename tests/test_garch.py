@@ -420,6 +420,7 @@ def assert_reaches_arch(y: np.ndarray, family: str, dist: str) -> None:
         ("msft_monthly", "M1", 97, "egarch", "t"),
     ],
 )
+@pytest.mark.cross_process
 def test_short_real_series_reach_archs_optimum(file, ticker, cut, family, dist):
     assert_reaches_arch(monthly_returns(file, ticker)[:cut], family, dist)
 

@@ -171,6 +171,7 @@ def test_a_finished_worker_exits_with_its_code_and_its_output():
 
 
 @pytest.mark.slow
+@pytest.mark.cross_process
 def test_data_parallel_training_matches_one_process(tmp_path):
     """torchrun with 2 CPU processes (gloo) gives the weights of one process on the same global batch."""
     data = write_small_text(tmp_path)
