@@ -42,7 +42,7 @@ from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.noise import NOISES
 from seqlab.models.pool import PRIOR
-from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, sample, train
+from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, panel, sample, train
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
 from seqlab.voice import METRICS
@@ -256,6 +256,17 @@ def build_parser() -> Parser:
     b.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
     b.add_argument("--json", action="store_true", help="print the results as JSON")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p = b.add_argument_group("panel (--holdout)")
+    p.add_argument(
+        "--holdout",
+        action="store_true",
+        help="every series of the file, each forecast from --horizon values before its end (the M-competitions' "
+        f"protocol), scale-free scores averaged over the series; models {', '.join(panel.PANEL_MODELS)}",
+    )
+    p.add_argument("--season", type=positive_int, help="values per season (default: from the dates, monthly 12)")
+    p.add_argument(
+        "--jobs", type=positive_int, help="processes (default: every core); any number gives the same result"
+    )
 
     i = sub.add_parser("info", help="describe a trained model and what it was trained on")
     i.add_argument(
@@ -459,10 +470,39 @@ def cmd_forecast(args) -> int:
 
 
 def cmd_backtest(args) -> int:
+    if args.holdout:
+        return panel_backtest(args)
     data = DataSpec(args.data, **given(args, DATA_OPTIONS))
     spec = pick(args, backtest.BacktestSpec, data=data, progress=not args.no_progress)
     result = backtest.run_backtest(spec, (lambda m: print(m, file=sys.stderr)) if args.json else say)
     say(json.dumps(result.record) if args.json else f"{result.title}\n\n{result.table}")
+    return 0
+
+
+def panel_backtest(args) -> int:
+    """``backtest --holdout``: the panel of every series in the file (seqlab.runs.panel)."""
+    for option in ("series", "refit_every", "transform", "covariates", "features", "fill"):
+        if getattr(args, option, None) is not None:
+            raise OptionError("{0} is not an option of --holdout, which forecasts every series", option)
+    models = panel.DEFAULT_PANEL_MODELS if args.models == backtest.DEFAULT_MODELS else tuple(args.models)
+    spec = panel.PanelSpec(
+        args.data,
+        **{name: getattr(args, name) for name in ("id_column", "column", "date_column", "season", "horizon")},
+        models=models,
+        samples=args.samples,
+        seed=args.seed,
+        jobs=args.jobs or os.cpu_count() or 1,
+        out=args.out,
+        progress=not args.no_progress,
+    )
+    result = panel.run_panel_backtest(spec, (lambda m: print(m, file=sys.stderr)) if args.json else say)
+    if args.json:
+        say(json.dumps(result.record))
+        return 0
+    left = f"; {len(result.left_out)} left out (panel.json lists them and why)" if result.left_out else ""
+    say(f"{panel.summary_table(result)}\n{len(result.panel)} series in {result.seconds:.1f} s{left}")
+    if result.written:
+        say(f"written: {', '.join(map(str, result.written))}")
     return 0
 
 

@@ -92,6 +92,20 @@ class RandomWalk(SequenceModel):
             paths[:, h] += paths[:, h - m] if h >= m else float(y[len(y) - m + h])
         return paths
 
+    def closed_form_forecast(self, context: np.ndarray, horizon: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Exact ``(mean, sd)``: h steps ahead the value ``ceil(h / m)`` seasons back plus that many increments
+        (increments: mean 0, sd sigma)."""
+        self._check_fitted()
+        steps = np.arange(1, horizon + 1)
+        if self.differenced:
+            return np.zeros(horizon), np.full(horizon, self.sigma)
+        y = as_series(context, model="RandomWalk", source="context")
+        m = self.season
+        if len(y) < m:
+            raise SeqlabError(f"a random walk on levels needs at least {m} context values to forecast from")
+        mean = y[len(y) - m + (steps - 1) % m].astype(np.float64)
+        return mean, self.sigma * np.sqrt(np.ceil(steps / m))
+
     # -- persistence ------------------------------------------------------------------------------------------
     def to_config(self) -> dict:
         return {"config": {"differenced": self.differenced, "season": self.season}}

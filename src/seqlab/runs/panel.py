@@ -1,0 +1,272 @@
+"""``backtest --holdout`` on a panel: every series forecast from the origin ``horizon`` values before its end (the
+M-competitions' protocol) by each model, judged by scale-free measures averaged over the series.
+
+Per series and model: MASE (seasonal scale), sMAPE, MSIS at 95 %, the CRPS of the sample paths scaled like MASE,
+the coverage of the central 80 % and 95 % intervals, the mean log score per value on the scale-free transform
+``y / scale`` (``log p(y) + log scale``: Gaussian with the forecast's mean and sd at each step, exact for the
+linear models, a moment match for ETS's multiplicative forms), and the seconds its fit and forecast took. The
+aggregate is the mean of each measure over the series (series where a measure is undefined are left out of that
+mean and counted), each model's mean rank by MASE, and its total time.
+
+Series are independent, so ``jobs`` processes take chunks of them; series ``i`` draws its paths with seed
+``seed + i`` and every fit runs on one thread, so any ``jobs`` gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import norm
+from tqdm import tqdm
+
+from seqlab import atomic, metrics
+from seqlab.base import SequenceModel
+from seqlab.data.panel import Panel, load_panel
+from seqlab.errors import OptionError, SeqlabError
+from seqlab.models.ets import ETS, ETSConfig
+from seqlab.models.random_walk import RandomWalk
+from seqlab.runs.report import Column, csv_text, markdown_table, write_text
+
+PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = {
+    "naive": lambda m: RandomWalk(differenced=False),
+    "seasonal_naive": lambda m: RandomWalk(differenced=False, season=m),
+    "ets": lambda m: ETS(ETSConfig("ZZZ", m)),
+}
+DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets")
+LEVELS = (0.8, 0.95)
+MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
+CHUNKS_PER_JOB = 4  # chunks of series per process: enough to even out their lengths
+
+
+@dataclass
+class PanelSpec:
+    data: str
+    id_column: str | None = None
+    column: str | None = None
+    date_column: str | None = None
+    season: int | None = None
+    horizon: int = 5
+    models: tuple[str, ...] = DEFAULT_PANEL_MODELS
+    samples: int = 200
+    seed: int = 0
+    jobs: int = 1
+    out: Path | None = None
+    progress: bool = True
+
+    def check(self) -> None:
+        unknown = [m for m in self.models if m not in PANEL_MODELS]
+        if unknown:
+            raise OptionError(
+                f"{{0}}: unknown {unknown[0]} on a panel; choose from {', '.join(PANEL_MODELS)}", "models"
+            )
+        if self.jobs < 1:
+            raise OptionError(f"{{0}} must be a positive integer, got {self.jobs}", "jobs")
+
+
+@dataclass
+class PanelResult:
+    panel: Panel
+    rows: list[dict]  # one per series and model
+    summary: list[dict]  # one per model
+    left_out: dict[str, str]
+    seconds: float
+    written: list[Path] = field(default_factory=list)
+
+    @property
+    def record(self) -> dict:
+        return {
+            "data": self.panel.source,
+            "series": len(self.panel),
+            "season": self.panel.season,
+            "models": self.summary,
+            "left_out": self.left_out,
+            "seconds": self.seconds,
+        }
+
+
+def forecast_one(model: SequenceModel, train: np.ndarray, horizon: int, samples: int, seed: int) -> dict:
+    """Point, mean, sd, intervals and sample paths of ``model`` (fitted on ``train``) for the next ``horizon``."""
+    paths = model.sample_paths(train, horizon, samples, seed=seed).numpy()
+    closed = model.closed_form_forecast(train, horizon)
+    if closed is not None:
+        mean, sd = closed
+        bands = {
+            level: (mean + norm.ppf((1 - level) / 2) * sd, mean - norm.ppf((1 - level) / 2) * sd) for level in LEVELS
+        }
+    else:
+        mean, sd = paths.mean(axis=0), paths.std(axis=0)
+        bands = {level: tuple(np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=0)) for level in LEVELS}
+    point = model.point_forecast(train, horizon) if hasattr(model, "point_forecast") else mean
+    return {"point": np.asarray(point), "mean": mean, "sd": np.maximum(sd, 1e-300), "bands": bands, "paths": paths}
+
+
+def score_one(train: np.ndarray, y: np.ndarray, f: dict, period: int) -> dict:
+    """The scale-free measures of one forecast (module docstring); NaN where a measure is undefined."""
+    lower95, upper95 = f["bands"][0.95]
+    scores = metrics.holdout_scores(train, y, f["point"], lower95, upper95, period, 0.95, f["paths"])
+    lower80, upper80 = f["bands"][0.8]
+    scores["coverage_80"] = metrics.coverage(y, lower80, upper80)
+    scale = metrics.seasonal_scale(train, period)
+    log_density = norm.logpdf(y, f["mean"], f["sd"]).mean()
+    scores["log_score"] = float(log_density + math.log(scale)) if scale > 0 else math.nan
+    return scores
+
+
+def backtest_series(
+    ident: str, y: np.ndarray, index: int, models: tuple[str, ...], horizon: int, period: int, samples: int, seed: int
+) -> list[dict]:
+    """Every model on one series: fitted on all but the last ``horizon`` values, scored on those."""
+    train, test = y[:-horizon], y[-horizon:]
+    rows = []
+    for name in models:
+        start = time.perf_counter()
+        row = {"id": ident, "model": name, "values": len(train)}
+        try:
+            model = PANEL_MODELS[name](period).fit(train)
+            row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
+            row["error"] = ""
+        except Exception as e:  # one model failing on one series is a row with its reason, never a stopped panel
+            row |= dict.fromkeys(MEASURES, math.nan) | {"error": f"{type(e).__name__}: {e}"}
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+    return rows
+
+
+def backtest_chunk(chunk: list[tuple[str, np.ndarray, int]], models, horizon, period, samples, seed) -> list[dict]:
+    """A process's share: its series one after the other, torch on one thread (no oversubscription, and the same
+    arithmetic in every process)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return [
+            row for ident, y, i in chunk for row in backtest_series(ident, y, i, models, horizon, period, samples, seed)
+        ]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def summarise(rows: list[dict], models: tuple[str, ...]) -> list[dict]:
+    """Per model: the mean of each measure over the series where it is defined, how many were not, the mean rank
+    by MASE (1 best; ties share), and the total seconds."""
+    by_series: dict[str, dict[str, float]] = {}
+    for r in rows:
+        by_series.setdefault(r["id"], {})[r["model"]] = r["mase"]
+    ranks = {m: [] for m in models}
+    for scores in by_series.values():
+        values = np.array([scores.get(m, math.nan) for m in models])
+        if np.isfinite(values).all():
+            for m, rank in zip(models, _average_ranks(values), strict=True):
+                ranks[m].append(rank)
+    summary = []
+    for m in models:
+        own = [r for r in rows if r["model"] == m]
+        entry: dict = {"model": m, "series": len(own)}
+        for key in MEASURES:
+            values = np.array([r[key] for r in own if r[key] is not None], dtype=float)
+            finite = values[np.isfinite(values)]
+            entry[key] = float(finite.mean()) if len(finite) else None
+        entry["undefined"] = sum(1 for r in own if not np.isfinite(r["mase"]))
+        entry["failed"] = sum(1 for r in own if r["error"])
+        entry["mean_rank"] = float(np.mean(ranks[m])) if ranks[m] else None
+        entry["seconds"] = float(sum(r["seconds"] for r in own))
+        summary.append(entry)
+    return summary
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    ranks[order] = np.arange(1, len(values) + 1)
+    for v in np.unique(values):  # ties share their mean rank
+        ranks[values == v] = ranks[values == v].mean()
+    return ranks
+
+
+def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> PanelResult:
+    spec.check()
+    panel = load_panel(spec.data, spec.id_column, spec.column, spec.date_column, spec.season, spec.horizon + 2)
+    left_out = dict(panel.left_out)
+    work = []
+    for i, ident in enumerate(panel.ids):
+        y = panel.series(i)
+        if len(y) - spec.horizon <= panel.season:  # the seasonal scale needs more than a season before the horizon
+            left_out[ident] = f"{len(y)} values: {spec.horizon} held out leave no more than a season ({panel.season})"
+        else:
+            work.append((ident, y, i))
+    if not work:
+        raise SeqlabError(f"{panel.source}: no series is long enough for a horizon of {spec.horizon}")
+    say(
+        f"seqlab: panel {panel.source}: {len(work)} series (season {panel.season}), {len(left_out)} left out; "
+        f"horizon {spec.horizon}; models {', '.join(spec.models)}; {spec.jobs} process(es)"
+    )
+    arguments = (spec.models, spec.horizon, panel.season, spec.samples, spec.seed)
+    start = time.perf_counter()
+    rows = _run(work, arguments, spec.jobs, spec.progress)
+    seconds = time.perf_counter() - start
+    order = {ident: k for k, (ident, _, _) in enumerate(work)}
+    rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
+    result = PanelResult(panel, rows, summarise(rows, spec.models), left_out, seconds)
+    if spec.out is not None:
+        result.written = write_panel_report(result, Path(spec.out))
+    return result
+
+
+def _run(work: list, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
+    bar = tqdm(total=len(work), unit="series", disable=not progress, leave=False)
+    try:
+        if jobs == 1:
+            rows = []
+            for item in work:
+                rows += backtest_chunk([item], *arguments)
+                bar.update(1)
+            return rows
+        size = max(1, math.ceil(len(work) / (jobs * CHUNKS_PER_JOB)))
+        chunks = [work[k : k + size] for k in range(0, len(work), size)]
+        rows = []
+        # fork: a worker needs nothing re-imported (a user's script without a __main__ guard works); each runs torch
+        # on one thread (backtest_chunk), as PyTorch's own DataLoader workers do
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = {pool.submit(backtest_chunk, chunk, *arguments): len(chunk) for chunk in chunks}
+            for future in as_completed(futures):
+                rows += future.result()
+                bar.update(futures[future])
+        return rows
+    finally:
+        bar.close()
+
+
+SUMMARY_COLUMNS = [
+    Column("model", "model"),
+    Column("series", "series", "{:,}"),
+    Column("mase", "MASE", "{:.3f}"),
+    Column("smape", "sMAPE %", "{:.2f}"),
+    Column("msis", "MSIS", "{:.2f}"),
+    Column("scaled_crps", "scaled CRPS", "{:.3f}"),
+    Column("coverage_80", "cover 80%", "{:.3f}"),
+    Column("coverage_95", "cover 95%", "{:.3f}"),
+    Column("log_score", "log score", "{:.3f}"),
+    Column("mean_rank", "rank (MASE)", "{:.2f}"),
+    Column("seconds", "seconds", "{:.1f}"),
+]
+
+
+def summary_table(result: PanelResult) -> str:
+    return markdown_table(result.summary, SUMMARY_COLUMNS)
+
+
+def write_panel_report(result: PanelResult, out: Path) -> list[Path]:
+    """``out/panel.md`` (the summary), ``out/panel.json`` (the record) and ``out/panel_series.csv`` (every row)."""
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "panel.md", out / "panel.json", out / "panel_series.csv"]
+    write_text(paths[0], summary_table(result))
+    atomic.write_json(paths[1], result.record)
+    write_text(paths[2], csv_text(result.rows))
+    return paths

@@ -1,0 +1,119 @@
+"""Panels (issue 29): a long or wide CSV as one array of values plus offsets, bad series left out with their
+reason, the season from the dates; the M-competitions' holdout backtest scored by hand; any --jobs gives the same
+numbers; the command line."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from helpers import assert_one_line_error, run_cli
+
+from seqlab.data.panel import load_panel, season_from_gap
+from seqlab.runs.panel import PanelSpec, run_panel_backtest
+
+
+def monthly(n: int, start: str = "2001-01-31") -> list[str]:
+    months = np.arange(np.datetime64(start[:7]), np.datetime64(start[:7]) + n)
+    return [str(d) for d in months.astype("datetime64[D]")]
+
+
+def write_long(path, series: dict[str, list]) -> None:
+    rows = ["unique_id,ds,y"]
+    for ident, values in series.items():
+        rows += [f"{ident},{d},{v}" for d, v in zip(monthly(len(values)), values, strict=True)]
+    rows = [rows[0], *reversed(rows[1:])]  # rows in any order: each series is sorted by its dates
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def seasonal(n: int, seed: int) -> list[float]:
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    return list(np.round(100 + 0.5 * t + 10 * np.sin(2 * np.pi * t / 12) + rng.normal(0, 2, n), 3))
+
+
+def test_a_long_panel_is_values_plus_offsets_and_bad_series_are_left_out(tmp_path):
+    good = {f"s{i}": seasonal(40 + 5 * i, i) for i in range(3)}
+    bad = {"short": [1.0, 2.0], "flat": [5.0] * 30, "broken": [*seasonal(30, 9)[:10], "n/a", *seasonal(30, 9)[11:]]}
+    write_long(tmp_path / "panel.csv", good | bad)
+    panel = load_panel(tmp_path / "panel.csv", id_column="unique_id", min_length=5)
+    assert set(panel.ids) == set(good) and panel.season == 12  # monthly dates
+    for i, ident in enumerate(panel.ids):
+        np.testing.assert_array_equal(panel.series(i), good[ident])  # in date order, though written reversed
+    assert panel.offsets[-1] == len(panel.values) == sum(len(v) for v in good.values())
+    assert panel.left_out == {
+        "short": "2 values, fewer than 5",
+        "flat": "constant (5)",
+        "broken": "value 11 is not a finite number",
+    }
+
+
+def test_a_wide_panel_runs_from_each_columns_first_to_last_cell(tmp_path):
+    dates = monthly(6)
+    lines = [
+        "Date,A,B",
+        *(f"{d},{a},{b}" for d, a, b in zip(dates, ["", 1, 2, 3, 4, ""], [1, 3, 2, 5, 4, 6], strict=True)),
+    ]
+    (tmp_path / "wide.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    panel = load_panel(tmp_path / "wide.csv", season=4)
+    assert panel.ids == ["A", "B"] and panel.season == 4 and panel.starts == [dates[1], dates[0]]
+    np.testing.assert_array_equal(panel.series(0), [1, 2, 3, 4])
+    np.testing.assert_array_equal(panel.series(1), [1, 3, 2, 5, 4, 6])
+
+
+@pytest.mark.parametrize("gap, season", [(1, 7), (7, 52), (30.4, 12), (91.3, 4), (365.25, 1)])
+def test_the_season_comes_from_the_dates(gap, season):
+    assert season_from_gap(gap) == season
+
+
+def test_the_holdout_protocol_scored_by_hand(tmp_path):
+    """The naive model on one series: fitted on all but the last h values, its forecast the last of them; MASE
+    over the seasonal scale of the training part, sMAPE, the 95 % interval's MSIS from the closed form."""
+    y = np.array(seasonal(60, 3))
+    write_long(tmp_path / "one.csv", {"x": list(y)})
+    h, m = 6, 12
+    spec = PanelSpec(str(tmp_path / "one.csv"), id_column="unique_id", horizon=h, models=("naive",), progress=False)
+    row = run_panel_backtest(spec, say=lambda _: None).rows[0]
+    train, test = y[:-h], y[-h:]
+    scale = np.mean(np.abs(train[m:] - train[:-m]))
+    point = np.full(h, train[-1])
+    assert row["mase"] == pytest.approx(np.mean(np.abs(test - point)) / scale, rel=1e-12)
+    assert row["smape"] == pytest.approx(np.mean(200 * np.abs(test - point) / (np.abs(test) + np.abs(point))))
+    sigma = math.sqrt(np.mean(np.diff(train) ** 2))
+    half = 1.959963984540054 * sigma * np.sqrt(np.arange(1, h + 1))
+    lower, upper = point - half, point + half
+    penalty = 2 / 0.05 * (np.maximum(lower - test, 0) + np.maximum(test - upper, 0))
+    assert row["msis"] == pytest.approx(np.mean(upper - lower + penalty) / scale, rel=1e-9)
+    assert row["values"] == len(train) and row["error"] == ""
+
+
+@pytest.mark.slow
+def test_any_number_of_jobs_gives_the_same_numbers(tmp_path):
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(48, i) for i in range(6)})
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=6, samples=50, progress=False)
+    one = run_panel_backtest(spec, say=lambda _: None).rows
+    spec.jobs = 2
+    two = run_panel_backtest(spec, say=lambda _: None).rows
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert drop(one) == drop(two) and len(one) == 18
+
+
+def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, capsys):
+    series = {f"s{i}": seasonal(40, i) for i in range(2)} | {"flat": [3.0] * 40}
+    write_long(tmp_path / "panel.csv", series)
+    base = ["backtest", "--data", str(tmp_path / "panel.csv"), "--id-column", "unique_id", "--holdout", "--no-progress"]
+    code, stdout, err = run_cli([*base, "--horizon", "4", "--jobs", "1", "--json"], capsys)
+    assert code == 0, err
+    record = json.loads(stdout)  # strict JSON: an undefined measure is null, never NaN
+    assert [m["model"] for m in record["models"]] == ["naive", "seasonal_naive", "ets"]
+    assert record["series"] == 2 and record["left_out"] == {"flat": "constant (3)"} and record["season"] == 12
+    code, stdout, err = run_cli([*base, "--models", "naive", "--jobs", "1", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0 and "| naive |" in stdout, err
+    csv_rows = (tmp_path / "out" / "panel_series.csv").read_text().splitlines()
+    assert csv_rows[0].startswith("id,model,values,mase,smape,msis") and len(csv_rows) == 3
+    code, _, err = run_cli([*base, "--series", "s1"], capsys)
+    assert_one_line_error(code, err, "--series is not an option of --holdout")
+    code, _, err = run_cli([*base, "--models", "garch"], capsys)
+    assert_one_line_error(code, err, "--models: unknown garch on a panel")
