@@ -54,6 +54,17 @@ def season_from_gap(gap_days: float) -> int:
     return next((m for top, m in SEASONS_BY_GAP if gap_days <= top), 1)
 
 
+def parse_dates(cells) -> np.ndarray:
+    """datetime64 of a column of dates: ISO 8601 in one vectorised pass, else each cell's own format (slower);
+    a cell that is no date is NaT."""
+    import pandas as pd
+
+    try:
+        return pd.to_datetime(cells, format="ISO8601").to_numpy()
+    except (ValueError, TypeError):
+        return pd.to_datetime(cells, errors="coerce", format="mixed").to_numpy()
+
+
 def _pick(columns: list[str], given: str | None, defaults: tuple[str, ...], what: str, path: str) -> str:
     if given is not None:
         if given not in columns:
@@ -94,13 +105,20 @@ def load_panel(
         ident = _pick(header, id_column, (), "id", name)
         value = _pick(header, column, DEFAULT_COLUMNS, "value", name)
         usecols = [ident, value] + ([date] if date else [])
+        # ids as categories and values as floats straight from the parser: no Python string per cell (a file with
+        # a cell that is not a number is read again as text, so that the series holding it is named and left out)
+        read = {"usecols": usecols, "encoding": "utf-8-sig", "dtype": {ident: "category"}}
         try:
-            frame = pd.read_csv(path, usecols=usecols, dtype={ident: str, value: str}, encoding="utf-8-sig")
+            try:
+                frame = pd.read_csv(path, **read | {"dtype": {ident: "category", value: "float64"}})
+            except ValueError:
+                frame = pd.read_csv(path, **read | {"dtype": {ident: "category", value: str}})
+                frame[value] = pd.to_numeric(frame[value], errors="coerce")
         except (OSError, ValueError, pd.errors.ParserError) as e:
             raise SeqlabError(f"{name}: cannot read it as CSV ({e})") from None
         codes, uniques = pd.factorize(frame[ident], sort=False)
-        numbers = pd.to_numeric(frame[value], errors="coerce").to_numpy(dtype=np.float64)
-        dates = pd.to_datetime(frame[date], errors="coerce", format="mixed").to_numpy() if date else None
+        numbers = frame[value].to_numpy(dtype=np.float64)
+        dates = parse_dates(frame[date]) if date else None
         order = np.lexsort((dates.astype("int64"), codes) if dates is not None else (np.arange(len(codes)), codes))
         codes, numbers = codes[order], numbers[order]
         dates = dates[order] if dates is not None else None
@@ -115,7 +133,7 @@ def load_panel(
         missing = [c for c in columns if c not in frame.columns]
         if missing:
             raise SeqlabError(f"{name}: no column {missing[0]!r}; columns are {', '.join(map(str, frame.columns))}")
-        all_dates = pd.to_datetime(frame[date], errors="coerce", format="mixed").to_numpy() if date else None
+        all_dates = parse_dates(frame[date]) if date else None
         parts, part_dates, ids, counts = [], [], [], []
         for c in columns:
             cells = pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64)
