@@ -107,7 +107,7 @@ def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, caps
     code, stdout, err = run_cli([*base, "--horizon", "4", "--jobs", "1", "--json"], capsys)
     assert code == 0, err
     record = json.loads(stdout)  # strict JSON: an undefined measure is null, never NaN
-    assert [m["model"] for m in record["models"]] == ["naive", "seasonal_naive", "ets"]
+    assert [m["model"] for m in record["models"]] == ["naive", "seasonal_naive", "ets", "pool"]
     assert record["series"] == 2 and record["left_out"] == {"flat": "constant (3)"} and record["season"] == 12
     code, stdout, err = run_cli([*base, "--models", "naive", "--jobs", "1", "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and "| naive |" in stdout, err

@@ -32,17 +32,32 @@ from seqlab.base import SequenceModel
 from seqlab.data.panel import Panel, load_panel
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.ets import ETS, ETSConfig
+from seqlab.models.pool import Pool, SeriesContender
 from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.report import Column, csv_text, markdown_table, write_text
 
-PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = {
+MEMBERS: dict[str, Callable[[int], SequenceModel]] = {
     "naive": lambda m: RandomWalk(differenced=False),
     "seasonal_naive": lambda m: RandomWalk(differenced=False, season=m),
     "ets": lambda m: ETS(ETSConfig("ZZZ", m)),
 }
-DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets")
+
+
+def pool_of_members(m: int) -> Pool:
+    """The linear pool of every other panel model, weighted on the training part's tail (seqlab.models.pool)."""
+
+    def make(name: str, part: np.ndarray) -> SeriesContender:
+        model = MEMBERS[name](m)
+        return SeriesContender(name, model, lambda y, callbacks: model.fit(y.numpy()) and {})
+
+    return Pool(list(MEMBERS), make, blocks=POOL_BLOCKS)
+
+
+PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": pool_of_members}
+DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "pool")
 LEVELS = (0.8, 0.95)
 MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
+POOL_BLOCKS = 1  # the pool's members fitted once before its weighting tail, then on the whole part: 2 fits each
 CHUNKS_PER_JOB = 4  # chunks of series per process: enough to even out their lengths
 
 
@@ -104,8 +119,23 @@ def forecast_one(model: SequenceModel, train: np.ndarray, horizon: int, samples:
     else:
         mean, sd = paths.mean(axis=0), paths.std(axis=0)
         bands = {level: tuple(np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=0)) for level in LEVELS}
-    point = model.point_forecast(train, horizon) if hasattr(model, "point_forecast") else mean
+    point = point_forecast(model, train, horizon)
+    point = mean if point is None else point
     return {"point": np.asarray(point), "mean": mean, "sd": np.maximum(sd, 1e-300), "bands": bands, "paths": paths}
+
+
+def point_forecast(model: SequenceModel, train: np.ndarray, horizon: int) -> np.ndarray | None:
+    """The model's own point forecast (ETS: every future error 0), the exact mean of a closed form, or a pool's
+    weighted mean of its members' (the mixture's mean); None: take the paths' mean."""
+    if hasattr(model, "point_forecast"):
+        return np.asarray(model.point_forecast(train, horizon))
+    if isinstance(model, Pool):
+        points = [point_forecast(member, train, horizon) for member in model.members]
+        if all(p is not None for p in points):
+            return sum(float(w) * p for w, p in zip(model.weights, points, strict=True))
+        return None
+    closed = model.closed_form_forecast(train, horizon)
+    return None if closed is None else closed[0]
 
 
 def score_one(train: np.ndarray, y: np.ndarray, f: dict, period: int) -> dict:
