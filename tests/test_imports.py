@@ -3,7 +3,7 @@ import hidden inside a function.
 
     interface     cli
     application   runs
-    models        base, models, training, io, experiments, streaming
+    models        base, models, training, io, experiments, streaming, export
     foundation    cells, recurrent, kernels, distributions, metrics, transforms, data, atomic, limits, errors, plots,
                   distributed, voice
 """
@@ -19,7 +19,7 @@ LAYERS = {
     "cli_options": 3,
     "runs": 2,
     "voice": 0,
-    **dict.fromkeys(("base", "models", "training", "io", "experiments", "streaming"), 1),
+    **dict.fromkeys(("base", "models", "training", "io", "experiments", "streaming", "export"), 1),
     **dict.fromkeys(
         (
             "cells",

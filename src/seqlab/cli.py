@@ -43,6 +43,7 @@ from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.noise import NOISES
 from seqlab.models.pool import PRIOR
 from seqlab.runs import backtest, compare, evaluate, experiment, explore, forecast, info, panel, sample, train
+from seqlab.runs import export as export_run
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.training import TrainerConfig
 from seqlab.voice import METRICS
@@ -285,7 +286,16 @@ def build_parser() -> Parser:
         )
         e.add_argument("--no-progress", action="store_true", help="no progress bars")
         e.set_defaults(config_options=add_config_options(e, config_class))
+    add_export_parser(sub)
     return parser
+
+
+def add_export_parser(sub) -> None:
+    x = sub.add_parser("export", help="write a model's step as an ONNX graph and its metadata (docs/export.md)")
+    x.add_argument(
+        "dir", nargs="?", type=path_name, default=DEFAULT_OUT, help=f"model directory (default: {DEFAULT_OUT})"
+    )
+    x.add_argument("--out", type=path_name, required=True, help="the ONNX file to write (- for stdout)")
 
 
 def given(args, names) -> dict:
@@ -533,8 +543,17 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    result = export_run.export(export_run.ExportSpec(Path(args.dir), Path(args.out)))
+    tell = reporter(args)
+    tell(f"seqlab: wrote {result.out} ({result.bytes:,} bytes): the step of {result.description}")
+    tell(f"seqlab: inputs {', '.join(result.inputs)}; outputs {', '.join(result.outputs)}; metadata under 'seqlab'")
+    return 0
+
+
 COMMANDS = {name: globals()[f"cmd_{name}"] for name in ("train", "sample", "evaluate", "info", "compare")}
 COMMANDS |= {name: globals()[f"cmd_{name}"] for name in ("forecast", "backtest", "experiment", "explore")}
+COMMANDS["export"] = cmd_export
 
 
 def flag(field: str, args) -> str:

@@ -1,0 +1,340 @@
+"""A trained neural model's ``step`` as an ONNX graph, to run without seqlab or torch (onnxruntime, any language).
+
+The graph is the model's ``step`` for a batch of B independent sequences: the previous element and the state in,
+the head's parameters of the next element and the next state out, every tensor named, B dynamic:
+
+    LatentAR            (x_prev, h[, c])           -> (params, h_next[, c_next])   h, c (L, B, H), LSTM: c
+    NeuralAR            (x_prev, window)           -> (params, window_next)        window (B, tau[, F])
+    CausalTransformer   (x_prev, cache, filled)    -> (params, cache_next, filled_next)
+                        cache (L, B, K, d_model), K = max(context - 1, 1); filled (B,) int64 in 0 .. context - 1
+
+``x_prev`` is the previous element: ids (B,) int64 for text and mu-law audio (the start symbol ``V`` before the
+first), values (B,) for a series (NaN: the start, or a gap), (B, 1 + C) with past covariates, frames (B, D) (a
+row of NaN: the start). ``params`` (B, P) is what ``step`` returns: the head's parameters on the data's scale.
+Every state input ``s`` has its output ``s_next`` to feed back; each starts filled with its port's ``initial``.
+The first call takes the start element and the initial state, and gives the first element's parameters
+(``step(None, initial_state())``).
+
+The transformer's cache has a fixed length (an ONNX graph's shapes are fixed but for B): ``step`` keeps up to
+``context - 1`` earlier inputs of each layer; here the last K slots hold them, right-aligned, and ``filled`` says
+how many are real (the rest are masked out of attention), so the same ALiBi distances apply.
+
+Beside the graph, what a caller needs (vocabulary or frame layout, standardisation, clamps, the head and how to
+sample from it, the transform of a series) is one JSON object in the file's metadata under ``seqlab``
+(``metadata``; docs/export.md documents every key).
+
+Tracing uses torch's TorchScript exporter (``dynamo=False``), which needs torch only (the dynamo exporter also
+needs onnxscript); the recurrence is traced from the reference cells (``seqlab.cells``: plain matrix products and
+gates, every cell and both GRU resets). The metadata is appended to the serialized ``ModelProto`` as its field
+``metadata_props``, so writing a file needs no onnx package either.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from seqlab.base import SequenceModel
+from seqlab.distributions import Head
+from seqlab.errors import Unsupported
+from seqlab.models.elements import FrameElements, MuLawElements, ScalarElements, TextElements
+from seqlab.models.latent_ar import LatentAR
+from seqlab.models.neural_ar import NeuralAR
+from seqlab.models.transformer import CausalTransformer
+
+FORMAT = "seqlab-onnx"
+FORMAT_VERSION = 1
+METADATA_KEY = "seqlab"  # the metadata_props entry holding the JSON
+OPSET = 17
+EXAMPLE_BATCH = 2  # traced at batch 2: a batch of 1 can be folded into the graph as a constant
+NAN = "nan"  # JSON has no NaN: a fill value of NaN is written as this string
+ONNX_KINDS = (LatentAR.kind, NeuralAR.kind, CausalTransformer.kind)
+
+
+@dataclass
+class Port:
+    """One named input or output: its shape (``"batch"`` where the batch dimension is), numpy dtype and meaning;
+    a state input also names the output fed back into it (``feedback``) and the value it starts at (``initial``:
+    a number, or ``"nan"``)."""
+
+    name: str
+    shape: list
+    dtype: str
+    meaning: str
+    feedback: str | None = None
+    initial: float | int | str | None = None
+
+    @property
+    def batch_axis(self) -> int:
+        return self.shape.index("batch")
+
+    def example(self, batch: int) -> torch.Tensor:
+        """A tensor of this port at ``batch``, filled with its initial value (0 for inputs without one)."""
+        shape = [batch if d == "batch" else d for d in self.shape]
+        fill = math.nan if self.initial == NAN else (self.initial or 0)
+        return torch.full(shape, fill, dtype=getattr(torch, self.dtype))
+
+    def to_json(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class StepGraph:
+    """A module computing ``step`` for a batch: ``module(*inputs) -> outputs``, in the order of the ports."""
+
+    module: nn.Module
+    inputs: list[Port]
+    outputs: list[Port]
+
+    def examples(self, batch: int = EXAMPLE_BATCH) -> tuple[torch.Tensor, ...]:
+        return tuple(p.example(batch) for p in self.inputs)
+
+
+# -- the graphs ------------------------------------------------------------------------------------------------------
+
+
+def _frozen(model: nn.Module) -> nn.Module:
+    """A copy on the CPU in inference mode (no dropout): exporting leaves the caller's model untouched."""
+    return copy.deepcopy(model).cpu().eval()
+
+
+class LatentARStep(nn.Module):
+    """``LatentAR.step`` for a batch: ``(x_prev (B[, F]), h (L, B, H)[, c]) -> (params (B, P), h_next[, c_next])``."""
+
+    def __init__(self, model: LatentAR) -> None:
+        super().__init__()
+        self.model = _frozen(model)
+        self.model.rnn.backend = "reference"  # the reference cells trace to plain ops, for every cell and reset
+        self.lstm = model.config.cell == "lstm"
+
+    def forward(self, x_prev: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        params, new = self.model(x_prev[:, None], tuple(state) if self.lstm else state[0])
+        return (params[:, 0], *(new if self.lstm else (new,)))
+
+
+class NeuralARStep(nn.Module):
+    """``NeuralAR.step`` for a batch: the window of the last ``tau`` elements shifted by ``x_prev``, then the MLP.
+    At the start the window is all start padding, which shifting the start element into leaves as it is."""
+
+    def __init__(self, model: NeuralAR) -> None:
+        super().__init__()
+        self.model = _frozen(model)
+
+    def forward(self, x_prev: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        window = torch.cat([window[:, 1:], x_prev[:, None].to(window.dtype)], dim=1)  # (B, tau[, F])
+        return self.model.predict(window[:, None])[:, 0], window
+
+
+class TransformerStep(nn.Module):
+    """``CausalTransformer.step`` for a batch, with each layer's cache of earlier inputs held in K fixed slots
+    (right-aligned; ``filled`` of them real): ``(x_prev, cache (L, B, K, d), filled (B,)) -> (params, cache_next,
+    filled_next)``. Slot ``j`` is ``K - j`` positions back, the distance ALiBi charges, as in ``step``."""
+
+    def __init__(self, model: CausalTransformer) -> None:
+        super().__init__()
+        self.model = _frozen(model)
+        self.keep = model.config.context - 1  # what step keeps of each layer's inputs
+        self.slots = max(self.keep, 1)  # ONNX shapes: one slot, always masked, when nothing is kept
+
+    def forward(self, x_prev: torch.Tensor, cache: torch.Tensor, filled: torch.Tensor):
+        m, K = self.model, self.slots
+        h = m.elements(x_prev[:, None])  # (B, 1, d)
+        j = torch.arange(K, device=h.device)
+        distance = torch.cat([K - j, j.new_zeros(1)]).to(h.dtype)  # (K + 1,): the cached slots, then x_prev itself
+        real = torch.cat([j[None, :] >= (K - filled)[:, None], torch.ones_like(filled[:, None], dtype=torch.bool)], 1)
+        bias = (-m.slopes.to(h.dtype)[:, None] * distance)[None, :, None, :]  # (1, heads, 1, K + 1)
+        bias = bias.masked_fill(~real[:, None, None, :], float("-inf"))  # (B, heads, 1, K + 1)
+        caches = []
+        for k, block in enumerate(m.blocks):
+            keys = torch.cat([cache[k], h], dim=1)  # (B, K + 1, d)
+            caches.append(keys[:, 1:])
+            h = block(h, keys, bias)
+        params = m.elements.head_params(m.out(m.norm(h)))[:, 0]
+        return params, torch.stack(caches), torch.clamp(filled + 1, max=self.keep)
+
+
+def step_graph(model: SequenceModel) -> StepGraph:
+    """The ONNX-exportable ``step`` of ``model`` with its ports; ``Unsupported`` for a model without one."""
+    if not isinstance(model, (LatentAR, NeuralAR, CausalTransformer)):
+        raise Unsupported(
+            f"{type(model).__name__} has no ONNX graph (ONNX export covers {', '.join(ONNX_KINDS)}; "
+            "docs/export.md lists what each kind exports)"
+        )
+    x, dtype = _element_port(model), _float_name(model)
+    params = Port("params", ["batch", model.head.num_params], dtype, "the head's parameters of the next element")
+    if isinstance(model, LatentAR):
+        c = model.config
+        shape = [c.num_layers, "batch", c.hidden_size]
+        states = [Port("h", shape, dtype, "hidden state of every layer", "h_next", 0)]
+        if c.cell == "lstm":
+            states.append(Port("c", shape, dtype, "cell state of every layer", "c_next", 0))
+        module: nn.Module = LatentARStep(model)
+    elif isinstance(model, NeuralAR):
+        window = ["batch", model.config.window, *x.shape[1:]]
+        meaning = "the last window elements, oldest first"
+        states = [Port("window", window, x.dtype, meaning, "window_next", x.initial)]
+        module = NeuralARStep(model)
+    else:
+        c, module = model.config, TransformerStep(model)
+        shape = [c.num_layers, "batch", module.slots, c.d_model]
+        meaning = "each layer's input at the last K positions, right-aligned (the last `filled` slots are real)"
+        states = [
+            Port("cache", shape, dtype, meaning, "cache_next", 0),
+            Port("filled", ["batch"], "int64", f"real slots of the cache, 0 .. {c.context - 1}", "filled_next", 0),
+        ]
+    outputs = [params] + [Port(s.feedback, s.shape, s.dtype, f"the next {s.name}") for s in states]
+    return StepGraph(module, [x, *states], outputs)
+
+
+def _float_name(model: nn.Module) -> str:
+    return str(next(model.parameters()).dtype).removeprefix("torch.")
+
+
+def _element_port(model) -> Port:
+    """``x_prev``: one element per sequence of the batch, as ``step`` takes it, and the start element."""
+    elements, dtype = model.elements, _float_name(model)
+    if isinstance(elements, TextElements):  # MuLawElements too
+        return Port(
+            "x_prev", ["batch"], "int64", f"previous element id (start: {elements.start})", initial=elements.start
+        )
+    shape = ["batch", *elements.element_shape()]
+    meaning = "previous value" if isinstance(elements, ScalarElements) else "previous frame"
+    if elements.covariates:
+        meaning += f" and its {elements.covariates} covariates"
+    return Port("x_prev", shape, dtype, f"{meaning} (NaN: the start of a sequence or a gap)", initial=NAN)
+
+
+# -- the metadata ------------------------------------------------------------------------------------------------
+
+
+def _floats(t: torch.Tensor) -> list[float]:
+    return [float(v) for v in t.detach().cpu().double().reshape(-1)]
+
+
+def elements_json(model) -> dict:
+    """What an element is and how the graph's input is made from data (the standardisation is inside the graph;
+    it is recorded for callers that want the standardised scale)."""
+    e = model.elements
+    if isinstance(e, MuLawElements):
+        v = e.vocabulary
+        return {"kind": "mu_law", "levels": v.levels, "sample_rate": v.sample_rate, "start": e.start}
+    if isinstance(e, TextElements):
+        never = getattr(e.vocabulary, "unknown_id", None)
+        return {"kind": "text", "vocabulary": e.vocabulary.to_json(), "start": e.start, "never_drawn": never}
+    if isinstance(e, FrameElements):
+        out = {"kind": "frames", "start": NAN, "layout": e.layout.to_json()}
+        names = ("location", "scale", "low", "high")
+        return out | {name: _floats(getattr(e, name)) for name in names}
+    out = {"kind": "series", "start": NAN, "covariates": e.covariates}
+    out |= {"location": float(e.location), "scale": float(e.scale)}
+    if e.covariates:
+        out |= {"covariate_location": _floats(e.covariate_location), "covariate_scale": _floats(e.covariate_scale)}
+    return out
+
+
+SAMPLING = {
+    "categorical": "x = the id whose interval of the CDF of softmax(logits / T) holds u ~ U(0, 1)",
+    "gaussian": "x = mu + T exp(log_sigma) eps, eps ~ N(0, 1)",
+    "studentt": "x = mu + T exp(log_sigma) t, t ~ Student t with nu = 2 + softplus(nu_raw) degrees of freedom",
+    "mixture": "k ~ softmax(logits), then x = mu_k + T exp(log_sigma_k) eps, eps ~ N(0, 1)",
+    "bernoulli": "x = 1 if u < sigmoid(logit / T), else 0",
+}
+PARAMS = {
+    "categorical": "logits (V)",
+    "gaussian": "mu, log_sigma",
+    "studentt": "mu, log_sigma, nu_raw",
+    "mixture": "K logits, K means mu_k, K log_sigma_k",
+}
+
+
+def head_json(head: Head) -> dict:
+    """The head's kind, its parameter layout and how to sample it at temperature T."""
+    if head.kind == "frames":
+        per = head_json(head.per_dimension)
+        layout = f"{len(head.continuous)} x ({per['params']}) for the continuous dimensions in order, then one logit "
+        layout += "per binary dimension"
+        sampling = "each dimension independently: continuous ones as per_dimension, binary ones as "
+        sampling += SAMPLING["bernoulli"] + "; then each value clamped to [low, high]"
+        out = {"kind": "frames", "num_params": head.num_params, "params": layout, "dims": head.dims}
+        return out | {"continuous": head.continuous, "binary": head.binary, "per_dimension": per, "sampling": sampling}
+    out = {
+        "kind": head.kind,
+        "num_params": head.num_params,
+        "params": PARAMS[head.kind],
+        "sampling": SAMPLING[head.kind],
+    }
+    if head.kind == "mixture":
+        out["components"] = head.components
+    return out
+
+
+def metadata(model: SequenceModel, graph: StepGraph) -> dict:
+    """The JSON stored beside the graph (docs/export.md)."""
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model": model.kind,
+        "description": model.describe(),
+        "graph": "step",
+        "inputs": [p.to_json() for p in graph.inputs],
+        "outputs": [p.to_json() for p in graph.outputs],
+        "elements": elements_json(model),
+        "head": head_json(model.head),
+        "transform": model.transform.to_json() if model.transform is not None else None,
+        "data": model.data_spec.to_json() if model.data_spec is not None else None,
+    }
+
+
+# -- the file --------------------------------------------------------------------------------------------------------
+
+
+def export_onnx(model: SequenceModel, extra: dict | None = None) -> bytes:
+    """The ONNX file (bytes) of ``model``'s step with its metadata (and ``extra`` keys merged into it)."""
+    graph = step_graph(model)
+    dynamic = {p.name: {p.batch_axis: "batch"} for p in graph.inputs + graph.outputs}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter is chosen on purpose (module docstring)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            graph.module,
+            graph.examples(),
+            buffer,
+            dynamo=False,
+            input_names=[p.name for p in graph.inputs],
+            output_names=[p.name for p in graph.outputs],
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+        )
+    meta = metadata(model, graph) | (extra or {})
+    return with_metadata(buffer.getvalue(), {METADATA_KEY: json.dumps(meta, ensure_ascii=False, allow_nan=False)})
+
+
+MODEL_METADATA_PROPS = 14  # ModelProto field: repeated StringStringEntryProto {key = 1, value = 2} (onnx.proto)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _length_delimited(field: int, payload: bytes) -> bytes:
+    return _varint(field << 3 | 2) + _varint(len(payload)) + payload
+
+
+def with_metadata(model_proto: bytes, props: dict[str, str]) -> bytes:
+    """``model_proto`` with ``props`` added to its ``metadata_props``: protobuf appends a repeated field's entries
+    wherever they appear in the message, so appending them to the serialized bytes is a valid ModelProto."""
+    entries = (_length_delimited(1, k.encode()) + _length_delimited(2, v.encode()) for k, v in props.items())
+    return model_proto + b"".join(_length_delimited(MODEL_METADATA_PROPS, e) for e in entries)

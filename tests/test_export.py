@@ -1,0 +1,339 @@
+"""ONNX export of every neural model's ``step`` (``seqlab.export``), checked through onnxruntime against the model's
+own ``step`` (the reference) over 500 steps; the metadata a caller needs; the ``seqlab export`` command."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import relative_error
+from helpers import assert_one_line_error, run_cli
+
+import seqlab
+from seqlab.data.audio import MuLaw
+from seqlab.data.text import Vocabulary
+from seqlab.errors import Unsupported
+from seqlab.export import METADATA_KEY, export_onnx
+from seqlab.models import (
+    CausalTransformer,
+    CausalTransformerConfig,
+    InfiniGram,
+    LatentAR,
+    LatentARConfig,
+    NeuralAR,
+    NeuralARConfig,
+)
+
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra: pip install -e '.[test]'")
+
+STEPS = 500
+PARITY = 1e-5  # relative_error per step (max |a - e| / max |e|), float32 onnxruntime against float32 torch
+TEXT = "the quick brown fox jumps over the lazy dog. "
+
+
+def scrambled(model):
+    """``model`` with every parameter redrawn from N(0, 0.4^2) (seed 0): a continuous head starts at zero output
+    (``zero_output``), which would make its parameters ignore the state; in inference mode."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(0.4 * torch.randn(p.shape, generator=generator, dtype=p.dtype))
+    return model.eval()
+
+
+def session_of(model, **extra):
+    session = ort.InferenceSession(export_onnx(model, extra), providers=["CPUExecutionProvider"])
+    return session, json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+
+
+def initial_feeds(meta, batch=1):
+    """Every state input at its initial value, as the metadata describes it (what a caller without seqlab does)."""
+    feeds = {}
+    for port in meta["inputs"][1:]:
+        shape = [batch if d == "batch" else d for d in port["shape"]]
+        fill = np.nan if port["initial"] == "nan" else port["initial"]
+        feeds[port["name"]] = np.full(shape, fill, dtype=port["dtype"])
+    return feeds
+
+
+def element_array(meta, x):
+    """One element (a torch tensor, or None for the start) as a batch-1 ``x_prev``."""
+    port = meta["inputs"][0]
+    if x is None:
+        fill = np.nan if port["initial"] == "nan" else port["initial"]
+        return np.full([1] + port["shape"][1:], fill, dtype=port["dtype"])
+    return np.asarray(x.numpy(), dtype=port["dtype"]).reshape([1] + port["shape"][1:])
+
+
+def state_tensors(model, state):
+    """``step``'s state as the graph's state outputs hold it (batch 1): (h[, c]), (window,), (cache, filled)."""
+    if isinstance(model, LatentAR):
+        return tuple(state) if isinstance(state, tuple) else (state,)
+    if isinstance(model, NeuralAR):
+        return (state,)
+    return state  # the transformer's per-layer caches, compared against the graph's real slots
+
+
+def compare_states(model, state, outputs):
+    """The worst relative error between ``step``'s state and the graph's (NaN where NaN)."""
+    worst = 0.0
+    if isinstance(model, CausalTransformer):
+        cache, filled = outputs
+        S = state[0].shape[1] if state else 0
+        assert int(filled[0]) == S
+        for k, layer in enumerate(state if S else ()):
+            worst = max(worst, relative_error(torch.from_numpy(cache[k, :, cache.shape[2] - S :]), layer.float()))
+        return worst
+    for expected, actual in zip(state_tensors(model, state), outputs, strict=True):
+        e, a = expected.double(), torch.from_numpy(np.asarray(actual, dtype=np.float64))
+        assert torch.equal(e.isnan(), a.isnan())
+        worst = max(worst, relative_error(a.nan_to_num(), e.nan_to_num()))
+    return worst
+
+
+def parity(model, elements, **extra):
+    """Run ``step`` and the exported graph side by side over ``elements``, each carrying its own state; the worst
+    relative error of the params and of the states over all steps."""
+    session, meta = session_of(model, **extra)
+    names = [p["name"] for p in meta["inputs"]]
+    feeds = initial_feeds(meta)
+    params, state = model.step(None, model.initial_state())
+    worst_params = worst_state = 0.0
+    for x in [None, *elements]:
+        if x is not None:
+            params, state = model.step(x, state)
+        out = session.run(None, {names[0]: element_array(meta, x), **feeds})
+        worst_params = max(worst_params, relative_error(torch.from_numpy(out[0][0]).double(), params.double()))
+        worst_state = max(worst_state, compare_states(model, state, out[1:]))
+        feeds = dict(zip(names[1:], out[1:], strict=True))
+    return worst_params, worst_state
+
+
+def text_model(family, **config):
+    vocabulary = Vocabulary.from_text(TEXT)
+    if family == "latent_ar":
+        c = LatentARConfig(hidden_size=12, embedding_dim=6) if not config else LatentARConfig(**config)
+        return scrambled(LatentAR(vocabulary, c))
+    if family == "neural_ar":
+        return scrambled(NeuralAR(vocabulary, NeuralARConfig(window=5, hidden_size=16, embedding_dim=4)))
+    return scrambled(CausalTransformer(vocabulary, CausalTransformerConfig(context=6, d_model=8, num_heads=2)))
+
+
+def text_ids(n, seed=0):
+    ids = np.random.default_rng(seed).integers(0, len(Vocabulary.from_text(TEXT)) - 1, n)  # never the unknown id
+    return [torch.tensor(int(v)) for v in ids]
+
+
+def series_values(n, covariates=0, seed=0):
+    """Values around 100 with one gap (NaN) in the middle; (n,) or with covariates (n, 1 + C)."""
+    rng = np.random.default_rng(seed)
+    x = 100 + np.cumsum(rng.normal(size=(n, 1 + covariates)), axis=0)
+    x[n // 2] = np.nan
+    x = torch.from_numpy(x).float()
+    return [v if covariates else v[0] for v in x]
+
+
+LATENT_VARIANTS = [
+    ("rnn", "after", 1),
+    ("rnn", "after", 2),
+    ("lstm", "after", 1),
+    ("lstm", "after", 2),
+    ("gru", "after", 1),
+    ("gru", "after", 2),
+    ("gru", "before", 1),
+    ("gru", "before", 2),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cell, reset, layers", LATENT_VARIANTS)
+def test_latent_ar_text_step_equals_onnxruntime_over_500_steps(cell, reset, layers):
+    model = text_model("latent_ar", cell=cell, reset=reset, num_layers=layers, hidden_size=12, embedding_dim=6)
+    worst_params, worst_state = parity(model, text_ids(STEPS))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_latent_ar_lstm_two_layers_text_parity_quick():
+    """One variant in the default selection (the rest are slow): 500 steps of a 2-layer LSTM."""
+    config = {"cell": "lstm", "num_layers": 2, "hidden_size": 12, "embedding_dim": 6}
+    worst_params, worst_state = parity(text_model("latent_ar", **config), text_ids(STEPS))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cell, reset, layers, head, covariates",
+    [
+        ("gru", "after", 2, "gaussian", 0),
+        ("gru", "before", 1, "studentt", 0),
+        ("lstm", "after", 2, "studentt", 0),
+        ("rnn", "after", 1, "mixture", 0),
+        ("lstm", "after", 1, "gaussian", 2),
+    ],
+)
+def test_latent_ar_series_step_equals_onnxruntime_over_500_steps(cell, reset, layers, head, covariates):
+    values = series_values(STEPS, covariates)
+    config = LatentARConfig(
+        cell=cell, reset=reset, num_layers=layers, hidden_size=12, embedding_dim=6, head=head, covariates=covariates
+    )
+    model = scrambled(LatentAR.for_series(torch.stack(values), config))
+    worst_params, worst_state = parity(model, values)
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_latent_ar_series_gaussian_parity_quick():
+    values = series_values(STEPS)
+    model = scrambled(LatentAR.for_series(torch.stack(values), LatentARConfig(cell="gru", hidden_size=12)))
+    worst_params, worst_state = parity(model, values)
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["neural_ar", "transformer"])
+def test_text_step_equals_onnxruntime_over_500_steps(family):
+    worst_params, worst_state = parity(text_model(family), text_ids(STEPS))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["neural_ar", "transformer"])
+@pytest.mark.parametrize("head", ["studentt", "mixture"])
+def test_series_step_equals_onnxruntime_over_500_steps(family, head):
+    values = series_values(STEPS)
+    if family == "neural_ar":
+        config = NeuralARConfig(window=4, hidden_size=16, embedding_dim=4, head=head)
+        model = NeuralAR.for_series(torch.stack(values), config)
+    else:
+        config = CausalTransformerConfig(context=5, d_model=8, num_heads=2, head=head)
+        model = CausalTransformer.for_series(torch.stack(values), config)
+    worst_params, worst_state = parity(scrambled(model), values)
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_transformer_of_context_one_has_one_masked_slot():
+    model = scrambled(CausalTransformer(Vocabulary.from_text(TEXT), CausalTransformerConfig(context=1, d_model=8)))
+    worst_params, worst_state = parity(model, text_ids(40))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+@pytest.mark.parametrize("family", ["latent_ar", "neural_ar", "transformer"])
+def test_the_batch_dimension_is_dynamic(family):
+    """Three sequences at once equal three runs of ``step`` (the graph was traced at batch 2)."""
+    model = text_model(family)
+    session, meta = session_of(model)
+    names = [p["name"] for p in meta["inputs"]]
+    sequences = [text_ids(20, seed) for seed in range(3)]
+    feeds = initial_feeds(meta, batch=3)
+    expected = []
+    for seq in sequences:
+        params, state = model.step(None, model.initial_state())
+        for x in seq:
+            params, state = model.step(x, state)
+        expected.append(params)
+    x_prev = np.full(3, meta["elements"]["start"], dtype=np.int64)
+    for t in range(21):
+        out = session.run(None, {names[0]: x_prev, **feeds})
+        feeds = dict(zip(names[1:], out[1:], strict=True))
+        if t < 20:
+            x_prev = np.array([int(seq[t]) for seq in sequences], dtype=np.int64)
+    assert relative_error(torch.from_numpy(out[0]).double(), torch.stack(expected).double()) < PARITY
+
+
+def test_metadata_says_what_a_caller_needs():
+    model = text_model("latent_ar", cell="lstm", num_layers=2, hidden_size=12, embedding_dim=6)
+    _, meta = session_of(model)
+    vocabulary = Vocabulary.from_text(TEXT)
+    assert meta["format"] == "seqlab-onnx" and meta["model"] == "latent_ar" and meta["graph"] == "step"
+    assert meta["elements"] == {
+        "kind": "text",
+        "vocabulary": vocabulary.to_json(),
+        "start": len(vocabulary),
+        "never_drawn": vocabulary.unknown_id,
+    }
+    assert meta["head"]["kind"] == "categorical" and meta["head"]["num_params"] == len(vocabulary)
+    assert [p["name"] for p in meta["inputs"]] == ["x_prev", "h", "c"]
+    assert [p["name"] for p in meta["outputs"]] == ["params", "h_next", "c_next"]
+    assert meta["inputs"][1] == {
+        "name": "h",
+        "shape": [2, "batch", 12],
+        "dtype": "float32",
+        "meaning": "hidden state of every layer",
+        "feedback": "h_next",
+        "initial": 0,
+    }
+
+
+def test_series_metadata_records_standardisation_and_transform():
+    values = series_values(50)
+    model = LatentAR.for_series(torch.stack(values), LatentARConfig(cell="gru", hidden_size=8, head="studentt"))
+    _, meta = session_of(model)
+    assert meta["elements"]["kind"] == "series" and meta["elements"]["start"] == "nan"
+    assert meta["elements"]["location"] == pytest.approx(float(model.elements.location))
+    assert meta["head"]["kind"] == "studentt" and meta["head"]["params"] == "mu, log_sigma, nu_raw"
+    assert meta["inputs"][0]["dtype"] == "float32" and meta["inputs"][0]["shape"] == ["batch"]
+
+
+def test_mu_law_metadata():
+    model = LatentAR(MuLaw(8000), LatentARConfig(cell="gru", hidden_size=8, embedding_dim=4))
+    _, meta = session_of(model)
+    assert meta["elements"] == {"kind": "mu_law", "levels": 256, "sample_rate": 8000, "start": 256}
+
+
+def test_a_model_without_a_graph_is_refused_in_one_line():
+    with pytest.raises(Unsupported, match="InfiniGram has no ONNX graph"):
+        export_onnx(InfiniGram(vocabulary=Vocabulary.from_text(TEXT)))
+
+
+def test_export_leaves_the_model_as_it_was():
+    model = text_model("latent_ar").train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    export_onnx(model)
+    assert model.training and model.rnn.backend == "auto"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_the_file_is_a_valid_onnx_model_with_its_metadata():
+    """The metadata appended to the serialized ModelProto parses with the onnx package and passes its checker."""
+    onnx = pytest.importorskip("onnx", reason="onnx is in the test extra: pip install -e '.[test]'")
+    proto = onnx.load_model_from_string(export_onnx(text_model("neural_ar")))
+    onnx.checker.check_model(proto)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert list(props) == [METADATA_KEY] and json.loads(props[METADATA_KEY])["model"] == "neural_ar"
+
+
+# -- the command ------------------------------------------------------------------------------------------------
+
+
+def saved(model, directory):
+    seqlab.save(model, directory)
+    return str(directory)
+
+
+def test_export_command_writes_a_file_onnxruntime_runs(tmp_path, capsys):
+    model_dir = saved(
+        text_model("latent_ar", cell="gru", reset="before", hidden_size=8, embedding_dim=4), tmp_path / "m"
+    )
+    out = tmp_path / "model.onnx"
+    code, stdout, _ = run_cli(["export", model_dir, "--out", str(out)], capsys)
+    assert code == 0 and f"wrote {out}" in stdout and "inputs x_prev, h; outputs params, h_next" in stdout
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    meta = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
+    assert meta["model"] == "latent_ar" and meta["description"].startswith("LatentAR(gru, reset=before")
+
+
+def test_export_command_refuses_a_model_without_a_graph_and_keeps_the_old_file(tmp_path, capsys):
+    model_dir = saved(InfiniGram().fit(TEXT), tmp_path / "infinigram")
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"an earlier export")
+    code, _, err = run_cli(["export", model_dir, "--out", str(out)], capsys)
+    assert_one_line_error(code, err, model_dir, "InfiniGram has no ONNX graph")
+    assert out.read_bytes() == b"an earlier export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["infinigram", "model.onnx"]  # no temporary file left
+
+
+def test_export_command_bad_output_and_model(tmp_path, capsys):
+    code, _, err = run_cli(["export", str(tmp_path / "none"), "--out", str(tmp_path / "m.onnx")], capsys)
+    assert_one_line_error(code, err, "no such model directory")
+    model_dir = saved(text_model("neural_ar"), tmp_path / "m")
+    code, _, err = run_cli(["export", model_dir, "--out", str(tmp_path / "missing" / "m.onnx")], capsys)
+    assert_one_line_error(code, err, "does not exist")
