@@ -97,7 +97,7 @@ def test_any_number_of_jobs_gives_the_same_numbers(tmp_path):
     spec.jobs = 2
     two = run_panel_backtest(spec, say=lambda _: None).rows
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert drop(one) == drop(two) and len(one) == 24
+    assert drop(one) == drop(two) and len(one) == 30
 
 
 def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, capsys):
@@ -107,7 +107,7 @@ def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, caps
     code, stdout, err = run_cli([*base, "--horizon", "4", "--jobs", "1", "--json"], capsys)
     assert code == 0, err
     record = json.loads(stdout)  # strict JSON: an undefined measure is null, never NaN
-    assert [m["model"] for m in record["models"]] == ["naive", "seasonal_naive", "ets", "pool"]
+    assert [m["model"] for m in record["models"]] == ["naive", "seasonal_naive", "ets", "linear_ar", "pool"]
     assert record["series"] == 2 and record["left_out"] == {"flat": "constant (3)"} and record["season"] == 12
     code, stdout, err = run_cli([*base, "--models", "naive", "--jobs", "1", "--out", str(tmp_path / "out")], capsys)
     assert code == 0 and "| naive |" in stdout, err

@@ -32,6 +32,7 @@ from seqlab.base import SequenceModel
 from seqlab.data.panel import Panel, load_panel
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.ets import ETS, ETSConfig
+from seqlab.models.linear_ar import LinearAR
 from seqlab.models.pool import Pool, SeriesContender
 from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.report import Column, csv_text, markdown_table, write_text
@@ -40,6 +41,8 @@ MEMBERS: dict[str, Callable[[int], SequenceModel]] = {
     "naive": lambda m: RandomWalk(differenced=False),
     "seasonal_naive": lambda m: RandomWalk(differenced=False, season=m),
     "ets": lambda m: ETS(ETSConfig("ZZZ", m)),
+    # lags 1 .. m + 1 (a season and the step before it), the order chosen by BIC
+    "linear_ar": lambda m: LinearAR(order="bic", max_order=m + 1),
 }
 
 
@@ -54,7 +57,7 @@ def pool_of_members(m: int) -> Pool:
 
 
 PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": pool_of_members}
-DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "pool")
+DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
 LEVELS = (0.8, 0.95)
 MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
 POOL_BLOCKS = 1  # the pool's members fitted once before its weighting tail, then on the whole part: 2 fits each
