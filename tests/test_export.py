@@ -1,7 +1,11 @@
 """ONNX export of every neural model's ``step`` (``seqlab.export``), checked through onnxruntime against the model's
 own ``step`` (the reference) over 500 steps; the metadata a caller needs; the ``seqlab export`` command."""
 
+import ast
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +27,7 @@ from seqlab.models import (
     NeuralAR,
     NeuralARConfig,
 )
+from seqlab.transforms import Transform
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra: pip install -e '.[test]'")
 
@@ -337,3 +342,65 @@ def test_export_command_bad_output_and_model(tmp_path, capsys):
     model_dir = saved(text_model("neural_ar"), tmp_path / "m")
     code, _, err = run_cli(["export", model_dir, "--out", str(tmp_path / "missing" / "m.onnx")], capsys)
     assert_one_line_error(code, err, "does not exist")
+
+
+# -- examples/onnx_sample.py: numpy and onnxruntime only --------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_sample.py"
+
+
+def run_example(*argv):
+    done = subprocess.run([sys.executable, str(EXAMPLE), *map(str, argv)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_example_needs_neither_seqlab_nor_torch():
+    tree = ast.parse(EXAMPLE.read_text(encoding="utf-8"))
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"argparse", "json", "sys", "numpy", "onnxruntime"}
+    assert len(EXAMPLE.read_text(encoding="utf-8").splitlines()) <= 80
+
+
+@pytest.mark.parametrize("cell, reset", [("lstm", "after"), ("gru", "before")])
+def test_example_samples_the_text_seqlab_samples_for_the_same_seed(tmp_path, cell, reset):
+    """A LatentAR's sampler (``StreamingSampler``) draws one uniform number per character from numpy's
+    default_rng(seed) and inverts the softmax's CDF: the example does the same on onnxruntime's logits."""
+    model = text_model("latent_ar", cell=cell, reset=reset, num_layers=2, hidden_size=12, embedding_dim=6)
+    path = tmp_path / "text.onnx"
+    path.write_bytes(export_onnx(model))
+    printed = run_example(path, "--prompt", "the ", "--length", 300, "--temperature", 0.8, "--seed", 7)
+    assert printed == "the " + model.sample("the ", 300, 0.8, seed=7) + "\n"
+
+
+def test_example_forecasts_a_series_as_seqlab_does(tmp_path):
+    """The same distribution, not the same draws (seqlab's come from torch's generator): with 4000 paths each,
+    every quantile within a fifth of the 80 % interval's width, on the data's scale through a log-return transform."""
+    rng = np.random.default_rng(3)
+    prices = 50 * np.exp(np.cumsum(0.01 * rng.standard_normal(300)))
+    transform = Transform.parse("log_return")
+    returns = torch.from_numpy(transform.apply(prices))
+    model = scrambled(LatentAR.for_series(returns, LatentARConfig(cell="gru", hidden_size=8, head="studentt")))
+    with torch.no_grad():  # a milder head than the scrambled one: tails that do not overflow exp in 3 steps
+        model.out.weight.mul_(0.2)
+        model.out.bias.mul_(0.2)
+    model.transform = transform
+    csv = tmp_path / "prices.csv"
+    csv.write_text("Day,Close\n" + "".join(f"{d},{p:.17g}\n" for d, p in enumerate(prices)), encoding="utf-8")
+    path = tmp_path / "series.onnx"
+    path.write_bytes(export_onnx(model))
+    printed = run_example(path, "--series", csv, "--horizon", 3, "--paths", 4000, "--seed", 0).splitlines()
+    assert printed[0] == "step,q0.1,median,q0.9,mean" and len(printed) == 4
+    table = np.array([[float(v) for v in row.split(",")] for row in printed[1:]])
+    expected = model.forecast(prices, 3, num_samples=4000, quantiles=(0.1, 0.5, 0.9), seed=0)
+    width = expected.quantiles[0.9] - expected.quantiles[0.1]
+    for column, q in zip((1, 2, 3), (0.1, 0.5, 0.9), strict=True):
+        assert np.all(np.abs(table[:, column] - expected.quantiles[q]) < 0.2 * width)
+
+
+def test_example_refuses_what_it_cannot_do_in_one_line(tmp_path):
+    path = tmp_path / "text.onnx"
+    path.write_bytes(export_onnx(text_model("neural_ar")))
+    done = subprocess.run([sys.executable, str(EXAMPLE), str(path), "--prompt", "~"], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "never saw" in done.stderr

@@ -1,0 +1,80 @@
+"""Text from, or a forecast of a series by, a model written by `seqlab export`, with numpy and onnxruntime only:
+    python examples/onnx_sample.py MODEL.onnx [--prompt TEXT] [--length 200] [--temperature 1.0] [--seed 0]
+    python examples/onnx_sample.py MODEL.onnx --series FILE.csv [--column NAME] [--horizon 20] [--paths 1000]
+A LatentAR's text equals `seqlab sample`'s for the same seed (docs/export.md says why other models' cannot)."""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import onnxruntime as ort
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("model")
+OPTIONS = {"prompt": (str, ""), "length": (int, 200), "temperature": (float, 1.0), "seed": (int, None)}
+OPTIONS |= {"series": (str, None), "column": (str, None), "horizon": (int, 20), "paths": (int, 1000)}
+for name, (kind, default) in OPTIONS.items():
+    parser.add_argument("--" + name, type=kind, default=default)
+args = parser.parse_args()
+session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
+meta = json.loads(session.get_modelmeta().custom_metadata_map["seqlab"])  # docs/export.md: every key
+x_port, states, elements, head = meta["inputs"][0], meta["inputs"][1:], meta["elements"], meta["head"]
+rng, t = np.random.default_rng(args.seed), args.temperature
+
+
+def full(port, v):  # batch 1
+    return np.full([1 if d == "batch" else d for d in port["shape"]], np.nan if v == "nan" else v, port["dtype"])
+
+
+def step(x, state):  # the previous element of each sequence -> the head's params of the next, the next state
+    out = session.run(None, {x_port["name"]: np.asarray(x, x_port["dtype"]), **state})
+    return out[0], {s["name"]: o for s, o in zip(states, out[1:], strict=True)}
+
+
+def prime(context):  # the start, then the context (batch 1)
+    params, state = step(full(x_port, elements["start"]), {s["name"]: full(s, s["initial"]) for s in states})
+    for x in context:
+        params, state = step([x], state)
+    return params, state
+
+
+if elements["kind"] == "text":
+    symbols = elements["vocabulary"]
+    if set(args.prompt) - set(symbols):
+        sys.exit(f"onnx_sample: the prompt holds characters the model never saw: {set(args.prompt) - set(symbols)}")
+    uniforms, out = rng.random(args.length), []  # drawn first, as seqlab's streaming sampler draws them
+    logits, state = prime([symbols.index(c) for c in args.prompt])
+    for u in uniforms:
+        logits[0, elements["never_drawn"]] = -np.inf  # the unknown symbol (U+FFFD) is never drawn
+        cdf = np.cumsum(np.exp(logits[0] / t - (logits[0] / t).max()))  # softmax(logits / T), by inverting its CDF
+        out.append(min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(cdf) - 1))
+        logits, state = step(out[-1:], state)
+    print(args.prompt + "".join(symbols[v] for v in out))
+elif elements["kind"] == "series" and not elements["covariates"] and args.series:
+    header = open(args.series, encoding="utf-8").readline().strip().split(",")
+    names = [c for c in (args.column, (meta["data"] or {}).get("column"), "Close", "y", "value") if c in header]
+    tf = meta["transform"] or {"steps": [], "location": 0.0, "scale": 1.0}
+    y = np.genfromtxt(args.series, delimiter=",", skip_header=1, usecols=header.index([*names, header[-1]][0]))
+    levels = [y[~np.isnan(y)]]  # the series at the input of each step of the model's transform
+    for s in tf["steps"]:
+        levels.append({"log": np.log, "diff": np.diff}.get(s, lambda v: (v - tf["location"]) / tf["scale"])(levels[-1]))
+    params, state = prime(levels[-1])  # then every path from there at once, as one batch
+    state = {s["name"]: np.repeat(state[s["name"]], args.paths, axis=s["shape"].index("batch")) for s in states}
+    params, paths, rows, K = np.repeat(params, args.paths, 0), [], np.arange(args.paths), head.get("components")
+    for _ in range(args.horizon):
+        mu, sigma = params[:, 0], np.exp(params[:, 1])
+        if head["kind"] == "mixture":  # K logits, K means, K log sigmas: a component, then its Gaussian
+            w = np.cumsum(np.exp(params[:, :K] - params[:, :K].max(1, keepdims=True)), 1)
+            k = np.minimum((w < rng.random((args.paths, 1)) * w[:, -1:]).sum(1), K - 1)
+            mu, sigma = params[rows, K + k], np.exp(params[rows, 2 * K + k])
+        nu = 2 + np.logaddexp(0, params[:, 2]) if head["kind"] == "studentt" else None
+        paths.append(mu + t * sigma * (rng.standard_t(nu) if nu is not None else rng.standard_normal(args.paths)))
+        params, state = step(paths[-1], state)
+    y, undo = np.stack(paths, 1), {"log": lambda y, v: np.exp(y), "diff": lambda y, v: v[-1] + np.cumsum(y, 1)}
+    for s, level in zip(reversed(tf["steps"]), reversed(levels[:-1]), strict=True):  # back to the data's scale
+        y = undo.get(s, lambda y, v: y * tf["scale"] + tf["location"])(y, level)
+    table = np.column_stack([np.arange(1, args.horizon + 1), np.quantile(y, [0.1, 0.5, 0.9], 0).T, y.mean(0)])
+    np.savetxt(sys.stdout, table, "%.6g", ",", header="step,q0.1,median,q0.9,mean", comments="")
+else:
+    sys.exit(f"onnx_sample: text, or --series for a series without covariates; this is {meta['description']}")
