@@ -15,6 +15,7 @@ from helpers import assert_one_line_error, run_cli
 
 import seqlab
 from seqlab.data.audio import MuLaw
+from seqlab.data.spec import DataSpec
 from seqlab.data.text import Vocabulary
 from seqlab.errors import Unsupported
 from seqlab.export import METADATA_KEY, export_onnx
@@ -27,6 +28,7 @@ from seqlab.models import (
     NeuralAR,
     NeuralARConfig,
 )
+from seqlab.runs.sample import GROUP_TEMPERATURES
 from seqlab.transforms import Transform
 
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is in the test extra: pip install -e '.[test]'")
@@ -404,3 +406,60 @@ def test_example_refuses_what_it_cannot_do_in_one_line(tmp_path):
     path.write_bytes(export_onnx(text_model("neural_ar")))
     done = subprocess.run([sys.executable, str(EXAMPLE), str(path), "--prompt", "~"], capture_output=True, text=True)
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "never saw" in done.stderr
+
+
+# -- frames (vocoder features; several price columns) ------------------------------------------------------------
+
+
+def frames(n, seed=0):
+    """Frames of 3 values, the last binary (voicing), with one gap (a row of NaN) in the middle."""
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([np.cumsum(rng.normal(size=(n, 2)), 0), rng.integers(0, 2, n)]).astype(np.float32)
+    x[n // 2] = np.nan
+    return torch.from_numpy(x)
+
+
+def frame_model(family, head):
+    x = frames(200)
+    if family == "latent_ar":
+        config = LatentARConfig(cell="gru", num_layers=2, hidden_size=12, embedding_dim=6, head=head, components=2)
+        return scrambled(LatentAR.for_frames(x, config, binary=[2], groups={"f0": [0, 1], "voicing": [2]}))
+    if family == "neural_ar":
+        config = NeuralARConfig(window=4, hidden_size=16, embedding_dim=4, head=head, components=2)
+        return scrambled(NeuralAR.for_frames(x, config, binary=[2]))
+    config = CausalTransformerConfig(context=5, d_model=8, num_heads=2, head=head, components=2)
+    return scrambled(CausalTransformer.for_frames(x, config, binary=[2]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["latent_ar", "neural_ar", "transformer"])
+@pytest.mark.parametrize("head", ["gaussian", "mixture"])
+def test_frames_step_equals_onnxruntime_over_500_steps(family, head):
+    worst_params, worst_state = parity(frame_model(family, head), list(frames(STEPS, seed=1)))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_frames_parity_quick():
+    worst_params, worst_state = parity(frame_model("latent_ar", "mixture"), list(frames(100, seed=1)))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_frames_metadata_holds_layout_standardisation_clamps_and_temperatures(tmp_path, capsys):
+    """What sampling a frame needs beside the graph: the layout, the head's parameter layout, each dimension's
+    training range (draws are clamped to it) and, for vocoder frames, seqlab sample's temperature per group."""
+    model = frame_model("latent_ar", "mixture")
+    model.data_spec = DataSpec("speech", audio_encoding="vocoder")
+    out = tmp_path / "frames.onnx"
+    code, _, _ = run_cli(["export", saved(model, tmp_path / "m"), "--out", str(out)], capsys)
+    assert code == 0
+    meta = json.loads(ort.InferenceSession(str(out)).get_modelmeta().custom_metadata_map[METADATA_KEY])
+    e = meta["elements"]
+    assert e["kind"] == "frames" and e["layout"] == {"dims": 3, "binary": [2], "groups": {"f0": [0, 1], "voicing": [2]}}
+    assert e["low"] == pytest.approx(model.elements.low.tolist()) and e["high"] == pytest.approx(
+        model.elements.high.tolist()
+    )
+    assert e["location"] == pytest.approx(model.elements.location.tolist())
+    assert meta["head"]["kind"] == "frames" and meta["head"]["continuous"] == [0, 1] and meta["head"]["binary"] == [2]
+    assert meta["head"]["per_dimension"]["kind"] == "mixture" and meta["head"]["num_params"] == 2 * 6 + 1
+    assert meta["temperatures"] == GROUP_TEMPERATURES and meta["data"]["audio_encoding"] == "vocoder"
+    assert meta["inputs"][0]["shape"] == ["batch", 3] and meta["inputs"][0]["initial"] == "nan"
