@@ -455,10 +455,8 @@ def test_frames_metadata_holds_layout_standardisation_clamps_and_temperatures(tm
     meta = json.loads(ort.InferenceSession(str(out)).get_modelmeta().custom_metadata_map[METADATA_KEY])
     e = meta["elements"]
     assert e["kind"] == "frames" and e["layout"] == {"dims": 3, "binary": [2], "groups": {"f0": [0, 1], "voicing": [2]}}
-    assert e["low"] == pytest.approx(model.elements.low.tolist()) and e["high"] == pytest.approx(
-        model.elements.high.tolist()
-    )
-    assert e["location"] == pytest.approx(model.elements.location.tolist())
+    for name in ("low", "high", "location", "scale"):
+        assert e[name] == pytest.approx(getattr(model.elements, name).tolist())
     assert meta["head"]["kind"] == "frames" and meta["head"]["continuous"] == [0, 1] and meta["head"]["binary"] == [2]
     assert meta["head"]["per_dimension"]["kind"] == "mixture" and meta["head"]["num_params"] == 2 * 6 + 1
     assert meta["temperatures"] == GROUP_TEMPERATURES and meta["data"]["audio_encoding"] == "vocoder"
