@@ -352,3 +352,148 @@ def test_a_pool_member_whose_weights_do_not_match_is_refused(saved_pool):
     edit_config(saved_pool, lambda c: c["members"][1]["config"].__setitem__("hidden_size", 4))
     edit_config(saved_pool, lambda c: c["members"].__setitem__(1, {**c["members"][1], "model": "pool"}))
     refused(saved_pool, "config.json", "'pool'")
+
+
+# -- a frame model's vocoder record: every field bounded before WORLD or an array sees it (issue 35, item 2) -------
+
+# (where in the data record, field, tampered value, what the one line names)
+VOCODER_TAMPERING = [
+    ("vocoder", "f0_floor", 1e-6, "vocoder.f0_floor"),  # crashed Harvest (SIGSEGV, no message)
+    ("vocoder", "f0_floor", 600.0, "vocoder.f0_floor"),  # an FFT shorter than CheapTrick's window: heap corruption
+    ("vocoder", "f0_floor", "60", "vocoder.f0_floor"),
+    ("vocoder", "f0_ceil", 60.0, "vocoder.f0_ceil"),  # not above the floor
+    ("vocoder", "f0_ceil", 1e9, "vocoder.f0_ceil"),
+    ("vocoder", "envelope", 10**6, "vocoder.envelope"),  # 4.5 GiB of coefficients, read past WORLD's arrays
+    ("vocoder", "envelope", 40.0, "vocoder.envelope"),
+    ("vocoder", "envelope", 39, "vocoder describes frames of 42 values"),  # in range, not the model's frames
+    ("vocoder", "frame_period_ms", 0, "vocoder.frame_period_ms"),  # an internal error (negative dimensions)
+    ("vocoder", "frame_period_ms", 10**6, "vocoder.frame_period_ms"),  # blamed on the user's WAV (too short)
+    ("vocoder", "frame_period_ms", True, "vocoder.frame_period_ms"),
+    ("vocoder", "sample_rate", 10**9, "vocoder.sample_rate"),  # 22 GiB resampled
+    ("vocoder", "sample_rate", 22050, "vocoder.sample_rate"),  # not the rate 16 kHz audio is analysed at
+    ("vocoder", "vocoder", "straight", "unknown vocoder"),
+    ("vocoder", "columns", ["voiced"], "vocoder.columns"),
+    ("data", "sample_rate", 10**9, ".sample_rate = 1000000000"),  # 11 GiB; was blamed on --sample-rate
+    ("data", "sample_rate", "16000", ".sample_rate = '16000'"),  # an internal error (TypeError)
+    ("data", "vocoder", "world", ".vocoder = 'world'"),  # an internal error (AttributeError)
+    ("data", "audio_encoding", 7, ".audio_encoding = 7"),
+    ("data", "valid_fraction", 2, ".valid_fraction = 2"),
+    ("data", "source", ["glide.wav"], ".source = ['glide.wav']"),
+]
+WORLD_CALLS = ("harvest", "dio", "cheaptrick", "d4c", "code_spectral_envelope", "code_aperiodicity", "synthesize")
+WORLD_CALLS += ("decode_spectral_envelope", "decode_aperiodicity")
+
+
+@pytest.fixture(scope="module")
+def vocoder_run(tmp_path_factory):
+    """A tiny LatentAR run on 3 s of a harmonic glide at 16 kHz (WORLD frames of 43 values)."""
+    import numpy as np
+    import soundfile
+
+    root = tmp_path_factory.mktemp("vocoder")
+    t = np.arange(3 * 16000) / 16000
+    phase = 2 * np.pi * np.cumsum(120 * 2 ** (4 / 12 * np.sin(2 * np.pi * 0.5 * t))) / 16000
+    soundfile.write(str(root / "glide.wav"), 0.2 * sum(np.sin(k * phase) / k for k in range(1, 30)), 16000)
+    argv = ["train", "--data", str(root / "glide.wav"), "--out", str(root / "run"), "--hidden", "4", "--embedding"]
+    argv += ["2", "--batch-size", "2", "--window", "16", "--steps", "2", "--sample-length", "0", "--no-progress"]
+    assert main(argv) == 0
+    return root
+
+
+@pytest.fixture
+def no_world(monkeypatch):
+    """WORLD and the audio reader fail the test if reached: a tampered record must be refused before them."""
+    import pyworld
+
+    from seqlab.data import spec
+    from seqlab.runs import sample
+
+    def reached(*args, **kwargs):
+        raise AssertionError("a tampered vocoder record reached WORLD or the audio file")
+
+    for name in WORLD_CALLS:
+        monkeypatch.setattr(pyworld, name, reached)
+    monkeypatch.setattr(spec, "load_audio", reached)
+    monkeypatch.setattr(sample, "load_audio", reached)
+
+
+def tamper_data_record(run, name: str, where: str, field: str, value) -> None:
+    """Set ``field`` of the data record (``where``: the spec itself or its vocoder layout) in ``run/name``: in
+    config.json's ``data``, or in training.json's ``meta`` (config.json's ``data`` then removed, as in a run saved
+    before models carried their spec, so the record is read from training.json)."""
+    if name == "training.json":
+        edit_config(run, lambda c: c.pop("data"))
+    path = run / name
+    saved = json.loads(path.read_text())
+    record = saved["data" if name == io.CONFIG_FILE else "meta"]
+    target = record["vocoder"] if where == "vocoder" else record
+    if where == "vocoder" and field not in ("columns", "groups"):  # the settings alone, as a hand edit leaves them
+        target.pop("columns")
+        target.pop("groups")
+    target[field] = value
+    path.write_text(json.dumps(saved))
+
+
+@pytest.mark.parametrize("name", [io.CONFIG_FILE, "training.json"])
+@pytest.mark.parametrize("where, field, value, fragment", VOCODER_TAMPERING)
+def test_a_tampered_vocoder_record_is_one_line_before_world(
+    vocoder_run, tmp_path, capsys, no_world, name, where, field, value, fragment
+):
+    run = tmp_path / "run"
+    shutil.copytree(vocoder_run / "run", run)
+    tamper_data_record(run, name, where, field, value)
+    capsys.readouterr()
+    code = main(["evaluate", str(run), "--data", str(vocoder_run / "glide.wav")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    record = "data" if name == io.CONFIG_FILE else "meta"
+    assert f"{run / name}: invalid data record ({record}" in err[0] and fragment in err[0], err
+
+
+def test_a_tampered_vocoder_record_is_one_line_from_every_command(vocoder_run, tmp_path, capsys, no_world):
+    run = tmp_path / "run"
+    shutil.copytree(vocoder_run / "run", run)
+    for name in (io.CONFIG_FILE, f"last/{io.CONFIG_FILE}"):
+        edit_config(run / Path(name).parent, lambda c: c["data"].__setitem__("sample_rate", 10**9))
+    wav = str(vocoder_run / "glide.wav")
+    commands = [
+        ["evaluate", str(run), "--data", wav],
+        ["evaluate", str(run), "--voice", "--data", wav, "--seconds", "1"],
+        ["sample", str(run), "--seconds", "1", "--out", str(tmp_path / "x.wav")],
+        ["info", str(run)],
+        ["train", "--resume", "--out", str(run), "--steps", "3", "--no-progress"],
+    ]
+    capsys.readouterr()
+    for argv in commands:
+        code = main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 1 and len(err) == 1 and "data.sample_rate = 1000000000" in err[0], (argv, err)
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_a_resumed_run_checks_the_record_in_trainer_json(vocoder_run, tmp_path, capsys, no_world):
+    run = tmp_path / "run"
+    shutil.copytree(vocoder_run / "run", run)
+    edit_config(run / "last", lambda c: c.pop("data"))  # the record is then last/trainer.json's
+    trainer = run / "last" / "trainer.json"
+    saved = json.loads(trainer.read_text())
+    saved["meta"]["vocoder"]["frame_period_ms"] = 0
+    trainer.write_text(json.dumps(saved))
+    capsys.readouterr()
+    code = main(["train", "--resume", "--out", str(run), "--steps", "3", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and f"{trainer}: invalid data record (meta.vocoder.frame_period_ms" in err[0]
+
+
+@pytest.mark.parametrize(
+    "rate, period, floor, ceil",
+    [(16000, 1.0, 40.0, 1600.0), (24000, 20.0, 40.0, 41.0), (16000, 1.0, 500.0, 1600.0), (24000, 5.0, 500.0, 501.0)],
+)
+def test_layouts_at_the_bounds_are_accepted(rate, period, floor, ceil):
+    """The corners of the bounds (each analysed and synthesised by WORLD under glibc's heap checks, MALLOC_CHECK_=3,
+    when they were chosen) with the most envelope coefficients WORLD codes there."""
+    from seqlab.data.vocoder import VocoderLayout
+
+    layout = VocoderLayout(rate, period, 1, floor, ceil)
+    layout = VocoderLayout(rate, period, layout.max_envelope, floor, ceil)
+    assert VocoderLayout.from_json(json.loads(json.dumps(layout.to_json()))) == layout

@@ -11,6 +11,8 @@ elements that the config implies, computed by arithmetic (``implied_weights``: n
 ``seqlab.limits.memory_budget()``, and the number of tensors must equal the safetensors header's; only then is
 the model built on the ``meta`` device (no memory; its cost is now bounded by the header, so by the file's size)
 and its tensor names, shapes and dtypes compared with the header's; the loaded floating-point weights are finite.
+The data record (``data``: a ``DataSpec``) has every field of its type and range, and a vocoder layout within the
+bounds WORLD takes that describes the model's frames (``data_record``), before any data is read or analysed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from seqlab.base import MODELS, SequenceModel
 from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
 from seqlab.data.text import Vocabulary
+from seqlab.data.vocoder import VocoderLayout
 from seqlab.distributions import FrameHead, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.limits import memory_budget
@@ -77,9 +80,10 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
     check_config_fields(model_class, config, config_path)
     header = weights_header(directory / WEIGHTS_FILE)
     check_before_building(model_class, config, header, config_path, directory / WEIGHTS_FILE)
+    data_spec = data_record(config["data"], config, config_path) if "data" in config else None
     model = build(model_class, config, config_path)
-    if "data" in config:
-        model.data_spec = DataSpec.from_json(config["data"])
+    if data_spec is not None:
+        model.data_spec = data_spec
     if "transform" in config and model.transform is None:
         model.transform = Transform.from_json(config["transform"])
     load_weights(model, directory)
@@ -119,6 +123,24 @@ def check_before_building(
         total += check_before_building(MODELS[kind], part, own, config_path, weights_path, inner)
         refuse_over_budget(4 * total, weights_path)
     return total
+
+
+def data_record(record, model_config: dict, path: Path, where: str = "data") -> DataSpec:
+    """The ``DataSpec`` recorded at ``where`` in ``path`` (config.json's ``data``, training.json's ``meta``) for
+    the model of ``model_config``: every field checked (``DataSpec.from_json``), and a vocoder layout must
+    describe the model's frames (``frames``: their number, voicing and groups), whose weights are checked."""
+    try:
+        spec = DataSpec.from_json(record, where)
+        if spec.vocoder is not None and "frames" in model_config:
+            layout, frames = VocoderLayout.from_json(spec.vocoder), FrameLayout.from_json(model_config["frames"])
+            if frames != FrameLayout(layout.dim, layout.groups["voicing"], layout.groups):
+                raise SeqlabError(
+                    f"{where}.vocoder describes frames of {layout.dim} values (envelope {layout.envelope}, "
+                    f"{layout.aperiodicity} aperiodicity), not the model's frames of {frames.dims} and their groups"
+                )
+    except SeqlabError as e:
+        raise SeqlabError(f"{path}: invalid data record ({e})") from None
+    return spec
 
 
 def build(model_class: type[SequenceModel], config: dict, config_path: Path) -> SequenceModel:

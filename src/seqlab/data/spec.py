@@ -15,6 +15,7 @@ anything else text.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -38,6 +39,7 @@ MIN_VOCODER_FRAMES = 40  # 0.2 s of 5 ms frames: fewer leave nothing for a frame
 SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates", "features")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
 RECORDED_FIELDS = ("vocoder",)  # set when the data is read (the frame layout), never given as an option
+STRING_FIELDS = ("source", *SERIES_FIELDS, "audio_encoding")  # a recorded spec's fields that hold text
 # How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
 # Audio: vocoder frames (this round's default; a model of an earlier round records its "mu_law" in its spec).
 ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "vocoder"}
@@ -115,17 +117,55 @@ class DataSpec:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
     @classmethod
-    def from_json(cls, data: dict) -> DataSpec:
-        """From ``to_json`` (or the ``meta`` of a training.json written before specs: ``data`` names the source)."""
+    def from_json(cls, data: dict, where: str = "data") -> DataSpec:
+        """From ``to_json`` (or the ``meta`` of a training.json written before specs: ``data`` names the source).
+        ``data`` is a checkpoint's record (``where`` names it there: ``data`` in config.json, ``meta`` in
+        training.json), so every field is checked (``check_recorded``) before it is used."""
         if not isinstance(data, dict):
-            raise SeqlabError(f"a data spec must be a JSON object, got {type(data).__name__}")
+            raise SeqlabError(f"{where} = {data!r:.40}: expected an object (a data spec)")
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         if "source" not in values and "data" in data:
             values["source"] = data["data"]
         if "source" not in values:
-            raise SeqlabError("a data spec needs a source")
-        return cls(**values)
+            raise SeqlabError(f"{where}: no source (a data spec needs one)")
+        spec = cls(**values)
+        spec.check_recorded(where)
+        return spec
+
+    def check_recorded(self, where: str) -> None:
+        """The types and ranges of a recorded spec's fields, each refused in one line naming ``where.FIELD`` and
+        what was expected (an option's own check, ``validate``, would blame an option the user never gave), and
+        its vocoder layout (``VocoderLayout.from_json``) with the rate it is analysed at."""
+
+        def refuse(name: str, expected: str) -> SeqlabError:
+            return SeqlabError(f"{where}.{name} = {getattr(self, name)!r:.40}: expected {expected}")
+
+        for name in STRING_FIELDS:
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise refuse(name, "a string")
+        if not self.source:
+            raise refuse("source", "a path or the name of bundled data")
+        v = self.valid_fraction
+        if v is not None and not (isinstance(v, numbers.Real) and not isinstance(v, bool) and 0 < v < 1):
+            raise refuse("valid_fraction", "a number in (0, 1)")
+        if self.fill not in (None, *FILL_POLICIES):
+            raise refuse("fill", f"one of {', '.join(FILL_POLICIES)}")
+        if self.audio_encoding not in (None, *AUDIO_ENCODINGS):
+            raise refuse("audio_encoding", f"one of {', '.join(AUDIO_ENCODINGS)}")
+        rate = self.sample_rate
+        if rate is not None and (type(rate) is not int or not 0 < rate <= MAX_SAMPLE_RATE):
+            raise refuse("sample_rate", f"a whole number of Hz in [1, {MAX_SAMPLE_RATE}]")
+        if self.vocoder is None:
+            return
+        if self.audio_encoding not in (None, "vocoder"):
+            raise refuse("vocoder", f"no frame layout ({self.audio_encoding} audio has no frames)")
+        layout = VocoderLayout.from_json(self.vocoder, f"{where}.vocoder")
+        if rate is not None and analysis_rate(rate) != layout.sample_rate:
+            raise SeqlabError(
+                f"{where}.vocoder.sample_rate = {layout.sample_rate}: expected {analysis_rate(rate)}, the rate audio "
+                f"at {where}.sample_rate {rate} Hz is analysed at"
+            )
 
     def describe(self) -> str:
         options = ", ".join(f"{k} {v}" for k, v in self.to_json().items() if k != "source")

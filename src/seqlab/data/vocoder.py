@@ -20,6 +20,8 @@ analysed at ``analysis_rate(file rate)`` (16 kHz below it, 24 kHz above it, the 
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 from dataclasses import asdict, dataclass
 
@@ -39,6 +41,15 @@ ENVELOPE_COEFFICIENTS = 40
 MIN_RATE, MAX_RATE = 16_000, 24_000  # WORLD codes no aperiodicity band below 16 kHz; above 24 kHz costs time
 F0_FLOOR, F0_CEIL = 60.0, 500.0  # Hz: the pitch range Harvest searches (speech)
 SYNTHESIS_FFT = 1024
+# Bounds of a recorded layout (a checkpoint's say-so), within which WORLD neither crashes nor asks for more than
+# a few times the memory of the default: 1e-6 Hz crashed Harvest, an f0 floor above WORLD's default f0 of
+# unvoiced frames (500 Hz) gives an FFT shorter than CheapTrick's window for them (heap corruption), and a period
+# of 0 ms is no frame at all.
+MIN_FRAME_PERIOD_MS, MAX_FRAME_PERIOD_MS = 1.0, 20.0
+MIN_F0_FLOOR, MAX_F0_FLOOR = 40.0, 500.0  # Hz; 40 is WORLD's lowest f0 (StoneMask's floor)
+MAX_F0_CEIL = 1600.0  # Hz: above the highest sung pitch
+ENVELOPE_PER_FFT = 4  # WORLD codes at most fft_size / 4 + 1 envelope coefficients (its DCT's spectrum); more
+# read past the array (a 10^6 envelope crashed)
 
 
 def analysis_rate(rate: int) -> int:
@@ -63,6 +74,11 @@ class VocoderLayout:
     @property
     def fft_size(self) -> int:
         return int(pyworld.get_cheaptrick_fft_size(self.sample_rate, self.f0_floor))
+
+    @property
+    def max_envelope(self) -> int:
+        """The most envelope coefficients WORLD codes at this rate and f0 floor."""
+        return self.fft_size // ENVELOPE_PER_FFT
 
     @property
     def synthesis_fft_size(self) -> int:
@@ -101,13 +117,44 @@ class VocoderLayout:
         return {"vocoder": "world", **asdict(self), "columns": self.columns, "groups": self.groups}
 
     @classmethod
-    def from_json(cls, data: dict) -> VocoderLayout:
+    def from_json(cls, data: dict, where: str = "vocoder") -> VocoderLayout:
+        """The layout a checkpoint records (``where`` names it there, e.g. ``data.vocoder``), every field checked
+        against the bounds above before WORLD or an array sees it: one line naming the field."""
+        if not isinstance(data, dict):
+            raise SeqlabError(f"{where} = {data!r}: expected an object (a frame layout)")
         if data.get("vocoder") != "world":
-            raise SeqlabError(f"unknown vocoder {data.get('vocoder')!r} in a frame layout (expected 'world')")
-        names = ("sample_rate", "frame_period_ms", "envelope", "f0_floor", "f0_ceil")
-        layout = cls(**{k: data[k] for k in names if k in data})
-        if data.get("columns", layout.columns) != layout.columns:
-            raise SeqlabError("a frame layout's columns do not match its settings")
+            raise SeqlabError(f"{where}.vocoder = {data.get('vocoder')!r}: an unknown vocoder, expected 'world'")
+        defaults = {**asdict(cls(MIN_RATE)), "sample_rate": None}  # the rate has no default
+        value = {name: data.get(name, default) for name, default in defaults.items()}
+
+        def refuse(name: str, expected: str) -> SeqlabError:
+            return SeqlabError(f"{where}.{name} = {value[name]!r}: expected {expected}")
+
+        def real_in(name: str, low: float, high: float) -> bool:
+            v = value[name]
+            return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high
+
+        if type(value["sample_rate"]) is not int or not MIN_RATE <= value["sample_rate"] <= MAX_RATE:
+            raise refuse("sample_rate", f"a whole number of Hz in [{MIN_RATE}, {MAX_RATE}] (the analysis rates)")
+        if not real_in("frame_period_ms", MIN_FRAME_PERIOD_MS, MAX_FRAME_PERIOD_MS):
+            raise refuse("frame_period_ms", f"a number of ms in [{MIN_FRAME_PERIOD_MS:g}, {MAX_FRAME_PERIOD_MS:g}]")
+        if not real_in("f0_floor", MIN_F0_FLOOR, MAX_F0_FLOOR):
+            raise refuse("f0_floor", f"a number of Hz in [{MIN_F0_FLOOR:g}, {MAX_F0_FLOOR:g}]")
+        if not real_in("f0_ceil", value["f0_floor"], MAX_F0_CEIL) or value["f0_ceil"] == value["f0_floor"]:
+            raise refuse(
+                "f0_ceil", f"a number of Hz above f0_floor ({value['f0_floor']:g}) and at most {MAX_F0_CEIL:g}"
+            )
+        bounded = cls(**{**value, "envelope": 1})  # fft_size is arithmetic on bounded fields now
+        envelope = value["envelope"]
+        if type(envelope) is not int or not 1 <= envelope <= bounded.max_envelope:
+            why = f"at {value['sample_rate']} Hz with f0_floor {value['f0_floor']:g} Hz"
+            raise refuse("envelope", f"a whole number in [1, {bounded.max_envelope}] (what WORLD codes {why})")
+        layout = cls(**value)
+        for name in ("columns", "groups"):  # derived from the settings: a copy that differs was edited
+            if name in data and data[name] != getattr(layout, name):
+                raise SeqlabError(
+                    f"{where}.{name}: do not match its settings (envelope {envelope}, {layout.sample_rate} Hz)"
+                )
         return layout
 
 

@@ -402,7 +402,13 @@ def data_spec(directory: str | Path, model) -> DataSpec | None:
     if model.data_spec is not None:
         return model.data_spec
     meta = training_record(directory).get("meta")
-    return DataSpec.from_json(meta) if meta else None
+    return recorded_data(meta, model, Path(directory) / TRAINING_FILE) if meta else None
+
+
+def recorded_data(meta, model, path: Path) -> DataSpec:
+    """The data record ``meta`` of ``path`` (training.json, last/trainer.json) for ``model``, every field checked
+    as config.json's is (``io.data_record``)."""
+    return io.data_record(meta, model.to_config(), path, "meta")
 
 
 def recorded_kind(spec: DataSpec | None) -> str | None:

@@ -114,11 +114,12 @@ def prepare(spec: TrainSpec) -> tuple[Path, Dataset, LatentAR, TrainerConfig, Ru
 def resumed(spec: TrainSpec, out: Path) -> tuple[Path, Dataset, LatentAR, TrainerConfig]:
     """The checkpoint in ``out/last`` to continue, with its saved data and settings."""
     meta, trainer_fields = run_directory.resume_record(out)
-    model = io.load(run_directory.last_checkpoint(out), expect=LatentAR.kind)
+    last = run_directory.last_checkpoint(out)
+    model = io.load(last, expect=LatentAR.kind)
     cell = spec.model.get("cell")
     if cell and cell != model.config.cell:
         raise OptionError(f"{out}: holds a {model.config.cell} model, but {{0}} {cell} was given", "cell")
-    saved = model.data_spec or DataSpec.from_json(meta)
+    saved = model.data_spec or run_directory.recorded_data(meta, model, last / run_directory.TRAINER_FILE)
     if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
         raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
     run_directory.check_fingerprint(meta, saved, out)
