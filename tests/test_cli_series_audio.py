@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 import soundfile
-from test_cli import assert_one_line_error, run
+from helpers import assert_one_line_error
+from helpers import run_cli as run
 
 from seqlab.cli import main
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import relative_error
-from test_cli import assert_one_line_error, run
+from helpers import assert_one_line_error
+from helpers import run_cli as run
 
 from seqlab.cells import GRUCell, LSTMCell, gru_step, lstm_step, rnn_step
 from seqlab.data.text import Vocabulary
