@@ -100,6 +100,23 @@ def test_any_number_of_jobs_gives_the_same_numbers(tmp_path):
     assert json.dumps(drop(one)) == json.dumps(drop(two)) and len(one) == 30  # NaN where a model failed
 
 
+@pytest.mark.slow
+def test_a_local_dask_cluster_gives_the_same_numbers(tmp_path, capsys):
+    """The same chunks on a Dask cluster of two worker processes (--cluster local:2), as a real cluster would
+    take them from `dask scheduler` and `dask worker` (docs/panels.md)."""
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(48, i) for i in range(4)})
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=6, samples=50, progress=False)
+    spec.models = ("naive", "seasonal_naive", "ets")
+    here = run_panel_backtest(spec, say=lambda _: None).rows
+    spec.cluster = "local:2"
+    there = run_panel_backtest(spec, say=lambda _: None).rows
+    drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
+    assert json.dumps(drop(here)) == json.dumps(drop(there)) and len(here) == 12
+    argv = ["backtest", "--data", str(tmp_path / "panel.csv"), "--id-column", "unique_id", "--holdout"]
+    code, _, err = run_cli([*argv, "--cluster", "local:x"], capsys)
+    assert_one_line_error(code, err, "--cluster local:N needs a positive number of workers")
+
+
 def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, capsys):
     series = {f"s{i}": seasonal(40, i) for i in range(2)} | {"flat": [3.0] * 40}
     write_long(tmp_path / "panel.csv", series)

@@ -268,6 +268,11 @@ def build_parser() -> Parser:
     p.add_argument(
         "--jobs", type=positive_int, help="processes (default: every core); any number gives the same result"
     )
+    p.add_argument(
+        "--cluster",
+        help="run on Dask instead: a scheduler's address (tcp://host:8786) or local:N (N worker processes here); "
+        "pip install 'seqlab[cluster]'",
+    )
 
     i = sub.add_parser("info", help="describe a trained model and what it was trained on")
     i.add_argument(
@@ -502,6 +507,7 @@ def panel_backtest(args) -> int:
         samples=args.samples,
         seed=args.seed,
         jobs=args.jobs or os.cpu_count() or 1,
+        cluster=args.cluster,
         out=args.out,
         progress=not args.no_progress,
     )

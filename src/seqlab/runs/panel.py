@@ -81,6 +81,7 @@ class PanelSpec:
     samples: int = 200
     seed: int = 0
     jobs: int = 1
+    cluster: str | None = None  # a Dask scheduler's address (tcp://host:8786), or local:N for N local workers
     out: Path | None = None
     progress: bool = True
 
@@ -247,7 +248,11 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
     )
     arguments = (spec.models, spec.horizon, panel.season, spec.samples, spec.seed)
     start = time.perf_counter()
-    rows = _run(work, arguments, spec.jobs, spec.progress)
+    rows = (
+        _run_on_cluster(work, arguments, spec.cluster, spec.progress)
+        if spec.cluster
+        else _run(work, arguments, spec.jobs, spec.progress)
+    )
     seconds = time.perf_counter() - start
     order = {ident: k for k, (ident, _, _) in enumerate(work)}
     rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
@@ -266,8 +271,7 @@ def _run(work: list, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
                 rows += backtest_chunk([item], *arguments)
                 bar.update(1)
             return rows
-        size = max(1, math.ceil(len(work) / (jobs * CHUNKS_PER_JOB)))
-        chunks = [work[k : k + size] for k in range(0, len(work), size)]
+        chunks = _chunks(work, jobs)
         rows = []
         # fork: a worker needs nothing re-imported (a user's script without a __main__ guard works); each runs torch
         # on one thread (backtest_chunk), as PyTorch's own DataLoader workers do
@@ -279,6 +283,42 @@ def _run(work: list, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
         return rows
     finally:
         bar.close()
+
+
+def _chunks(work: list, parts: int) -> list[list]:
+    size = max(1, math.ceil(len(work) / (parts * CHUNKS_PER_JOB)))
+    return [work[k : k + size] for k in range(0, len(work), size)]
+
+
+def _run_on_cluster(work: list, arguments: tuple, address: str, progress: bool) -> list[dict]:
+    """The same chunks on a Dask cluster: ``local:N`` starts N worker processes here, anything else is a running
+    scheduler's address (``dask scheduler`` and ``dask worker ADDRESS`` on the machines; docs/panels.md)."""
+    try:  # the optional extra (pip install seqlab[cluster]): imported only when a cluster is asked for
+        from dask.distributed import Client, LocalCluster
+        from dask.distributed import as_completed as completed
+    except ImportError:
+        raise OptionError("{0} needs Dask: pip install 'seqlab[cluster]'", "cluster") from None
+    local = address.startswith("local:")
+    if local and not address[6:].isdigit() or local and int(address[6:]) < 1:
+        raise OptionError(f"{{0}} local:N needs a positive number of workers, got {address!r}", "cluster")
+    cluster = LocalCluster(int(address[6:]), threads_per_worker=1, dashboard_address=None) if local else None
+    bar = tqdm(total=len(work), unit="series", disable=not progress, leave=False)
+    try:
+        with Client(cluster if local else address) as client:
+            workers = max(1, len(client.scheduler_info()["workers"]))
+            futures = [client.submit(backtest_chunk, chunk, *arguments, pure=False) for chunk in _chunks(work, workers)]
+            rows = []
+            for future in completed(futures):
+                part = future.result()
+                rows += part
+                bar.update(len({r["id"] for r in part}))
+            return rows
+    except OSError as e:
+        raise SeqlabError(f"cannot reach the Dask scheduler at {address}: {e}") from None
+    finally:
+        bar.close()
+        if cluster is not None:
+            cluster.close()
 
 
 SUMMARY_COLUMNS = [
