@@ -25,8 +25,12 @@ from seqlab.models import (
     InfiniGram,
     LatentAR,
     LatentARConfig,
+    LinearAR,
+    MarkovChain,
     NeuralAR,
     NeuralARConfig,
+    NGram,
+    RandomWalk,
 )
 from seqlab.runs.sample import GROUP_TEMPERATURES
 from seqlab.transforms import Transform
@@ -81,9 +85,26 @@ def state_tensors(model, state):
     return state  # the transformer's per-layer caches, compared against the graph's real slots
 
 
+def nan_aware_error(actual, expected):
+    """``relative_error`` where both are finite; NaN (and infinities) must sit in the same places."""
+    a, e = torch.as_tensor(np.asarray(actual, dtype=np.float64)), expected.double()
+    assert torch.equal(a.isnan(), e.isnan()) and torch.equal(a.isinf(), e.isinf())
+    finite = torch.isfinite(e)
+    return relative_error(a[finite], e[finite]) if finite.any() else 0.0
+
+
 def compare_states(model, state, outputs):
-    """The worst relative error between ``step``'s state and the graph's (NaN where NaN)."""
+    """The worst relative error between ``step``'s state and the graph's (NaN where NaN). A classical model's
+    state is a tuple of its last elements (fewer at the start): the window's last ones."""
     worst = 0.0
+    if isinstance(model, CLASSICAL):
+        if not outputs:  # a graph without a state (the unigram, a random walk on increments): step reads none
+            return 0.0
+        window, *filled = outputs
+        if filled:  # LinearAR
+            assert int(filled[0][0]) == len(state)
+        real = window[0, window.shape[1] - len(state) :] if state else window[0, :0]
+        return nan_aware_error(real, torch.tensor(state, dtype=torch.float64)) if state else 0.0
     if isinstance(model, CausalTransformer):
         cache, filled = outputs
         S = state[0].shape[1] if state else 0
@@ -92,9 +113,7 @@ def compare_states(model, state, outputs):
             worst = max(worst, relative_error(torch.from_numpy(cache[k, :, cache.shape[2] - S :]), layer.float()))
         return worst
     for expected, actual in zip(state_tensors(model, state), outputs, strict=True):
-        e, a = expected.double(), torch.from_numpy(np.asarray(actual, dtype=np.float64))
-        assert torch.equal(e.isnan(), a.isnan())
-        worst = max(worst, relative_error(a.nan_to_num(), e.nan_to_num()))
+        worst = max(worst, nan_aware_error(actual, expected))
     return worst
 
 
@@ -110,7 +129,7 @@ def parity(model, elements, **extra):
         if x is not None:
             params, state = model.step(x, state)
         out = session.run(None, {names[0]: element_array(meta, x), **feeds})
-        worst_params = max(worst_params, relative_error(torch.from_numpy(out[0][0]).double(), params.double()))
+        worst_params = max(worst_params, nan_aware_error(out[0][0], params))
         worst_state = max(worst_state, compare_states(model, state, out[1:]))
         feeds = dict(zip(names[1:], out[1:], strict=True))
     return worst_params, worst_state
@@ -461,3 +480,77 @@ def test_frames_metadata_holds_layout_standardisation_clamps_and_temperatures(tm
     assert meta["head"]["per_dimension"]["kind"] == "mixture" and meta["head"]["num_params"] == 2 * 6 + 1
     assert meta["temperatures"] == GROUP_TEMPERATURES and meta["data"]["audio_encoding"] == "vocoder"
     assert meta["inputs"][0]["shape"] == ["batch", 3] and meta["inputs"][0]["initial"] == "nan"
+
+
+# -- the classical models: a table or a formula as an ONNX graph ---------------------------------------------------
+
+CLASSICAL = (NGram, LinearAR, RandomWalk)
+CLASSICAL_PARITY = 1e-12  # float64 on both sides; LinearAR's params rebuilt from step at unit vectors
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        MarkovChain(k=0.5),
+        NGram(order=0, smoothing="kneser_ney"),
+        NGram(order=2, smoothing="kneser_ney"),
+        NGram(order=2, smoothing="witten_bell"),
+        NGram(order=2, smoothing="lidstone", gamma=0.1),
+    ],
+    ids=["markov", "unigram", "kneser-ney order 2", "witten-bell order 2", "lidstone order 2"],
+)
+def test_ngram_step_equals_onnxruntime_over_500_steps(model):
+    model.fit(TEXT * 3)
+    worst_params, worst_state = parity(model, text_ids(STEPS))
+    assert worst_params < CLASSICAL_PARITY and worst_state == 0.0
+
+
+def ar_series(n, seed=0):
+    """An AR(2) around 5, no gaps."""
+    rng, x = np.random.default_rng(seed), [5.0, 5.0]
+    for _ in range(n):
+        x.append(5 + 0.5 * (x[-1] - 5) + 0.3 * (x[-2] - 5) + rng.normal())
+    return np.array(x[2:])
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        LinearAR(order=0),
+        LinearAR(order=1),
+        LinearAR(order=3),
+        LinearAR(order=2, head="studentt"),
+        LinearAR(order=2, head="mixture", components=2),
+    ],
+    ids=["order 0", "order 1", "order 3", "order 2, studentt", "order 2, mixture"],
+)
+def test_linear_ar_step_equals_onnxruntime_over_500_steps(model):
+    y = ar_series(STEPS)
+    model.fit(ar_series(300, seed=1))
+    worst_params, worst_state = parity(model, [torch.tensor(v) for v in y])
+    assert worst_params < CLASSICAL_PARITY and worst_state == 0.0
+
+
+@pytest.mark.parametrize("differenced, season", [(True, 1), (False, 1), (False, 4)])
+def test_random_walk_step_equals_onnxruntime_over_500_steps(differenced, season):
+    model = RandomWalk(differenced, season).fit(ar_series(100))
+    values = [torch.tensor(v) for v in ar_series(STEPS, seed=2)]
+    values[STEPS // 2] = torch.tensor(float("nan"))  # a gap: NaN, as step carries it
+    worst_params, worst_state = parity(model, values)
+    assert worst_params < CLASSICAL_PARITY and worst_state == 0.0
+
+
+def test_an_ngram_too_large_for_a_dense_table_is_refused_in_one_line():
+    model = NGram(order=4).fit(TEXT)
+    with pytest.raises(Unsupported, match="= 30\\^4 x 29 = 23,490,000 probabilities; ONNX export takes at most"):
+        export_onnx(model)
+
+
+def test_classical_metadata():
+    _, meta = session_of(MarkovChain(k=0.5).fit(TEXT))
+    assert meta["model"] == "markov" and meta["elements"]["kind"] == "text" and meta["head"]["kind"] == "categorical"
+    assert [p["name"] for p in meta["inputs"]] == ["x_prev", "window"] and meta["inputs"][1]["initial"] == 29
+    _, meta = session_of(LinearAR(order=2, head="studentt").fit(ar_series(200)))
+    assert meta["elements"] == {"kind": "series", "start": "nan", "covariates": 0}
+    assert [p["name"] for p in meta["inputs"]] == ["x_prev", "window", "filled"]
+    assert meta["inputs"][0]["dtype"] == "float64" and meta["head"]["kind"] == "studentt"

@@ -1,4 +1,4 @@
-"""A trained neural model's ``step`` as an ONNX graph, to run without seqlab or torch (onnxruntime, any language).
+"""A trained model's ``step`` as an ONNX graph, to run without seqlab or torch (onnxruntime, any language).
 
 The graph is the model's ``step`` for a batch of B independent sequences: the previous element and the state in,
 the head's parameters of the next element and the next state out, every tensor named, B dynamic:
@@ -7,6 +7,10 @@ the head's parameters of the next element and the next state out, every tensor n
     NeuralAR            (x_prev, window)           -> (params, window_next)        window (B, tau[, F])
     CausalTransformer   (x_prev, cache, filled)    -> (params, cache_next, filled_next)
                         cache (L, B, K, d_model), K = max(context - 1, 1); filled (B,) int64 in 0 .. context - 1
+    NGram, MarkovChain  (x_prev[, window])         -> (params[, window_next])      a dense table of log P, one row
+                                                                                   per window of the last order ids
+    RandomWalk          (x_prev[, window])         -> (params[, window_next])      levels: the last season values
+    LinearAR            (x_prev[, window, filled]) -> (params[, window_next, filled_next])   affine in the window
 
 ``x_prev`` is the previous element: ids (B,) int64 for text and mu-law audio (the start symbol ``V`` before the
 first), values (B,) for a series (NaN: the start, or a gap), (B, 1 + C) with past covariates, frames (B, D) (a
@@ -33,11 +37,13 @@ from __future__ import annotations
 
 import copy
 import io
+import itertools
 import json
 import math
 import warnings
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -46,7 +52,10 @@ from seqlab.distributions import Head
 from seqlab.errors import Unsupported
 from seqlab.models.elements import FrameElements, MuLawElements, ScalarElements, TextElements
 from seqlab.models.latent_ar import LatentAR
+from seqlab.models.linear_ar import LinearAR
 from seqlab.models.neural_ar import NeuralAR
+from seqlab.models.ngram import NGram
+from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer
 
 FORMAT = "seqlab-onnx"
@@ -55,7 +64,10 @@ METADATA_KEY = "seqlab"  # the metadata_props entry holding the JSON
 OPSET = 17
 EXAMPLE_BATCH = 2  # traced at batch 2: a batch of 1 can be folded into the graph as a constant
 NAN = "nan"  # JSON has no NaN: a fill value of NaN is written as this string
-ONNX_KINDS = (LatentAR.kind, NeuralAR.kind, CausalTransformer.kind)
+NEURAL = (LatentAR, NeuralAR, CausalTransformer)
+CLASSICAL = (NGram, LinearAR, RandomWalk)  # NGram: MarkovChain too
+ONNX_KINDS = tuple(c.kind for c in NEURAL) + ("markov", *(c.kind for c in CLASSICAL))
+MAX_TABLE = 2**23  # probabilities in an n-gram's dense table (64 MB in float64): orders up to 2 on text
 
 
 @dataclass
@@ -160,15 +172,112 @@ class TransformerStep(nn.Module):
         return params, torch.stack(caches), torch.clamp(filled + 1, max=self.keep)
 
 
+class NGramStep(nn.Module):
+    """``NGram.step`` (and ``MarkovChain``'s) for a batch, from a dense table of ``log P(next | the last order ids)``:
+    the window of the last ``order`` ids is a row number in base ``V + 1``, the digit ``V`` standing for "before
+    the start" (the row of a shorter context, as ``step`` uses at the start of a sequence)."""
+
+    def __init__(self, model: NGram) -> None:
+        super().__init__()
+        self.order, V = model.order, model.V
+        self.register_buffer("table", torch.from_numpy(ngram_table(model)))  # ((V + 1)^order, V)
+        self.register_buffer("digits", (V + 1) ** torch.arange(self.order - 1, -1, -1))  # (order,)
+
+    def forward(self, x_prev: torch.Tensor, *window: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if not self.order:  # the unigram: no state, the one row for every element of the batch
+            return (self.table[torch.zeros_like(x_prev)],)
+        ids = torch.cat([window[0][:, 1:], x_prev[:, None]], dim=1)  # (B, order)
+        return self.table[(ids * self.digits).sum(1)], ids
+
+
+def ngram_table(model: NGram) -> np.ndarray:
+    """Row ``r`` (the window's ids as base-(V + 1) digits): ``log P(. | the ids after the last V)`` (V,), from
+    ``next_distribution``; ``Unsupported`` past ``MAX_TABLE`` probabilities."""
+    model.check_fitted()
+    V, n = model.V, model.order
+    if (V + 1) ** n * V > MAX_TABLE:
+        raise Unsupported(
+            f"{model.describe()}: its dense table would hold (V + 1)^order x V = {V + 1}^{n} x {V} = "
+            f"{(V + 1) ** n * V:,} probabilities; ONNX export takes at most {MAX_TABLE:,} (a lower order)"
+        )
+    rows, memo = [], {}
+    for window in itertools.product(range(V + 1), repeat=n):
+        context = window[max((i + 1 for i, v in enumerate(window) if v == V), default=0) :]
+        if context not in memo:
+            memo[context] = model.next_distribution(np.array(context, dtype=np.int64))
+        rows.append(memo[context])
+    with np.errstate(divide="ignore"):  # an unsmoothed model's impossible symbols: log 0 = -inf, as step says
+        return np.log(np.stack(rows))
+
+
+class RandomWalkStep(nn.Module):
+    """``RandomWalk.step`` for a batch: params ``(mean, log sigma)``, the mean 0 on increments, else the value
+    ``season`` steps back, the oldest of the window of the last ``season`` values (NaN until there are as many)."""
+
+    def __init__(self, model: RandomWalk) -> None:
+        super().__init__()
+        self.differenced, self.log_sigma = model.differenced, math.log(model.sigma)
+
+    def forward(self, x_prev: torch.Tensor, *window: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        log_sigma = torch.full_like(x_prev, self.log_sigma)
+        if self.differenced:
+            return (torch.stack([torch.zeros_like(x_prev), log_sigma], -1),)
+        values = torch.cat([window[0][:, 1:], x_prev[:, None]], dim=1)  # (B, season)
+        return torch.stack([values[:, 0], log_sigma], -1), values
+
+
+class LinearARStep(nn.Module):
+    """``LinearAR.step`` for a batch: after ``s`` values the head's params are affine in them, ``base[s] + sum_j
+    window_j slope[s, j]``, with ``s = filled`` (up to the order p: the fitted AR, ``intercept + phi . lags``;
+    below it the stationary process's exact conditional, as ``step`` has it). NaN in ``x_prev`` is the start:
+    it leaves the state as it is (a linear AR model has no gaps)."""
+
+    def __init__(self, model: LinearAR) -> None:
+        super().__init__()
+        self.p = model.order
+        base, slope = linear_ar_tables(model)
+        self.register_buffer("base", torch.from_numpy(base))  # (p + 1, P)
+        self.register_buffer("slope", torch.from_numpy(slope))  # (p + 1, p, P)
+
+    def forward(self, x_prev: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        if not self.p:
+            return (self.base[torch.zeros_like(x_prev, dtype=torch.long)],)
+        window, filled = state
+        start = torch.isnan(x_prev)
+        window = torch.where(start[:, None], window, torch.cat([window[:, 1:], x_prev[:, None]], dim=1))  # (B, p)
+        filled = torch.where(start, filled, torch.clamp(filled + 1, max=self.p))
+        return self.base[filled] + (window[:, :, None] * self.slope[filled]).sum(1), window, filled
+
+
+def linear_ar_tables(model: LinearAR) -> tuple[np.ndarray, np.ndarray]:
+    """``base (p + 1, P)`` and ``slope (p + 1, p, P)``: the params after ``s`` values are ``base[s] + sum_j
+    h_j slope[s, p - s + j]`` (the values right-aligned in the window), read off ``step`` itself at zeros and at
+    each unit vector (the mean is linear in the values, the spread does not depend on them)."""
+    p = model.order
+
+    def params(history: np.ndarray) -> np.ndarray:
+        if not len(history):
+            return model.step(None, model.initial_state())[0].double().numpy()
+        return model.step(float(history[-1]), tuple(float(v) for v in history[:-1]))[0].double().numpy()
+
+    base = np.stack([params(np.zeros(s)) for s in range(p + 1)])
+    slope = np.zeros((p + 1, p, base.shape[1]))
+    for s in range(1, p + 1):
+        for j in range(s):
+            slope[s, p - s + j] = params(np.eye(s)[j]) - base[s]
+    return base, slope
+
+
 def step_graph(model: SequenceModel) -> StepGraph:
     """The ONNX-exportable ``step`` of ``model`` with its ports; ``Unsupported`` for a model without one."""
-    if not isinstance(model, (LatentAR, NeuralAR, CausalTransformer)):
+    if not isinstance(model, NEURAL + CLASSICAL):
         raise Unsupported(
             f"{type(model).__name__} has no ONNX graph (ONNX export covers {', '.join(ONNX_KINDS)}; "
             "docs/export.md lists what each kind exports)"
         )
     x, dtype = _element_port(model), _float_name(model)
     params = Port("params", ["batch", model.head.num_params], dtype, "the head's parameters of the next element")
+    states: list[Port] = []
     if isinstance(model, LatentAR):
         c = model.config
         shape = [c.num_layers, "batch", c.hidden_size]
@@ -177,11 +286,9 @@ def step_graph(model: SequenceModel) -> StepGraph:
             states.append(Port("c", shape, dtype, "cell state of every layer", "c_next", 0))
         module: nn.Module = LatentARStep(model)
     elif isinstance(model, NeuralAR):
-        window = ["batch", model.config.window, *x.shape[1:]]
-        meaning = "the last window elements, oldest first"
-        states = [Port("window", window, x.dtype, meaning, "window_next", x.initial)]
+        states = [_window(x, model.config.window)]
         module = NeuralARStep(model)
-    else:
+    elif isinstance(model, CausalTransformer):
         c, module = model.config, TransformerStep(model)
         shape = [c.num_layers, "batch", module.slots, c.d_model]
         meaning = "each layer's input at the last K positions, right-aligned (the last `filled` slots are real)"
@@ -189,21 +296,45 @@ def step_graph(model: SequenceModel) -> StepGraph:
             Port("cache", shape, dtype, meaning, "cache_next", 0),
             Port("filled", ["batch"], "int64", f"real slots of the cache, 0 .. {c.context - 1}", "filled_next", 0),
         ]
+    elif isinstance(model, NGram):
+        module = NGramStep(model)
+        states = [_window(x, model.order)] if model.order else []
+    elif isinstance(model, RandomWalk):
+        model.step(None, model.initial_state())  # a fitted model, or its own one-line error
+        module = RandomWalkStep(model)
+        states = [] if model.differenced else [_window(x, model.season)]
+    else:
+        module = LinearARStep(model)
+        if model.order:
+            meaning = "the last values, oldest first, right-aligned (the last `filled` are real)"
+            states = [
+                Port("window", ["batch", model.order], dtype, meaning, "window_next", 0),
+                Port("filled", ["batch"], "int64", f"values seen, at most {model.order}", "filled_next", 0),
+            ]
     outputs = [params] + [Port(s.feedback, s.shape, s.dtype, f"the next {s.name}") for s in states]
     return StepGraph(module, [x, *states], outputs)
 
 
-def _float_name(model: nn.Module) -> str:
+def _window(x: Port, length: int) -> Port:
+    """A state of the last ``length`` elements, oldest first, starting as the start element."""
+    shape = ["batch", length, *x.shape[1:]]
+    return Port("window", shape, x.dtype, "the last elements, oldest first", "window_next", x.initial)
+
+
+def _float_name(model) -> str:
+    if not isinstance(model, nn.Module):
+        return "float64"  # the classical models compute in float64
     return str(next(model.parameters()).dtype).removeprefix("torch.")
 
 
 def _element_port(model) -> Port:
     """``x_prev``: one element per sequence of the batch, as ``step`` takes it, and the start element."""
-    elements, dtype = model.elements, _float_name(model)
-    if isinstance(elements, TextElements):  # MuLawElements too
-        return Port(
-            "x_prev", ["batch"], "int64", f"previous element id (start: {elements.start})", initial=elements.start
-        )
+    elements, dtype = getattr(model, "elements", None), _float_name(model)
+    if model.head.discrete:  # text and mu-law ids
+        start = elements.start if elements is not None else model.V
+        return Port("x_prev", ["batch"], "int64", f"previous element id (start: {start})", initial=start)
+    if elements is None:
+        return Port("x_prev", ["batch"], dtype, "previous value (NaN: the start of a sequence)", initial=NAN)
     shape = ["batch", *elements.element_shape()]
     meaning = "previous value" if isinstance(elements, ScalarElements) else "previous frame"
     if elements.covariates:
@@ -221,7 +352,12 @@ def _floats(t: torch.Tensor) -> list[float]:
 def elements_json(model) -> dict:
     """What an element is and how the graph's input is made from data (the standardisation is inside the graph;
     it is recorded for callers that want the standardised scale)."""
-    e = model.elements
+    e = getattr(model, "elements", None)
+    if e is None and model.head.discrete:  # the n-gram models
+        never = model.vocabulary.unknown_id
+        return {"kind": "text", "vocabulary": model.vocabulary.to_json(), "start": model.V, "never_drawn": never}
+    if e is None:
+        return {"kind": "series", "start": NAN, "covariates": 0}
     if isinstance(e, MuLawElements):
         v = e.vocabulary
         return {"kind": "mu_law", "levels": v.levels, "sample_rate": v.sample_rate, "start": e.start}
