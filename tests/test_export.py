@@ -242,13 +242,26 @@ def test_transformer_of_context_one_has_one_masked_slot():
     assert worst_params < PARITY and worst_state < PARITY
 
 
-@pytest.mark.parametrize("family", ["latent_ar", "neural_ar", "transformer"])
+def batch_model(family):
+    if family in ("latent_ar", "neural_ar", "transformer"):
+        return text_model(family)
+    if family == "ngram":
+        return NGram(order=2).fit(TEXT)
+    if family == "linear_ar":
+        return LinearAR(order=3, head="studentt").fit(ar_series(200))
+    return RandomWalk(differenced=False, season=2).fit(ar_series(200))
+
+
+@pytest.mark.parametrize("family", ["latent_ar", "neural_ar", "transformer", "ngram", "linear_ar", "random_walk"])
 def test_the_batch_dimension_is_dynamic(family):
     """Three sequences at once equal three runs of ``step`` (the graph was traced at batch 2)."""
-    model = text_model(family)
+    model = batch_model(family)
     session, meta = session_of(model)
     names = [p["name"] for p in meta["inputs"]]
-    sequences = [text_ids(20, seed) for seed in range(3)]
+    if model.head.discrete:
+        sequences = [text_ids(20, seed) for seed in range(3)]
+    else:
+        sequences = [[torch.tensor(v) for v in ar_series(20, seed)] for seed in range(3)]
     feeds = initial_feeds(meta, batch=3)
     expected = []
     for seq in sequences:
@@ -256,12 +269,13 @@ def test_the_batch_dimension_is_dynamic(family):
         for x in seq:
             params, state = model.step(x, state)
         expected.append(params)
-    x_prev = np.full(3, meta["elements"]["start"], dtype=np.int64)
+    port = meta["inputs"][0]
+    x_prev = np.full(3, np.nan if port["initial"] == "nan" else port["initial"], dtype=port["dtype"])
     for t in range(21):
         out = session.run(None, {names[0]: x_prev, **feeds})
         feeds = dict(zip(names[1:], out[1:], strict=True))
         if t < 20:
-            x_prev = np.array([int(seq[t]) for seq in sequences], dtype=np.int64)
+            x_prev = np.array([seq[t].item() for seq in sequences], dtype=port["dtype"])
     assert relative_error(torch.from_numpy(out[0]).double(), torch.stack(expected).double()) < PARITY
 
 
