@@ -497,3 +497,90 @@ def test_layouts_at_the_bounds_are_accepted(rate, period, floor, ceil):
     layout = VocoderLayout(rate, period, 1, floor, ceil)
     layout = VocoderLayout(rate, period, layout.max_envelope, floor, ceil)
     assert VocoderLayout.from_json(json.loads(json.dumps(layout.to_json()))) == layout
+
+
+# -- a saved pool: at most MAX_MEMBERS members, loaded in time linear in them (issue 35, item 5) -------------------
+
+
+def trivial_pool(count: int):
+    """A fitted pool of ``count`` random walks (named m0, m1, ...) with equal weights, built without fitting it."""
+    import numpy as np
+
+    from seqlab.models.pool import Pool
+    from seqlab.models.random_walk import RandomWalk
+
+    member = RandomWalk().fit(np.random.default_rng(0).standard_normal(50))
+    pool = Pool([f"m{i}" for i in range(count)])
+    pool.members, pool.reads_covariates = [member] * count, [False] * count
+    pool.weights = torch.full((count,), 1.0 / count, dtype=torch.float64)
+    return pool
+
+
+class CountingDict(dict):
+    """A dict that counts the passes over it (iteration over its keys, values or items)."""
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.passes = 0
+
+    def __iter__(self):
+        self.passes += 1
+        return super().__iter__()
+
+    def keys(self):
+        self.passes += 1
+        return super().keys()
+
+    def values(self):
+        self.passes += 1
+        return super().values()
+
+    def items(self):
+        self.passes += 1
+        return super().items()
+
+
+def test_a_pool_of_too_many_members_is_one_line_before_any_member_is_built(tmp_path, capsys, monkeypatch):
+    from seqlab.models.pool import MAX_MEMBERS, Pool
+    from seqlab.models.random_walk import RandomWalk
+
+    with pytest.raises(SeqlabError, match=f"at most {MAX_MEMBERS:,} members"):
+        Pool([f"m{i}" for i in range(MAX_MEMBERS + 1)])
+    io.save(trivial_pool(2), tmp_path / "pool")
+    edit_config(tmp_path / "pool", lambda c: c["members"].extend([c["members"][0]] * (MAX_MEMBERS - 1)))
+    built = []
+    monkeypatch.setattr(RandomWalk, "__init__", lambda self, *a, **k: built.append(1))
+    refused(tmp_path / "pool", "config.json", f"a pool holds at most {MAX_MEMBERS:,} members, got {MAX_MEMBERS + 1:,}")
+    assert main(["info", str(tmp_path / "pool")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "config.json" in err[0] and f"at most {MAX_MEMBERS:,} members" in err[0], err
+    assert built == []
+
+
+@pytest.mark.parametrize("count", [8, 256])
+def test_loading_a_pool_passes_over_its_tensors_a_constant_number_of_times(tmp_path, count):
+    """The header check and the loading sort every tensor to its member in one pass: passes over all tensors do
+    not grow with the members (one pass per member made loading quadratic: 8,000 members took 28 s, now 0.5 s)."""
+    from seqlab.models.pool import Pool
+
+    pool = trivial_pool(count)
+    io.save(pool, tmp_path / "pool")
+    config = json.loads((tmp_path / "pool" / io.CONFIG_FILE).read_text())
+    header = CountingDict(io.weights_header(tmp_path / "pool" / io.WEIGHTS_FILE))
+    weights = tmp_path / "pool" / io.WEIGHTS_FILE
+    io.check_before_building(Pool, config, header, tmp_path / "pool" / io.CONFIG_FILE, weights)
+    assert header.passes <= 2, header.passes
+    tensors = CountingDict(pool.state_dict())
+    loaded = Pool.from_config(config)
+    loaded.load_state_dict(tensors)
+    assert tensors.passes <= 2, tensors.passes
+    assert loaded.names == pool.names and torch.equal(loaded.weights, pool.weights)
+
+
+def test_a_pool_of_the_most_members_loads(tmp_path):
+    from seqlab.models.pool import MAX_MEMBERS
+
+    io.save(trivial_pool(MAX_MEMBERS), tmp_path / "pool")
+    loaded = io.load(tmp_path / "pool")
+    assert len(loaded.members) == MAX_MEMBERS and loaded.names[-1] == f"m{MAX_MEMBERS - 1}"
+    assert float(loaded.weights.sum()) == pytest.approx(1.0)
