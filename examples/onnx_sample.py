@@ -29,7 +29,7 @@ def full(port, v):  # batch 1
 
 def step(x, state):  # the previous element of each sequence -> the head's params of the next, the next state
     out = session.run(None, {x_port["name"]: np.asarray(x, x_port["dtype"]), **state})
-    return out[0], {s["name"]: o for s, o in zip(states, out[1:], strict=True)}
+    return out[0], state | {o["name"][:-5]: v for o, v in zip(meta["outputs"][1:], out[1:], strict=True)}  # s_next
 
 
 def prime(context):  # the start, then the context (batch 1)

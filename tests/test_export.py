@@ -32,6 +32,7 @@ from seqlab.models import (
     NGram,
     RandomWalk,
 )
+from seqlab.models.global_ar import GlobalAR, GlobalARConfig
 from seqlab.runs.sample import GROUP_TEMPERATURES
 from seqlab.transforms import Transform
 
@@ -97,6 +98,14 @@ def compare_states(model, state, outputs):
     """The worst relative error between ``step``'s state and the graph's (NaN where NaN). A classical model's
     state is a tuple of its last elements (fewer at the start): the window's last ones."""
     worst = 0.0
+    if isinstance(model, GlobalAR):  # (rnn state, history, t) against (history, t, h[, c])
+        rnn, history, t = state
+        assert int(outputs[1][0]) == int(t[0])
+        worst = nan_aware_error(outputs[0][0], history[0])
+        rnn = () if rnn is None else rnn if isinstance(rnn, tuple) else (rnn,)
+        for expected, actual in zip(rnn, outputs[2:], strict=False):
+            worst = max(worst, nan_aware_error(actual, expected))
+        return worst
     if isinstance(model, CLASSICAL):
         if not outputs:  # a graph without a state (the unigram, a random walk on increments): step reads none
             return 0.0
@@ -117,6 +126,11 @@ def compare_states(model, state, outputs):
     return worst
 
 
+def fed_back(meta, feeds, out):
+    """The next call's inputs: every output ``s_next`` as the input ``s``; the other inputs as they were."""
+    return feeds | {o["name"].removesuffix("_next"): v for o, v in zip(meta["outputs"][1:], out[1:], strict=True)}
+
+
 def parity(model, elements, **extra):
     """Run ``step`` and the exported graph side by side over ``elements``, each carrying its own state; the worst
     relative error of the params and of the states over all steps."""
@@ -131,7 +145,7 @@ def parity(model, elements, **extra):
         out = session.run(None, {names[0]: element_array(meta, x), **feeds})
         worst_params = max(worst_params, nan_aware_error(out[0][0], params))
         worst_state = max(worst_state, compare_states(model, state, out[1:]))
-        feeds = dict(zip(names[1:], out[1:], strict=True))
+        feeds = fed_back(meta, feeds, out)
     return worst_params, worst_state
 
 
@@ -273,7 +287,7 @@ def test_the_batch_dimension_is_dynamic(family):
     x_prev = np.full(3, np.nan if port["initial"] == "nan" else port["initial"], dtype=port["dtype"])
     for t in range(21):
         out = session.run(None, {names[0]: x_prev, **feeds})
-        feeds = dict(zip(names[1:], out[1:], strict=True))
+        feeds = fed_back(meta, feeds, out)
         if t < 20:
             x_prev = np.array([seq[t].item() for seq in sequences], dtype=port["dtype"])
     assert relative_error(torch.from_numpy(out[0]).double(), torch.stack(expected).double()) < PARITY
@@ -568,3 +582,51 @@ def test_classical_metadata():
     assert meta["elements"] == {"kind": "series", "start": "nan", "covariates": 0}
     assert [p["name"] for p in meta["inputs"]] == ["x_prev", "window", "filled"]
     assert meta["inputs"][0]["dtype"] == "float64" and meta["head"]["kind"] == "studentt"
+
+
+# -- the global panel model (DeepAR) ----------------------------------------------------------------------------------
+
+
+def global_model(cell, layers, head, season=4):
+    config = GlobalARConfig(cell=cell, num_layers=layers, hidden_size=10, head=head, components=2, season=season)
+    model = scrambled(GlobalAR(config))
+    with torch.no_grad():
+        model.series_scale.fill_(37.5)  # step's scale: the graph takes it as its input "scale"
+    return model
+
+
+def panel_series(n, seed=0):
+    """A positive seasonal series around 40 (a panel has no gaps)."""
+    rng = np.random.default_rng(seed)
+    return [torch.tensor(v) for v in 40 + 5 * np.sin(np.arange(n) * np.pi / 2) + rng.normal(size=n)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "cell, layers, head",
+    [("lstm", 2, "studentt"), ("gru", 1, "gaussian"), ("rnn", 2, "mixture"), ("lstm", 1, "gaussian")],
+)
+def test_global_ar_step_equals_onnxruntime_over_500_steps(cell, layers, head):
+    worst_params, worst_state = parity(global_model(cell, layers, head), panel_series(STEPS))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_global_ar_parity_quick():
+    worst_params, worst_state = parity(global_model("lstm", 2, "studentt", season=1), panel_series(100))
+    assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_global_ar_takes_each_series_scale_and_phase():
+    """One graph for a panel: a batch of two series at scales 37.5 and 2 x 37.5 (the second twice the first)
+    gives the second's params on twice the scale (the model is scale-free); the phase is an input too."""
+    model = global_model("gru", 1, "gaussian")
+    session, meta = session_of(model)
+    assert [p["name"] for p in meta["inputs"]] == ["x_prev", "scale", "phase", "history", "t", "h"]
+    assert meta["panel"] == {"season": 4, "context_length": 8, "series_scale": 37.5}
+    feeds = initial_feeds(meta, batch=2) | {"scale": np.array([37.5, 75.0]), "phase": np.array([1, 1])}
+    x_prev = np.full(2, np.nan)
+    for v in panel_series(30):
+        out = session.run(None, {"x_prev": x_prev, **feeds})
+        feeds, x_prev = fed_back(meta, feeds, out), np.array([float(v), 2 * float(v)])
+    mu, log_sigma = out[0][:, 0], out[0][:, 1]
+    assert mu[1] == pytest.approx(2 * mu[0], rel=1e-5) and log_sigma[1] == pytest.approx(log_sigma[0] + np.log(2))

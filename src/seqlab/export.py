@@ -11,6 +11,8 @@ the head's parameters of the next element and the next state out, every tensor n
                                                                                    per window of the last order ids
     RandomWalk          (x_prev[, window])         -> (params[, window_next])      levels: the last season values
     LinearAR            (x_prev[, window, filled]) -> (params[, window_next, filled_next])   affine in the window
+    GlobalAR            (x_prev, scale, phase, history, t, h[, c]) -> (params, history_next, t_next, h_next[, c_next])
+                        scale, phase: the series' own (inputs, not state): one graph for every series of a panel
 
 ``x_prev`` is the previous element: ids (B,) int64 for text and mu-law audio (the start symbol ``V`` before the
 first), values (B,) for a series (NaN: the start, or a gap), (B, 1 + C) with past covariates, frames (B, D) (a
@@ -51,6 +53,7 @@ from seqlab.base import SequenceModel
 from seqlab.distributions import Head
 from seqlab.errors import Unsupported
 from seqlab.models.elements import FrameElements, MuLawElements, ScalarElements, TextElements
+from seqlab.models.global_ar import GlobalAR, features
 from seqlab.models.latent_ar import LatentAR
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.neural_ar import NeuralAR
@@ -64,7 +67,7 @@ METADATA_KEY = "seqlab"  # the metadata_props entry holding the JSON
 OPSET = 17
 EXAMPLE_BATCH = 2  # traced at batch 2: a batch of 1 can be folded into the graph as a constant
 NAN = "nan"  # JSON has no NaN: a fill value of NaN is written as this string
-NEURAL = (LatentAR, NeuralAR, CausalTransformer)
+NEURAL = (LatentAR, NeuralAR, CausalTransformer, GlobalAR)
 CLASSICAL = (NGram, LinearAR, RandomWalk)  # NGram: MarkovChain too
 ONNX_KINDS = tuple(c.kind for c in NEURAL) + ("markov", *(c.kind for c in CLASSICAL))
 MAX_TABLE = 2**23  # probabilities in an n-gram's dense table (64 MB in float64): orders up to 2 on text
@@ -170,6 +173,33 @@ class TransformerStep(nn.Module):
             h = block(h, keys, bias)
         params = m.elements.head_params(m.out(m.norm(h)))[:, 0]
         return params, torch.stack(caches), torch.clamp(filled + 1, max=self.keep)
+
+
+class GlobalARStep(nn.Module):
+    """``GlobalAR.step`` for a batch of series, each at its own ``scale`` s_i and season ``phase`` (``step`` uses
+    ``series_scale`` and phase 0): the scaled value ``x_prev / s_i`` joins the history of the last 2m scaled
+    values, the index ``t`` of the value predicted next advances, and the features of ``seqlab.models.global_ar``
+    go through the network; params on the series' scale. NaN in ``x_prev`` is the start (a panel has no gaps)."""
+
+    def __init__(self, model: GlobalAR) -> None:
+        super().__init__()
+        if model.embedding is not None:
+            raise Unsupported(f"{model.describe()}: a series embedding is not exported yet (docs/export.md)")
+        self.model = _frozen(model)
+        self.model.rnn.backend = "reference"
+        self.lstm, self.m = model.config.cell == "lstm", model.config.season
+
+    def forward(self, x_prev, scale, phase, history, t, *rnn):
+        start = torch.isnan(x_prev)
+        shifted = torch.cat([history[:, 1:], (x_prev / scale)[:, None]], dim=1)  # (B, 2m)
+        history = torch.where(start[:, None], history, shifted)
+        t = torch.where(start, t, t + 1)
+        lags = torch.stack([history[:, -1], history[:, -self.m], history[:, 0]], -1)[:, None]  # (B, 1, 3)
+        f, baseline = features(lags, t[:, None], phase[:, None], self.m)
+        raw, state = self.model(f, None, tuple(rnn) if self.lstm else rnn[0])
+        params = self.model.scaled_params(raw[:, 0], baseline[:, 0])
+        out = self.model.head.rescale(params, 0.0, scale.to(params.dtype))
+        return (out, history, t, *(state if self.lstm else (state,)))
 
 
 class NGramStep(nn.Module):
@@ -296,6 +326,26 @@ def step_graph(model: SequenceModel) -> StepGraph:
             Port("cache", shape, dtype, meaning, "cache_next", 0),
             Port("filled", ["batch"], "int64", f"real slots of the cache, 0 .. {c.context - 1}", "filled_next", 0),
         ]
+    elif isinstance(model, GlobalAR):
+        module, c = GlobalARStep(model), model.config
+        x = Port("x_prev", ["batch"], "float64", "previous value (NaN: the start of the series)", initial=NAN)
+        scale = float(model.series_scale)
+        meaning = f"the series' scale s_i, the mean |x| of its last {c.context} values before the forecast origin "
+        meaning += f"(1 if all 0; step uses series_scale, {scale:g})"
+        fixed = [
+            Port("scale", ["batch"], "float64", meaning, None, scale),
+            Port("phase", ["batch"], "int64", "the season position of the series' first value", None, 0),
+        ]
+        shape = [c.num_layers, "batch", c.hidden_size]
+        states = [
+            Port("history", ["batch", 2 * c.season], "float64", "the last 2m values / scale", "history_next", NAN),
+            Port("t", ["batch"], "int64", "the index in the series of the value predicted next", "t_next", 0),
+            Port("h", shape, dtype, "hidden state of every layer", "h_next", 0),
+        ]
+        if c.cell == "lstm":
+            states.append(Port("c", shape, dtype, "cell state of every layer", "c_next", 0))
+        outputs = [params] + [Port(s.feedback, s.shape, s.dtype, f"the next {s.name}") for s in states]
+        return StepGraph(module, [x, *fixed, *states], outputs)
     elif isinstance(model, NGram):
         module = NGramStep(model)
         states = [_window(x, model.order)] if model.order else []
@@ -425,7 +475,13 @@ def metadata(model: SequenceModel, graph: StepGraph) -> dict:
         "head": head_json(model.head),
         "transform": model.transform.to_json() if model.transform is not None else None,
         "data": model.data_spec.to_json() if model.data_spec is not None else None,
-    }
+    } | (_panel_json(model) if isinstance(model, GlobalAR) else {})
+
+
+def _panel_json(model: GlobalAR) -> dict:
+    """What a global model's caller computes per series: its scale over the context, its season phase."""
+    c = model.config
+    return {"panel": {"season": c.season, "context_length": c.context, "series_scale": float(model.series_scale)}}
 
 
 # -- the file --------------------------------------------------------------------------------------------------------
