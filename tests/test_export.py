@@ -630,3 +630,9 @@ def test_global_ar_takes_each_series_scale_and_phase():
         feeds, x_prev = fed_back(meta, feeds, out), np.array([float(v), 2 * float(v)])
     mu, log_sigma = out[0][:, 0], out[0][:, 1]
     assert mu[1] == pytest.approx(2 * mu[0], rel=1e-5) and log_sigma[1] == pytest.approx(log_sigma[0] + np.log(2))
+
+
+def test_a_float64_model_exports_in_float64():
+    model = text_model("latent_ar", cell="gru", reset="before", num_layers=2, hidden_size=12, embedding_dim=6).double()
+    worst_params, worst_state = parity(model, text_ids(100))
+    assert worst_params < CLASSICAL_PARITY and worst_state < CLASSICAL_PARITY

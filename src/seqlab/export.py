@@ -77,7 +77,7 @@ MAX_TABLE = 2**23  # probabilities in an n-gram's dense table (64 MB in float64)
 class Port:
     """One named input or output: its shape (``"batch"`` where the batch dimension is), numpy dtype and meaning;
     a state input also names the output fed back into it (``feedback``) and the value it starts at (``initial``:
-    a number, or ``"nan"``)."""
+    a number, or ``"nan"``); an input that is not state (the global model's scale) has ``initial``, its default."""
 
     name: str
     shape: list
