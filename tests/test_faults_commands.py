@@ -22,7 +22,7 @@ from seqlab.cli_options import DATA_OPTIONS
 from seqlab.data import Vocabulary
 from seqlab.data.audio import MuLaw
 from seqlab.data.spec import AUDIO_FIELDS
-from seqlab.errors import OptionError
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.models import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.runs import sample
@@ -283,3 +283,97 @@ def test_ctrl_c_while_seqlab_starts_is_quiet_with_exit_code_130(tmp_path, delay)
     assert process.returncode in (130, -signal.SIGINT), (process.returncode, out, err)
     assert b"Traceback" not in out + err and b"internal error" not in err, err.decode()
     assert len(err.decode().strip().splitlines()) <= 1, err.decode()
+
+
+# -- the pool's prior and members refused before any fit, finite weights, no NaN in JSON (issue 35, items 6, 7) ----
+
+
+def price_csv(path, closes) -> str:
+    days = np.datetime64("2001-01-01") + np.arange(len(closes))
+    path.write_text("Date,Close\n" + "".join(f"{d},{c:.6f}\n" for d, c in zip(days, closes, strict=True)), "utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def no_fit(monkeypatch):
+    """Building any contender (the first step of every fit) fails the test."""
+    from seqlab.runs import backtest, train_pool
+
+    def built(*args, **kwargs):
+        raise AssertionError("a model was built before the options were checked")
+
+    monkeypatch.setattr(backtest, "series_contender", built)
+    monkeypatch.setattr(train_pool, "series_contender", built)
+
+
+@pytest.mark.parametrize("prior", ["0.5", "1e308"])
+def test_a_pool_prior_out_of_range_is_refused_before_any_fit(tmp_path, capsys, no_fit, prior):
+    """1e308 saved NaN weights (then "no steps to score"); 0.5 was refused by backtest after the other models had
+    been fitted."""
+    data = price_csv(
+        tmp_path / "prices.csv", 20 * np.exp(np.cumsum(0.02 * np.random.default_rng(2).standard_normal(150)))
+    )
+    argv = [
+        "backtest",
+        "--data",
+        data,
+        "--models",
+        "random_walk,linear_ar,pool",
+        "--pool-prior",
+        prior,
+        "--no-progress",
+    ]
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, "--pool-prior: the pool's prior must be a number of at least 1", "at most 1e+06")
+    argv = ["train", "--data", data, "--model", "pool", "--pool-prior", prior, "--out", str(tmp_path / "pool")]
+    code, _, err = run([*argv, "--no-progress"], capsys)
+    assert_one_line_error(code, err, "--pool-prior: the pool's prior must be a number of at least 1", "at most 1e+06")
+    assert not (tmp_path / "pool").exists()
+
+
+def test_a_garch_x_member_without_its_covariate_names_the_options_before_any_fit(tmp_path, capsys, no_fit):
+    """Inside a pool it was left out with a reason naming fields ("models: ... (give features range)")."""
+    data = price_csv(
+        tmp_path / "prices.csv", 20 * np.exp(np.cumsum(0.02 * np.random.default_rng(3).standard_normal(150)))
+    )
+    argv = ["train", "--data", data, "--model", "pool", "--members", "random_walk,garchx-t", "--no-progress"]
+    code, _, err = run([*argv, "--out", str(tmp_path / "pool")], capsys)
+    assert_one_line_error(code, err, "--members: garchx-t reads one exogenous variance", "give --features range")
+    assert not (tmp_path / "pool").exists()
+    argv = ["backtest", "--data", data, "--models", "random_walk,pool,garchx-t", "--no-progress"]
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, "--models: garchx-t reads one exogenous variance", "give --features range")
+
+
+def test_pool_weights_are_finite_at_the_largest_prior():
+    from seqlab.models.pool import MAX_PRIOR, pool_weights
+
+    w = pool_weights(np.random.default_rng(0).normal(-1.0, 1.0, (5, 60)), MAX_PRIOR)
+    assert np.isfinite(w).all() and np.allclose(w, 0.2, atol=1e-4)
+
+
+def test_a_pool_with_non_finite_weights_is_never_saved(tmp_path):
+    from seqlab.models.pool import Pool
+    from seqlab.models.random_walk import RandomWalk
+
+    pool = Pool(["a", "b"])
+    pool.members = [RandomWalk().fit(np.random.default_rng(0).standard_normal(30))] * 2
+    pool.reads_covariates, pool.weights = [False, False], torch.tensor([float("nan")] * 2, dtype=torch.float64)
+    with pytest.raises(SeqlabError, match="not finite"):
+        io.save(pool, tmp_path / "pool")
+    assert not (tmp_path / "pool" / io.WEIGHTS_FILE).exists()
+
+
+def test_a_backtest_of_a_constant_series_writes_valid_json(tmp_path, capsys):
+    """MASE divides by the random walk's MAE, 0 on a constant series: null, not NaN (which no JSON parser takes)."""
+    import json
+
+    def strict(text: str):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in JSON"))
+
+    data = price_csv(tmp_path / "flat.csv", [5.0] * 120)
+    argv = ["backtest", "--data", data, "--models", "random_walk", "--folds", "5", "--samples", "20", "--no-progress"]
+    code, out, err = run([*argv, "--json", "--out", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    assert strict(out)["results"][0]["mase"] is None
+    assert strict((tmp_path / "out" / "backtest.json").read_text())["results"][0]["mase"] is None

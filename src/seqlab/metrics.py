@@ -78,14 +78,15 @@ def coverage(y: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
 
 
 def forecast_scores(samples: np.ndarray, y: np.ndarray, naive_mae: float) -> dict:
-    """MAE (of the median), RMSE (of the mean), MASE (MAE over the random walk's MAE on the same targets),
-    CRPS and the coverage of the 50% and 80% intervals, for sample paths ``(S, ...)`` of targets ``y (...)``."""
+    """MAE (of the median), RMSE (of the mean), MASE (MAE over the random walk's MAE on the same targets; None
+    where that is 0, a constant series: JSON has no NaN), CRPS and the coverage of the 50% and 80% intervals, for
+    sample paths ``(S, ...)`` of targets ``y (...)``."""
     median, mean = np.median(samples, axis=0), samples.mean(axis=0)
     mae = float(np.abs(median - y).mean())
     return {
         "mae": mae,
         "rmse": float(np.sqrt(((mean - y) ** 2).mean())),
-        "mase": mae / naive_mae if naive_mae > 0 else math.nan,
+        "mase": mae / naive_mae if naive_mae > 0 else None,
         "crps": float(crps_from_samples(samples, y).mean()),
         "coverage_50": interval_coverage(samples, y, 0.5),
         "coverage_80": interval_coverage(samples, y, 0.8),

@@ -18,7 +18,7 @@ import torch
 
 from seqlab.base import SequenceModel
 from seqlab.data.text import Vocabulary
-from seqlab.errors import OptionError
+from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import aic
 from seqlab.models import sizing
 from seqlab.models.garch import GARCH, GARCH_EXAMPLES, GARCHConfig
@@ -28,7 +28,7 @@ from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
-from seqlab.models.pool import PRIOR, Pool, SeriesContender
+from seqlab.models.pool import PRIOR, Pool, SeriesContender, check_prior
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 from seqlab.training import Callback, TrainerConfig
@@ -181,17 +181,39 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
         return SeriesContender(name, ar, lambda data, callbacks: fit_values(ar, data) | {"order": ar.order})
     if (config := GARCHConfig.from_name(name)) is not None:
         garch = GARCH(config)
-        if garch.num_covariates and garch.num_covariates != covariates:
-            raise OptionError(
-                f"{{0}}: {name} reads one exogenous variance beside the values; the data have {covariates} "
-                "covariates (give {1} range)",
-                "models",
-                "features",
-            )
+        check_exogenous(name, covariates)
         fit = lambda data, callbacks: fit_values(garch, data) | {"aic": in_sample_aic(garch)}  # noqa: E731
         return SeriesContender(name, garch, fit, garch.num_covariates > 0)
     choices = ", ".join(SERIES_MODELS + GARCH_EXAMPLES)
     raise OptionError(f"{{0}}: unknown {name!r}; choose from {choices}", "models")
+
+
+def check_exogenous(name: str, covariates: int, listed: str = "models") -> None:
+    """A GARCH-X contender reads one exogenous variance beside the values: refuse data with ``covariates`` other
+    than one, naming the option that ``listed`` it (``models``; a pool's ``members``) and ``features``."""
+    config = GARCHConfig.from_name(name)
+    needs = GARCH(config).num_covariates if config is not None else 0
+    if needs and needs != covariates:
+        raise OptionError(
+            f"{{0}}: {name} reads one exogenous variance beside the values; the data have {covariates} "
+            "covariates (give {1} range)",
+            listed,
+            "features",
+        )
+
+
+def check_contenders(names: Sequence[str], options: SeriesOptions, covariates: int, listed: str = "models") -> None:
+    """Refuse, before anything is fitted, what the contenders ``names`` (and a pool's members) would refuse only
+    when their turn came: the pool's prior (``check_prior``) and a GARCH-X name without its covariate. Inside a
+    pool such a member was merely left out, its reason naming fields (``models``), not options. ``listed`` names
+    the option that gave ``names``."""
+    if "pool" in names:
+        try:
+            check_prior(options.pool_prior)
+        except SeqlabError as e:
+            raise OptionError(f"{{0}}: {e}", "pool_prior") from None
+    for name in (*names, *(options.pool_members if "pool" in names else ())):
+        check_exogenous(name, covariates, listed)
 
 
 def fit_values(model: SequenceModel, data: torch.Tensor) -> dict:

@@ -60,6 +60,9 @@ from seqlab.training import Callback
 
 TAIL = 0.5  # share of the training series on which the weights are chosen
 PRIOR = 1.0  # Dirichlet concentration on the weights: prior - 1 pseudo-observations per member (pool_dev.py)
+# At most: a million pseudo-observations per member make the weights equal to 5 digits on any tail a series has;
+# 1e308 overflowed N + K (prior - 1) and saved NaN weights
+MAX_PRIOR = 1e6
 BLOCKS = 4  # the members are fitted again at the start of each of this many blocks of that tail
 MIN_TAIL = 5  # values at least in that tail
 MIN_MEMBER_VALUES = 20  # values at least before the tail, to fit the members on
@@ -94,15 +97,25 @@ def failure(e: Exception) -> str:
 
 
 def check_prior(prior: float) -> None:
-    """A Dirichlet concentration of at least 1 (1: the log score alone; below 1 the objective is not concave)."""
-    if not 1.0 <= prior < float("inf"):
-        raise SeqlabError(f"the pool's prior must be a number of at least 1 (1: the log score alone), got {prior}")
+    """A Dirichlet concentration in [1, ``MAX_PRIOR``] (1: the log score alone; below 1 the objective is not
+    concave)."""
+    if not 1.0 <= prior <= MAX_PRIOR:
+        raise SeqlabError(
+            f"the pool's prior must be a number of at least 1 (1: the log score alone) and at most {MAX_PRIOR:g}, "
+            f"got {prior:g}"
+        )
 
 
 def check_member_count(count: int) -> None:
     """At most ``MAX_MEMBERS`` members (checked before any is built or loaded)."""
     if count > MAX_MEMBERS:
         raise SeqlabError(f"a pool holds at most {MAX_MEMBERS:,} members, got {count:,}")
+
+
+def check_weights(w: np.ndarray) -> None:
+    """Weights that are finite, non-negative and sum to 1 (what ``load_state_dict`` takes)."""
+    if not np.isfinite(w).all() or (w < 0).any() or abs(w.sum() - 1) > 1e-6:
+        raise SeqlabError(f"the pool's weights are not finite non-negative shares summing to 1: {w.tolist()[:5]}")
 
 
 def pool_weights(log_probs: np.ndarray, prior: float = 1.0) -> np.ndarray:
@@ -268,6 +281,7 @@ class Pool(SequenceModel):
             raise SeqlabError(f"no pool member could be scored on the weighting tail: {why}")
         w = np.zeros(len(self.names))
         w[scored] = pool_weights(log_probs[scored], self.prior)
+        check_weights(w)
         pooled = np.logaddexp.reduce(np.log(np.maximum(w[scored], 1e-300))[:, None] + log_probs[scored], axis=0)
         member_nll = (-log_probs.mean(axis=1)).tolist()
         self.tail_scores = {
@@ -418,6 +432,7 @@ class Pool(SequenceModel):
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         self._check_fitted()
+        check_weights(self.weights.numpy())  # never saved unless a load would take them
         tensors = {"weights": self.weights.clone()}
         for i, member in enumerate(self.members):
             prefix = f"{MEMBER_PREFIX}{i}."
@@ -430,8 +445,8 @@ class Pool(SequenceModel):
         weights = tensors.get("weights")
         if weights is None or weights.shape != (len(self.names),) or weights.dtype != torch.float64:
             raise RuntimeError(f"expected float64 'weights' of shape ({len(self.names)},)")
-        if bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-6:
-            raise RuntimeError("the pool's weights must be non-negative and sum to 1")
+        if not bool(torch.isfinite(weights).all()) or bool((weights < 0).any()) or abs(float(weights.sum()) - 1) > 1e-6:
+            raise RuntimeError("the pool's weights must be finite, non-negative and sum to 1")
         index = {f"{MEMBER_PREFIX}{i}": i for i in range(len(self.members))}
         own: list[dict[str, torch.Tensor]] = [{} for _ in self.members]
         unexpected = []

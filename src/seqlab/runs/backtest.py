@@ -46,6 +46,7 @@ from seqlab.models.families import (
     SERIES_MODELS,
     SeriesContender,
     SeriesOptions,
+    check_contenders,
     known_series_name,
     series_contender,
 )
@@ -193,6 +194,7 @@ def backtest(
     naive_mae = float(np.abs(naive - targets).mean())
     y_test = torch.from_numpy(y[cut:])
     options = spec.contender_options(differenced)
+    check_contenders(models, options, elements.shape[1] - 1 if elements.ndim == 2 else 0)  # before any fit
     rows, log_probs, aics = [], {}, {}
     notice = sizing.short_series_notice(torch.from_numpy(elements[:cut]))
     if notice and any(m in (*NEURAL_SERIES_MODELS, "pool") for m in models):

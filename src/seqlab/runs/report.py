@@ -85,5 +85,6 @@ def write_report(
     paths = [out / f"{stem}.md", out / f"{stem}.csv", out / f"{stem}.json"]
     write_text(paths[0], markdown)
     write_text(paths[1], csv_text(rows))
-    atomic.write_json(paths[2], json.loads(json.dumps(record, default=float)))
+    # JSON has no NaN or infinity: a number left undefined (a measure of a constant series) is written as null
+    atomic.write_json(paths[2], json.loads(json.dumps(record, default=float), parse_constant=lambda _: None))
     return paths

@@ -17,7 +17,7 @@ from seqlab import io
 from seqlab.data.dataset import ELEMENT_NAMES, Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
-from seqlab.models.families import SeriesOptions, known_series_name, series_contender
+from seqlab.models.families import SeriesOptions, check_contenders, known_series_name, series_contender
 from seqlab.models.pool import PRIOR, Pool
 from seqlab.runs import run_directory
 from seqlab.runs.progress import fitting
@@ -36,7 +36,10 @@ def pool_options(dataset: Dataset, model: dict, trainer: dict) -> SeriesOptions:
     head, hidden = model.get("head", "gaussian"), model.get("hidden_size", 64)
     prior = model.get("pool_prior", PRIOR)
     seed = trainer.get("seed", 0)
-    return SeriesOptions(differenced, head, hidden, seed=seed, pool_members=members, pool_prior=prior)
+    options = SeriesOptions(differenced, head, hidden, seed=seed, pool_members=members, pool_prior=prior)
+    covariates = dataset.train.shape[1] - 1 if dataset.train.dim() == 2 else 0
+    check_contenders(("pool",), options, covariates, listed="members")  # before a folder is claimed or a fit
+    return options
 
 
 def train_pool(
