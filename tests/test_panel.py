@@ -117,6 +117,18 @@ def test_a_local_dask_cluster_gives_the_same_numbers(tmp_path, capsys):
     assert_one_line_error(code, err, "--cluster local:N needs a positive number of workers")
 
 
+def test_a_global_model_is_trained_once_on_every_training_part(tmp_path):
+    """global-lstm: one network on the panel's training parts, every series forecast and scored like the others."""
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(36, i) for i in range(3)})
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=4, samples=20, progress=False)
+    spec.models, spec.steps = ("seasonal_naive", "global-lstm"), 3
+    result = run_panel_backtest(spec, say=lambda _: None)
+    rows = [r for r in result.rows if r["model"] == "global-lstm"]
+    assert sorted(r["id"] for r in rows) == ["s0", "s1", "s2"] and all(r["values"] == 32 for r in rows)
+    assert all(np.isfinite(r[k]) for r in rows for k in ("mase", "smape", "msis", "scaled_crps", "log_score"))
+    assert [m["model"] for m in result.summary] == ["seasonal_naive", "global-lstm"]
+
+
 def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, capsys):
     series = {f"s{i}": seasonal(40, i) for i in range(2)} | {"flat": [3.0] * 40}
     write_long(tmp_path / "panel.csv", series)

@@ -262,7 +262,8 @@ def build_parser() -> Parser:
         "--holdout",
         action="store_true",
         help="every series of the file, each forecast from --horizon values before its end (the M-competitions' "
-        f"protocol), scale-free scores averaged over the series; models {', '.join(panel.PANEL_MODELS)}",
+        "protocol), scale-free scores averaged over the series; models "
+        + ", ".join([*panel.PANEL_MODELS, *panel.GLOBAL_MODELS]),
     )
     p.add_argument("--season", type=positive_int, help="values per season (default: from the dates, monthly 12)")
     p.add_argument(
@@ -508,6 +509,7 @@ def panel_backtest(args) -> int:
         seed=args.seed,
         jobs=args.jobs or os.cpu_count() or 1,
         cluster=args.cluster,
+        steps=args.steps,
         out=args.out,
         progress=not args.no_progress,
     )

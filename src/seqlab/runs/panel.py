@@ -19,7 +19,7 @@ import multiprocessing
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +32,8 @@ from seqlab.base import SequenceModel
 from seqlab.data.panel import Panel, load_panel
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.ets import ETS, ETSConfig
+from seqlab.models.global_ar import GlobalAR, GlobalARConfig
+from seqlab.models.global_ar import point_forecast as global_point_forecast
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.pool import Pool, SeriesContender
 from seqlab.models.random_walk import RandomWalk
@@ -62,6 +64,8 @@ def pool_of_members(m: int) -> Pool:
 
 
 PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": pool_of_members}
+# one network trained across every series of the panel (seqlab.models.global_ar), by its cell
+GLOBAL_MODELS = {"global-lstm": "lstm", "global-gru": "gru", "global-rnn": "rnn"}
 DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
 LEVELS = (0.8, 0.95)
 MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
@@ -82,15 +86,15 @@ class PanelSpec:
     seed: int = 0
     jobs: int = 1
     cluster: str | None = None  # a Dask scheduler's address (tcp://host:8786), or local:N for N local workers
+    steps: int | None = None  # the global models' training steps (default: GlobalARConfig's)
     out: Path | None = None
     progress: bool = True
 
     def check(self) -> None:
-        unknown = [m for m in self.models if m not in PANEL_MODELS]
+        unknown = [m for m in self.models if m not in PANEL_MODELS and m not in GLOBAL_MODELS]
         if unknown:
-            raise OptionError(
-                f"{{0}}: unknown {unknown[0]} on a panel; choose from {', '.join(PANEL_MODELS)}", "models"
-            )
+            known = ", ".join([*PANEL_MODELS, *GLOBAL_MODELS])
+            raise OptionError(f"{{0}}: unknown {unknown[0]} on a panel; choose from {known}", "models")
         if self.jobs < 1:
             raise OptionError(f"{{0}} must be a positive integer, got {self.jobs}", "jobs")
 
@@ -119,7 +123,12 @@ class PanelResult:
 def forecast_one(model: SequenceModel, train: np.ndarray, horizon: int, samples: int, seed: int) -> dict:
     """Point, mean, sd, intervals and sample paths of ``model`` (fitted on ``train``) for the next ``horizon``."""
     paths = model.sample_paths(train, horizon, samples, seed=seed).numpy()
-    closed = model.closed_form_forecast(train, horizon)
+    return from_paths(paths, model.closed_form_forecast(train, horizon), point_forecast(model, train, horizon))
+
+
+def from_paths(paths: np.ndarray, closed: tuple | None = None, point: np.ndarray | None = None) -> dict:
+    """A forecast's summaries from its sample paths (S, horizon): the exact Gaussian ``closed`` (mean, sd) where
+    the model has one, else the paths' moments and quantiles; the point forecast given, else the mean."""
     if closed is not None:
         mean, sd = closed
         bands = {
@@ -128,7 +137,6 @@ def forecast_one(model: SequenceModel, train: np.ndarray, horizon: int, samples:
     else:
         mean, sd = paths.mean(axis=0), paths.std(axis=0)
         bands = {level: tuple(np.quantile(paths, [(1 - level) / 2, (1 + level) / 2], axis=0)) for level in LEVELS}
-    point = point_forecast(model, train, horizon)
     point = mean if point is None else point
     return {"point": np.asarray(point), "mean": mean, "sd": np.maximum(sd, 1e-300), "bands": bands, "paths": paths}
 
@@ -246,13 +254,16 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
         f"seqlab: panel {panel.source}: {len(work)} series (season {panel.season}), {len(left_out)} left out; "
         f"horizon {spec.horizon}; models {', '.join(spec.models)}; {spec.jobs} process(es)"
     )
-    arguments = (spec.models, spec.horizon, panel.season, spec.samples, spec.seed)
+    local = tuple(m for m in spec.models if m not in GLOBAL_MODELS)
+    arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed)
     start = time.perf_counter()
-    rows = (
-        _run_on_cluster(work, arguments, spec.cluster, spec.progress)
-        if spec.cluster
-        else _run(work, arguments, spec.jobs, spec.progress)
-    )
+    rows = []
+    if local:
+        run = _run_on_cluster if spec.cluster else _run
+        rows += run(work, arguments, spec.cluster or spec.jobs, spec.progress)
+    for name in (m for m in spec.models if m in GLOBAL_MODELS):
+        say(f"seqlab: training {name} on the {len(work)} series' training parts")
+        rows += global_rows(name, work, panel, spec)
     seconds = time.perf_counter() - start
     order = {ident: k for k, (ident, _, _) in enumerate(work)}
     rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
@@ -283,6 +294,40 @@ def _run(work: list, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
         return rows
     finally:
         bar.close()
+
+
+def season_phases(starts: list[str], season: int) -> np.ndarray:
+    """Each series' position in the season at its first value, from its start date (monthly: the month, quarterly:
+    the quarter); 0 where there is no date or no calendar season."""
+    phases = np.zeros(len(starts), dtype=np.int64)
+    for k, start in enumerate(starts):
+        if start and season in (12, 4):
+            month = int(start[5:7]) - 1
+            phases[k] = month if season == 12 else month // 3
+    return phases
+
+
+def global_rows(name: str, work: list, panel: Panel, spec: PanelSpec) -> list[dict]:
+    """One network trained on every series' training part (its own validation window cut from their ends), then
+    every series forecast in one batched pass, each scored as the per-series models are; a row's seconds are the
+    total shared evenly over the series."""
+    h, m = spec.horizon, panel.season
+    trains = [y[:-h] for _, y, _ in work]
+    values = np.concatenate(trains)
+    offsets = np.concatenate([[0], np.cumsum([len(t) for t in trains])]).astype(np.int64)
+    phases = season_phases([panel.starts[i] for _, _, i in work], m)
+    start = time.perf_counter()
+    config = GlobalARConfig(cell=GLOBAL_MODELS[name], season=m, horizon=h, seed=spec.seed)
+    model = GlobalAR(replace(config, steps=spec.steps) if spec.steps else config)
+    model.fit_panel(values, offsets, m, phases)
+    paths = model.forecast_panel(values, offsets, h, spec.samples, spec.seed, phases)  # (N, S, h)
+    each = (time.perf_counter() - start) / len(work)
+    rows = []
+    for k, (ident, y, _) in enumerate(work):
+        f = from_paths(paths[k], point=global_point_forecast(paths[k][None])[0])
+        row = {"id": ident, "model": name, "values": len(trains[k])} | score_one(trains[k], y[-h:], f, m)
+        rows.append(row | {"error": "", "seconds": each})
+    return rows
 
 
 def _chunks(work: list, parts: int) -> list[list]:
