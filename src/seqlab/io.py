@@ -37,6 +37,7 @@ from seqlab.distributions import FrameHead, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.limits import memory_budget
 from seqlab.models.elements import FrameLayout, data_from_config
+from seqlab.models.global_ar import FEATURES as GLOBAL_FEATURES
 from seqlab.recurrent import CELLS
 from seqlab.transforms import Transform
 
@@ -265,11 +266,23 @@ def transformer_weights(settings, D: int, P: int) -> list[tuple[int, int]]:
     return [(L * block[0], L * block[1]), layer_norm(D), linear(D, P)]
 
 
-# kind -> (the field that sizes the embedding, the network's tensors); every nn.Module kind has one (a test checks)
+def global_ar_weights(settings) -> list[tuple[int, int]]:
+    """The global panel model: its series scale (a scalar), the series embedding (if any), ``Recurrent`` over the
+    features and that embedding, the head over H (``seqlab.models.global_ar``)."""
+    H, E, above = settings.hidden_size, settings.series_embedding, settings.num_layers - 1
+    G, D = CELLS[settings.cell].num_gates * H, GLOBAL_FEATURES + E
+    P = continuous_head(settings.head, settings.components).num_params
+    embedding = [(1, settings.num_series * E)] if E else []
+    return [(1, 1), *embedding, (4, G * (D + H + 2)), (4 * above, above * G * (2 * H + 2)), linear(H, P)]
+
+
+# kind -> (the field that sizes the embedding, the network's tensors); every nn.Module kind has one (a test checks);
+# a model without an element codec (the global panel model) has no embedding field: its network alone
 IMPLIED_WEIGHTS = {
     "latent_ar": ("embedding_dim", latent_ar_weights),
     "neural_ar": ("embedding_dim", neural_ar_weights),
     "causal_transformer": ("d_model", transformer_weights),
+    "global_ar": (None, global_ar_weights),
 }
 
 
@@ -282,6 +295,9 @@ def implied_weights(model_class: type[SequenceModel], config: dict, path: Path) 
     try:
         settings = model_class.config_class(**config.get("config", {}))
         settings.validate()
+        if embedding_field is None:
+            parts = network(settings)
+            return sum(t for t, _ in parts), sum(n for _, n in parts)
         data = data_from_config(config)  # a Vocabulary, MuLaw, FrameLayout or None (a series)
     except SeqlabError as e:
         raise SeqlabError(f"{path}: invalid model config ({e})") from None
