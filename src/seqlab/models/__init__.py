@@ -4,6 +4,7 @@ declaring its ``kind``: importing its module here is all a new family needs."""
 from seqlab.base import MODELS
 from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.garch import GARCH, GARCHConfig
+from seqlab.models.global_ar import GlobalAR, GlobalARConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.linear_ar import LinearAR
@@ -21,6 +22,8 @@ __all__ = [
     "ETSConfig",
     "GARCH",
     "GARCHConfig",
+    "GlobalAR",
+    "GlobalARConfig",
     "InfiniGram",
     "LatentAR",
     "LatentARConfig",
