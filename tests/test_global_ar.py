@@ -3,6 +3,7 @@ synthetic seasonal panel, a validation window that never reaches the held-out pa
 SequenceModel, and the saved config and weights."""
 
 import copy
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -10,13 +11,15 @@ import torch
 from helpers import stepped_log_probs
 
 import seqlab
-from seqlab import io
+from seqlab import io, metrics
 from seqlab.data.synthetic_panel import seasonal_panel
 from seqlab.errors import SeqlabError
 from seqlab.models.global_ar import (
     GlobalAR,
     GlobalARConfig,
     PanelValues,
+    Validation,
+    crps_of_paths,
     holdout_split,
     point_forecast,
     validation_split,
@@ -100,19 +103,31 @@ def seasonal_naive_nll(values, offsets, h: int, m: int) -> float:
 
 @pytest.mark.slow
 def test_training_lowers_the_validation_nll_below_the_untrained_network_and_seasonal_naive(panel):
+    """Validated by the one-step NLL: below the untrained network's and a per-series seasonal naive one's; and the
+    same training lowers the validation CRPS of the sample paths (the default validation) below the untrained
+    network's (the seasonal naive forecast with a Student-t of scale 1)."""
     values, offsets, phases = panel
     train, train_offsets, _ = holdout_split(values, offsets, H)
     torch.manual_seed(0)
-    config = GlobalARConfig(hidden_size=16, num_layers=1, season=M, horizon=H, lr=3e-3, steps=150, eval_every=50)
+    config = GlobalARConfig(
+        hidden_size=16, num_layers=1, season=M, horizon=H, lr=3e-3, steps=150, eval_every=50, validation="nll"
+    )
     model = GlobalAR(config)
     model.fit_panel(train, train_offsets, phases=phases)
     history = [r["valid_nll"] for r in model.training_result.history]
-    untrained = GlobalAR(config).fit_panel(train, train_offsets, phases=phases, steps=1, eval_every=1)
-    first = untrained.training_result.history[0]["valid_nll"]
+    untrained = GlobalAR(config)
+    first = untrained.fit_panel(train, train_offsets, phases=phases, steps=1, eval_every=1).training_result.history
     baseline = seasonal_naive_nll(train, train_offsets, H, M)
     assert model.training_result.best_valid_nll == min(history)
-    assert min(history) < first - 0.5, (first, history)
+    assert min(history) < first[0]["valid_nll"] - 0.5, (first, history)
     assert min(history) < baseline, (baseline, history)
+
+    full = PanelValues(train, train_offsets, phases)
+    fit, validated = validation_split(full, H)
+    C = model.config.context
+    valid = Validation(window_batch(full, validated, full.lengths[validated], C + H, C, M), fit, validated)
+    model.config = replace(model.config, validation="crps")
+    assert model.validation_score(valid) < 0.5 * GlobalAR(model.config).validation_score(valid)
 
 
 def test_the_validation_window_is_the_end_of_the_training_part_and_never_the_held_out_part(panel):
@@ -187,3 +202,10 @@ def test_config_and_weights_rebuild_the_model(fitted, tmp_path):
     seqlab.save(model, tmp_path / "m")
     loaded = seqlab.load(tmp_path / "m")
     assert np.array_equal(loaded.forecast_panel(train, offsets, H, 5, seed=1, phases=phases), expected)
+
+
+def test_the_crps_of_paths_is_the_metrics_one():
+    rng = np.random.default_rng(0)
+    z, y = rng.standard_normal((3, 17, 4)), rng.standard_normal((3, 4))
+    ours = crps_of_paths(torch.from_numpy(z), torch.from_numpy(y)).numpy()
+    np.testing.assert_allclose(ours, np.stack([metrics.crps_from_samples(z[i], y[i]) for i in range(3)]), rtol=1e-12)

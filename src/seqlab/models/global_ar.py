@@ -15,10 +15,11 @@ difference (MASE's scale) is exactly equivariant too but makes inputs of a smoot
 that moves by 10 a season would be inputs near 100), so the mean absolute value it is. A context of zeros has
 scale 1. ``log s_i`` is not an input (DeepAR's optional feature): that would break the equivariance.
 
-**Features** ``f_t`` (D = 13, plus an optional learned embedding of the series id, off by default)::
+**Features** ``f_t`` (D = 15, plus an optional learned embedding of the series id, off by default)::
 
-    z_{t-1}, z_{t-m}, z_{t-2m}        the last value and the lags at one and two seasons (0 where unknown)
-    3 missing flags                   1 where that value is before the series' start
+    z_{t-1}, z_{t-m}, z_{t-m-1}, z_{t-2m}   the last value, the lags at one and two seasons, and the last value
+                                            a season back (z_{t-1} - z_{t-m-1}: the level's change over a season)
+    4 missing flags                         1 where that value is before the series' start (its input is 0)
     log1p(t)                          the series' age: t is the index of the predicted value in its series
     sin, cos(2 pi k p / m), k = 1..3  p = (phase_i + t) mod m, the position in the season; harmonics k > m / 2 are 0
 
@@ -42,10 +43,12 @@ cosine schedule, gradient clipping and early stopping are the shared ``Trainer``
 windows, seeded by ``(seed, step)``.
 
 **Validation.** The last ``h`` values of every series' training part (those of at least ``h + 2`` values) are cut
-off before training: the network never trains on them, and every ``eval_every`` steps its one-step NLL of those
-values (teacher forced, on the scaled values, the mean over series) chooses the checkpoint kept (and stops early
-with ``patience``). The held-out part the runner scores is never given to ``fit_panel`` at all. After training,
-forecasts condition on the whole training part, validation window included (no refit on it).
+off before training: the network never trains on them. Every ``eval_every`` steps the network forecasts them from
+the end of each fit part, and the CRPS of 32 sample paths (on the scaled values, fixed seeds, the mean over series
+and steps ahead) chooses the checkpoint kept (and stops early with ``patience``): the multi-step forecast that the
+panel is scored on. The teacher-forced one-step NLL (``validation="nll"``, DeepAR's) is cheaper but picks networks
+whose paths drift (docs/forecasting.md). The held-out part the runner scores is never given to ``fit_panel`` at
+all. After training, forecasts condition on the whole training part, validation window included (no refit on it).
 
 **Forecasts** (``forecast_panel``): every series' last ``C`` values teacher forced in one batched pass, the state
 repeated for ``S`` sample paths, then ``h`` batched steps over all ``N x S`` paths, each drawing ``z`` by inverting
@@ -83,9 +86,11 @@ from seqlab.recurrent import CELLS, Recurrent
 from seqlab.training import Callback, Progress, Trainer, TrainerConfig, TrainingResult
 
 HARMONICS = 3  # sin / cos pairs of the season position
-FEATURES = 7 + 2 * HARMONICS  # 3 values, 3 missing flags, the age, the harmonics
+FEATURES = 9 + 2 * HARMONICS  # 4 values, 4 missing flags, the age, the harmonics
 BASELINES = ("seasonal", "none")
 WEIGHTINGS = ("series", "length")
+VALIDATIONS = ("crps", "nll")
+VALIDATION_PATHS = 32  # sample paths per series at each validation (CRPS)
 # what fit / fit_panel may change: settings of the data and the training, never the network's shapes
 FIT_OPTIONS = (
     "season",
@@ -93,6 +98,7 @@ FIT_OPTIONS = (
     "horizon",
     "baseline",
     "weighting",
+    "validation",
     "steps",
     "time_budget",
     "lr",
@@ -119,6 +125,7 @@ class GlobalARConfig:
     context_length: int = 0  # C: values conditioned on before the origin; 0: max(2 h, 2 m, 8)
     baseline: str = "seasonal"  # see the module docstring
     weighting: str = "series"  # windows uniform over series, or "length": proportional to a series' windows
+    validation: str = "crps"  # what picks the checkpoint: "crps" of sample paths, or the one-step "nll"
     steps: int = 500  # optimizer steps (0: the time budget alone)
     time_budget: float = 0.0  # seconds of training (0: none)
     lr: float = 1e-3
@@ -152,6 +159,8 @@ class GlobalARConfig:
             raise SeqlabError(f"unknown baseline {self.baseline!r}; choose one of {', '.join(BASELINES)}")
         if self.weighting not in WEIGHTINGS:
             raise SeqlabError(f"unknown weighting {self.weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+        if self.validation not in VALIDATIONS:
+            raise SeqlabError(f"unknown validation {self.validation!r}; choose one of {', '.join(VALIDATIONS)}")
 
     @property
     def context(self) -> int:
@@ -218,9 +227,14 @@ class Windows:
     history: torch.Tensor  # (B, 2m) float64: z of the 2m values before the window's end (sampling goes on from it)
 
 
+def lag_steps(m: int) -> tuple[int, ...]:
+    """How far back each value input reaches: 1, m, m + 1 and 2m (all within the 2m values a state keeps)."""
+    return (1, m, m + 1, 2 * m)
+
+
 def features(lags: torch.Tensor, t: torch.Tensor, phase: torch.Tensor, m: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``f_t`` (B, T, D) and the baseline ``b_t`` (B, T) from the scaled ``lags`` (B, T, 3) = (z_{t-1}, z_{t-m},
-    z_{t-2m}) (NaN: unknown), the indices ``t`` (B, T) and the series' ``phase`` (B, 1); all float64."""
+    """``f_t`` (B, T, D) and the baseline ``b_t`` (B, T) from the scaled ``lags`` (B, T, 4) of ``lag_steps(m)``
+    (NaN: unknown), the indices ``t`` (B, T) and the series' ``phase`` (B, 1); all float64."""
     missing = torch.isnan(lags)
     known = torch.where(missing, torch.zeros_like(lags), lags)
     age = torch.log1p(t.clamp(min=0).to(torch.float64))
@@ -236,17 +250,25 @@ def features(lags: torch.Tensor, t: torch.Tensor, phase: torch.Tensor, m: int) -
 
 
 def window_batch(
-    panel: PanelValues, series: np.ndarray, ends: np.ndarray, length: int, context: int, m: int
+    panel: PanelValues,
+    series: np.ndarray,
+    ends: np.ndarray,
+    length: int,
+    context: int,
+    m: int,
+    scale: np.ndarray | None = None,
 ) -> Windows:
     """The windows of ``length`` predicted values ending before ``ends`` (B,) in ``series`` (B,), scaled by the mean
-    absolute value of their first ``context`` values (those inside the series; if none, of every known one)."""
+    absolute value of their first ``context`` values (those inside the series; if none, of every known one), or by
+    the ``scale`` (B,) given."""
     t = ends[:, None] - length + np.arange(length)  # (B, T) the predicted values' indices
     x = panel.gather(series, t)
-    lags = np.stack([panel.gather(series, t - k) for k in (1, m, 2 * m)], -1)  # (B, T, 3)
-    scale = _mean_abs(x[:, :context])
-    fallback = np.isnan(scale)
-    scale[fallback] = _mean_abs(x[fallback])
-    scale = np.where(np.isnan(scale) | (scale == 0), 1.0, scale)
+    lags = np.stack([panel.gather(series, t - k) for k in lag_steps(m)], -1)  # (B, T, 4)
+    if scale is None:
+        scale = _mean_abs(x[:, :context])
+        fallback = np.isnan(scale)
+        scale[fallback] = _mean_abs(x[fallback])
+        scale = np.where(np.isnan(scale) | (scale == 0), 1.0, scale)
     history = panel.gather(series, ends[:, None] - 2 * m + np.arange(2 * m)) / scale[:, None]
     f, baseline = features(
         torch.from_numpy(lags / scale[:, None, None]),
@@ -283,6 +305,24 @@ def holdout_split(values: np.ndarray, offsets: np.ndarray, horizon: int) -> tupl
     held = offsets[1:, None] - horizon + np.arange(horizon)  # (N, horizon) indices into values
     keep[held.ravel()] = False
     return values[keep], offsets - np.arange(len(offsets)) * horizon, values[held]
+
+
+@dataclass
+class Validation:
+    """What the validation scores: the last ``h`` values of the training parts of ``series``."""
+
+    windows: Windows  # (n, C + h) windows ending at those training parts' ends: teacher forced (NLL), targets
+    fit: PanelValues  # the fit parts: the CRPS's paths start at their ends
+    series: np.ndarray  # (n,) the series validated
+
+
+def crps_of_paths(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The CRPS (n, h) of the empirical distribution of paths ``z`` (n, S, h) at ``y`` (n, h):
+    ``E|X - y| - E|X - X'| / 2``, the second term from the sorted draws, ``(2 / S^2) sum_i (2i - S - 1) x_(i)``."""
+    S = z.shape[1]
+    weights = (2 * torch.arange(1, S + 1, dtype=z.dtype) - S - 1)[None, :, None]
+    spread = 2 * (weights * z.sort(dim=1).values).sum(dim=1) / S**2
+    return (z - y[:, None]).abs().mean(dim=1) - spread / 2
 
 
 def validation_split(panel: PanelValues, horizon: int) -> tuple[PanelValues, np.ndarray]:
@@ -391,10 +431,10 @@ class GlobalAR(nn.Module, SequenceModel):
             self.config = c = replace(c, num_series=N)
             self.embedding = nn.Embedding(N, c.series_embedding).to(self.out.weight)
         fit, validated = validation_split(full, h)
-        self.validation_series = validated  # which series the validation scores (their last h training values)
         valid = None
-        if len(validated):
-            valid = window_batch(full, validated, full.lengths[validated], c.context + h, c.context, c.season)
+        if len(validated):  # the windows end at the training parts' ends: their last h values are the validation's
+            windows = window_batch(full, validated, full.lengths[validated], c.context + h, c.context, c.season)
+            valid = Validation(windows, fit, validated)
         trainer = PanelTrainer(self, c.trainer_config(), callbacks=callbacks)
         self.training_result = trainer.fit_windows(WindowSampler(fit, c), valid)
         self.eval()
@@ -417,45 +457,54 @@ class GlobalAR(nn.Module, SequenceModel):
         panel = PanelValues(values, offsets, phases)
         if self.embedding is not None and self.embedding.num_embeddings != len(panel):
             raise SeqlabError(f"this model embeds {self.embedding.num_embeddings} series; the panel holds {len(panel)}")
-        N, S, m = len(panel), num_samples, self.config.season
-        series = np.arange(N)
-        w = window_batch(panel, series, panel.lengths, self.config.context, self.config.context, m)
-        _, state = self(w.features, w.series)  # the context, teacher forced: (N, ...) states
-        state = _repeat_state(state, S)  # (N S, ...): row i S + s is path s of series i
-        history = w.history.repeat_interleave(S, 0)  # (N S, 2m) z of the values before t
-        t = torch.from_numpy(panel.lengths).repeat_interleave(S)  # (N S,) the index predicted next
-        phase = torch.from_numpy(panel.phases).repeat_interleave(S)
+        z, scale = self._sample_z(panel, np.arange(len(panel)), horizon, num_samples, seed)
+        return (z * scale[:, None, None]).numpy()
+
+    def _sample_z(
+        self, panel: PanelValues, series: np.ndarray, horizon: int, S: int, seed: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(scaled paths (n, S, horizon) after the end of each of ``series`` (n,), their scales (n,)): the last
+        ``C`` values teacher forced, then one batched step per value ahead (module docstring)."""
+        n, m, C = len(series), self.config.season, self.config.context
+        w = window_batch(panel, series, panel.lengths[series], C, C, m)
+        _, state = self(w.features, w.series)  # the context, teacher forced: (n, ...) states
+        state = _repeat_state(state, S)  # (n S, ...): row i S + s is path s of series i
+        history = w.history.repeat_interleave(S, 0)  # (n S, 2m) z of the values before t
+        t = torch.from_numpy(panel.lengths[series]).repeat_interleave(S)  # (n S,) the index predicted next
+        phase = torch.from_numpy(panel.phases[series]).repeat_interleave(S)
         ids = w.series.repeat_interleave(S) if self.embedding is not None else None
-        generators = [torch.Generator().manual_seed(seed + i) for i in range(N)]
-        z = torch.empty(N * S, horizon, dtype=torch.float64)
+        generators = [torch.Generator().manual_seed(seed + int(i)) for i in series]
+        z = torch.empty(n * S, horizon, dtype=torch.float64)
         for k in range(horizon):
-            params, state = self._advance(history, t, phase, ids, state)  # (N S, P)
+            params, state = self._advance(history, t, phase, ids, state)  # (n S, P)
             u = torch.stack([torch.rand(S, generator=g, dtype=torch.float64) for g in generators]).reshape(-1)
             z[:, k] = self.head.quantile(params.double(), u.clamp(1e-12, 1 - 1e-12).to(params.device)).cpu()
             history = torch.cat([history[:, 1:], z[:, k : k + 1]], dim=1)
             t = t + 1
-        return (z.reshape(N, S, horizon) * w.scale[:, None, None]).numpy()
+        return z.reshape(n, S, horizon), w.scale
 
     def _advance(self, history: torch.Tensor, t: torch.Tensor, phase: torch.Tensor, ids, state):
         """One step of every row: the features of value ``t`` (B,) from the scaled ``history`` (B, 2m) of the
         values before it, through the network; (the head's parameters of z_t (B, P), the new state)."""
         m = self.config.season
-        lags = torch.stack([history[:, -1], history[:, -m], history[:, 0]], -1)[:, None]  # (B, 1, 3)
+        lags = torch.stack([history[:, -k] for k in lag_steps(m)], -1)[:, None]  # (B, 1, 4)
         f, baseline = features(lags, t[:, None], phase[:, None], m)
         raw, state = self(f, ids, state)
         return self.scaled_params(raw[:, 0], baseline[:, 0]), state
 
-    def validation_nll(self, valid: Windows) -> float:
-        """The mean NLL per value of the validation windows' last ``horizon`` values (scaled), one pass."""
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                scored = torch.zeros(valid.z.shape, dtype=torch.bool)
-                scored[:, -self.config.horizon :] = True
-                return float(self.window_nll(valid, scored))
-        finally:
-            self.train(was_training)
+    @inference
+    def validation_score(self, valid: Validation) -> float:
+        """What picks the checkpoint (lower is better), on the scaled values of the validation windows:
+        ``validation="crps"``: the CRPS of ``VALIDATION_PATHS`` sample paths from the end of each fit part (fixed
+        seeds: every validation draws the same uniforms), the mean over series and steps ahead, the multi-step
+        forecast that is scored; ``"nll"``: the one-step NLL, teacher forced."""
+        h = self.config.horizon
+        if self.config.validation == "nll":
+            scored = torch.zeros(valid.windows.z.shape, dtype=torch.bool)
+            scored[:, -h:] = True
+            return float(self.window_nll(valid.windows, scored))
+        z, _ = self._sample_z(valid.fit, valid.series, h, VALIDATION_PATHS, seed=0)
+        return float(crps_of_paths(z, valid.windows.z[:, -h:]).mean())
 
     def _update_config(self, season: int | None, options: dict) -> None:
         for name in options:
@@ -484,37 +533,25 @@ class GlobalAR(nn.Module, SequenceModel):
             self.series_scale.fill_(float(scale) if scale > 0 else 1.0)
         return self
 
+    @inference
     def log_prob(self, x) -> torch.Tensor:
         """``log P(x_t | x_<t)`` (T,) of one series from its start, at the scale ``series_scale``, one pass."""
-        x = self.encode(x)
-        if not len(x):
+        y = self.encode(x).double().numpy()
+        if not len(y):
             return torch.zeros(0, dtype=torch.float64)
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                y = x.double().numpy()
-                panel = PanelValues(y, np.array([0, len(y)]))
-                t = np.arange(len(y))[None]
-                lags = np.stack(
-                    [
-                        panel.gather(np.zeros(1, np.int64), t - k)
-                        for k in (1, self.config.season, 2 * self.config.season)
-                    ],
-                    -1,
-                )
-                s = float(self.series_scale)
-                f, baseline = features(
-                    torch.from_numpy(lags / s),
-                    torch.from_numpy(t),
-                    torch.zeros(1, 1, dtype=torch.int64),
-                    self.config.season,
-                )
-                raw, _ = self(f)
-                params = self.scaled_params(raw, baseline)[0]  # (T, P)
-                return -self.head.nll(params, (x / s).to(params.dtype)) - math.log(s)
-        finally:
-            self.train(was_training)
+        s = float(self.series_scale)
+        w = window_batch(
+            PanelValues(y, np.array([0, len(y)])),
+            np.zeros(1, np.int64),
+            np.array([len(y)]),
+            len(y),
+            0,
+            self.config.season,
+            np.array([s]),
+        )
+        raw, _ = self(w.features)
+        params = self.scaled_params(raw, w.baseline)[0]  # (T, P)
+        return -self.head.nll(params, w.z[0].to(params.dtype)) - math.log(s)
 
     def initial_state(self):
         """(the network's state (None: zeros), z of the last 2m values (1, 2m), the index predicted next (1,))."""
@@ -669,5 +706,7 @@ class PanelTrainer(Trainer):
         progress.loss, progress.lr = loss_value, lr
         progress.loss_ema = loss_value if progress.loss_ema is None else 0.95 * progress.loss_ema + 0.05 * loss_value
 
-    def validation_nll(self, valid: Windows, limit: int | None) -> float:
-        return self.model.validation_nll(valid)
+    def validation_nll(self, valid: Validation, limit: int | None) -> float:
+        """The validation score (``GlobalAR.validation_score``: CRPS or NLL), which the Trainer records as
+        ``valid_nll``."""
+        return self.model.validation_score(valid)
