@@ -128,7 +128,7 @@ class GlobalARConfig:
     validation: str = "crps"  # what picks the checkpoint: "crps" of sample paths, or the one-step "nll"
     steps: int = 500  # optimizer steps (0: the time budget alone)
     time_budget: float = 0.0  # seconds of training (0: none)
-    lr: float = 1e-3
+    lr: float = 3e-3  # DeepAR: 1e-3; short CPU budgets reach a better network at 3e-3 (docs/forecasting.md)
     batch_size: int = 64
     warmup_steps: int = 20
     eval_every: int = 50  # steps between validations
@@ -407,6 +407,19 @@ class GlobalAR(nn.Module, SequenceModel):
         nll = self.head.nll(params, torch.where(known, z, torch.zeros_like(z)))  # the NaNs replaced: 0 x NaN is NaN
         return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1)
 
+    @torch.no_grad()
+    def start_head_scale(self, w: Windows) -> None:
+        """Start the head's scale at the robust spread of the scaled targets around the baseline in windows ``w``
+        (their median absolute deviation / 0.6745) instead of 1: Adam moves the log-scale bias by about ``lr`` a
+        step, so from 1 to a typical 0.05 takes thousands of steps at lr 1e-3, spent on a plateau at the seasonal
+        naive forecast."""
+        base = w.baseline if self.config.baseline == "seasonal" else torch.zeros_like(w.baseline)
+        known = ~torch.isnan(w.z)
+        spread = float((w.z - base)[known].abs().median()) / 0.6745 if bool(known.any()) else math.nan
+        if math.isfinite(spread) and spread > 0:
+            bias = self.out.bias
+            bias.copy_(self.head.rescale(bias.double(), 0.0, spread).to(bias.dtype))
+
     # -- a panel ------------------------------------------------------------------------------------------------
     def fit_panel(
         self,
@@ -435,8 +448,11 @@ class GlobalAR(nn.Module, SequenceModel):
         if len(validated):  # the windows end at the training parts' ends: their last h values are the validation's
             windows = window_batch(full, validated, full.lengths[validated], c.context + h, c.context, c.season)
             valid = Validation(windows, fit, validated)
+        sampler = WindowSampler(fit, c)
+        if not self.out.weight.any():  # a network never trained: its head starts at the data's spread
+            self.start_head_scale(sampler.batch(0))
         trainer = PanelTrainer(self, c.trainer_config(), callbacks=callbacks)
-        self.training_result = trainer.fit_windows(WindowSampler(fit, c), valid)
+        self.training_result = trainer.fit_windows(sampler, valid)
         self.eval()
         return self
 
