@@ -20,16 +20,18 @@ scale 1. ``log s_i`` is not an input (DeepAR's optional feature): that would bre
     z_{t-1}, z_{t-m}, z_{t-m-1}, z_{t-2m}   the last value, the lags at one and two seasons, and the last value
                                             a season back (z_{t-1} - z_{t-m-1}: the level's change over a season)
     4 missing flags                         1 where that value is before the series' start (its input is 0)
-    log1p(t)                          the series' age: t is the index of the predicted value in its series
-    sin, cos(2 pi k p / m), k = 1..3  p = (phase_i + t) mod m, the position in the season; harmonics k > m / 2 are 0
+    log1p(t)                                the series' age: t is the index of the predicted value in its series
+    sin, cos(2 pi k p / m), k = 1..3        p = (phase_i + t) mod m, the position in the season (harmonics with
+                                            k > m / 2 are 0)
 
 ``phase_i`` is the season position of series ``i``'s first value (from its start date; 0 when unknown, then the
 position is relative to the series' start and only the lags carry the season across series).
 
 **Baseline.** ``baseline="seasonal"`` (the default) adds ``b_t = z_{t-m}`` (``z_{t-1}`` where no season back is
 known, 0 at the start) to the head's location: with the output layer started at zero the untrained network is the
-seasonal naive forecast with a wide Student-t, and training learns corrections to it, which a short CPU budget
-reaches; ``baseline="none"`` is DeepAR's plain output.
+seasonal naive forecast, and training learns corrections to it, which a short CPU budget reaches;
+``baseline="none"`` is DeepAR's plain output. The head's scale starts at the data's spread around the baseline
+(``start_head_scale``), not at 1.
 
 **Training.** A window is ``C + h`` consecutive predicted values of one series (``C = context_length``, ``h =
 horizon``) ending at a point drawn uniformly in the series' fit part; before the series' start it is padded
@@ -38,7 +40,7 @@ negative log-likelihood of the scaled values over the whole window, teacher forc
 the window's start, as it does at the forecast's context). **Windows are weighted uniformly over series**
 (``weighting="series"``): draw a series, then an end point; the panel's score (mean MASE) weights every series
 alike, so training does too, and a few long series do not drown the short ones (``weighting="length"``,
-proportional to the number of windows, is DeepAR's; docs/forecasting.md compares the two). AdamW, warmup and a
+proportional to the number of windows, is DeepAR's; docs/forecasting.md compares them). AdamW, warmup and a
 cosine schedule, gradient clipping and early stopping are the shared ``Trainer``'s; one step draws ``batch_size``
 windows, seeded by ``(seed, step)``.
 
