@@ -53,7 +53,7 @@ from seqlab.base import SequenceModel
 from seqlab.distributions import Head
 from seqlab.errors import Unsupported
 from seqlab.models.elements import FrameElements, MuLawElements, ScalarElements, TextElements
-from seqlab.models.global_ar import GlobalAR, features
+from seqlab.models.global_ar import GlobalAR, features, lag_steps
 from seqlab.models.latent_ar import LatentAR
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.neural_ar import NeuralAR
@@ -194,7 +194,7 @@ class GlobalARStep(nn.Module):
         shifted = torch.cat([history[:, 1:], (x_prev / scale)[:, None]], dim=1)  # (B, 2m)
         history = torch.where(start[:, None], history, shifted)
         t = torch.where(start, t, t + 1)
-        lags = torch.stack([history[:, -1], history[:, -self.m], history[:, 0]], -1)[:, None]  # (B, 1, 3)
+        lags = torch.stack([history[:, -k] for k in lag_steps(self.m)], -1)[:, None]  # (B, 1, 4), as _advance
         f, baseline = features(lags, t[:, None], phase[:, None], self.m)
         raw, state = self.model(f, None, tuple(rnn) if self.lstm else rnn[0])
         params = self.model.scaled_params(raw[:, 0], baseline[:, 0])
