@@ -20,7 +20,8 @@ from that parent, so they start warm on both sides.
 The bench extra lives in its own virtual environment (statsforecast 2.x pins pandas < 3):
 
     python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0 -e '.[bench]'
-    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/m3.py --jobs 2 --docs    # the whole run, docs/panels/
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/m3.py --jobs 2 --docs    # the whole run (25 min), docs/panels/
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/m3.py --jobs 2 --docs --forms   # then the forms (untimed)
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/m3.py --series 100 --no-theta   # a quick look
 
 Outputs go to ``benchmarks/out/m3/`` (the CSV, every series' scores, the record); with ``--docs`` the record, the
