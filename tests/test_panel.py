@@ -38,6 +38,9 @@ def test_a_long_panel_is_values_plus_offsets_and_bad_series_are_left_out(tmp_pat
     good = {f"s{i}": seasonal(40 + 5 * i, i) for i in range(3)}
     bad = {"short": [1.0, 2.0], "flat": [5.0] * 30, "broken": [*seasonal(30, 9)[:10], "n/a", *seasonal(30, 9)[11:]]}
     write_long(tmp_path / "panel.csv", good | bad)
+    with (tmp_path / "panel.csv").open("a") as f:  # a month given twice, and a series with a gap of two months
+        f.write("twice,2001-01-01,1\ntwice,2001-02-01,2\ntwice,2001-02-01,3\ntwice,2001-03-01,4\ntwice,2001-04-01,5\n")
+        f.write("gap,2001-01-01,1\ngap,2001-02-01,2\ngap,2001-05-01,3\ngap,2001-06-01,4\ngap,2001-07-01,5\n")
     panel = load_panel(tmp_path / "panel.csv", id_column="unique_id", min_length=5)
     assert set(panel.ids) == set(good) and panel.season == 12  # monthly dates
     for i, ident in enumerate(panel.ids):
@@ -47,6 +50,8 @@ def test_a_long_panel_is_values_plus_offsets_and_bad_series_are_left_out(tmp_pat
         "short": "2 values, fewer than 5",
         "flat": "constant (5)",
         "broken": "value 11 is not a finite number",
+        "twice": "date 2001-02-01 is given twice",
+        "gap": "a gap from 2001-02-01 to 2001-05-01 (missing values)",
     }
 
 

@@ -150,6 +150,21 @@ def load_panel(
     return _keep_good(ids, numbers, offsets, dates, season, min_length, name)
 
 
+def uneven(dates: np.ndarray) -> str:
+    """Why a series' sorted dates cannot be read as one value per period ("" if they can): a date given twice, or a
+    gap over 1.5 times the usual step (a missing value the panel would close up, shifting the season)."""
+    steps = np.diff(dates).astype("timedelta64[s]").astype(float)
+    if not len(steps):
+        return ""
+    if (steps == 0).any():
+        return f"date {str(dates[1:][steps == 0][0])[:10]} is given twice"
+    usual = float(np.median(steps))
+    if steps.max() > 1.5 * usual:
+        k = int(np.argmax(steps))
+        return f"a gap from {str(dates[k])[:10]} to {str(dates[k + 1])[:10]} (missing values)"
+    return ""
+
+
 def _keep_good(ids, numbers, offsets, dates, season, min_length, name) -> Panel:
     """The panel of the series that can be forecast; the others in ``left_out`` with their reason."""
     keep, left_out, gaps = [], {}, []
@@ -165,6 +180,8 @@ def _keep_good(ids, numbers, offsets, dates, season, min_length, name) -> Panel:
             left_out[ident] = (
                 f"date {int(np.flatnonzero(np.isnat(dates[offsets[i] : offsets[i + 1]]))[0]) + 1} is not a date"
             )
+        elif dates is not None and (why := uneven(dates[offsets[i] : offsets[i + 1]])):
+            left_out[ident] = why
         else:
             keep.append(i)
             if dates is not None and len(gaps) < 1000:  # the season from a sample of series is as good as all
