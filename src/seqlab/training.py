@@ -404,6 +404,13 @@ class Trainer:
         params, state = net(batch[:, :-1], state)  # (B, T, P): the head's parameters for every next element
         target = model.target(batch[:, 1:])  # what the head predicts: covariates are inputs only
         loss = masked_nll(model.head, params, target)
+        self.optimise(loss, progress, lr, batch.shape[0] * (batch.shape[1] - 1) * self.world)
+        return _map_state(state, torch.Tensor.detach)
+
+    def optimise(self, loss: torch.Tensor, progress: Progress, lr: float, elements: int) -> None:
+        """Backward through ``loss``, clip, refuse a non-finite loss or gradient, step, and advance ``progress``
+        (``elements``: what the step predicted): the end of every training step, whatever its batches are."""
+        c, model = self.config, self.model
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf))
@@ -416,10 +423,9 @@ class Trainer:
         progress.step += 1
         progress.session_seconds = time.perf_counter() - started
         progress.elapsed = elapsed_before + progress.session_seconds
-        progress.elements += batch.shape[0] * (batch.shape[1] - 1) * self.world
+        progress.elements += elements
         progress.loss, progress.lr = loss_value, lr
         progress.loss_ema = loss_value if progress.loss_ema is None else 0.95 * progress.loss_ema + 0.05 * loss_value
-        return _map_state(state, torch.Tensor.detach)
 
     def validate_and_checkpoint(self, progress: Progress, valid: torch.Tensor | None, state) -> str:
         """Score the model, save it as the best if it improved and always as the last checkpoint; "" or why to

@@ -707,22 +707,7 @@ class PanelTrainer(Trainer):
             group["lr"] = lr
         windows = sampler.batch(progress.step)
         torch.manual_seed(c.seed * 1_000_003 + progress.step * 7_919)  # dropout masks
-        loss = model.window_nll(windows)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), c.clip if c.clip > 0 else math.inf))
-        loss_value = float(loss.detach())
-        if not (math.isfinite(loss_value) and math.isfinite(grad_norm)):
-            bad = ("loss", loss_value) if not math.isfinite(loss_value) else ("gradient norm", grad_norm)
-            raise self._diverged(progress.step + 1, f"the {bad[0]} became {bad[1]}")
-        self.optimizer.step()
-        started, before = self._clock
-        progress.step += 1
-        progress.session_seconds = time.perf_counter() - started
-        progress.elapsed = before + progress.session_seconds
-        progress.elements += int((~torch.isnan(windows.z)).sum())
-        progress.loss, progress.lr = loss_value, lr
-        progress.loss_ema = loss_value if progress.loss_ema is None else 0.95 * progress.loss_ema + 0.05 * loss_value
+        self.optimise(model.window_nll(windows), progress, lr, int((~torch.isnan(windows.z)).sum()))
 
     def validation_nll(self, valid: Validation, limit: int | None) -> float:
         """The validation score (``GlobalAR.validation_score``: CRPS or NLL), which the Trainer records as
