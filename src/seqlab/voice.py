@@ -25,7 +25,8 @@ Everything here is our own NumPy (no GPL code), tested against references we did
   larger). The distance of two mean mel-cepstra in dB is then (10 / ln 10) sqrt(2 sum_k (a_k - b_k)^2), the
   mel-cepstral distortion formula: by Parseval, (10 / ln 10) times the RMS over the warped frequency axis of
   the difference of the two liftered ln-amplitude envelopes.
-- ``voice_metrics``: the table ``seqlab evaluate --voice`` prints.
+- ``voice_metrics``: the table ``seqlab evaluate --voice`` prints; ``voice_targets`` checks it against the
+  targets of docs/audio.md (issue 21, item 6).
 """
 
 from __future__ import annotations
@@ -46,6 +47,18 @@ SILENCE_FLOOR_DB = -70.0
 MEL_BANDS, CEPSTRA = 40, 24
 FLOOR = 1e-8
 MEL_LOW_HZ = 60.0  # the mel-cepstra leave out hum and rumble below the lowest voice
+# the targets of docs/audio.md for generated speech: (metric, low, high), a bound relative to the data's value when
+# ``relative`` (the voiced fraction 0.4-1.4x the data's, ...), else absolute; None: no bound on that side
+TARGETS = (
+    ("voiced_fraction", 0.4, 1.4, True),
+    ("median_f0_hz", 0.85, 1.15, True),
+    ("f0_range_semitones", 0.4, 2.5, True),
+    ("f0_jump_share", None, 0.15, False),
+    ("mean_voiced_run_ms", 60.0, None, False),
+    ("hnr_db", 3.0, None, False),
+    ("loudest_over_median_db", None, 30.0, False),
+    ("mel_cepstrum_distance_db", None, 2.5, False),
+)
 METRICS = (  # name, what it is, unit
     ("voiced_fraction", "voiced fraction", ""),
     ("median_f0_hz", "median f0", "Hz"),
@@ -204,3 +217,14 @@ def voice_metrics(x: np.ndarray, rate: int, reference: np.ndarray | None = None)
             cepstral_distance_db(mean_mel_cepstrum(x, rate), reference) if reference is not None else nan
         ),
     }
+
+
+def voice_targets(data: dict, generated: dict) -> dict[str, bool]:
+    """Whether each metric of ``generated`` meets its target of ``TARGETS`` (relative ones against ``data``, both
+    ``voice_metrics`` dicts). A NaN (no voiced or no active frame) misses its target."""
+    met = {}
+    for key, low, high, relative in TARGETS:
+        value, scale = generated[key], (data[key] if relative else 1.0)
+        ok = value is not None and math.isfinite(value) and math.isfinite(scale)
+        met[key] = bool(ok and (low is None or value >= low * scale) and (high is None or value <= high * scale))
+    return met

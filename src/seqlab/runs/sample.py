@@ -16,12 +16,14 @@ from seqlab import io
 from seqlab.atomic import check_parent_dir
 from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw, load_audio, write_wav
+from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec
 from seqlab.data.vocoder import VocoderLayout, analyse, smooth_trajectories, synthesise
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
 from seqlab.runs import run_directory
+from seqlab.voice import METRICS, TARGETS, mean_mel_cepstrum, voice_metrics, voice_targets
 
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
 AUDIO_BYTES_PER_SAMPLE = 16  # an int64 id (or a float64 value) and the float32 sample written
@@ -194,3 +196,33 @@ def real_audio(data_spec: DataSpec | None, spec: SampleSpec, rate: int, part: st
     samples, _ = load_audio(real_spec.source, rate, quiet=True)
     cut = int(len(samples) * (1 - real_spec.valid_fraction))
     return samples[:cut] if part == "training" else samples[cut:]
+
+
+SUMMARY_SECONDS = 3.0  # what `train` generates to show the voice at once (about 0.1 s of frames, 0.1 s of WORLD)
+SUMMARY_SEED = 0
+MAX_DISTANCE_DB = next(high for key, _, high, _ in TARGETS if key == "mel_cepstrum_distance_db")
+
+
+def voice_summary(model: SequenceModel, dataset: Dataset, seconds: float = SUMMARY_SECONDS, seed: int = SUMMARY_SEED):
+    """One line for the end of ``seqlab train`` on audio: the voiced fraction and the mean mel-cepstrum distance
+    of ``seconds`` generated with ``seed`` (as ``seqlab sample`` and ``evaluate --voice`` generate it) beside the
+    training audio's, and how many of the eight targets of docs/audio.md these seconds meet. ``None`` for a
+    model that is not of audio."""
+    if dataset.kind != "audio":
+        return None
+    spec = SampleSpec(Path("."), seconds=seconds, seed=seed, data=str(dataset.spec.source))
+    audio, rate, _ = generate_audio(model, dataset.spec, spec)
+    real = real_audio(dataset.spec, spec, rate, "training")
+    reference = mean_mel_cepstrum(real, rate)
+    data, generated = voice_metrics(real, rate, reference), voice_metrics(audio, rate, reference)
+    met = voice_targets(data, generated)
+    labels = {key: label for key, label, _ in METRICS}
+    missed = [labels[key] for key, ok in met.items() if not ok]
+    verdict = f"all {len(met)} voice targets met" if not missed else f"targets missed: {', '.join(missed)}"
+    distance = generated["mel_cepstrum_distance_db"]
+    spectrum = f"{distance:.2f} dB" if math.isfinite(distance) else "none (no sound)"
+    return (
+        f"voice of {len(audio) / rate:g} s generated (seed {seed}): {generated['voiced_fraction']:.0%} voiced "
+        f"(the data {data['voiced_fraction']:.0%}), mean mel-cepstrum distance from the data's {spectrum} (target "
+        f"at most {MAX_DISTANCE_DB:g} dB); {verdict} (docs/audio.md; seqlab evaluate --voice measures more)"
+    )
