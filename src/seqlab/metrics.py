@@ -42,11 +42,16 @@ def likelihood_scores(log_probs: torch.Tensor, elements: str = "characters", dis
     names ``score_names(elements, discrete)`` gives. NaN entries (gaps between joined series: nothing was
     predicted there) are left out."""
     log_probs = log_probs[~torch.isnan(log_probs)]
-    if log_probs.numel() == 0:
+    return scores_from_nll(float(-log_probs.double().mean()), log_probs.numel(), elements, discrete)
+
+
+def scores_from_nll(nll: float, count: int, elements: str = "characters", discrete: bool = True) -> dict:
+    """``likelihood_scores`` from the mean NLL (nats) of ``count`` steps (``seqlab.training.score_held_out``
+    sums them chunk by chunk)."""
+    if count == 0:
         raise SeqlabError("no steps to score")
-    nll = float(-log_probs.double().mean())
     perplexity = math.exp(nll) if nll < MAX_EXP else math.inf  # a density of D-dim frames can score 1,000 nats
-    values = {"nll": nll, "bits": nll / LN2, "perplexity": perplexity, "count": log_probs.numel()}
+    values = {"nll": nll, "bits": nll / LN2, "perplexity": perplexity, "count": count}
     return {key: values[role] for role, key in score_names(elements, discrete).items() if key is not None}
 
 

@@ -39,8 +39,9 @@ import numpy as np
 import torch
 
 from seqlab import distributed
+from seqlab.base import LOG_PROB_CHUNK
 from seqlab.errors import OptionError, SeqlabError
-from seqlab.metrics import LN2
+from seqlab.metrics import LN2, scores_from_nll
 
 
 @dataclass
@@ -251,7 +252,99 @@ class WindowStream:
         epoch, w = divmod(step, self.windows_per_epoch)
         offset = int(np.random.default_rng((self.seed, epoch)).integers(self.window_size))
         starts = offset + torch.arange(self.batch_size) * self.row_length + w * self.window_size
-        return self.ids[starts[:, None] + torch.arange(self.window_size + 1)], w == 0
+        batch = self.ids[starts[:, None] + torch.arange(self.window_size + 1)]
+        # text ids of a token store come as uint8/uint16 views of the memory-mapped file: only the windows
+        # drawn are read (and widened), so memory does not grow with the corpus
+        return (batch.long() if batch.dtype in SMALL_IDS else batch), w == 0
+
+
+SMALL_IDS = (torch.uint8, torch.uint16)
+
+# Held-out scores: above ``SCORE_LIMIT`` elements, ``score_held_out`` scores ``SCORE_BLOCKS`` blocks spread evenly
+# over the held-out part (each after ``SCORE_WARMUP`` unscored elements that set up the model's state) and
+# reports their mean with its standard error; ``limit=None`` scores everything.
+SCORE_LIMIT = 1_000_000
+SCORE_BLOCKS = 100
+SCORE_WARMUP = 1024
+SCORE_CHUNK = 1 << 18  # elements per pass (a multiple of every model's own log_prob chunk)
+
+
+def log_prob_chunks(model, ids: torch.Tensor, start: int = 0, stop: int | None = None, warmup: int = 0):
+    """``log P(x_s | x_<s)`` for s in [start, stop) of ``ids`` (T,), chunk by chunk (a generator of tensors), in
+    memory bounded by the chunk: the ids may be a memory-mapped uint8/uint16 view of a token store.
+
+    A neural model (``forward(x_prev, state)``) carries its state across the chunks, running exactly the passes
+    of ``teacher_forced_log_prob``, so the values are those of ``model.log_prob(ids)``; it starts ``warmup``
+    elements before ``start`` (fewer if the ids begin sooner) with a fresh state, those not scored. An n-gram model
+    is given its ``order`` elements of context before each chunk (the same values again). Any other model
+    conditions on the whole history and is scored in one ``log_prob`` from ``start - warmup``."""
+    stop = len(ids) if stop is None else stop
+    begin = max(0, start - warmup)
+    if isinstance(model, torch.nn.Module) and hasattr(model, "target") and hasattr(model, "elements"):
+        inner = 4 * model.config.context if hasattr(model.config, "context") else LOG_PROB_CHUNK  # its log_prob's
+        first, state = model.elements.start, None
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        try:
+            with torch.no_grad():
+                for s in range(begin, stop, inner):
+                    e = min(s + inner, stop)
+                    x = model.encode(ids[s:e]).to(device)
+                    if s == 0:
+                        x_prev = torch.cat([x.new_full((1, *x.shape[1:]), first), x[:-1]])
+                    else:
+                        x_prev = torch.cat([model.encode(ids[s - 1 : s]).to(device), x[:-1]])
+                    params, state = model(x_prev[None], state)
+                    out = -model.head.nll(params[0], model.target(x))
+                    yield out[max(0, start - s) :]
+        finally:
+            model.train(was_training)
+        return
+    order = getattr(model, "order", None) if getattr(model, "kind", None) == "ngram" else None
+    if order is None:
+        yield model.log_prob(ids[begin:stop])[start - begin :]
+        return
+    for s in range(start, stop, SCORE_CHUNK):
+        context = max(begin, s - order)
+        yield model.log_prob(ids[context : min(s + SCORE_CHUNK, stop)])[s - context :]
+
+
+def score_held_out(
+    model, ids: torch.Tensor, elements: str = "characters", discrete: bool = True, limit: int | None = SCORE_LIMIT
+) -> dict:
+    """``likelihood_scores`` of ``model`` on the held-out ids, in bounded memory and, by default, bounded time.
+
+    Up to ``limit`` elements (or all, ``limit=None``) are scored whole, in chunks with the state carried: the
+    same numbers as ``likelihood_scores(model.log_prob(ids))``. A longer part is sampled: ``SCORE_BLOCKS``
+    blocks of ``limit // SCORE_BLOCKS`` elements at evenly spaced positions, each after ``SCORE_WARMUP`` unscored
+    elements; the scores are those of the blocks together, with ``nll_standard_error`` (the blocks' spread over
+    the square root of their number) and ``sampled_of``, the held-out part's length."""
+    n = len(ids)
+    if limit is None or n <= limit:
+        spans = [(0, n)]
+        warmup = 0
+    else:
+        size = max(1, limit // SCORE_BLOCKS)
+        starts = np.linspace(0, n - size, SCORE_BLOCKS).astype(np.int64)
+        spans = [(int(a), int(a) + size) for a in starts]
+        warmup = SCORE_WARMUP
+    sums, counts = [], []
+    for a, b in spans:
+        total, count = 0.0, 0
+        for chunk in log_prob_chunks(model, ids, a, b, warmup):
+            chunk = chunk.detach().double()
+            chunk = chunk[~torch.isnan(chunk)]  # gaps between joined series: nothing predicted there
+            total += float(chunk.sum())
+            count += chunk.numel()
+        sums.append(total)
+        counts.append(count)
+    scores = scores_from_nll(-sum(sums) / max(sum(counts), 1), sum(counts), elements, discrete)
+    if len(spans) > 1:
+        block_nll = -np.array(sums) / np.maximum(counts, 1)
+        scores["nll_standard_error"] = float(block_nll.std(ddof=1) / math.sqrt(len(spans)))
+        scores["sampled_of"] = n
+    return scores
 
 
 def masked_nll(head, params: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

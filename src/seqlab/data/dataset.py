@@ -14,6 +14,7 @@ from seqlab.data.audio import load_audio
 from seqlab.data.bundled_data import resolve
 from seqlab.data.files import load_text
 from seqlab.data.series import Series, load_series
+from seqlab.data.text import TextPart
 from seqlab.errors import SeqlabError
 from seqlab.transforms import Transform
 
@@ -34,13 +35,14 @@ def data_kind(data: str | Path) -> str:
 @dataclass
 class Dataset:
     kind: str  # "text", "series" or "audio"
-    train: str | torch.Tensor  # text, or the elements: joined transformed series (float), audio samples
-    valid: str | torch.Tensor
+    train: TextPart | torch.Tensor  # text (ids in a token store), or joined transformed series (float), samples
+    valid: TextPart | torch.Tensor
     meta: dict  # the spec as JSON and the sizes of the split (training.json's record)
     transform: Transform | None = None
     series: list[Series] | None = None
     rate: int | None = None  # audio sample rate
     spec: Any = None  # the resolved seqlab.data.spec.DataSpec that rebuilds this split
+    store: Any = None  # text: the seqlab.data.token_store.TokenStore the parts are views of
 
     @property
     def elements(self) -> str:

@@ -5,7 +5,9 @@ A spec is saved in ``config.json`` beside every model (``seqlab.save`` included)
 it was trained on. The kind follows the file: ``.csv`` is a series, ``.wav`` (and other sound files) audio,
 anything else text.
 
-- text: the bundled Shakespeare holds out its last play; other files their last ``valid_fraction`` (0.1);
+- text: the bundled Shakespeare holds out its last play; other files their last ``valid_fraction`` (0.1); the
+  file is read through its token store (``seqlab.data.token_store``: encoded once, memory-mapped), read as
+  ``encoding`` (UTF-8 by default), and the parts are ``TextPart`` views of it;
 - series: every series is transformed (``transform``, fitted on the training parts; default ``log_return``)
   and its last ``valid_fraction`` (0.2) held out; several series are joined with a NaN between them;
 - audio: resampled to ``sample_rate`` if given, encoded as ``audio_encoding``: ``vocoder`` (the default: 5 ms
@@ -25,9 +27,8 @@ import torch
 from seqlab.data.audio import MAX_SAMPLE_RATE, load_audio
 from seqlab.data.bundled_data import resolve
 from seqlab.data.dataset import Dataset, data_kind, join_series
-from seqlab.data.files import load_text
 from seqlab.data.series import FILL_POLICIES, Series, load_series
-from seqlab.data.text import split_text
+from seqlab.data.token_store import codec_name, open_store, split_store
 from seqlab.data.vocoder import VocoderLayout, analyse, analysis_rate
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.transforms import Transform
@@ -38,8 +39,9 @@ AUDIO_ENCODINGS = ("vocoder", "mu_law", "raw")
 MIN_VOCODER_FRAMES = 40  # 0.2 s of 5 ms frames: fewer leave nothing for a frame model to learn or score
 SERIES_FIELDS = ("column", "date_column", "id_column", "fill", "transform", "covariates", "features")
 AUDIO_FIELDS = ("audio_encoding", "sample_rate")
+TEXT_FIELDS = ("encoding",)
 RECORDED_FIELDS = ("vocoder",)  # set when the data is read (the frame layout), never given as an option
-STRING_FIELDS = ("source", *SERIES_FIELDS, "audio_encoding")  # a recorded spec's fields that hold text
+STRING_FIELDS = ("source", *SERIES_FIELDS, "audio_encoding", *TEXT_FIELDS)  # a recorded spec's fields that hold text
 # How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
 # Audio: vocoder frames (this round's default; a model of an earlier round records its "mu_law" in its spec).
 ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "vocoder"}
@@ -61,6 +63,7 @@ class DataSpec:
     audio_encoding: str | None = None  # audio: vocoder frames (the default), mu_law levels or raw values
     sample_rate: int | None = None  # audio: resample to this rate in Hz
     vocoder: dict | None = None  # audio_encoding vocoder: the frame layout (set when the data is read)
+    encoding: str | None = None  # text: the file's character encoding (None: UTF-8; latin-1 reads any bytes)
 
     @property
     def kind(self) -> str:
@@ -84,6 +87,9 @@ class DataSpec:
         kind = self.kind
         wrong = [f for f in SERIES_FIELDS if kind != "series" and getattr(self, f) is not None]
         wrong += [f for f in AUDIO_FIELDS if kind != "audio" and getattr(self, f) is not None]
+        wrong += [f for f in TEXT_FIELDS if kind != "text" and getattr(self, f) is not None]
+        if self.encoding is not None:
+            codec_name(self.encoding)
         if self.vocoder is not None and self.audio_encoding not in (None, "vocoder"):
             raise SeqlabError(f"a frame layout is recorded for {self.audio_encoding} audio, which has frames")
         if wrong:
@@ -173,7 +179,7 @@ class DataSpec:
 
 
 def _owner(name: str) -> str:
-    return "CSV" if name in SERIES_FIELDS else "audio"
+    return "CSV" if name in SERIES_FIELDS else "text" if name in TEXT_FIELDS else "audio"
 
 
 def load_dataset(spec: DataSpec | dict) -> Dataset:
@@ -184,9 +190,12 @@ def load_dataset(spec: DataSpec | dict) -> Dataset:
     path, bundled = resolve(spec.source)
     kind, fraction = spec.kind, spec.valid_fraction
     meta = {"data": spec.source, "kind": kind, **spec.to_json()}
-    if kind == "text":
-        train, valid = split_text(load_text(path), fraction, bundled.valid_from if bundled else None)
-        return Dataset(kind, train, valid, {**meta, "train_chars": len(train), "valid_chars": len(valid)}, spec=spec)
+    if kind == "text":  # parts of the token store: ids on disk, never the text in memory
+        store = open_store(path, spec.encoding or "utf-8")
+        cut = split_store(store, fraction, bundled.valid_from if bundled else None)
+        train, valid = store.part(0, cut), store.part(cut, len(store))
+        meta.update(train_chars=len(train), valid_chars=len(valid))
+        return Dataset(kind, train, valid, meta, spec=spec, store=store)
     if kind == "audio" and spec.audio_encoding == "vocoder":
         return _vocoder_dataset(path, spec, meta)
     if kind == "audio":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 import torch
 
@@ -26,16 +29,22 @@ class Vocabulary:
         self.unknown_id = self.index[UNKNOWN]
 
     @classmethod
-    def from_text(cls, text: str) -> Vocabulary:
+    def from_text(cls, text: str | TextPart) -> Vocabulary:
+        if isinstance(text, TextPart):
+            return cls(text.symbols())
         return cls(sorted(set(text) - {UNKNOWN}))
 
     def __len__(self) -> int:
         return len(self.symbols)
 
-    def encode(self, text: str, unknown: str = "error", source: str = "text") -> torch.Tensor:
-        """str -> (T,) int64 ids. ``unknown="error"`` raises on a character not in the vocabulary."""
+    def encode(self, text: str | TextPart, unknown: str = "error", source: str = "text") -> torch.Tensor:
+        """str -> (T,) int64 ids. ``unknown="error"`` raises on a character not in the vocabulary. A ``TextPart``
+        (a slice of a token store on disk) -> its ids as a uint8 or uint16 tensor, memory-mapped when the
+        vocabularies are the same (``TextPart.encode``)."""
         if unknown not in ("error", "map"):
             raise ValueError(f"unknown must be 'error' or 'map', got {unknown!r}")
+        if isinstance(text, TextPart):
+            return text.encode(self, unknown, source)
         get = self.index.get
         ids = [get(ch, -1) for ch in text]
         if -1 in ids:
@@ -74,8 +83,9 @@ class Vocabulary:
 
 
 def encode_symbols(data, vocabulary: Vocabulary | None, model: str, unknown: str = "error", source: str = "data"):
-    """Text (through ``vocabulary``) or integer symbol ids -> (T,) int64 ids; refuses continuous values."""
-    if not isinstance(data, str):
+    """Text (through ``vocabulary``) or integer symbol ids -> (T,) int64 ids; refuses continuous values. A
+    ``TextPart`` gives uint8 or uint16 ids, memory-mapped where it can (``TextPart.encode``)."""
+    if not isinstance(data, str | TextPart):
         array = np.asarray(data.detach().cpu() if isinstance(data, torch.Tensor) else data)
         if array.dtype.kind not in "iu":
             raise SeqlabError(f"{model} is a model of discrete data (symbols); got {array.dtype} values ({source})")
@@ -83,6 +93,116 @@ def encode_symbols(data, vocabulary: Vocabulary | None, model: str, unknown: str
     if vocabulary is None:
         raise SeqlabError(f"{model} has no vocabulary yet: fit it on text or pass vocabulary=...")
     return vocabulary.encode(data, unknown=unknown, source=source)
+
+
+def id_dtype(size: int, source: str = "text") -> np.dtype:
+    """The smallest unsigned type that holds ids ``0 .. size - 1``: uint8, uint16, or a one-line error."""
+    if size <= 256:
+        return np.dtype(np.uint8)
+    if size <= 65536:
+        return np.dtype(np.uint16)
+    raise SeqlabError(
+        f"{source}: {size - 1:,} distinct characters (and the unknown symbol), more than the 65,536 symbols a "
+        "token store's uint16 ids hold"
+    )
+
+
+class TextPart:
+    """Characters ``start .. stop`` of a text held as ids (``ids``, a memory-mapped array of a token store,
+    ``seqlab.data.token_store``) under ``vocabulary``: what a text ``Dataset`` holds as its training and held-out
+    parts. ``len``, truth and ``str`` behave as the text's; slicing gives a string (for the few commands that
+    read characters); ``encode`` gives ids without reading the text into memory."""
+
+    CHUNK = 1 << 22  # ids per numpy pass: bounds the memory of a scan over a large part
+
+    def __init__(self, ids: np.ndarray, vocabulary: Vocabulary, cache: Path | None = None) -> None:
+        self.ids, self.vocabulary, self.cache = ids, vocabulary, cache
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __str__(self) -> str:
+        return self.decode(self.ids)
+
+    def __getitem__(self, index: slice) -> str:
+        if not isinstance(index, slice):
+            raise TypeError("a TextPart is sliced (part[a:b], a string), not indexed")
+        return self.decode(self.ids[index])
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, str | TextPart) and str(self) == str(other)
+
+    __hash__ = None
+
+    def decode(self, ids: np.ndarray) -> str:
+        codepoints = np.array([ord(s) for s in self.vocabulary.symbols], dtype="<u4")
+        return codepoints[np.asarray(ids)].tobytes().decode("utf-32-le")
+
+    def _chunks(self):
+        for s in range(0, len(self.ids), self.CHUNK):
+            yield s, np.asarray(self.ids[s : s + self.CHUNK])
+
+    def symbols(self) -> list[str]:
+        """The characters that occur, sorted, without the unknown symbol (``Vocabulary.from_text``)."""
+        counts = np.zeros(len(self.vocabulary), dtype=np.int64)
+        for _, chunk in self._chunks():
+            counts += np.bincount(chunk, minlength=len(self.vocabulary))
+        return [self.vocabulary.symbols[i] for i in np.flatnonzero(counts) if i != self.vocabulary.unknown_id]
+
+    def encode(self, vocabulary: Vocabulary, unknown: str = "error", source: str = "text") -> torch.Tensor:
+        """The ids under ``vocabulary`` (T,), uint8 or uint16: the store's own array, memory-mapped, when the
+        vocabularies are the same; else translated (on disk beside the store for a large part, in memory for a
+        small one), a character ``vocabulary`` lacks refused (``unknown="error"``) or sent to its unknown id."""
+        if vocabulary.symbols == self.vocabulary.symbols:
+            return torch.from_numpy(self.ids)
+        table = np.array([vocabulary.index.get(s, -1) for s in self.vocabulary.symbols], dtype=np.int64)
+        table[self.vocabulary.unknown_id] = vocabulary.unknown_id
+        missing = table < 0
+        if missing.any() and unknown == "error":
+            present = np.zeros(len(self.vocabulary), dtype=bool)
+            first = None
+            for start, chunk in self._chunks():
+                present[chunk] = True
+                bad = np.flatnonzero(missing[chunk])
+                if first is None and len(bad):
+                    first = start + int(bad[0])
+            if first is not None:
+                self._refuse(first, int((present & missing).sum()), source)
+        table[missing] = vocabulary.unknown_id
+        dtype = id_dtype(len(vocabulary), source)
+        table = table.astype(dtype)
+        if self.cache is None or len(self.ids) < self.CHUNK:
+            return torch.from_numpy(table[self.ids])
+        return torch.from_numpy(self._translated(table, dtype))
+
+    def _translated(self, table: np.ndarray, dtype: np.dtype) -> np.ndarray:
+        """The part translated through ``table`` into a file of the store's folder (written once, atomically)."""
+        from seqlab.data.token_store import write_array  # imported here: token_store imports this module
+
+        key = hashlib.sha256(table.tobytes() + str(dtype).encode()).hexdigest()[:16]
+        start = int(self.ids.offset // self.ids.itemsize) if isinstance(self.ids, np.memmap) else 0
+        path = self.cache / f"translated-{key}-{start}-{len(self.ids)}.bin"
+        if not path.exists():
+            write_array(path, (table[chunk] for _, chunk in self._chunks()))
+        return np.memmap(path, dtype=dtype, mode="c", shape=(len(self.ids),))
+
+    def _refuse(self, position: int, count: int, source: str) -> None:
+        newline = self.vocabulary.index.get("\n")
+        line, column = 1, position + 1
+        if newline is not None:
+            for start, chunk in self._chunks():
+                if start >= position:
+                    break
+                lines = np.flatnonzero(chunk[: position - start] == newline)
+                line += len(lines)
+                if len(lines):
+                    column = position - (start + int(lines[-1]))
+        ch = self.vocabulary.symbols[int(self.ids[position])]
+        raise OptionError(
+            f"{source}: character {ch!r} (U+{ord(ch):04X}) at line {line}, column {column} is not in the model's "
+            f"vocabulary ({count} unknown characters in all); give {{0}} map to score it as the unknown symbol",
+            "unknown",
+        )
 
 
 def split_text(text: str, valid_fraction: float = 0.1, valid_from: str | None = None) -> tuple[str, str]:

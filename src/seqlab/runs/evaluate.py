@@ -11,12 +11,13 @@ from seqlab.atomic import check_parent_dir
 from seqlab.data.audio import write_wav
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
 from seqlab.data.dataset import data_kind
-from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.data.text import TextPart
+from seqlab.data.token_store import open_store
 from seqlab.errors import OptionError, SeqlabError, Unsupported
-from seqlab.metrics import likelihood_scores
 from seqlab.runs import run_directory
 from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
+from seqlab.training import SCORE_LIMIT, score_held_out
 from seqlab.voice import HOP_S, mean_mel_cepstrum, voice_metrics
 
 
@@ -27,6 +28,9 @@ class EvaluateSpec:
     # text or other data of the model's kind is split as in training and its held-out part scored
     data: dict = field(default_factory=dict)
     unknown: str = "error"  # characters outside the vocabulary: "error" or "map" (to the unknown symbol)
+    # score every element; else a part longer than seqlab.training.SCORE_LIMIT is scored on evenly spread blocks,
+    # with the standard error of the NLL (bounded time on a large corpus)
+    score_all: bool = False
 
 
 @dataclass
@@ -54,8 +58,10 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     saved = run_directory.data_spec(spec.model_dir, model)
     given = spec.data
     if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
-        DataSpec(**given).validate()  # the options a text takes
-        data, source, elements = load_text(given["source"]), f"{given['source']} (whole file)", "characters"
+        text_spec = DataSpec(**given)
+        text_spec.validate()  # the options a text takes
+        store = open_store(resolve(text_spec.source)[0], text_spec.encoding or "utf-8")
+        data, source, elements = store.part(0, len(store)), f"{given['source']} (whole file)", "characters"
     else:  # the held-out part, read as the model was trained
         if saved is None and "source" not in given:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the data to score")
@@ -68,13 +74,23 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
             data_spec = replace(saved, **given)
         dataset = load_dataset(data_spec)
         data, source, elements = dataset.valid, f"{dataset.spec.source} (validation part)", dataset.elements
-    x = model.encode(data, unknown=spec.unknown if isinstance(data, str) else "error", source=source)
+    text = isinstance(data, str | TextPart)
+    x = model.encode(data, unknown=spec.unknown if text else "error", source=source)
     if len(x) == 0:
         raise SeqlabError(f"{source}: nothing to score")
-    scores = likelihood_scores(model.log_prob(x), elements, model.head.discrete)
-    if spec.unknown == "map" and isinstance(data, str):
-        scores["unknown_tokens"] = int((x == model.vocabulary.unknown_id).sum())
+    limit = None if spec.score_all else SCORE_LIMIT
+    scores = score_held_out(model, x, elements, model.head.discrete, limit)  # in chunks, the state carried
+    if spec.unknown == "map" and text:
+        scores["unknown_tokens"] = _count(x, model.vocabulary.unknown_id)
     return EvaluateResult(source, elements, scores, model.head.discrete)
+
+
+def _count(x, value: int) -> int:
+    """How many of the ids equal ``value``, in chunks (the ids may be a memory-mapped view of a large text)."""
+    return sum(int((x[s : s + CHUNK] == value).sum()) for s in range(0, len(x), CHUNK))
+
+
+CHUNK = 1 << 22
 
 
 @dataclass

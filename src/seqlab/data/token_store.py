@@ -1,0 +1,295 @@
+"""The token store: a text file encoded once into a memory-mapped array of character ids, as nanoGPT's
+``train.bin`` is, so that no command holds a large text in memory.
+
+``open_store(path)`` returns the file's ``TokenStore``: its ids (uint8 for at most 256 symbols with the unknown
+one, else uint16) and its vocabulary (the file's own characters, sorted, then the unknown symbol, as
+``Vocabulary.from_text`` makes it). The first call encodes the file in two streaming passes of ``CHUNK_BYTES``
+(the characters it holds, then their ids), in bounded memory; later calls find it in the cache.
+
+The cache: ``$SEQLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/seqlab/tokens``, else ``~/.cache/seqlab/tokens``; one
+folder per store, named by the SHA-256 of the file's bytes and the encoding it was read with. A changed file has
+another hash, so it is never read through a stale store (its old store stays until the cache is cleared: nothing
+else is ever deleted but the temporary folders of dead writers). The hash is recomputed on every use (about a
+second per GB), since a size and a modification time can stay the same across an edit.
+
+A store is written into ``.KEY.tmp-PID``, synced, marked complete and renamed into place, so a killed encoding
+leaves nothing a later run trusts; a lock file serialises two commands building the same store (the second one
+waits, then opens the first one's). A full disk is one line, and the temporary folder is removed.
+
+The file is read as UTF-8 by default (a leading byte-order mark dropped, CRLF read as LF, as ``load_text`` does);
+``encoding="latin-1"`` reads any file byte by byte (each byte one symbol), and any other Python codec name works.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import mmap
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seqlab.atomic import fsync_dir, is_complete, mark_complete, read_json, recover
+from seqlab.data.bundled_data import resolve
+from seqlab.data.files import BOM
+from seqlab.data.text import UNKNOWN, TextPart, Vocabulary, id_dtype
+from seqlab.errors import OptionError, SeqlabError
+
+FORMAT = 1  # the layout of a store's folder; a store of another format is rebuilt
+CHUNK_BYTES = 1 << 24  # bytes read per step of an encoding pass: what bounds its memory
+CODEPOINTS = 0x110000
+IDS_FILE, META_FILE = "ids.bin", "meta.json"
+CACHE_ENV = "SEQLAB_CACHE_DIR"
+NEWLINE = b"\n"
+
+
+def cache_root() -> Path:
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "seqlab" / "tokens"
+
+
+@dataclass(frozen=True)
+class TokenStore:
+    directory: Path
+    ids: np.ndarray  # (T,) uint8 or uint16, memory-mapped copy-on-write (never written back)
+    vocabulary: Vocabulary
+    source: str
+    sha256: str
+    encoding: str
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def part(self, start: int, stop: int) -> TextPart:
+        return TextPart(self.ids[start:stop], self.vocabulary, self.directory)
+
+    def find(self, text: str, start: int = 0, end: int | None = None, last: bool = False) -> int:
+        """The first (``last``: the last) position in [start, end) where ``text`` occurs, or -1: ``str.find`` and
+        ``str.rfind`` through the file's bytes, never reading it into memory."""
+        if any(ch not in self.vocabulary.index for ch in text):
+            return -1
+        itemsize = self.ids.itemsize
+        needle = np.array([self.vocabulary.index[ch] for ch in text], dtype=self.ids.dtype).tobytes()
+        end = len(self) if end is None else end
+        with open(self.directory / IDS_FILE, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            lo, hi = start * itemsize, end * itemsize
+            while True:  # a match must start on an id's first byte
+                at = m.rfind(needle, lo, hi) if last else m.find(needle, lo, hi)
+                if at < 0 or at % itemsize == 0:
+                    return at // itemsize if at >= 0 else -1
+                if last:
+                    hi = at + len(needle) - 1
+                else:
+                    lo = at + 1
+
+
+def split_store(store: TokenStore, valid_fraction: float, valid_from: str | None = None) -> int:
+    """Where the held-out part starts: ``split_text``'s cut, found in the ids (the same position on the same
+    text: at the marker ``valid_from`` when it occurs, else the last ``valid_fraction`` moved back to the start of
+    a line if that line starts in the second half)."""
+    if not 0.0 < valid_fraction < 1.0:
+        raise SeqlabError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
+    n = len(store)
+    cut = store.find(valid_from) + 1 if valid_from else 0
+    if cut <= 0:
+        cut = int(n * (1.0 - valid_fraction))
+        newline = store.find("\n", 0, cut, last=True)
+        if newline > n // 2:
+            cut = newline + 1
+    return cut
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def codec_name(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise OptionError(
+            f"unknown {{0}} {encoding!r}: give a Python codec name (utf-8, latin-1, cp1252...)", "encoding"
+        ) from None
+
+
+def open_store(source: str | Path, encoding: str = "utf-8", cache_dir: Path | None = None) -> TokenStore:
+    """The token store of a text file (or a bundled name): from the cache, or encoded now (see the module)."""
+    path, _ = resolve(source)
+    codec = codec_name(encoding)
+    digest = file_digest(path)
+    root = Path(cache_dir) if cache_dir is not None else cache_root()
+    final = root / f"{digest[:40]}-{codec}"
+    if (store := _open(final, path, codec)) is not None:
+        return store
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with _locked(root / f".{final.name}.lock"):
+            if (store := _open(final, path, codec)) is not None:  # built by the command we waited for
+                return store
+            recover(final)  # a dead writer's complete folder is put in place; its partial ones are removed
+            if (store := _open(final, path, codec)) is not None:
+                return store
+            shutil.rmtree(final, ignore_errors=True)  # ours, and not a whole store (an older format, damaged)
+            tmp = root / f".{final.name}.tmp-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            try:
+                _encode(path, codec, digest, tmp)
+                mark_complete(tmp)
+                os.rename(tmp, final)
+                fsync_dir(root)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as e:
+        why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
+        raise SeqlabError(
+            f"{path}: cannot write its token store in {root} ({why}); free space there or set {CACHE_ENV} to "
+            "another folder"
+        ) from None
+    store = _open(final, path, codec)
+    if store is None:
+        raise SeqlabError(f"{final}: the token store just written cannot be read back")
+    return store
+
+
+@contextlib.contextmanager
+def _locked(lock: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``lock``: held until the block ends, dropped by the kernel if the process dies."""
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _open(directory: Path, path: Path, codec: str) -> TokenStore | None:
+    """The complete store in ``directory``, or None (absent, another format, or damaged: then it is rebuilt)."""
+    if not is_complete(directory):
+        return None
+    try:
+        meta = read_json(directory / META_FILE)
+        vocabulary = Vocabulary.from_json(meta["vocabulary"])
+        dtype = np.dtype(meta["dtype"])
+        length = int(meta["length"])
+        ok = meta.get("format") == FORMAT and (directory / IDS_FILE).stat().st_size == length * dtype.itemsize
+    except (SeqlabError, KeyError, TypeError, ValueError, OSError):
+        return None
+    if not ok:
+        return None
+    ids = np.memmap(directory / IDS_FILE, dtype=dtype, mode="c", shape=(length,))
+    return TokenStore(directory, ids, vocabulary, str(path), meta["sha256"], codec)
+
+
+def _texts(path: Path, codec: str, digest=None) -> Iterator[str]:
+    """The file's text in chunks, decoded as ``codec`` (UTF-8: a leading BOM dropped, NUL refused), CRLF as LF:
+    the text ``load_text`` reads, without holding it. Errors name the byte offset."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    utf8 = codec == "utf-8"
+    offset, lines, pending_cr, first = 0, 1, "", True
+    with open(path, "rb") as f:
+        while True:
+            raw = f.read(CHUNK_BYTES)
+            if digest is not None:
+                digest.update(raw)
+            if utf8 and (nul := raw.find(b"\x00")) >= 0:
+                raise SeqlabError(
+                    f"{path}: looks binary (NUL byte at byte offset {offset + nul:,}, line "
+                    f"{lines + raw.count(NEWLINE, 0, nul)}), expected UTF-8 text"
+                )
+            try:
+                text = decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError as e:
+                at = offset + max(e.start, 0)
+                bad = raw[e.start] if 0 <= e.start < len(raw) else None
+                what = f" (byte 0x{bad:02x})" if bad is not None else " (the file ends inside a character)"
+                raise OptionError(
+                    f"{path}: not valid {codec} at byte offset {at:,}, line {lines + raw.count(NEWLINE, 0, e.start)}"
+                    f"{what}; give {{0}} latin-1 to read it byte by byte, or the file's own {{0}}",
+                    "encoding",
+                ) from None
+            offset += len(raw)
+            lines += raw.count(NEWLINE)
+            if first and text:
+                text = text.removeprefix(BOM) if utf8 else text
+                first = False
+            text = pending_cr + text
+            pending_cr = ""
+            if raw and text.endswith("\r"):  # its LF may start the next chunk
+                text, pending_cr = text[:-1], "\r"
+            text = text.replace("\r\n", "\n")
+            if text:
+                yield text
+            if not raw:
+                return
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+def _encode(path: Path, codec: str, digest: str, directory: Path) -> None:
+    """Pass 1: the characters the file holds (and its hash again: the file must not change while it is read);
+    pass 2: their ids, appended to ``IDS_FILE``; then ``META_FILE``."""
+    counts = np.zeros(CODEPOINTS, dtype=np.int64)
+    check = hashlib.sha256()
+    for text in _texts(path, codec, check):
+        counts += np.bincount(_codepoints(text), minlength=CODEPOINTS)
+    if counts.sum() == 0:
+        raise SeqlabError(
+            f"{path}: the file is empty" + (" (it holds only a byte-order mark)" if path.stat().st_size else "")
+        )
+    if check.hexdigest() != digest:
+        raise SeqlabError(f"{path}: the file changed while it was being read; run the command again")
+    symbols = [chr(c) for c in np.flatnonzero(counts) if chr(c) != UNKNOWN]
+    vocabulary = Vocabulary(symbols)
+    dtype = id_dtype(len(vocabulary), str(path))
+    table = np.zeros(CODEPOINTS, dtype=dtype)
+    table[[ord(s) for s in vocabulary.symbols]] = np.arange(len(vocabulary))
+    length = write_array(directory / IDS_FILE, (table[_codepoints(text)] for text in _texts(path, codec)))
+    meta = {
+        "format": FORMAT,
+        "source": str(path),
+        "sha256": digest,
+        "encoding": codec,
+        "dtype": dtype.name,
+        "length": length,
+        "vocabulary": vocabulary.to_json(),
+    }
+    with open(directory / META_FILE, "w", encoding="utf-8") as f:
+        f.write(json.dumps(meta) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_array(path: Path, chunks: Iterable[np.ndarray]) -> int:
+    """Write the arrays' bytes one after another into ``path`` atomically (``.NAME.tmp-PID``, synced, renamed);
+    the number of elements written. A failure (a full disk) removes the temporary file and raises ``OSError``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+                n += len(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return n
