@@ -27,6 +27,7 @@ class Vocabulary:
         self.symbols = list(symbols)
         self.index = {s: i for i, s in enumerate(self.symbols)}
         self.unknown_id = self.index[UNKNOWN]
+        self._sorted: tuple[np.ndarray, np.ndarray] | None = None  # code points sorted, and their ids
 
     @classmethod
     def from_text(cls, text: str | TextPart) -> Vocabulary:
@@ -45,11 +46,13 @@ class Vocabulary:
             raise ValueError(f"unknown must be 'error' or 'map', got {unknown!r}")
         if isinstance(text, TextPart):
             return text.encode(self, unknown, source)
-        get = self.index.get
-        ids = [get(ch, -1) for ch in text]
-        if -1 in ids:
+        ids = self._lookup(text)
+        if ids is None:
+            ids = np.array([self.index.get(ch, -1) for ch in text], dtype=np.int64)
+        unknown_at = np.flatnonzero(ids < 0)
+        if len(unknown_at):
             if unknown == "error":
-                pos = ids.index(-1)
+                pos = int(unknown_at[0])
                 line = text.count("\n", 0, pos) + 1
                 column = pos - (text.rfind("\n", 0, pos) + 1) + 1
                 missing = sorted(set(text) - set(self.index))
@@ -59,8 +62,23 @@ class Vocabulary:
                     "give {0} map to score it as the unknown symbol",
                     "unknown",
                 )
-            ids = [self.unknown_id if i < 0 else i for i in ids]
-        return torch.tensor(ids, dtype=torch.long)
+            ids[unknown_at] = self.unknown_id
+        return torch.from_numpy(ids)
+
+    def _lookup(self, text: str) -> np.ndarray | None:
+        """The ids of ``text`` (-1 where a character is not in the vocabulary) by one vectorised search over its
+        code points; None for a string that has no UTF-32 form (a lone surrogate): then Python looks them up."""
+        try:
+            codepoints = np.frombuffer(text.encode("utf-32-le"), dtype="<u4").astype(np.int64)
+        except UnicodeEncodeError:
+            return None
+        if self._sorted is None:
+            points = np.array([ord(s) for s in self.symbols], dtype=np.int64)
+            order = np.argsort(points)
+            self._sorted = (points[order], order)
+        points, order = self._sorted
+        at = np.minimum(np.searchsorted(points, codepoints), len(points) - 1)
+        return np.where(points[at] == codepoints, order[at], -1)
 
     def decode(self, ids) -> str:
         return "".join(self.symbols[int(i)] for i in ids)

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from seqlab.base import ConformanceCase, SequenceModel
-from seqlab.data.text import Vocabulary, encode_symbols
+from seqlab.data.text import TextPart, Vocabulary, encode_symbols
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
 
@@ -94,7 +94,7 @@ class InfiniGram(SequenceModel):
 
     # -- the index ------------------------------------------------------------------------------------------
     def fit(self, train, valid=None) -> InfiniGram:
-        if isinstance(train, str) and self.vocabulary is None:
+        if isinstance(train, str | TextPart) and self.vocabulary is None:
             self.vocabulary = Vocabulary.from_text(train)
         if self.vocabulary is None:
             raise SeqlabError("InfiniGram needs vocabulary=... to take symbol ids")

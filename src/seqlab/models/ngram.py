@@ -19,7 +19,8 @@ included, keeps a positive probability; ``uniform_base=False`` reproduces ``nltk
 level gives probability 0 to any symbol it did not see (in the continuation sense, for Kneser-Ney).
 
 Counts are kept as sorted int64 codes of the n-grams (base-V digits), so fitting is a few sorts and
-scoring a few binary searches per order, vectorised over all positions.
+scoring a few binary searches per order, vectorised over all positions. ``count_grams`` counts a large text
+(a token store's memory-mapped ids) in bounded memory: tables for the low orders, range passes for the others.
 """
 
 from __future__ import annotations
@@ -28,11 +29,77 @@ import numpy as np
 import torch
 
 from seqlab.base import ConformanceCase, SequenceModel
-from seqlab.data.text import Vocabulary, encode_symbols
+from seqlab.data.text import TextPart, Vocabulary, encode_symbols
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
 
 SMOOTHINGS = ("mle", "lidstone", "laplace", "witten_bell", "kneser_ney")
+
+
+COUNT_CHUNK = 1 << 22  # positions whose codes are computed at once while counting
+COUNT_BATCH = 1 << 25  # codes sorted at once while counting: with the counts kept, what bounds fit's memory
+DENSE_CODES = 1 << 24  # up to this many possible k-grams (V^k), they are counted in a table: no sort at all
+
+
+def count_grams(x: np.ndarray, k: int, V: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct codes, counts) of the k-grams of ``x`` (T,) over ``V`` symbols, the code of
+    ``x_i .. x_{i+k-1}`` being its base-``V`` number: ``np.unique(codes, return_counts=True)`` in bounded memory.
+    ``x`` may be a memory-mapped uint8/uint16 array of any length: it is read ``COUNT_CHUNK`` positions at a time.
+
+    A few possible k-grams (V^k <= ``DENSE_CODES``): one table of counts. Else in passes over ``x``, each keeping
+    the codes of one range (bounds from quantiles of a sample of codes, so that a pass keeps about
+    ``COUNT_BATCH``), each chunk reduced to its distinct codes with counts before they are merged: memory grows
+    with the distinct k-grams of a range, never with the length of ``x``."""
+    total = len(x) - k + 1
+    if total <= 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+
+    def codes(start: int, stop: int) -> np.ndarray:
+        window = np.asarray(x[start : stop + k - 1]).astype(np.int64)
+        code = window[: stop - start].copy()
+        for j in range(1, k):
+            code *= V
+            code += window[j : j + stop - start]
+        return code
+
+    chunks = [(s, min(s + COUNT_CHUNK, total)) for s in range(0, total, COUNT_CHUNK)]
+    if V**k <= DENSE_CODES:
+        table = np.zeros(V**k, dtype=np.int64)
+        for start, stop in chunks:
+            table += np.bincount(codes(start, stop), minlength=V**k)
+        grams = np.flatnonzero(table)
+        return grams.astype(np.int64), table[grams]
+    passes = -(-total // COUNT_BATCH)
+    if passes == 1:
+        return np.unique(codes(0, total), return_counts=True)
+    positions = np.random.default_rng(0).integers(0, total, size=1 << 16)
+    sample = np.zeros(len(positions), dtype=np.int64)
+    for j in range(k):
+        sample = sample * V + np.asarray(x[positions + j]).astype(np.int64)
+    bounds = np.unique(np.quantile(sample, np.linspace(0, 1, passes + 1)[1:-1], method="lower"))
+    edges = [None, *bounds.tolist(), None]
+    grams, counts = [], []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        kept, numbers = [], []
+        for start, stop in chunks:
+            code = codes(start, stop)
+            keep = np.ones(len(code), dtype=bool)
+            if lo is not None:
+                keep &= code >= lo
+            if hi is not None:
+                keep &= code < hi
+            unique, number = np.unique(code[keep], return_counts=True)
+            kept.append(unique)
+            numbers.append(number)
+        unique, number = np.concatenate(kept), np.concatenate(numbers)
+        if not len(unique):  # a range the sample bounded that no code falls in
+            continue
+        order = np.argsort(unique, kind="stable")
+        unique, number = unique[order], number[order]
+        starts = np.flatnonzero(np.concatenate([[True], unique[1:] != unique[:-1]]))
+        grams.append(unique[starts])
+        counts.append(np.add.reduceat(number, starts))
+    return np.concatenate(grams), np.concatenate(counts).astype(np.int64)
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -133,7 +200,7 @@ class NGram(SequenceModel):
 
     def fit(self, train, valid=None) -> NGram:
         """Count every k-gram of ``train`` (text or ids), k = 1 .. order + 1."""
-        if isinstance(train, str) and self.vocabulary is None:
+        if isinstance(train, str | TextPart) and self.vocabulary is None:
             self.vocabulary = Vocabulary.from_text(train)
         x = self.encode(train, source="training data").numpy()
         n = self.order + 1
@@ -141,12 +208,7 @@ class NGram(SequenceModel):
             raise SeqlabError(f"order {self.order} needs at least {n} training elements, got {len(x)}")
         if n * np.log(self.V) >= 62 * np.log(2):
             raise SeqlabError(f"order {self.order} is too high for a vocabulary of {self.V} symbols (codes overflow)")
-        self.levels = []
-        code = np.zeros(len(x), dtype=np.int64)
-        for k in range(1, n + 1):
-            code = code[:-1] * self.V + x[k - 1 :] if k > 1 else x.astype(np.int64)  # codes of the k-grams
-            grams, counts = np.unique(code, return_counts=True)
-            self.levels.append(_Level(grams, counts, self.V))
+        self.levels = [_Level(*count_grams(x, k, self.V), self.V) for k in range(1, n + 1)]
         self._prepare()
         return self
 
