@@ -19,7 +19,7 @@ from helpers import stepped_log_probs
 import seqlab
 from seqlab.errors import SeqlabError
 from seqlab.models import ETS, ETSConfig, RandomWalk
-from seqlab.models.ets_fit import Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik
+from seqlab.models.ets_fit import INVALID, Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik
 from seqlab.models.ets_state import ETSForm, ETSParams, linear_forecast, relative_errors, run_filter, simulate
 
 ets_module = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets", reason="statsmodels is the reference")
@@ -120,6 +120,32 @@ def test_log_prob_at_another_sigma_is_the_gaussian_density_of_the_relative_error
     assert relative_error(float(ETS.with_params(form, params, 12).log_prob(AIR).sum()), expected) < 1e-12
 
 
+@pytest.mark.parametrize("name", FORMS)
+def test_the_compiled_objective_is_statsmodels_loglike(name):
+    """The fit's compiled objective (its own copy of the filter) at the optimiser's vector: -loglike / n."""
+    y, m = SERIES["air"]
+    form = ETSForm.parse(name)
+    p = some_params(form, y, m)
+    if form.season == "A":  # the optimiser's vector fixes the oldest season at 0 (A) or 1 (M)
+        p.level, p.season = p.level + p.season[0], p.season - p.season[0]
+    elif form.season == "M":
+        p.level, p.slope, p.season = p.level * p.season[0], p.slope * p.season[0], p.season / p.season[0]
+    layout = Layout(form, m)
+    v = layout.pack(p.alpha, p.beta / p.alpha, p.gamma / (1 - p.alpha), p.phi, p.level, p.slope, p.season)
+    value, _ = negative_loglik(v, layout, y)
+    expected = statsmodels_model(form, y, m).loglike(statsmodels_params(form, p))
+    assert relative_error(-value * len(y), expected) < 1e-9, (-value * len(y), expected)
+
+
+def test_the_objective_is_invalid_where_a_multiplicative_mean_is_not_positive():
+    form, m = ETSForm.parse("MNM"), 4
+    y = quarterly(40)
+    layout = Layout(form, m)
+    v = layout.pack(0.3, 0.0, 0.2, 1.0, -y.mean(), 0.0, np.ones(m))  # a negative level: negative means
+    value, gradient = negative_loglik(v, layout, y)
+    assert value == INVALID and not gradient.any()
+
+
 @pytest.mark.parametrize("name", ["AAdA", "MAdM", "MNA", "AAdM"])
 def test_the_gradient_equals_central_differences(name):
     form, m = ETSForm.parse(name), 4
@@ -127,10 +153,10 @@ def test_the_gradient_equals_central_differences(name):
     layout = Layout(form, m)
     level, slope, season = initial_state(form, y, m)
     v = layout.pack(0.3, 0.2, 0.15, 0.9, level, slope, season * 1.01 if form.season == "M" else season + 0.01)
-    _, gradient = negative_loglik(v, layout, y.tolist(), y)
+    _, gradient = negative_loglik(v, layout, y)
     h = 1e-6
     central = [
-        (negative_loglik(v + d, layout, y.tolist(), y)[0] - negative_loglik(v - d, layout, y.tolist(), y)[0]) / (2 * h)
+        (negative_loglik(v + d, layout, y)[0] - negative_loglik(v - d, layout, y)[0]) / (2 * h)
         for d in np.eye(len(v)) * h
     ]
     assert np.allclose(gradient, central, rtol=1e-5, atol=1e-7)

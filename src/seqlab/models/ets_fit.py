@@ -2,13 +2,14 @@
 admissible ones (``select``), as R's ``forecast::ets`` and statsforecast's ``AutoETS`` choose.
 
 The likelihood is statsmodels' (``ets_state.concentrated_loglik``: sigma at its maximum, ``mean(eps^2)``). It
-is maximised with L-BFGS-B, with its gradient by reverse mode, over ``(alpha, beta*, gamma*, phi)``, the box form
-of the usual region (``beta* = beta / alpha``, ``gamma* = gamma / (1 - alpha)`` in ``[1e-4, 1 - 1e-4]``, ``phi``
-in ``[0.8, 0.98]``), and the initial state (level, slope and ``m - 1`` seasons; the oldest season is fixed at 0
-or 1, since the level absorbs a common shift or scale), as statsmodels' ``ETSModel.fit`` does, from three starts
-(``start_smoothing``). The series is divided by its mean absolute value first, so one optimiser setting suits
-every scale. The initial state starts from statsmodels' heuristic (a classical decomposition of the first
-cycles, then a line through the first 10 deseasonalised values; a simpler one for short series).
+is maximised with L-BFGS-B, with its gradient by reverse mode (both compiled, ``ets_kernel``), over ``(alpha,
+beta*, gamma*, phi)``, the box form of the usual region (``beta* = beta / alpha``, ``gamma* = gamma / (1 - alpha)``
+in ``[1e-4, 1 - 1e-4]``, ``phi`` in ``[0.8, 0.98]``), and the initial state (level, slope and ``m - 1`` seasons;
+the oldest season is fixed at 0 or 1, since the level absorbs a common shift or scale), as statsmodels'
+``ETSModel.fit`` does, from three starts (``start_smoothing``). The series is divided by its mean absolute value
+first, so one optimiser setting suits every scale. The initial state starts from statsmodels' heuristic (a
+classical decomposition of the first cycles, then a line through the first 10 deseasonalised values; a simpler
+one for short series).
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from scipy.optimize import minimize
 from seqlab.errors import SeqlabError
 from seqlab.models.ets_state import (
     ERRORS,
+    INVALID,
+    MSE_FLOOR,
     SEASONS,
     ETSForm,
     ETSParams,
     log_densities,
-    recursion,
     relative_errors,
     run_filter,
 )
@@ -34,8 +36,6 @@ from seqlab.models.ets_state import (
 LOWER, UPPER = 1e-4, 1 - 1e-4  # alpha, beta*, gamma*: statsmodels' box
 PHI_LOWER, PHI_UPPER = 0.8, 0.98
 MAX_AUTO_PERIOD = 24  # R's forecast and statsforecast leave longer seasons out of the automatic choice
-MSE_FLOOR = 1e-24  # of the scaled series (mean |y| = 1): a series the model fits exactly (a constant) stays finite
-INVALID = 1e10  # the objective where the model is undefined (a zero or negative mean under a multiplicative part)
 
 
 @dataclass
@@ -151,7 +151,7 @@ class Layout:
         return np.array(v + (list(season[1:]) if f.has_season else []), dtype=np.float64)
 
     def unpack(self, v: np.ndarray) -> tuple[float, float, float, float, float, float, list[float]]:
-        """``(alpha, beta*, gamma*, phi, level, slope, season)`` as Python floats, the recursion's arguments."""
+        """``(alpha, beta*, gamma*, phi, level, slope, season)`` as Python floats (``ets_state.recursion``'s)."""
         f, v = self.form, v.tolist()
         i = 1
         beta_star = v[i] if f.has_trend else 0.0
@@ -168,83 +168,18 @@ class Layout:
         return v[0], beta_star, gamma_star, phi, level, slope, season
 
 
-def _backward(
-    y: list[float], tape, d_mu: list[float], alpha, beta_star, gamma_star, phi, m: int, multiplicative: bool
-) -> tuple[float, float, float, float, float, float, list[float]]:
-    """Reverse-mode derivatives of ``sum_t d_mu[t] * mu_t`` through ``ets_state.recursion`` (from its ``tape``):
-    ``(d alpha, d beta*, d gamma*, d phi, d level, d slope, d season (m,))``, the last three with respect to the
-    initial state. Each line undoes one line of the recursion, last first (checked against central differences
-    in tests/test_ets.py)."""
-    g_alpha = g_beta = g_gamma = g_phi = 0.0
-    a_level = a_slope = 0.0  # adjoints of the state after step t
-    a_season = [0.0] * m
-    one_alpha, one_beta, one_gamma = 1.0 - alpha, 1.0 - beta_star, 1.0 - gamma_star
-    j = (len(y) - 1) % m
-    for (level, slope, s, new_level), y_t, d in zip(reversed(tape), reversed(y), reversed(d_mu), strict=True):
-        a_new_season = a_season[j]
-        b = phi * slope
-        base = level + b
-        # slope_t = beta* (l_t - l_{t-1}) + (1 - beta*) B: into l_t, l_{t-1}, B and beta*
-        a_new_level = a_level + a_slope * beta_star
-        g_beta += a_slope * (new_level - level - b)
-        a_s = a_new_season * one_gamma
-        if multiplicative:  # s_t = gamma* y / l_t + ..., l_t = alpha y / S + ..., mu = base S
-            ratio = y_t / new_level
-            a_new_level -= a_new_season * gamma_star * ratio / new_level
-            g_gamma += a_new_season * (ratio - s)
-            ratio = y_t / s
-            a_s += d * base - a_new_level * alpha * ratio / s
-            g_alpha += a_new_level * (ratio - base)
-            a_base = a_new_level * one_alpha + d * s
-        else:  # s_t = gamma* (y - l_t) + ..., l_t = alpha (y - S) + ..., mu = base + S
-            a_new_level -= a_new_season * gamma_star
-            g_gamma += a_new_season * (y_t - new_level - s)
-            a_s += d - a_new_level * alpha
-            g_alpha += a_new_level * (y_t - s - base)
-            a_base = a_new_level * one_alpha + d
-        a_b = a_slope * one_beta + a_base  # base = l_{t-1} + B, B = phi b_{t-1}
-        g_phi += a_b * slope
-        a_level = a_base - a_slope * beta_star
-        a_slope = a_b * phi
-        a_season[j] = a_s
-        j = j - 1 if j else m - 1
-    return g_alpha, g_beta, g_gamma, g_phi, a_level, a_slope, a_season
+def negative_loglik(v: np.ndarray, layout: Layout, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """``-log L / n`` at the optimiser's vector ``v`` and its gradient by reverse mode (about three filter passes
+    whatever the number of parameters; ``INVALID`` and a zero gradient where a multiplicative part meets a zero or
+    negative mean, where the model is undefined), compiled: ``ets_kernel.objective``."""
+    from seqlab.models import ets_kernel  # numba on first use: importing seqlab stays as fast as it was
 
-
-def negative_loglik(v: np.ndarray, layout: Layout, y: list[float], y_array: np.ndarray) -> tuple[float, np.ndarray]:
-    """``-log L / n`` at the optimiser's vector ``v`` and its gradient (reverse mode: about three filter passes
-    whatever the number of parameters; ``INVALID`` and a zero gradient where a multiplicative part meets a zero
-    or negative mean, where the model is undefined)."""
-    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(v)
-    form = layout.form
-    multiplicative = form.season == "M"
-    invalid = INVALID, np.zeros_like(v)
-    tape: list[tuple[float, float, float, float]] = []
-    try:
-        mu_list, *_ = recursion(y, alpha, beta_star, gamma_star, phi, level, slope, season, multiplicative, tape)
-    except (ZeroDivisionError, OverflowError):
-        return invalid
-    mu, n = np.asarray(mu_list), len(y)
-    if (form.error == "M" or multiplicative) and not (mu > 0).all():
-        return invalid
-    # objective = 0.5 (log(2 pi mean eps^2) + 1) [+ mean log mu]; d_mu its derivative in each mu_t
-    if form.error == "A":
-        eps = y_array - mu
-        mse = max(float(eps @ eps) / n, MSE_FLOOR)
-        d_mu = -eps / (n * mse)
-    else:
-        eps = y_array / mu - 1.0
-        mse = max(float(eps @ eps) / n, MSE_FLOOR)
-        d_mu = -eps * y_array / (mu * mu * n * mse) + 1.0 / (n * mu)
-    value = 0.5 * (math.log(2 * math.pi * mse) + 1)
-    if form.error == "M":
-        value += float(np.log(mu).sum()) / n
-    if not math.isfinite(value):
-        return invalid
-    g = _backward(y, tape, d_mu.tolist(), alpha, beta_star, gamma_star, phi, len(season), multiplicative)
-    g_alpha, g_beta, g_gamma, g_phi, g_level, g_slope, g_season = g
-    grad = layout.pack(g_alpha, g_beta, g_gamma, g_phi, g_level, g_slope, g_season)
-    return value, grad if np.isfinite(grad).all() else np.zeros_like(v)
+    f = layout.form
+    grad = np.empty_like(v)
+    value = ets_kernel.objective(
+        v, y, layout.m, f.has_trend, f.has_season, f.damped, f.season == "M", f.error == "M", grad
+    )
+    return value, grad
 
 
 def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple[ETSParams, float, bool, str]:
@@ -263,13 +198,12 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
         else:
             level, slope, season = level * season[0], slope * season[0], season / season[0]
     layout = Layout(form, m)
-    z_list = z.tolist()
 
     def run(start: np.ndarray):
         return minimize(
             negative_loglik,
             start,
-            args=(layout, z_list, z),
+            args=(layout, z),
             method="L-BFGS-B",
             jac=True,
             bounds=layout.bounds(),

@@ -39,6 +39,8 @@ from seqlab.errors import SeqlabError
 ERRORS = ("A", "M")
 TRENDS = ("N", "A", "Ad")
 SEASONS = ("N", "A", "M")
+MSE_FLOOR = 1e-24  # the fit's floor of mean(eps^2) on the scaled series (mean |y| = 1): a constant stays finite
+INVALID = 1e10  # the fit's objective where the model is undefined (a zero or negative mean under an M part)
 
 
 @dataclass(frozen=True)
@@ -146,12 +148,11 @@ def recursion(
     slope: float,
     season: list[float],
     multiplicative_season: bool,
-    tape: list | None = None,
 ) -> tuple[list[float], float, float, list[float]]:
     """The filter's loop: one-step means ``mu`` (one per value) and the state after the last value, the seasons
     oldest first. Plain Python floats: for one series of ~100 values this beats numpy's per-call overhead. A form
-    without a season runs with ``season = [0.0]`` and ``gamma* = 0``; without a trend with ``slope = 0``.
-    ``tape``, a list, receives ``(l_{t-1}, b_{t-1}, S_t, l_t)`` per value for the gradient (``ets_fit``)."""
+    without a season runs with ``season = [0.0]`` and ``gamma* = 0``; without a trend with ``slope = 0``. The
+    fit's objective runs a compiled copy of this loop with its gradient (``ets_kernel``)."""
     m = len(season)
     season = list(season)  # a ring: season[t % m] is S_t
     mu = [0.0] * len(y)
@@ -169,8 +170,6 @@ def recursion(
             mu[t] = base + s
             new_level = alpha * (y_t - s) + one_alpha * base
             season[j] = gamma_star * (y_t - new_level) + one_gamma * s
-        if tape is not None:
-            tape.append((level, slope, s, new_level))
         slope = beta_star * (new_level - level) + one_beta * b
         level = new_level
         j = j + 1 if j + 1 < m else 0
