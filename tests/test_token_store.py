@@ -26,7 +26,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def stores(cache) -> list[str]:
-    return sorted(p.name for p in cache.iterdir() if not p.name.startswith("."))
+    return sorted(p.name for p in (cache / "tokens").iterdir() if not p.name.startswith("."))
 
 
 def test_bundled_plays_split_and_ids_match_the_text_read_whole():
@@ -124,7 +124,7 @@ def test_full_disk_leaves_nothing_behind(tmp_path, cache, monkeypatch):
     with pytest.raises(SeqlabError, match="cannot write its token store .*the disk is full") as e:
         open_store(path)
     assert "\n" not in str(e.value)
-    assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
+    assert [p.name for p in (cache / "tokens").iterdir() if not p.name.endswith(".lock")] == []
     monkeypatch.setattr(token_store, "write_array", real)
     assert str(open_store(path).part(0, 10)) == "some text\n"
 
@@ -133,7 +133,7 @@ def test_a_dead_writers_partial_store_is_removed_and_rebuilt(tmp_path, cache):
     path = tmp_path / "t.txt"
     path.write_text("abc\n")
     store = open_store(path)
-    partial = cache / f".{store.directory.name}.tmp-999999999"  # a PID no process has
+    partial = cache / "tokens" / f".{store.directory.name}.tmp-999999999"  # a PID no process has
     partial.mkdir()
     (partial / "ids.bin").write_bytes(b"\x00")
     (store.directory / ".seqlab-complete").unlink()  # the store itself never marked complete
@@ -163,7 +163,7 @@ def test_two_processes_building_the_same_store_at_once(tmp_path, cache, monkeypa
         assert w.exitcode == 0
     assert results[0] == results[1] and results[0][1] == text
     assert len(stores(cache)) == 1
-    assert not [p for p in cache.iterdir() if ".tmp-" in p.name]
+    assert not [p for p in (cache / "tokens").iterdir() if ".tmp-" in p.name]
 
 
 def test_unknown_characters_of_another_vocabulary(tmp_path):

@@ -6,7 +6,7 @@ one, else uint16) and its vocabulary (the file's own characters, sorted, then th
 ``Vocabulary.from_text`` makes it). The first call encodes the file in two streaming passes of ``CHUNK_BYTES``
 (the characters it holds, then their ids), in bounded memory; later calls find it in the cache.
 
-The cache: ``$SEQLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/seqlab/tokens``, else ``~/.cache/seqlab/tokens``; one
+The cache: ``$SEQLAB_CACHE_DIR/tokens``, else ``$XDG_CACHE_HOME/seqlab/tokens``, else ``~/.cache/seqlab/tokens``; one
 folder per store, named by the SHA-256 of the file's bytes and the encoding it was read with. A changed file has
 another hash, so it is never read through a stale store (its old store stays until the cache is cleared: nothing
 else is ever deleted but the temporary folders of dead writers). The hash is recomputed on every use (about a
@@ -31,7 +31,7 @@ import json
 import mmap
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,11 +51,12 @@ CACHE_ENV = "SEQLAB_CACHE_DIR"
 NEWLINE = b"\n"
 
 
-def cache_root() -> Path:
+def cache_root(kind: str = "tokens") -> Path:
+    """Where seqlab keeps what it derives from data (``kind``: token stores, suffix-array indexes)."""
     if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
+        return Path(os.environ[CACHE_ENV]).expanduser() / kind
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqlab" / "tokens"
+    return Path(base) / "seqlab" / kind
 
 
 @dataclass(frozen=True)
@@ -135,20 +136,35 @@ def open_store(source: str | Path, encoding: str = "utf-8", cache_dir: Path | No
     final = root / f"{digest[:40]}-{codec}"
     if (store := _open(final, path, codec)) is not None:
         return store
+    if is_complete(final):  # complete but unreadable (another format, damaged): ours to rebuild
+        shutil.rmtree(final, ignore_errors=True)
+    build_once(final, lambda tmp: _encode(path, codec, digest, tmp), f"{path}: cannot write its token store")
+    store = _open(final, path, codec)
+    if store is None:
+        raise SeqlabError(f"{final}: the token store just written cannot be read back")
+    return store
+
+
+def build_once(final: Path, build: Callable[[Path], None], failure: str) -> None:
+    """Make the cache folder ``final`` complete: unless another command finished it while this one waited for
+    the lock, ``build(tmp)`` fills ``.NAME.tmp-PID``, which is marked complete and renamed into place. A dead
+    writer's leftovers are removed first; an ``OSError`` (a full disk) is one line beginning with ``failure``,
+    the temporary folder removed."""
+    root = final.parent
     try:
         root.mkdir(parents=True, exist_ok=True)
         with _locked(root / f".{final.name}.lock"):
-            if (store := _open(final, path, codec)) is not None:  # built by the command we waited for
-                return store
+            if is_complete(final):  # built by the command we waited for
+                return
             recover(final)  # a dead writer's complete folder is put in place; its partial ones are removed
-            if (store := _open(final, path, codec)) is not None:
-                return store
-            shutil.rmtree(final, ignore_errors=True)  # ours, and not a whole store (an older format, damaged)
+            if is_complete(final):
+                return
+            shutil.rmtree(final, ignore_errors=True)  # ours, and not a whole folder (a dead writer's, damaged)
             tmp = root / f".{final.name}.tmp-{os.getpid()}"
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir()
             try:
-                _encode(path, codec, digest, tmp)
+                build(tmp)
                 mark_complete(tmp)
                 os.rename(tmp, final)
                 fsync_dir(root)
@@ -157,13 +173,8 @@ def open_store(source: str | Path, encoding: str = "utf-8", cache_dir: Path | No
     except OSError as e:
         why = "the disk is full" if e.errno == errno.ENOSPC else (e.strerror or str(e))
         raise SeqlabError(
-            f"{path}: cannot write its token store in {root} ({why}); free space there or set {CACHE_ENV} to "
-            "another folder"
+            f"{failure} in {root} ({why}); free space there or set {CACHE_ENV} to another folder"
         ) from None
-    store = _open(final, path, codec)
-    if store is None:
-        raise SeqlabError(f"{final}: the token store just written cannot be read back")
-    return store
 
 
 @contextlib.contextmanager

@@ -19,22 +19,40 @@ With ``merge_identical=False`` and ``max_length=n`` it is exactly ``NGram(order=
 On a held-out play it is worse than a smoothed fixed-window model (docs/benchmarks.md): long matches in one
 play mislead about another. That is the naive model's weakness the notes describe, measured.
 
-Index: the suffix array of the *reversed* training text. A suffix of the history read backwards is a
-prefix there, so the occurrences of ``s_{L+1}`` are a sub-range of those of ``s_L``: one narrowing step per
-extra symbol. The symbol that follows an occurrence in the forward text precedes it in the reversed one.
+Index (``SuffixIndex``): the suffix array of the *reversed* training text. A suffix of the history read
+backwards is a prefix there, so the occurrences of ``s_{L+1}`` are a sub-range of those of ``s_L``: one
+narrowing step (two binary searches) per extra symbol. The symbol that follows an occurrence in the forward text
+precedes it in the reversed one; the counts of those followers over a range come from a table of cumulative
+counts every ``block`` entries (an FM-index's occurrence table) plus at most two partial blocks.
+
+The array is built by libdivsufsort (``pydivsufsort``: 15x faster than the prefix doubling kept below as the
+reference, benchmarks/infinigram_speed.py) and kept memory-mapped on disk with the reversed text, in the
+seqlab cache (``$SEQLAB_CACHE_DIR/infinigram``, keyed by the text's hash, written atomically like the token
+store): ``seqlab.io`` saves the text in ``model.safetensors`` and a load reopens the index (or builds it once).
+On disk: the text (1 or 2 bytes a symbol), the array (4 bytes a symbol, 8 past 2^31 symbols) and the table
+(at most 1/2 byte a symbol).
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
+import os
+from pathlib import Path
 
 import numpy as np
+import pydivsufsort
 import torch
 
 from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.text import TextPart, Vocabulary, encode_symbols
+from seqlab.data.token_store import build_once, cache_root, write_array
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
+
+INDEX_FORMAT = 1
+INDEX_CHUNK = 1 << 22  # entries per numpy pass when the table is built: bounds that pass's memory
 
 
 def suffix_array(x: np.ndarray) -> np.ndarray:
@@ -56,16 +74,139 @@ def suffix_array(x: np.ndarray) -> np.ndarray:
         k *= 2
 
 
+def sorted_suffixes(x: np.ndarray) -> np.ndarray:
+    """Suffix array of ``x`` (uint8 or uint16 ids) by libdivsufsort: int32 below 2^31 symbols, else int64. Two-byte
+    ids are sorted as big-endian byte pairs (the order of the symbols), keeping the suffixes at even bytes."""
+    if x.dtype == np.uint8:
+        return pydivsufsort.divsufsort(np.ascontiguousarray(x))
+    pairs = np.ascontiguousarray(x.astype(">u2")).view(np.uint8)
+    sa = pydivsufsort.divsufsort(pairs)
+    return sa[sa % 2 == 0] // 2
+
+
+class SuffixIndex:
+    """The reversed text ``rev`` and its suffix array ``sa``, memory-mapped from a cache folder, with the
+    follower counts table ``occ``: what every query reads. ``open_index(x, V)`` finds or builds it."""
+
+    def __init__(self, directory: Path) -> None:
+        meta = json.loads((directory / "meta.json").read_text(encoding="utf-8"))
+        self.directory, self.n, self.V, self.block = directory, meta["length"], meta["V"], meta["block"]
+        self.rev = np.memmap(directory / "rev.bin", dtype=meta["text_dtype"], mode="r", shape=(self.n,))
+        self.sa = np.memmap(directory / "sa.bin", dtype=meta["sa_dtype"], mode="r", shape=(self.n,))
+        self.occ = np.memmap(directory / "occ.bin", dtype=np.int64, mode="r", shape=(self.n // self.block + 1, self.V))
+        self.unigram = np.array(meta["unigram"], dtype=np.float64)
+
+    @staticmethod
+    def build(x: np.ndarray, V: int, directory: Path) -> None:
+        """Write the index of ``x`` into ``directory``: peak memory about 5 bytes a symbol (the text reversed and
+        libdivsufsort's int32 array; 9 for two-byte symbols or past 2^31 symbols)."""
+        rev = np.ascontiguousarray(x[::-1])
+        n = len(rev)
+        write_array(directory / "rev.bin", [rev])
+        sa = sorted_suffixes(rev)
+        sa_dtype = np.uint32 if n < 2**32 else np.uint64
+        write_array(directory / "sa.bin", (sa[s : s + INDEX_CHUNK].astype(sa_dtype) for s in range(0, n, INDEX_CHUNK)))
+        # the table: counts of each follower before every block-th entry; blocks large enough that it stays small
+        block = table_block(V)
+        running = np.zeros(V, dtype=np.int64)
+        rows = []
+        for s in range(0, n, block):
+            rows.append(running.copy())
+            positions = sa[s : s + block].astype(np.int64)
+            followers = rev[positions[positions > 0] - 1]
+            running += np.bincount(followers, minlength=V)
+        rows.append(running.copy())
+        del sa
+        write_array(directory / "occ.bin", rows)
+        unigram = np.bincount(rev, minlength=V)
+        meta = {
+            "format": INDEX_FORMAT,
+            "length": n,
+            "V": V,
+            "block": block,
+            "text_dtype": rev.dtype.name,
+            "sa_dtype": np.dtype(sa_dtype).name,
+            "unigram": unigram.tolist(),
+        }
+        with open(directory / "meta.json", "w", encoding="utf-8") as f:
+            f.write(json.dumps(meta) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    # -- queries ---------------------------------------------------------------------------------------------
+    def narrow(self, lo: int, hi: int, depth: int, symbol: int) -> tuple[int, int]:
+        """Within [lo, hi) (suffixes sharing their first ``depth`` symbols), those whose next one is ``symbol``."""
+        rev, sa, n = self.rev, self.sa, self.n
+
+        def key(i: int) -> int:
+            j = int(sa[i]) + depth
+            return int(rev[j]) if j < n else -1
+
+        return (
+            bisect.bisect_left(range(hi), symbol, lo, hi, key=key),
+            bisect.bisect_right(range(hi), symbol, lo, hi, key=key),
+        )
+
+    def _partial(self, lo: int, hi: int) -> np.ndarray:
+        positions = np.asarray(self.sa[lo:hi], dtype=np.int64)
+        return np.bincount(self.rev[positions[positions > 0] - 1], minlength=self.V)
+
+    def followers(self, lo: int, hi: int) -> np.ndarray:
+        """Counts (V,) of the symbols that follow the occurrences in [lo, hi) (float64)."""
+        b = self.block
+        first, last = -(-lo // b), hi // b  # whole blocks first .. last - 1
+        if first >= last:
+            return self._partial(lo, hi).astype(np.float64)
+        counts = self.occ[last] - self.occ[first] + self._partial(lo, first * b) + self._partial(last * b, hi)
+        return counts.astype(np.float64)
+
+    def find(self, pattern) -> tuple[int, int]:
+        """The range of suffixes of the reversed text that begin with ``pattern`` reversed: its occurrences."""
+        lo, hi = 0, self.n
+        for depth, symbol in enumerate(reversed([int(s) for s in pattern])):
+            lo, hi = self.narrow(lo, hi, depth, symbol)
+            if lo >= hi:
+                break
+        return lo, hi
+
+
+def table_block(V: int) -> int:
+    """Entries between rows of the follower table: a row holds V counts of 8 bytes, so at most 1/2 byte a symbol,
+    and a query counts at most two partial blocks by hand."""
+    return max(4096, 16 * V)
+
+
+def index_key(x: np.ndarray, V: int) -> str:
+    digest = hashlib.sha256(f"{INDEX_FORMAT}:{V}:{x.dtype.name}:".encode())
+    for s in range(0, len(x), INDEX_CHUNK):
+        digest.update(np.ascontiguousarray(x[s : s + INDEX_CHUNK]).data)
+    return digest.hexdigest()[:40]
+
+
+def open_index(x: np.ndarray, V: int) -> SuffixIndex:
+    """The index of the text ``x`` (uint8 or uint16 ids over ``V`` symbols): from the cache, or built now."""
+    final = cache_root("infinigram") / index_key(x, V)
+    build_once(final, lambda tmp: SuffixIndex.build(x, V, tmp), "cannot write the InfiniGram index")
+    try:
+        return SuffixIndex(final)
+    except (OSError, ValueError, KeyError) as e:
+        raise SeqlabError(f"{final}: a damaged InfiniGram index ({e}); remove that folder to rebuild it") from None
+
+
 class InfiniGram(SequenceModel):
     """Witten-Bell interpolation over every suffix length of the history that occurs in the training text.
 
-    ``max_length=None`` (the default) puts no limit on the suffix length.
+    ``max_length=None`` (the default) puts no limit on the suffix length. Besides ``log_prob``, the index
+    answers ``count`` (occurrences of a string), ``next_counts`` (what follows a history) and ``infinigram``
+    (Liu et al.'s probability from the longest suffix that occurs, with that suffix's length).
 
     Example::
 
         >>> model = InfiniGram().fit("to be or not to be, that is the question")
         >>> bool(torch.isfinite(model.log_prob("to be or not")).all())
         True
+        >>> model.count("to be")
+        2
     """
 
     kind = "infinigram"
@@ -76,7 +217,7 @@ class InfiniGram(SequenceModel):
         if max_length is not None and (not isinstance(max_length, int) or max_length < 0):
             raise SeqlabError(f"max_length must be a non-negative integer or None, got {max_length!r}")
         self.max_length, self.merge_identical, self.vocabulary = max_length, merge_identical, vocabulary
-        self.text: np.ndarray | None = None
+        self.index: SuffixIndex | None = None
 
     @property
     def V(self) -> int:
@@ -85,6 +226,11 @@ class InfiniGram(SequenceModel):
     @property
     def head(self) -> Categorical:
         return Categorical(self.V)
+
+    @property
+    def text(self) -> np.ndarray | None:
+        """The training ids (a view of the index's memory-mapped reversed text), or None before ``fit``."""
+        return None if self.index is None else self.index.rev[::-1]
 
     def encode(self, data, *, unknown: str = "error", source: str = "text") -> torch.Tensor:
         return encode_symbols(data, self.vocabulary, "InfiniGram", unknown, source)
@@ -98,54 +244,62 @@ class InfiniGram(SequenceModel):
             self.vocabulary = Vocabulary.from_text(train)
         if self.vocabulary is None:
             raise SeqlabError("InfiniGram needs vocabulary=... to take symbol ids")
-        x = self.encode(train, source="training data").numpy().astype(np.int64)
+        x = self.encode(train, source="training data")
         if len(x) < 2:
             raise SeqlabError(f"InfiniGram needs at least 2 training elements, got {len(x)}")
         self._index(x)
         return self
 
-    def _index(self, x: np.ndarray) -> None:
-        self.text = x
-        reversed_text = x[::-1].copy()
-        self._rsa = suffix_array(reversed_text)
-        # as Python lists: the binary searches read single elements, which lists serve fastest
-        self._rev = reversed_text.tolist()
-        self._rsa_list = self._rsa.tolist()
-        # the symbol after each occurrence in the forward text: the one before it in the reversed text
-        self._follower = np.where(self._rsa > 0, reversed_text[np.maximum(self._rsa - 1, 0)], -1)
-        self._unigram = np.bincount(x, minlength=self.V).astype(np.float64)  # every symbol follows the empty suffix
-
-    def _narrow(self, lo: int, hi: int, depth: int, symbol: int) -> tuple[int, int]:
-        """Within [lo, hi) (suffixes sharing their first ``depth`` symbols), those whose next one is ``symbol``."""
-        rev, rsa, n = self._rev, self._rsa_list, len(self._rev)
-
-        def key(i: int) -> int:
-            j = rsa[i] + depth
-            return rev[j] if j < n else -1
-
-        return (
-            bisect.bisect_left(range(hi), symbol, lo, hi, key=key),
-            bisect.bisect_right(range(hi), symbol, lo, hi, key=key),
-        )
-
-    def _followers(self, lo: int, hi: int) -> np.ndarray:
-        """Counts (V,) of the symbols that follow the occurrences in [lo, hi)."""
-        nxt = self._follower[lo:hi]
-        return np.bincount(nxt[nxt >= 0], minlength=self.V).astype(np.float64)
+    def _index(self, x: torch.Tensor) -> None:
+        dtype = np.uint8 if self.V <= 256 else np.uint16
+        ids = x.numpy() if x.dtype in (torch.uint8, torch.uint16) else x.numpy().astype(dtype)
+        if len(ids) and int(ids.max()) >= self.V:
+            raise SeqlabError(f"InfiniGram: symbol id {int(ids.max())} is outside the vocabulary of {self.V}")
+        self.index = open_index(ids.astype(dtype, copy=False), self.V)
 
     def check_fitted(self) -> None:
-        if self.text is None:
+        if self.index is None:
             raise SeqlabError("this InfiniGram is not fitted yet: call fit(text) first")
 
+    def _ids(self, data) -> np.ndarray:
+        """A query's ids; a character never seen in training is the unknown symbol, which occurs nowhere."""
+        return self.encode(data, unknown="map", source="query").numpy().astype(np.int64)
+
+    def count(self, string) -> int:
+        """How often ``string`` (text or ids) occurs in the training text."""
+        self.check_fitted()
+        lo, hi = self.index.find(self._ids(string))
+        return max(0, hi - lo)
+
+    def next_counts(self, history) -> np.ndarray:
+        """(V,) counts of the symbols that follow ``history`` (text or ids) in the training text."""
+        self.check_fitted()
+        lo, hi = self.index.find(self._ids(history))
+        return self.index.followers(lo, hi) if lo < hi else np.zeros(self.V)
+
+    def infinigram(self, history) -> tuple[np.ndarray, int]:
+        """Liu et al.'s infini-gram: (P(. | history) (V,) from the counts after the longest suffix of ``history``
+        that occurs followed by something, that suffix's length). The empty suffix: the unigram frequencies."""
+        self.check_fitted()
+        h = self._ids(history)
+        index, lo, hi, best = self.index, 0, self.index.n, (self.index.unigram, 0)
+        for L in range(1, len(h) + 1):
+            lo, hi = index.narrow(lo, hi, L - 1, int(h[len(h) - L]))
+            if lo >= hi:
+                break
+            counts = index.followers(lo, hi)
+            if counts.sum() > 0:
+                best = (counts, L)
+        return best[0] / best[0].sum(), best[1]
+
     def distribution(self, history: np.ndarray) -> np.ndarray:
-        """P(. | history) over the vocabulary, (V,)."""
-        if self.text is None:
-            raise SeqlabError("InfiniGram is not fitted yet")
-        V = self.V
+        """P(. | history) over the vocabulary, (V,): the Witten-Bell interpolation of the module docstring."""
+        self.check_fitted()
+        index, V = self.index, self.V
         p = np.full(V, 1.0 / V)
-        counts = self._unigram
+        counts = index.unigram
         limit = len(history) if self.max_length is None else min(self.max_length, len(history))
-        lo, hi, L, previous_total = 0, len(self._rev), 0, -1.0
+        lo, hi, L, previous_total = 0, index.n, 0, -1.0
         while True:
             total = counts.sum()
             if total > 0 and not (self.merge_identical and total == previous_total):
@@ -154,11 +308,11 @@ class InfiniGram(SequenceModel):
             previous_total = total
             if L == limit:
                 return p
-            lo, hi = self._narrow(lo, hi, L, int(history[len(history) - 1 - L]))
+            lo, hi = index.narrow(lo, hi, L, int(history[len(history) - 1 - L]))
             L += 1
             if lo >= hi:  # s_L never occurs: nothing longer does either
                 return p
-            counts = self._followers(lo, hi)
+            counts = index.followers(lo, hi)
 
     # -- SequenceModel ----------------------------------------------------------------------------------------
     def log_prob(self, x) -> torch.Tensor:
@@ -189,12 +343,16 @@ class InfiniGram(SequenceModel):
         return cls(**config["config"], vocabulary=Vocabulary.from_json(config["vocabulary"]))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        return {"text": torch.from_numpy(self.text)}
+        """The training text as uint8 or uint16 ids (int64 before issue 31: both load); the index is in the cache."""
+        return {"text": torch.from_numpy(np.ascontiguousarray(self.text))}
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         if set(tensors) != {"text"}:
             raise RuntimeError(f"expected the tensor 'text', got {sorted(tensors)}")
-        self._index(tensors["text"].numpy().astype(np.int64))
+        text = tensors["text"]
+        if text.dim() != 1 or text.is_floating_point() or (len(text) and int(text.min()) < 0):
+            raise RuntimeError("the tensor 'text' is not a sequence of symbol ids")
+        self._index(text)
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
@@ -205,6 +363,6 @@ class InfiniGram(SequenceModel):
 
     def describe(self) -> str:
         length = "unbounded" if self.max_length is None else f"at most {self.max_length}"
-        if self.text is None:
+        if self.index is None:
             return f"InfiniGram(suffixes of {length} symbols, not fitted)"
-        return f"InfiniGram(suffixes of {length} symbols, {len(self.text):,} training symbols, vocabulary {self.V})"
+        return f"InfiniGram(suffixes of {length} symbols, {self.index.n:,} training symbols, vocabulary {self.V})"
