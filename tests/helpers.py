@@ -43,14 +43,32 @@ def run_cli(argv, capsys):
     return code, captured.out, captured.err
 
 
-def assert_one_line_error(code, err, *fragments):
-    """A non-zero exit with one line on stderr that says error, no traceback, and holds every fragment."""
-    assert code not in (0, None)
+def assert_one_line_error(code, err, *fragments, internal: bool = False):
+    """Exit 1 (or 2, argparse's refusal of an option's value) with one line on stderr that says error, has no
+    traceback and holds every fragment; an internal error (a bug, exit 2) only where ``internal`` says so."""
+    assert code in (1, 2), (code, err)
+    assert ("internal error" in err) == internal, err
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "error" in lines[0], err
     assert "Traceback" not in err
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
+
+
+def tiny_latent_ar(vocabulary, seed: int = 0, scale: float = 1.0, **config):
+    """A small ``LatentAR`` (``config``: ``LatentARConfig`` fields) with weights drawn from ``seed``, multiplied by
+    ``scale``: above 1 the gates saturate and the logits spread, as in a trained model."""
+    import torch
+
+    from seqlab.models import LatentAR, LatentARConfig
+
+    torch.manual_seed(seed)
+    model = LatentAR(vocabulary, LatentARConfig(**config))
+    if scale != 1.0:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.mul_(scale)
+    return model
 
 
 def checkpoints_in(path):

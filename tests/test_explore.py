@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 from conftest import relative_error
-from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, assert_one_line_error, run_cli, write_small_text
+from helpers import (
+    SMALL_TEXT,
+    TINY_MODEL,
+    TINY_TRAINING,
+    assert_one_line_error,
+    run_cli,
+    tiny_latent_ar,
+    write_small_text,
+)
 
 import seqlab
 from seqlab.data import load_text
@@ -24,13 +32,10 @@ TEXT = SMALL_TEXT[:600]
 
 def tiny_model(cell="lstm", layers=1, reset="after", hidden=12, seed=0, scale=3.0):
     """A random model whose weights are scaled up, so that its gates saturate and its logits spread."""
-    torch.manual_seed(seed)
-    config = LatentARConfig(cell=cell, hidden_size=hidden, embedding_dim=6, num_layers=layers, reset=reset)
-    model = LatentAR(Vocabulary.from_text(SMALL_TEXT), config)
-    with torch.no_grad():
-        for p in model.parameters():
-            p.mul_(scale)
-    return model
+    vocabulary = Vocabulary.from_text(SMALL_TEXT)
+    return tiny_latent_ar(
+        vocabulary, seed, scale, cell=cell, hidden_size=hidden, embedding_dim=6, num_layers=layers, reset=reset
+    )
 
 
 def page_data(path):

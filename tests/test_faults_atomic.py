@@ -13,24 +13,23 @@ import string
 import subprocess
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_latent_ar
 
 import seqlab
 from seqlab import SeqlabError, atomic
 from seqlab.data import Vocabulary
-from seqlab.models import LatentAR, LatentARConfig
 
 STEPS = ("write", "complete", "rename-old", "rename-new", "remove-old")
 OLD_STAYS = ("write", "complete", "rename-old")  # a crash there: the old checkpoint is still the one in place
 VOCAB = Vocabulary.from_text("abc")
 
 
-def tiny_model(version: int) -> LatentAR:
-    torch.manual_seed(version)
-    return LatentAR(VOCAB, LatentARConfig(cell="gru", hidden_size=3, embedding_dim=2))
+tiny_model = partial(tiny_latent_ar, VOCAB, cell="gru", hidden_size=3, embedding_dim=2)  # seeded by the version
 
 
 def write_version(version: int):

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 import torch
-from helpers import TINY_MODEL, TINY_TRAINING, write_small_text
+from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
 from helpers import run_cli as run
 
 from seqlab import experiments, io, limits
@@ -21,22 +21,13 @@ from seqlab.cli import build_parser, main
 from seqlab.cli_options import DATA_OPTIONS
 from seqlab.data import Vocabulary
 from seqlab.data.audio import MuLaw
-from seqlab.data.spec import AUDIO_FIELDS
+from seqlab.data.spec import AUDIO_FIELDS, TEXT_FIELDS
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.runs import sample
 
 TEXT = "the cat sat on the mat; a dog ran far. " * 10
-
-
-def assert_one_line_error(code, err, *fragments):
-    assert code in (1, 2), err  # 2: argparse's refusal of an option's value
-    assert "internal error" not in err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and "error" in lines[0], err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +173,7 @@ def test_every_command_that_reads_a_csv_takes_the_same_data_options(command, rea
     options = SERIES_OPTIONS | (AUDIO_OPTIONS if reads_audio else {})
     args = build_parser().parse_args([*command, *as_argv(options)])
     assert {name: str(getattr(args, name)) for name in options} == options
-    assert set(options) == set(DATA_OPTIONS) - (set() if reads_audio else set(AUDIO_FIELDS))
+    assert set(options) == set(DATA_OPTIONS) - set(TEXT_FIELDS) - (set() if reads_audio else set(AUDIO_FIELDS))
 
 
 @pytest.fixture(scope="module")

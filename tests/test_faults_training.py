@@ -6,16 +6,16 @@ import json
 import math
 import os
 import shutil
+from functools import partial
 
 import pytest
 import torch
-from helpers import SMALL_TEXT, checkpoints_in
+from helpers import SMALL_TEXT, checkpoints_in, tiny_latent_ar
 from safetensors.torch import load_file
 
 import seqlab
 from seqlab import SeqlabError, atomic
 from seqlab.data import Vocabulary
-from seqlab.models import LatentAR, LatentARConfig
 from seqlab.training import Progress, Trainer, TrainerConfig, TrainingDiverged
 
 VOCAB = Vocabulary.from_text(SMALL_TEXT)
@@ -24,9 +24,7 @@ VALID = VOCAB.encode(SMALL_TEXT[8_000:8_500])
 DEAD_PID = 2**22 + 1  # above Linux's largest PID: no live process has it
 
 
-def tiny_model() -> LatentAR:
-    torch.manual_seed(0)
-    return LatentAR(VOCAB, LatentARConfig(cell="gru", hidden_size=8, embedding_dim=4))
+tiny_model = partial(tiny_latent_ar, VOCAB, cell="gru", hidden_size=8, embedding_dim=4)
 
 
 def config(**kw) -> TrainerConfig:

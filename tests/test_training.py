@@ -8,15 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 
 import pytest
 import torch
-from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, checkpoints_in, write_small_text
+from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, checkpoints_in, tiny_latent_ar, write_small_text
 from safetensors.torch import load_file
 
 from seqlab import SeqlabError, training
 from seqlab.data import Vocabulary
-from seqlab.models import LatentAR, LatentARConfig
 from seqlab.runs import progress as shown_progress
 from seqlab.training import Trainer, TrainerConfig, TrainingDiverged, WindowStream
 
@@ -25,10 +25,7 @@ TRAIN = VOCAB.encode(SMALL_TEXT[:16_000])
 VALID = VOCAB.encode(SMALL_TEXT[16_000:17_000])
 
 
-def tiny_model() -> LatentAR:
-    torch.manual_seed(0)
-    config = LatentARConfig(cell="lstm", hidden_size=12, num_layers=2, embedding_dim=6, dropout=0.2)
-    return LatentAR(VOCAB, config)
+tiny_model = partial(tiny_latent_ar, VOCAB, cell="lstm", hidden_size=12, num_layers=2, embedding_dim=6, dropout=0.2)
 
 
 def config(**kw) -> TrainerConfig:
