@@ -209,7 +209,7 @@ def test_truncated_optimizer_state_on_resume(trained, tmp_path, capsys):
         (["train", "--steps", "0"], "--steps"),
         (["train", "--lr", "-1"], "--lr: expected a positive number"),
         (["train", "--dropout", "1.5"], "--dropout"),
-        (["train", "--model", "transformer"], "--model: invalid choice"),
+        (["train", "--model", "wavenet"], "--model: invalid choice"),
         (["sample", "--temperature", "0"], "--temperature: expected a positive number, got 0"),
         (["sample", "--temperature", "-1"], "--temperature"),
         (["sample", "--length", "-5"], "--length"),

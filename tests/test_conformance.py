@@ -25,7 +25,7 @@ import seqlab
 from seqlab.base import MODELS, Forecast, SequenceModel
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError, Unsupported
-from seqlab.runs.train import CLI_MODELS
+from seqlab.recurrent import CELLS
 
 TEXT = "abbabaabbbaababaabab" * 4  # two symbols: with the unknown symbol a vocabulary of 3
 SERIES = np.zeros(160)
@@ -233,7 +233,7 @@ TINY = ["--hidden", "6", "--embedding", "4", "--steps", "3", "--batch-size", "2"
 
 
 @pytest.mark.parametrize("data", ["text", "series"])
-@pytest.mark.parametrize("model", CLI_MODELS)
+@pytest.mark.parametrize("model", CELLS)
 def test_cli_train_info_evaluate_sample_or_forecast(model, data, tmp_path, capsys):
     if data == "text":
         source = tmp_path / "small.txt"

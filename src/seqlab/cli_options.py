@@ -9,7 +9,7 @@ import dataclasses
 import math
 
 from seqlab.data.series import FEATURES, FILL_POLICIES
-from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, RECORDED_FIELDS, DataSpec
+from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, RECORDED_FIELDS, TEXT_FIELDS, DataSpec
 from seqlab.experiments.common import config_settings
 
 
@@ -131,18 +131,57 @@ DATA_OPTION_HELP = {
     "features": (FEATURES, "CSV: a derived past covariate after those: range, Parkinson's variance from High, Low"),
     "audio_encoding": (AUDIO_ENCODINGS, "audio: vocoder frames, mu_law levels or raw values (vocoder)"),
     "sample_rate": (positive_int, "audio: resample to this rate in Hz (the file's)"),
+    "encoding": (str, "text: the file's character encoding (utf-8; latin-1 reads any bytes)"),
 }
 DATA_OPTIONS = tuple(f.name for f in dataclasses.fields(DataSpec) if f.name not in ("source", *RECORDED_FIELDS))
 
 
 def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False, note: str = "") -> tuple[str, ...]:
     """The data options, ``--valid-fraction`` to ``--sample-rate`` (``DataSpec``'s fields), in a group "data"
-    (``note`` after its title); ``series_only``: without the audio ones, for the commands that read only a CSV.
+    (``note`` after its title); ``series_only``: without the audio and text ones, for the commands that read only
+    a CSV.
     Every command reading a file of that kind takes the same ones. Returns their names (argparse dests)."""
     group = parser.add_argument_group("data" + (f" ({note})" if note else ""))
-    names = tuple(n for n in DATA_OPTIONS if not (series_only and n in AUDIO_FIELDS))
+    names = tuple(n for n in DATA_OPTIONS if not (series_only and n in (*AUDIO_FIELDS, *TEXT_FIELDS)))
     for name in names:
         kind, help_text = DATA_OPTION_HELP[name]
         typed = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
         group.add_argument("--" + name.replace("_", "-"), **typed, help=help_text)
     return names
+
+
+# -- the options several commands share, written once --------------------------------------------------------
+def add_model_dir(parser: argparse.ArgumentParser, default: str | None, help_text: str = "model directory") -> None:
+    """The model directory a command reads: positional, ``default`` when left out (None: required)."""
+    if default is None:
+        parser.add_argument("dir", type=path_name, help=help_text)
+    else:
+        parser.add_argument("dir", nargs="?", type=path_name, default=default, help=f"{help_text} (default: {default})")
+
+
+def add_seed(parser, default: int | None = 0, help_text: str = "random seed") -> None:
+    shown = f" ({default})" if default is not None else ""
+    parser.add_argument("--seed", type=non_negative_int, default=default, help=help_text + shown)
+
+
+def add_json(parser, help_text: str = "print the results as JSON") -> None:
+    parser.add_argument("--json", action="store_true", help=help_text)
+
+
+def add_no_progress(parser, help_text: str = "no progress bars") -> None:
+    parser.add_argument("--no-progress", action="store_true", help=help_text)
+
+
+def order(text: str) -> int | str:
+    """An argparse type for a model's order: a non-negative integer, or aic / bic (chosen by the criterion)."""
+    if text in ("aic", "bic"):
+        return text
+    try:
+        return non_negative_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, aic or bic, got {text!r}") from None
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")

@@ -8,85 +8,79 @@ afresh at the cut would score the backcast, not the model). ``training.json`` re
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from seqlab import io
 from seqlab.data.dataset import Dataset
 from seqlab.errors import OptionError, SeqlabError
-from seqlab.metrics import likelihood_scores
 from seqlab.models.garch import GARCH, GARCHConfig
-from seqlab.runs import run_directory
-from seqlab.runs.run_directory import RunDirectory
+from seqlab.runs.family import FitContext, OneGoFamily
+
+if TYPE_CHECKING:
+    from seqlab.runs.train import TrainSpec
 
 GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
 
 
-def one_series(dataset: Dataset, model: GARCH) -> tuple[np.ndarray, np.ndarray]:
-    """The training and held-out parts as the model's elements: one series (GARCH pools no series: several are
-    refused, naming them), with GARCH-X's exogenous variance beside it."""
+class GARCHFamily(OneGoFamily):
+    name = kind = "garch"
+    options = GARCH_OPTIONS
+    data_kinds = ("series",)
+    models_what = "GARCH models a series (give a CSV file)"
+    fitted_how = "a GARCH fit takes milliseconds"
+    refusal_note = " (options of the neural models)"
+
+    def check(self, spec: TrainSpec, dataset: Dataset) -> GARCHConfig:
+        self.check_data_kind(dataset)
+        try:
+            config = GARCHConfig.from_options(**spec.model)
+        except SeqlabError as e:
+            raise OptionError(f"{{0}}: {e}", "vol") from None
+        check_covariates(dataset, GARCH(config))
+        return config
+
+    def build(self, dataset: Dataset, settings: GARCHConfig) -> GARCH:
+        return GARCH(settings)
+
+    def fit_model(self, model: GARCH, dataset: Dataset, settings: GARCHConfig, context: FitContext) -> dict:
+        y, valid = self.series_parts(model, dataset)
+        source = dataset.spec.source
+        context.say(f"seqlab: {model.describe_spec()}; data {source}: {len(y):,} training, {len(valid):,} held-out")
+        try:
+            model.fit(y)
+        except SeqlabError as e:
+            raise SeqlabError(f"{source}: {e}") from None
+        record = model.training_result
+        if not record.converged:
+            context.say(
+                f"seqlab: warning: the optimiser stopped after {record.iterations} iterations without converging "
+                f"({record.message}); the parameters are its last iterate"
+            )
+        return {
+            "loglik": record.loglik,
+            "train_values": len(y),
+            "converged": record.converged,
+            "params": dict(zip(model.names, model.params.tolist(), strict=True)),
+            "bse_robust": dict(zip(model.names, record.bse_robust, strict=True)),
+        }
+
+
+def check_covariates(dataset: Dataset, model: GARCH) -> None:
+    """One series (GARCH pools no series: several are refused, naming them), with GARCH-X's exogenous variance
+    beside it and no covariates otherwise."""
     source = dataset.spec.source
     dataset.check_one_series("GARCH")
-    train, valid = dataset.train.double().numpy(), dataset.valid.double().numpy()
-    covariates = train.shape[1] - 1 if train.ndim == 2 else 0
-    if covariates != model.num_covariates:
-        if model.num_covariates:
-            raise OptionError(
-                f"{source}: {model.describe_spec()} needs one exogenous variance beside the values (give {{0}} range "
-                f"or one {{1}} column); the data have {covariates} covariates",
-                "features",
-                "covariates",
-            )
+    covariates = dataset.train.shape[1] - 1 if dataset.train.dim() == 2 else 0
+    if covariates == model.num_covariates:
+        return
+    if model.num_covariates:
         raise OptionError(
-            f"{source}: {model.describe_spec()} reads no covariates (the data have {covariates}); "
-            "{0} garchx or gjrx puts one in the variance equation",
-            "vol",
+            f"{source}: {model.describe_spec()} needs one exogenous variance beside the values (give {{0}} range "
+            f"or one {{1}} column); the data have {covariates} covariates",
+            "features",
+            "covariates",
         )
-    return train, valid if len(valid) else train[:0]
-
-
-def held_out_scores(model: GARCH, train: np.ndarray, valid: np.ndarray) -> dict:
-    """One-step scores of ``valid`` given ``train`` before it (the filter runs through both)."""
-    log_probs = model.log_prob(np.concatenate([train, valid]))[len(train) :]
-    return likelihood_scores(log_probs, "values", discrete=False)
-
-
-def train_garch(
-    dataset: Dataset, options: dict, run: RunDirectory, say: Callable[[str], None]
-) -> tuple[GARCH, dict | None]:
-    """Fit, save into ``run`` (committed once the model is written: an old run it replaces goes only then) and
-    score; ``options``: ``GARCH_OPTIONS`` given. Returns (model, final scores)."""
-    if dataset.kind != "series":
-        raise SeqlabError(f"{dataset.spec.source}: {dataset.kind} data; GARCH models a series (give a CSV file)")
-    try:
-        model = GARCH(GARCHConfig.from_options(**options))
-    except SeqlabError as e:
-        raise OptionError(f"{{0}}: {e}", "vol") from None
-    y, valid = one_series(dataset, model)
-    source = dataset.spec.source
-    say(f"seqlab: {model.describe_spec()}; data {source}: {len(y):,} training, {len(valid):,} held-out")
-    t0 = time.perf_counter()
-    try:
-        model.fit(y)
-    except SeqlabError as e:
-        raise SeqlabError(f"{source}: {e}") from None
-    seconds = time.perf_counter() - t0
-    record = model.training_result
-    if not record.converged:
-        say(
-            f"seqlab: warning: the optimiser stopped after {record.iterations} iterations without converging "
-            f"({record.message}); the parameters are its last iterate"
-        )
-    model.trained_on(dataset)
-    io.save(model, run.work)
-    out = run.commit()
-    final = {"fit_seconds": round(seconds, 4), "loglik": record.loglik, "train_values": len(y)}
-    final |= {"converged": record.converged, "params": dict(zip(model.names, model.params.tolist(), strict=True))}
-    final |= {"bse_robust": dict(zip(model.names, record.bse_robust, strict=True))}
-    if len(valid):
-        scores = held_out_scores(model, y, valid)
-        final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
-    run_directory.write_final_scores(out, final)
-    return model, final
+    raise OptionError(
+        f"{source}: {model.describe_spec()} reads no covariates (the data have {covariates}); "
+        "{0} garchx or gjrx puts one in the variance equation",
+        "vol",
+    )

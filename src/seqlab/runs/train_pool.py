@@ -8,69 +8,72 @@ held-out value given every value before it; ``training.json`` records the weight
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
-from seqlab import io
 from seqlab.data.dataset import ELEMENT_NAMES, Dataset
-from seqlab.errors import OptionError, SeqlabError
-from seqlab.metrics import likelihood_scores
+from seqlab.errors import OptionError
 from seqlab.models.families import SeriesOptions, check_contenders, known_series_name, series_contender
-from seqlab.models.pool import PRIOR, Pool
-from seqlab.runs import run_directory
+from seqlab.models.pool import PRIOR, Pool, member_view
+from seqlab.runs.family import FitContext, OneGoFamily
 from seqlab.runs.progress import fitting
-from seqlab.runs.run_directory import RunDirectory
+
+if TYPE_CHECKING:
+    from seqlab.runs.train import TrainSpec
 
 POOL_OPTIONS = ("members", "pool_prior", "head", "hidden_size")  # what TrainSpec.model may hold for a pool
 
 
-def pool_options(dataset: Dataset, model: dict, trainer: dict) -> SeriesOptions:
-    """The members and how the neural ones among them are built and trained, from the options given."""
-    members = tuple(model.get("members") or SeriesOptions.pool_members)
-    unknown = [m for m in members if not known_series_name(m) or m == "pool"]
-    if unknown:
-        raise OptionError(f"{{0}}: unknown member {', '.join(unknown)} of a pool", "members")
-    differenced = dataset.transform is not None and "diff" in dataset.transform.steps
-    head, hidden = model.get("head", "gaussian"), model.get("hidden_size", 64)
-    prior = model.get("pool_prior", PRIOR)
-    seed = trainer.get("seed", 0)
-    options = SeriesOptions(differenced, head, hidden, seed=seed, pool_members=members, pool_prior=prior)
-    covariates = dataset.train.shape[1] - 1 if dataset.train.dim() == 2 else 0
-    check_contenders(("pool",), options, covariates, listed="members")  # before a folder is claimed or a fit
-    return options
+class PoolFamily(OneGoFamily):
+    name = kind = "pool"
+    options = POOL_OPTIONS
+    data_kinds = ("series",)
+    models_what = "a pool forecasts a series (give a CSV file)"
+    fitted_how = "a pool is fitted in one go"
+    refusal_note = ""
+    seconds_digits = 2
 
+    def check(self, spec: TrainSpec, dataset: Dataset) -> SeriesOptions:
+        """The members and how the neural ones among them are built and trained, from the options given."""
+        self.check_data_kind(dataset)
+        dataset.check_one_series("a pool")
+        model = spec.model
+        members = tuple(model.get("members") or SeriesOptions.pool_members)
+        unknown = [m for m in members if not known_series_name(m) or m == "pool"]
+        if unknown:
+            raise OptionError(f"{{0}}: unknown member {', '.join(unknown)} of a pool", "members")
+        differenced = dataset.transform is not None and "diff" in dataset.transform.steps
+        head, hidden = model.get("head", "gaussian"), model.get("hidden_size", 64)
+        prior = model.get("pool_prior", PRIOR)
+        seed = spec.trainer.get("seed", 0)
+        options = SeriesOptions(differenced, head, hidden, seed=seed, pool_members=members, pool_prior=prior)
+        covariates = dataset.train.shape[1] - 1 if dataset.train.dim() == 2 else 0
+        check_contenders(("pool",), options, covariates, listed="members")  # before a folder is claimed or a fit
+        return options
 
-def train_pool(
-    dataset: Dataset, options: SeriesOptions, run: RunDirectory, say: Callable[[str], None], progress: bool = True
-) -> tuple[Pool, dict | None]:
-    """Fit, save into ``run`` (committed once the model is written) and score. Returns (model, final scores)."""
-    if dataset.kind != "series":
-        raise SeqlabError(f"{dataset.spec.source}: {dataset.kind} data; a pool forecasts a series (give a CSV file)")
-    dataset.check_one_series("a pool")
-    train = dataset.train.double()
-    valid = dataset.valid.double()
-    contender = series_contender("pool", train.numpy(), options)
-    model: Pool = contender.model
-    say(
-        f"seqlab: pool of {', '.join(model.names)}; data {dataset.spec.source}: {len(train):,} training (the last "
-        f"{model.tail_length(len(train)):,} choose the weights), {len(valid):,} held-out"
-    )
+    def build(self, dataset: Dataset, settings: SeriesOptions) -> Pool:
+        return series_contender("pool", dataset.train.double().numpy(), settings).model
 
-    t0 = time.perf_counter()
-    with fitting(ELEMENT_NAMES["series"], progress) as callbacks:  # a bar per neural member's fit
-        record = contender.fit(contender.seen(train), callbacks)
-    seconds = time.perf_counter() - t0
-    for name, why in record["left_out"].items():
-        say(f"seqlab: pool member {name} gets no weight: it could not be scored out of sample ({why})")
-    model.trained_on(dataset)
-    io.save(model, run.work)
-    out = run.commit()
-    final = {"fit_seconds": round(seconds, 2), "train_values": len(train), **record}
-    if len(valid):
-        log_probs = model.log_prob(torch.cat([contender.seen(train), contender.seen(valid)]))[len(train) :]
-        scores = likelihood_scores(log_probs, "values", discrete=False)
-        final |= {f"valid_{k}": v for k, v in scores.items()} | {"valid_given": "the training part before it"}
-    run_directory.write_final_scores(out, final)
-    return model, final
+    def fit_model(self, model: Pool, dataset: Dataset, settings: SeriesOptions, context: FitContext) -> dict:
+        train, valid = self.series_parts(model, dataset)
+        context.say(
+            f"seqlab: pool of {', '.join(model.names)}; data {dataset.spec.source}: {len(train):,} training (the last "
+            f"{model.tail_length(len(train)):,} choose the weights), {len(valid):,} held-out"
+        )
+        with fitting(ELEMENT_NAMES["series"], context.progress) as callbacks:  # a bar per neural member's fit
+            record = model.fit(train, callbacks=callbacks).record()
+        for name, why in record["left_out"].items():
+            context.say(f"seqlab: pool member {name} gets no weight: it could not be scored out of sample ({why})")
+        return {"train_values": len(train), **record}
+
+    def series_parts(self, model: Pool, dataset: Dataset) -> tuple[torch.Tensor, torch.Tensor]:
+        """The rows with covariates where a member reads them, the value column otherwise (``member_view``)."""
+        reads = model.num_covariates > 0
+        return tuple(member_view(part.double(), reads) for part in (dataset.train, dataset.valid))
+
+    def held_out(self, model: Pool, dataset: Dataset) -> tuple[torch.Tensor, str] | None:
+        if not len(dataset.valid):
+            return None
+        train, valid = self.series_parts(model, dataset)
+        return model.log_prob(torch.cat([train, valid]))[len(train) :], "the training part before it"
