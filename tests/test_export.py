@@ -18,7 +18,7 @@ from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
 from seqlab.data.text import Vocabulary
 from seqlab.errors import Unsupported
-from seqlab.export import METADATA_KEY, export_onnx
+from seqlab.export import METADATA_KEY, NGramBackoffStep, NGramStep, export_onnx, ngram_table, step_graph
 from seqlab.models import (
     CausalTransformer,
     CausalTransformerConfig,
@@ -568,10 +568,14 @@ def test_random_walk_step_equals_onnxruntime_over_500_steps(differenced, season)
     assert worst_params < CLASSICAL_PARITY and worst_state == 0.0
 
 
-def test_an_ngram_too_large_for_a_dense_table_is_refused_in_one_line():
+def test_an_ngram_too_large_for_a_dense_table_takes_the_backoff_form():
+    """Past ``MAX_TABLE`` the dense table is refused and the graph holds the backoff form instead
+    (``tests/test_export_classical.py`` checks its parity)."""
     model = NGram(order=4).fit(TEXT)
     with pytest.raises(Unsupported, match="= 30\\^4 x 29 = 23,490,000 probabilities; ONNX export takes at most"):
-        export_onnx(model)
+        ngram_table(model)
+    assert isinstance(step_graph(model).module, NGramBackoffStep)
+    assert isinstance(step_graph(NGram(order=2).fit(TEXT)).module, NGramStep)
 
 
 def test_classical_metadata():

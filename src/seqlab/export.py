@@ -13,6 +13,12 @@ the head's parameters of the next element and the next state out, every tensor n
     LinearAR            (x_prev[, window, filled]) -> (params[, window_next, filled_next])   affine in the window
     GlobalAR            (x_prev, scale, phase, history, t, h[, c]) -> (params, history_next, t_next, h_next[, c_next])
                         scale, phase: the series' own (inputs, not state): one graph for every series of a panel
+    NGram, higher orders (x_prev, window)          -> (params, window_next)        the backoff form in two hash
+                                                                                   tables (NGramBackoffStep)
+    GARCH               (x_prev[, values], 3 lags[, x_last][, seen]) -> (params, each _next)   the process's own
+                        step and push (volatility.py, traced with xp=torch), the mean, the noise's head params
+    ETS                 (x_prev, level, slope, season) -> (params, each _next)      ets_state's equations
+    Pool                (x_prev, m0_..., m1_..., ...) -> (params, m0_..._next, ...) the members' graphs side by side
 
 ``x_prev`` is the previous element: ids (B,) int64 for text and mu-law audio (the start symbol ``V`` before the
 first), values (B,) for a series (NaN: the start, or a gap), (B, 1 + C) with past covariates, frames (B, D) (a
@@ -43,7 +49,7 @@ import itertools
 import json
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -53,11 +59,15 @@ from seqlab.base import SequenceModel
 from seqlab.distributions import Head
 from seqlab.errors import Unsupported
 from seqlab.models.elements import FrameElements, MuLawElements, ScalarElements, TextElements
+from seqlab.models.ets import ETS
+from seqlab.models.ets_state import starred
+from seqlab.models.garch import GARCH
 from seqlab.models.global_ar import GlobalAR, features, lag_steps
 from seqlab.models.latent_ar import LatentAR
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.neural_ar import NeuralAR
 from seqlab.models.ngram import NGram
+from seqlab.models.pool import Pool, member_view
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer
 
@@ -68,9 +78,10 @@ OPSET = 17
 EXAMPLE_BATCH = 2  # traced at batch 2: a batch of 1 can be folded into the graph as a constant
 NAN = "nan"  # JSON has no NaN: a fill value of NaN is written as this string
 NEURAL = (LatentAR, NeuralAR, CausalTransformer, GlobalAR)
-CLASSICAL = (NGram, LinearAR, RandomWalk)  # NGram: MarkovChain too
+CLASSICAL = (NGram, LinearAR, RandomWalk, GARCH, ETS, Pool)  # NGram: MarkovChain too
 ONNX_KINDS = tuple(c.kind for c in NEURAL) + ("markov", *(c.kind for c in CLASSICAL))
 MAX_TABLE = 2**23  # probabilities in an n-gram's dense table (64 MB in float64): orders up to 2 on text
+MAX_ENTRIES = 2**22  # contexts and pairs of an n-gram's backoff form beyond (two hash slots of 16 bytes each)
 
 
 @dataclass
@@ -84,7 +95,7 @@ class Port:
     dtype: str
     meaning: str
     feedback: str | None = None
-    initial: float | int | str | None = None
+    initial: float | int | str | list | None = None  # a list: one element's value, the same in every sequence
 
     @property
     def batch_axis(self) -> int:
@@ -94,7 +105,7 @@ class Port:
         """A tensor of this port at ``batch``, filled with its initial value (0 for inputs without one)."""
         shape = [batch if d == "batch" else d for d in self.shape]
         fill = math.nan if self.initial == NAN else (self.initial or 0)
-        return torch.full(shape, fill, dtype=getattr(torch, self.dtype))
+        return torch.tensor(fill, dtype=getattr(torch, self.dtype)).expand(shape).clone()
 
     def to_json(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -240,6 +251,142 @@ def ngram_table(model: NGram) -> np.ndarray:
         return np.log(np.stack(rows))
 
 
+class HashTable(nn.Module):
+    """A fixed map of int64 keys (>= 0) to float64 values as two tensors, for a graph: open addressing, slot
+    ``key mod size`` then the next ones (linear probing), every key within ``probes`` slots of its own, so a
+    lookup is one ``Gather`` of ``probes`` slots and a comparison (ONNX has no search op)."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
+        super().__init__()
+        self.size = _prime_at_least(2 * len(keys) + 1)  # half full: short probe runs
+        slots, stored = np.full(self.size, -1, dtype=np.int64), np.zeros(self.size)
+        home = keys % self.size
+        longest = 0
+        for key, value, h in zip(keys.tolist(), values.tolist(), home.tolist(), strict=True):
+            at = h
+            while slots[at % self.size] != -1:
+                at += 1
+            slots[at % self.size], stored[at % self.size] = key, value
+            longest = max(longest, at - h)
+        self.probes = longest + 1
+        # the first probes - 1 slots again at the end, so a run that wraps around is read without a modulo
+        self.register_buffer("slots", torch.from_numpy(np.concatenate([slots, slots[: self.probes - 1]])))
+        self.register_buffer("stored", torch.from_numpy(np.concatenate([stored, stored[: self.probes - 1]])))
+
+    def forward(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(found, value)`` of ``keys`` (...), the value 0 where not found."""
+        at = torch.remainder(keys, self.size)[..., None] + torch.arange(self.probes)  # (..., probes)
+        hit = self.slots[at] == keys[..., None]
+        return hit.any(-1), torch.where(hit, self.stored[at], torch.zeros_like(self.stored[at])).sum(-1)
+
+
+def _prime_at_least(n: int) -> int:
+    n |= 1
+    while any(n % d == 0 for d in range(3, math.isqrt(n) + 1, 2)):
+        n += 2
+    return n
+
+
+BACKOFF = ("witten_bell", "kneser_ney")  # an unseen context defers to the next shorter one (ngram.py)
+
+
+class NGramBackoffStep(nn.Module):
+    """``NGram.step`` for a batch from the model's backoff form, for the orders whose dense table is too large:
+    for every context ``c`` seen in training (of every length j = 0 .. order) a weight ``gamma(c)`` and, for
+    every symbol ``w`` seen after it, ``alpha(c, w)``, with
+
+        P(w | c) = alpha(c, w) + gamma(c) P_below(w)
+
+    where ``P_below`` is ``P(. | c without its oldest symbol)`` for Witten-Bell and Kneser-Ney (the recursion
+    down to the empty context, whose ``gamma`` is 0) and a constant row for the smoothings that read one level
+    (Lidstone: the uniform 1/V of an unseen context; MLE: 0). A context never seen leaves ``P_below`` as it is.
+    Contexts are keyed as the dense table's rows are (base V + 1, the digit V before the start), the pairs
+    ``(c, w)`` as ``key(c) V + w``; both are ``HashTable``s. ``alpha`` and ``gamma`` are read off
+    ``next_distribution`` (``ngram_backoff``), so every smoothing exports the same way."""
+
+    def __init__(self, model: NGram) -> None:
+        super().__init__()
+        self.order, self.V = model.order, model.V
+        self.backoff = model.smoothing in BACKOFF
+        contexts, gammas, pairs, alphas, below = ngram_backoff(model)
+        self.contexts, self.alphas = HashTable(contexts, gammas), HashTable(pairs, alphas)
+        self.register_buffer("below", torch.from_numpy(below))  # (V,): P_below of the one-level smoothings
+        n, V = self.order, self.V
+        digits = (V + 1) ** np.arange(n - 1, -1, -1)  # (order,)
+        shown = np.arange(n)[None, :] >= n - np.arange(n + 1)[:, None]  # (J, order): context j shows its last j ids
+        self.register_buffer("digits", torch.from_numpy(np.where(shown, digits, 0)))  # (J, order)
+        self.register_buffer("padding", torch.from_numpy(np.where(shown, 0, digits * V).sum(1)))  # (J,): V digits
+
+    def forward(self, x_prev: torch.Tensor, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, V = self.order, self.V
+        ids = torch.cat([window[:, 1:], x_prev[:, None]], dim=1)  # (B, order)
+        keys = (ids[:, None, :] * self.digits).sum(-1) + self.padding  # (B, J): the context of length j = 0..order
+        # the symbols after the last start digit V: a longer context would read across the start
+        length = n - (torch.arange(1, n + 1) * (ids == V)).amax(1)  # (B,)
+        j = torch.arange(n + 1)
+        wanted = j <= length[:, None] if self.backoff else j == length[:, None]  # (B, J)
+        seen, gamma = self.contexts(keys)
+        used = seen & wanted
+        _, alpha = self.alphas(keys[..., None] * V + torch.arange(V))  # (B, J, V)
+        p = self.below.expand(ids.shape[0], V)
+        for level in range(n + 1):  # the empty context first, then each longer one
+            step = alpha[:, level] + gamma[:, level, None] * p
+            p = torch.where(used[:, level, None], step, p)
+        return torch.log(p), ids
+
+
+def ngram_backoff(model: NGram) -> tuple[np.ndarray, ...]:
+    """``(context keys, gamma, pair keys, alpha, below)`` of ``NGramBackoffStep``, from the n-grams seen in
+    training (the model's saved counts: ``grams_k``, base-V codes) and ``next_distribution``; ``Unsupported``
+    past ``MAX_ENTRIES`` entries, or where a distribution is not of that form to 1e-12 (a smoothing this
+    export does not know)."""
+    model.check_fitted()
+    V, n = model.V, model.order
+    if (V + 1) ** n * V >= 2**62:
+        raise Unsupported(f"{model.describe()}: its contexts' keys (V + 1)^order x V overflow int64")
+    saved = model.state_dict()
+    grams = [saved[f"grams_{k}"].numpy() for k in range(1, n + 2)]  # grams[j]: the (j + 1)-grams
+    entries = sum(len(np.unique(g // V)) + len(g) for g in grams)
+    if entries > MAX_ENTRIES:
+        raise Unsupported(
+            f"{model.describe()}: its backoff form holds {entries:,} contexts and pairs; ONNX export takes at most "
+            f"{MAX_ENTRIES:,} (a lower order)"
+        )
+    backoff = model.smoothing in BACKOFF
+    below = np.zeros(V) if backoff or model.smoothing == "mle" else np.full(V, 1.0 / V)
+    keys, gammas, pair_keys, alphas = [], [], [], []
+    previous: dict[tuple, np.ndarray] = {}
+    for j, level in enumerate(grams):  # contexts of length j
+        context_codes, first = np.unique(level // V, return_index=True)
+        followers = np.split(level % V, first[1:]) if j else [np.arange(V)]  # the empty context: its whole row
+        current = {}
+        for code, after in zip(context_codes.tolist(), followers, strict=True):
+            context = tuple(code // V**i % V for i in range(j - 1, -1, -1))
+            p = model.next_distribution(np.array(context, dtype=np.int64))
+            base = (previous[context[1:]] if j else np.zeros(V)) if backoff else below
+            unseen = np.ones(V, dtype=bool)
+            unseen[after] = False
+            gamma = 0.0
+            if unseen.any() and base[unseen].max() > 0:
+                w = int(np.flatnonzero(unseen)[np.argmax(base[unseen])])
+                gamma = float(p[w] / base[w])
+            alpha = p[after] - gamma * base[after]
+            rebuilt = gamma * base
+            rebuilt[after] += alpha
+            if np.abs(rebuilt - p).max() > 1e-12 * p.max():
+                raise Unsupported(f"{model.describe()}: P(. | {context}) is not of the backoff form ONNX export uses")
+            key = sum(d * (V + 1) ** (n - 1 - i) for i, d in enumerate((V,) * (n - j) + context))
+            keys.append(key)
+            gammas.append(gamma)
+            pair_keys.extend((key * V + after).tolist())
+            alphas.extend(alpha.tolist())
+            if backoff:
+                current[context] = p
+        previous = current
+    keys, pair_keys = np.array(keys, dtype=np.int64), np.array(pair_keys, dtype=np.int64)
+    return keys, np.array(gammas), pair_keys, np.array(alphas), below
+
+
 class RandomWalkStep(nn.Module):
     """``RandomWalk.step`` for a batch: params ``(mean, log sigma)``, the mean 0 on increments, else the value
     ``season`` steps back, the oldest of the window of the last ``season`` values (NaN until there are as many)."""
@@ -298,6 +445,117 @@ def linear_ar_tables(model: LinearAR) -> tuple[np.ndarray, np.ndarray]:
     return base, slope
 
 
+class GARCHStep(nn.Module):
+    """``GARCH.step`` for a batch: the mean from the last ``k`` values (NaN before the sample: the mean's level),
+    the variance from the process's own recursion (``process.step`` and ``process.push``, traced with
+    ``xp=torch``: the equations are written once, in ``seqlab.models.volatility``), the head's params from the
+    noise law. The variance moves once ``k`` values are seen (``seen``), as in ``step``. NaN in ``x_prev`` is the
+    start and leaves the state as it is (GARCH has no gaps); GARCH-X's ``x_prev`` is ``(value, x)``."""
+
+    def __init__(self, model: GARCH) -> None:
+        super().__init__()
+        model.initial_state()  # a fitted model, or its own one-line error
+        likelihood = model.likelihood
+        self.mean, self.process, self.noise = likelihood.mean, likelihood.process, likelihood.noise
+        mp, vp, self.noise_params = likelihood.split(model.params)
+        self.mean_params, self.process_params = mp.tolist(), vp.tolist()
+        self.level = self.mean.unconditional(mp)  # what lags before the sample are taken to be
+        self.k, self.exogenous = model.config.lags, bool(self.process.exogenous)
+
+    def predict(self, values, lags, x_last) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance (B,) of the next value, as ``GARCH._predict``."""
+        like = lags[-1][0]
+        if not self.mean_params:
+            mu = torch.zeros_like(like)
+        elif not self.k:
+            mu = torch.full_like(like, self.mean_params[0])
+        else:
+            known = torch.where(torch.isnan(values), torch.full_like(values, self.level), values)  # (B, k)
+            mu = self.mean_params[0] + (known * torch.tensor(self.mean_params[1:], dtype=known.dtype)).sum(1)
+        return mu, self.process.step(self.process_params, lags, x_last, xp=torch)
+
+    def forward(self, x_prev: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        state = list(state)
+        values = state.pop(0) if self.k else None
+        lags = [[t[:, i] for i in range(t.shape[1])] for t in state[:3]]  # newest first, each (B,)
+        x_last = state[3] if self.exogenous else None
+        seen = state[-1] if self.k else None
+        value = x_prev[:, 0] if self.exogenous else x_prev
+        start = torch.isnan(value)
+        mu, sigma2 = self.predict(values, lags, x_last)
+        moved = ~start if not self.k else ~start & (seen >= self.k)
+        pushed = self.process.push(lags, value - mu, sigma2, xp=torch)
+        pairs = zip(pushed, state[:3], strict=True)
+        tensors = [torch.where(moved[:, None], torch.stack(new, 1), old) for new, old in pairs]
+        lags = [[t[:, i] for i in range(t.shape[1])] for t in tensors]
+        out = []
+        if self.k:
+            values = torch.where(start[:, None], values, torch.cat([value[:, None], values[:, :-1]], 1))
+            out.append(values)
+        out += tensors
+        if self.exogenous:
+            x_last = torch.where(start, x_last, x_prev[:, 1])
+            out.append(x_last)
+        if self.k:
+            out.append(torch.where(start, seen, torch.clamp(seen + 1, max=self.k)))
+        mu, sigma2 = self.predict(values, lags, x_last)
+        return (self.noise.head_params(mu, sigma2, self.noise_params), *out)
+
+
+class ETSStep(nn.Module):
+    """``ETS.step`` for a batch: the state ``(level, slope, season (B, m) oldest first)`` moved by ``x_prev`` with
+    ``ets_state.recursion``'s equations (``beta*``, ``gamma*``), then the next value's ``(mu, log sd)``. NaN in
+    ``x_prev`` is the start and leaves the state as it is (ETS has no gaps). A form without a season has one
+    season slot, 0, and ``gamma* = 0``."""
+
+    def __init__(self, model: ETS) -> None:
+        super().__init__()
+        model.initial_state()  # a fitted model, or its own one-line error
+        self.form, self.phi, self.sigma = model.form, model.params.phi, model.params.sigma
+        self.alpha, self.beta, self.gamma = starred(model.params)
+
+    def forward(self, x_prev, level, slope, season) -> tuple[torch.Tensor, ...]:
+        multiplicative = self.form.season == "M"
+        s = season[:, 0]
+        b = self.phi * slope
+        base = level + b
+        y = x_prev
+        new_level = self.alpha * (y / s if multiplicative else y - s) + (1 - self.alpha) * base
+        new_s = self.gamma * (y / new_level if multiplicative else y - new_level) + (1 - self.gamma) * s
+        new_slope = self.beta * (new_level - level) + (1 - self.beta) * b
+        start = torch.isnan(x_prev)
+        level = torch.where(start, level, new_level)
+        slope = torch.where(start, slope, new_slope)
+        season = torch.where(start[:, None], season, torch.cat([season[:, 1:], new_s[:, None]], 1))
+        base = level + self.phi * slope
+        mu = base * season[:, 0] if multiplicative else base + season[:, 0]
+        sd = torch.full_like(mu, self.sigma) if self.form.error == "A" else mu.abs() * self.sigma
+        return torch.stack([mu, sd.log()], -1), level, slope, season
+
+
+class PoolStep(nn.Module):
+    """``Pool.step`` for a batch: every member's graph side by side, each fed what it reads of the row
+    (``pool.member_view``: the whole row for members that read covariates, the value column for the rest), their
+    params concatenated in float64 as the ``LinearPool`` head reads them; the weights are in the metadata."""
+
+    def __init__(self, graphs: list[StepGraph], reads_covariates: list[bool]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(g.module for g in graphs)
+        self.x_ports = [g.inputs[0] for g in graphs]
+        self.counts = [len(g.inputs) - 1 for g in graphs]
+        self.reads = list(reads_covariates)
+
+    def forward(self, x_prev: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        params, states, at = [], [], 0
+        for member, port, count, reads in zip(self.members, self.x_ports, self.counts, self.reads, strict=True):
+            given = member_view(x_prev, reads).to(getattr(torch, port.dtype))
+            out = member(given, *state[at : at + count])
+            at += count
+            params.append(out[0].to(torch.float64))
+            states += out[1:]
+        return (torch.cat(params, -1), *states)
+
+
 def step_graph(model: SequenceModel) -> StepGraph:
     """The ONNX-exportable ``step`` of ``model`` with its ports; ``Unsupported`` for a model without one."""
     if not isinstance(model, NEURAL + CLASSICAL):
@@ -346,8 +604,45 @@ def step_graph(model: SequenceModel) -> StepGraph:
             states.append(Port("c", shape, dtype, "cell state of every layer", "c_next", 0))
         outputs = [params] + [Port(s.feedback, s.shape, s.dtype, f"the next {s.name}") for s in states]
         return StepGraph(module, [x, *fixed, *states], outputs)
+    elif isinstance(model, GARCH):
+        module, process, k = GARCHStep(model), model.process, model.config.lags
+        if process.exogenous:
+            meaning = "previous value and its exogenous variance (NaN: the start)"
+            x = Port("x_prev", ["batch", 2], dtype, meaning, initial=NAN)
+        lags = process.initial(model.backcast)
+        m = len(lags[0])
+        if k:
+            meaning = f"the last {k} values, newest first (NaN before the sample: the mean's level)"
+            states.append(Port("values", ["batch", k], dtype, meaning, "values_next", NAN))
+        for name, value in zip(process.lag_names, lags, strict=True):
+            meaning = f"the variance recursion's lags of {name}, newest first"
+            states.append(Port(name, ["batch", m], dtype, meaning, f"{name}_next", float(value[0])))
+        if process.exogenous:
+            meaning = "the last exogenous variance"
+            states.append(Port("x_last", ["batch"], dtype, meaning, "x_last_next", float(model.backcast_x)))
+        if k:
+            meaning = f"values seen, at most {k} (the variance moves once {k} are)"
+            states.append(Port("seen", ["batch"], "int64", meaning, "seen_next", 0))
+    elif isinstance(model, ETS):
+        module, (level, slope, season) = ETSStep(model), model.initial_state()
+        states = [
+            Port("level", ["batch"], dtype, "the level l", "level_next", float(level)),
+            Port("slope", ["batch"], dtype, "the slope b (0 without a trend)", "slope_next", float(slope)),
+            Port(
+                "season",
+                ["batch", len(season)],
+                dtype,
+                "the last m seasons, oldest (the next value's) first",
+                "season_next",
+                [float(v) for v in season],
+            ),
+        ]
+    elif isinstance(model, Pool):
+        return _pool_graph(model, params)
     elif isinstance(model, NGram):
-        module = NGramStep(model)
+        model.check_fitted()
+        dense = (model.V + 1) ** model.order * model.V <= MAX_TABLE
+        module = NGramStep(model) if dense else NGramBackoffStep(model)
         states = [_window(x, model.order)] if model.order else []
     elif isinstance(model, RandomWalk):
         model.step(None, model.initial_state())  # a fitted model, or its own one-line error
@@ -363,6 +658,29 @@ def step_graph(model: SequenceModel) -> StepGraph:
             ]
     outputs = [params] + [Port(s.feedback, s.shape, s.dtype, f"the next {s.name}") for s in states]
     return StepGraph(module, [x, *states], outputs)
+
+
+def _pool_graph(model: Pool, params: Port) -> StepGraph:
+    """The members' graphs side by side; member i's state ports prefixed ``m{i}_``."""
+    model.initial_state()  # a fitted pool, or its own one-line error
+    graphs = []
+    for name, member in zip(model.names, model.members, strict=True):
+        try:
+            graphs.append(step_graph(member))
+        except Unsupported as e:
+            raise Unsupported(f"pool member {name}: {e}") from None
+    covariates = model.num_covariates
+    shape = ["batch", 1 + covariates] if covariates else ["batch"]
+    meaning = "previous value" + (f" and its {covariates} covariates" if covariates else "") + " (NaN: the start)"
+    x = Port("x_prev", shape, "float64", meaning, initial=NAN)
+    states, outputs = [], []
+    for i, graph in enumerate(graphs):
+        for port in graph.inputs[1:]:
+            states.append(replace(port, name=f"m{i}_{port.name}", feedback=f"m{i}_{port.feedback}"))
+        for port in graph.outputs[1:]:
+            outputs.append(replace(port, name=f"m{i}_{port.name}"))
+    module = PoolStep(graphs, model.reads_covariates)
+    return StepGraph(module, [x, *states], [params, *outputs])
 
 
 def _window(x: Port, length: int) -> Port:
@@ -406,8 +724,8 @@ def elements_json(model) -> dict:
     if e is None and model.head.discrete:  # the n-gram models
         never = model.vocabulary.unknown_id
         return {"kind": "text", "vocabulary": model.vocabulary.to_json(), "start": model.V, "never_drawn": never}
-    if e is None:
-        return {"kind": "series", "start": NAN, "covariates": 0}
+    if e is None:  # the classical series models; GARCH-X's covariate is its exogenous variance
+        return {"kind": "series", "start": NAN, "covariates": model.num_covariates}
     if isinstance(e, MuLawElements):
         v = e.vocabulary
         return {"kind": "mu_law", "levels": v.levels, "sample_rate": v.sample_rate, "start": e.start}
@@ -430,13 +748,18 @@ SAMPLING = {
     "gaussian": "x = mu + T exp(log_sigma) eps, eps ~ N(0, 1)",
     "studentt": "x = mu + T exp(log_sigma) t, t ~ Student t with nu = 2 + softplus(nu_raw) degrees of freedom",
     "mixture": "k ~ softmax(logits), then x = mu_k + T exp(log_sigma_k) eps, eps ~ N(0, 1)",
+    "skewt": "x = mu + T exp(log_sigma) z, z ~ Hansen's skewed t standardised to mean 0 and variance 1, with "
+    "eta = 2 + softplus(eta_raw) degrees of freedom and skewness lambda = tanh(lam_raw) (arch's skewt)",
     "bernoulli": "x = 1 if u < sigmoid(logit / T), else 0",
+    "pool": "k ~ the members' weights, then x from member k's head (members[k]) at its params",
 }
 PARAMS = {
     "categorical": "logits (V)",
     "gaussian": "mu, log_sigma",
     "studentt": "mu, log_sigma, nu_raw",
     "mixture": "K logits, K means mu_k, K log_sigma_k",
+    "skewt": "mu, log_sigma, eta_raw, lam_raw",
+    "pool": "each member's params in turn (members[k].columns: [first, last + 1))",
 }
 
 
@@ -458,12 +781,18 @@ def head_json(head: Head) -> dict:
     }
     if head.kind == "mixture":
         out["components"] = head.components
+    if head.kind == "pool":
+        ends = np.cumsum(head.sizes).tolist()
+        out["members"] = [
+            {"weight": float(w), "columns": [end - size, end], "head": head_json(h)}
+            for w, size, end, h in zip(head.weights.tolist(), head.sizes, ends, head.heads, strict=True)
+        ]
     return out
 
 
 def metadata(model: SequenceModel, graph: StepGraph) -> dict:
     """The JSON stored beside the graph (docs/export.md)."""
-    return {
+    out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model.kind,
@@ -475,7 +804,22 @@ def metadata(model: SequenceModel, graph: StepGraph) -> dict:
         "head": head_json(model.head),
         "transform": model.transform.to_json() if model.transform is not None else None,
         "data": model.data_spec.to_json() if model.data_spec is not None else None,
-    } | (_panel_json(model) if isinstance(model, GlobalAR) else {})
+    }
+    if isinstance(model, GlobalAR):
+        out |= _panel_json(model)
+    if isinstance(model, Pool):
+        out |= _pool_json(model)
+    return out
+
+
+def _pool_json(model: Pool) -> dict:
+    """Each member's name, kind and description, in the order of ``head.members`` and of the ``m{i}_`` ports."""
+    members = zip(model.names, model.members, model.reads_covariates, strict=True)
+    return {
+        "pool": [
+            {"name": n, "model": m.kind, "description": m.describe(), "reads_covariates": r} for n, m, r in members
+        ]
+    }
 
 
 def _panel_json(model: GlobalAR) -> dict:

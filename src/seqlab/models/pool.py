@@ -87,8 +87,16 @@ class SeriesContender:
     trains: bool = False
 
     def seen(self, x: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
-        """What the contender reads of the elements ``x (T[, 1 + C])``: all of them, or the values (T,)."""
-        return x if self.reads_covariates or x.ndim == 1 else x[:, 0]
+        """What the contender reads of the elements ``x (T[, 1 + C])`` (``member_view``)."""
+        return member_view(x, self.reads_covariates)
+
+
+def member_view(x: torch.Tensor | np.ndarray, reads_covariates: bool, rows: bool = True):
+    """What a member reads of the pool's elements: the whole row for members that read covariates, the value
+    column for the rest. ``x`` is a sequence of rows (T[, 1 + C]), or one element ((1 + C,) or a scalar) with
+    ``rows=False``; the batches of ``seqlab.export`` are sequences of rows (B[, 1 + C])."""
+    columns = x.ndim == (2 if rows else 1)
+    return x[..., 0] if columns and not reads_covariates else x
 
 
 def failure(e: Exception) -> str:
@@ -225,11 +233,8 @@ class Pool(SequenceModel):
         contender.fit(contender.seen(x), callbacks)
         return contender
 
-    def _values(self, x: torch.Tensor) -> torch.Tensor:
-        return x[:, 0] if x.dim() == 2 else x
-
     def _member_log_prob(self, model: SequenceModel, reads_covariates: bool, x: torch.Tensor) -> torch.Tensor:
-        return model.log_prob(x if reads_covariates else self._values(x)).double().cpu()
+        return model.log_prob(member_view(x, reads_covariates)).double().cpu()
 
     def tail_length(self, n: int) -> int:
         """How many of ``n`` training values weight the members: the last ``tail`` share, at least ``MIN_TAIL``."""
@@ -342,7 +347,7 @@ class Pool(SequenceModel):
                 x_prev = torch.cat([x_prev[None], covariates])
         params, new_states = [], []
         for member, reads, s in zip(self.members, self.reads_covariates, states, strict=True):
-            given = x_prev if x_prev is None or reads or x_prev.dim() == 0 else x_prev[0]
+            given = x_prev if x_prev is None else member_view(x_prev, reads, rows=False)
             p, s = member.step(given, s)
             params.append(p.detach().double().cpu().reshape(-1))
             new_states.append(s)

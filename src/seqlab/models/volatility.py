@@ -13,7 +13,9 @@ The recursion is written once per process, as ``step(params, lags, x_prev)``: th
 (what the equation reads of the past, newest first: GARCH ``e^2``, ``e^2 1[e < 0]``, ``sigma2``; EGARCH
 ``|z| - sqrt(2/pi)``, ``z``, ``ln sigma2``), with ``push(lags, e, sigma2)`` the lags after a residual and
 ``initial(b)`` the lags before the sample: ``e^2`` and ``sigma2`` the backcast ``b``, ``e^2 1[e < 0]`` ``b / 2``
-(EGARCH: ``ln sigma2 = ln b``, no ``z`` terms). Lags are lists of floats, or of (S,) arrays for S paths at once.
+(EGARCH: ``ln sigma2 = ln b``, no ``z`` terms); ``lag_names`` names the three. Lags are lists of floats, or of
+(S,) arrays for S paths at once, or of (B,) tensors: ``xp``, the array namespace of ``step`` and ``push``, is
+``numpy``, or ``torch`` where ``seqlab.export`` traces them into a graph.
 Streaming, sampling and ``variance_reference`` (the definition, a loop over ``step``) all call it; ``variance``
 is the fast path for fitting, tested against the reference: GARCH's recursion is linear in ``sigma2``, so
 ``sigma2 = lfilter(1, [1, -beta], u)`` with ``u`` the known part (one C pass); EGARCH(1,1,1) is a tight loop over
@@ -114,6 +116,7 @@ class GARCHProcess:
     o: int = 0
     q: int = 1
     exogenous: int = 0
+    lag_names = ("e2", "e2_negative", "sigma2")  # e^2, e^2 1[e < 0], sigma2: newest first
 
     @property
     def names(self) -> list[str]:
@@ -132,7 +135,7 @@ class GARCHProcess:
         m = max(self.p, self.o, self.q, 1)
         return [b] * m, [0.5 * b] * m, [b] * m
 
-    def step(self, params, lags, x_prev=None):
+    def step(self, params, lags, x_prev=None, xp=np):
         """The recursion: ``sigma2`` of the next residual given the lags (and GARCH-X's ``x_prev``)."""
         e2, negative, s = lags
         p, o, q = self.p, self.o, self.q
@@ -145,7 +148,7 @@ class GARCHProcess:
             sigma2 = sigma2 + params[1 + p + o + j] * s[j]
         return sigma2 + params[1 + p + o + q] * x_prev if self.exogenous else sigma2
 
-    def push(self, lags, e, sigma2):
+    def push(self, lags, e, sigma2, xp=np):
         e2, negative, s = lags
         return _push(e2, e * e), _push(negative, e * e * (e < 0)), _push(s, sigma2)
 
@@ -270,6 +273,7 @@ class EGARCHProcess:
     o: int = 1
     q: int = 1
     exogenous: int = 0
+    lag_names = ("shock", "z", "ln_sigma2")  # |z| - sqrt(2/pi), z, ln sigma2: newest first
 
     @property
     def names(self) -> list[str]:
@@ -283,7 +287,7 @@ class EGARCHProcess:
         m = max(self.p, self.o, self.q, 1)
         return [0.0] * m, [0.0] * m, [ln_b] * m
 
-    def step(self, params, lags, x_prev=None):
+    def step(self, params, lags, x_prev=None, xp=np):
         """The recursion: ``sigma2`` of the next residual given the lags."""
         shock, z, ln_s = lags
         p, o, q = self.p, self.o, self.q
@@ -294,12 +298,12 @@ class EGARCHProcess:
             ln_sigma2 = ln_sigma2 + params[1 + p + i] * z[i]
         for j in range(q):
             ln_sigma2 = ln_sigma2 + params[1 + p + o + j] * ln_s[j]
-        return np.exp(np.clip(ln_sigma2, LNSIGMA_MIN, LNSIGMA_MAX))
+        return xp.exp(xp.clip(ln_sigma2, LNSIGMA_MIN, LNSIGMA_MAX))
 
-    def push(self, lags, e, sigma2):
+    def push(self, lags, e, sigma2, xp=np):
         shock, z, ln_s = lags
-        z_t = e / np.sqrt(sigma2)
-        return _push(shock, np.abs(z_t) - SQRT2_OV_PI), _push(z, z_t), _push(ln_s, np.log(sigma2))
+        z_t = e / xp.sqrt(sigma2)
+        return _push(shock, xp.abs(z_t) - SQRT2_OV_PI), _push(z, z_t), _push(ln_s, xp.log(sigma2))
 
     @staticmethod
     def bound(s: float, low: float, high: float) -> float:

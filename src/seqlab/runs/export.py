@@ -1,6 +1,6 @@
 """``export``: a saved model as one file that runs without seqlab or torch (docs/export.md).
 
-A neural model (``seqlab.export.ONNX_KINDS``) becomes an ONNX graph of its ``step`` with the JSON a caller needs
+A model of a kind in ``seqlab.export.ONNX_KINDS`` becomes an ONNX graph of its ``step`` with the JSON a caller needs
 in the file's metadata; the file is written atomically (a reader never sees half of it, an old file stays whole
 on failure). Models of frames of vocoder features also record the sampling temperature of each group of features
 that ``seqlab sample`` uses (times its ``--temperature``)."""
