@@ -1,0 +1,208 @@
+"""Time and peak memory of seqlab's text pipeline against corpus size (issue 31): docs/scale.md's table.
+
+The corpus: copies of the bundled plays' eight training plays (945,940 characters of Project Gutenberg
+Shakespeare, public domain) concatenated up to each size, so held-out text repeats the training text: the
+times and memory are what this measures, not what more data buys (bits per character are printed only as a
+check). Query histories come from the ninth play, Much Ado About Nothing, which is not in the corpus.
+
+Each measurement runs in a fresh process (its peak RSS is its own ``ru_maxrss``), with OMP_NUM_THREADS=1 and a
+fresh cache folder under ``--out``:
+
+- encode: ``open_store`` with no cache (two streaming passes), then again with the cache (the hash only);
+- train: ``LatentAR`` (the default configuration) through the Trainer for ``--steps`` steps on the memory-mapped
+  corpus, the time to the first step from the process start, and the held-out score (sampled above 1M);
+- ngram: ``NGram(order=5, kneser_ney)`` fitted on the training part (``count_grams``);
+- infinigram: the index built (libdivsufsort), its size on disk, the median time of 1,000 ``count`` queries
+  (10 characters) and of 1,000 ``next_counts`` and ``distribution`` queries after 1,000 characters of history.
+
+    OMP_NUM_THREADS=1 python benchmarks/corpus_scale.py --sizes 1 10 100 --out /tmp/scale
+    python benchmarks/corpus_scale.py --only infinigram --sizes 10       # one part
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+STARTED = time.perf_counter()
+PARTS = ("encode", "train", "ngram", "infinigram")
+
+
+def make_corpus(path: Path, megabytes: float) -> None:
+    from seqlab.data import BUNDLED, load_text, split_text
+
+    if path.exists() and path.stat().st_size == int(megabytes * 1e6):
+        return
+    train, _ = split_text(load_text("shakespeare"), valid_from=BUNDLED["shakespeare"].valid_from)
+    block = train.encode("ascii")
+    size = int(megabytes * 1e6)
+    with open(path, "wb") as f:
+        while size > 0:
+            f.write(block[:size])
+            size -= len(block)
+
+
+def queries() -> str:
+    from seqlab.data import BUNDLED, load_text, split_text
+
+    return split_text(load_text("shakespeare"), valid_from=BUNDLED["shakespeare"].valid_from)[1]
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def part_encode(corpus: Path) -> dict:
+    from seqlab.data.token_store import open_store
+
+    t = time.perf_counter()
+    store = open_store(corpus)
+    cold = time.perf_counter() - t
+    t = time.perf_counter()
+    open_store(corpus)
+    warm = time.perf_counter() - t
+    mb = corpus.stat().st_size / 1e6
+    return {"encode_s": cold, "encode_mb_s": mb / cold, "cached_open_s": warm, "symbols": len(store.vocabulary)}
+
+
+def part_train(corpus: Path, steps: int) -> dict:
+    import torch
+
+    from seqlab.data.spec import DataSpec, load_dataset
+    from seqlab.models.latent_ar import LatentAR, LatentARConfig
+    from seqlab.training import Trainer, TrainerConfig, score_held_out
+
+    torch.manual_seed(0)
+    dataset = load_dataset(DataSpec(str(corpus)))
+    model = LatentAR.for_dataset(dataset, LatentARConfig())
+    train = model.encode(dataset.train)
+    valid = model.encode(dataset.valid, unknown="map")
+    first = []
+    trainer = Trainer(
+        model,
+        TrainerConfig(steps=steps, eval_every=steps, progress=False),
+        callbacks=[lambda tr, p: first.append(time.perf_counter() - STARTED) if not first else None],
+    )
+    t = time.perf_counter()
+    result = trainer.fit(train, valid)
+    fit = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = score_held_out(model, valid)
+    return {
+        "first_step_after_start_s": first[0],
+        "steps": result.steps,
+        "train_s": fit,
+        "score_s": time.perf_counter() - t,
+        "valid_bits": scores["bits_per_char"],
+        "valid_se_bits": scores.get("nll_standard_error", 0.0) / np.log(2),
+        "scored": scores["tokens"],
+        "valid_chars": len(valid),
+    }
+
+
+def part_ngram(corpus: Path) -> dict:
+    from seqlab.data.spec import DataSpec, load_dataset
+    from seqlab.models import NGram
+
+    dataset = load_dataset(DataSpec(str(corpus)))
+    t = time.perf_counter()
+    model = NGram(order=5, smoothing="kneser_ney").fit(dataset.train)
+    fit = time.perf_counter() - t
+    probe = queries()[:20_000]
+    bits = float(-model.log_prob(model.encode(probe, unknown="map")).mean()) / np.log(2)
+    grams = sum(len(level.grams) for level in model.levels)
+    return {"fit_s": fit, "distinct_grams": grams, "much_ado_bits": bits}
+
+
+def part_infinigram(corpus: Path) -> dict:
+    from seqlab.data.spec import DataSpec, load_dataset
+    from seqlab.models import InfiniGram
+
+    dataset = load_dataset(DataSpec(str(corpus)))
+    t = time.perf_counter()
+    model = InfiniGram().fit(dataset.train)
+    build = time.perf_counter() - t
+    disk = sum(f.stat().st_size for f in model.index.directory.iterdir())
+    text = queries()
+    x = model.encode(text, unknown="map").numpy()
+    rng = np.random.default_rng(0)
+    positions = rng.integers(1000, len(x) - 10, size=1000)
+
+    def median_ms(call) -> float:
+        times = []
+        for p in positions:
+            t = time.perf_counter()
+            call(int(p))
+            times.append(time.perf_counter() - t)
+        return statistics.median(times) * 1e3
+
+    count_ms = median_ms(lambda p: model.count(x[p : p + 10]))
+    next_ms = median_ms(lambda p: model.next_counts(x[p - 1000 : p]))
+    distribution_ms = median_ms(lambda p: model.distribution(x[p - 1000 : p]))
+    t = time.perf_counter()
+    bits = float(-model.log_prob(x[:2000]).mean()) / np.log(2)
+    return {
+        "build_s": build,
+        "disk_bytes_per_char": disk / model.index.n,
+        "count_median_ms": count_ms,
+        "next_counts_median_ms": next_ms,
+        "distribution_median_ms": distribution_ms,
+        "log_prob_chars_s": 2000 / (time.perf_counter() - t),
+        "much_ado_bits": bits,
+    }
+
+
+def child(part: str, corpus: Path, steps: int) -> None:
+    run = {"encode": part_encode, "ngram": part_ngram, "infinigram": part_infinigram}
+    result = part_train(corpus, steps) if part == "train" else run[part](corpus)
+    result["peak_rss_mb"] = peak_mb()
+    print("RESULT " + json.dumps(result))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1, 10, 100], help="corpus sizes in MB")
+    parser.add_argument("--only", choices=PARTS, nargs="+", default=list(PARTS))
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/out/corpus_scale"))
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], Path(args.child[1]), args.steps)
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    record = args.out / "results.jsonl"
+    for size in args.sizes:
+        corpus = args.out / f"corpus-{size:g}MB.txt"
+        make_corpus(corpus, size)
+        cache = args.out / f"cache-{size:g}MB"
+        shutil.rmtree(cache, ignore_errors=True)  # a cold cache for every size
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "SEQLAB_CACHE_DIR": str(cache)}
+        for part in args.only:
+            command = [sys.executable, __file__, "--child", part, str(corpus), "--steps", str(args.steps)]
+            t = time.perf_counter()
+            out = subprocess.run(command, env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - t
+            lines = [line for line in out.stdout.splitlines() if line.startswith("RESULT ")]
+            if out.returncode or not lines:
+                print(f"{size:g} MB {part}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
+                continue
+            result = {"size_mb": size, "part": part, "process_s": wall, **json.loads(lines[-1][7:])}
+            print(json.dumps(result), flush=True)
+            with open(record, "a", encoding="utf-8") as f:
+                f.write(json.dumps(result) + "\n")
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
