@@ -1,0 +1,211 @@
+"""Every registered family through ``seqlab train`` (issue 32): each newly trainable one trains on tiny data, then
+``sample``, ``evaluate``, ``info``, ``forecast`` and ``explore --against`` read what it saved; the held-out scores it
+reports are the library model's own, fitted on the same split; and each family's option errors are one line."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from helpers import SMALL_TEXT, assert_one_line_error
+from helpers import run_cli as cli
+
+import seqlab
+from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.data.text import Vocabulary
+from seqlab.metrics import likelihood_scores
+from seqlab.models import InfiniGram, LinearAR, MarkovChain, NGram
+from seqlab.runs import train
+from seqlab.runs.family import FAMILIES
+
+TEXT = SMALL_TEXT[:6000]
+NEURAL = ["--steps", "2", "--batch-size", "2", "--window", "16", "--no-progress"]
+TEXT_FAMILIES = {
+    "ngram": ["--order", "3", "--smoothing", "witten_bell"],
+    "markov": ["--add-k", "0.5"],
+    "infinigram": ["--max-length", "12"],
+    "neural_ar": ["--context", "4", "--hidden", "8", "--embedding", "4", *NEURAL],
+    "transformer": ["--context", "8", "--hidden", "8", "--attention-heads", "2", "--layers", "1", *NEURAL],
+}
+SERIES_FAMILIES = {
+    "linear_ar": ["--order", "2"],
+    "random_walk": [],
+    "neural_ar": ["--context", "4", "--hidden", "8", "--embedding", "4", *NEURAL],
+    "transformer": ["--context", "8", "--hidden", "8", "--attention-heads", "2", "--layers", "1", *NEURAL],
+}
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("families") / "plays.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def prices(tmp_path_factory):
+    rng = np.random.default_rng(3)
+    path = tmp_path_factory.mktemp("families") / "prices.csv"
+    closes = 30 * np.exp(np.cumsum(0.01 * rng.standard_t(5, 300)))
+    rows = "".join(f"{c:.6f},{c * 1.01:.6f},{c * 0.99:.6f}\n" for c in closes)  # High, Low: for --features range
+    path.write_text("Close,High,Low\n" + rows, encoding="utf-8")
+    return path
+
+
+def test_the_cli_offers_every_registered_family_but_the_panel_ones():
+    """--model takes each family train knows; ETS and the global AR model are fitted per panel (backtest --holdout)."""
+    kinds = {family.kind for family in FAMILIES.values()}
+    assert kinds == set(seqlab.models.MODELS) - {"ets", "global_ar"}
+
+
+@pytest.mark.parametrize("family", TEXT_FAMILIES)
+def test_a_text_family_trains_then_samples_evaluates_and_describes_itself(family, text, tmp_path, capsys):
+    out = tmp_path / family
+    argv = ["train", "--data", str(text), "--model", family, *TEXT_FAMILIES[family], "--out", str(out)]
+    code, stdout, err = cli([*argv, "--sample-length", "15"], capsys)
+    assert code == 0, err
+    final = json.loads((out / "training.json").read_text())["final"]
+    held_out = f"held-out {final['valid_tokens']:,} characters: {final['valid_bits_per_char']:.3f} bits/char"
+    assert held_out in stdout and "seqlab: sample (temperature 0.8, seed 0):\n" in stdout, stdout
+    model = seqlab.load(out)
+    assert model.kind == FAMILIES[family].kind and model.data_spec.source == str(text)
+    code, stdout, err = cli(["sample", str(out), "--length", "30", "--seed", "1"], capsys)
+    assert code == 0 and len(stdout) == 31 and set(stdout) <= set(TEXT) | {"\n"}, err
+    code, stdout, err = cli(["evaluate", str(out), "--data", str(text), "--json"], capsys)
+    scores = json.loads(stdout)
+    assert code == 0 and scores["tokens"] == final["valid_tokens"], err
+    assert scores["bits_per_char"] == pytest.approx(final["valid_bits_per_char"], rel=1e-12)
+    code, stdout, err = cli(["info", str(out)], capsys)
+    assert code == 0 and stdout.startswith(f"{out}: {model.describe()}") and "final: " in stdout, err
+
+
+@pytest.mark.parametrize(
+    "family, build",
+    [
+        ("ngram", lambda v: NGram(order=3, smoothing="witten_bell", vocabulary=v)),
+        ("markov", lambda v: MarkovChain(k=0.5, vocabulary=v)),
+        ("infinigram", lambda v: InfiniGram(max_length=12, vocabulary=v)),
+    ],
+)
+def test_the_reported_score_is_the_library_models_on_the_same_split(family, build, text, tmp_path, capsys):
+    """train's held-out bits/char equal a model built and fitted by hand on the training part of the same split."""
+    out = tmp_path / family
+    argv = ["train", "--data", str(text), "--model", family, *TEXT_FAMILIES[family], "--out", str(out)]
+    assert cli([*argv, "--sample-length", "0"], capsys)[0] == 0
+    dataset = load_dataset(DataSpec(str(text)))
+    train_text, valid_text = str(dataset.train), str(dataset.valid)
+    assert train_text + valid_text == TEXT
+    model = build(Vocabulary.from_text(train_text)).fit(train_text)
+    expected = likelihood_scores(model.log_prob(model.encode(valid_text, unknown="map")))
+    final = json.loads((out / "training.json").read_text())["final"]
+    assert final["valid_bits_per_char"] == pytest.approx(expected["bits_per_char"], rel=1e-12)
+    assert final["valid_tokens"] == len(valid_text)
+
+
+@pytest.mark.parametrize("family", SERIES_FAMILIES)
+def test_a_series_family_trains_then_forecasts_evaluates_and_describes_itself(family, prices, tmp_path, capsys):
+    out = tmp_path / family
+    argv = ["train", "--data", str(prices), "--model", family, *SERIES_FAMILIES[family], "--out", str(out)]
+    code, stdout, err = cli(argv, capsys)
+    assert code == 0 and "nats/value (a density" in stdout and f"seqlab forecast {out}" in stdout, err
+    final = json.loads((out / "training.json").read_text())["final"]
+    code, stdout, err = cli(["evaluate", str(out), "--data", str(prices), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["values"] == final["valid_values"] == 60, err
+    code, stdout, err = cli(["forecast", str(out), "--data", str(prices), "--horizon", "3", "--samples", "20"], capsys)
+    assert code == 0 and len(stdout.strip().splitlines()) == 5, err
+    code, stdout, err = cli(["info", str(out)], capsys)
+    assert code == 0 and "final: " in stdout and '"transform": "log_return"' in stdout, err
+    code, _, err = cli(["sample", str(out)], capsys)
+    assert code == 1 and "a model of a series" in err
+
+
+def test_linear_ar_is_scored_given_the_training_part_as_least_squares_says(prices, tmp_path, capsys):
+    out = tmp_path / "ar"
+    assert (
+        cli(["train", "--data", str(prices), "--model", "linear_ar", "--order", "2", "--out", str(out)], capsys)[0] == 0
+    )
+    dataset = load_dataset(DataSpec(str(prices)))
+    y = np.concatenate([dataset.train.double().numpy(), dataset.valid.double().numpy()])
+    model = LinearAR(order=2).fit(dataset.train.double().numpy())
+    expected = -model.log_prob(y)[len(dataset.train) :].mean().item()
+    final = json.loads((out / "training.json").read_text())["final"]
+    assert final["valid_nll_nats_per_value"] == pytest.approx(expected, rel=1e-12)
+    assert final["valid_given"] == "the training part before it" and seqlab.load(out).order == 2
+
+
+def test_explore_compares_a_neural_model_against_a_trained_ngram(text, tmp_path, capsys):
+    ngram, lstm = tmp_path / "ngram", tmp_path / "lstm"
+    assert cli(["train", "--data", str(text), "--model", "ngram", "--order", "2", "--out", str(ngram)], capsys)[0] == 0
+    argv = ["train", "--data", str(text), "--cell", "lstm", "--hidden", "8", *NEURAL, "--out", str(lstm)]
+    assert cli([*argv, "--sample-length", "0"], capsys)[0] == 0
+    page = tmp_path / "page.html"
+    argv = ["explore", str(lstm), "--data", str(text), "--against", str(ngram), "--out", str(page), "--chars", "100"]
+    code, stdout, err = cli(argv, capsys)
+    assert code == 0 and "(the other model: " in stdout and page.stat().st_size > 0, err
+
+
+def test_cell_and_the_older_model_spelling_save_the_same_model(text, tmp_path, capsys):
+    runs = {}
+    for name, option in (("new", ["--cell", "gru"]), ("old", ["--model", "gru"])):
+        runs[name] = tmp_path / name
+        argv = ["train", "--data", str(text), *option, "--hidden", "8", *NEURAL, "--out", str(runs[name])]
+        assert cli([*argv, "--sample-length", "0"], capsys)[0] == 0
+    new, old = seqlab.load(runs["new"]), seqlab.load(runs["old"])
+    assert new.config == old.config and new.config.cell == "gru"
+    assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), old.state_dict().values(), strict=True))
+    code, _, err = cli(["train", "--resume", "--cell", "lstm", "--out", str(runs["new"]), "--steps", "3"], capsys)
+    assert_one_line_error(code, err, "holds a gru model, but --cell lstm was given")
+
+
+def test_a_neural_ar_run_resumes_and_a_one_go_family_has_nothing_to_resume(text, tmp_path, capsys):
+    out = tmp_path / "nar"
+    argv = ["train", "--data", str(text), "--model", "neural_ar", *TEXT_FAMILIES["neural_ar"], "--out", str(out)]
+    assert cli([*argv, "--sample-length", "0"], capsys)[0] == 0
+    code, _, err = cli(["train", "--resume", "--out", str(out), "--steps", "3", "--no-progress"], capsys)
+    assert code == 0, err
+    assert json.loads((out / "training.json").read_text())["final"]["steps"] == 3
+    code, _, err = cli(["train", "--resume", "--model", "transformer", "--out", str(out), "--steps", "4"], capsys)
+    assert_one_line_error(code, err, "holds a neural_ar model, but --model transformer was given")
+    code, _, err = cli(["train", "--model", "ngram", "--resume", "--out", str(out)], capsys)
+    assert_one_line_error(
+        code, err, "an n-gram model is counted in one go and has nothing to --resume; use --overwrite"
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, fragments",
+    [
+        (["--model", "ngram", "--data", "PRICES"], ["series data; an n-gram model models text"]),
+        (["--model", "linear_ar", "--data", "TEXT"], ["text data; a linear AR model models one series"]),
+        (["--model", "pool", "--data", "TEXT"], ["text data; a pool forecasts a series"]),
+        (["--model", "ngram", "--hidden", "8", "--data", "TEXT"], ["--model ngram takes no --hidden", "--order"]),
+        (["--model", "markov", "--steps", "8", "--data", "TEXT"], ["--model markov takes no --steps", "--add-k"]),
+        (["--model", "ngram", "--order", "bic", "--data", "TEXT"], ["--order: NGram order must be"]),
+        (
+            ["--model", "neural_ar", "--order", "3", "--data", "TEXT"],
+            ["--order: options of --model ngram or linear_ar"],
+        ),
+        (["--model", "neural_ar", "--cell", "gru", "--data", "TEXT"], ["--cell", "--model neural_ar has no cell"]),
+        (["--model", "lstm", "--cell", "gru", "--data", "TEXT"], ["--model lstm names a cell; --cell gru"]),
+        (["--order", "2", "--data", "TEXT"], ["--order: options of --model ngram or linear_ar only"]),
+        (["--model", "linear_ar", "--data", "PRICES", "--features", "range"], ["reads no covariates"]),
+        (["--model", "ngram", "--order", "x"], ["--order: expected an integer >= 0, aic or bic"]),
+    ],
+)
+def test_each_familys_option_errors_are_one_line_and_write_nothing(argv, fragments, text, prices, tmp_path, capsys):
+    named = {"TEXT": str(text), "PRICES": str(prices)}
+    out = tmp_path / "out"
+    code, _, err = cli(["train", *[named.get(a, a) for a in argv], "--out", str(out)], capsys)
+    assert_one_line_error(code, err, *fragments)
+    assert not out.exists()
+
+
+def test_the_train_spec_types_its_result(text, tmp_path):
+    """``family=None`` is latent AR for a new run; a one-go family's result holds its fitted model and no trainer."""
+    spec = train.TrainSpec(DataSpec(str(text)), {"order": 2}, {}, tmp_path / "run", family="ngram")
+    result = train.train(spec, say=lambda *_: None)
+    assert isinstance(result.model, NGram) and result.model.order == 2 and result.training is None
+    assert result.final["train_characters"] == len(load_dataset(DataSpec(str(text))).train)
+    assert train.TrainSpec().family is None and train.family_named(train.DEFAULT_FAMILY).trains
