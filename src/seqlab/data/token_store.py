@@ -206,12 +206,14 @@ def _open(directory: Path, path: Path, codec: str) -> TokenStore | None:
     return TokenStore(directory, ids, vocabulary, str(path), meta["sha256"], codec)
 
 
-def _texts(path: Path, codec: str, digest=None) -> Iterator[str]:
-    """The file's text in chunks, decoded as ``codec`` (UTF-8: a leading BOM dropped, NUL refused), CRLF as LF:
-    the text ``load_text`` reads, without holding it. Errors name the byte offset."""
+def _texts(path: Path, codec: str, digest=None) -> Iterator[bytes | np.ndarray]:
+    """The file's text in chunks of code points, decoded as ``codec`` (UTF-8: a leading BOM dropped, NUL
+    refused), CRLF as LF: the text ``load_text`` reads, without holding it. A chunk whose code points are all below
+    256 comes as ``bytes`` (one byte each: what ``bytes.translate`` maps fastest), any other as a uint32 array.
+    Errors name the byte offset. An ASCII chunk of UTF-8 is never decoded: its bytes are its code points."""
     decoder = codecs.getincrementaldecoder(codec)()
     utf8 = codec == "utf-8"
-    offset, lines, pending_cr, first = 0, 1, "", True
+    offset, pending_cr, first = 0, False, True
     with open(path, "rb") as f:
         while True:
             raw = f.read(CHUNK_BYTES)
@@ -220,58 +222,105 @@ def _texts(path: Path, codec: str, digest=None) -> Iterator[str]:
             if utf8 and (nul := raw.find(b"\x00")) >= 0:
                 raise SeqlabError(
                     f"{path}: looks binary (NUL byte at byte offset {offset + nul:,}, line "
-                    f"{lines + raw.count(NEWLINE, 0, nul)}), expected UTF-8 text"
+                    f"{_line_at(path, offset + nul)}), expected UTF-8 text"
                 )
-            try:
-                text = decoder.decode(raw, final=not raw)
-            except UnicodeDecodeError as e:
-                at = offset + max(e.start, 0)
-                bad = raw[e.start] if 0 <= e.start < len(raw) else None
-                what = f" (byte 0x{bad:02x})" if bad is not None else " (the file ends inside a character)"
-                raise OptionError(
-                    f"{path}: not valid {codec} at byte offset {at:,}, line {lines + raw.count(NEWLINE, 0, e.start)}"
-                    f"{what}; give {{0}} latin-1 to read it byte by byte, or the file's own {{0}}",
-                    "encoding",
-                ) from None
+            if utf8 and raw.isascii() and not decoder.getstate()[0]:  # no character left half read before it
+                text: str | bytes = raw
+            else:
+                try:
+                    text = decoder.decode(raw, final=not raw)
+                except UnicodeDecodeError as e:
+                    at = offset + max(e.start, 0)
+                    bad = raw[e.start] if 0 <= e.start < len(raw) else None
+                    what = f" (byte 0x{bad:02x})" if bad is not None else " (the file ends inside a character)"
+                    line = _line_at(path, at)
+                    raise OptionError(
+                        f"{path}: not valid {codec} at byte offset {at:,}, line {line}{what}; give {{0}} latin-1 "
+                        "to read it byte by byte, or the file's own {0}",
+                        "encoding",
+                    ) from None
+                if first and text and utf8:
+                    text = text.removeprefix(BOM)
+                if text.isascii() or _latin1(text):
+                    text = text.encode("latin-1")
             offset += len(raw)
-            lines += raw.count(NEWLINE)
-            if first and text:
-                text = text.removeprefix(BOM) if utf8 else text
-                first = False
-            text = pending_cr + text
-            pending_cr = ""
-            if raw and text.endswith("\r"):  # its LF may start the next chunk
-                text, pending_cr = text[:-1], "\r"
-            text = text.replace("\r\n", "\n")
+            first = first and not text
+            text, pending_cr = _lf(text, pending_cr, final=not raw)
             if text:
-                yield text
+                yield text if isinstance(text, bytes) else np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
             if not raw:
                 return
 
 
-def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+def _line_at(path: Path, offset: int) -> int:
+    """The line of the byte at ``offset`` (counted only when an error names it: no pass pays for it)."""
+    lines = 1
+    with open(path, "rb") as f:
+        while offset > 0 and (raw := f.read(min(CHUNK_BYTES, offset))):
+            lines += raw.count(NEWLINE)
+            offset -= len(raw)
+    return lines
+
+
+def _lf(text: str | bytes, pending_cr: bool, final: bool) -> tuple[str | bytes, bool]:
+    """CRLF as LF in one chunk; a CR at its end is held back (its LF may begin the next chunk) and put back in
+    front of the next one (``pending_cr``)."""
+    cr, crlf, lf = ("\r", "\r\n", "\n") if isinstance(text, str) else (b"\r", b"\r\n", b"\n")
+    if pending_cr:
+        text = cr + text
+    hold = not final and text.endswith(cr)
+    if hold:
+        text = text[:-1]
+    return (text.replace(crlf, lf) if cr in text else text), hold
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _encode(path: Path, codec: str, digest: str, directory: Path) -> None:
-    """Pass 1: the characters the file holds (and its hash again: the file must not change while it is read);
-    pass 2: their ids, appended to ``IDS_FILE``; then ``META_FILE``."""
-    counts = np.zeros(CODEPOINTS, dtype=np.int64)
-    check = hashlib.sha256()
-    for text in _texts(path, codec, check):
-        counts += np.bincount(_codepoints(text), minlength=CODEPOINTS)
-    if counts.sum() == 0:
+    """Pass 1: the characters the file holds; pass 2: their ids, appended to ``IDS_FILE``, and the file's hash
+    again (it must not change while it is read); then ``META_FILE``. A chunk of bytes is checked for symbols not
+    seen yet by deleting the known ones (``bytes.translate``; the first ones from a sample), and mapped to ids by
+    a 256-byte table."""
+    seen = np.zeros(CODEPOINTS, dtype=bool)
+    known = b""
+    for chunk in _texts(path, codec):
+        if isinstance(chunk, bytes):
+            if not known:
+                seen[np.unique(np.frombuffer(chunk[:65536], dtype=np.uint8))] = True
+                known = bytes(np.flatnonzero(seen[:256]).astype(np.uint8))
+            if rest := chunk.translate(None, known):
+                seen[np.frombuffer(rest, dtype=np.uint8)] = True
+                known = bytes(np.flatnonzero(seen[:256]).astype(np.uint8))
+        else:
+            seen[chunk] = True
+    if not seen.any():
         raise SeqlabError(
             f"{path}: the file is empty" + (" (it holds only a byte-order mark)" if path.stat().st_size else "")
         )
-    if check.hexdigest() != digest:
-        raise SeqlabError(f"{path}: the file changed while it was being read; run the command again")
-    symbols = [chr(c) for c in np.flatnonzero(counts) if chr(c) != UNKNOWN]
+    symbols = [chr(c) for c in np.flatnonzero(seen) if chr(c) != UNKNOWN]
     vocabulary = Vocabulary(symbols)
     dtype = id_dtype(len(vocabulary), str(path))
     table = np.zeros(CODEPOINTS, dtype=dtype)
     table[[ord(s) for s in vocabulary.symbols]] = np.arange(len(vocabulary))
-    length = write_array(directory / IDS_FILE, (table[_codepoints(text)] for text in _texts(path, codec)))
+    byte_table = table[:256].astype(np.uint8).tobytes() if dtype == np.uint8 else None
+
+    def ids(chunk: bytes | np.ndarray) -> np.ndarray:
+        if isinstance(chunk, bytes):
+            if byte_table is not None:
+                return np.frombuffer(chunk.translate(byte_table), dtype=np.uint8)
+            return table[np.frombuffer(chunk, dtype=np.uint8)]
+        return table[chunk]
+
+    check = hashlib.sha256()
+    length = write_array(directory / IDS_FILE, (ids(chunk) for chunk in _texts(path, codec, check)))
+    if check.hexdigest() != digest:
+        raise SeqlabError(f"{path}: the file changed while it was being read; run the command again")
     meta = {
         "format": FORMAT,
         "source": str(path),
