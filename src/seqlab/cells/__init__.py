@@ -7,6 +7,9 @@ from seqlab.cells.rnn import RNNCell, rnn_step
 
 # what each cell's ``*_values`` returns (the quantities a reader can look at), in order
 CELL_VALUES = {"rnn": ("h",), "lstm": ("i", "f", "o", "g", "c", "h"), "gru": ("r", "z", "n", "h")}
+# gates per cell, G = NUM_GATES[cell] * H rows of the packed weights: the one place every copy of the cells
+# (kernels, the explore page's size estimate) reads it from; each cell class declares its own
+NUM_GATES = {"rnn": RNNCell.num_gates, "lstm": LSTMCell.num_gates, "gru": GRUCell.num_gates}
 
 __all__ = [
     "CellBase",
@@ -19,6 +22,7 @@ __all__ = [
     "lstm_values",
     "gru_values",
     "CELL_VALUES",
+    "NUM_GATES",
     "RESET_VARIANTS",
     "FORGET_INIT_HELP",
     "init_forget_gate",

@@ -11,7 +11,12 @@ import triton
 import triton.language as tl
 from triton.runtime.interpreter import InterpretedFunction
 
-NUM_GATES = {"rnn": 1, "lstm": 4, "gru_after": 3, "gru_before": 3}
+from seqlab.cells import NUM_GATES as CELL_GATES
+
+# gates per kernel cell name, from the cells' own count (``seqlab.cells.NUM_GATES``): both GRU resets have 3
+NUM_GATES = {"rnn": CELL_GATES["rnn"], "lstm": CELL_GATES["lstm"]} | {
+    f"gru_{reset}": CELL_GATES["gru"] for reset in ("after", "before")
+}
 
 
 @triton.jit

@@ -31,7 +31,7 @@ import torch
 from seqlab import io
 from seqlab.atomic import check_parent_dir, replace_into
 from seqlab.base import SequenceModel
-from seqlab.cells import CELL_VALUES, gru_values, lstm_values, rnn_step
+from seqlab.cells import CELL_VALUES, NUM_GATES, gru_values, lstm_values, rnn_step
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
@@ -286,7 +286,7 @@ def estimated_bytes(model: SequenceModel, chars: int, against: bool) -> int:
     if isinstance(model, LatentAR):
         c = model.config
         V = len(model.vocabulary)
-        G = {"rnn": 1, "lstm": 4, "gru": 3}[c.cell] * c.hidden_size
+        G = NUM_GATES[c.cell] * c.hidden_size
         floats = (V + 1) * G + V * c.hidden_size + (V + 1) * V + c.num_layers * (G * c.hidden_size + G)
         floats += (c.num_layers - 1) * (G * c.hidden_size + G)
         weights = floats * 4 * 4 // 3  # float32 in base64
@@ -302,11 +302,12 @@ def render_page(data: dict) -> str:
     html = (page / "page.html").read_text(encoding="utf-8")
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
     script = (page / "page.js").read_text(encoding="utf-8")
+    matvec = (page / "matvec.wasm").read_bytes()  # its text form: matvec.wat
     if "</script" in script.lower():
         raise InternalError("explore_page/page.js must not hold </script: it would end the inline script")
     return (
         html.replace("/*STYLE*/", (page / "page.css").read_text(encoding="utf-8"))
-        .replace("/*SCRIPT*/", script)
+        .replace("/*SCRIPT*/", script.replace("/*MATVEC_WASM*/", base64.b64encode(matvec).decode("ascii")))
         .replace("/*DATA*/", payload)
         .replace("<!--TITLE-->", data["title"].replace("&", "&amp;").replace("<", "&lt;"))
     )

@@ -9,45 +9,10 @@ const V = DATA.vocabulary.length;
 // ---------------------------------------------------------------------------------------------------------------
 // Matrix-vector products: y (rows) = W (rows x cols, row-major, cols padded to a multiple of 4) . x (cols).
 // WebAssembly with 128-bit SIMD where the browser has it, plain JavaScript otherwise (same result up to the
-// order of float32 additions). The module is assembled here from its instructions, written as WAT beside them.
-function leb(n) { const out = []; do { let b = n & 0x7f; n >>>= 7; if (n) b |= 0x80; out.push(b); } while (n); return out; }
-function section(id, bytes) { return [id, ...leb(bytes.length), ...bytes]; }
-function matvecModule() {
-  const name = (s) => [s.length, ...Array.from(s, (c) => c.charCodeAt(0))];
-  const body = [
-    0x02, 0x03, 0x7f, 0x01, 0x7b,             // locals: $r $c $wp i32, $acc v128
-    0x20, 0x00, 0x21, 0x07,                   // $wp = $w
-    0x41, 0x00, 0x21, 0x05,                   // $r = 0
-    0x02, 0x40, 0x03, 0x40,                   // block, loop (rows)
-    0x20, 0x05, 0x20, 0x03, 0x4f, 0x0d, 0x01, //   br_if exit ($r >= $rows)
-    0x43, 0, 0, 0, 0, 0xfd, 0x13, 0x21, 0x08, //   $acc = f32x4.splat(0)
-    0x41, 0x00, 0x21, 0x06,                   //   $c = 0 (bytes)
-    0x03, 0x40,                               //   loop (columns, 4 at a time)
-    0x20, 0x08,                               //     $acc
-    0x20, 0x07, 0xfd, 0x00, 0x02, 0x00,       //     v128.load $wp
-    0x20, 0x01, 0x20, 0x06, 0x6a, 0xfd, 0x00, 0x02, 0x00, // v128.load $x + $c
-    0xfd, 0xe6, 0x01, 0xfd, 0xe4, 0x01,       //     f32x4.mul, f32x4.add
-    0x21, 0x08,                               //     $acc =
-    0x20, 0x07, 0x41, 0x10, 0x6a, 0x21, 0x07, //     $wp += 16
-    0x20, 0x06, 0x41, 0x10, 0x6a, 0x22, 0x06, //     $c += 16
-    0x20, 0x04, 0x41, 0x02, 0x74, 0x49, 0x0d, 0x00, // br_if loop ($c < $cols * 4)
-    0x0b,                                     //   end
-    0x20, 0x02, 0x20, 0x05, 0x41, 0x02, 0x74, 0x6a, // address $y + 4 $r
-    0x20, 0x08, 0xfd, 0x1f, 0x00, 0x20, 0x08, 0xfd, 0x1f, 0x01, 0x92, // lane 0 + lane 1
-    0x20, 0x08, 0xfd, 0x1f, 0x02, 0x20, 0x08, 0xfd, 0x1f, 0x03, 0x92, // lane 2 + lane 3
-    0x92, 0x38, 0x02, 0x00,                   //   f32.store the sum
-    0x20, 0x05, 0x41, 0x01, 0x6a, 0x21, 0x05, //   $r += 1
-    0x0c, 0x00, 0x0b, 0x0b, 0x0b,             // br loop; end; end; end
-  ];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 5, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0]),          // type (w, x, y, rows, cols) -> ()
-    ...section(2, [1, ...name("env"), ...name("memory"), 0x02, 0x00, 0x01]), // import env.memory
-    ...section(3, [1, 0]),                                                 // one function of type 0
-    ...section(7, [1, ...name("matvec"), 0x00, 0x00]),                     // export it
-    ...section(10, [1, ...leb(body.length), ...body]),                     // its code
-  ]);
-}
+// order of float32 additions). The module is matvec.wasm beside this file (its text form: matvec.wat), inlined
+// as base64 by seqlab/runs/explore.py.
+const MATVEC_WASM = "/*MATVEC_WASM*/";
+function matvecModule() { return Uint8Array.from(atob(MATVEC_WASM), (c) => c.charCodeAt(0)); }
 
 // float32 arrays in one block of memory that both engines read; offsets 16-byte aligned
 class Arena {
