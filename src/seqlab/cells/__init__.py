@@ -2,7 +2,7 @@
 
 from seqlab.cells.base import CellBase
 from seqlab.cells.gru import RESET_VARIANTS, GRUCell, gru_step, gru_values, init_update_gate
-from seqlab.cells.lstm import FORGET_INIT_HELP, LSTMCell, init_forget_gate, lstm_step, lstm_values, parse_forget_init
+from seqlab.cells.lstm import LSTMCell, init_forget_gate, lstm_step, lstm_values, parse_forget_init
 from seqlab.cells.rnn import RNNCell, rnn_step
 
 # what each cell's ``*_values`` returns (the quantities a reader can look at), in order
@@ -24,7 +24,6 @@ __all__ = [
     "CELL_VALUES",
     "NUM_GATES",
     "RESET_VARIANTS",
-    "FORGET_INIT_HELP",
     "init_forget_gate",
     "init_update_gate",
     "parse_forget_init",

@@ -8,12 +8,6 @@ import torch
 
 from seqlab.cells.base import CellBase
 
-FORGET_INIT_HELP = (
-    'forget-gate bias at initialisation: "zero" (torch.nn\'s default, b_f ~ U(-1/sqrt(H), 1/sqrt(H)) twice, mean 0), '
-    'a number such as "1" (b_f = 1, Gers et al. 2000; Jozefowicz et al. 2015) or "chrono:T_MAX" '
-    "(b_f ~ log U(1, T_MAX - 1), b_i = -b_f; Tallec & Ollivier 2018)"
-)
-
 
 def lstm_step(
     x_t: torch.Tensor,

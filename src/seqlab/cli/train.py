@@ -8,7 +8,7 @@ import shlex
 from collections.abc import Callable
 from pathlib import Path
 
-from seqlab.cells import FORGET_INIT_HELP
+from seqlab.cli.cell_help import FORGET_INIT_HELP
 from seqlab.cli_options import (
     DATA_OPTIONS,
     add_data_options,
