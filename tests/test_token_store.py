@@ -91,7 +91,9 @@ def test_uint16_ids_past_256_symbols_and_refused_past_uint16(tmp_path, monkeypat
 def test_not_utf8_names_the_byte_offset_and_latin1_reads_it(tmp_path):
     path = tmp_path / "t.txt"
     path.write_bytes(b"hello\nw\xe9rld\n")
-    with pytest.raises(OptionError, match=r"not valid utf-8 at byte offset 7, line 2 \(byte 0xe9\).*encoding") as e:
+    with pytest.raises(
+        OptionError, match=r"not valid UTF-8 at line 2, column 2 \(byte offset 7, byte 0xe9\).*encoding"
+    ) as e:
         open_store(path)
     assert "\n" not in str(e.value)
     store = open_store(path, encoding="latin-1")
@@ -104,7 +106,7 @@ def test_not_utf8_names_the_byte_offset_and_latin1_reads_it(tmp_path):
 
 def test_binary_and_empty_files_refused(tmp_path):
     (tmp_path / "bin").write_bytes(b"ab\ncd\x00ef")
-    with pytest.raises(SeqlabError, match="NUL byte at byte offset 5, line 2"):
+    with pytest.raises(SeqlabError, match="NUL byte at line 2, column 3, byte offset 5"):
         open_store(tmp_path / "bin")
     (tmp_path / "bom").write_bytes(b"\xef\xbb\xbf")
     with pytest.raises(SeqlabError, match="empty"):

@@ -221,8 +221,8 @@ def _texts(path: Path, codec: str, digest=None) -> Iterator[bytes | np.ndarray]:
                 digest.update(raw)
             if utf8 and (nul := raw.find(b"\x00")) >= 0:
                 raise SeqlabError(
-                    f"{path}: looks binary (NUL byte at byte offset {offset + nul:,}, line "
-                    f"{_line_at(path, offset + nul)}), expected UTF-8 text"
+                    f"{path}: looks binary (NUL byte at {_line_at(path, offset + nul)}, byte offset "
+                    f"{offset + nul:,}), expected UTF-8 text"
                 )
             if utf8 and raw.isascii() and not decoder.getstate()[0]:  # no character left half read before it
                 text: str | bytes = raw
@@ -232,11 +232,11 @@ def _texts(path: Path, codec: str, digest=None) -> Iterator[bytes | np.ndarray]:
                 except UnicodeDecodeError as e:
                     at = offset + max(e.start, 0)
                     bad = raw[e.start] if 0 <= e.start < len(raw) else None
-                    what = f" (byte 0x{bad:02x})" if bad is not None else " (the file ends inside a character)"
-                    line = _line_at(path, at)
+                    what = f", byte 0x{bad:02x}" if bad is not None else ", the file ends inside a character"
+                    name = "UTF-8" if utf8 else codec
                     raise OptionError(
-                        f"{path}: not valid {codec} at byte offset {at:,}, line {line}{what}; give {{0}} latin-1 "
-                        "to read it byte by byte, or the file's own {0}",
+                        f"{path}: not valid {name} at {_line_at(path, at)} (byte offset {at:,}{what}); give {{0}} "
+                        "latin-1 to read it byte by byte, or the file's own {0}",
                         "encoding",
                     ) from None
                 if first and text and utf8:
@@ -252,14 +252,17 @@ def _texts(path: Path, codec: str, digest=None) -> Iterator[bytes | np.ndarray]:
                 return
 
 
-def _line_at(path: Path, offset: int) -> int:
-    """The line of the byte at ``offset`` (counted only when an error names it: no pass pays for it)."""
-    lines = 1
+def _line_at(path: Path, offset: int) -> str:
+    """ "line L, column C" of the byte at ``offset``, columns in bytes (counted only when an error names them)."""
+    line, column = 1, offset + 1
     with open(path, "rb") as f:
-        while offset > 0 and (raw := f.read(min(CHUNK_BYTES, offset))):
-            lines += raw.count(NEWLINE)
-            offset -= len(raw)
-    return lines
+        done = 0
+        while done < offset and (raw := f.read(min(CHUNK_BYTES, offset - done))):
+            if (last := raw.rfind(NEWLINE)) >= 0:
+                column = offset - (done + last)
+            line += raw.count(NEWLINE)
+            done += len(raw)
+    return f"line {line}, column {column}"
 
 
 def _lf(text: str | bytes, pending_cr: bool, final: bool) -> tuple[str | bytes, bool]:
