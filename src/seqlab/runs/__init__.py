@@ -1,6 +1,6 @@
 """The application layer: one module per command, typed specs in, result objects out; no printing.
 
-    train       TrainSpec -> TrainResult        a latent AR model into a run directory (new, resumed, overwritten)
+    train       TrainSpec -> TrainResult        a model of any family into a run directory (new, resumed, overwritten)
     evaluate    EvaluateSpec -> EvaluateResult  NLL of a text, or of the held-out part of the training data
     sample      SampleSpec -> SampleResult      text, or seconds of audio into a WAV file
     forecast    ForecastSpec -> ForecastResult  quantiles per step of a series, CSV table and fan chart
