@@ -3,7 +3,7 @@
 The notes' latent AR model ``H_t = Net(H_{t-1}, x_{t-1})``, ``x_t ~ P(x_t | x_{t-1}, H_t)``, with the conditional
 variance as the latent state and a Net of a handful of parameters, composed of three parts:
 
-    x_t = mu_t + e_t,      e_t = sigma_t z_t                                      mean     (garch_fit.Mean)
+    x_t = mu_t + e_t,      e_t = sigma_t z_t                                      mean     (garch_likelihood.Mean)
     mu_t = 0  |  mu  |  c + sum_{i=1..k} phi_i x_{t-i}                            zero, constant, AR(k)
     sigma2_t = GARCH / GJR / GARCH-X / EGARCH recursion on e_<t                   process  (volatility.py)
     z_t ~ D(0, 1) i.i.d.: normal, Student-t or Hansen's skewed t                  noise    (noise.py)
@@ -36,7 +36,8 @@ from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.arrays import as_series
 from seqlab.errors import SeqlabError
 from seqlab.models import garch_fit
-from seqlab.models.garch_fit import MEANS, GARCHFit, Likelihood, Mean
+from seqlab.models.garch_fit import GARCHFit
+from seqlab.models.garch_likelihood import MEANS, Likelihood, Mean
 from seqlab.models.noise import NOISES
 from seqlab.models.volatility import EGARCHProcess, GARCHProcess
 
