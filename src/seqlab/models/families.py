@@ -3,15 +3,16 @@
 - text: the families that apply to discrete text, cheapest first: what ``seqlab compare`` ranks and the
   ``order`` experiment shuffles (``contenders``, ``fit_contender``);
 - series: the forecasting families ``seqlab backtest`` compares and the pool combines (``series_contender``,
-  each with its own fit: ``fit_values``, ``fit_neural``, the pool's): the random walk, a linear AR, the GARCH
-  family (``garch``, ``gjr-t``, ``egarch-skewt``, ``garchx-t`` ...: volatility[-noise], ``seqlab.models.garch``),
-  the neural models, and ``pool``, a linear pool of the others.
+  each with its own fit: ``fit_values``, ``fit_neural``, the pool's, each returning a typed ``FitRecord``): the
+  random walk, a linear AR, the GARCH family (``garch``, ``gjr-t``, ``egarch-skewt``, ``garchx-t`` ...:
+  volatility[-noise], ``seqlab.models.garch``), the neural models, and ``pool``, a linear pool of the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -147,6 +148,76 @@ class SeriesOptions:
     pool_prior: float = PRIOR  # the pool's Dirichlet prior on its weights
 
 
+@dataclass(frozen=True)
+class FitRecord:
+    """What a series contender's fit reports besides the fitted model. This base: a fit in closed form or by
+    maximum likelihood with nothing more to say (the random walk, a pool's member in a panel)."""
+
+    detail: ClassVar[str | None] = None  # the backtest row's key that lists every fit's record, if any
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    def label(self, name: str) -> str:
+        """The contender's name in a table (a linear AR adds its order)."""
+        return name
+
+    def summary(self) -> str:
+        """What the one-line report adds after the scores (a trained model: passes; a pool: its weights)."""
+        return ""
+
+
+@dataclass(frozen=True)
+class TrainedFit(FitRecord):
+    """A neural model's training: the Trainer's steps, as passes over the fitting part, and why it stopped."""
+
+    steps: int
+    passes: float
+    stopped: str
+    detail: ClassVar[str | None] = "training"
+
+    def summary(self) -> str:
+        return f", {self.passes:g} passes ({self.stopped})"
+
+
+@dataclass(frozen=True)
+class OrderFit(FitRecord):
+    """A linear AR's fit: the order BIC chose."""
+
+    order: int
+
+    def label(self, name: str) -> str:
+        return f"{name} (order {self.order})"
+
+
+@dataclass(frozen=True)
+class GARCHFit(FitRecord):
+    """A GARCH-family fit: its AIC on the training part (what chooses the backtest's default reference)."""
+
+    aic: float
+
+
+@dataclass(frozen=True)
+class PoolFit(FitRecord):
+    """A pool's fit: the weight of each member and the log scores on the weighting tail that chose them
+    (``Pool.record``)."""
+
+    weights: dict[str, float]
+    tail_scores: dict = field(default_factory=dict)
+    detail: ClassVar[str | None] = "pool"
+
+    @classmethod
+    def of(cls, pool: Pool) -> PoolFit:
+        record = pool.record()
+        return cls(record.pop("weights"), record)
+
+    def as_json(self) -> dict:
+        return {"weights": dict(self.weights), **self.tail_scores}
+
+    def summary(self) -> str:
+        return "; weights " + ", ".join(f"{m} {w:.2f}" for m, w in self.weights.items())
+
+
 def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> SeriesContender:
     """An unfitted contender called ``name`` for ``train``: the modelled series (T,), or (T, 1 + C) with past
     covariates, which the neural models (they standardise by it: ``for_series``) and GARCH-X read."""
@@ -170,7 +241,7 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
             covariates=reads,
             prior=options.pool_prior,
         )
-        fit = lambda data, callbacks: model.fit(data, callbacks=callbacks).record()  # noqa: E731
+        fit = lambda data, callbacks: PoolFit.of(model.fit(data, callbacks=callbacks))  # noqa: E731
         trains = any(m in NEURAL_SERIES_MODELS for m in members)
         return SeriesContender(name, model, fit, reads > 0, trains)
     if name == "random_walk":
@@ -178,12 +249,21 @@ def series_contender(name: str, train: np.ndarray, options: SeriesOptions) -> Se
         return SeriesContender(name, walk, lambda data, callbacks: fit_values(walk, data))
     if name == "linear_ar":
         ar = LinearAR(order="bic", max_order=10)  # BIC: AIC overfits a short series (monthly: +1 nat)
-        return SeriesContender(name, ar, lambda data, callbacks: fit_values(ar, data) | {"order": ar.order})
+
+        def fit_ar(data: torch.Tensor, callbacks: Sequence[Callback]) -> OrderFit:
+            fit_values(ar, data)
+            return OrderFit(ar.order)
+
+        return SeriesContender(name, ar, fit_ar)
     if (config := GARCHConfig.from_name(name)) is not None:
         garch = GARCH(config)
         check_exogenous(name, covariates)
-        fit = lambda data, callbacks: fit_values(garch, data) | {"aic": in_sample_aic(garch)}  # noqa: E731
-        return SeriesContender(name, garch, fit, garch.num_covariates > 0)
+
+        def fit_garch(data: torch.Tensor, callbacks: Sequence[Callback]) -> GARCHFit:
+            fit_values(garch, data)
+            return GARCHFit(in_sample_aic(garch))
+
+        return SeriesContender(name, garch, fit_garch, garch.num_covariates > 0)
     choices = ", ".join(SERIES_MODELS + GARCH_EXAMPLES)
     raise OptionError(f"{{0}}: unknown {name!r}; choose from {choices}", "models")
 
@@ -216,12 +296,12 @@ def check_contenders(names: Sequence[str], options: SeriesOptions, covariates: i
         check_exogenous(name, covariates, listed)
 
 
-def fit_values(model: SequenceModel, data: torch.Tensor) -> dict:
+def fit_values(model: SequenceModel, data: torch.Tensor) -> FitRecord:
     """Maximum likelihood or closed form on the values (T,), with their covariates (T, 1 + C) for a model that
     reads them (GARCH-X); the covariates are dropped for the others."""
     values = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
     model.fit(values[:, 0] if values.ndim == 2 and not model.num_covariates else values)
-    return {}
+    return FitRecord()
 
 
 def in_sample_aic(model: GARCH) -> float:
@@ -231,7 +311,7 @@ def in_sample_aic(model: GARCH) -> float:
 
 def fit_neural(
     model: SequenceModel, data: torch.Tensor, options: SeriesOptions, callbacks: Sequence[Callback] = ()
-) -> dict:
+) -> TrainedFit:
     """The neural models train on all but the tail of ``data`` (everything before the fitting point); the tail
     picks their weights and stops them (``sizing``); ``callbacks`` go to the Trainer. Returns the steps, passes
     and the reason it stopped."""
@@ -244,4 +324,4 @@ def fit_neural(
     model.fit(fit_part, tail, callbacks=callbacks, lr=NEURAL_LR, seed=options.seed, **trainer)
     record = model.training_result
     per_pass = sizing.steps_per_pass(len(fit_part), trainer["window"], trainer["batch_size"])
-    return {"steps": record.steps, "passes": round(record.steps / per_pass, 1), "stopped": record.stopped_because}
+    return TrainedFit(record.steps, round(record.steps / per_pass, 1), record.stopped_because)

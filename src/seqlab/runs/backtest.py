@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,8 @@ from seqlab.models.families import (
     GARCH_EXAMPLES,
     NEURAL_SERIES_MODELS,
     SERIES_MODELS,
+    FitRecord,
+    GARCHFit,
     SeriesContender,
     SeriesOptions,
     check_contenders,
@@ -98,7 +100,7 @@ class Walk:
 
     params: torch.Tensor  # (n - cut, P)
     paths: np.ndarray  # (S, K, h)
-    fits: list[dict]
+    fits: list[FitRecord]
     fit_seconds: float
     model: SequenceModel  # the model fitted last
 
@@ -151,6 +153,43 @@ def walk_forward(
     return Walk(torch.cat(params), np.stack(paths, axis=1), fits, fit_seconds, contender.model)
 
 
+@dataclass
+class ModelResult:
+    """One contender's outcome: its row (the table's and the JSON's), every fit's typed record, and the one-step
+    log densities of the held-out values (for the paired column)."""
+
+    name: str
+    row: dict
+    fits: list[FitRecord]
+    log_probs: np.ndarray
+
+    def line(self, horizon: int) -> str:
+        """The one-line report of ``run_backtest``."""
+        r = self.row
+        return (
+            f"seqlab: {r['model']}: one-step NLL {r['nll']:.4f}, 80% coverage {r['coverage1_80']:.2f}; "
+            f"{horizon}-step CRPS {r['crps']:.5f}{self.fits[0].summary()}"
+        )
+
+
+@dataclass
+class BacktestOutcome(Mapping):
+    """What ``backtest`` returns: the record (JSON: sizes, the reference, the rows under ``results``), read as a
+    mapping, and each model's ``ModelResult``."""
+
+    record: dict
+    models: list[ModelResult]
+
+    def __getitem__(self, key: str):
+        return self.record[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.record)
+
+    def __len__(self) -> int:
+        return len(self.record)
+
+
 # -- the statistics of one walk ------------------------------------------------------------------------------
 
 
@@ -171,11 +210,12 @@ def backtest(
     differenced: bool,
     test_fraction: float = 0.2,
     covariates: np.ndarray | None = None,
-    say: Callable[[str], None] = print,
-) -> dict:
+    say: Callable[[str], None] | None = None,
+) -> BacktestOutcome:
     """Scores per model of ``spec.models`` on ``y`` (n,), the modelled series; see the module docstring.
     ``covariates (n, C)``, row by row beside ``y``, are extra inputs of the neural models (carried forward over
-    each forecast's horizon)."""
+    each forecast's horizon). Prints nothing but, to ``say``, the notice that the series is short for the models
+    that learn, before their fits; ``run_backtest`` reports the results."""
     n, models, horizon = len(y), list(spec.models), spec.horizon
     elements = y if covariates is None else np.column_stack([y, covariates])  # what the neural models read
     cut = int(n * (1 - test_fraction))
@@ -195,10 +235,10 @@ def backtest(
     y_test = torch.from_numpy(y[cut:])
     options = spec.contender_options(differenced)
     check_contenders(models, options, elements.shape[1] - 1 if elements.ndim == 2 else 0)  # before any fit
-    rows, log_probs, aics = [], {}, {}
     notice = sizing.short_series_notice(torch.from_numpy(elements[:cut]))
-    if notice and any(m in (*NEURAL_SERIES_MODELS, "pool") for m in models):
-        say(f"seqlab: {notice}")
+    if notice and any(m in (*NEURAL_SERIES_MODELS, "pool") for m in models) and say is not None:
+        say(f"seqlab: {notice}")  # before the fits, which may take long
+    results = []
     for name in models:
         walk = walk_forward(
             lambda part, name=name: series_contender(name, part, options),
@@ -210,34 +250,24 @@ def backtest(
             spec.seed,
             spec.progress,
         )
-        row, log_probs[name] = scores(walk, y_test, targets, naive_mae)
-        first, last = walk.fits[0], walk.fits[-1]
-        aics[name] = first.get("aic")
-        label = f"linear_ar (order {last['order']})" if "order" in last else name
-        row = {"model": label, **row, "fit_seconds": round(walk.fit_seconds, 2)}
-        if "steps" in first:
-            row["training"] = walk.fits
-        if "weights" in first:
-            row["pool"] = walk.fits
-        rows.append(row)
-        trained = f", {first['passes']:g} passes ({first['stopped']})" if "steps" in first else ""
-        if "weights" in first:
-            trained = "; weights " + ", ".join(f"{m} {w:.2f}" for m, w in first["weights"].items())
-        say(
-            f"seqlab: {row['model']}: one-step NLL {row['nll']:.4f}, 80% coverage {row['coverage1_80']:.2f}; "
-            f"{horizon}-step CRPS {row['crps']:.5f}{trained}"
-        )
-    garch_aics = {m: a for m, a in aics.items() if a is not None}
+        row, log_probs = scores(walk, y_test, targets, naive_mae)
+        first = walk.fits[0]
+        row = {"model": walk.fits[-1].label(name), **row, "fit_seconds": round(walk.fit_seconds, 2)}
+        if first.detail is not None:
+            row[first.detail] = [fit.as_json() for fit in walk.fits]
+        results.append(ModelResult(name, row, walk.fits, log_probs))
+    garch_aics = {r.name: r.fits[0].aic for r in results if isinstance(r.fits[0], GARCHFit)}
     chosen = spec.reference or (
         min(garch_aics, key=garch_aics.get) if garch_aics else "random_walk" if "random_walk" in models else models[0]
     )
-    for name, row in zip(models, rows, strict=True):
-        row |= (
-            paired_difference(log_probs[name], log_probs[chosen])
-            if name != chosen
+    reference = next(r for r in results if r.name == chosen)
+    for r in results:
+        r.row |= (
+            paired_difference(r.log_probs, reference.log_probs)
+            if r.name != chosen
             else {"d_nll": 0.0, "d_nll_se": None, "d_nll_t": None}
         )
-    return {
+    record = {
         "values": n,
         "train_values": cut,
         "test_values": n - cut,
@@ -248,8 +278,9 @@ def backtest(
         "fits": len(refits),
         "reference": chosen,
         "reference_chosen_by": "given" if spec.reference else "AIC on the training part" if garch_aics else "default",
-        "results": rows,
+        "results": [r.row for r in results],
     }
+    return BacktestOutcome(record, results)
 
 
 def columns(reference: str, horizon: int) -> list[Column]:
@@ -300,7 +331,9 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
     check_output_size("--samples x --folds x --horizon", (spec.samples, spec.folds, spec.horizon))
     differenced = "diff" in dataset.transform.steps
     result = backtest(y, spec, differenced, dataset.spec.valid_fraction, covariates, say)
-    record = {"data": series.source, "transform": transform, **result}
+    for model in result.models:
+        say(model.line(spec.horizon))
+    record = {"data": series.source, "transform": transform, **result.record}
     if covariates is not None:
         record["covariates"] = named
     refit = f", refit every {spec.refit_every} steps ({result['fits']} fits)" if spec.refit_every else ""
