@@ -40,7 +40,7 @@ from torch import nn
 
 from seqlab.base import Forecast, SequenceModel, check_forecast
 from seqlab.data.arrays import as_series
-from seqlab.data.audio import MuLaw
+from seqlab.data.audio import MAX_SAMPLE_RATE, MuLaw
 from seqlab.data.dataset import Dataset
 from seqlab.data.text import Vocabulary, encode_symbols
 from seqlab.data.vocoder import VocoderLayout
@@ -467,7 +467,25 @@ def data_from_config(config: dict) -> Vocabulary | MuLaw | FrameLayout | None:
 def codec_from_json(data) -> Codec | None:
     if data is None:
         return None
-    return MuLaw.from_json(data) if isinstance(data, dict) else Vocabulary.from_json(data)
+    if isinstance(data, dict):
+        check_mu_law_json(data)
+        return MuLaw.from_json(data)
+    return Vocabulary.from_json(data)
+
+
+MAX_MU_LAW_LEVELS = 2**16  # 16-bit audio has no more levels to tell apart
+
+
+def check_mu_law_json(data: dict) -> None:
+    """A saved mu-law codec is ``{"mu_law": levels, "sample_rate": Hz}``, integers within bounds: a tampered one
+    is refused in one line before anything is built from it (a string, 0 or 10^9 levels was an internal error or
+    a head of that size)."""
+    if set(data) != {"mu_law", "sample_rate"}:
+        raise SeqlabError(f"a mu-law codec holds mu_law and sample_rate, got the fields {sorted(data)}")
+    for name, low, high in (("mu_law", 2, MAX_MU_LAW_LEVELS), ("sample_rate", 1, MAX_SAMPLE_RATE)):
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise SeqlabError(f"the mu-law codec's {name} must be an integer from {low} to {high}, got {value!r:.40}")
 
 
 class ElementsModel(nn.Module, SequenceModel):
