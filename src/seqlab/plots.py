@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from seqlab.atomic import replace_into
+
 
 def pyplot():
     import matplotlib
@@ -17,6 +19,17 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save(fig, path: str | Path, dpi: int = 120) -> None:
+    """Write ``fig`` to ``path`` atomically (``seqlab.atomic.replace_into``: a temporary file renamed over it, so
+    a reader or an interrupted run never leaves half a PNG; a device or "-" is streamed into), in the format its
+    suffix names (PNG without one), then close it."""
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    try:
+        replace_into(Path(path), lambda tmp: fig.savefig(tmp, dpi=dpi, format=fmt))
+    finally:
+        pyplot().close(fig)
 
 
 def fan_chart(
@@ -40,8 +53,7 @@ def fan_chart(
     ax.set_title(title, fontsize=10)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def backtest_chart(rows: list[dict], path: str | Path, title: str) -> None:
@@ -58,8 +70,7 @@ def backtest_chart(rows: list[dict], path: str | Path, title: str) -> None:
     b.set_yticks([])
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def compare_chart(results: list[dict], path: Path, title: str) -> None:
@@ -75,8 +86,7 @@ def compare_chart(results: list[dict], path: Path, title: str) -> None:
     ax.set_xlim(0, max(bits) * 1.15 if all(map(math.isfinite, bits)) else None)
     ax.set_title(textwrap.fill(title, 80), fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def spectrograms(real: np.ndarray, generated: np.ndarray, rate: int, path: str | Path) -> None:
@@ -89,8 +99,7 @@ def spectrograms(real: np.ndarray, generated: np.ndarray, rate: int, path: str |
         ax.set_title(f"{name}: {len(audio) / rate:.2f} s", fontsize=9)
     axes[1].set_xlabel("seconds")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 # -- seqlab experiment ----------------------------------------------------------------------------------
