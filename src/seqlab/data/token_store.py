@@ -31,6 +31,7 @@ import json
 import mmap
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,11 +53,19 @@ NEWLINE = b"\n"
 
 
 def cache_root(kind: str = "tokens") -> Path:
-    """Where seqlab keeps what it derives from data (``kind``: token stores, suffix-array indexes)."""
+    """Where seqlab keeps what it derives from data (``kind``: token stores, suffix-array indexes): the folder
+    ``$SEQLAB_CACHE_DIR`` names, else the user's cache folder, else (a home that cannot be written, as in some
+    containers) one in the system's temporary folder."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser() / kind
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "seqlab" / kind
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seqlab"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        if os.access(base, os.W_OK | os.X_OK):
+            return base / kind
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir()) / f"seqlab-cache-{os.getuid()}" / kind
 
 
 @dataclass(frozen=True)
