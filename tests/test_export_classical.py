@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import relative_error
-from test_export import TEXT, fed_back, initial_feeds, nan_aware_error, session_of, text_ids
+from test_export import TEXT, fed_back, initial_feeds, nan_aware_error, run_example, session_of, text_ids
 
 import seqlab
 from seqlab import export
@@ -315,3 +315,29 @@ def test_export_command_writes_a_garch_model(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "garch.onnx"))
     meta = json.loads(session.get_modelmeta().custom_metadata_map[METADATA_KEY])
     assert meta["model"] == "garch" and meta["head"]["kind"] == "studentt"
+
+
+# -- examples/onnx_sample.py on a formula's graph ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["ets", "garch"])
+def test_example_forecasts_an_ets_or_garch_export_as_seqlab_does(tmp_path, family):
+    """The example, numpy and onnxruntime only, forecasts from the graph (ETS's season starts at a list, GARCH-t's
+    head is the Student t): with 4000 paths each, every quantile within a fifth of seqlab's 80 % interval's width
+    (the draws are not the same: seqlab's come from torch's generator)."""
+    if family == "ets":
+        y = seasonal(120, period=12)
+        model = ETS(ETSConfig("AAA", 12)).fit(y)
+    else:
+        y = returns(400, seed=6)
+        model = GARCH(GARCHConfig(o=1, dist="t")).fit(y)
+    csv = tmp_path / "series.csv"
+    csv.write_text("t,y\n" + "".join(f"{t},{float(v)!r}\n" for t, v in enumerate(y)), encoding="utf-8")
+    path = tmp_path / f"{family}.onnx"
+    path.write_bytes(export_onnx(model))
+    printed = run_example(path, "--series", csv, "--horizon", 4, "--paths", 4000, "--seed", 0).splitlines()
+    table = np.array([[float(v) for v in row.split(",")] for row in printed[1:]])
+    expected = model.forecast(y, 4, num_samples=4000, quantiles=(0.1, 0.5, 0.9), seed=0)
+    width = expected.quantiles[0.9] - expected.quantiles[0.1]
+    for column, q in zip((1, 2, 3), (0.1, 0.5, 0.9), strict=True):
+        assert np.all(np.abs(table[:, column] - expected.quantiles[q]) < 0.2 * width), (q, table, expected.quantiles)
