@@ -186,6 +186,46 @@ def child(part: str, corpus: Path, steps: int) -> None:
     print("RESULT " + json.dumps(result))
 
 
+def plot(record: Path, out: Path) -> None:
+    """Seconds and peak RSS of each part against corpus size (log-log), from ``results.jsonl``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [json.loads(line) for line in record.read_text(encoding="utf-8").splitlines() if line.strip()]
+    seconds = {"encode": "encode_s", "train": "train_s", "ngram": "fit_s", "infinigram": "build_s"}
+    labels = {
+        "encode": "token store encoding",
+        "train": "LSTM, 20 steps",
+        "ngram": "KN 5-gram fit",
+        "infinigram": "suffix array build",
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for part, key in seconds.items():
+        for corpus, marker in (("copies", "o-"), ("words", "s--")):
+            points = sorted(
+                (r["size_mb"], r[key], r["peak_rss_mb"])
+                for r in rows
+                if r["part"] == part and r.get("corpus", "copies") == corpus
+            )
+            if not points:
+                continue
+            size, sec, rss = zip(*points, strict=True)
+            label = labels[part] + (" (random words)" if corpus == "words" else "")
+            axes[0].plot(size, sec, marker, label=label)
+            axes[1].plot(size, rss, marker, label=label)
+    for ax, title in zip(axes, ("time (s)", "peak RSS (MB)"), strict=True):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("corpus (MB)")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 10, 100], help="corpus sizes in MB")
@@ -193,8 +233,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--corpus", choices=("copies", "words"), default="copies", help="see make_corpus")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/corpus_scale"))
+    parser.add_argument("--plot", type=Path, help="only draw OUT/results.jsonl into this PNG")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.plot:
+        plot(args.out / "results.jsonl", args.plot)
+        return
     if args.child:
         child(args.child[0], Path(args.child[1]), args.steps)
         return

@@ -14,7 +14,7 @@ import torch
 from seqlab.data import token_store
 from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.data.text import Vocabulary, split_text
+from seqlab.data.text import TextPart, Vocabulary, split_text
 from seqlab.data.token_store import open_store, split_store
 from seqlab.errors import OptionError, SeqlabError
 
@@ -178,3 +178,28 @@ def test_unknown_characters_of_another_vocabulary(tmp_path):
         vocabulary.encode(part)
     ids = vocabulary.encode(part, unknown="map")
     assert torch.equal(ids.long(), vocabulary.encode("abc\nabz\n", unknown="map"))
+
+
+def test_a_remembered_hash_is_never_used_for_a_rewritten_file(tmp_path, cache):
+    path = tmp_path / "t.txt"
+    path.write_text("abcabc\n")
+    os.utime(path, (1e9, 1e9))  # long ago: its hash is remembered
+    first = open_store(path)
+    assert list((cache / "files").iterdir())
+    assert open_store(path).directory == first.directory
+    path.write_text("abdabd\n")  # same size, the same times put back: only the change time differs
+    os.utime(path, (1e9, 1e9))
+    second = open_store(path)
+    assert second.directory != first.directory and str(second.part(0, len(second))) == "abdabd\n"
+
+
+def test_the_training_part_symbols_from_first_occurrences_equal_a_scan(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("aaaa\nbbbb\ncz\u00e9\n\u4e2d!", encoding="utf-8")
+    store = open_store(path)
+    for cut in range(len(store) + 1):
+        part = store.part(0, cut)
+        scanned = TextPart(part.ids, part.vocabulary)  # no first occurrences: counted
+        assert part.symbols() == scanned.symbols() == sorted(set(str(part)))
+    tail = store.part(5, len(store))
+    assert tail.symbols() == sorted(set(str(tail)))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import hashlib
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -133,8 +136,16 @@ class TextPart:
 
     CHUNK = 1 << 22  # ids per numpy pass: bounds the memory of a scan over a large part
 
-    def __init__(self, ids: np.ndarray, vocabulary: Vocabulary, cache: Path | None = None) -> None:
-        self.ids, self.vocabulary, self.cache = ids, vocabulary, cache
+    def __init__(
+        self,
+        ids: np.ndarray,
+        vocabulary: Vocabulary,
+        cache: Path | None = None,
+        start: int = 0,
+        first: list[int] | None = None,
+    ) -> None:
+        # start: where the part begins in its store; first: each id's first position in the store (or None)
+        self.ids, self.vocabulary, self.cache, self.start, self.first = ids, vocabulary, cache, start, first
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -157,11 +168,19 @@ class TextPart:
         return codepoints[np.asarray(ids)].tobytes().decode("utf-32-le")
 
     def _chunks(self):
+        """(start, ids) a chunk at a time; each chunk's pages are handed back after use, so a scan of a large
+        part does not grow the process's resident memory by the part's size (``release``)."""
         for s in range(0, len(self.ids), self.CHUNK):
-            yield s, np.asarray(self.ids[s : s + self.CHUNK])
+            chunk = self.ids[s : s + self.CHUNK]
+            yield s, np.asarray(chunk)
+            release(chunk)
 
     def symbols(self) -> list[str]:
-        """The characters that occur, sorted, without the unknown symbol (``Vocabulary.from_text``)."""
+        """The characters that occur, sorted, without the unknown symbol (``Vocabulary.from_text``): from the
+        store's first occurrences when the part starts the text (no scan), else by counting."""
+        if self.first is not None and self.start == 0:
+            present = np.flatnonzero(np.asarray(self.first) < len(self.ids))
+            return [self.vocabulary.symbols[i] for i in present if i != self.vocabulary.unknown_id]
         counts = np.zeros(len(self.vocabulary), dtype=np.int64)
         for _, chunk in self._chunks():
             counts += np.bincount(chunk, minlength=len(self.vocabulary))
@@ -198,8 +217,7 @@ class TextPart:
         from seqlab.data.token_store import write_array  # imported here: token_store imports this module
 
         key = hashlib.sha256(table.tobytes() + str(dtype).encode()).hexdigest()[:16]
-        start = int(self.ids.offset // self.ids.itemsize) if isinstance(self.ids, np.memmap) else 0
-        path = self.cache / f"translated-{key}-{start}-{len(self.ids)}.bin"
+        path = self.cache / f"translated-{key}-{self.start}-{len(self.ids)}.bin"
         if not path.exists():
             write_array(path, (table[chunk] for _, chunk in self._chunks()))
         return np.memmap(path, dtype=dtype, mode="c", shape=(len(self.ids),))
@@ -221,6 +239,23 @@ class TextPart:
             f"vocabulary ({count} unknown characters in all); give {{0}} map to score it as the unknown symbol",
             "unknown",
         )
+
+
+def release(view: np.ndarray) -> None:
+    """Hand the pages of ``view``, a slice of a read-only memory map, back to the kernel (MADV_DONTNEED): they stay
+    in the page cache but leave this process's resident memory. Anything else is left alone."""
+    base = view
+    while base is not None and getattr(base, "_mmap", None) is None:
+        base = base.base
+    if base is None or not hasattr(mmap, "MADV_DONTNEED") or view.nbytes == 0:
+        return
+    buffer = base._mmap
+    start = view.ctypes.data - ctypes.addressof(ctypes.c_char.from_buffer(buffer))
+    page = mmap.PAGESIZE
+    lo = start // page * page
+    hi = min(len(buffer), -(-(start + view.nbytes) // page) * page)
+    with contextlib.suppress(OSError, ValueError):
+        buffer.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
 
 
 def split_text(text: str, valid_fraction: float = 0.1, valid_from: str | None = None) -> tuple[str, str]:

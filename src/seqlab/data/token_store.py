@@ -9,8 +9,9 @@ one, else uint16) and its vocabulary (the file's own characters, sorted, then th
 The cache: ``$SEQLAB_CACHE_DIR/tokens``, else ``$XDG_CACHE_HOME/seqlab/tokens``, else ``~/.cache/seqlab/tokens``; one
 folder per store, named by the SHA-256 of the file's bytes and the encoding it was read with. A changed file has
 another hash, so it is never read through a stale store (its old store stays until the cache is cleared: nothing
-else is ever deleted but the temporary folders of dead writers). The hash is recomputed on every use (about a
-second per GB), since a size and a modification time can stay the same across an edit.
+else is ever deleted but the temporary folders of dead writers). The hash (3 s per GB on a shared CPU) is taken
+again unless the file's device, inode, size, modification and change times are those it had when it was last
+hashed (``known_digest``): any write changes the change time, which no tool can set back.
 
 A store is written into ``.KEY.tmp-PID``, synced, marked complete and renamed into place, so a killed encoding
 leaves nothing a later run trusts; a lock file serialises two commands building the same store (the second one
@@ -32,13 +33,14 @@ import mmap
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from seqlab.atomic import fsync_dir, is_complete, mark_complete, read_json, recover
+from seqlab.atomic import fsync_dir, is_complete, mark_complete, read_json, recover, write_json
 from seqlab.data.bundled_data import resolve
 from seqlab.data.files import BOM
 from seqlab.data.text import UNKNOWN, TextPart, Vocabulary, id_dtype
@@ -80,8 +82,10 @@ class TokenStore:
     def __len__(self) -> int:
         return len(self.ids)
 
+    first: list[int] | None = None  # each id's first position in the text (len(text): never)
+
     def part(self, start: int, stop: int) -> TextPart:
-        return TextPart(self.ids[start:stop], self.vocabulary, self.directory)
+        return TextPart(self.ids[start:stop], self.vocabulary, self.directory, start, self.first)
 
     def find(self, text: str, start: int = 0, end: int | None = None, last: bool = False) -> int:
         """The first (``last``: the last) position in [start, end) where ``text`` occurs, or -1: ``str.find`` and
@@ -127,6 +131,30 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _identity(info: os.stat_result) -> list[int]:
+    return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
+
+
+def known_digest(path: Path) -> str:
+    """The SHA-256 of the file, taken from the last time it was hashed when its device, inode, size, modification
+    and change times are all the same (as git's index does: any write changes the change time, which no tool can
+    set back), else hashed now. A file changed within 2 s of its hashing is not remembered (a coarse clock could
+    hide a change in that second, git's "racy" case)."""
+    memo = cache_root("files") / (hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:32] + ".json")
+    before = path.stat()
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        saved = json.loads(memo.read_text(encoding="utf-8"))
+        if saved["identity"] == _identity(before) and isinstance(saved["sha256"], str):
+            return saved["sha256"]
+    digest = file_digest(path)
+    after = path.stat()
+    if _identity(after) == _identity(before) and time.time() - after.st_mtime > 2:
+        with contextlib.suppress(OSError):
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            write_json(memo, {"path": str(path.resolve()), "identity": _identity(after), "sha256": digest})
+    return digest
+
+
 def codec_name(encoding: str) -> str:
     try:
         return codecs.lookup(encoding).name
@@ -140,7 +168,7 @@ def open_store(source: str | Path, encoding: str = "utf-8", cache_dir: Path | No
     """The token store of a text file (or a bundled name): from the cache, or encoded now (see the module)."""
     path, _ = resolve(source)
     codec = codec_name(encoding)
-    digest = file_digest(path)
+    digest = known_digest(path)
     root = Path(cache_dir) if cache_dir is not None else cache_root()
     final = root / f"{digest[:40]}-{codec}"
     if (store := _open(final, path, codec)) is not None:
@@ -212,7 +240,10 @@ def _open(directory: Path, path: Path, codec: str) -> TokenStore | None:
     if not ok:
         return None
     ids = np.memmap(directory / IDS_FILE, dtype=dtype, mode="c", shape=(length,))
-    return TokenStore(directory, ids, vocabulary, str(path), meta["sha256"], codec)
+    first = meta.get("first")
+    if not (isinstance(first, list) and len(first) == len(vocabulary)):
+        first = None
+    return TokenStore(directory, ids, vocabulary, str(path), meta["sha256"], codec, first)
 
 
 def _texts(path: Path, codec: str, digest=None) -> Iterator[bytes | np.ndarray]:
@@ -299,18 +330,26 @@ def _encode(path: Path, codec: str, digest: str, directory: Path) -> None:
     again (it must not change while it is read); then ``META_FILE``. A chunk of bytes is checked for symbols not
     seen yet by deleting the known ones (``bytes.translate``; the first ones from a sample), and mapped to ids by
     a 256-byte table."""
-    seen = np.zeros(CODEPOINTS, dtype=bool)
-    known = b""
+    first = np.full(CODEPOINTS, -1, dtype=np.int64)  # each code point's first position in the text
+    known, position = b"", 0
     for chunk in _texts(path, codec):
         if isinstance(chunk, bytes):
             if not known:
-                seen[np.unique(np.frombuffer(chunk[:65536], dtype=np.uint8))] = True
-                known = bytes(np.flatnonzero(seen[:256]).astype(np.uint8))
+                sample = np.unique(np.frombuffer(chunk[:65536], dtype=np.uint8))
+                for b in sample.tolist():
+                    first[b] = position + chunk.find(bytes([b]))
+                known = bytes(sample.astype(np.uint8))
             if rest := chunk.translate(None, known):
-                seen[np.frombuffer(rest, dtype=np.uint8)] = True
-                known = bytes(np.flatnonzero(seen[:256]).astype(np.uint8))
+                for b in np.unique(np.frombuffer(rest, dtype=np.uint8)).tolist():
+                    first[b] = position + chunk.find(bytes([b]))
+                known = bytes(np.flatnonzero(first[:256] >= 0).astype(np.uint8))
         else:
-            seen[chunk] = True
+            new = np.unique(chunk)
+            new = new[first[new] < 0]
+            for c in new.tolist():
+                first[c] = position + int(np.argmax(chunk == c))
+        position += len(chunk)
+    seen = first >= 0
     if not seen.any():
         raise SeqlabError(
             f"{path}: the file is empty" + (" (it holds only a byte-order mark)" if path.stat().st_size else "")
@@ -341,6 +380,8 @@ def _encode(path: Path, codec: str, digest: str, directory: Path) -> None:
         "dtype": dtype.name,
         "length": length,
         "vocabulary": vocabulary.to_json(),
+        # by id: where it first occurs (the unknown symbol: where U+FFFD does, else never)
+        "first": [int(first[ord(c)]) if first[ord(c)] >= 0 else length for c in vocabulary.symbols],
     }
     with open(directory / META_FILE, "w", encoding="utf-8") as f:
         f.write(json.dumps(meta) + "\n")
