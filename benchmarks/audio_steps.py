@@ -89,7 +89,7 @@ def known_scores() -> dict[tuple, dict]:
 
 def cmd_evaluate(args) -> None:
     from seqlab import io
-    from seqlab.runs import run_directory
+    from seqlab.runs import checkpoints
     from seqlab.runs.sample import SampleSpec, generate_audio, real_audio
     from seqlab.voice import mean_mel_cepstrum, voice_metrics, voice_targets
 
@@ -100,7 +100,7 @@ def cmd_evaluate(args) -> None:
         runs = [p for p in runs if p.name in args.runs]
     for path in runs:
         model = io.load(path)
-        data_spec = run_directory.data_spec(path, model)
+        data_spec = checkpoints.data_spec(path, model)
         for seed in seed_list(args.seeds):
             if (path.name, seed, args.sampler) in done:
                 continue

@@ -7,7 +7,8 @@ import numpy as np
 
 from seqlab.cli import main
 from seqlab.data import load_text
-from seqlab.runs.run_directory import RunCheckpoints, RunDirectory
+from seqlab.runs.checkpoints import RunCheckpoints
+from seqlab.runs.run_directory import RunDirectory
 
 SMALL_TEXT = load_text("shakespeare")[:20_000]
 TINY_MODEL = ["--hidden", "8", "--layers", "1", "--embedding", "4"]

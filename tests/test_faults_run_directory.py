@@ -13,18 +13,18 @@ from helpers import SMALL_TEXT
 
 from seqlab import SeqlabError, atomic
 from seqlab.data import Vocabulary
+from seqlab.errors import OptionError
 from seqlab.models import LatentAR, LatentARConfig
-from seqlab.runs.run_directory import (
-    LOCK_FILE,
-    MARKER_FILE,
-    RunCheckpoints,
-    RunDirectory,
-    is_marked,
-    training_record,
-)
+from seqlab.runs.checkpoints import RunCheckpoints, training_record
+from seqlab.runs.run_directory import LOCK_FILE, MARKER_FILE, RunDirectory, is_marked
 from seqlab.training import Trainer, TrainerConfig, TrainingDiverged
 
 TEXT = SMALL_TEXT[:2_000]
+
+
+def spelled(error: OptionError) -> str:
+    """The message as the CLI shows it: each setting named as its option (``out`` -> ``--out``)."""
+    return error.render(lambda name: "--" + name.replace("_", "-"))
 
 
 def make_run(path, version: int) -> None:
@@ -60,8 +60,8 @@ def test_a_second_process_is_refused_with_the_pid_of_the_first(tmp_path):
             try:
                 RunDirectory.create(path, resume=True)
                 message = "no error"
-            except SeqlabError as e:
-                message = str(e)
+            except OptionError as e:
+                message = spelled(e)
             os.write(write_end, message.encode())
             os._exit(0)
         os.close(write_end)
@@ -101,8 +101,9 @@ def test_never_the_working_directory_or_a_parent(tmp_path, monkeypatch, out):
     (work / MARKER_FILE).write_text(json.dumps({"format": "seqlab-run", "format_version": 1}))
     monkeypatch.chdir(work)
     target = {"cwd": str(work), "parent": str(tmp_path)}.get(out, out)
-    with pytest.raises(SeqlabError, match="--out"):
+    with pytest.raises(OptionError) as refused:
         RunDirectory.create(target, overwrite=True)
+    assert spelled(refused.value).startswith("--out ")
     assert sorted(os.listdir(work)) == [MARKER_FILE]
 
 
@@ -127,7 +128,7 @@ def test_an_existing_file_is_refused(tmp_path):
 
 def test_without_overwrite_a_run_is_not_replaced(tmp_path):
     make_run(tmp_path / "run", 1)
-    with pytest.raises(SeqlabError, match="already holds a run; use --resume to continue it or --overwrite"):
+    with pytest.raises(OptionError, match="already holds a run; use resume to continue it or overwrite"):
         RunDirectory.create(tmp_path / "run")
 
 

@@ -9,7 +9,8 @@
     experiment  ExperimentSpec -> ExperimentRun one of the notes' measurements at a size
     info        model_dir -> ModelInfo          what a saved model is and was trained on
 
-``run_directory`` holds every file of a run directory: its layout, marker, lock, safe overwrite and the Trainer's
-checkpoints; ``progress`` what a person sees while a model trains (bar, Ctrl-C); ``report`` writes every table
+``run_directory`` holds the run folder: its layout, marker, lock and safe overwrite; ``checkpoints`` what the Trainer
+keeps in it and ``training.json``; ``run_data`` which data file a saved run may read, and its fingerprint; ``family``
+the steps each model family ``train`` fits takes; ``progress`` what a person sees while a model trains (bar, Ctrl-C); ``report`` writes every table
 (Markdown, CSV, JSON).
 """

@@ -15,7 +15,7 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import TextPart
 from seqlab.data.token_store import open_store
 from seqlab.errors import OptionError, SeqlabError, Unsupported
-from seqlab.runs import run_directory
+from seqlab.runs import checkpoints, run_data
 from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
 from seqlab.training import SCORE_LIMIT, score_held_out
 from seqlab.voice import HOP_S, mean_mel_cepstrum, voice_metrics
@@ -55,7 +55,7 @@ def same_file(source: str, saved: DataSpec | None) -> bool:
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     model = io.load(spec.model_dir)
-    saved = run_directory.data_spec(spec.model_dir, model)
+    saved = checkpoints.data_spec(spec.model_dir, model)
     given = spec.data
     if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
         text_spec = DataSpec(**given)
@@ -70,7 +70,7 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
         else:
             saved.check_encoding(given)
             if "source" not in given:
-                saved = run_directory.readable_data(saved, spec.model_dir)  # a recorded local path only when named
+                saved = run_data.readable_data(saved, spec.model_dir)  # a recorded local path only when named
             data_spec = replace(saved, **given)
         dataset = load_dataset(data_spec)
         data, source, elements = dataset.valid, f"{dataset.spec.source} (validation part)", dataset.elements
@@ -123,8 +123,8 @@ def evaluate_voice(spec: VoiceSpec) -> VoiceResult:
             "seconds",
         )
     model = io.load(spec.model_dir)
-    saved = run_directory.data_spec(spec.model_dir, model)
-    if not is_audio(model, run_directory.recorded_kind(saved)):
+    saved = checkpoints.data_spec(spec.model_dir, model)
+    if not is_audio(model, run_data.recorded_kind(saved)):
         raise Unsupported(f"{spec.model_dir}: not a model of audio; --voice measures generated speech")
     if spec.out is not None:
         check_parent_dir(spec.out)

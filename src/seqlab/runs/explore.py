@@ -38,7 +38,7 @@ from seqlab.data.text import Vocabulary
 from seqlab.errors import InternalError, SeqlabError
 from seqlab.experiments.gates import CLOSED, OPEN
 from seqlab.models.latent_ar import LatentAR
-from seqlab.runs import run_directory
+from seqlab.runs import checkpoints, run_data
 from seqlab.runs.evaluate import same_file
 from seqlab.streaming import StreamingSampler
 
@@ -81,14 +81,14 @@ def text_model(model: SequenceModel, directory: Path) -> None:
 def explored_text(model: SequenceModel, spec: ExploreSpec) -> tuple[str, str]:
     """(text, where it came from): the first ``chars`` characters of a file named by ``--data`` (whole file), or of
     the held-out part of the model's training data (as ``seqlab evaluate`` picks it)."""
-    saved = run_directory.data_spec(spec.model_dir, model)
+    saved = checkpoints.data_spec(spec.model_dir, model)
     if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data.source, saved):
         text, source = load_text(spec.data.source), spec.data.source
     else:
         if saved is None and spec.data is None:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the text with --data")
         if spec.data is None:
-            data_spec = run_directory.readable_data(saved, spec.model_dir)
+            data_spec = run_data.readable_data(saved, spec.model_dir)
         else:
             data_spec = replace(saved, source=spec.data.source) if saved else spec.data
         dataset = load_dataset(data_spec)

@@ -16,7 +16,7 @@ from seqlab.base import SequenceModel
 from seqlab.data.spec import DataSpec
 from seqlab.errors import Unsupported
 from seqlab.export import export_onnx, step_graph
-from seqlab.runs import run_directory
+from seqlab.runs import checkpoints
 from seqlab.runs.sample import GROUP_TEMPERATURES, is_vocoder
 
 
@@ -44,7 +44,7 @@ def export(spec: ExportSpec) -> ExportResult:
         graph = step_graph(model)
     except Unsupported as e:
         raise Unsupported(f"{spec.model_dir}: {e}") from None
-    data_spec = run_directory.data_spec(spec.model_dir, model)
+    data_spec = checkpoints.data_spec(spec.model_dir, model)
     data = export_onnx(model, extra_metadata(model, data_spec))
     write_bytes(spec.out, data)
     names = [p.name for p in graph.inputs], [p.name for p in graph.outputs]

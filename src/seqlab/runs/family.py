@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,10 +29,8 @@ from seqlab.data.dataset import Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.runs.run_directory import RunDirectory
+from seqlab.runs.train_spec import TrainSpec
 from seqlab.training import TrainingResult
-
-if TYPE_CHECKING:  # annotations only: runs/train.py imports the families
-    from seqlab.runs.train import TrainSpec
 
 FAMILIES: dict[str, Family] = {}  # --model name -> the family, in the order the modules define them
 TRAINER_SETTINGS_ALLOWED = ("seed", "progress")  # what a family fitted in one go takes of the trainer's settings

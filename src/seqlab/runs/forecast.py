@@ -13,7 +13,7 @@ from seqlab.data.spec import DataSpec, read_series
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import fan_chart
-from seqlab.runs import run_directory
+from seqlab.runs import checkpoints, run_data
 from seqlab.runs.report import csv_text, write_text
 
 
@@ -60,7 +60,7 @@ def data_spec_for(saved: DataSpec | None, given: dict, model_dir: Path) -> DataS
     if "source" in given and given["source"] != saved.source:
         return DataSpec(**{"fill": saved.fill, **given})
     if "source" not in given:
-        saved = run_directory.readable_data(saved, model_dir)  # a recorded local path is read only when named
+        saved = run_data.readable_data(saved, model_dir)  # a recorded local path is read only when named
     return replace(saved, **given)
 
 
@@ -71,7 +71,7 @@ def forecast(spec: ForecastSpec) -> ForecastResult:
     model = io.load(spec.model_dir)
     if model.head.discrete:
         raise Unsupported(f"{spec.model_dir}: not a model of a series (train one on a CSV file)")
-    data = data_spec_for(run_directory.data_spec(spec.model_dir, model), spec.data, spec.model_dir)
+    data = data_spec_for(checkpoints.data_spec(spec.model_dir, model), spec.data, spec.model_dir)
     data.validate()
     series = pick_series(read_series(data), spec.series)
     if spec.context:

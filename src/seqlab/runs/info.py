@@ -10,7 +10,7 @@ from seqlab import io
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
 from seqlab.models.pool import Pool
-from seqlab.runs import run_directory
+from seqlab.runs import checkpoints, run_directory
 
 RECORD_OBJECTS = ("meta", "trainer_config", "progress", "final")  # the parts of training.json that info shows
 PROGRESS_NUMBERS = ("step", "elapsed")
@@ -27,13 +27,13 @@ class ModelInfo:
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
     members = model.shares() if isinstance(model, Pool) else []
-    return ModelInfo(model.describe(), run_directory.data_spec(model_dir, model), training_record(model_dir), members)
+    return ModelInfo(model.describe(), checkpoints.data_spec(model_dir, model), training_record(model_dir), members)
 
 
 def training_record(model_dir: Path) -> dict:
     """``training.json`` with the parts ``info`` shows checked: objects where objects belong, numbers for the
     best model's step and seconds; anything else is one line naming the file and the field."""
-    record, path = run_directory.training_record(model_dir), Path(model_dir) / run_directory.TRAINING_FILE
+    record, path = checkpoints.training_record(model_dir), Path(model_dir) / run_directory.TRAINING_FILE
     for key in RECORD_OBJECTS:
         if key in record and not isinstance(record[key], dict):
             raise SeqlabError(f"{path}: unexpected content ({key} is a {type(record[key]).__name__}, not an object)")

@@ -22,7 +22,7 @@ from seqlab.data.vocoder import VocoderLayout, analyse, smooth_trajectories, syn
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
-from seqlab.runs import run_directory
+from seqlab.runs import checkpoints, run_data
 from seqlab.voice import METRICS, TARGETS, mean_mel_cepstrum, voice_metrics, voice_targets
 
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
@@ -76,8 +76,8 @@ def sample(spec: SampleSpec) -> SampleResult:
             "top_k",
         )
     model = io.load(spec.model_dir)
-    data_spec = run_directory.data_spec(spec.model_dir, model)
-    kind = run_directory.recorded_kind(data_spec)
+    data_spec = checkpoints.data_spec(spec.model_dir, model)
+    kind = run_data.recorded_kind(data_spec)
     if is_audio(model, kind):
         if spec.prompt:
             raise OptionError(
@@ -102,7 +102,7 @@ def sample(spec: SampleSpec) -> SampleResult:
 
 def sample_audio(model: SequenceModel, data_spec: DataSpec | None, spec: SampleSpec) -> SampleResult:
     """``spec.seconds`` of audio from a vocoder-frame, mu-law (streaming) or raw-sample model into ``spec.out``
-    (``data_spec``: what it was trained on, ``run_directory.data_spec``)."""
+    (``data_spec``: what it was trained on, ``checkpoints.data_spec``)."""
     for path in (spec.out, spec.spectrogram):
         check_parent_dir(path)
     t0 = time.perf_counter()
@@ -189,7 +189,7 @@ def real_audio(data_spec: DataSpec | None, spec: SampleSpec, rate: int, part: st
     if data_spec is None and spec.data is None:
         raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
     if spec.data is None:
-        real_spec = run_directory.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
+        real_spec = run_data.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
     else:
         real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
     real_spec = real_spec.resolved()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from seqlab import io
@@ -25,28 +25,16 @@ from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError
-from seqlab.runs import run_directory, train_classical, train_garch, train_neural, train_pool
+from seqlab.runs import checkpoints, run_directory, train_classical, train_garch, train_neural, train_pool
 from seqlab.runs.family import FAMILIES, Family, FitContext
 from seqlab.runs.train_neural import DEFAULT_CELL, DEFAULT_TIME_BUDGET, KIND_DEFAULTS, RESUMABLE
+from seqlab.runs.train_spec import TrainSpec
 from seqlab.training import TrainingResult
 
 DEFAULT_DATA = "shakespeare"
 DEFAULT_FAMILY = "latent_ar"
 REGISTERED = (train_classical, train_garch, train_neural, train_pool)  # the modules whose families register
 __all__ = ["DEFAULT_CELL", "DEFAULT_TIME_BUDGET", "KIND_DEFAULTS", "RESUMABLE", "TrainResult", "TrainSpec", "train"]
-
-
-@dataclass
-class TrainSpec:
-    data: DataSpec | None = None  # None: the default data (a new run) or the saved data (resume)
-    # the model options given, by name (``cell``, ``hidden_size``, ``order``, ``vol`` ...: each family's
-    # ``options``); the family's ``check`` turns them into its typed settings
-    model: dict = field(default_factory=dict)
-    trainer: dict = field(default_factory=dict)  # TrainerConfig fields given
-    out: Path | None = None  # None: run_directory.default_run_dir
-    resume: bool = False
-    overwrite: bool = False
-    family: str | None = None  # a name in FAMILIES; None: latent_ar for a new run, the checkpoint's on resume
 
 
 @dataclass
@@ -92,7 +80,7 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
             return TrainResult(out, dataset, fitted.model, fitted.training, None, main)
         final = family.score(fitted, dataset)
         if final is not None:
-            run_directory.write_final_scores(out, final)
+            checkpoints.write_final_scores(out, final)
     finally:
         run.close()  # unlocks; a replacing run that failed before its first checkpoint leaves the old one
     return TrainResult(out, dataset, fitted.model, fitted.training, final, main)
@@ -104,7 +92,7 @@ def resume(family: Family, spec: TrainSpec, main: bool):
     out = spec.out or Path("runs") / family.resume_name(spec)
     run = run_directory.claim(out, resume=True, main=main)
     with run_directory.released_on_error(run):
-        model = io.load(run_directory.last_checkpoint(out))
+        model = io.load(checkpoints.last_checkpoint(out))
         saved = next((f for f in FAMILIES.values() if f.trains and f.kind == model.kind), None)
         if saved is None:
             raise OptionError(f"{out}: holds a {model.kind} model, which has nothing to {{0}}", "resume")

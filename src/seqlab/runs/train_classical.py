@@ -9,7 +9,6 @@ before it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset
@@ -21,9 +20,7 @@ from seqlab.models.markov import MarkovChain
 from seqlab.models.ngram import NGram
 from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.family import FitContext, OneGoFamily, one_series
-
-if TYPE_CHECKING:
-    from seqlab.runs.train import TrainSpec
+from seqlab.runs.train_spec import TrainSpec
 
 TEXT_ONLY = "{} models text (give a text file)"
 SERIES_ONLY = "{} models one series (give a CSV file)"

@@ -8,15 +8,11 @@ afresh at the cut would score the backcast, not the model). ``training.json`` re
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from seqlab.data.dataset import Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.runs.family import FitContext, OneGoFamily
-
-if TYPE_CHECKING:
-    from seqlab.runs.train import TrainSpec
+from seqlab.runs.train_spec import TrainSpec
 
 GARCH_OPTIONS = ("vol", "dist", "mean", "lags")  # what TrainSpec.model may hold for a GARCH run
 

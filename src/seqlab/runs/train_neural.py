@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar
 
 import torch
 
@@ -25,13 +25,11 @@ from seqlab.models.elements import ElementsModel
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
-from seqlab.runs import progress, run_directory
+from seqlab.runs import checkpoints, progress, run_data, run_directory
 from seqlab.runs.family import Family, FitContext, Fitted
-from seqlab.runs.run_directory import RunCheckpoints, RunDirectory
+from seqlab.runs.run_directory import RunDirectory
+from seqlab.runs.train_spec import TrainSpec
 from seqlab.training import Trainer, TrainerConfig
-
-if TYPE_CHECKING:
-    from seqlab.runs.train import TrainSpec
 
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -108,12 +106,12 @@ class NeuralFamily(Family):
 
     def resumed(self, spec: TrainSpec, out: Path, model: ElementsModel) -> tuple[Dataset, NeuralSettings]:
         """The data and settings saved with the checkpoint ``model`` of ``out/last``."""
-        meta, trainer_fields = run_directory.resume_record(out)
-        last = run_directory.last_checkpoint(out)
-        saved = model.data_spec or run_directory.recorded_data(meta, model, last / run_directory.TRAINER_FILE)
+        meta, trainer_fields = checkpoints.resume_record(out)
+        last = checkpoints.last_checkpoint(out)
+        saved = model.data_spec or run_data.recorded_data(meta, model, last / run_directory.TRAINER_FILE)
         if spec.data is not None and spec.data.resolved().source != saved.resolved().source:
             raise SeqlabError(f"{out}: was trained on {saved.source}, cannot resume on {spec.data.source}")
-        run_directory.check_fingerprint(meta, saved, out)
+        run_data.check_fingerprint(meta, saved, out)
         trainer_fields.update(spec.trainer)
         return load_dataset(saved), NeuralSettings(model.config, TrainerConfig(**trainer_fields))
 
@@ -147,8 +145,8 @@ class NeuralFamily(Family):
             f"seqlab: data {source}: {len(train_ids):,} training{tail}, {n_valid:,} validation {what}; "
             f"budget {budget}; writing {run.path}"
         )
-        record = {**dataset.meta, **run_directory.data_fingerprint(dataset.spec)}
-        trainer = Trainer(model, config, RunCheckpoints(run, record))
+        record = {**dataset.meta, **run_data.data_fingerprint(dataset.spec)}
+        trainer = Trainer(model, config, checkpoints.RunCheckpoints(run, record))
         with progress.shown(trainer, dataset.elements, config.progress and main), progress.ctrl_c_stops(trainer, main):
             result = trainer.fit(train_ids, selection_ids, resume=context.resume)
         if result.stopped_because == "interrupted" or not main:

@@ -8,8 +8,6 @@ held-out value given every value before it; ``training.json`` records the weight
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from seqlab.data.dataset import ELEMENT_NAMES, Dataset
@@ -18,9 +16,7 @@ from seqlab.models.families import SeriesOptions, check_contenders, known_series
 from seqlab.models.pool import PRIOR, Pool, member_view
 from seqlab.runs.family import FitContext, OneGoFamily
 from seqlab.runs.progress import fitting
-
-if TYPE_CHECKING:
-    from seqlab.runs.train import TrainSpec
+from seqlab.runs.train_spec import TrainSpec
 
 POOL_OPTIONS = ("members", "pool_prior", "head", "hidden_size")  # what TrainSpec.model may hold for a pool
 
