@@ -150,6 +150,11 @@ def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False,
     return names
 
 
+def given(args: argparse.Namespace, names) -> dict:
+    """The options among ``names`` that were given (argparse's None: left out)."""
+    return {k: v for k, v in ((n, getattr(args, n, None)) for n in names) if v is not None}
+
+
 # -- the options several commands share, written once --------------------------------------------------------
 def add_model_dir(parser: argparse.ArgumentParser, default: str | None, help_text: str = "model directory") -> None:
     """The model directory a command reads: positional, ``default`` when left out (None: required)."""

@@ -8,6 +8,7 @@ calls the application layer (``seqlab.runs``) and prints the result; errors are 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import errno
 import json
@@ -17,13 +18,13 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from seqlab import distributed
 from seqlab.atomic import STDOUT_NAME
 from seqlab.cli import train as train_command
 from seqlab.cli.parsers import build_parser
-from seqlab.cli_options import DATA_OPTIONS
+from seqlab.cli_options import DATA_OPTIONS, given
 from seqlab.data.spec import DataSpec
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import score_names
@@ -34,10 +35,9 @@ from seqlab.voice import METRICS
 
 FLAGS = train_command.FLAGS | {"source": "--data", "unknown": "--unknown", "table": "--out", "prompt": "--prompt"}
 __all__ = ["COMMANDS", "build_parser", "exit_worker", "main"]
-given = train_command.given
 
 
-def pick(args, spec_class, **values):
+def pick(args: argparse.Namespace, spec_class: type, **values: Any) -> Any:
     """``spec_class`` from the options named like its fields, and ``values``."""
     names = [f.name for f in dataclasses.fields(spec_class) if f.name not in values and hasattr(args, f.name)]
     return spec_class(**{n: getattr(args, n) for n in names}, **values)

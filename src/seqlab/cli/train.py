@@ -15,6 +15,7 @@ from seqlab.cli_options import (
     add_no_progress,
     add_seed,
     fraction,
+    given,
     list_of,
     non_negative_int,
     order,
@@ -122,10 +123,6 @@ def add_train_parser(sub, pool_prior_help: str) -> None:
     add_seed(g, None, "random seed (0)")
     t.add_argument("--sample-length", type=non_negative_int, default=300, help="sample printed at the end (300)")
     add_no_progress(t, "no progress bar")
-
-
-def given(args, names) -> dict:
-    return {k: v for k, v in ((n, getattr(args, n, None)) for n in names) if v is not None}
 
 
 def cell_flag(args) -> str:

@@ -19,6 +19,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seqlab import io
 from seqlab.base import SequenceModel
@@ -86,7 +87,9 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     return TrainResult(out, dataset, fitted.model, fitted.training, final, main)
 
 
-def resume(family: Family, spec: TrainSpec, main: bool):
+def resume(
+    family: Family, spec: TrainSpec, main: bool
+) -> tuple[Family, run_directory.RunDirectory, Dataset, Any, SequenceModel]:
     """(family, claimed run, dataset, settings, model) of the run to continue: the checkpoint in ``out/last``, with
     its saved data and settings; its family is the checkpoint's (a family given must match it)."""
     out = spec.out or Path("runs") / family.resume_name(spec)
