@@ -245,9 +245,9 @@ def release(view: np.ndarray) -> None:
     """Hand the pages of ``view``, a slice of a read-only memory map, back to the kernel (MADV_DONTNEED): they stay
     in the page cache but leave this process's resident memory. Anything else is left alone."""
     base = view
-    while base is not None and getattr(base, "_mmap", None) is None:
+    while isinstance(base, np.ndarray) and getattr(base, "_mmap", None) is None:
         base = base.base
-    if base is None or not hasattr(mmap, "MADV_DONTNEED") or view.nbytes == 0:
+    if not isinstance(base, np.memmap) or not hasattr(mmap, "MADV_DONTNEED") or view.nbytes == 0:
         return
     buffer = base._mmap
     start = view.ctypes.data - ctypes.addressof(ctypes.c_char.from_buffer(buffer))

@@ -46,7 +46,7 @@ import pydivsufsort
 import torch
 
 from seqlab.base import ConformanceCase, SequenceModel
-from seqlab.data.text import TextPart, Vocabulary, encode_symbols
+from seqlab.data.text import TextPart, Vocabulary, encode_symbols, release
 from seqlab.data.token_store import build_once, cache_root, write_array
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
@@ -99,9 +99,13 @@ class SuffixIndex:
     @staticmethod
     def build(x: np.ndarray, V: int, directory: Path) -> None:
         """Write the index of ``x`` into ``directory``: peak memory about 5 bytes a symbol (the text reversed and
-        libdivsufsort's int32 array; 9 for two-byte symbols or past 2^31 symbols)."""
-        rev = np.ascontiguousarray(x[::-1])
-        n = len(rev)
+        libdivsufsort's int32 array; 11 for two-byte symbols, 9 past 2^31 symbols)."""
+        n = len(x)
+        rev = np.empty(n, dtype=x.dtype)
+        for s in range(0, n, INDEX_CHUNK):  # reversed a chunk at a time, the text's pages handed back after each
+            chunk = x[s : s + INDEX_CHUNK]
+            rev[n - s - len(chunk) : n - s] = chunk[::-1]
+            release(chunk)
         write_array(directory / "rev.bin", [rev])
         sa = sorted_suffixes(rev)
         sa_dtype = np.uint32 if n < 2**32 else np.uint64
@@ -118,7 +122,8 @@ class SuffixIndex:
         rows.append(running.copy())
         del sa
         write_array(directory / "occ.bin", rows)
-        unigram = np.bincount(rev, minlength=V)
+        unigram = running.copy()  # every symbol follows something but the text's first one
+        unigram[rev[-1]] += 1
         meta = {
             "format": INDEX_FORMAT,
             "length": n,
@@ -179,7 +184,9 @@ def table_block(V: int) -> int:
 def index_key(x: np.ndarray, V: int) -> str:
     digest = hashlib.sha256(f"{INDEX_FORMAT}:{V}:{x.dtype.name}:".encode())
     for s in range(0, len(x), INDEX_CHUNK):
-        digest.update(np.ascontiguousarray(x[s : s + INDEX_CHUNK]).data)
+        chunk = x[s : s + INDEX_CHUNK]
+        digest.update(np.ascontiguousarray(chunk).data)
+        release(chunk)
     return digest.hexdigest()[:40]
 
 
@@ -244,18 +251,20 @@ class InfiniGram(SequenceModel):
             self.vocabulary = Vocabulary.from_text(train)
         if self.vocabulary is None:
             raise SeqlabError("InfiniGram needs vocabulary=... to take symbol ids")
-        x = self.encode(train, source="training data")
+        same = isinstance(train, TextPart) and train.vocabulary.symbols == self.vocabulary.symbols
+        x = train.ids if same else self.encode(train, source="training data")  # a store's memmap: read in chunks
         if len(x) < 2:
             raise SeqlabError(f"InfiniGram needs at least 2 training elements, got {len(x)}")
         self._index(x)
         return self
 
-    def _index(self, x: torch.Tensor) -> None:
+    def _index(self, x: torch.Tensor | np.ndarray) -> None:
         dtype = np.uint8 if self.V <= 256 else np.uint16
-        ids = x.numpy() if x.dtype in (torch.uint8, torch.uint16) else x.numpy().astype(dtype)
-        if len(ids) and int(ids.max()) >= self.V:
-            raise SeqlabError(f"InfiniGram: symbol id {int(ids.max())} is outside the vocabulary of {self.V}")
-        self.index = open_index(ids.astype(dtype, copy=False), self.V)
+        if isinstance(x, torch.Tensor):  # ids given by the caller (a store's part is in range by construction)
+            x = x.numpy() if x.dtype in (torch.uint8, torch.uint16) else x.numpy().astype(dtype)
+            if len(x) and int(x.max()) >= self.V:
+                raise SeqlabError(f"InfiniGram: symbol id {int(x.max())} is outside the vocabulary of {self.V}")
+        self.index = open_index(x.astype(dtype, copy=False), self.V)
 
     def check_fitted(self) -> None:
         if self.index is None:
