@@ -17,6 +17,7 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
 from seqlab.metrics import likelihood_scores
 from seqlab.models import InfiniGram, LinearAR, MarkovChain, NGram
+from seqlab.models.ets import ETS, ETSConfig
 from seqlab.runs import train
 from seqlab.runs.family import FAMILIES
 
@@ -32,6 +33,7 @@ TEXT_FAMILIES = {
 SERIES_FAMILIES = {
     "linear_ar": ["--order", "2"],
     "random_walk": [],
+    "ets": ["--form", "ANN"],
     "neural_ar": ["--context", "4", "--hidden", "8", "--embedding", "4", *NEURAL],
     "transformer": ["--context", "8", "--hidden", "8", "--attention-heads", "2", "--layers", "1", *NEURAL],
 }
@@ -54,10 +56,10 @@ def prices(tmp_path_factory):
     return path
 
 
-def test_the_cli_offers_every_registered_family_but_the_panel_ones():
-    """--model takes each family train knows; ETS and the global AR model are fitted per panel (backtest --holdout)."""
+def test_the_cli_offers_every_registered_family_but_the_global_one():
+    """--model takes each family train knows; the global AR model is one network over a panel (backtest --holdout)."""
     kinds = {family.kind for family in FAMILIES.values()}
-    assert kinds == set(seqlab.models.MODELS) - {"ets", "global_ar"}
+    assert kinds == set(seqlab.models.MODELS) - {"global_ar"}
 
 
 @pytest.mark.parametrize("family", TEXT_FAMILIES)
@@ -121,18 +123,27 @@ def test_a_series_family_trains_then_forecasts_evaluates_and_describes_itself(fa
     assert code == 1 and "a model of a series" in err
 
 
-def test_linear_ar_is_scored_given_the_training_part_as_least_squares_says(prices, tmp_path, capsys):
-    out = tmp_path / "ar"
-    assert (
-        cli(["train", "--data", str(prices), "--model", "linear_ar", "--order", "2", "--out", str(out)], capsys)[0] == 0
-    )
+@pytest.mark.parametrize(
+    "family, options, build",
+    [
+        ("linear_ar", ["--order", "2"], lambda: LinearAR(order=2)),
+        ("ets", ["--form", "ANN"], lambda: ETS(ETSConfig("ANN"))),
+    ],
+)
+def test_a_series_is_scored_given_the_training_part_as_the_library_model_says(
+    family, options, build, prices, tmp_path, capsys
+):
+    """The held-out NLL is the model fitted by hand on the training part, run through training and held-out parts."""
+    out = tmp_path / family
+    assert cli(["train", "--data", str(prices), "--model", family, *options, "--out", str(out)], capsys)[0] == 0
     dataset = load_dataset(DataSpec(str(prices)))
     y = np.concatenate([dataset.train.double().numpy(), dataset.valid.double().numpy()])
-    model = LinearAR(order=2).fit(dataset.train.double().numpy())
+    model = build().fit(dataset.train.double().numpy())
     expected = -model.log_prob(y)[len(dataset.train) :].mean().item()
     final = json.loads((out / "training.json").read_text())["final"]
     assert final["valid_nll_nats_per_value"] == pytest.approx(expected, rel=1e-12)
-    assert final["valid_given"] == "the training part before it" and seqlab.load(out).order == 2
+    assert final["valid_given"] == "the training part before it"
+    assert seqlab.load(out).describe() == model.describe()
 
 
 def test_explore_compares_a_neural_model_against_a_trained_ngram(text, tmp_path, capsys):

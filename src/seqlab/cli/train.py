@@ -48,13 +48,14 @@ MODEL_OPTIONS |= {"attention_heads": "num_heads"}
 MODEL_OPTIONS |= {
     name: name
     for name in ("cell", "dropout", "backend", "head", "components", "forget_init", "context")
-    + ("order", "smoothing", "add_k", "max_length", "vol", "dist", "mean", "lags", "members", "pool_prior")
+    + ("order", "smoothing", "add_k", "max_length", "form", "season", "vol", "dist", "mean", "lags", "members")
+    + ("pool_prior",)
 }
 FLAGS = {key: "--" + option.replace("_", "-") for option, key in MODEL_OPTIONS.items()} | {"family": "--model"}
 FAMILY_HELP = (
     "the model family: latent_ar (the default; its cell: --cell), neural_ar, transformer, ngram, markov, infinigram "
-    "(text), linear_ar, random_walk, garch (see --vol), pool (see --members) (a series); rnn, lstm or gru: latent_ar "
-    "with that cell"
+    "(text), linear_ar, random_walk, ets (see --form), garch (see --vol), pool (see --members) (a series); rnn, lstm "
+    "or gru: latent_ar with that cell"
 )
 
 
@@ -89,6 +90,9 @@ def add_train_parser(sub, pool_prior_help: str) -> None:
     g.add_argument("--smoothing", choices=SMOOTHINGS, help="ngram: how unseen n-grams get probability (kneser_ney)")
     g.add_argument("--add-k", type=positive_float, help="markov: added to every transition count (1)")
     g.add_argument("--max-length", type=non_negative_int, help="infinigram: longest suffix matched (no limit)")
+    g = t.add_argument_group("ETS (--model ets; a series of levels wants --transform none)")
+    g.add_argument("--form", help="error, trend, season: A/M, N/A/Ad, N/A/M, Z for chosen by AICc (ZZZ)")
+    g.add_argument("--season", type=positive_int, help="values per season, 12 for monthly (1: no season)")
     g = t.add_argument_group("GARCH (--model garch)")
     g.add_argument(
         "--vol",

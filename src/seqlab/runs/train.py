@@ -9,7 +9,7 @@
     write   the scores as training.json's ``final``
 
 Each family is one object (``runs/family.py``): ``runs/train_neural.py`` (latent AR with its cells, neural AR,
-the transformer), ``runs/train_classical.py`` (n-gram, Markov chain, the naive model, linear AR, random walk),
+the transformer), ``runs/train_classical.py`` (n-gram, Markov chain, the naive model, linear AR, random walk, ETS),
 ``runs/train_garch.py`` and ``runs/train_pool.py``.
 """
 

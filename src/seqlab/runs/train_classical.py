@@ -1,9 +1,10 @@
-"""``train --model ngram | markov | infinigram | linear_ar | random_walk``: the classical families, fitted in one go.
+"""``train --model ngram | markov | infinigram | linear_ar | random_walk | ets``: the classical families, fitted in
+one go.
 
-Counts (n-gram, Markov chain), a suffix-array index (the naive model) on text; least squares (linear AR) or the
-closed form (random walk) on one CSV series. Each is saved like every model and scored one step ahead on the
-held-out part (``OneGoFamily``): text alone, as the neural models are scored; a series given the training part
-before it.
+Counts (n-gram, Markov chain), a suffix-array index (the naive model) on text; least squares (linear AR), the
+closed form (random walk) or maximum likelihood with the form chosen by AICc (ETS) on one CSV series. Each is
+saved like every model and scored one step ahead on the held-out part (``OneGoFamily``): text alone, as the
+neural models are scored; a series given the training part before it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset
 from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError, SeqlabError
+from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
@@ -32,9 +34,6 @@ class Settings:
 
     arguments: tuple[tuple[str, object], ...]  # (name, value) given to the model's class
 
-    def build(self, model_class: type, **more: object) -> SequenceModel:
-        return model_class(**dict(self.arguments), **more)
-
 
 class ClassicalFamily(OneGoFamily):
     model_class: type
@@ -42,12 +41,16 @@ class ClassicalFamily(OneGoFamily):
     arguments: dict[str, str] = {}
     defaults: dict[str, object] = {}  # constructor arguments where seqlab train differs from the class
 
+    def make(self, settings: Settings, **more: object) -> SequenceModel:
+        """The model of ``settings`` (``more``: what the data decides, a vocabulary or the differencing)."""
+        return self.model_class(**dict(settings.arguments), **more)
+
     def check(self, spec: TrainSpec, dataset: Dataset) -> Settings:
         self.check_data_kind(dataset)
         given = {self.arguments[k]: v for k, v in spec.model.items()}
         settings = Settings(tuple((self.defaults | given).items()))
         try:
-            settings.build(self.model_class)
+            self.make(settings)
         except SeqlabError as e:  # the model's own check of its arguments, with the options named
             if not spec.model:
                 raise
@@ -78,7 +81,7 @@ class TextFamily(ClassicalFamily):
     data_kinds = ("text",)
 
     def build(self, dataset: Dataset, settings: Settings) -> SequenceModel:
-        return settings.build(self.model_class, vocabulary=Vocabulary.from_text(dataset.train))
+        return self.make(settings, vocabulary=Vocabulary.from_text(dataset.train))
 
 
 class NGramFamily(TextFamily):
@@ -122,7 +125,7 @@ class LinearARFamily(ClassicalFamily):
     fitted_how = "a linear AR model is fitted in closed form"
 
     def build(self, dataset: Dataset, settings: Settings) -> SequenceModel:
-        return settings.build(self.model_class)
+        return self.make(settings)
 
 
 class RandomWalkFamily(ClassicalFamily):
@@ -135,4 +138,20 @@ class RandomWalkFamily(ClassicalFamily):
     def build(self, dataset: Dataset, settings: Settings) -> SequenceModel:
         # a series of increments (log returns, differences) is the walk's steps; levels are differenced by it
         differenced = dataset.transform is not None and "diff" in dataset.transform.steps
-        return settings.build(self.model_class, differenced=differenced)
+        return self.make(settings, differenced=differenced)
+
+
+class ETSFamily(ClassicalFamily):
+    name = kind = "ets"
+    model_class = ETS
+    options = ("form", "season")
+    arguments = {"form": "model", "season": "period"}
+    data_kinds = ("series",)
+    models_what = SERIES_ONLY.format("ETS")
+    fitted_how = "ETS is fitted by maximum likelihood in one go"
+
+    def make(self, settings: Settings, **more: object) -> SequenceModel:
+        return ETS(ETSConfig(**dict(settings.arguments)))
+
+    def build(self, dataset: Dataset, settings: Settings) -> SequenceModel:
+        return self.make(settings)
