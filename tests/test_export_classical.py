@@ -343,3 +343,20 @@ def test_example_forecasts_an_ets_or_garch_export_as_seqlab_does(tmp_path, famil
     width = expected.quantiles[0.9] - expected.quantiles[0.1]
     for column, q in zip((1, 2, 3), (0.1, 0.5, 0.9), strict=True):
         assert np.all(np.abs(table[:, column] - expected.quantiles[q]) < 0.2 * width), (q, table, expected.quantiles)
+
+
+def test_hash_table_finds_every_key_within_a_short_run():
+    """The backoff form's pairs come in runs of consecutive keys (one context's followers): the home slot is
+    spread by a multiplication, so no run of probes grows long (with ``key mod size`` alone, 463 on Shakespeare),
+    every key is found with its value and an absent one is not."""
+    rng = np.random.default_rng(0)
+    contexts = rng.choice(10**12, size=4000, replace=False)
+    keys = np.concatenate([c * 81 + np.sort(rng.choice(81, 25, replace=False)) for c in contexts])
+    values = rng.normal(size=len(keys))
+    table = export.HashTable(keys, values)
+    assert table.probes <= 40
+    found, got = table(torch.from_numpy(keys))
+    assert bool(found.all()) and torch.equal(got, torch.from_numpy(values))
+    absent = torch.from_numpy(np.setdiff1d(contexts * 81 + 80, keys)[:500])
+    found, got = table(absent)
+    assert not bool(found.any()) and bool((got == 0).all())

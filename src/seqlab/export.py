@@ -252,15 +252,22 @@ def ngram_table(model: NGram) -> np.ndarray:
 
 
 class HashTable(nn.Module):
-    """A fixed map of int64 keys (>= 0) to float64 values as two tensors, for a graph: open addressing, slot
-    ``key mod size`` then the next ones (linear probing), every key within ``probes`` slots of its own, so a
-    lookup is one ``Gather`` of ``probes`` slots and a comparison (ONNX has no search op)."""
+    """A fixed map of int64 keys (>= 0) to float64 values as two tensors, for a graph: open addressing, home slot
+    ``(key mod size) x MIX mod size`` (``size`` a prime below 2^31, so the product fits int64) then the next ones
+    (linear probing), every key within ``probes`` slots of its home, so a lookup is one ``Gather`` of ``probes``
+    slots and a comparison (ONNX has no search op). The multiplication spreads consecutive keys (the pairs of one
+    context are): with ``key mod size`` alone they took consecutive slots and runs of hundreds formed."""
+
+    MIX = 2654435761  # Knuth's multiplicative constant (2^32 / golden ratio)
 
     def __init__(self, keys: np.ndarray, values: np.ndarray) -> None:
         super().__init__()
         self.size = _prime_at_least(2 * len(keys) + 1)  # half full: short probe runs
+        if self.size >= 2**31:
+            raise Unsupported(f"{len(keys):,} keys are too many for one hash table of a graph")
+        self.mix = self.MIX % self.size or 1
         slots, stored = np.full(self.size, -1, dtype=np.int64), np.zeros(self.size)
-        home = keys % self.size
+        home = keys % self.size * self.mix % self.size
         longest = 0
         for key, value, h in zip(keys.tolist(), values.tolist(), home.tolist(), strict=True):
             at = h
@@ -275,7 +282,8 @@ class HashTable(nn.Module):
 
     def forward(self, keys: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(found, value)`` of ``keys`` (...), the value 0 where not found."""
-        at = torch.remainder(keys, self.size)[..., None] + torch.arange(self.probes)  # (..., probes)
+        home = torch.remainder(torch.remainder(keys, self.size) * self.mix, self.size)
+        at = home[..., None] + torch.arange(self.probes)  # (..., probes)
         hit = self.slots[at] == keys[..., None]
         return hit.any(-1), torch.where(hit, self.stored[at], torch.zeros_like(self.stored[at])).sum(-1)
 
