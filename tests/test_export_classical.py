@@ -13,7 +13,7 @@ from test_export import TEXT, fed_back, initial_feeds, nan_aware_error, run_exam
 
 import seqlab
 from seqlab import export
-from seqlab.errors import Unsupported
+from seqlab.errors import SeqlabError, Unsupported
 from seqlab.export import METADATA_KEY, export_onnx
 from seqlab.models import LatentAR, LatentARConfig, LinearAR, NGram, RandomWalk
 from seqlab.models.ets import ETS, ETSConfig
@@ -360,3 +360,19 @@ def test_hash_table_finds_every_key_within_a_short_run():
     absent = torch.from_numpy(np.setdiff1d(contexts * 81 + 80, keys)[:500])
     found, got = table(absent)
     assert not bool(found.any()) and bool((got == 0).all())
+
+
+@pytest.mark.parametrize(
+    "model, says",
+    [
+        (GARCH(GARCHConfig(vol="egarch", o=1)), "GARCH is not fitted yet"),
+        (ETS(ETSConfig("AAN")), "ETS is not fitted yet"),
+        (Pool(["ar", "garch"], contender), "Pool is not fitted yet"),
+        (NGram(order=4), "not fitted yet"),
+    ],
+    ids=["garch", "ets", "pool", "ngram order 4"],
+)
+def test_an_unfitted_model_is_refused_in_one_line(model, says):
+    with pytest.raises(SeqlabError, match=says) as caught:
+        export_onnx(model)
+    assert "\n" not in str(caught.value)

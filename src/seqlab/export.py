@@ -571,6 +571,8 @@ def step_graph(model: SequenceModel) -> StepGraph:
             f"{type(model).__name__} has no ONNX graph (ONNX export covers {', '.join(ONNX_KINDS)}; "
             "docs/export.md lists what each kind exports)"
         )
+    if isinstance(model, NGram):
+        model.check_fitted()  # an unfitted one has no vocabulary, so no head to describe
     x, dtype = _element_port(model), _float_name(model)
     params = Port("params", ["batch", model.head.num_params], dtype, "the head's parameters of the next element")
     states: list[Port] = []
@@ -648,7 +650,6 @@ def step_graph(model: SequenceModel) -> StepGraph:
     elif isinstance(model, Pool):
         return _pool_graph(model, params)
     elif isinstance(model, NGram):
-        model.check_fitted()
         dense = (model.V + 1) ** model.order * model.V <= MAX_TABLE
         module = NGramStep(model) if dense else NGramBackoffStep(model)
         states = [_window(x, model.order)] if model.order else []
