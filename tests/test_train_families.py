@@ -183,6 +183,10 @@ def test_a_neural_ar_run_resumes_and_a_one_go_family_has_nothing_to_resume(text,
     assert_one_line_error(
         code, err, "an n-gram model is counted in one go and has nothing to --resume; use --overwrite"
     )
+    counted = tmp_path / "counted"
+    assert cli(["train", "--data", str(text), "--model", "markov", "--out", str(counted)], capsys)[0] == 0
+    code, _, err = cli(["train", "--resume", "--out", str(counted)], capsys)
+    assert_one_line_error(code, err, f"{counted}: holds a markov model; a Markov chain is counted", "--resume")
 
 
 @pytest.mark.parametrize(

@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from seqlab import io
+from seqlab import atomic, io
 from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError
 from seqlab.runs import checkpoints, run_directory, train_classical, train_garch, train_neural, train_pool
-from seqlab.runs.family import FAMILIES, Family, FitContext
+from seqlab.runs.family import FAMILIES, Family, FitContext, OneGoFamily
 from seqlab.runs.train_neural import DEFAULT_CELL, DEFAULT_TIME_BUDGET, KIND_DEFAULTS, RESUMABLE
 from seqlab.runs.train_spec import TrainSpec
 from seqlab.training import TrainingResult
@@ -95,6 +95,7 @@ def resume(
     out = spec.out or Path("runs") / family.resume_name(spec)
     run = run_directory.claim(out, resume=True, main=main)
     with run_directory.released_on_error(run):
+        refuse_a_one_go_run(out)
         model = io.load(checkpoints.last_checkpoint(out))
         saved = next((f for f in FAMILIES.values() if f.trains and f.kind == model.kind), None)
         if saved is None:
@@ -103,3 +104,15 @@ def resume(
             raise OptionError(f"{out}: holds a {saved.name} model, but {{0}} {spec.family} was given", "family")
         dataset, settings = saved.resumed(spec, out, model)
     return saved, run, dataset, settings, model
+
+
+def refuse_a_one_go_run(out: Path) -> None:
+    """A run of a family fitted in one go (no ``last/``) says so, rather than that a checkpoint is missing."""
+    config = out / io.CONFIG_FILE
+    if (out / run_directory.LAST_DIR).exists() or not config.is_file():
+        return
+    kind = atomic.read_json(config).get("model")
+    family = next((f for f in FAMILIES.values() if isinstance(f, OneGoFamily) and f.kind == kind), None)
+    if family is not None:
+        why = f"{out}: holds a {family.name} model; {family.fitted_how} and has nothing to {{0}}; use {{1}}"
+        raise OptionError(why, "resume", "overwrite")
