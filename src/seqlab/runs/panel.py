@@ -32,6 +32,7 @@ from seqlab.base import SequenceModel
 from seqlab.data.panel import Panel, load_panel
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.ets import ETS, ETSConfig
+from seqlab.models.families import FitRecord
 from seqlab.models.global_ar import GlobalAR, GlobalARConfig
 from seqlab.models.global_ar import point_forecast as global_point_forecast
 from seqlab.models.linear_ar import LinearAR
@@ -58,7 +59,12 @@ def pool_of_members(m: int) -> Pool:
 
     def make(name: str, part: np.ndarray) -> SeriesContender:
         model = MEMBERS[name](m)
-        return SeriesContender(name, model, lambda y, callbacks: model.fit(y.numpy()) and {})
+
+        def fit(y: torch.Tensor, callbacks) -> FitRecord:
+            model.fit(y.numpy())
+            return FitRecord()
+
+        return SeriesContender(name, model, fit)
 
     return Pool(list(POOL_MEMBERS), make, blocks=POOL_BLOCKS)
 
@@ -70,7 +76,7 @@ DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
 LEVELS = (0.8, 0.95)
 MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
 POOL_BLOCKS = 1  # the pool's members fitted once before its weighting tail, then on the whole part: 2 fits each
-CHUNKS_PER_JOB = 4  # chunks of series per process: enough to even out their lengths
+CHUNKS_PER_JOB = 16  # chunks of series per process: small last chunks even out the processes' finishing times
 
 
 @dataclass
