@@ -13,6 +13,7 @@ Panels:
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/global_ar.py                       # synthetic, 200 series
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/global_ar.py --weighting length --baseline none
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/global_ar.py --data m3 --series 0
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/global_ar.py --data m3 --series 0 --seeds 3   # the mixture
 
 Prints one table and writes the record to ``benchmarks/out/global_ar/<data>-<variant>.json``. Point forecast of the
 global model: the median of its paths (``point_forecast``); its intervals: the paths' quantiles.
@@ -25,6 +26,7 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +35,7 @@ import torch
 from seqlab import metrics
 from seqlab.data.synthetic_panel import seasonal_panel
 from seqlab.models.ets import ETS, ETSConfig
-from seqlab.models.global_ar import GlobalAR, GlobalARConfig, holdout_split, point_forecast
+from seqlab.models.global_ar import GlobalAR, GlobalARConfig, ensemble_paths, holdout_split, point_forecast
 
 OUT = Path(__file__).resolve().parents[1] / "benchmarks" / "out" / "global_ar"
 
@@ -86,6 +88,9 @@ def main() -> None:
     parser.add_argument("--embedding", type=int, default=0, help="width of a series embedding (0: none)")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=int, default=1, help="networks trained with seeds seed .. seed + K - 1, and their mixture"
+    )
     parser.add_argument("--ets", action="store_true", help="also seqlab's ETS (ZZZ, the form by AICc) per series")
     args = parser.parse_args()
 
@@ -110,21 +115,34 @@ def main() -> None:
         batch_size=args.batch_size,
         seed=args.seed,
     )
-    model = GlobalAR(config)
-    start = time.perf_counter()
-    model.fit_panel(train, train_offsets, phases=phases)
-    fit_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    paths = model.forecast_panel(train, train_offsets, h, args.samples, seed=args.seed, phases=phases)
-    forecast_seconds = time.perf_counter() - start
+    members, member_paths, fit_seconds, forecast_seconds = [], [], 0.0, 0.0
+    for k in range(args.seeds):
+        torch.manual_seed(args.seed + k)
+        model = GlobalAR(replace(config, seed=args.seed + k))
+        start = time.perf_counter()
+        model.fit_panel(train, train_offsets, phases=phases)
+        fit_seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        member_paths.append(model.forecast_panel(train, train_offsets, h, args.samples, seed=args.seed, phases=phases))
+        forecast_seconds += time.perf_counter() - start
+        members.append(model)
+    model, paths = members[0], member_paths[0]
+    if args.seeds > 1:  # the mixture, with as many paths in all as one network
+        start = time.perf_counter()
+        paths = ensemble_paths(members, train, train_offsets, h, args.samples, seed=args.seed, phases=phases)
+        forecast_seconds += time.perf_counter() - start
     points = point_forecast(paths)
 
     rows = {"global_ar": [], "seasonal_naive": [], "naive": []} | ({"ets": []} if args.ets else {})
+    if args.seeds > 1:
+        rows |= {f"global_ar seed {args.seed + k}": [] for k in range(args.seeds)}
     ets_seconds = 0.0
     for i in range(N):
         x, y = train[train_offsets[i] : train_offsets[i + 1]], held[i]
         seasonal = x[len(x) - m + np.arange(h) % m] if len(x) >= m else np.full(h, x[-1])
         rows["global_ar"].append(scores(x, y, points[i], m, paths[i]))
+        for k, member in enumerate(member_paths if args.seeds > 1 else []):
+            rows[f"global_ar seed {args.seed + k}"].append(scores(x, y, np.median(member[i], axis=0), m, member[i]))
         rows["seasonal_naive"].append(scores(x, y, seasonal, m))
         rows["naive"].append(scores(x, y, np.full(h, x[-1]), m))
         if args.ets:
@@ -145,10 +163,11 @@ def main() -> None:
         "horizon": h,
         "season": m,
         "model": model.describe(),
+        "seeds": args.seeds,
         "config": config.__dict__,
         "training": {
-            "steps": result.steps,
-            "stopped_because": result.stopped_because,
+            "steps": [m.training_result.steps for m in members],
+            "stopped_because": [m.training_result.stopped_because for m in members],
             "best_valid_nll": result.best_valid_nll,
             "validation": [(r["step"], round(r["valid_nll"], 4)) for r in result.history],
             "fit_seconds": round(fit_seconds, 1),
@@ -180,8 +199,10 @@ def main() -> None:
         )
         print(f"{name:16} {s['mase']:7.3f} {s['smape']:7.2f} {extra}")
     print("global_ar beats seasonal naive (MASE) on", record["global_beats_seasonal_naive_on"])
-    variant = f"{args.weighting}-{args.baseline}-{args.validation}-lr{args.lr:g}" + (
-        f"-embedding{args.embedding}" if args.embedding else ""
+    variant = (
+        f"{args.weighting}-{args.baseline}-{args.validation}-lr{args.lr:g}"
+        + (f"-embedding{args.embedding}" if args.embedding else "")
+        + (f"-ensemble{args.seeds}" if args.seeds > 1 else "")
     )
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{args.data}{N}-{variant}-seed{args.seed}.json"

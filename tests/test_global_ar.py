@@ -20,6 +20,7 @@ from seqlab.models.global_ar import (
     PanelValues,
     Validation,
     crps_of_paths,
+    ensemble_paths,
     holdout_split,
     point_forecast,
     validation_split,
@@ -74,6 +75,22 @@ def test_a_series_times_ten_thousand_gives_forecasts_times_ten_thousand(fitted):
     np.testing.assert_allclose(after[3], 1e4 * before[3], rtol=1e-5)
     np.testing.assert_array_equal(np.delete(after, 3, axis=0), np.delete(before, 3, axis=0))
     assert np.ptp(before[3]) > 0  # paths, not a constant
+
+
+def test_a_seed_ensemble_splits_the_paths_over_its_members(fitted):
+    """Member k draws its share of the paths with seed + k N; one member is its own forecast."""
+    model, train, offsets, phases = fitted
+    torch.manual_seed(1)
+    other = GlobalAR(GlobalARConfig(**TINY, steps=4, eval_every=4, seed=1)).fit_panel(train, offsets, phases=phases)
+    N = len(offsets) - 1
+    paths = ensemble_paths([model, other], train, offsets, H, 5, seed=2, phases=phases)
+    assert paths.shape == (N, 5, H)
+    np.testing.assert_array_equal(paths[:, :3], model.forecast_panel(train, offsets, H, 3, seed=2, phases=phases))
+    np.testing.assert_array_equal(paths[:, 3:], other.forecast_panel(train, offsets, H, 2, seed=2 + N, phases=phases))
+    alone = ensemble_paths([model], train, offsets, H, 4, seed=2, phases=phases)
+    np.testing.assert_array_equal(alone, model.forecast_panel(train, offsets, H, 4, seed=2, phases=phases))
+    with pytest.raises(SeqlabError, match="at least one path each"):
+        ensemble_paths([model, other], train, offsets, H, 1)
 
 
 def test_one_series_forecast_is_the_panel_of_one(fitted):

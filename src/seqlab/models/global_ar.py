@@ -639,6 +639,31 @@ class GlobalAR(nn.Module, SequenceModel):
         ]
 
 
+def ensemble_paths(
+    models: Sequence[GlobalAR],
+    values: np.ndarray,
+    offsets: np.ndarray,
+    horizon: int,
+    num_samples: int,
+    seed: int = 0,
+    phases: np.ndarray | None = None,
+) -> np.ndarray:
+    """Sample paths (N, S, horizon) of an equal-weight mixture of ``models`` (networks trained with other seeds):
+    the S paths split as evenly as the count allows, member ``k`` drawing its share with ``forecast_panel``'s seed
+    ``seed + k N`` (series ``i`` of member ``k``: ``seed + k N + i``, so no two draw from the same generator).
+    One member gives its own ``forecast_panel``. The seeds' spread on M3 (docs/forecasting.md) is as large as
+    most choices of the model; the mixture averages it away."""
+    if not models or num_samples < len(models):
+        raise SeqlabError(f"an ensemble of {len(models)} models needs at least one path each, got {num_samples}")
+    N = len(offsets) - 1
+    shares = [num_samples // len(models) + (k < num_samples % len(models)) for k in range(len(models))]
+    parts = [
+        model.forecast_panel(values, offsets, horizon, share, seed + k * N, phases)
+        for k, (model, share) in enumerate(zip(models, shares, strict=True))
+    ]
+    return np.concatenate(parts, axis=1)
+
+
 def _repeat_state(state, n: int):
     """Each row of a state (L, B, H) (or a tuple of them) repeated ``n`` times: (L, B n, H)."""
     if isinstance(state, tuple):
