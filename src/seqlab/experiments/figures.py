@@ -7,7 +7,7 @@ from pathlib import Path
 from seqlab.experiments.common import ExperimentResult
 from seqlab.experiments.long_range import SOLVED_FRACTION, TASKS
 from seqlab.experiments.order import SHUFFLES
-from seqlab.plots import CELL_COLOURS, pyplot
+from seqlab.plots import CELL_COLOURS, pyplot, save
 
 # the LSTM's forget-gate variants ("lstm:zero", "lstm:1", "lstm:chrono") in shades of its blue, the GRU's
 # update-gate variants in shades of its green
@@ -26,8 +26,7 @@ def variant_colour(name: str) -> str | None:
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot().close(fig)
+    save(fig, path, dpi=110)  # atomic: an interrupted run never leaves half a PNG
     return path
 
 
