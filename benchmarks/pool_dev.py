@@ -13,7 +13,7 @@ and records per series, for the 7 models of ``short_series.py``,
   the pool's members and the backtest's rows are;
 
 then scores each weighting (``pool_weights`` with a Dirichlet prior from 1, the log score alone, to equal weights)
-by the issue's two targets per series: the pool within 0.02 nats/month of the best single model after the fact,
+by two targets per series: the pool within 0.02 nats/month of the best single model after the fact,
 and never more than 0.02 behind the random walk. The rule, fixed before the 240-series run: the prior that meets both
 on the most series; among those within 2 series of it, the one with the smallest worst gap to the random walk.
 The script also prints how well the training part predicts the held-out ranking (the correlation, over series,

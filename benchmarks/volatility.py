@@ -1,6 +1,6 @@
 """Can a neural model beat GARCH at one-step density forecasts of MSFT daily log returns?
 
-Protocol (the issue's): the bundled MSFT closes -> 7,982 daily log returns r_t; every model is fitted on the
+Protocol: the bundled MSFT closes -> 7,982 daily log returns r_t; every model is fitted on the
 first 80% (6,385 days) and scored, parameters fixed, on every one of the 1,597 held-out days by its one-step
 log density log p(r_t | everything before t), in nats/day. GARCH(1,1)-t, GJR-t and EGARCH(1,1,1)-t are fitted by
 seqlab's ``GARCH``; the best of them on the held-out part is the reference (picked on the scored part: the
