@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -70,6 +71,10 @@ class Family:
         """Settings this family never takes (one fitted in one go: the trainer's; a resumed run: changed ones)."""
 
     def check(self, spec: TrainSpec, dataset: Dataset) -> Any:
+        raise NotImplementedError
+
+    def resumed(self, spec: TrainSpec, out: Path, model: SequenceModel) -> tuple[Dataset, Any]:
+        """The data and settings a resumed run continues with (a family the Trainer trains)."""
         raise NotImplementedError
 
     def build(self, dataset: Dataset, settings: Any) -> SequenceModel:
