@@ -93,6 +93,10 @@ def cmd_evaluate(args) -> None:
     from seqlab.runs.sample import SampleSpec, generate_audio, real_audio
     from seqlab.voice import mean_mel_cepstrum, voice_metrics, voice_targets
 
+    from seqlab.runs import sample
+
+    if args.sampler == "plain":  # the sampler before issue 37: no watchdog restarts a drone or noise
+        sample.Watchdog = lambda layout, scale: None
     done = known_scores()
     references: dict[str, tuple] = {}
     runs = sorted(p for p in RUNS.glob("steps*-train*") if finished(p))
@@ -216,10 +220,10 @@ def main() -> None:
     e = sub.add_parser("evaluate")
     e.add_argument("--seeds", default="0-7")
     e.add_argument("--runs", nargs="*")
-    e.add_argument("--sampler", default="default", help="a name for the sampling code being scored")
+    e.add_argument("--sampler", default="watchdog", choices=("watchdog", "plain"), help="plain: without the watchdog")
     r = sub.add_parser("report")
     r.add_argument("--seeds", default="0-7")
-    r.add_argument("--sampler", default="default")
+    r.add_argument("--sampler", default="watchdog", choices=("watchdog", "plain"))
     r.add_argument("--plot")
     args = parser.parse_args()
     {"train": cmd_train, "evaluate": cmd_evaluate, "report": cmd_report}[args.command](args)

@@ -233,9 +233,27 @@ class FrameSampler(NumpyRecurrence):
         x[self.binary] = rng.random(len(self.binary)) < 1.0 / (1.0 + np.exp(-logit))
         return np.minimum(np.maximum(x, self.low), self.high)
 
-    def generate(self, prompt, length: int, temperature=1.0, seed: int | None = None) -> np.ndarray:
+    def mean(self, params: np.ndarray) -> np.ndarray:
+        """The predicted frame (D,) of ``params`` (P,): each continuous dimension's mean (a mixture's weighted
+        mean), each binary one's probability."""
+        Dc = len(self.continuous)
+        theta = params[: Dc * self.p].reshape(Dc, self.p).astype(np.float64)
+        m = np.empty(self.D)
+        if self.mixture:
+            K = self.K
+            w = np.exp(theta[:, :K] - theta[:, :K].max(1, keepdims=True))
+            m[self.continuous] = (w * theta[:, K : 2 * K]).sum(1) / w.sum(1)
+        else:
+            m[self.continuous] = theta[:, 0]
+        m[self.binary] = 1.0 / (1.0 + np.exp(-params[Dc * self.p :].astype(np.float64)))
+        return m
+
+    def generate(self, prompt, length: int, temperature=1.0, seed: int | None = None, restart=None) -> np.ndarray:
         """Condition on ``prompt`` (n, D) (``None``: nothing), then draw ``length`` frames (length, D).
-        ``temperature``: a number, ``D`` numbers or ``{group: temperature}`` (``FrameElements.temperatures``)."""
+        ``temperature``: a number, ``D`` numbers or ``{group: temperature}`` (``FrameElements.temperatures``).
+        ``restart(predicted (D,), drawn (D,)) -> bool``, if given, is asked after each draw; True starts the
+        recurrence afresh (as at the start, no previous frame) instead of feeding the draw back
+        (``seqlab.data.vocoder.Watchdog``: generation that has left speech)."""
         t = np.broadcast_to(self.elements.temperatures(temperature).numpy(), (self.D,))
         rng = np.random.default_rng(seed)
         self.reset_state()
@@ -245,5 +263,9 @@ class FrameSampler(NumpyRecurrence):
         out = np.empty((length, self.D))
         for i in range(length):
             out[i] = x = self.draw(params, t, rng)
-            params = self.step(x)
+            if restart is not None and restart(self.mean(params), x):
+                self.reset_state()
+                params = self.step(None)
+            else:
+                params = self.step(x)
         return out

@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import numbers
 import warnings
+from collections import deque
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -242,3 +243,59 @@ def smooth_trajectories(frames: np.ndarray, layout: VocoderLayout, width: int) -
     out = frames.copy()
     out[:, columns] = (sums[width:] - sums[:-width]) / width
     return out
+
+
+# Generation that has left speech (docs/audio.md, issue 37): the frame model, sampled at the low temperatures of
+# seqlab.runs.sample, can fall into an attractor and stay there: a drone (one vowel held for seconds, the predicted
+# envelope still) or noise (voicing off for seconds). The bundled speech has no 1 s window under 49 % voiced and
+# no unvoiced stretch over 0.4 s; its envelope is never still.
+WATCH_WINDOW_S = 1.0  # the span the voicing is judged over
+MIN_VOICED_SHARE = 0.1  # ... fewer voiced draws in it: left speech
+STILL_WINDOW_S = 0.2  # the movement of the predicted envelope, averaged over this span
+STILL_SHARE = 0.1  # ... under this share of its median so far
+STILL_FOR_S = 0.3  # ... for this long beyond the window: a drone
+
+
+class Watchdog:
+    """``watchdog(predicted, drawn) -> bool``, asked after every drawn frame (``FrameSampler.generate``'s
+    ``restart``): True when generation has left speech, and the sampler then starts the recurrence afresh, as a
+    new phrase. Two rules, on frames of ``layout`` standardised by ``scale`` (D,) (the model's):
+
+    - noise: fewer than ``MIN_VOICED_SHARE`` of the draws of the last ``WATCH_WINDOW_S`` voiced;
+    - a drone: the predicted envelope (its mean, not the draw) moves, averaged over ``STILL_WINDOW_S``, less than
+      ``STILL_SHARE`` of the median of that average so far in this generation, for ``STILL_FOR_S`` on end.
+
+    Both thresholds are far outside speech (the comment above), so speech is never cut; ``restarts`` counts the
+    restarts made."""
+
+    def __init__(self, layout: VocoderLayout, scale: np.ndarray) -> None:
+        per_s = layout.frames_per_second
+        self.envelope = np.array(layout.groups["envelope"])
+        self.scale = np.asarray(scale, dtype=np.float64)[self.envelope]
+        self.voiced: deque[bool] = deque(maxlen=max(1, round(WATCH_WINDOW_S * per_s)))
+        self.moves: deque[float] = deque(maxlen=max(1, round(STILL_WINDOW_S * per_s)))
+        self.still_for = max(1, round(STILL_FOR_S * per_s))
+        self.averages: list[float] = []  # the windowed movement, every frame of this generation
+        self.previous: np.ndarray | None = None
+        self.still = 0
+        self.restarts = 0
+
+    def __call__(self, predicted: np.ndarray, drawn: np.ndarray) -> bool:
+        self.voiced.append(bool(drawn[0] > 0.5))
+        envelope = predicted[self.envelope] / self.scale
+        if self.previous is not None:
+            self.moves.append(float(np.mean(np.abs(envelope - self.previous))))
+        self.previous = envelope
+        if len(self.moves) == self.moves.maxlen:
+            average = sum(self.moves) / len(self.moves)
+            self.averages.append(average)
+            reference = float(np.median(self.averages))
+            self.still = self.still + 1 if average < STILL_SHARE * reference else 0
+        noise = len(self.voiced) == self.voiced.maxlen and sum(self.voiced) < MIN_VOICED_SHARE * len(self.voiced)
+        if not (noise or self.still >= self.still_for):
+            return False
+        self.restarts += 1
+        self.voiced.clear()
+        self.moves.clear()
+        self.previous, self.still = None, 0
+        return True

@@ -18,11 +18,12 @@ from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw, load_audio, write_wav
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec
-from seqlab.data.vocoder import VocoderLayout, analyse, smooth_trajectories, synthesise
+from seqlab.data.vocoder import VocoderLayout, Watchdog, analyse, smooth_trajectories, synthesise
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
 from seqlab.runs import checkpoints, run_data
+from seqlab.streaming import FrameSampler
 from seqlab.voice import METRICS, TARGETS, mean_mel_cepstrum, voice_metrics, voice_targets
 
 TEXT_BYTES_PER_CHARACTER = 16  # an int64 id and up to 4 bytes of text, with room for the decoded copy
@@ -177,8 +178,13 @@ def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: Samp
         prompt, _ = load_audio(spec.prompt_audio, rate)
         prompt_frames = analyse(prompt, rate, source=str(spec.prompt_audio), layout=layout)
     temperature = {group: t * spec.temperature for group, t in GROUP_TEMPERATURES.items()}
-    frames = model.sample_elements(torch.from_numpy(prompt_frames), n, temperature, None, spec.seed)
-    audio = synthesise(smooth_trajectories(frames.double().numpy(), layout, SMOOTHING_FRAMES), layout)
+    if FrameSampler.supports(model):  # with the watchdog that restarts a drone or noise (docs/audio.md)
+        watchdog = Watchdog(layout, model.elements.scale.double().numpy())
+        frames = FrameSampler(model).generate(prompt_frames, n, temperature, spec.seed, restart=watchdog)
+    else:
+        frames = model.sample_elements(torch.from_numpy(prompt_frames), n, temperature, None, spec.seed).double()
+        frames = frames.numpy()
+    audio = synthesise(smooth_trajectories(np.asarray(frames, dtype=np.float64), layout, SMOOTHING_FRAMES), layout)
     peak = float(np.abs(audio).max()) if len(audio) else 0.0
     return (audio * (PEAK / peak) if peak > PEAK else audio), rate, prompt
 
