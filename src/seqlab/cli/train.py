@@ -83,7 +83,7 @@ def add_train_parser(sub, pool_prior_help: str) -> None:
     g.add_argument("--head", choices=CONTINUOUS_HEADS, help="distribution of a continuous next value (gaussian)")
     g.add_argument("--components", type=positive_int, help="mixture head: components (3)")
     g.add_argument("--forget-init", help=f"LSTM only, {FORGET_INIT_HELP} ({MODEL.forget_init})")
-    g.add_argument("--context", type=positive_int, help="neural_ar: previous elements seen (8); transformer: (128)")
+    g.add_argument("--context", type=positive_int, help="elements a prediction sees: neural_ar (8), transformer (128)")
     g.add_argument("--attention-heads", type=positive_int, help="transformer: attention heads (4)")
     g = t.add_argument_group("counts (--model ngram, markov, infinigram) and linear AR")
     g.add_argument("--order", type=order, help="ngram: previous characters seen (5); linear_ar: lags, aic or bic (bic)")
