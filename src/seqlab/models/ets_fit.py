@@ -21,6 +21,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from seqlab.errors import SeqlabError
+from seqlab.models import ets_kernel
 from seqlab.models.ets_state import (
     ERRORS,
     INVALID,
@@ -172,11 +173,9 @@ def negative_loglik(v: np.ndarray, layout: Layout, y: np.ndarray) -> tuple[float
     """``-log L / n`` at the optimiser's vector ``v`` and its gradient by reverse mode (about three filter passes
     whatever the number of parameters; ``INVALID`` and a zero gradient where a multiplicative part meets a zero or
     negative mean, where the model is undefined), compiled: ``ets_kernel.objective``."""
-    from seqlab.models import ets_kernel  # numba on first use: importing seqlab stays as fast as it was
-
     f = layout.form
     grad = np.empty_like(v)
-    value = ets_kernel.objective(
+    value = ets_kernel.compiled_objective()(
         v, y, layout.m, f.has_trend, f.has_season, f.damped, f.season == "M", f.error == "M", grad
     )
     return value, grad

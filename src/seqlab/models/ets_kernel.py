@@ -3,25 +3,37 @@
 The same equations as ``ets_state.recursion`` (the filter) and ``ets_fit`` (the concentrated likelihood and its
 reverse-mode gradient), written once more over NumPy arrays so that numba compiles them: the fit evaluates the
 objective ~50 times per start, 3 starts x 15 forms per series, and in plain Python the two loops over the values
-were 2/3 of the fit's time (docs/panels.md, ETS speed). ``tests/test_ets.py`` checks this copy against the Python
-filter (the means), against central differences (the gradient) and against statsmodels (the fitted maxima).
+were 2/3 of the fit's time (docs/panels.md, "ETS compiled"). ``tests/test_ets.py`` checks this copy against
+statsmodels' log-likelihood (every form), central differences (the gradient) and statsmodels' fitted maxima.
 
-Compiled on first use (about 2 s) and cached beside this file (``cache=True``); ``NUMBA_DISABLE_JIT=1`` runs the
-same source as Python. ``error_model="numpy"``: a division by zero gives inf or nan instead of raising, and any
-mean that is not finite makes the point invalid, as the Python objective's ZeroDivisionError did.
+Compiled on first use (``compiled_objective``: numba's import and the compile, about 2 s, or its cache beside this
+file, about 1 s), so that importing seqlab does not import numba; ``NUMBA_DISABLE_JIT=1`` runs the same source as
+Python. ``error_model="numpy"``: a division by zero gives inf or nan instead of raising, and any mean that is not
+finite makes the point invalid, as the Python objective's ZeroDivisionError did.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
-from numba import njit
 
 from seqlab.models.ets_state import INVALID, MSE_FLOOR
 
+_compiled: Callable | None = None
 
-@njit(cache=True, error_model="numpy")
+
+def compiled_objective() -> Callable:
+    """``objective`` compiled by numba (on the first call)."""
+    global _compiled
+    if _compiled is None:
+        from numba import njit  # a second of import and cache load, paid by the first ETS fit only
+
+        _compiled = njit(cache=True, error_model="numpy")(objective)
+    return _compiled
+
+
 def objective(
     v: np.ndarray,
     y: np.ndarray,
