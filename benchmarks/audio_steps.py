@@ -89,11 +89,9 @@ def known_scores() -> dict[tuple, dict]:
 
 def cmd_evaluate(args) -> None:
     from seqlab import io
-    from seqlab.runs import checkpoints
+    from seqlab.runs import checkpoints, sample
     from seqlab.runs.sample import SampleSpec, generate_audio, real_audio
     from seqlab.voice import mean_mel_cepstrum, voice_metrics, voice_targets
-
-    from seqlab.runs import sample
 
     if args.sampler == "plain":  # the sampler before issue 37: no watchdog restarts a drone or noise
         sample.Watchdog = lambda layout, scale: None
