@@ -251,6 +251,6 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(monkeypatch
 
     monkeypatch.setitem(seqlab.cli.COMMANDS, "info", broken)
     code, _, err = run(["info", "somewhere"], capsys)
-    assert_one_line_error(code, err, "internal error (RuntimeError: boom)", "--debug")
+    assert_one_line_error(code, err, "internal error (RuntimeError: boom)", "--debug", internal=True)
     code, _, err = run(["--debug", "info", "somewhere"], capsys)
     assert code == 2 and "Traceback" in err and "RuntimeError: boom" in err

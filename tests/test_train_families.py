@@ -115,6 +115,8 @@ def test_a_series_family_trains_then_forecasts_evaluates_and_describes_itself(fa
     final = json.loads((out / "training.json").read_text())["final"]
     code, stdout, err = cli(["evaluate", str(out), "--data", str(prices), "--json"], capsys)
     assert code == 0 and json.loads(stdout)["values"] == final["valid_values"] == 60, err
+    # evaluate scores the held-out part as train did: given the training part before it
+    assert json.loads(stdout)["nll_nats_per_value"] == pytest.approx(final["valid_nll_nats_per_value"], rel=1e-9)
     code, stdout, err = cli(["forecast", str(out), "--data", str(prices), "--horizon", "3", "--samples", "20"], capsys)
     assert code == 0 and len(stdout.strip().splitlines()) == 5, err
     code, stdout, err = cli(["info", str(out)], capsys)

@@ -15,8 +15,11 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import TextPart
 from seqlab.data.token_store import open_store
 from seqlab.errors import OptionError, SeqlabError, Unsupported
+from seqlab.metrics import likelihood_scores
 from seqlab.runs import checkpoints, run_data
+from seqlab.runs.family import OneGoFamily
 from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
+from seqlab.runs.train import FAMILIES  # every family registered
 from seqlab.training import SCORE_LIMIT, score_held_out
 from seqlab.voice import HOP_S, mean_mel_cepstrum, voice_metrics
 
@@ -74,6 +77,12 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
             data_spec = replace(saved, **given)
         dataset = load_dataset(data_spec)
         data, source, elements = dataset.valid, f"{dataset.spec.source} (validation part)", dataset.elements
+        family = next((f for f in FAMILIES.values() if f.kind == model.kind), None)
+        if dataset.kind == "series" and isinstance(family, OneGoFamily) and len(dataset.valid):
+            # as train scored it: a filter's state and a model's lags come from the training part before it
+            log_probs, _ = family.held_out(model, dataset)
+            scores = likelihood_scores(log_probs, elements, model.head.discrete)
+            return EvaluateResult(source, elements, scores, model.head.discrete)
     text = isinstance(data, str | TextPart)
     x = model.encode(data, unknown=spec.unknown if text else "error", source=source)
     if len(x) == 0:
