@@ -93,8 +93,15 @@ def cmd_evaluate(args) -> None:
     from seqlab.runs.sample import SampleSpec, generate_audio, real_audio
     from seqlab.voice import mean_mel_cepstrum, voice_metrics, voice_targets
 
-    if args.sampler == "plain":  # the sampler before issue 37: no watchdog restarts a drone or noise
-        sample.Watchdog = lambda layout, scale: None
+    made = []  # the watchdog of each sample, to count its restarts
+
+    class Counted(sample.Watchdog):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            made.append(self)
+
+    # plain: the sampler before issue 37, no watchdog restarts a drone or noise
+    sample.Watchdog = (lambda layout, scale: None) if args.sampler == "plain" else Counted
     done = known_scores()
     references: dict[str, tuple] = {}
     runs = sorted(p for p in RUNS.glob("steps*-train*") if finished(p))
@@ -107,6 +114,7 @@ def cmd_evaluate(args) -> None:
             if (path.name, seed, args.sampler) in done:
                 continue
             spec = SampleSpec(path, seconds=SECONDS, seed=seed)
+            made.clear()
             t0 = time.perf_counter()
             audio, rate, _ = generate_audio(model, data_spec, spec)
             if data_spec.source not in references:
@@ -125,6 +133,7 @@ def cmd_evaluate(args) -> None:
                 "generated": {k: (None if v != v else v) for k, v in generated.items()},
                 "data": data,
                 "missed": sorted(k for k, ok in met.items() if not ok),
+                "restarts": made[-1].restarts if made else 0,
                 "seconds": round(time.perf_counter() - t0, 2),
             }
             with open(SCORES, "a") as f:

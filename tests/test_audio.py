@@ -97,3 +97,24 @@ def test_bad_audio_files(tmp_path):
         load_audio(zero_rate)
     with pytest.raises(SeqlabError, match="sample rate must be positive, got 0"):
         load_audio(empty, rate=0)
+
+
+@pytest.mark.parametrize("rate", [1, 999, 384_001, 2**31 - 1])
+def test_a_file_rate_outside_the_range_is_refused_before_reading(tmp_path, rate, monkeypatch):
+    """Issue 35: a 40 KB WAV at 1 Hz was resampled to 3.2e8 samples (minutes, gigabytes); now one line, and no
+    sample is read or resampled."""
+    path = tmp_path / "odd.wav"
+    write_pcm(path, np.arange(20_000) % 200, 2)
+    raw = bytearray(path.read_bytes())
+    raw[24:28] = struct.pack("<I", rate)  # the header's sample-rate field
+    path.write_bytes(bytes(raw))
+    monkeypatch.setattr(soundfile, "read", lambda *a, **k: pytest.fail("read the samples"))
+    with pytest.raises(SeqlabError, match=rf"odd.wav: the header gives a sample rate of {rate:,} Hz; seqlab reads "):
+        load_audio(path, 16_000)
+
+
+def test_the_lowest_and_highest_file_rates_are_read(tmp_path):
+    for rate in (1_000, 384_000):
+        path = tmp_path / f"r{rate}.wav"
+        soundfile.write(str(path), np.zeros(100), rate)
+        assert load_audio(path)[1] == rate

@@ -25,6 +25,8 @@ from seqlab.limits import check_output_size
 
 MU_LAW_LEVELS = 256
 MAX_SAMPLE_RATE = 384_000  # Hz: the highest rate audio is recorded at; 1e9 resampled 1 s of audio to 4 GB
+# Hz: the lowest file rate read (telephone speech is 8 kHz); a 40 KB WAV at 1 Hz was resampled to 3.2e8 samples
+MIN_FILE_RATE = 1_000
 
 
 def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = False) -> tuple[np.ndarray, int]:
@@ -39,6 +41,11 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
         raise SeqlabError(f"the sample rate must be at most {MAX_SAMPLE_RATE} Hz, got {rate}")
     try:
         info = soundfile.info(str(path))
+        if 0 < info.samplerate < MIN_FILE_RATE or info.samplerate > MAX_SAMPLE_RATE:  # before any sample is read
+            raise SeqlabError(
+                f"{path}: the header gives a sample rate of {info.samplerate:,} Hz; seqlab reads audio at "
+                f"{MIN_FILE_RATE:,}-{MAX_SAMPLE_RATE:,} Hz"
+            )
         samples, file_rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
         if _wav_header_rate(path) == 0:  # libsndfile only says "SF_INFO struct incomplete"
