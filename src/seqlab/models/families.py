@@ -29,7 +29,7 @@ from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
-from seqlab.models.pool import PRIOR, Pool, SeriesContender, check_prior
+from seqlab.models.pool import PRIOR, Pool, SeriesContender, check_prior, member_view
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 from seqlab.training import Callback, TrainerConfig
@@ -300,7 +300,7 @@ def fit_values(model: SequenceModel, data: torch.Tensor) -> FitRecord:
     """Maximum likelihood or closed form on the values (T,), with their covariates (T, 1 + C) for a model that
     reads them (GARCH-X); the covariates are dropped for the others."""
     values = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-    model.fit(values[:, 0] if values.ndim == 2 and not model.num_covariates else values)
+    model.fit(member_view(values, model.num_covariates > 0))
     return FitRecord()
 
 

@@ -29,6 +29,7 @@ from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
+from seqlab.models.pool import member_view
 from seqlab.runs.run_directory import RunDirectory
 from seqlab.runs.train_spec import TrainSpec
 from seqlab.training import TrainingResult
@@ -165,9 +166,8 @@ class OneGoFamily(Family):
     def series_parts(self, model: SequenceModel, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
         """The training and held-out parts as the model reads them: the values, or the rows with covariates."""
         train, valid = dataset.train.double().numpy(), dataset.valid.double().numpy()
-        if train.ndim == 2 and not model.num_covariates:
-            return train[:, 0], valid[:, 0]
-        return train, valid
+        reads = model.num_covariates > 0
+        return member_view(train, reads), member_view(valid, reads)
 
     def score(self, fitted: Fitted, dataset: Dataset) -> dict:
         final = dict(fitted.record)
