@@ -207,7 +207,7 @@ def plot(record: Path, out: Path) -> None:
             points = sorted(
                 (r["size_mb"], r[key], r["peak_rss_mb"])
                 for r in rows
-                if r["part"] == part and r.get("corpus", "copies") == corpus
+                if r["part"] == part and r.get("corpus", "copies") == corpus and r.get("steps") in (None, 20)
             )
             if not points:
                 continue
