@@ -19,7 +19,7 @@ from seqlab.cli import main
 from seqlab.data.spec import DataSpec
 from seqlab.metrics import newey_west_t, paired_difference
 from seqlab.models import sizing
-from seqlab.models.families import series_contender
+from seqlab.models.families import FitRecord, GARCHFit, OrderFit, series_contender
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.pool import Pool
 from seqlab.runs import backtest as backtest_module
@@ -137,6 +137,22 @@ def test_refit_every_k_steps_uses_all_values_before_each_refit(fitted):
         assert_fitted_on(model, y[:start], GARCHConfig())
         log_probs.append(model.log_prob(y[: min(start + 40, n)])[start:].numpy())
     assert row(result, "garch")["nll"] == pytest.approx(-np.concatenate(log_probs).mean(), rel=1e-12)
+
+
+@pytest.mark.cross_process
+def test_each_contender_reports_a_typed_record_and_the_run_prints_the_lines(capsys):
+    """Every fit's record says what it is (the linear AR's order, GARCH's AIC); backtest() prints nothing, and
+    run_backtest's lines are built from those records."""
+    y = garch_returns(300, seed=2)
+    result = quiet_backtest(y, ["random_walk", "linear_ar", "garch"], horizon=1)
+    walk, ar, garch = (m.fits[0] for m in result.models)
+    assert type(walk) is FitRecord and isinstance(ar, OrderFit) and isinstance(garch, GARCHFit)
+    cut = result["train_values"]
+    assert row(result, "linear_ar")["model"] == f"linear_ar (order {ar.order})"
+    fitted = GARCH(GARCHConfig()).fit(y[:cut])
+    assert garch.aic == pytest.approx(2 * len(fitted.params) - 2 * fitted.training_result.loglik, rel=1e-6)
+    assert result.models[0].line(1).startswith("seqlab: random_walk: one-step NLL ")
+    assert capsys.readouterr().out == ""
 
 
 @pytest.mark.cross_process
