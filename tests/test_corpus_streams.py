@@ -107,3 +107,14 @@ def test_the_bundled_plays_held_out_play_is_scored_whole_by_default():
     got = score_held_out(model, ids)
     assert "sampled_of" not in got and got["tokens"] == len(dataset.valid) == 122_356
     assert math.isclose(got["nll_nats"], likelihood_scores(model.log_prob(ids))["nll_nats"], abs_tol=1e-9)
+
+
+def test_fit_takes_the_parts_and_maps_held_out_characters_it_never_saw(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("abc abc abc\n" * 200 + "xyz\n" * 30)  # x, y, z only in the held-out part
+    dataset = load_dataset(DataSpec(str(path)))
+    torch.manual_seed(0)
+    model = LatentAR.for_dataset(dataset, TINY)
+    assert "x" not in model.vocabulary.index
+    model.fit(dataset.train, dataset.valid, steps=2, batch_size=2, window=8, eval_every=1, progress=False)
+    assert math.isfinite(model.training_result.best_valid_nll)

@@ -42,7 +42,7 @@ from seqlab.base import Forecast, SequenceModel, check_forecast
 from seqlab.data.arrays import as_series
 from seqlab.data.audio import MAX_SAMPLE_RATE, MuLaw
 from seqlab.data.dataset import Dataset
-from seqlab.data.text import Vocabulary, encode_symbols
+from seqlab.data.text import TextPart, Vocabulary, encode_symbols
 from seqlab.data.vocoder import VocoderLayout
 from seqlab.distributions import CONTINUOUS_HEADS, Categorical, FrameHead, GaussianMixture, Head, continuous_head
 from seqlab.errors import SeqlabError, Unsupported
@@ -531,7 +531,7 @@ class ElementsModel(nn.Module, SequenceModel):
             config = TrainerConfig(**options)
         except TypeError as e:
             raise SeqlabError(f"fit: {e}".replace(".__init__()", "")) from None
-        unknown = "map" if self.discrete and isinstance(valid, str) else "error"
+        unknown = "map" if self.discrete and isinstance(valid, str | TextPart) else "error"
         valid_x = None if valid is None else self.encode(valid, unknown=unknown, source="validation data")
         trainer = Trainer(self, config, callbacks=callbacks)
         self.training_result = trainer.fit(self.encode(train, source="training data"), valid_x)
