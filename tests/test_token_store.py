@@ -203,3 +203,19 @@ def test_the_training_part_symbols_from_first_occurrences_equal_a_scan(tmp_path)
         assert part.symbols() == scanned.symbols() == sorted(set(str(part)))
     tail = store.part(5, len(store))
     assert tail.symbols() == sorted(set(str(tail)))
+
+
+def test_a_large_part_under_another_vocabulary_is_translated_once_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setattr(TextPart, "CHUNK", 16)  # "large": more than one chunk
+    path = tmp_path / "t.txt"
+    path.write_text("the cat sat on the mat\n" * 20 + "a zebra\n")
+    store = open_store(path)
+    vocabulary = Vocabulary(list("\n aehmnostc"))
+    for start, stop in [(0, 100), (100, len(store))]:
+        part = store.part(start, stop)
+        ids = vocabulary.encode(part, unknown="map")
+        assert torch.equal(ids.long(), vocabulary.encode(str(part), unknown="map"))
+    written = sorted(p.name for p in store.directory.glob("translated-*"))
+    assert len(written) == 2  # one per part: keyed by where it starts
+    vocabulary.encode(store.part(0, 100), unknown="map")
+    assert sorted(p.name for p in store.directory.glob("translated-*")) == written
