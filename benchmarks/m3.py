@@ -14,7 +14,8 @@ seqlab reads gets a monthly calendar from 1990-01 for every series; the models u
   scored with ``seqlab.metrics``' mase (seasonal scale, m = 12), smape, msis and coverage, as seqlab's are.
 
 Before the timed runs each side fits a tiny series once in the parent process (imports, first calls, any
-compilation; statsforecast 2.x ships its models compiled, no numba), timed apart. Worker processes are forked
+compilation: seqlab's ETS objective by numba, or its cache; statsforecast 2.x ships its models compiled), timed
+apart. Worker processes are forked
 from that parent, so they start warm on both sides.
 
 The bench extra lives in its own virtual environment (statsforecast 2.x pins pandas < 3):
@@ -99,7 +100,8 @@ def write_csv(series, path: Path) -> None:
 
 # -- the two sides --------------------------------------------------------------------------------------------------
 def warm_seqlab() -> float:
-    """Seconds of a first ETS fit and forecast in this process (imports and first calls; nothing is compiled)."""
+    """Seconds of a first ETS fit and forecast in this process (imports, first calls and the compile of the fit's
+    objective, ``seqlab.models.ets_kernel``, or its load from numba's cache)."""
     start = time.perf_counter()
     t = np.arange(40.0)
     y = 100 + t + 10 * np.sin(2 * np.pi * t / SEASON)
