@@ -15,8 +15,7 @@ seqlab reads gets a monthly calendar from 1990-01 for every series; the models u
 
 Before the timed runs each side fits a tiny series once in the parent process (imports, first calls, any
 compilation: seqlab's ETS objective by numba, or its cache; statsforecast 2.x ships its models compiled), timed
-apart. Worker processes are forked
-from that parent, so they start warm on both sides.
+apart. Worker processes are forked from that parent, so they start warm on both sides.
 
 The bench extra lives in its own virtual environment (statsforecast 2.x pins pandas < 3):
 
