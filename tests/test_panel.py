@@ -9,9 +9,11 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from helpers import assert_one_line_error, run_cli
 
 from seqlab.data.panel import load_panel, season_from_gap
+from seqlab.errors import OptionError
 from seqlab.runs.panel import PanelSpec, run_panel_backtest
 
 
@@ -132,6 +134,25 @@ def test_a_global_model_is_trained_once_on_every_training_part(tmp_path):
     assert sorted(r["id"] for r in rows) == ["s0", "s1", "s2"] and all(r["values"] == 32 for r in rows)
     assert all(np.isfinite(r[k]) for r in rows for k in ("mase", "smape", "msis", "scaled_crps", "log_score"))
     assert [m["model"] for m in result.summary] == ["seasonal_naive", "global-lstm"]
+
+
+def test_a_global_seed_ensemble_is_a_mixture_and_its_runs_repeat(tmp_path):
+    """global_seeds = 2: two networks (seeds 0 and 1) forecast as one mixture; the same numbers after other draws
+    from torch's global generator (each network's initial weights come from its own seed)."""
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(36, i) for i in range(3)})
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=4, samples=20, progress=False)
+    spec.models, spec.steps = ("global-gru",), 3
+    one = run_panel_backtest(spec, say=lambda _: None).rows
+    spec.global_seeds = 2
+    two = run_panel_backtest(spec, say=lambda _: None).rows
+    torch.rand(5)  # the global generator moved on
+    again = run_panel_backtest(spec, say=lambda _: None).rows
+    scores = ("mase", "smape", "msis", "scaled_crps")
+    assert [[r[k] for k in scores] for r in two] == [[r[k] for k in scores] for r in again]
+    assert [r["scaled_crps"] for r in one] != [r["scaled_crps"] for r in two]
+    spec.global_seeds = 0
+    with pytest.raises(OptionError, match="positive integer"):
+        run_panel_backtest(spec, say=lambda _: None)
 
 
 def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, capsys):

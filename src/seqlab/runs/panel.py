@@ -33,7 +33,7 @@ from seqlab.data.panel import Panel, load_panel
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.families import FitRecord
-from seqlab.models.global_ar import GlobalAR, GlobalARConfig
+from seqlab.models.global_ar import GlobalAR, GlobalARConfig, ensemble_paths
 from seqlab.models.global_ar import point_forecast as global_point_forecast
 from seqlab.models.linear_ar import LinearAR
 from seqlab.models.pool import Pool, SeriesContender
@@ -93,6 +93,7 @@ class PanelSpec:
     jobs: int = 1
     cluster: str | None = None  # a Dask scheduler's address (tcp://host:8786), or local:N for N local workers
     steps: int | None = None  # the global models' training steps (default: GlobalARConfig's)
+    global_seeds: int = 1  # a global model: this many networks (seeds seed, seed + 1, ...), forecast as a mixture
     out: Path | None = None
     progress: bool = True
 
@@ -103,6 +104,8 @@ class PanelSpec:
             raise OptionError(f"{{0}}: unknown {unknown[0]} on a panel; choose from {known}", "models")
         if self.jobs < 1:
             raise OptionError(f"{{0}} must be a positive integer, got {self.jobs}", "jobs")
+        if self.global_seeds < 1:
+            raise OptionError(f"{{0}} must be a positive integer, got {self.global_seeds}", "global_seeds")
 
 
 @dataclass
@@ -314,7 +317,8 @@ def season_phases(starts: list[str], season: int) -> np.ndarray:
 
 
 def global_rows(name: str, work: list, panel: Panel, spec: PanelSpec) -> list[dict]:
-    """One network trained on every series' training part (its own validation window cut from their ends), then
+    """One network trained on every series' training part (its own validation window cut from their ends), or
+    ``global_seeds`` networks of seeds ``seed, seed + 1, ...`` forecast as their mixture (``ensemble_paths``), then
     every series forecast in one batched pass, each scored as the per-series models are; a row's seconds are the
     total shared evenly over the series."""
     h, m = spec.horizon, panel.season
@@ -324,9 +328,12 @@ def global_rows(name: str, work: list, panel: Panel, spec: PanelSpec) -> list[di
     phases = season_phases([panel.starts[i] for _, _, i in work], m)
     start = time.perf_counter()
     config = GlobalARConfig(cell=GLOBAL_MODELS[name], season=m, horizon=h, seed=spec.seed)
-    model = GlobalAR(replace(config, steps=spec.steps) if spec.steps else config)
-    model.fit_panel(values, offsets, m, phases)
-    paths = model.forecast_panel(values, offsets, h, spec.samples, spec.seed, phases)  # (N, S, h)
+    config = replace(config, steps=spec.steps) if spec.steps else config
+    members = []
+    for k in range(spec.global_seeds):
+        torch.manual_seed(spec.seed + k)  # the initial weights: the same numbers whatever ran before in the process
+        members.append(GlobalAR(replace(config, seed=spec.seed + k)).fit_panel(values, offsets, m, phases))
+    paths = ensemble_paths(members, values, offsets, h, spec.samples, spec.seed, phases)  # (N, S, h)
     each = (time.perf_counter() - start) / len(work)
     rows = []
     for k, (ident, y, _) in enumerate(work):
