@@ -186,6 +186,26 @@ def child(part: str, corpus: Path, steps: int) -> None:
     print("RESULT " + json.dumps(result))
 
 
+def learning_curve(sizes: tuple[int, ...] = (100_000, 300_000, 945_940), probe: int = 20_000) -> None:
+    """Held-out bits per character of KN (order 5) and InfiniGram against the training text's size, within the
+    bundled plays (their first ``size`` characters; scored on the first ``probe`` of Much Ado About Nothing):
+    what more data buys below 1 MB, the only real text at hand."""
+    from seqlab.data.spec import DataSpec, load_dataset
+    from seqlab.models import InfiniGram, NGram
+
+    plays = load_dataset(DataSpec("shakespeare"))
+    vocabulary = plays.store.vocabulary
+    valid = vocabulary.encode(plays.valid[:probe], unknown="map")
+    print("| training characters | KN 5-gram bits/char | InfiniGram bits/char |\n|---:|---:|---:|")
+    for size in sizes:
+        train = vocabulary.encode(plays.train[:size])
+        bits = []
+        for model in (NGram(order=5, vocabulary=vocabulary), InfiniGram(vocabulary=vocabulary)):
+            model.fit(train)
+            bits.append(float(-model.log_prob(valid).mean()) / np.log(2))
+        print(f"| {size:,} | {bits[0]:.3f} | {bits[1]:.3f} |", flush=True)
+
+
 def plot(record: Path, out: Path) -> None:
     """Seconds and peak RSS of each part against corpus size (log-log), from ``results.jsonl``."""
     import matplotlib
@@ -234,10 +254,14 @@ def main() -> None:
     parser.add_argument("--corpus", choices=("copies", "words"), default="copies", help="see make_corpus")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/corpus_scale"))
     parser.add_argument("--plot", type=Path, help="only draw OUT/results.jsonl into this PNG")
+    parser.add_argument("--curve", action="store_true", help="only the learning curve within the plays")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.plot:
         plot(args.out / "results.jsonl", args.plot)
+        return
+    if args.curve:
+        learning_curve()
         return
     if args.child:
         child(args.child[0], Path(args.child[1]), args.steps)
