@@ -146,6 +146,24 @@ def test_the_objective_is_invalid_where_a_multiplicative_mean_is_not_positive():
     assert value == INVALID and not gradient.any()
 
 
+def test_without_a_place_for_numbas_cache_the_objective_compiles_anyway(monkeypatch):
+    """A read-only install and home: numba finds no cache locator and refuses cache=True; the fit compiles the
+    objective for the process instead."""
+    from numba.core.caching import CacheImpl
+
+    from seqlab.models import ets_kernel
+
+    form, m = ETSForm.parse("AAN"), 1
+    y = quarterly(40)
+    layout = Layout(form, m)
+    v = layout.pack(0.3, 0.2, 0.0, 1.0, y[0], 0.5, np.zeros(1))
+    expected = negative_loglik(v, layout, y)
+    monkeypatch.setattr(CacheImpl, "_locator_classes", [])
+    monkeypatch.setattr(ets_kernel, "_compiled", None)
+    value, gradient = negative_loglik(v, layout, y)
+    assert value == expected[0] and np.array_equal(gradient, expected[1])
+
+
 @pytest.mark.parametrize("name", ["AAdA", "MAdM", "MNA", "AAdM"])
 def test_the_gradient_equals_central_differences(name):
     form, m = ETSForm.parse(name), 4

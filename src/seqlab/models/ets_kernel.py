@@ -30,7 +30,10 @@ def compiled_objective() -> Callable:
     if _compiled is None:
         from numba import njit  # a second of import and cache load, paid by the first ETS fit only
 
-        _compiled = njit(cache=True, error_model="numpy")(objective)
+        try:
+            _compiled = njit(cache=True, error_model="numpy")(objective)
+        except RuntimeError:  # no writable place for numba's cache (a read-only install and home): compile each run
+            _compiled = njit(error_model="numpy")(objective)
     return _compiled
 
 
