@@ -24,6 +24,7 @@ import math
 import numbers
 import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -159,10 +160,24 @@ class VocoderLayout:
         return layout
 
 
-def analyse(samples: np.ndarray, rate: int, source: str = "audio", layout: VocoderLayout | None = None) -> np.ndarray:
+# WORLD's Harvest holds several arrays of the whole signal per f0 candidate: 10 min of 16 kHz audio in one call
+# peaked at 13 GB. Analysed in chunks of 30 s (with 1 s of context either side, whose frames are dropped), memory
+# is that of 32 s whatever the length; a file up to a chunk long is analysed in one call, as before.
+ANALYSIS_CHUNK_S = 30.0
+ANALYSIS_CONTEXT_S = 1.0
+
+
+def analyse(
+    samples: np.ndarray,
+    rate: int,
+    source: str = "audio",
+    layout: VocoderLayout | None = None,
+    progress: Callable[[float, float], None] | None = None,
+) -> np.ndarray:
     """Frames (T, D) float64 of mono ``samples`` (N,) at ``rate`` Hz, with ``T = N / (rate * period) + 1``.
 
-    Resamples to ``layout.sample_rate`` (default ``analysis_rate(rate)``). Raises ``SeqlabError`` naming
+    Resamples to ``layout.sample_rate`` (default ``analysis_rate(rate)``), then analyses ``ANALYSIS_CHUNK_S`` at a
+    time (``progress(seconds analysed, seconds in all)`` after each chunk). Raises ``SeqlabError`` naming
     ``source`` when no frame is voiced (silence, noise): a frame model of speech has no pitch to learn.
     """
     layout = layout or VocoderLayout(analysis_rate(rate))
@@ -173,26 +188,52 @@ def analyse(samples: np.ndarray, rate: int, source: str = "audio", layout: Vocod
     fs, period = layout.sample_rate, layout.frame_period_ms
     if len(x) < fs * period / 1000 * 2:
         raise SeqlabError(f"{source}: {len(x)} samples are too short for the vocoder (at least two frames)")
-    try:
-        f0, t = pyworld.harvest(x, fs, f0_floor=layout.f0_floor, f0_ceil=layout.f0_ceil, frame_period=period)
-        sp = pyworld.cheaptrick(x, f0, t, fs, f0_floor=layout.f0_floor)
-        ap = pyworld.d4c(x, f0, t, fs)
-    except Exception as e:  # WORLD's C++ raises its own errors on input it cannot take
-        raise SeqlabError(f"{source}: the vocoder could not analyse it ({type(e).__name__}: {e})") from None
+    total = int(1000.0 * len(x) / fs / period) + 1  # WORLD's frame count for the whole signal
+    per_chunk = max(1, round(ANALYSIS_CHUNK_S * 1000 / period))
+    context = round(ANALYSIS_CONTEXT_S * 1000 / period)
+    parts = []
+    for first in range(0, total, per_chunk):
+        last = min(first + per_chunk, total)  # frames first .. last - 1 from this chunk
+        start = max(0, first - context) if total > per_chunk else 0
+        begin = round(start * period / 1000 * fs)  # the sample of frame `start`
+        end = len(x) if last + context >= total else round((last + context) * period / 1000 * fs)
+        f0, sp, ap = world_analysis(np.ascontiguousarray(x[begin:end]), layout, source)
+        # the chunk's frames first .. last - 1; a chunk's start rounded to a sample can leave it a frame short at the
+        # end of the signal: that frame repeats the one before
+        kept = [a[first - start : last - start] for a in (f0, sp, ap)]
+        if len(kept[0]) < last - first:
+            short = last - first - len(kept[0])
+            kept = [np.pad(a, [(0, short)] + [(0, 0)] * (a.ndim - 1), mode="edge") for a in kept]
+        parts.append(kept)
+        if progress is not None:
+            progress(min(last * period / 1000, len(x) / fs), len(x) / fs)
+    f0 = np.concatenate([p[0] for p in parts])
     voiced = f0 > 0
     if not voiced.any():
         raise SeqlabError(
             f"{source}: no voiced frame ({len(f0)} frames of {period:g} ms; silence or noise): "
             "the vocoder representation models speech; use --audio-encoding mu_law for other sound"
         )
-    envelope = pyworld.code_spectral_envelope(sp, fs, layout.envelope)
-    aperiodicity = pyworld.code_aperiodicity(ap, fs)
+    envelope = np.concatenate([pyworld.code_spectral_envelope(p[1], fs, layout.envelope) for p in parts])
+    aperiodicity = np.concatenate([pyworld.code_aperiodicity(p[2], fs) for p in parts])
     frames = np.column_stack([voiced.astype(np.float64), interpolated_log_f0(f0), envelope, aperiodicity])
     if not np.isfinite(frames).all():
         bad = int(np.flatnonzero(~np.isfinite(frames).all(axis=1))[0])
         at = bad * period / 1000
         raise SeqlabError(f"{source}: the vocoder could not analyse it (non-finite features at {at:.3f} s)")
     return frames
+
+
+def world_analysis(x: np.ndarray, layout: VocoderLayout, source: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WORLD's f0 (Harvest), spectral envelope (CheapTrick) and aperiodicity (D4C) of ``x`` at the layout's rate."""
+    fs, period = layout.sample_rate, layout.frame_period_ms
+    try:
+        f0, t = pyworld.harvest(x, fs, f0_floor=layout.f0_floor, f0_ceil=layout.f0_ceil, frame_period=period)
+        sp = pyworld.cheaptrick(x, f0, t, fs, f0_floor=layout.f0_floor)
+        ap = pyworld.d4c(x, f0, t, fs)
+    except Exception as e:  # WORLD's C++ raises its own errors on input it cannot take
+        raise SeqlabError(f"{source}: the vocoder could not analyse it ({type(e).__name__}: {e})") from None
+    return f0, sp, ap
 
 
 def interpolated_log_f0(f0: np.ndarray) -> np.ndarray:
