@@ -180,7 +180,7 @@ class BacktestOutcome(Mapping):
     record: dict
     models: list[ModelResult]
 
-    def __getitem__(self, key: str):
+    def __getitem__(self, key: str) -> object:
         return self.record[key]
 
     def __iter__(self) -> Iterator[str]:
