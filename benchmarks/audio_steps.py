@@ -178,10 +178,13 @@ def cmd_report(args) -> None:
             + " |"
         )
     if args.plot:
-        plot(groups, Path(args.plot))
+        plain = [r for r in known_scores().values() if r["sampler"] == "plain" and r["missed"]]
+        plot(groups, [r for r in plain if r["seed"] in seed_list(args.seeds)], Path(args.plot))
 
 
-def plot(groups: dict, path: Path) -> None:
+def plot(groups: dict, plain_missed: list, path: Path) -> None:
+    """One panel per metric: a dot per sample of ``groups`` ((steps, training) -> rows), and a red cross for each
+    sample of the plain sampler (no watchdog) that missed a target."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,13 +208,22 @@ def plot(groups: dict, path: Path) -> None:
             x = steps * np.exp(rng.uniform(-0.08, 0.08, len(values)))
             colours = ["tab:red" if r["missed"] else f"C{train_seed}" for r in group]
             ax.scatter(x, values, s=10, c=colours, alpha=0.7)
+        for r in plain_missed:
+            v = r["generated"][key]
+            v = np.nan if v is None else (v / r["data"][key] if relative else v)
+            ax.scatter([r["steps"]], [v], marker="x", s=40, c="tab:red")
         for bound in (lo, hi):
             if bound is not None:
                 ax.axhline(bound, color="k", lw=0.8, ls="--")
         ax.set_xscale("log")
+        ax.set_xticks([2000, 5000, 10000, 20000], ["2k", "5k", "10k", "20k"])
+        ax.minorticks_off()
         ax.set_xlabel("training steps")
         ax.set_title(label, fontsize=10)
-    fig.suptitle("default speech model: each dot one 10 s sample (colour: training seed; red: a target missed)")
+    fig.suptitle(
+        "default speech model: each dot a 10 s sample with the watchdog (colour: training seed); "
+        "red x: a sample without it that missed a target"
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     print(f"wrote {path}")
