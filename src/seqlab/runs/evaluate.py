@@ -15,12 +15,12 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import TextPart
 from seqlab.data.token_store import open_store
 from seqlab.errors import OptionError, SeqlabError, Unsupported
-from seqlab.metrics import likelihood_scores
+from seqlab.metrics import LN2, likelihood_scores
 from seqlab.runs import checkpoints, run_data
 from seqlab.runs.family import OneGoFamily
 from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
 from seqlab.runs.train import FAMILIES  # every family registered
-from seqlab.training import SCORE_LIMIT, score_held_out
+from seqlab.training import SCORE_BLOCKS, SCORE_LIMIT, score_held_out
 from seqlab.voice import HOP_S, mean_mel_cepstrum, voice_metrics
 
 
@@ -89,6 +89,12 @@ def evaluate(spec: EvaluateSpec) -> EvaluateResult:
         raise SeqlabError(f"{source}: nothing to score")
     limit = None if spec.score_all else SCORE_LIMIT
     scores = score_held_out(model, x, elements, model.head.discrete, limit)  # in chunks, the state carried
+    if "sampled_of" in scores:  # said where every interface prints the source
+        error = scores["nll_standard_error"]
+        source += (
+            f"; a sample: {SCORE_BLOCKS} blocks spread over its {scores['sampled_of']:,} {elements}, NLL standard "
+            f"error {error:.4f} nats ({error / LN2:.4f} bits)"
+        )
     if spec.unknown == "map" and text:
         scores["unknown_tokens"] = _count(x, model.vocabulary.unknown_id)
     return EvaluateResult(source, elements, scores, model.head.discrete)
