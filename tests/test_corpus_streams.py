@@ -121,3 +121,20 @@ def test_fit_takes_the_parts_and_maps_held_out_characters_it_never_saw(tmp_path)
     assert "x" not in model.vocabulary.index
     model.fit(dataset.train, dataset.valid, steps=2, batch_size=2, window=8, eval_every=1, progress=False)
     assert math.isfinite(model.training_result.best_valid_nll)
+
+
+def test_evaluate_samples_a_long_text_and_says_so_and_scores_all_when_asked(corpus, tmp_path, monkeypatch):
+    from seqlab import io
+    from seqlab.runs import evaluate
+
+    dataset = load_dataset(DataSpec(str(corpus)))
+    model = NGram(order=2).fit(dataset.train)
+    io.save(model, tmp_path / "model")
+    monkeypatch.setattr(evaluate, "SCORE_LIMIT", 2000)
+    sampled = evaluate.evaluate(evaluate.EvaluateSpec(tmp_path / "model", {"source": "shakespeare"}, "map"))
+    assert "a sample: 50 blocks" in sampled.source and sampled.scores["tokens"] == 2000
+    whole = evaluate.evaluate(evaluate.EvaluateSpec(tmp_path / "model", {"source": "shakespeare"}, "map", True))
+    text = load_dataset(DataSpec("shakespeare"))
+    ids = model.encode(str(text.train) + str(text.valid), unknown="map")
+    assert whole.scores["tokens"] == len(ids) and "sample" not in whole.source
+    assert math.isclose(whole.scores["nll_nats"], likelihood_scores(model.log_prob(ids))["nll_nats"], abs_tol=1e-9)
