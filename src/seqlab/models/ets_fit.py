@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import minimize
+from scipy.optimize import fmin_l_bfgs_b
 
 from seqlab.errors import SeqlabError
 from seqlab.models import ets_kernel
@@ -198,22 +198,19 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
             level, slope, season = level * season[0], slope * season[0], season / season[0]
     layout = Layout(form, m)
 
-    def run(start: np.ndarray):
-        return minimize(
-            negative_loglik,
-            start,
-            args=(layout, z),
-            method="L-BFGS-B",
-            jac=True,
-            bounds=layout.bounds(),
-            options={"maxiter": maxiter},
-        )
+    bounds = layout.bounds()
 
-    result = min(
+    def run(start: np.ndarray) -> tuple[float, np.ndarray, bool, str]:
+        # scipy.optimize.minimize's L-BFGS-B with its defaults, without its dispatch: about 0.1 ms of 0.3 per call
+        # (15 forms x 3 starts per series)
+        x, value, info = fmin_l_bfgs_b(negative_loglik, start, args=(layout, z), bounds=bounds, maxiter=maxiter)
+        return value, x, info["warnflag"] == 0, info["task"]
+
+    value, x, converged, message = min(
         (run(layout.pack(*smoothing, level, slope, season)) for smoothing in start_smoothing(form, m)),
-        key=lambda r: r.fun,
+        key=lambda r: r[0],
     )
-    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(result.x)
+    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(x)
     season = np.asarray(season)
     if form.season == "A":
         shift = season.mean()
@@ -234,14 +231,14 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
         season=season,
         sigma=1.0,
     )
-    if result.fun >= INVALID:
+    if value >= INVALID:
         return params, -math.inf, False, "no valid parameters: a multiplicative part met a zero or negative mean"
     mu, _ = run_filter(form, params, y)
     eps = relative_errors(form, mu, y)
     floor = math.sqrt(MSE_FLOOR) * (scale if form.error == "A" else 1.0)
     params.sigma = max(float(np.sqrt(np.mean(eps**2))), floor)  # the maximum of the likelihood in sigma
     loglik = float(log_densities(form, mu, y, params.sigma).sum())  # = concentrated_loglik above the floor
-    return params, loglik, bool(result.success), str(result.message)
+    return params, loglik, bool(converged), str(message)
 
 
 # -- the automatic choice ------------------------------------------------------------------------------------------
