@@ -69,22 +69,17 @@ def test_count_next_counts_and_infinigram_equal_a_scan(monkeypatch, block):
         np.testing.assert_allclose(p, counts / counts.sum(), rtol=1e-15)
 
 
-def test_the_plays_score_as_the_in_memory_model_did():
-    """Against the model before issue 31 (its distribution: Python lists over the prefix-doubling array), on
-    a 100,000-character slice of the plays' training part and 400 held-out characters: a fast test; the whole
-    plays are checked in docs/scale.md."""
-    plays = load_dataset(DataSpec("shakespeare"))
-    train = np.asarray(plays.train.ids[:100_000]).astype(np.int64)
-    model = InfiniGram(vocabulary=plays.store.vocabulary).fit(torch.from_numpy(train))
+def reference_log_probs(train: np.ndarray, valid: np.ndarray, V: int) -> np.ndarray:
+    """The model before issue 31: Python lists over the prefix-doubling array, every suffix length narrowed."""
+    import bisect
+
     rev = train[::-1].copy()
     rsa = suffix_array(rev)
     follower = np.where(rsa > 0, rev[np.maximum(rsa - 1, 0)], -1)
-    unigram = np.bincount(train, minlength=model.V).astype(float)
-    rev_list, rsa_list, n, V = rev.tolist(), rsa.tolist(), len(rev), model.V
+    unigram = np.bincount(train, minlength=V).astype(float)
+    rev_list, rsa_list, n = rev.tolist(), rsa.tolist(), len(rev)
 
-    def reference(history: np.ndarray) -> np.ndarray:
-        import bisect
-
+    def distribution(history: np.ndarray) -> np.ndarray:
         p, counts, lo, hi, L, previous = np.full(V, 1.0 / V), unigram, 0, n, 0, -1.0
         while True:
             total = counts.sum()
@@ -110,8 +105,30 @@ def test_the_plays_score_as_the_in_memory_model_did():
             nxt = follower[lo:hi]
             counts = np.bincount(nxt[nxt >= 0], minlength=V).astype(float)
 
+    return np.log([distribution(valid[:t])[valid[t]] for t in range(len(valid))])
+
+
+def test_the_plays_score_as_the_in_memory_model_did():
+    """Against the model before issue 31 on a 100,000-character slice of the plays' training part and 400
+    held-out characters: a fast test; the whole plays are checked in docs/scale.md."""
+    plays = load_dataset(DataSpec("shakespeare"))
+    train = np.asarray(plays.train.ids[:100_000]).astype(np.int64)
+    model = InfiniGram(vocabulary=plays.store.vocabulary).fit(torch.from_numpy(train))
     valid = np.asarray(plays.valid.ids[:400]).astype(np.int64)
-    want = np.log([reference(valid[:t])[valid[t]] for t in range(len(valid))])
+    want = reference_log_probs(train, valid, model.V)
+    np.testing.assert_allclose(model.log_prob(torch.from_numpy(valid)).numpy(), want, rtol=0, atol=1e-9)
+
+
+def test_long_repeated_matches_score_as_the_in_memory_model_did(monkeypatch):
+    """Copies of a text (a duplicated document): matches hundreds of symbols long, skipped in steps of a few
+    symbols (EXTEND_STEP 7) by the index, every suffix length narrowed by the reference."""
+    monkeypatch.setattr(infinigram, "EXTEND_STEP", 7)
+    rng = np.random.default_rng(0)
+    block = rng.integers(0, 5, size=300)
+    train = np.concatenate([block, rng.integers(0, 5, size=50), block, block[:200], rng.integers(0, 5, size=30)])
+    valid = np.concatenate([block[100:], rng.integers(0, 5, size=20)])
+    model = InfiniGram(vocabulary=Vocabulary(list("abcde"))).fit(torch.from_numpy(train))
+    want = reference_log_probs(train, valid, model.V)
     np.testing.assert_allclose(model.log_prob(torch.from_numpy(valid)).numpy(), want, rtol=0, atol=1e-9)
 
 

@@ -53,6 +53,8 @@ from seqlab.errors import SeqlabError
 
 INDEX_FORMAT = 1
 INDEX_CHUNK = 1 << 22  # entries per numpy pass when the table is built: bounds that pass's memory
+EXTEND_BELOW = 64  # occurrences few enough to compare with the history directly (SuffixIndex.extension)
+EXTEND_STEP = 256  # symbols compared at once
 
 
 def suffix_array(x: np.ndarray) -> np.ndarray:
@@ -164,6 +166,21 @@ class SuffixIndex:
             return self._partial(lo, hi).astype(np.float64)
         counts = self.occ[last] - self.occ[first] + self._partial(lo, first * b) + self._partial(last * b, hi)
         return counts.astype(np.float64)
+
+    def extension(self, lo: int, hi: int, depth: int, backwards: np.ndarray, most: int) -> int:
+        """How many more symbols (at most ``most``) every suffix in [lo, hi) shares with ``backwards[depth:]``:
+        over those lengths the range, and so the counts, stay the same."""
+        starts = np.asarray(self.sa[lo:hi], dtype=np.int64) + depth
+        k = 0
+        while k < most:
+            step = min(EXTEND_STEP, most - k)
+            columns = starts[:, None] + (k + np.arange(step))
+            symbols = np.where(columns < self.n, self.rev[np.minimum(columns, self.n - 1)], -1)
+            differ = np.flatnonzero((symbols != backwards[depth + k : depth + k + step]).any(axis=0))
+            if len(differ):
+                return k + int(differ[0])
+            k += step
+        return most
 
     def find(self, pattern) -> tuple[int, int]:
         """The range of suffixes of the reversed text that begin with ``pattern`` reversed: its occurrences."""
@@ -302,12 +319,17 @@ class InfiniGram(SequenceModel):
         return best[0] / best[0].sum(), best[1]
 
     def distribution(self, history: np.ndarray) -> np.ndarray:
-        """P(. | history) over the vocabulary, (V,): the Witten-Bell interpolation of the module docstring."""
+        """P(. | history) over the vocabulary, (V,): the Witten-Bell interpolation of the module docstring.
+
+        With ``merge_identical``, a suffix whose few occurrences all go on matching the history adds nothing
+        until one stops: those suffix lengths are skipped in one comparison (``SuffixIndex.extension``), so a
+        long repeated match (a duplicated document) costs one step, not one per symbol."""
         self.check_fitted()
         index, V = self.index, self.V
         p = np.full(V, 1.0 / V)
         counts = index.unigram
         limit = len(history) if self.max_length is None else min(self.max_length, len(history))
+        backwards = np.asarray(history, dtype=np.int64)[::-1]
         lo, hi, L, previous_total = 0, index.n, 0, -1.0
         while True:
             total = counts.sum()
@@ -317,7 +339,11 @@ class InfiniGram(SequenceModel):
             previous_total = total
             if L == limit:
                 return p
-            lo, hi = index.narrow(lo, hi, L, int(history[len(history) - 1 - L]))
+            if self.merge_identical and L > 0 and hi - lo <= EXTEND_BELOW:
+                L += index.extension(lo, hi, L, backwards, limit - L)  # the same occurrences, the same counts
+                if L == limit:
+                    return p
+            lo, hi = index.narrow(lo, hi, L, int(backwards[L]))
             L += 1
             if lo >= hi:  # s_L never occurs: nothing longer does either
                 return p
