@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 import numpy as np
@@ -29,7 +29,7 @@ from seqlab.models.linear_ar import LinearAR
 from seqlab.models.markov import MarkovChain
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.ngram import NGram
-from seqlab.models.pool import PRIOR, Pool, SeriesContender, check_prior, member_view
+from seqlab.models.pool import PRIOR, FitRecord, Pool, SeriesContender, check_prior, member_view
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
 from seqlab.training import Callback, TrainerConfig
@@ -146,25 +146,6 @@ class SeriesOptions:
     seed: int = 0
     pool_members: tuple[str, ...] = ("random_walk", "linear_ar", "garch-t", "egarch-t", "gru")
     pool_prior: float = PRIOR  # the pool's Dirichlet prior on its weights
-
-
-@dataclass(frozen=True)
-class FitRecord:
-    """What a series contender's fit reports besides the fitted model. This base: a fit in closed form or by
-    maximum likelihood with nothing more to say (the random walk, a pool's member in a panel)."""
-
-    detail: ClassVar[str | None] = None  # the backtest row's key that lists every fit's record, if any
-
-    def as_json(self) -> dict:
-        return asdict(self)
-
-    def label(self, name: str) -> str:
-        """The contender's name in a table (a linear AR adds its order)."""
-        return name
-
-    def summary(self) -> str:
-        """What the one-line report adds after the scores (a trained model: passes; a pool: its weights)."""
-        return ""
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,8 @@ the others see the values); ``step``'s params are the members' head parameters c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -75,6 +75,25 @@ MAX_MEMBERS = 1024
 MEMBER_PREFIX = "member"  # member i's tensors are saved as memberI.NAME
 
 
+@dataclass(frozen=True)
+class FitRecord:
+    """What a series contender's fit reports besides the fitted model. This base: a fit in closed form or by
+    maximum likelihood with nothing more to say (the random walk, a pool's member in a panel)."""
+
+    detail: ClassVar[str | None] = None  # the backtest row's key that lists every fit's record, if any
+
+    def as_json(self) -> dict:
+        return asdict(self)
+
+    def label(self, name: str) -> str:
+        """The contender's name in a table (a linear AR adds its order)."""
+        return name
+
+    def summary(self) -> str:
+        """What the one-line report adds after the scores (a trained model: passes; a pool: its weights)."""
+        return ""
+
+
 @dataclass
 class SeriesContender:
     """A model of a series built by name, with the fit that suits it: ``fit(data, callbacks) -> record`` on the
@@ -83,7 +102,7 @@ class SeriesContender:
 
     name: str
     model: SequenceModel
-    fit: Callable[[torch.Tensor, Sequence[Callback]], dict]
+    fit: Callable[[torch.Tensor, Sequence[Callback]], FitRecord]
     reads_covariates: bool = False
     trains: bool = False
 
@@ -474,7 +493,7 @@ class Pool(SequenceModel):
     def conformance_cases(cls) -> list[ConformanceCase]:
         def make(name: str, part: np.ndarray) -> SeriesContender:
             model = {"random_walk": RandomWalk(), "ar": LinearAR(order=1), "garch": GARCH(GARCHConfig())}[name]
-            return SeriesContender(name, model, lambda y, callbacks: model.fit(y.numpy()) and {})
+            return SeriesContender(name, model, lambda y, callbacks: model.fit(y.numpy()) and FitRecord())
 
         return [
             ConformanceCase("random_walk, ar, garch", "series", lambda y: cls(["random_walk", "ar", "garch"], make)),

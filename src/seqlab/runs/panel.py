@@ -32,11 +32,10 @@ from seqlab.base import SequenceModel
 from seqlab.data.panel import Panel, load_panel
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.models.ets import ETS, ETSConfig
-from seqlab.models.families import FitRecord
 from seqlab.models.global_ar import GlobalAR, GlobalARConfig, ensemble_paths
 from seqlab.models.global_ar import point_forecast as global_point_forecast
 from seqlab.models.linear_ar import LinearAR
-from seqlab.models.pool import Pool, SeriesContender
+from seqlab.models.pool import FitRecord, Pool, SeriesContender
 from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.report import Column, csv_text, markdown_table, write_text
 
