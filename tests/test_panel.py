@@ -172,3 +172,18 @@ def test_the_command_writes_tables_and_refuses_per_series_options(tmp_path, caps
     assert_one_line_error(code, err, "--series is not an option of --holdout")
     code, _, err = run_cli([*base, "--models", "garch"], capsys)
     assert_one_line_error(code, err, "--models: unknown garch on a panel")
+    per_series = [a for a in base if a != "--holdout"]
+    code, _, err = run_cli([*per_series, "--season", "4", "--global-seeds", "2"], capsys)
+    assert_one_line_error(code, err, "--season, --global-seeds: options of --holdout only")
+
+
+def test_global_seeds_reach_the_panel_from_the_command_line(tmp_path, capsys):
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(40, i) for i in range(2)})
+    base = ["backtest", "--data", str(tmp_path / "panel.csv"), "--id-column", "unique_id", "--holdout", "--no-progress"]
+    base += ["--models", "global-gru", "--steps", "3", "--horizon", "4", "--jobs", "1", "--json"]
+    crps = []
+    for seeds in ("1", "2"):
+        code, stdout, err = run_cli([*base, "--global-seeds", seeds], capsys)
+        assert code == 0, err
+        crps.append([m["scaled_crps"] for m in json.loads(stdout)["models"]])
+    assert crps[0] != crps[1]  # the mixture of two networks is another forecast than the first network alone

@@ -170,6 +170,9 @@ def cmd_forecast(args) -> int:
 def cmd_backtest(args) -> int:
     if args.holdout:
         return panel_backtest(args)
+    if panel_only := [o for o in ("season", "jobs", "cluster", "global_seeds") if getattr(args, o) is not None]:
+        listed = ", ".join(f"{{{i + 1}}}" for i in range(len(panel_only)))
+        raise OptionError(listed + ": options of {0} only", "holdout", *panel_only)
     data = DataSpec(args.data, **given(args, DATA_OPTIONS))
     spec = pick(args, backtest.BacktestSpec, data=data, progress=not args.no_progress)
     result = backtest.run_backtest(spec, (lambda m: print(m, file=sys.stderr)) if args.json else say)
@@ -191,6 +194,7 @@ def panel_backtest(args) -> int:
         seed=args.seed,
         jobs=args.jobs or os.cpu_count() or 1,
         cluster=args.cluster,
+        global_seeds=args.global_seeds or 1,
         steps=args.steps,
         out=args.out,
         progress=not args.no_progress,

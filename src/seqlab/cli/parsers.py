@@ -184,6 +184,11 @@ def add_backtest_parser(sub) -> None:
         help="run on Dask instead: a scheduler's address (tcp://host:8786) or local:N (N worker processes here); "
         "pip install 'seqlab[cluster]'",
     )
+    p.add_argument(
+        "--global-seeds",
+        type=positive_int,
+        help="global models: this many networks (seeds --seed, --seed + 1, ...) forecast as their mixture (1)",
+    )
 
 
 def add_info_parser(sub) -> None:
