@@ -294,7 +294,7 @@ WATCH_WINDOW_S = 1.0  # the span the voicing is judged over
 MIN_VOICED_SHARE = 0.1  # ... fewer voiced draws in it: left speech
 STILL_WINDOW_S = 0.2  # the movement of the predicted envelope, averaged over this span
 STILL_SHARE = 0.1  # ... under this share of its median so far
-STILL_FOR_S = 0.3  # ... for this long beyond the window: a drone
+STILL_FOR_S = 1.0  # ... for this long beyond the window: a drone (a held vowel recovers within 0.9 s)
 
 
 class Watchdog:
