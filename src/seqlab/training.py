@@ -59,6 +59,9 @@ class TrainerConfig:
     clip: float = 1.0  # max global gradient norm
     eval_every: int = 250  # steps between validations
     eval_chars: int = 30_000  # validation elements scored at each periodic validation
+    # the score after training (score_held_out): a held-out part up to this long is scored whole, a longer one on
+    # evenly spread blocks with a standard error; None scores all of it
+    score_limit: int | None = 250_000
     patience: int = 0  # stop after this many validations without improvement (0: never)
     seed: int = 0
     progress: bool = True  # whether the caller shows progress (a callback of its own); the Trainer never prints
@@ -73,7 +76,7 @@ class TrainerConfig:
             if value is not None and not isinstance(value, int) and not math.isfinite(value):
                 raise OptionError(f"{{0}} must be a finite number, got {value}", name)
         positive = ["batch_size", "window", "lr", "eval_every", "eval_chars"]
-        positive += [n for n in ("steps", "time_budget") if getattr(self, n) is not None]
+        positive += [n for n in ("steps", "time_budget", "score_limit") if getattr(self, n) is not None]
         for name in positive:
             if getattr(self, name) <= 0:
                 raise OptionError(f"{{0}} must be positive, got {getattr(self, name)}", name)
@@ -264,7 +267,7 @@ SMALL_IDS = (torch.uint8, torch.uint16)
 # ``score_held_out`` scores ``SCORE_BLOCKS`` blocks spread evenly over the held-out part (each after
 # ``SCORE_WARMUP`` unscored elements that set up the model's state) and reports their mean with its standard
 # error; ``limit=None`` scores everything.
-SCORE_LIMIT = 250_000  # above the bundled plays' held-out play (122,356): that one is scored whole
+SCORE_LIMIT = TrainerConfig.score_limit  # above the bundled plays' held-out play (122,356): scored whole
 SCORE_BLOCKS = 50
 SCORE_WARMUP = 512
 SCORE_CHUNK = 1 << 18  # elements per pass (a multiple of every model's own log_prob chunk)
