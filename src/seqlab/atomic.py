@@ -33,9 +33,10 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
@@ -376,3 +377,22 @@ def read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise SeqlabError(f"{path}: unexpected content (a JSON {type(data).__name__}, expected an object)")
     return data
+
+
+def write_array(path: Path, chunks: Iterable[np.ndarray]) -> int:
+    """Write the arrays' bytes one after another into ``path`` atomically (``.NAME.tmp-PID``, synced, renamed);
+    the number of elements written. A failure (a full disk) removes the temporary file and raises ``OSError``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    n = 0
+    try:
+        with open(tmp, "wb") as f:
+            for chunk in chunks:
+                f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+                n += len(chunk)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return n

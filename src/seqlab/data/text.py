@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from seqlab.atomic import write_array
 from seqlab.errors import OptionError, SeqlabError
 
 UNKNOWN = "\ufffd"  # the Unicode replacement character: the explicit unknown symbol
@@ -214,8 +215,6 @@ class TextPart:
 
     def _translated(self, table: np.ndarray, dtype: np.dtype) -> np.ndarray:
         """The part translated through ``table`` into a file of the store's folder (written once, atomically)."""
-        from seqlab.data.token_store import write_array  # imported here: token_store imports this module
-
         key = hashlib.sha256(table.tobytes() + str(dtype).encode()).hexdigest()[:16]
         path = self.cache / f"translated-{key}-{self.start}-{len(self.ids)}.bin"
         if not path.exists():

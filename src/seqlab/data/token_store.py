@@ -34,13 +34,13 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from seqlab.atomic import fsync_dir, is_complete, mark_complete, read_json, recover, write_json
+from seqlab.atomic import fsync_dir, is_complete, mark_complete, read_json, recover, write_array, write_json
 from seqlab.data.bundled_data import resolve
 from seqlab.data.files import BOM
 from seqlab.data.text import UNKNOWN, TextPart, Vocabulary, id_dtype
@@ -387,22 +387,3 @@ def _encode(path: Path, codec: str, digest: str, directory: Path) -> None:
         f.write(json.dumps(meta) + "\n")
         f.flush()
         os.fsync(f.fileno())
-
-
-def write_array(path: Path, chunks: Iterable[np.ndarray]) -> int:
-    """Write the arrays' bytes one after another into ``path`` atomically (``.NAME.tmp-PID``, synced, renamed);
-    the number of elements written. A failure (a full disk) removes the temporary file and raises ``OSError``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    n = 0
-    try:
-        with open(tmp, "wb") as f:
-            for chunk in chunks:
-                f.write(memoryview(np.ascontiguousarray(chunk)).cast("B"))
-                n += len(chunk)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-    return n

@@ -45,9 +45,10 @@ import numpy as np
 import pydivsufsort
 import torch
 
+from seqlab.atomic import write_array
 from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.text import TextPart, Vocabulary, encode_symbols, release
-from seqlab.data.token_store import build_once, cache_root, write_array
+from seqlab.data.token_store import build_once, cache_root
 from seqlab.distributions import Categorical
 from seqlab.errors import SeqlabError
 
