@@ -19,6 +19,13 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def a_cache_of_the_tests_own(tmp_path_factory):
+    """Token stores and suffix-array indexes the tests derive go to a folder of this run (the commands they start
+    inherit it), never into the user's ~/.cache/seqlab."""
+    os.environ["SEQLAB_CACHE_DIR"] = str(tmp_path_factory.mktemp("seqlab-cache"))
+
+
 @pytest.fixture(autouse=True)
 def an_idle_cpu(monkeypatch):
     """The machine's load is no input of a test: on busy cores (other jobs, a parallel build) a training with torch

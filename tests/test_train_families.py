@@ -229,6 +229,34 @@ def test_the_train_spec_types_its_result(text, tmp_path):
 
 
 @pytest.mark.parametrize(
+    "family, model, trainer",
+    [("ngram", {"order": 3}, {}), ("neural_ar", {"context": 4, "hidden_size": 8}, {"steps": 2, "progress": False})],
+)
+def test_a_long_held_out_part_is_scored_on_spread_blocks_unless_every_element_is_asked_for(
+    family, model, trainer, text, tmp_path
+):
+    """Above ``score_limit`` the final score is a sample with its standard error; ``None`` (--score-all) scores all."""
+    runs = {}
+    for limit in (200, None):
+        spec = train.TrainSpec(DataSpec(str(text)), model, trainer | {"score_limit": limit}, tmp_path / str(limit))
+        spec.family = family
+        runs[limit] = train.train(spec, say=lambda *_: None).final
+    n_valid = len(load_dataset(DataSpec(str(text))).valid)
+    assert runs[200]["valid_sampled_of"] == n_valid > 200 and runs[200]["valid_nll_standard_error"] > 0
+    assert runs[200]["valid_tokens"] <= 200 < runs[None]["valid_tokens"] == n_valid
+    assert "valid_sampled_of" not in runs[None]
+
+
+def test_train_says_when_its_final_score_is_a_sample(text, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(train, "SCORE_LIMIT", 200)
+    argv = ["train", "--data", str(text), "--model", "ngram", "--order", "2", "--no-progress"]
+    code, stdout, err = cli([*argv, "--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and "(a sample of the held-out part: 50 blocks" in stdout, err
+    code, stdout, err = cli([*argv, "--out", str(tmp_path / "b"), "--score-all"], capsys)
+    assert code == 0 and "a sample" not in stdout, err
+
+
+@pytest.mark.parametrize(
     "family, options",
     [
         ("neural_ar", ["--context", "4", "--audio-encoding", "mu_law"]),

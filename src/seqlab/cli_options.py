@@ -11,6 +11,7 @@ import math
 from seqlab.data.series import FEATURES, FILL_POLICIES
 from seqlab.data.spec import AUDIO_ENCODINGS, AUDIO_FIELDS, RECORDED_FIELDS, TEXT_FIELDS, DataSpec
 from seqlab.experiments.common import config_settings
+from seqlab.training import SCORE_BLOCKS, SCORE_LIMIT
 
 
 def number(convert, ok, expected: str):
@@ -120,6 +121,10 @@ def element_type(sample, meta, annotation: str = ""):
 
 
 # One option per DataSpec field but ``source`` (which is --data): its argparse type or choices and its help.
+SCORE_ALL_HELP = (
+    f"score every held-out element (default: a part longer than {SCORE_LIMIT:,} is scored on {SCORE_BLOCKS} spread "
+    "blocks, with the NLL's standard error)"
+)
 DATA_OPTION_HELP = {
     "valid_fraction": (fraction, "held-out share (text 0.1, series 0.2, audio 0.1)"),
     "column": (str, "CSV: value column(s), comma-separated for several series (Close)"),

@@ -81,7 +81,7 @@ def cmd_evaluate(args) -> int:
     if args.voice:
         return print_voice(args)
     data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
-    result = evaluate.evaluate(evaluate.EvaluateSpec(Path(args.dir), data, args.unknown))
+    result = evaluate.evaluate(evaluate.EvaluateSpec(Path(args.dir), data, args.unknown, args.score_all))
     scores = result.scores
     if args.json:
         print(json.dumps({"data": result.source, **scores}))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from seqlab.cli.train import DEFAULT_OUT, add_train_parser
 from seqlab.cli_options import (
+    SCORE_ALL_HELP,
     Parser,
     add_config_options,
     add_data_options,
@@ -77,6 +78,7 @@ def add_evaluate_parser(sub) -> None:
     e.add_argument("--data", type=path_name, help=TEXT_DATA_HELP)
     e.add_argument("--unknown", choices=["error", "map"], default="error", help="characters not in the vocabulary")
     add_json(e, "print JSON")
+    e.add_argument("--score-all", action="store_true", help=SCORE_ALL_HELP)
     g = e.add_argument_group("voice (audio models)")
     g.add_argument("--voice", action="store_true", help="generate audio and measure its voice beside the data's")
     g.add_argument("--seconds", type=positive_float, default=10.0, help="seconds to generate for --voice (10)")

@@ -11,6 +11,7 @@ from pathlib import Path
 from seqlab.cli.cell_help import FORGET_INIT_HELP
 from seqlab.cli_options import (
     DATA_OPTIONS,
+    SCORE_ALL_HELP,
     add_data_options,
     add_no_progress,
     add_seed,
@@ -37,7 +38,7 @@ from seqlab.recurrent import CELLS
 from seqlab.runs import train
 from seqlab.runs.family import FAMILIES
 from seqlab.runs.run_directory import LAST_DIR
-from seqlab.training import TrainerConfig
+from seqlab.training import SCORE_BLOCKS, TrainerConfig
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
 MODEL = LatentARConfig()
@@ -126,6 +127,7 @@ def add_train_parser(sub, pool_prior_help: str) -> None:
     g.add_argument("--patience", type=non_negative_int, help="early stopping after N validations without gain")
     add_seed(g, None, "random seed (0)")
     t.add_argument("--sample-length", type=non_negative_int, default=300, help="sample printed at the end (300)")
+    t.add_argument("--score-all", action="store_true", help=SCORE_ALL_HELP)
     add_no_progress(t, "no progress bar")
 
 
@@ -150,6 +152,8 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
     model = {MODEL_OPTIONS[k]: v for k, v in given(args, MODEL_OPTIONS).items()} | ({"cell": cell} if cell else {})
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig) if hasattr(args, f.name)]
     trainer = given(args, trainer_fields) | {"progress": not args.no_progress}
+    if args.score_all:
+        trainer["score_limit"] = None
     options = given(args, DATA_OPTIONS)
     data = DataSpec(args.data or train.DEFAULT_DATA, **options) if args.data or options else None
     out = Path(args.out) if args.out else None
@@ -197,3 +201,9 @@ def print_scores(run: train.TrainResult, final: dict | None, say: Callable[[str]
         value = final[f"valid_{names['bits' if discrete else 'nll']}"]
         unit = f"bits/{unit}" if discrete else f"nats/{unit} (a density: lower is better, can be negative)"
         say(f"seqlab: held-out {final['valid_' + names['count']]:,} {run.dataset.elements}: {value:.4f} {unit}")
+    if final is not None and "valid_sampled_of" in final:
+        error, total = final["valid_nll_standard_error"], final["valid_sampled_of"]
+        say(
+            f"seqlab: (a sample of the held-out part: {SCORE_BLOCKS} blocks spread over its {total:,} "
+            f"{run.dataset.elements}, NLL standard error {error:.4f} nats; --score-all scores every one)"
+        )

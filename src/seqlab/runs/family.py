@@ -32,10 +32,11 @@ from seqlab.metrics import likelihood_scores
 from seqlab.models.pool import member_view
 from seqlab.runs.run_directory import RunDirectory
 from seqlab.runs.train_spec import TrainSpec
-from seqlab.training import TrainingResult
+from seqlab.training import SCORE_LIMIT, TrainingResult, score_held_out
 
 FAMILIES: dict[str, Family] = {}  # --model name -> the family, in the order the modules define them
-TRAINER_SETTINGS_ALLOWED = ("seed", "progress")  # what a family fitted in one go takes of the trainer's settings
+# what a family fitted in one go takes of the trainer's settings
+TRAINER_SETTINGS_ALLOWED = ("seed", "progress", "score_limit")
 
 
 @dataclass
@@ -44,6 +45,7 @@ class FitContext:
     progress: bool = True  # progress bars
     resume: bool = False  # continue the checkpoint in the run folder
     main: bool = True  # under torchrun: the process that writes and prints
+    score_limit: int | None = SCORE_LIMIT  # the held-out elements scored whole (beyond: sampled blocks; None: all)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Fitted:
     model: SequenceModel  # the model saved in the run folder (the neural families: the best checkpoint)
     training: TrainingResult | None = None  # the Trainer's record; None for a family fitted in one go
     record: dict = field(default_factory=dict)  # a one-go fit's record: the start of ``final``
+    score_limit: int | None = SCORE_LIMIT  # how much of the held-out part the final score reads whole
 
 
 class Family:
@@ -150,16 +153,14 @@ class OneGoFamily(Family):
         model.trained_on(dataset)
         io.save(model, run.work)
         run.commit()
-        return Fitted(model, None, {"fit_seconds": round(seconds, self.seconds_digits), **record})
+        record = {"fit_seconds": round(seconds, self.seconds_digits), **record}
+        return Fitted(model, None, record, context.score_limit)
 
     def held_out(self, model: SequenceModel, dataset: Dataset) -> tuple[torch.Tensor, str] | None:
-        """log P of each held-out element and what they are given, or None without a held-out part: text alone
-        (as the neural models score it), a series given the training part before it (a filter's state, a lag)."""
+        """log P of each held-out value of a series given the training part before it (a filter's state, a lag)
+        and what they are given, or None without a held-out part."""
         if not len(dataset.valid):
             return None
-        if dataset.kind == "text":
-            source = f"{dataset.spec.source} (validation part)"
-            return model.log_prob(model.encode(dataset.valid, unknown="map", source=source)), ""
         train, valid = self.series_parts(model, dataset)
         return model.log_prob(np.concatenate([train, valid]))[len(train) :], "the training part before it"
 
@@ -171,6 +172,12 @@ class OneGoFamily(Family):
 
     def score(self, fitted: Fitted, dataset: Dataset) -> dict:
         final = dict(fitted.record)
+        model = fitted.model
+        if dataset.kind == "text" and len(dataset.valid):  # alone, as the neural models score it, in chunks
+            source = f"{dataset.spec.source} (validation part)"
+            ids = model.encode(dataset.valid, unknown="map", source=source)
+            scores = score_held_out(model, ids, dataset.elements, model.head.discrete, fitted.score_limit)
+            return final | {f"valid_{k}": v for k, v in scores.items()}
         held_out = self.held_out(fitted.model, dataset)
         if held_out is not None:
             log_probs, given = held_out

@@ -30,7 +30,7 @@ from seqlab.runs import checkpoints, run_directory, train_classical, train_garch
 from seqlab.runs.family import FAMILIES, Family, FitContext, OneGoFamily
 from seqlab.runs.train_neural import DEFAULT_CELL, DEFAULT_TIME_BUDGET, KIND_DEFAULTS, RESUMABLE
 from seqlab.runs.train_spec import TrainSpec
-from seqlab.training import TrainingResult
+from seqlab.training import SCORE_LIMIT, TrainingResult
 
 DEFAULT_DATA = "shakespeare"
 DEFAULT_FAMILY = "latent_ar"
@@ -73,7 +73,8 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
         with run_directory.released_on_error(run):
             model = family.build(dataset, settings)
     say = say if main else (lambda *a, **k: None)
-    context = FitContext(say, spec.trainer.get("progress", True), spec.resume, main)
+    score_limit = spec.trainer.get("score_limit", SCORE_LIMIT)
+    context = FitContext(say, spec.trainer.get("progress", True), spec.resume, main, score_limit)
     try:
         fitted = family.fit(model, dataset, settings, run, context)
         interrupted = fitted.training is not None and fitted.training.stopped_because == "interrupted"

@@ -19,7 +19,6 @@ from seqlab import io
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import load_dataset
 from seqlab.errors import OptionError, SeqlabError
-from seqlab.metrics import likelihood_scores
 from seqlab.models import sizing
 from seqlab.models.elements import ElementsModel
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
@@ -29,7 +28,7 @@ from seqlab.runs import checkpoints, progress, run_data, run_directory
 from seqlab.runs.family import Family, FitContext, Fitted
 from seqlab.runs.run_directory import RunDirectory
 from seqlab.runs.train_spec import TrainSpec
-from seqlab.training import Trainer, TrainerConfig
+from seqlab.training import Trainer, TrainerConfig, score_held_out
 
 DEFAULT_CELL = "lstm"
 DEFAULT_TIME_BUDGET = 240.0  # seconds: the README's main job finishes in under 5 minutes
@@ -151,7 +150,7 @@ class NeuralFamily(Family):
             result = trainer.fit(train_ids, selection_ids, resume=context.resume)
         if result.stopped_because == "interrupted" or not main:
             return Fitted(model, result)
-        return Fitted(io.load(run.path), result)
+        return Fitted(io.load(run.path), result, score_limit=config.score_limit)
 
     def score(self, fitted: Fitted, dataset: Dataset) -> dict | None:
         """The best checkpoint's held-out scores with the training's numbers; None without a held-out part."""
@@ -160,7 +159,7 @@ class NeuralFamily(Family):
         if valid_ids is None:
             return None
         t0 = time.perf_counter()
-        scores = likelihood_scores(best.log_prob(valid_ids), dataset.elements, best.head.discrete)
+        scores = score_held_out(best, valid_ids, dataset.elements, best.head.discrete, fitted.score_limit)
         final = {
             "steps": result.steps,
             "seconds": round(result.elapsed, 1),
