@@ -32,9 +32,9 @@ from seqlab import io
 from seqlab.atomic import check_parent_dir, replace_into
 from seqlab.base import SequenceModel
 from seqlab.cells import CELL_VALUES, NUM_GATES, gru_values, lstm_values, rnn_step
-from seqlab.data.files import load_text
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
+from seqlab.data.token_store import open_store
 from seqlab.errors import InternalError, SeqlabError
 from seqlab.experiments.gates import CLOSED, OPEN
 from seqlab.models.latent_ar import LatentAR
@@ -83,7 +83,8 @@ def explored_text(model: SequenceModel, spec: ExploreSpec) -> tuple[str, str]:
     the held-out part of the model's training data (as ``seqlab evaluate`` picks it)."""
     saved = checkpoints.data_spec(spec.model_dir, model)
     if spec.data is not None and spec.data.kind == "text" and not same_file(spec.data.source, saved):
-        text, source = load_text(spec.data.source), spec.data.source
+        store = open_store(spec.data.source, spec.data.encoding or "utf-8")  # encoded once, read in part
+        text, source = store.part(0, min(len(store), spec.chars)), spec.data.source
     else:
         if saved is None and spec.data is None:
             raise SeqlabError(f"{spec.model_dir}: no record of its training data; give the text with --data")
@@ -95,7 +96,7 @@ def explored_text(model: SequenceModel, spec: ExploreSpec) -> tuple[str, str]:
         if dataset.kind != "text":
             raise SeqlabError(f"{data_spec.source}: {dataset.kind} data; {TEXT_ONLY}")
         text, source = dataset.valid, f"{dataset.spec.source} (validation part)"
-    text = text[: spec.chars]
+    text = str(text[: spec.chars])  # a TextPart of a token store: only these characters are read
     if len(text) < 2:
         raise SeqlabError(f"{source}: fewer than 2 characters to explore")
     return text, source
