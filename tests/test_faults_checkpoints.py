@@ -24,7 +24,7 @@ from seqlab.models import (
     NeuralAR,
     NeuralARConfig,
 )
-from seqlab.models.elements import MAX_FRAME_DIMS
+from seqlab.models.element_codecs import MAX_FRAME_DIMS
 
 TEXT = "the cat sat on the mat. " * 20
 

@@ -58,7 +58,7 @@ from torch import nn
 from seqlab.base import SequenceModel
 from seqlab.distributions import Head
 from seqlab.errors import Unsupported
-from seqlab.models.elements import FrameElements, MuLawElements, ScalarElements, TextElements
+from seqlab.models.element_codecs import FrameElements, MuLawElements, ScalarElements, TextElements
 from seqlab.models.ets import ETS
 from seqlab.models.ets_state import starred
 from seqlab.models.garch import GARCH

@@ -36,7 +36,7 @@ from seqlab.data.vocoder import VocoderLayout
 from seqlab.distributions import FrameHead, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.limits import memory_budget
-from seqlab.models.elements import FrameLayout, data_from_config
+from seqlab.models.element_codecs import FrameLayout, data_from_config
 from seqlab.models.global_ar import FEATURES as GLOBAL_FEATURES
 from seqlab.recurrent import CELLS
 from seqlab.transforms import Transform
@@ -227,7 +227,7 @@ def layer_norm(size: int) -> tuple[int, int]:
 
 
 def elements_weights(data, settings, embedding_dim: int) -> tuple[tuple[int, int], int]:
-    """``seqlab.models.elements``' codec: its saved tensors, and the head's parameter count ``P``."""
+    """``seqlab.models.element_codecs``' codec: its saved tensors, and the head's parameter count ``P``."""
     E = embedding_dim
     if isinstance(data, (Vocabulary, MuLaw)):  # discrete: embedding (V + 1, E), Categorical(V)
         return (1, (len(data) + 1) * E), len(data)

@@ -83,7 +83,8 @@ from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.arrays import as_series
 from seqlab.distributions import CONTINUOUS_HEADS, continuous_head
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import inference, zero_output
+from seqlab.models.element_codecs import zero_output
+from seqlab.models.elements import inference
 from seqlab.recurrent import CELLS, Recurrent
 from seqlab.training import Callback, Progress, Trainer, TrainerConfig, TrainingResult
 

@@ -18,7 +18,8 @@ from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
 from seqlab.cells import parse_forget_init
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.elements import Codec, ElementsModel, FrameLayout, inference, validate_head
+from seqlab.models.element_codecs import Codec, FrameLayout
+from seqlab.models.elements import ElementsModel, inference, validate_head
 from seqlab.recurrent import CELLS, Recurrent
 from seqlab.streaming import FrameSampler, StreamingSampler
 
@@ -34,7 +35,7 @@ class LatentARConfig:
     backend: str = "auto"
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
-    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.element_codecs)
     # continuous data only: in training, Gaussian noise of this standard deviation (in units of each dimension's
     # spread) added to the standardised input values, so the model learns to recover from its own imperfect draws
     input_noise: float = 0.0

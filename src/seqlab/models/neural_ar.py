@@ -2,7 +2,7 @@
 
     P(x_t | x_<t) = P(x_t | x_{t-tau} .. x_{t-1}) = head(MLP([e(x_{t-tau}), ..., e(x_{t-1})]))
 
-``e`` is the input side of the model's ``Elements`` codec (``seqlab.models.elements``): an embedding for
+``e`` is the input side of the model's ``Elements`` codec (``seqlab.models.element_codecs``): an embedding for
 discrete data (a ``Categorical`` head over a ``Vocabulary``), a linear map of the standardised value (a
 ``Gaussian``, ``StudentT`` or mixture head, returned on the original scale) or of a frame of ``D`` values
 (``NeuralAR.for_frames``, a ``FrameHead``). Before the start of a sequence the window is padded with a start
@@ -33,7 +33,7 @@ class NeuralARConfig:
     dropout: float = 0.0
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
-    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.element_codecs)
 
     def validate(self) -> None:
         validate_head(self)

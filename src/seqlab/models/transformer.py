@@ -35,7 +35,7 @@ class CausalTransformerConfig:
     dropout: float = 0.0
     head: str = "gaussian"  # continuous data only: gaussian, studentt or mixture
     components: int = 3  # mixture components
-    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.elements)
+    covariates: int = 0  # continuous data only: past covariates beside each value (seqlab.models.element_codecs)
 
     def validate(self) -> None:
         validate_head(self)
