@@ -63,8 +63,11 @@ def test_a_still_predicted_envelope_is_a_drone_whatever_the_draws():
     drawn[:, 0] = predicted[:, 0]
     t = first_restart(Watchdog(LAYOUT, np.ones(LAYOUT.dim)), predicted, drawn)
     window, hold = int(STILL_WINDOW_S * PER_S), int(STILL_FOR_S * PER_S)
-    # the window's average falls under a tenth of its median a few frames before it holds only still frames
+    # the window's average falls under a tenth of its 90th percentile a few frames before it holds only still frames
     assert start + hold <= t <= start + window + hold
+    early = speech_like(6.0)
+    early[int(0.5 * PER_S) :, 2:] = early[int(0.5 * PER_S), 2:]  # still from 0.5 s on: most of what it has seen
+    assert first_restart(Watchdog(LAYOUT, np.ones(LAYOUT.dim)), early, early) is not None
     slow = speech_like(6.0)
     slow[:, 2:] *= 0.05  # a voice whose envelope always moves slowly is not a drone: the rule is relative
     assert first_restart(Watchdog(LAYOUT, np.ones(LAYOUT.dim)), slow, slow) is None

@@ -293,7 +293,8 @@ def smooth_trajectories(frames: np.ndarray, layout: VocoderLayout, width: int) -
 WATCH_WINDOW_S = 1.0  # the span the voicing is judged over
 MIN_VOICED_SHARE = 0.1  # ... fewer voiced draws in it: left speech
 STILL_WINDOW_S = 0.2  # the movement of the predicted envelope, averaged over this span
-STILL_SHARE = 0.1  # ... under this share of its median so far
+STILL_SHARE = 0.1  # ... under this share of its 90th percentile so far (not the median: a drone that starts
+STILL_PERCENTILE = 90  # in the first second soon is the median, and never falls under a share of itself)
 STILL_FOR_S = 1.0  # ... for this long beyond the window: a drone (a held vowel recovers within 0.9 s)
 
 
@@ -304,7 +305,8 @@ class Watchdog:
 
     - noise: fewer than ``MIN_VOICED_SHARE`` of the draws of the last ``WATCH_WINDOW_S`` voiced;
     - a drone: the predicted envelope (its mean, not the draw) moves, averaged over ``STILL_WINDOW_S``, less than
-      ``STILL_SHARE`` of the median of that average so far in this generation, for ``STILL_FOR_S`` on end.
+      ``STILL_SHARE`` of the ``STILL_PERCENTILE``th percentile of that average so far in this generation, for
+      ``STILL_FOR_S`` on end.
 
     Both thresholds are far outside speech (the comment above), so speech is never cut; ``restarts`` counts the
     restarts made."""
@@ -330,7 +332,7 @@ class Watchdog:
         if len(self.moves) == self.moves.maxlen:
             average = sum(self.moves) / len(self.moves)
             self.averages.append(average)
-            reference = float(np.median(self.averages))
+            reference = float(np.percentile(self.averages, STILL_PERCENTILE))
             self.still = self.still + 1 if average < STILL_SHARE * reference else 0
         noise = len(self.voiced) == self.voiced.maxlen and sum(self.voiced) < MIN_VOICED_SHARE * len(self.voiced)
         if not (noise or self.still >= self.still_for):
