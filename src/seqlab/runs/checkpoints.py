@@ -39,7 +39,7 @@ class RunCheckpoints:
         if trainer.rank != 0:
             return
         io.save(trainer.model, self.run.work)
-        saved = {"progress": progress.to_json(), "trainer_config": asdict(trainer.config), "meta": self.record}
+        saved = {"progress": progress.to_json(), "trainer_config": saved_config(trainer.config), "meta": self.record}
         saved["weights_sha256"] = file_sha256(self.run.work / io.WEIGHTS_FILE)  # training_record checks it
         atomic.write_json(self.run.work / TRAINING_FILE, saved)
 
@@ -53,7 +53,7 @@ class RunCheckpoints:
             atomic.write_safetensors(tmp / CARRIED_FILE, carried)
             atomic.write_json(
                 tmp / TRAINER_FILE,
-                {"progress": progress.to_json(), "trainer_config": asdict(trainer.config), "meta": self.record},
+                {"progress": progress.to_json(), "trainer_config": saved_config(trainer.config), "meta": self.record},
             )
 
         self.run.work.mkdir(parents=True, exist_ok=True)
@@ -106,10 +106,16 @@ def read_trainer_file(last: Path) -> dict:
     return saved
 
 
+def saved_config(config) -> dict:
+    """The trainer's settings as a checkpoint keeps them: not ``progress``, the display of the session that ran."""
+    return {k: v for k, v in asdict(config).items() if k != "progress"}
+
+
 def resume_record(out: Path) -> tuple[dict, dict]:
-    """(the data record, the trainer config's fields) of the checkpoint a resumed run continues."""
+    """(the data record, the trainer config's fields) of the checkpoint a resumed run continues; a checkpoint
+    written before ``saved_config`` holds ``progress`` too, which the resumed session's own choice replaces."""
     saved = read_trainer_file(last_checkpoint(out))
-    return saved["meta"], saved["trainer_config"]
+    return saved["meta"], {k: v for k, v in saved["trainer_config"].items() if k != "progress"}
 
 
 # -- training.json ---------------------------------------------------------------------------------------------
