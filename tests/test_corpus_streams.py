@@ -53,7 +53,7 @@ def test_training_on_the_memmap_gives_the_same_weights(corpus):
         valid = model.encode(dataset.valid, unknown="map")
         if widen:
             train, valid = train.long().clone(), valid.long().clone()
-        config = TrainerConfig(steps=3, batch_size=4, window=16, eval_every=2, eval_chars=500, progress=False)
+        config = TrainerConfig(steps=3, batch_size=4, window=16, eval_every=2, eval_elements=500, progress=False)
         Trainer(model, config).fit(train, valid)
         weights.append(model.state_dict())
     for name in weights[0]:

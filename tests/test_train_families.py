@@ -180,6 +180,7 @@ def test_a_neural_ar_run_resumes_and_a_one_go_family_has_nothing_to_resume(text,
     saved = json.loads(trainer_file.read_text())
     assert "progress" not in saved["trainer_config"]  # a display choice of the session, not kept with the run
     saved["trainer_config"]["progress"] = True  # as checkpoints written before kept it: still resumed
+    saved["trainer_config"]["eval_chars"] = saved["trainer_config"].pop("eval_elements")  # and its older name
     trainer_file.write_text(json.dumps(saved))
     code, _, err = cli(["train", "--resume", "--out", str(out), "--steps", "3", "--no-progress"], capsys)
     assert code == 0 and "characters/s" not in err, err  # the resumed session's own --no-progress

@@ -29,7 +29,7 @@ tiny_model = partial(tiny_latent_ar, VOCAB, cell="lstm", hidden_size=12, num_lay
 
 
 def config(**kw) -> TrainerConfig:
-    base = dict(steps=8, batch_size=4, window=16, eval_every=3, eval_chars=500, progress=False, warmup_steps=2)
+    base = dict(steps=8, batch_size=4, window=16, eval_every=3, eval_elements=500, progress=False, warmup_steps=2)
     return TrainerConfig(**{**base, **kw})
 
 

@@ -43,6 +43,8 @@ from seqlab.base import LOG_PROB_CHUNK
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import LN2, scores_from_nll
 
+RENAMED_FIELDS = {"eval_chars": "eval_elements"}  # a saved trainer config's older names: it counts any element
+
 
 @dataclass
 class TrainerConfig:
@@ -58,7 +60,7 @@ class TrainerConfig:
     beta2: float = 0.99
     clip: float = 1.0  # max global gradient norm
     eval_every: int = 250  # steps between validations
-    eval_chars: int = 30_000  # validation elements scored at each periodic validation
+    eval_elements: int = 30_000  # validation elements scored at each periodic validation
     # the score after training (score_held_out): a held-out part up to this long is scored whole, a longer one on
     # evenly spread blocks with a standard error; None scores all of it
     score_limit: int | None = 250_000
@@ -75,7 +77,7 @@ class TrainerConfig:
             value = getattr(self, name)
             if value is not None and not isinstance(value, int) and not math.isfinite(value):
                 raise OptionError(f"{{0}} must be a finite number, got {value}", name)
-        positive = ["batch_size", "window", "lr", "eval_every", "eval_chars"]
+        positive = ["batch_size", "window", "lr", "eval_every", "eval_elements"]
         positive += [n for n in ("steps", "time_budget", "score_limit") if getattr(self, n) is not None]
         for name in positive:
             if getattr(self, name) <= 0:
@@ -90,12 +92,18 @@ class TrainerConfig:
         if not 0.0 <= self.beta2 < 1.0:
             raise OptionError("{0} must be in [0, 1)", "beta2")
 
+    @staticmethod
+    def upgraded(saved: dict) -> dict:
+        """A saved config with the names of earlier versions replaced (``RENAMED_FIELDS``)."""
+        return {RENAMED_FIELDS.get(k, k): v for k, v in saved.items()}
+
     @classmethod
     def from_json(cls, saved, source: Path) -> TrainerConfig:
         """The settings a checkpoint saved (``trainer_config``), every key and type checked: a damaged or edited
         file is one line naming it, never a ``TypeError`` from the constructor."""
         if not isinstance(saved, dict):
             raise SeqlabError(f"{source}: damaged or unexpected content (trainer_config is not an object)")
+        saved = cls.upgraded(saved)
         kinds = {f.name: f.type for f in fields(cls)}
         for name, value in saved.items():
             if name not in kinds:
@@ -533,7 +541,7 @@ class Trainer:
         record = {"step": progress.step, "elapsed": round(progress.elapsed, 2), "train_nll": progress.loss_ema}
         record["lr"] = progress.lr
         if valid is not None:
-            record["valid_nll"] = self.validation_nll(valid, c.eval_chars)
+            record["valid_nll"] = self.validation_nll(valid, c.eval_elements)
             record["valid_bits_per_element"] = record["valid_nll"] / LN2
             self.model.train()
             if not math.isfinite(record["valid_nll"]):  # not a good checkpoint: the last good one stays

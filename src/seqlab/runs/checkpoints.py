@@ -115,7 +115,8 @@ def resume_record(out: Path) -> tuple[dict, dict]:
     """(the data record, the trainer config's fields) of the checkpoint a resumed run continues; a checkpoint
     written before ``saved_config`` holds ``progress`` too, which the resumed session's own choice replaces."""
     saved = read_trainer_file(last_checkpoint(out))
-    return saved["meta"], {k: v for k, v in saved["trainer_config"].items() if k != "progress"}
+    fields = TrainerConfig.upgraded(saved["trainer_config"])
+    return saved["meta"], {k: v for k, v in fields.items() if k != "progress"}
 
 
 # -- training.json ---------------------------------------------------------------------------------------------
