@@ -206,7 +206,8 @@ def plot(groups: dict, plain_missed: list, path: Path) -> None:
                 v = np.nan if v is None else v
                 values.append(v / r["data"][key] if relative else v)
             x = steps * np.exp(rng.uniform(-0.08, 0.08, len(values)))
-            colours = ["tab:red" if r["missed"] else f"C{train_seed}" for r in group]
+            colour = ("C0", "C1", "C2", "C4", "C6", "C7", "C8", "C9")[train_seed % 8]  # no red: red marks a miss
+            colours = ["tab:red" if r["missed"] else colour for r in group]
             ax.scatter(x, values, s=10, c=colours, alpha=0.7)
         for r in plain_missed:
             v = r["generated"][key]
