@@ -178,3 +178,32 @@ def test_analysis_in_chunks_agrees_with_one_call(monkeypatch, rate):
     assert np.median(f0_error) < 1e-4 and np.mean(f0_error < np.log(2 ** (1 / 12))) > 0.99
     envelope = slice(2, 2 + vocoder.ENVELOPE_COEFFICIENTS)
     assert np.median(np.abs(chunked[:, envelope] - whole[:, envelope])) < 0.01 * np.abs(whole[:, envelope]).mean()
+
+
+def test_long_audio_is_analysed_once_then_read_from_the_cache(monkeypatch):
+    """Issue 35: evaluate, --resume and --spectrogram analysed the whole file again; audio of CACHE_MIN_S or more
+    now keeps its frames in the cache (the tests' own, conftest.py). Shortened to 1 s here to stay fast."""
+    monkeypatch.setattr(vocoder, "CACHE_MIN_S", 1.0)
+    x, _ = glide(1.2)
+    first = vocoder.analyse(x, RATE)
+    path = vocoder.cache_file(x, VocoderLayout(RATE))
+    assert path.exists()
+
+    def fails(*args, **kwargs):
+        raise AssertionError("analysed again")
+
+    with monkeypatch.context() as m:
+        m.setattr(vocoder.pyworld, "harvest", fails)
+        assert np.array_equal(vocoder.analyse(x, RATE), first)
+        other = x.copy()
+        other[100] += 1e-3  # other samples: another entry, analysed
+        with pytest.raises(SeqlabError, match="analysed again"):
+            vocoder.analyse(other, RATE)
+        with pytest.raises(SeqlabError, match="analysed again"):
+            vocoder.analyse(x, RATE, layout=VocoderLayout(RATE, envelope=24))  # another layout
+    path.write_bytes(path.read_bytes()[:100])  # a damaged entry is analysed again and rewritten
+    assert np.array_equal(vocoder.analyse(x, RATE), first) and np.load(path).shape == first.shape
+    monkeypatch.setattr(vocoder, "CACHE_MIN_S", 2.0)  # shorter than the threshold: never cached
+    path.unlink()
+    vocoder.analyse(x, RATE)
+    assert not path.exists()

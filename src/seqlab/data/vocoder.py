@@ -20,16 +20,23 @@ analysed at ``analysis_rate(file rate)`` (16 kHz below it, 24 kHz above it, the 
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
+import json
 import math
 import numbers
 import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from seqlab.atomic import write_bytes
 from seqlab.data.audio import resample
+from seqlab.data.token_store import cache_root
 from seqlab.errors import SeqlabError
 
 # pyworld 0.3.5 imports pkg_resources (hence setuptools < 81), which warns "pkg_resources is deprecated as an
@@ -165,6 +172,11 @@ class VocoderLayout:
 # is that of 32 s whatever the length; a file up to a chunk long is analysed in one call, as before.
 ANALYSIS_CHUNK_S = 30.0
 ANALYSIS_CONTEXT_S = 1.0
+# Audio at least this long keeps its frames in the cache (``cache_root("vocoder")``, keyed by the samples, the
+# layout and WORLD's version), so evaluate, --resume and --spectrogram do not analyse it again; shorter audio
+# is analysed in seconds. ANALYSIS_VERSION changes whenever analyse's output would.
+CACHE_MIN_S = 10.0
+ANALYSIS_VERSION = 1
 
 
 def analyse(
@@ -189,6 +201,11 @@ def analyse(
     if len(x) < fs * period / 1000 * 2:
         raise SeqlabError(f"{source}: {len(x)} samples are too short for the vocoder (at least two frames)")
     total = int(1000.0 * len(x) / fs / period) + 1  # WORLD's frame count for the whole signal
+    cached = cache_file(x, layout) if len(x) >= CACHE_MIN_S * fs else None
+    if cached is not None and (frames := read_cached(cached, (total, layout.dim))) is not None:
+        if progress is not None:
+            progress(len(x) / fs, len(x) / fs)
+        return frames
     per_chunk = max(1, round(ANALYSIS_CHUNK_S * 1000 / period))
     context = round(ANALYSIS_CONTEXT_S * 1000 / period)
     parts = []
@@ -221,6 +238,30 @@ def analyse(
         bad = int(np.flatnonzero(~np.isfinite(frames).all(axis=1))[0])
         at = bad * period / 1000
         raise SeqlabError(f"{source}: the vocoder could not analyse it (non-finite features at {at:.3f} s)")
+    if cached is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, frames)
+        with contextlib.suppress(OSError):  # a cache that cannot be written costs the next run time, nothing else
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes(cached, buffer.getvalue())
+    return frames
+
+
+def cache_file(x: np.ndarray, layout: VocoderLayout) -> Path:
+    """Where the frames of samples ``x`` (at the layout's rate) are cached."""
+    key = hashlib.sha256(np.ascontiguousarray(x, dtype=np.float64).tobytes())
+    key.update(json.dumps([ANALYSIS_VERSION, pyworld.__version__, asdict(layout)], sort_keys=True).encode())
+    return cache_root("vocoder") / f"{key.hexdigest()[:40]}.npy"
+
+
+def read_cached(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached frames at ``path`` if they are there, whole and of ``shape``; else None (analysed again)."""
+    try:
+        frames = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if frames.shape != shape or frames.dtype != np.float64 or not np.isfinite(frames).all():
+        return None
     return frames
 
 
