@@ -9,6 +9,7 @@ from helpers import assert_one_line_error
 from helpers import run_cli as run
 
 from seqlab.cli import main
+from seqlab.runs import train_neural
 
 TINY = ["--hidden", "8", "--embedding", "4", "--batch-size", "2", "--window", "16", "--no-progress"]
 
@@ -162,6 +163,8 @@ def test_vocoder_train_sample_evaluate_voice(tmp_path, capsys):
     assert main(["train", "--data", str(wav), "--steps", "40", "--out", str(out), *TINY]) == 0
     stdout = capsys.readouterr().out
     assert "training, 61 validation frames" in stdout and "nats/frame" in stdout
+    voice = next(line for line in stdout.splitlines() if line.startswith("seqlab: voice of 3 s generated"))
+    assert "voiced (the data " in voice and "mean mel-cepstrum distance from the data's" in voice, voice
     generated, png = tmp_path / "gen.wav", tmp_path / "spec.png"
     argv = ["sample", str(out), "--seconds", "1", "--out", str(generated), "--data", str(wav), "--seed", "0"]
     code, stdout, _ = run([*argv, "--spectrogram", str(png)], capsys)
@@ -177,3 +180,19 @@ def test_vocoder_train_sample_evaluate_voice(tmp_path, capsys):
     assert code == 0 and "mean HNR of voiced frames (dB)" in stdout
     code, _, err = run(["evaluate", str(out), "--voice"], capsys)  # a local file is read only when named
     assert_one_line_error(code, err, "was trained on the local file")
+
+
+def test_the_default_audio_run_says_when_its_time_ceiling_cut_it_short(tmp_path, capsys, monkeypatch):
+    """The default speech run is a step count with a time ceiling; stopped by the ceiling, train says so and how
+    to finish (here the ceiling is made 1 s)."""
+    monkeypatch.setitem(train_neural.KIND_DEFAULTS["vocoder"], "time_budget", 1.0)
+    t = np.arange(2 * 16000) / 16000
+    wav = tmp_path / "tone.wav"
+    soundfile.write(str(wav), 0.2 * np.sin(2 * np.pi * 150 * t), 16000, subtype="PCM_16")
+    out = tmp_path / "m"
+    code, stdout, err = run(["train", "--data", str(wav), "--out", str(out), *TINY], capsys)
+    assert code == 0, err
+    assert "budget 10000 steps (at most 1 s)" in stdout
+    assert "ceiling stopped it at" in stdout and "of the default 10,000 steps" in stdout
+    assert f"seqlab train --resume --out {out} --time-budget 1800" in stdout
+

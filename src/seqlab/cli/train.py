@@ -38,6 +38,7 @@ from seqlab.recurrent import CELLS
 from seqlab.runs import train
 from seqlab.runs.family import FAMILIES
 from seqlab.runs.run_directory import LAST_DIR
+from seqlab.runs.sample import voice_summary
 from seqlab.training import SCORE_BLOCKS, TrainerConfig
 
 DEFAULT_OUT = f"runs/{train.DEFAULT_CELL}"
@@ -173,6 +174,13 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
     else:
         rate = f"{result.elements_per_second:,.0f} {run.dataset.elements}/s"
         say(f"seqlab: {result.stopped_because}: {result.steps} steps in {result.elapsed:.0f} s ({rate})")
+        target = train.KIND_DEFAULTS["vocoder"]["steps"] if run.dataset.elements == "frames" else None
+        if target and "steps" not in trainer and result.steps < target and "time budget" in result.stopped_because:
+            say(
+                f"seqlab: the {result.elapsed:.0f} s ceiling stopped it at {result.steps:,} of the default "
+                f"{target:,} steps: a less trained voice than docs/audio.md measures; finish with: seqlab train "
+                f"--resume --out {run.out} --time-budget 1800"
+            )
     print_scores(run, final, say)
     if kind == "series":  # a local file must be named again (a checkpoint's recorded path is never read unnamed)
         source = run.dataset.spec.source
@@ -180,6 +188,8 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
         command = f"seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
         say(f"seqlab: forecast with: {command}")
     elif kind == "audio":
+        if (line := voice_summary(run.model, run.dataset)) is not None:
+            say(f"seqlab: {line}")
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
         if run.dataset.elements == "frames":
             say(f"seqlab: measure its voice with: seqlab evaluate {run.out} --voice")

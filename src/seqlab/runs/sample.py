@@ -213,8 +213,9 @@ def voice_summary(model: SequenceModel, dataset: Dataset, seconds: float = SUMMA
     """One line for the end of ``seqlab train`` on audio: the voiced fraction and the mean mel-cepstrum distance
     of ``seconds`` generated with ``seed`` (as ``seqlab sample`` and ``evaluate --voice`` generate it) beside the
     training audio's, and how many of the eight targets of docs/audio.md these seconds meet. ``None`` for a
-    model that is not of audio, or of raw samples (one torch step per sample: a minute for 3 s)."""
-    if dataset.kind != "audio" or (not model.head.discrete and not is_vocoder(dataset.spec)):
+    model that is not of vocoder frames: mu-law levels and raw samples take one step per sample (a minute for 3 s
+    of a trained model)."""
+    if dataset.kind != "audio" or not is_vocoder(dataset.spec):
         return None
     spec = SampleSpec(Path("."), seconds=seconds, seed=seed, data=str(dataset.spec.source))
     audio, rate, _ = generate_audio(model, dataset.spec, spec)

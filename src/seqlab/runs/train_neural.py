@@ -50,6 +50,10 @@ KIND_DEFAULTS = {
         "window": 64,
         "lr": 4e-3,
         "eval_every": 250,
+        # a step count, so that every machine trains the same voice (docs/audio.md, "The same voice every time"),
+        # with a ceiling for a slow or crowded machine (the cosine schedule then follows the clock)
+        "steps": 10_000,
+        "time_budget": 600.0,
     },
 }
 TRAINER_FIELDS = tuple(f.name for f in fields(TrainerConfig))
@@ -131,6 +135,8 @@ class NeuralFamily(Family):
             if (notice := sizing.short_series_notice(train_ids)) is not None:
                 say(f"seqlab: {notice}")
         budget = f"{config.steps} steps" if config.steps else f"{config.time_budget:g} s"
+        if config.steps and config.time_budget:
+            budget += f" (at most {config.time_budget:g} s)"
         say(f"seqlab: {model.describe()}")
         what = dataset.elements
         if dataset.transform is not None:
@@ -224,8 +230,9 @@ def trainer_config(spec: TrainSpec, dataset: Dataset, defaults: dict) -> Trainer
         trainer_fields = sizing.trainer_options(len(fit_part))
         if any(k in spec.trainer for k in RESUMABLE):
             trainer_fields.pop("steps")
-    if any(k in spec.trainer for k in RESUMABLE):
+    if any(k in spec.trainer for k in RESUMABLE):  # a budget given replaces the kind's default steps and ceiling
         trainer_fields.pop("time_budget", None)
+        trainer_fields.pop("steps", None)
     trainer_fields.update(spec.trainer)
     if "steps" not in trainer_fields and "time_budget" not in trainer_fields:
         trainer_fields["time_budget"] = DEFAULT_TIME_BUDGET
