@@ -266,15 +266,7 @@ def test_train_says_when_its_final_score_is_a_sample(text, tmp_path, capsys, mon
     "family, options",
     [
         ("neural_ar", ["--context", "4", "--audio-encoding", "mu_law"]),
-        pytest.param(
-            "transformer",
-            ["--context", "8", "--attention-heads", "2", "--layers", "1"],  # vocoder frames
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="commit 1ec72fc: runs/sample.py sends every frame model to streaming.FrameSampler, whose "
-                "supports() accepts a model that is not a LatentAR (AttributeError: no config.cell)",
-            ),
-        ),
+        ("transformer", ["--context", "8", "--attention-heads", "2", "--layers", "1"]),  # vocoder frames
     ],
 )
 def test_an_audio_family_trains_then_generates_a_wav(family, options, tmp_path, capsys):

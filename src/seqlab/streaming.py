@@ -157,7 +157,11 @@ class FrameSampler(NumpyRecurrence):
 
     @staticmethod
     def supports(model) -> bool:
-        return model.head.kind == "frames" and model.head.per_dimension.kind in ("gaussian", "mixture")
+        """A ``LatentAR`` (its recurrence is what the tables fold) of frames with a gaussian or mixture head."""
+        head = model.head
+        return (
+            model.kind == "latent_ar" and head.kind == "frames" and head.per_dimension.kind in ("gaussian", "mixture")
+        )
 
     def __init__(self, model) -> None:
         if not self.supports(model):
