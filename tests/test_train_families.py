@@ -282,3 +282,18 @@ def test_an_audio_family_trains_then_generates_a_wav(family, options, tmp_path, 
     assert code == 0, err
     audio, rate = soundfile.read(wav)
     assert rate == 16000 and abs(len(audio) - 1600) <= 80, (rate, len(audio))
+
+
+@pytest.mark.parametrize("family", ["garch", "ngram", "pool"])
+def test_data_of_another_kind_is_refused_before_it_is_read(family, tmp_path, capsys, monkeypatch):
+    """A WAV for a family that models no audio: refused by the file's kind, before its vocoder analysis."""
+    wav = tmp_path / "voice.wav"
+    wav.write_bytes(b"not read")
+
+    def read(*_):
+        raise AssertionError("the data was read")
+
+    monkeypatch.setattr(train, "load_dataset", read)
+    code, _, err = cli(["train", "--model", family, "--data", str(wav), "--out", str(tmp_path / "m")], capsys)
+    assert_one_line_error(code, err, f"{wav}: audio data;")
+    assert not (tmp_path / "m").exists()

@@ -101,8 +101,13 @@ class Family:
         return self.name
 
     def check_data_kind(self, dataset: Dataset) -> None:
-        if dataset.kind not in self.data_kinds:
-            raise SeqlabError(f"{dataset.spec.source}: {dataset.kind} data; {self.models_what}")
+        self.check_kind_of(dataset.kind, dataset.spec.source)
+
+    def check_kind_of(self, kind: str, source: str) -> None:
+        """Data of a kind this family does not model: one line, asked as soon as the kind is known (a file's name
+        tells it before the file is read, so a WAV is refused before its vocoder analysis)."""
+        if kind not in self.data_kinds:
+            raise SeqlabError(f"{source}: {kind} data; {self.models_what}")
 
     def refuse_others_options(self, spec: TrainSpec) -> None:
         """Options of other families only: "--vol: options of --model garch only", grouped by their families."""

@@ -23,7 +23,7 @@ from typing import Any
 
 from seqlab import atomic, io
 from seqlab.base import SequenceModel
-from seqlab.data.dataset import Dataset
+from seqlab.data.dataset import Dataset, data_kind
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError
 from seqlab.runs import checkpoints, run_directory, train_classical, train_garch, train_neural, train_pool
@@ -66,7 +66,9 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
         family, run, dataset, settings, model = resume(family, spec, main)
         out = run.path
     else:
-        dataset = load_dataset(spec.data or DataSpec(DEFAULT_DATA))
+        data = spec.data or DataSpec(DEFAULT_DATA)
+        family.check_kind_of(data_kind(data.source), data.source)  # before reading (a WAV's analysis takes time)
+        dataset = load_dataset(data)
         settings = family.check(spec, dataset)
         out = spec.out or run_directory.default_run_dir(dataset.spec, family.run_name(settings))
         run = run_directory.claim(out, overwrite=spec.overwrite, main=main)
