@@ -230,6 +230,17 @@ def test_cli_refusals_are_one_line(tmp_path, text_file, capsys, monkeypatch):
     assert not (tmp_path / "p.html").exists()
 
 
+def test_audio_given_to_a_text_model_is_refused_before_it_is_read(tmp_path, capsys, monkeypatch):
+    seqlab.save(tiny_model("lstm"), tmp_path / "model")
+    wav = tmp_path / "voice.wav"
+    wav.write_bytes(b"not read")
+    monkeypatch.setattr(explore, "load_dataset", lambda *_: pytest.fail("the audio was read"))
+    code, _, err = run_cli(
+        ["explore", str(tmp_path / "model"), "--data", str(wav), "--out", str(tmp_path / "p")], capsys
+    )
+    assert_one_line_error(code, err, f"{wav}: audio data; the explore page is for text models")
+
+
 def test_audio_and_series_models_get_one_line(tmp_path, capsys):
     torch.manual_seed(0)
     audio = LatentAR(MuLaw(8000), LatentARConfig(cell="gru", hidden_size=4, embedding_dim=2))

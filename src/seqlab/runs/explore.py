@@ -32,6 +32,7 @@ from seqlab import io
 from seqlab.atomic import check_parent_dir, replace_into
 from seqlab.base import SequenceModel
 from seqlab.cells import CELL_VALUES, NUM_GATES, gru_values, lstm_values, rnn_step
+from seqlab.data.dataset import data_kind
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
 from seqlab.data.token_store import open_store
@@ -92,9 +93,9 @@ def explored_text(model: SequenceModel, spec: ExploreSpec) -> tuple[str, str]:
             data_spec = run_data.readable_data(saved, spec.model_dir)
         else:
             data_spec = replace(saved, source=spec.data.source) if saved else spec.data
+        if (kind := data_kind(data_spec.source)) != "text":  # by its name, before a WAV's analysis
+            raise SeqlabError(f"{data_spec.source}: {kind} data; {TEXT_ONLY}")
         dataset = load_dataset(data_spec)
-        if dataset.kind != "text":
-            raise SeqlabError(f"{data_spec.source}: {dataset.kind} data; {TEXT_ONLY}")
         text, source = dataset.valid, f"{dataset.spec.source} (validation part)"
     text = str(text[: spec.chars])  # a TextPart of a token store: only these characters are read
     if len(text) < 2:
