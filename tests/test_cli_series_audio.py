@@ -196,3 +196,15 @@ def test_the_default_audio_run_says_when_its_time_ceiling_cut_it_short(tmp_path,
     assert "ceiling stopped it at" in stdout and "of the default 10,000 steps" in stdout
     assert f"seqlab train --resume --out {out} --time-budget 1800" in stdout
 
+
+
+def test_the_vocoder_analysis_shows_its_progress(tmp_path, capsys):
+    t = np.arange(2 * 16000) / 16000
+    wav = tmp_path / "tone.wav"
+    soundfile.write(str(wav), 0.2 * np.sin(2 * np.pi * 150 * t), 16000, subtype="PCM_16")
+    quiet = [a for a in TINY if a != "--no-progress"]
+    argv = ["train", "--data", str(wav), "--steps", "1", "--sample-length", "0", *quiet]
+    code, _, err = run([*argv, "--out", str(tmp_path / "a")], capsys)
+    assert code == 0 and f"analysing {wav}" in err and "s of audio" in err, err
+    code, _, err = run([*argv, "--out", str(tmp_path / "b"), "--no-progress"], capsys)
+    assert code == 0 and "analysing" not in err, err

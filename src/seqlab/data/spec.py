@@ -18,6 +18,7 @@ anything else text.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
@@ -182,8 +183,9 @@ def _owner(name: str) -> str:
     return "CSV" if name in SERIES_FIELDS else "text" if name in TEXT_FIELDS else "audio"
 
 
-def load_dataset(spec: DataSpec | dict) -> Dataset:
-    """Read ``spec``'s data and split it into training and held-out parts (see the module docstring)."""
+def load_dataset(spec: DataSpec | dict, progress: Callable[[float, float], None] | None = None) -> Dataset:
+    """Read ``spec``'s data and split it into training and held-out parts (see the module docstring);
+    ``progress(seconds analysed, seconds in all)`` as the vocoder analyses audio (``vocoder.analyse``)."""
     spec = spec if isinstance(spec, DataSpec) else DataSpec.from_json(spec)
     spec.validate()
     spec = spec.resolved()
@@ -197,7 +199,7 @@ def load_dataset(spec: DataSpec | dict) -> Dataset:
         meta.update(train_chars=len(train), valid_chars=len(valid))
         return Dataset(kind, train, valid, meta, spec=spec, store=store)
     if kind == "audio" and spec.audio_encoding == "vocoder":
-        return _vocoder_dataset(path, spec, meta)
+        return _vocoder_dataset(path, spec, meta, progress)
     if kind == "audio":
         samples, rate = load_audio(path, spec.sample_rate)
         spec = replace(spec, sample_rate=rate)
@@ -208,11 +210,11 @@ def load_dataset(spec: DataSpec | dict) -> Dataset:
     return _series_dataset(path, spec, meta)
 
 
-def _vocoder_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
+def _vocoder_dataset(path: Path, spec: DataSpec, meta: dict, progress=None) -> Dataset:
     """WORLD frames (T, D) of the whole file, split at ``1 - valid_fraction``; the layout recorded in the spec."""
     samples, rate = load_audio(path, spec.sample_rate)
     layout = VocoderLayout.from_json(spec.vocoder) if spec.vocoder else VocoderLayout(analysis_rate(rate))
-    frames = analyse(samples, rate, source=str(path), layout=layout)
+    frames = analyse(samples, rate, source=str(path), layout=layout, progress=progress)
     cut = int(len(frames) * (1 - spec.valid_fraction))
     if cut < MIN_VOCODER_FRAMES or len(frames) == cut:
         seconds = len(samples) / rate

@@ -18,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 import torch
@@ -176,3 +176,24 @@ def fitting(elements: str, enabled: bool) -> Iterator[list[Callback]]:
         watch.close()
     if watch.stop_requested and not watch.taken:  # nothing trained after the Ctrl-C: never swallow it
         raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def analysing(source: str, enabled: bool) -> Iterator[Callable[[float, float], None] | None]:
+    """``progress(seconds analysed, seconds in all)`` for ``load_dataset``: a bar over the audio's seconds while the
+    vocoder analyses a long file (drawn from its first update; none for text, series or a cached analysis)."""
+    if not enabled:
+        yield None
+        return
+    bar: list[tqdm] = []
+
+    def update(done: float, total: float) -> None:
+        if not bar:
+            bar.append(tqdm(total=round(total), desc=f"analysing {source}", unit="s of audio", leave=False))
+        bar[0].update(round(done) - bar[0].n)
+
+    try:
+        yield update
+    finally:
+        if bar:
+            bar[0].close()

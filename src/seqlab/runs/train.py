@@ -26,7 +26,7 @@ from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset, data_kind
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError
-from seqlab.runs import checkpoints, run_directory, train_classical, train_garch, train_neural, train_pool
+from seqlab.runs import checkpoints, progress, run_directory, train_classical, train_garch, train_neural, train_pool
 from seqlab.runs.family import FAMILIES, Family, FitContext, OneGoFamily
 from seqlab.runs.train_neural import DEFAULT_CELL, DEFAULT_TIME_BUDGET, KIND_DEFAULTS, RESUMABLE
 from seqlab.runs.train_spec import TrainSpec
@@ -68,7 +68,8 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     else:
         data = spec.data or DataSpec(DEFAULT_DATA)
         family.check_kind_of(data_kind(data.source), data.source)  # before reading (a WAV's analysis takes time)
-        dataset = load_dataset(data)
+        with progress.analysing(data.source, spec.trainer.get("progress", True) and main) as analysed:
+            dataset = load_dataset(data, analysed)
         settings = family.check(spec, dataset)
         out = spec.out or run_directory.default_run_dir(dataset.spec, family.run_name(settings))
         run = run_directory.claim(out, overwrite=spec.overwrite, main=main)
