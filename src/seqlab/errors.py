@@ -29,3 +29,8 @@ class OptionError(SeqlabError):
         for i, name in enumerate(spelled):  # str.replace, not format: the rest may hold braces of user data
             text = text.replace(f"{{{i}}}", name)
         return text
+
+
+class Notice(UserWarning):
+    """Something the user should know that is not an error (stereo mixed to mono): a warning the library raises
+    and the CLI prints as one ``seqlab: ...`` line, so the layers below the interface never print."""

@@ -16,6 +16,7 @@ import math
 import os
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -26,7 +27,7 @@ from seqlab.cli import train as train_command
 from seqlab.cli.parsers import build_parser
 from seqlab.cli_options import DATA_OPTIONS, given
 from seqlab.data.spec import DataSpec
-from seqlab.errors import OptionError, SeqlabError
+from seqlab.errors import Notice, OptionError, SeqlabError
 from seqlab.metrics import score_names
 from seqlab.runs import backtest, compare, evaluate, explore, forecast, info, panel, sample
 from seqlab.runs import experiment as experiment_run
@@ -280,8 +281,23 @@ def exit_worker(code: int) -> NoReturn:
     os._exit(code)
 
 
+def show_notice(message, category, filename, lineno, file=None, line=None) -> None:
+    """The library's notices as the CLI's own lines (other warnings as Python shows them)."""
+    if issubclass(category, Notice):
+        print(f"seqlab: {message}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    with warnings.catch_warnings():  # restored after the command: main may run many times in one process
+        warnings.simplefilter("always", Notice)
+        warnings.showwarning = show_notice
+        return run_command(args)
+
+
+def run_command(args) -> int:
     try:
         code = COMMANDS[args.command](args)
         if code == 0 and distributed.leave():  # under torchrun: every rank leaves together

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import math
-import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ import torch
 
 from seqlab.atomic import write_bytes
 from seqlab.data.bundled_data import resolve
-from seqlab.errors import SeqlabError
+from seqlab.errors import Notice, SeqlabError
 from seqlab.limits import check_output_size
 
 MU_LAW_LEVELS = 256
@@ -63,9 +63,8 @@ def load_audio(name_or_path: str | Path, rate: int | None = None, quiet: bool = 
             f"{path}: sample {index:,} (channel {channel}, at {index / file_rate:.3f} s) is {value}, "
             f"expected a finite value ({int((~finite).sum()):,} non-finite samples in all)"
         )
-    if samples.shape[1] > 1:
-        if not quiet:
-            print(f"seqlab: {path.name}: {samples.shape[1]} channels mixed down to mono", file=sys.stderr)
+    if samples.shape[1] > 1 and not quiet:
+        warnings.warn(f"{path.name}: {samples.shape[1]} channels mixed down to mono", Notice, stacklevel=2)
     mono = samples.mean(axis=1)
     if rate is not None and rate != file_rate:
         resampled = math.ceil(len(mono) * rate / file_rate)  # resample_poly works in float64, beside the input

@@ -37,7 +37,7 @@ import numpy as np
 from seqlab.atomic import write_bytes
 from seqlab.data.audio import resample
 from seqlab.data.token_store import cache_root
-from seqlab.errors import SeqlabError
+from seqlab.errors import OptionError, SeqlabError
 
 # pyworld 0.3.5 imports pkg_resources (hence setuptools < 81), which warns "pkg_resources is deprecated as an
 # API" on every run of an audio command: that one warning is silenced, any other from the import still shows.
@@ -227,9 +227,10 @@ def analyse(
     f0 = np.concatenate([p[0] for p in parts])
     voiced = f0 > 0
     if not voiced.any():
-        raise SeqlabError(
+        raise OptionError(
             f"{source}: no voiced frame ({len(f0)} frames of {period:g} ms; silence or noise): "
-            "the vocoder representation models speech; use --audio-encoding mu_law for other sound"
+            "the vocoder representation models speech; use {0} mu_law for other sound",
+            "audio_encoding",
         )
     envelope = np.concatenate([pyworld.code_spectral_envelope(p[1], fs, layout.envelope) for p in parts])
     aperiodicity = np.concatenate([pyworld.code_aperiodicity(p[2], fs) for p in parts])
