@@ -23,8 +23,10 @@ from helpers import stepped_log_probs
 
 import seqlab
 from seqlab.base import MODELS, Forecast, SequenceModel
+from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError, Unsupported
+from seqlab.models import LatentAR, LatentARConfig
 from seqlab.recurrent import CELLS
 
 TEXT = "abbabaabbbaababaabab" * 4  # two symbols: with the unknown symbol a vocabulary of 3
@@ -64,6 +66,16 @@ def fitted(fitted_once):
 @pytest.mark.parametrize("kind", sorted(MODELS))
 def test_every_registered_kind_declares_cases(kind):
     assert MODELS[kind].conformance_cases(), f"{kind}: declare conformance_cases() so this suite runs it"
+
+
+def test_each_model_says_what_its_elements_are(fitted):
+    """The commands ask ``element_name``, never a codec's type, what kind of data a model reads."""
+    _, case, model = fitted
+    assert model.element_name == {"text": "characters", "series": "values", "frames": "frames"}[case.data]
+
+
+def test_a_mu_law_model_reads_samples():
+    assert LatentAR(MuLaw(16), LatentARConfig(hidden_size=4, embedding_dim=2)).element_name == "samples"
 
 
 def close(a: torch.Tensor, b: torch.Tensor, exact: bool) -> bool:

@@ -95,6 +95,9 @@ class SequenceModel:
     ``log_prob``, ``initial_state``, ``step``, ``describe`` and the persistence methods they support."""
 
     kind: ClassVar[str] = ""
+    # what one element is, as ``Dataset.elements`` names it: "characters", "samples" (mu-law levels), "values",
+    # "frames"; the commands ask this, never the type of a codec, to know what kind of data a model reads
+    element_name: str = "values"
     head: Head
     training_result: Any = None  # what fit recorded (TrainingResult for the neural models)
     transform: Transform | None = None  # a model of a transformed series maps forecasts back through it
@@ -188,7 +191,7 @@ class SequenceModel:
         for x in prompt:  # condition on the prompt: one step per element, never re-run
             params, state = self.step(x, state)
         out = []
-        never_drawn = getattr(getattr(self, "vocabulary", None), "unknown_id", None)  # text: U+FFFD, never sampled
+        never_drawn = self.vocabulary.unknown_id if self.element_name == "characters" else None  # U+FFFD: never drawn
         for _ in range(length):
             if never_drawn is not None:
                 params = params.clone()

@@ -31,6 +31,7 @@ saved with it, so forecasts come back on the scale of the data it was given.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -94,6 +95,8 @@ def zero_output(layer: nn.Linear, head: Head) -> None:
 class Elements(nn.Module):
     """The interface of a codec (see the module docstring); subclasses set ``head``, ``start`` and
     ``embedding`` and implement ``forward``, ``encode``, ``decode`` and ``describe``."""
+
+    name: ClassVar[str] = "values"  # what one element is (SequenceModel.element_name)
 
     discrete: bool = False
     covariates: int = 0  # past covariates beside each value (ScalarElements only)
@@ -159,6 +162,8 @@ class Elements(nn.Module):
 class TextElements(Elements):
     """Character ids of a ``Vocabulary``: embedded, ``Categorical(V)`` head, start symbol ``V``."""
 
+    name = "characters"
+
     discrete = True
 
     def __init__(self, vocabulary: Vocabulary, embedding_dim: int, model: str = "model") -> None:
@@ -189,6 +194,8 @@ class TextElements(Elements):
 
 class MuLawElements(TextElements):
     """Mu-law audio level ids: as text ids, but encoded from and decoded to samples in [-1, 1]."""
+
+    name = "samples"
 
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
         if isinstance(data, torch.Tensor) and not data.is_floating_point():
@@ -282,6 +289,8 @@ class ScalarElements(Elements):
 class FrameElements(Elements):
     """Frames (..., D) of ``layout.dims`` values: standardised per dimension (``location``, ``scale``: (D,)),
     embedded from ``(values (D), missing flag)``; a ``FrameHead``; draws clamped to ``[low, high]`` (D,)."""
+
+    name = "frames"
 
     def __init__(
         self, layout: FrameLayout, embedding_dim: int, per_dimension: Head, model: str = "model", input_noise=0.0

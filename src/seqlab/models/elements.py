@@ -67,6 +67,7 @@ class ElementsModel(nn.Module, SequenceModel):
         self.config, self.vocabulary = config, vocabulary
         self.elements = make_elements(vocabulary, config, embedding_dim, type(self).__name__, location, scale)
         self.discrete, self.head = self.elements.discrete, self.elements.head
+        self.element_name = self.elements.name
 
     @property
     def num_covariates(self) -> int:

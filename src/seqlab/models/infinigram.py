@@ -219,6 +219,7 @@ def open_index(x: np.ndarray, V: int) -> SuffixIndex:
 
 
 class InfiniGram(SequenceModel):
+    element_name = "characters"
     """Witten-Bell interpolation over every suffix length of the history that occurs in the training text.
 
     ``max_length=None`` (the default) puts no limit on the suffix length. Besides ``log_prob``, the index

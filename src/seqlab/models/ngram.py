@@ -151,6 +151,7 @@ class _Level:
 
 
 class NGram(SequenceModel):
+    element_name = "characters"
     """AR(``order``) model of counts over a character ``Vocabulary``: an (order + 1)-gram model.
 
     ``NGram(order=2, smoothing="kneser_ney")`` conditions each character on the two before it. At the start

@@ -34,7 +34,6 @@ from seqlab.base import SequenceModel
 from seqlab.cells import CELL_VALUES, NUM_GATES, gru_values, lstm_values, rnn_step
 from seqlab.data.dataset import data_kind
 from seqlab.data.spec import DataSpec, load_dataset
-from seqlab.data.text import Vocabulary
 from seqlab.data.token_store import open_store
 from seqlab.errors import InternalError, SeqlabError
 from seqlab.experiments.gates import CLOSED, OPEN
@@ -75,7 +74,7 @@ class ExploreResult:
 # -- the text ---------------------------------------------------------------------------------------------------
 def text_model(model: SequenceModel, directory: Path) -> None:
     """Refuse anything but a model of characters, in one line."""
-    if not isinstance(getattr(model, "vocabulary", None), Vocabulary) or not model.head.discrete:
+    if model.element_name != "characters" or not model.head.discrete:
         raise SeqlabError(f"{directory}: {TEXT_ONLY}; this is {model.describe()}")
 
 

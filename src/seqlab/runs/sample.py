@@ -15,7 +15,7 @@ import torch
 from seqlab import io
 from seqlab.atomic import check_parent_dir
 from seqlab.base import SequenceModel
-from seqlab.data.audio import MuLaw, load_audio, write_wav
+from seqlab.data.audio import load_audio, write_wav
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec
 from seqlab.data.vocoder import VocoderLayout, Watchdog, analyse, smooth_trajectories, synthesise
@@ -63,7 +63,7 @@ class SampleResult:
 
 
 def is_audio(model: SequenceModel, spec_kind: str | None) -> bool:
-    return isinstance(getattr(model, "vocabulary", None), MuLaw) or (spec_kind == "audio")
+    return model.element_name in ("samples", "frames") or spec_kind == "audio"
 
 
 MIN_TEMPERATURE = 1e-3  # below it logits / temperature can overflow to inf: use top_k 1 for greedy decoding
