@@ -24,6 +24,8 @@ params and states) and the draws against the reference distributions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -57,8 +59,9 @@ class NumpyRecurrence:
         self.h = [np.zeros(self.H, dtype=np.float32) for _ in range(self.L)]
         self.C = [np.zeros(self.H, dtype=np.float32) for _ in range(self.L)]
 
-    def advance(self, gi_first: np.ndarray) -> np.ndarray:
-        """One time step of every layer; ``gi_first`` (G,) is ``W_ih x + b_ih`` of the first layer."""
+    def advance(self, gi_first: np.ndarray, hook: Callable[[int, dict], None] | None = None) -> np.ndarray:
+        """One time step of every layer; ``gi_first`` (G,) is ``W_ih x + b_ih`` of the first layer. ``hook(k,
+        values)``, if given, gets layer k's quantities of ``seqlab.cells.CELL_VALUES`` (gates, cell state, h)."""
         H = self.H
         x_in = None  # the layer below's new h
         for k in range(self.L):
@@ -77,14 +80,19 @@ class NumpyRecurrence:
                     z = _sigmoid(gi[H : 2 * H] + gh[H:])
                     n = np.tanh(gi[2 * H :] + W_hh[2 * H :] @ (r * h) + b_hh[2 * H :])
                 h = (1.0 - z) * n + z * h
+                values = {"r": r, "z": z, "n": n} if hook else None
             elif self.cell == "lstm":
                 gates = gi + self.weight_hh[k] @ h + self.bias_hh[k]
                 i, f = _sigmoid(gates[:H]), _sigmoid(gates[H : 2 * H])
                 g, o = np.tanh(gates[2 * H : 3 * H]), _sigmoid(gates[3 * H :])
                 self.C[k] = f * self.C[k] + i * g
                 h = o * np.tanh(self.C[k])
+                values = {"i": i, "f": f, "o": o, "g": g, "c": self.C[k]} if hook else None
             else:
                 h = np.tanh(gi + self.weight_hh[k] @ h + self.bias_hh[k])
+                values = {} if hook else None
+            if hook:
+                hook(k, values | {"h": h})
             self.h[k] = x_in = h
         return x_in
 

@@ -14,7 +14,8 @@ The page's matrix-vector products run in WebAssembly (``runs/explore_page/matvec
 definitions and parity tests (``path::test_name``); ``tests/test_cell_copies.py`` checks that every file,
 definition and test it names exists, so the table cannot drift from the code silently. The number of gates per
 cell is ``seqlab.cells.NUM_GATES``, read by the kernels and the explore page. Not copies: the ONNX export
-(``seqlab.export``) and the explore page's unit values (``runs/explore.py``) call the reference cells.
+(``seqlab.export``) traces the reference cells, and the explore page's unit values (``runs/explore.py``) are the
+NumPy copy's, through the hook of ``NumpyRecurrence.advance``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def _copies(reference: tuple[str, ...], kernels: tuple[str, ...], reference_test
             (
                 "tests/test_streaming.py::test_logits_match_the_reference_step",
                 "tests/test_streaming.py::test_frame_params_match_the_reference_step",
+                "tests/test_explore.py::test_unit_values_follow_torch_cells",  # its gates, through the hook
             ),
         ),
         Copy("JavaScript", "src/seqlab/runs/explore_page/page.js", ("Model.step", "Arena.jsMatvec"), (browser,)),

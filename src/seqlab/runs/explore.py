@@ -19,6 +19,7 @@ step is checked against ``LatentAR.step`` in a real browser (tests/test_explore_
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from dataclasses import dataclass, field, replace
@@ -31,7 +32,7 @@ import torch
 from seqlab import io
 from seqlab.atomic import check_parent_dir, replace_into
 from seqlab.base import SequenceModel
-from seqlab.cells import CELL_VALUES, NUM_GATES, gru_values, lstm_values, rnn_step
+from seqlab.cells import CELL_VALUES, NUM_GATES
 from seqlab.data.dataset import data_kind
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.token_store import open_store
@@ -197,46 +198,24 @@ def next_distributions(step, ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
     return np.stack(top_ids), np.stack(top_p)
 
 
-@torch.no_grad()
 def unit_values(tables: StreamingSampler, ids: np.ndarray) -> dict[tuple[int, str], np.ndarray]:
     """(layer, quantity) -> (T, H) float32: every quantity of ``seqlab.cells`` (``CELL_VALUES``) after reading
     each character x_s, that is at step s + 1 of the model (H_{s+1} = Net(H_s, x_s)), from H_0 = 0 and the start
-    symbol.
+    symbol: the streaming sampler's NumPy recurrence, its ``advance`` hook recording each layer's quantities.
 
     The first layer reads ``x`` as a one-hot through the folded table ``W_ih . e(v) + b_ih`` (the streaming
     sampler's ``input_table``): the same numbers as the embedding followed by ``W_ih``."""
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
-    layers = [
-        (as_tensor(tables.input_table.T), torch.zeros(tables.input_table.shape[1]))  # (G, V + 1), (G,)
-        if k == 0
-        else (as_tensor(tables.weight_ih[k]), as_tensor(tables.bias_ih[k]))
-        for k in range(tables.L)
-    ]
-    layers = [  # (weight_ih, weight_hh, bias_ih, bias_hh), the cells' order
-        (W_ih, as_tensor(tables.weight_hh[k]), b_ih, as_tensor(tables.bias_hh[k]))
-        for k, (W_ih, b_ih) in enumerate(layers)
-    ]
     names = CELL_VALUES[tables.cell]
     trace = {(k, q): np.empty((len(ids), tables.H), dtype=np.float32) for k in range(tables.L) for q in names}
-    h = [torch.zeros(1, tables.H) for _ in range(tables.L)]
-    C = [torch.zeros(1, tables.H) for _ in range(tables.L)]
-    one_hot = torch.zeros(1, tables.input_table.shape[0])  # (1, V + 1)
-    for t, v in enumerate([tables.start, *ids.tolist()]):  # step t reads x_{t-1}
-        one_hot.zero_()
-        one_hot[0, v] = 1.0
-        x = one_hot
-        for k, weights in enumerate(layers):
-            if tables.cell == "lstm":
-                values = lstm_values(x, (h[k], C[k]), *weights)
-                C[k] = values["c"]
-            elif tables.cell == "gru":
-                values = gru_values(x, h[k], *weights, reset=tables.reset)
-            else:
-                values = {"h": rnn_step(x, h[k], *weights)}
-            h[k] = x = values["h"]
-            if t > 0:
-                for q in names:
-                    trace[k, q][t - 1] = values[q][0].numpy()
+
+    def record(t: int, k: int, values: dict) -> None:  # row t: after reading ids[t]
+        for q in names:
+            trace[k, q][t] = values[q]
+
+    tables.reset_state()
+    tables.advance(tables.input_table[tables.start])  # step 0 reads the start symbol: nothing to show
+    for t, v in enumerate(ids.tolist()):
+        tables.advance(tables.input_table[v], functools.partial(record, t))
     return trace
 
 
