@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import json
 import os
@@ -396,3 +397,12 @@ def write_array(path: Path, chunks: Iterable[np.ndarray]) -> int:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
     return n
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read 1 MiB at a time (the data fingerprints, the weights' check, token stores)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -199,6 +199,12 @@ class TrainingResult:
     stopped_because: str = ""
     elements_per_second: float = 0.0  # training throughput of this session (characters, samples, values...)
 
+    @classmethod
+    def of(cls, progress: Progress, stopped: str) -> TrainingResult:
+        """The record of a finished (or stopped) fit: its ``progress`` and why it stopped."""
+        p = progress
+        return cls(p.step, p.elapsed, p.best_valid_nll, p.history, stopped, p.elements_per_second)
+
 
 class Checkpoints(Protocol):
     """Where the Trainer keeps its best model and its resumable state. Called on every process; a
@@ -485,14 +491,7 @@ class Trainer:
             self._check_finite(progress.step)
             self.save_last(progress, state)  # resumed past the budget: the final state is saved too
         self.checkpoints.end(self)
-        return TrainingResult(
-            progress.step,
-            progress.elapsed,
-            progress.best_valid_nll,
-            progress.history,
-            stopped,
-            progress.elements_per_second,
-        )
+        return TrainingResult.of(progress, stopped)
 
     def train_step(self, net, stream: WindowStream, progress: Progress, state):
         """One optimizer step on window ``progress.step`` of every stream; the carried state after it."""

@@ -40,7 +40,16 @@ from pathlib import Path
 
 import numpy as np
 
-from seqlab.atomic import fsync_dir, is_complete, mark_complete, read_json, recover, write_array, write_json
+from seqlab.atomic import (
+    file_sha256,
+    fsync_dir,
+    is_complete,
+    mark_complete,
+    read_json,
+    recover,
+    write_array,
+    write_json,
+)
 from seqlab.data.bundled_data import resolve
 from seqlab.data.files import BOM
 from seqlab.data.text import UNKNOWN, TextPart, Vocabulary, id_dtype
@@ -123,14 +132,6 @@ def split_store(store: TokenStore, valid_fraction: float, valid_from: str | None
     return cut
 
 
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _identity(info: os.stat_result) -> list[int]:
     return [info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
 
@@ -146,7 +147,7 @@ def known_digest(path: Path) -> str:
         saved = json.loads(memo.read_text(encoding="utf-8"))
         if saved["identity"] == _identity(before) and isinstance(saved["sha256"], str):
             return saved["sha256"]
-    digest = file_digest(path)
+    digest = file_sha256(path)
     after = path.stat()
     if _identity(after) == _identity(before) and time.time() - after.st_mtime > 2:
         with contextlib.suppress(OSError):

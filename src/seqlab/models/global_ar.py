@@ -716,14 +716,7 @@ class PanelTrainer(Trainer):
                 stopped = self.validate_and_checkpoint(progress, valid, None)
             stopped = stopped or ("interrupted" if self.stop_requested else self._finished(progress, time_up))
         self.checkpoints.end(self)
-        return TrainingResult(
-            progress.step,
-            progress.elapsed,
-            progress.best_valid_nll,
-            progress.history,
-            stopped,
-            progress.elements_per_second,
-        )
+        return TrainingResult.of(progress, stopped)
 
     def window_step(self, sampler: WindowSampler, progress: Progress) -> None:
         """One optimizer step on the windows of ``progress.step``."""

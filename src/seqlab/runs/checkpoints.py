@@ -11,9 +11,10 @@ from pathlib import Path
 import torch
 
 from seqlab import atomic, io
+from seqlab.atomic import file_sha256
 from seqlab.data.spec import DataSpec
 from seqlab.errors import SeqlabError
-from seqlab.runs.run_data import file_sha256, recorded_data
+from seqlab.runs.run_data import recorded_data
 from seqlab.runs.run_directory import (
     CARRIED_FILE,
     LAST_DIR,

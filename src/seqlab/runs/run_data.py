@@ -4,12 +4,12 @@ the user names it too), its recorded spec checked (``recorded_data``, ``recorded
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import replace
 from pathlib import Path
 
 from seqlab import io
+from seqlab.atomic import file_sha256
 from seqlab.data.bundled_data import BUNDLED, BUNDLED_PREFIX, resolve
 from seqlab.data.dataset import kind_of_name
 from seqlab.data.spec import DataSpec
@@ -44,17 +44,6 @@ def readable_data(spec: DataSpec, directory: str | Path) -> DataSpec:
         "when you name it too: give {0} with the data to use",
         "source",
     )
-
-
-FINGERPRINT_CHUNK = 2**20
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(FINGERPRINT_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def data_fingerprint(spec: DataSpec) -> dict:
