@@ -1,6 +1,7 @@
 """The command line on prices and sound: train, forecast, backtest, sample audio, and their bad inputs."""
 
 import json
+import shlex
 
 import numpy as np
 import pytest
@@ -165,6 +166,12 @@ def test_vocoder_train_sample_evaluate_voice(tmp_path, capsys):
     assert "training, 61 validation frames" in stdout and "nats/frame" in stdout
     voice = next(line for line in stdout.splitlines() if line.startswith("seqlab: voice of 3 s generated"))
     assert "voiced (the data " in voice and "mean mel-cepstrum distance from the data's" in voice, voice
+    # the next step it prints names the local WAV again (a recorded path is read only when named), and runs as printed
+    advice = next(line for line in stdout.splitlines() if line.startswith("seqlab: measure its voice with: "))
+    argv = shlex.split(advice.removeprefix("seqlab: measure its voice with: seqlab "))
+    assert argv[-2:] == ["--data", str(wav)], advice
+    code, _, err = run([*argv, "--seconds", "0.5"], capsys)
+    assert code == 0, err
     generated, png = tmp_path / "gen.wav", tmp_path / "spec.png"
     argv = ["sample", str(out), "--seconds", "1", "--out", str(generated), "--data", str(wav), "--seed", "0"]
     code, stdout, _ = run([*argv, "--spectrogram", str(png)], capsys)

@@ -182,9 +182,10 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
                 f"--resume --out {run.out} --time-budget 1800"
             )
     print_scores(run, final, say)
-    if kind == "series":  # a local file must be named again (a checkpoint's recorded path is never read unnamed)
-        source = run.dataset.spec.source
-        named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
+    # a local file must be named again (a checkpoint's recorded path is never read unnamed)
+    source = run.dataset.spec.source
+    named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
+    if kind == "series":
         command = f"seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
         say(f"seqlab: forecast with: {command}")
     elif kind == "audio":
@@ -192,7 +193,7 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
             say(f"seqlab: {line}")
         say(f"seqlab: generate with: seqlab sample {run.out} --seconds 2 --out generated.wav")
         if run.dataset.elements == "frames":
-            say(f"seqlab: measure its voice with: seqlab evaluate {run.out} --voice")
+            say(f"seqlab: measure its voice with: seqlab evaluate {shlex.quote(str(run.out))} --voice{named}")
     elif args.sample_length:
         say(f"seqlab: sample (temperature 0.8, seed 0):\n{run.model.sample('', args.sample_length, 0.8, seed=0)}")
     return 0
