@@ -46,4 +46,4 @@ def test_a_tampered_mu_law_codec_is_one_line(saved, codec, says):
 
 def test_an_untouched_codec_loads(saved):
     model = seqlab.load(saved)
-    assert isinstance(model.vocabulary, MuLaw) and model.vocabulary.sample_rate == 8000
+    assert isinstance(model.mu_law, MuLaw) and model.mu_law.sample_rate == 8000 and model.vocabulary is None

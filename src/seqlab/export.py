@@ -736,10 +736,10 @@ def elements_json(model) -> dict:
     if e is None:  # the classical series models; GARCH-X's covariate is its exogenous variance
         return {"kind": "series", "start": NAN, "covariates": model.num_covariates}
     if isinstance(e, MuLawElements):
-        v = e.vocabulary
+        v = e.mu_law
         return {"kind": "mu_law", "levels": v.levels, "sample_rate": v.sample_rate, "start": e.start}
     if isinstance(e, TextElements):
-        never = getattr(e.vocabulary, "unknown_id", None)
+        never = e.vocabulary.unknown_id
         return {"kind": "text", "vocabulary": e.vocabulary.to_json(), "start": e.start, "never_drawn": never}
     if isinstance(e, FrameElements):
         out = {"kind": "frames", "start": NAN, "layout": e.layout.to_json()}

@@ -105,14 +105,14 @@ class StreamingSampler(NumpyRecurrence):
             raise Unsupported("the streaming sampler needs a model of discrete data (text or mu-law audio)")
         super().__init__(model)
         # a text vocabulary's unknown symbol (U+FFFD) is never drawn: it stands for characters not seen in training
-        self.never_drawn = getattr(model.vocabulary, "unknown_id", None)
+        self.never_drawn = model.vocabulary.unknown_id if model.vocabulary is not None else None
         with torch.no_grad():
             e = _f32(model.elements.embedding.weight)  # (V + 1, E): every element and the start symbol
             self.input_table = e @ self.weight_ih[0].T + self.bias_ih[0]  # (V + 1, G)
             W_out = _f32(model.out.weight)  # (V, H + E)
             self.out_h = np.ascontiguousarray(W_out[:, : self.H])
             self.output_table = e @ W_out[:, self.H :].T + _f32(model.out.bias)  # (V + 1, V)
-        self.start = len(model.vocabulary)
+        self.start = model.elements.start
 
     def step(self, x_prev: int | None) -> np.ndarray:
         """The next element's logits (V,) after ``x_prev`` (``None``: the start of the sequence)."""

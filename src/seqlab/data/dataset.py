@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -18,8 +18,13 @@ from seqlab.data.text import TextPart
 from seqlab.errors import SeqlabError
 from seqlab.transforms import Transform
 
+if TYPE_CHECKING:  # spec and token_store import this module
+    from seqlab.data.spec import DataSpec
+    from seqlab.data.token_store import TokenStore
+
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
-ELEMENT_NAMES = {"text": "characters", "series": "values", "audio": "samples"}
+# each way a data set's elements are encoded (decided once, by the loader ``load_dataset``): what one element is
+ELEMENT_NAMES = {"text": "characters", "series": "values", "raw": "samples", "mu_law": "samples", "vocoder": "frames"}
 
 
 def kind_of_name(path: str | Path) -> str:
@@ -34,21 +39,25 @@ def data_kind(data: str | Path) -> str:
 
 @dataclass
 class Dataset:
-    kind: str  # "text", "series" or "audio"
+    kind: str  # "text", "series" or "audio": what the file is
+    encoding: str  # how its elements are encoded (ELEMENT_NAMES): text, series, raw, mu_law or vocoder
     train: TextPart | torch.Tensor  # text (ids in a token store), or joined transformed series (float), samples
     valid: TextPart | torch.Tensor
     meta: dict  # the spec as JSON and the sizes of the split (training.json's record)
     transform: Transform | None = None
     series: list[Series] | None = None
     rate: int | None = None  # audio sample rate
-    spec: Any = None  # the resolved seqlab.data.spec.DataSpec that rebuilds this split
-    store: Any = None  # text: the seqlab.data.token_store.TokenStore the parts are views of
+    spec: DataSpec | None = None  # the resolved spec that rebuilds this split
+    store: TokenStore | None = None  # text: the token store the parts are views of
+
+    def __post_init__(self) -> None:
+        if self.encoding not in ELEMENT_NAMES:
+            raise SeqlabError(f"unknown encoding {self.encoding!r}; choose one of {', '.join(ELEMENT_NAMES)}")
 
     @property
     def elements(self) -> str:
-        if self.kind == "audio" and getattr(self.spec, "audio_encoding", None) == "vocoder":
-            return "frames"
-        return ELEMENT_NAMES[self.kind]
+        """What one element is: characters, values, samples or frames."""
+        return ELEMENT_NAMES[self.encoding]
 
     def check_one_series(self, model: str) -> None:
         """Refuse several series (a wide CSV's value columns, a long one's ids), naming them: ``model`` fits one."""

@@ -197,7 +197,7 @@ def load_dataset(spec: DataSpec | dict, progress: Callable[[float, float], None]
         cut = split_store(store, fraction, bundled.valid_from if bundled else None)
         train, valid = store.part(0, cut), store.part(cut, len(store))
         meta.update(train_chars=len(train), valid_chars=len(valid))
-        return Dataset(kind, train, valid, meta, spec=spec, store=store)
+        return Dataset(kind, "text", train, valid, meta, spec=spec, store=store)
     if kind == "audio" and spec.audio_encoding == "vocoder":
         return _vocoder_dataset(path, spec, meta, progress)
     if kind == "audio":
@@ -206,7 +206,7 @@ def load_dataset(spec: DataSpec | dict, progress: Callable[[float, float], None]
         cut = int(len(samples) * (1 - fraction))
         x = torch.from_numpy(samples)
         meta.update(sample_rate=rate, train_samples=cut, valid_samples=len(samples) - cut)
-        return Dataset(kind, x[:cut], x[cut:], meta, rate=rate, spec=spec)
+        return Dataset(kind, spec.audio_encoding, x[:cut], x[cut:], meta, rate=rate, spec=spec)
     return _series_dataset(path, spec, meta)
 
 
@@ -232,7 +232,7 @@ def _vocoder_dataset(path: Path, spec: DataSpec, meta: dict, progress=None) -> D
         valid_frames=len(frames) - cut,
         voiced_fraction=round(float(frames[:, 0].mean()), 4),
     )
-    return Dataset("audio", x[:cut], x[cut:], meta, rate=layout.sample_rate, spec=spec)
+    return Dataset("audio", "vocoder", x[:cut], x[cut:], meta, rate=layout.sample_rate, spec=spec)
 
 
 def read_series(spec: DataSpec) -> list[Series]:
@@ -270,4 +270,4 @@ def _series_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
         train_values=int(sum(map(len, train))),
         valid_values=int(sum(map(len, valid))),
     )
-    return Dataset("series", join_series(train), join_series(valid), meta, transform, series, spec=spec)
+    return Dataset("series", "series", join_series(train), join_series(valid), meta, transform, series, spec=spec)

@@ -7,8 +7,9 @@ head's parameters, the part of an element the head predicts (``target``), drawin
 ``describe`` and the JSON that rebuilds it. ``make_elements(data, ...)`` picks the codec from what describes the
 data:
 
-- ``TextElements`` (a ``Vocabulary`` of characters) and ``MuLawElements`` (``MuLaw`` audio levels): ids
-  (T,) are embedded, a start symbol ``V`` pads before the sequence, and the head is ``Categorical(V)``.
+- ``TextElements`` (a ``Vocabulary`` of characters) and ``MuLawElements`` (``MuLaw`` audio levels), both
+  ``DiscreteElements`` over a ``Codec`` (``codec``; ``vocabulary`` or ``mu_law`` by kind): ids (T,) are
+  embedded, a start symbol ``V`` pads before the sequence, and the head is ``Categorical(V)``.
 - ``ScalarElements`` (``None``): each value is standardised with the training series' location and scale and
   embedded from ``(value, missing flag)`` (NaN is the start padding and marks a gap between series); the head
   (``Gaussian``, ``StudentT`` or ``GaussianMixture``) returns its parameters on the original scale. Past
@@ -74,6 +75,9 @@ class FrameLayout:
         return cls(data["dims"], data.get("binary", []), data.get("groups", {}))
 
 
+DataDescription = Codec | FrameLayout | None  # what a codec is made from: None is a continuous series
+
+
 def _dimensions(name: str, dims, D: int) -> list[int]:
     """Distinct integer dimensions in [0, D), sorted."""
     ok = isinstance(dims, (list, tuple)) and all(isinstance(d, int) and not isinstance(d, bool) for d in dims)
@@ -137,7 +141,7 @@ class Elements(nn.Module):
 
     def init_output(self, layer: nn.Linear) -> None:
         """Initialise the output layer that emits the head's parameters: continuous heads start at
-        ``zero_output``; a categorical head keeps torch's initialisation (``TextElements``)."""
+        ``zero_output``; a categorical head keeps torch's initialisation (``DiscreteElements``)."""
         zero_output(layer, self.head)
 
     def draw(self, params: torch.Tensor, temperature=1.0, top_k: int | None = None, generator=None) -> torch.Tensor:
@@ -159,19 +163,17 @@ class Elements(nn.Module):
         raise Unsupported(f"{type(self).__name__} has no statistics to fit")
 
 
-class TextElements(Elements):
-    """Character ids of a ``Vocabulary``: embedded, ``Categorical(V)`` head, start symbol ``V``."""
-
-    name = "characters"
+class DiscreteElements(Elements):
+    """Ids of a discrete ``codec`` (``Codec``): embedded, ``Categorical(V)`` head, start symbol ``V``."""
 
     discrete = True
 
-    def __init__(self, vocabulary: Vocabulary, embedding_dim: int, model: str = "model") -> None:
+    def __init__(self, codec: Codec, embedding_dim: int, model: str = "model") -> None:
         super().__init__()
-        self.vocabulary, self.model_name = vocabulary, model
-        self.head = Categorical(len(vocabulary))
-        self.start = len(vocabulary)
-        self.embedding = nn.Embedding(len(vocabulary) + 1, embedding_dim)
+        self.codec, self.model_name = codec, model
+        self.head = Categorical(len(codec))
+        self.start = len(codec)
+        self.embedding = nn.Embedding(len(codec) + 1, embedding_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.embedding(x)
@@ -179,34 +181,48 @@ class TextElements(Elements):
     def init_output(self, layer: nn.Linear) -> None:
         pass  # torch's initialisation
 
+    def to_json(self) -> dict:
+        return {"vocabulary": self.codec.to_json()}  # the saved key predates mu-law; old runs still load
+
+
+class TextElements(DiscreteElements):
+    """Character ids of a text ``Vocabulary``."""
+
+    name = "characters"
+
+    @property
+    def vocabulary(self) -> Vocabulary:
+        return self.codec
+
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
-        return encode_symbols(data, self.vocabulary, f"this {self.model_name}", unknown, source)
+        return encode_symbols(data, self.codec, f"this {self.model_name}", unknown, source)
 
     def decode(self, x: torch.Tensor):
-        return self.vocabulary.decode(x.tolist())
+        return self.codec.decode(x.tolist())
 
     def describe(self) -> str:
-        return f"vocabulary {len(self.vocabulary)}"
-
-    def to_json(self) -> dict:
-        return {"vocabulary": self.vocabulary.to_json()}
+        return f"vocabulary {len(self.codec)}"
 
 
-class MuLawElements(TextElements):
+class MuLawElements(DiscreteElements):
     """Mu-law audio level ids: as text ids, but encoded from and decoded to samples in [-1, 1]."""
 
     name = "samples"
 
+    @property
+    def mu_law(self) -> MuLaw:
+        return self.codec
+
     def encode(self, data, unknown: str = "error", source: str = "data") -> torch.Tensor:
         if isinstance(data, torch.Tensor) and not data.is_floating_point():
             return data.long()  # level ids already
-        return self.vocabulary.encode(data)
+        return self.codec.encode(data)
 
     def decode(self, x: torch.Tensor):
-        return self.vocabulary.decode(x)
+        return self.codec.decode(x)
 
     def describe(self) -> str:
-        return self.vocabulary.describe()
+        return self.codec.describe()
 
 
 class ScalarElements(Elements):
@@ -407,7 +423,7 @@ class FrameElements(Elements):
 
 
 def make_elements(
-    data, config, embedding_dim: int, model: str = "model", location: float = 0.0, scale: float = 1.0
+    data: DataDescription, config, embedding_dim: int, model: str = "model", location: float = 0.0, scale: float = 1.0
 ) -> Elements:
     """The codec for ``data``: a ``Vocabulary``, ``MuLaw``, ``FrameLayout`` or ``None`` (a continuous series,
     standardised by ``location`` and ``scale`` until ``fit_statistics``);
@@ -430,7 +446,7 @@ def make_elements(
     raise SeqlabError(f"unknown kind of data {type(data).__name__}: expected a Vocabulary, MuLaw or FrameLayout")
 
 
-def data_from_config(config: dict) -> Vocabulary | MuLaw | FrameLayout | None:
+def data_from_config(config: dict) -> DataDescription:
     """What describes the data, from a saved model config (the inverse of ``Elements.to_json``)."""
     if "frames" in config:
         return FrameLayout.from_json(config["frames"])

@@ -18,7 +18,14 @@ from seqlab.data.text import TextPart, Vocabulary
 from seqlab.data.vocoder import VocoderLayout
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import SeqlabError
-from seqlab.models.element_codecs import FrameElements, FrameLayout, data_from_config, make_elements
+from seqlab.models.element_codecs import (
+    FrameElements,
+    FrameLayout,
+    MuLawElements,
+    TextElements,
+    data_from_config,
+    make_elements,
+)
 from seqlab.training import Callback, Trainer, TrainerConfig
 from seqlab.transforms import Transform
 
@@ -58,16 +65,33 @@ class ElementsModel(nn.Module, SequenceModel):
 
     Subclasses set ``config_class`` and build their network in ``__init__(data, config, location, scale)``
     after calling ``self.setup_elements(...)``; ``data`` is a ``Vocabulary``, ``MuLaw``, ``FrameLayout`` or
-    ``None`` (a continuous series). They build their output layer with ``self.head.num_params`` outputs."""
+    ``None`` (a continuous series), and the codec made from it (``self.elements``) is the one place that knows
+    which: ``vocabulary``, ``mu_law`` and ``frame_layout`` hold it for that kind and ``None`` for the others.
+    They build their output layer with ``self.head.num_params`` outputs."""
 
     config_class: type
 
-    def setup_elements(self, vocabulary, config, embedding_dim: int, location: float, scale: float) -> None:
+    def setup_elements(self, data, config, embedding_dim: int, location: float, scale: float) -> None:
         config.validate()
-        self.config, self.vocabulary = config, vocabulary
-        self.elements = make_elements(vocabulary, config, embedding_dim, type(self).__name__, location, scale)
+        self.config = config
+        self.elements = make_elements(data, config, embedding_dim, type(self).__name__, location, scale)
         self.discrete, self.head = self.elements.discrete, self.elements.head
         self.element_name = self.elements.name
+
+    @property
+    def vocabulary(self) -> Vocabulary | None:
+        """The text vocabulary of a model of characters (as the n-gram models'); ``None`` for other elements."""
+        return self.elements.vocabulary if isinstance(self.elements, TextElements) else None
+
+    @property
+    def mu_law(self) -> MuLaw | None:
+        """The mu-law levels of a model of mu-law audio; ``None`` for other elements."""
+        return self.elements.mu_law if isinstance(self.elements, MuLawElements) else None
+
+    @property
+    def frame_layout(self) -> FrameLayout | None:
+        """The layout of a model of frames (vocoder frames, joint price columns); ``None`` for other elements."""
+        return self.elements.layout if isinstance(self.elements, FrameElements) else None
 
     @property
     def num_covariates(self) -> int:
@@ -189,14 +213,14 @@ class ElementsModel(nn.Module, SequenceModel):
         """A fresh model of ``dataset``'s kind, recording the data it is a model of (``trained_on``): a vocabulary
         of the training text, mu-law levels, vocoder frames (voicing binary, the layout's groups carrying the
         sampling temperatures), or a standardised series (with its covariates and transform)."""
-        if dataset.kind == "text":
+        if dataset.encoding == "text":
             model = cls(Vocabulary.from_text(dataset.train), config)
-        elif dataset.kind == "audio" and dataset.spec.audio_encoding == "mu_law":
+        elif dataset.encoding == "mu_law":
             model = cls(MuLaw(dataset.rate), config)
-        elif dataset.elements == "frames":
+        elif dataset.encoding == "vocoder":
             groups = VocoderLayout.from_json(dataset.spec.vocoder).groups
             model = cls.for_frames(dataset.train.numpy(), config, binary=groups["voicing"], groups=groups)
-        else:
+        else:  # a series, or raw audio samples
             if dataset.train.dim() == 2:  # (T, 1 + C): past covariates or features beside each value
                 config = replace(config, covariates=dataset.train.shape[1] - 1)
             model = cls.for_series(dataset.train, config)

@@ -18,7 +18,7 @@ from seqlab.base import ConformanceCase, check_sampling, teacher_forced_log_prob
 from seqlab.cells import parse_forget_init
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
-from seqlab.models.element_codecs import Codec, FrameLayout
+from seqlab.models.element_codecs import DataDescription
 from seqlab.models.elements import ElementsModel, inference, validate_head
 from seqlab.recurrent import CELLS, Recurrent
 from seqlab.streaming import FrameSampler, StreamingSampler
@@ -81,14 +81,14 @@ class LatentAR(ElementsModel):
 
     def __init__(
         self,
-        vocabulary: Codec | FrameLayout | None = None,
+        data: DataDescription = None,
         config: LatentARConfig | None = None,
         location: float = 0.0,
         scale: float = 1.0,
     ) -> None:
         super().__init__()
         config = config or LatentARConfig()
-        self.setup_elements(vocabulary, config, config.embedding_dim, location, scale)
+        self.setup_elements(data, config, config.embedding_dim, location, scale)
         self.rnn = Recurrent(
             config.cell,
             config.embedding_dim,

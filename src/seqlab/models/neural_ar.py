@@ -21,6 +21,7 @@ from torch import nn
 from seqlab.base import ConformanceCase, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
+from seqlab.models.element_codecs import DataDescription
 from seqlab.models.elements import ElementsModel, inference, validate_head
 
 
@@ -45,7 +46,7 @@ class NeuralARConfig:
 
 
 class NeuralAR(ElementsModel):
-    """MLP over a fixed window; discrete with ``vocabulary=...``, continuous with ``vocabulary=None``.
+    """MLP over a fixed window; discrete with ``data=`` a ``Vocabulary`` or ``MuLaw``, continuous with ``data=None``.
 
     Shapes: ``forward(x_prev (B, T), state (B, tau) or None) -> (params (B, T, P), state (B, tau))`` where
     ``x_prev[:, t]`` is the element before the one predicted at ``t``.
@@ -62,14 +63,14 @@ class NeuralAR(ElementsModel):
 
     def __init__(
         self,
-        vocabulary: Vocabulary | None = None,
+        data: DataDescription = None,
         config: NeuralARConfig | None = None,
         location: float = 0.0,
         scale: float = 1.0,
     ) -> None:
         super().__init__()
         config = config or NeuralARConfig()
-        self.setup_elements(vocabulary, config, config.embedding_dim, location, scale)
+        self.setup_elements(data, config, config.embedding_dim, location, scale)
         H = config.hidden_size
         layers: list[nn.Module] = []
         for k in range(config.num_layers):

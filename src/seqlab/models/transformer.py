@@ -23,6 +23,7 @@ from torch import nn
 from seqlab.base import ConformanceCase, teacher_forced_log_prob
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
+from seqlab.models.element_codecs import DataDescription
 from seqlab.models.elements import ElementsModel, inference, validate_head
 
 
@@ -83,14 +84,14 @@ class CausalTransformer(ElementsModel):
 
     def __init__(
         self,
-        vocabulary: Vocabulary | None = None,
+        data: DataDescription = None,
         config: CausalTransformerConfig | None = None,
         location: float = 0.0,
         scale: float = 1.0,
     ) -> None:
         super().__init__()
         config = config or CausalTransformerConfig()
-        self.setup_elements(vocabulary, config, config.d_model, location, scale)
+        self.setup_elements(data, config, config.d_model, location, scale)
         self.blocks = nn.ModuleList(
             Block(config.d_model, config.num_heads, config.dropout) for _ in range(config.num_layers)
         )

@@ -138,7 +138,7 @@ def generate_audio(
     if is_vocoder(data_spec):
         return generate_vocoder_audio(model, data_spec, spec)
     discrete = model.head.discrete
-    rate = model.vocabulary.sample_rate if discrete else (data_spec.sample_rate if data_spec else None)
+    rate = model.mu_law.sample_rate if discrete else (data_spec.sample_rate if data_spec else None)
     if not rate:
         raise SeqlabError(f"{spec.model_dir}: no record of the sample rate it was trained at")
     n = int(round(spec.seconds * rate)) if math.isfinite(spec.seconds) else spec.seconds
@@ -215,7 +215,7 @@ def voice_summary(model: SequenceModel, dataset: Dataset, seconds: float = SUMMA
     training audio's, and how many of the eight targets of docs/audio.md these seconds meet. ``None`` for a
     model that is not of vocoder frames: mu-law levels and raw samples take one step per sample (a minute for 3 s
     of a trained model)."""
-    if dataset.kind != "audio" or not is_vocoder(dataset.spec):
+    if dataset.encoding != "vocoder":
         return None
     spec = SampleSpec(Path("."), seconds=seconds, seed=seed, data=str(dataset.spec.source))
     audio, rate, _ = generate_audio(model, dataset.spec, spec)
