@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from short_series import MODELS, monthly_prices  # noqa: E402
 
 from seqlab.errors import SeqlabError  # noqa: E402
-from seqlab.models.families import SeriesOptions, series_contender  # noqa: E402
 from seqlab.models.pool import Pool, pool_weights  # noqa: E402
+from seqlab.runs.contenders import SeriesOptions, series_contender  # noqa: E402
 
 TOLERANCE = 0.02
 

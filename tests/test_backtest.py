@@ -18,12 +18,12 @@ from scipy.stats import t as student_t
 from seqlab.cli import main
 from seqlab.data.spec import DataSpec
 from seqlab.metrics import newey_west_t, paired_difference
-from seqlab.models import sizing
-from seqlab.models.families import FitRecord, GARCHFit, OrderFit, series_contender
 from seqlab.models.garch import GARCH, GARCHConfig
 from seqlab.models.pool import Pool
 from seqlab.runs import backtest as backtest_module
+from seqlab.runs import sizing
 from seqlab.runs.backtest import BacktestSpec, backtest, run_backtest
+from seqlab.runs.contenders import FitRecord, GARCHFit, OrderFit, series_contender
 from seqlab.training import WindowStream
 
 MONTHLY = Path(__file__).parent / "data" / "monthly.csv"

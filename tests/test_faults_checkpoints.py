@@ -325,7 +325,7 @@ def test_a_damaged_file_anywhere_in_a_run_folder_is_one_line_naming_it(trained_r
 def saved_pool(tmp_path):
     from helpers import garch_returns
 
-    from seqlab.models.families import SeriesOptions, series_contender
+    from seqlab.runs.contenders import SeriesOptions, series_contender
 
     y = garch_returns(60, seed=1)
     options = SeriesOptions(pool_members=("random_walk", "gru"), hidden=4, steps=2)

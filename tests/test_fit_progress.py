@@ -16,12 +16,12 @@ from helpers import run_cli as run
 from helpers import write_small_text
 
 from seqlab.experiments.gates import GatesConfig
-from seqlab.models.families import contenders
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.neural_ar import NeuralARConfig
 from seqlab.models.transformer import CausalTransformerConfig
 from seqlab.runs import compare as compare_command
 from seqlab.runs import experiment, progress
+from seqlab.runs.contenders import contenders
 from seqlab.training import Trainer
 
 TINY_CONTENDERS = functools.partial(

@@ -19,10 +19,10 @@ from scipy.stats import t as student_t
 from seqlab.base import SequenceModel
 from seqlab.distributions import Gaussian, LinearPool, SkewStudentT, StudentT
 from seqlab.errors import SeqlabError
-from seqlab.models.families import SeriesOptions, series_contender
 from seqlab.models.pool import Pool, SeriesContender, pool_weights
 from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.backtest import BacktestSpec, backtest
+from seqlab.runs.contenders import SeriesOptions, series_contender
 
 CDF_TOLERANCE = 1e-12  # float64 CDFs against scipy's
 

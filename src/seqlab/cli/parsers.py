@@ -23,9 +23,8 @@ from seqlab.cli_options import (
 )
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.experiments import EXPERIMENTS
-from seqlab.models import sizing
 from seqlab.models.pool import PRIOR
-from seqlab.runs import backtest, experiment, explore, panel, train
+from seqlab.runs import backtest, experiment, explore, panel, sizing, train
 
 QUANTILES = list_of(number(float, lambda q: 0 < q < 1, "a number in (0, 1)"), "numbers in (0, 1)")
 POOL_PRIOR_HELP = (

@@ -29,13 +29,12 @@ from seqlab.data.spec import DataSpec
 from seqlab.distributions import CONTINUOUS_HEADS
 from seqlab.errors import OptionError
 from seqlab.metrics import score_names
-from seqlab.models import families
 from seqlab.models.garch import VOLATILITY_NAMES
 from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.ngram import SMOOTHINGS
 from seqlab.models.noise import NOISES
 from seqlab.recurrent import CELLS
-from seqlab.runs import train
+from seqlab.runs import contenders, train
 from seqlab.runs.family import FAMILIES
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.runs.sample import voice_summary
@@ -105,7 +104,7 @@ def add_train_parser(sub, pool_prior_help: str) -> None:
     g.add_argument("--mean", choices=("zero", "constant", "ar"), help="mean of the returns (constant)")
     g.add_argument("--lags", type=positive_int, help="AR order of the mean (1 with --mean ar)")
     g = t.add_argument_group("pool (--model pool)")
-    members = ", ".join(families.SeriesOptions.pool_members)
+    members = ", ".join(contenders.SeriesOptions.pool_members)
     g.add_argument(
         "--members", type=list_of(str, "names"), help=f"the forecasters pooled, as backtest names them ({members})"
     )

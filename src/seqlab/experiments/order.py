@@ -27,7 +27,7 @@ from seqlab.data.text import Vocabulary
 from seqlab.experiments.char_model import shakespeare_split
 from seqlab.experiments.common import ExperimentResult, Fitting, progress, torch_threads, unwatched
 from seqlab.models import CausalTransformerConfig, LatentARConfig, NeuralARConfig
-from seqlab.models.families import contenders, fit_contender, ngram_name
+from seqlab.runs.contenders import contenders, fit_contender, ngram_name
 from seqlab.training import TrainerConfig
 
 SHUFFLES = ("lines", "words", "chars")

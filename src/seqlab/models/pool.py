@@ -37,7 +37,7 @@ training series is seen.
 Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the members that take them;
 the others see the values); ``step``'s params are the members' head parameters concatenated,
 ``(P_1 + ... + P_K,)``, read by the ``LinearPool`` head. Members are built by ``make(name, part)`` (in
-``seqlab.models.families``: ``series_contender``), saved and loaded with the pool.
+``seqlab.runs.contenders``: ``series_contender``), saved and loaded with the pool.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@
 
 ``run_directory`` holds the run folder: its layout, marker, lock and safe overwrite; ``checkpoints`` what the Trainer
 keeps in it and ``training.json``; ``run_data`` which data file a saved run may read, and its fingerprint; ``family``
-the steps each model family ``train`` fits takes; ``progress`` what a person sees while a model trains (bar,
-Ctrl-C); ``report`` writes every table (Markdown, CSV, JSON).
+the steps each model family ``train`` fits takes; ``contenders`` the families ``compare``, ``backtest`` and the
+pool build by name, and ``sizing`` how a neural fit on a short series is sized and stopped; ``progress`` what a
+person sees while a model trains (bar, Ctrl-C); ``report`` writes every table (Markdown, CSV, JSON).
 """

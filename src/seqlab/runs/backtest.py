@@ -1,9 +1,9 @@
 """``backtest``: rolling-origin backtest of probabilistic forecasts on one series, scored on data no model saw.
 
 The series is taken on its modelled scale (after ``--transform``: daily log returns for prices); its last
-``test_fraction`` is held out. Every model is built by name (``seqlab.models.families.series_contender``) and
+``test_fraction`` is held out. Every model is built by name (``seqlab.runs.contenders.series_contender``) and
 fitted on the part before it (GARCH by maximum likelihood; the neural models with their weights picked, and
-training stopped, on the tail of that training part: ``seqlab.models.sizing``; the pool with its weights chosen
+training stopped, on the tail of that training part: ``seqlab.runs.sizing``; the pool with its weights chosen
 on that tail: ``seqlab.models.pool``), and with ``refit_every = K`` fitted again every K held-out steps on all
 values before that point. Nothing is ever chosen by a score on the held-out part.
 
@@ -39,8 +39,10 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.limits import check_output_size
 from seqlab.metrics import forecast_scores, paired_difference
-from seqlab.models import sizing
-from seqlab.models.families import (
+from seqlab.models.pool import PRIOR
+from seqlab.plots import backtest_chart
+from seqlab.runs import sizing
+from seqlab.runs.contenders import (
     GARCH_EXAMPLES,
     NEURAL_SERIES_MODELS,
     SERIES_MODELS,
@@ -52,8 +54,6 @@ from seqlab.models.families import (
     known_series_name,
     series_contender,
 )
-from seqlab.models.pool import PRIOR
-from seqlab.plots import backtest_chart
 from seqlab.runs.forecast import pick_series
 from seqlab.runs.progress import fitting
 from seqlab.runs.report import Column, markdown_table, write_report

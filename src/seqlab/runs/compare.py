@@ -17,9 +17,9 @@ from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
 from seqlab.errors import SeqlabError
 from seqlab.metrics import likelihood_scores
-from seqlab.models.families import Contender, contenders, fit_contender
 from seqlab.models.infinigram import InfiniGram
 from seqlab.plots import compare_chart
+from seqlab.runs.contenders import Contender, contenders, fit_contender
 from seqlab.runs.progress import fitting
 from seqlab.runs.report import Column, markdown_table, write_report
 

@@ -19,12 +19,11 @@ from seqlab import io
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import load_dataset
 from seqlab.errors import OptionError, SeqlabError
-from seqlab.models import sizing
 from seqlab.models.elements import ElementsModel
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
 from seqlab.models.neural_ar import NeuralAR, NeuralARConfig
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
-from seqlab.runs import checkpoints, progress, run_data, run_directory
+from seqlab.runs import checkpoints, progress, run_data, run_directory, sizing
 from seqlab.runs.family import Family, FitContext, Fitted
 from seqlab.runs.run_directory import RunDirectory
 from seqlab.runs.train_spec import TrainSpec

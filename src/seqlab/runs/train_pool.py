@@ -12,8 +12,8 @@ import torch
 
 from seqlab.data.dataset import ELEMENT_NAMES, Dataset
 from seqlab.errors import OptionError
-from seqlab.models.families import SeriesOptions, check_contenders, known_series_name, series_contender
 from seqlab.models.pool import PRIOR, Pool, member_view
+from seqlab.runs.contenders import SeriesOptions, check_contenders, known_series_name, series_contender
 from seqlab.runs.family import FitContext, OneGoFamily
 from seqlab.runs.progress import fitting
 from seqlab.runs.train_spec import TrainSpec

@@ -21,7 +21,6 @@ from seqlab.base import SequenceModel
 from seqlab.data.text import Vocabulary
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import aic
-from seqlab.models import sizing
 from seqlab.models.garch import GARCH, GARCH_EXAMPLES, GARCHConfig
 from seqlab.models.infinigram import InfiniGram
 from seqlab.models.latent_ar import LatentAR, LatentARConfig
@@ -32,6 +31,7 @@ from seqlab.models.ngram import NGram
 from seqlab.models.pool import PRIOR, FitRecord, Pool, SeriesContender, check_prior, member_view
 from seqlab.models.random_walk import RandomWalk
 from seqlab.models.transformer import CausalTransformer, CausalTransformerConfig
+from seqlab.runs import sizing
 from seqlab.training import Callback, TrainerConfig
 
 
