@@ -107,7 +107,7 @@ def part_train(corpus: Path, steps: int) -> dict:
     first = []
     trainer = Trainer(
         model,
-        TrainerConfig(steps=steps, eval_every=steps, progress=False),
+        TrainerConfig(steps=steps, eval_every=steps),
         callbacks=[lambda tr, p: first.append(time.perf_counter() - STARTED) if not first else None],
     )
     t = time.perf_counter()

@@ -37,7 +37,7 @@ def seqlab_case(train_ids, vocab, args, backend: str, steps: int) -> float:
             marks[progress.step] = time.perf_counter()
 
     config = TrainerConfig(
-        steps=args.warmup + steps, batch_size=args.batch, window=args.window, progress=False, eval_every=10**9
+        steps=args.warmup + steps, batch_size=args.batch, window=args.window, eval_every=10**9
     )
     Trainer(model, config, callbacks=[on_step]).fit(train_ids, None)  # no validation, no checkpoints: the loop
     return steps * args.batch * args.window / (marks[args.warmup + steps] - marks[args.warmup])

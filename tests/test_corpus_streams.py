@@ -53,7 +53,7 @@ def test_training_on_the_memmap_gives_the_same_weights(corpus):
         valid = model.encode(dataset.valid, unknown="map")
         if widen:
             train, valid = train.long().clone(), valid.long().clone()
-        config = TrainerConfig(steps=3, batch_size=4, window=16, eval_every=2, eval_elements=500, progress=False)
+        config = TrainerConfig(steps=3, batch_size=4, window=16, eval_every=2, eval_elements=500)
         Trainer(model, config).fit(train, valid)
         weights.append(model.state_dict())
     for name in weights[0]:
@@ -119,7 +119,7 @@ def test_fit_takes_the_parts_and_maps_held_out_characters_it_never_saw(tmp_path)
     torch.manual_seed(0)
     model = LatentAR.for_dataset(dataset, TINY)
     assert "x" not in model.vocabulary.index
-    model.fit(dataset.train, dataset.valid, steps=2, batch_size=2, window=8, eval_every=1, progress=False)
+    model.fit(dataset.train, dataset.valid, steps=2, batch_size=2, window=8, eval_every=1)
     assert math.isfinite(model.training_result.best_valid_nll)
 
 

@@ -200,7 +200,7 @@ def _trainer_into(run: RunDirectory, steps: int = 4):
     torch.manual_seed(0)
     vocab = Vocabulary.from_text(TEXT)
     model = LatentAR(vocab, LatentARConfig(cell="gru", hidden_size=6, embedding_dim=3))
-    config = TrainerConfig(steps=steps, batch_size=2, window=8, eval_every=2, eval_elements=100, progress=False)
+    config = TrainerConfig(steps=steps, batch_size=2, window=8, eval_every=2, eval_elements=100)
     return Trainer(model, config, RunCheckpoints(run, {})), vocab.encode(TEXT)
 
 

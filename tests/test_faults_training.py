@@ -28,7 +28,7 @@ tiny_model = partial(tiny_latent_ar, VOCAB, cell="gru", hidden_size=8, embedding
 
 
 def config(**kw) -> TrainerConfig:
-    base = dict(steps=4, batch_size=2, window=16, eval_every=2, eval_elements=300, progress=False, warmup_steps=1)
+    base = dict(steps=4, batch_size=2, window=16, eval_every=2, eval_elements=300, warmup_steps=1)
     return TrainerConfig(**{**base, **kw})
 
 

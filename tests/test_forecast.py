@@ -132,7 +132,7 @@ def test_training_skips_the_gaps_between_joined_series():
     assert loss.item() == pytest.approx(float(head.nll(params[0, [0, 2]], target[0, [0, 2]]).mean().detach()))
     joined = join_series([AR2[:300], AR2[300:]])
     model = LatentAR.for_series(joined, LatentARConfig(cell="gru", hidden_size=8))
-    assert model.fit(joined, joined, steps=5, batch_size=4, window=16, progress=False) is model
+    assert model.fit(joined, joined, steps=5, batch_size=4, window=16) is model
     assert math.isfinite(model.training_result.best_valid_nll)
 
 
@@ -171,7 +171,7 @@ def test_past_covariates_are_inputs_and_help_when_they_carry_the_signal(make):
     assert torch.allclose(model.log_prob(elements).double(), torch.stack(stepped).double(), atol=1e-5)
     torch.manual_seed(0)
     blind = type(model).for_series(x[:, 0], type(model.config)(**{**vars(model.config), "covariates": 0}))
-    options = {"steps": 150, "batch_size": 8, "window": 32, "progress": False, "lr": 5e-3}
+    options = {"steps": 150, "batch_size": 8, "window": 32, "lr": 5e-3}
     model.fit(torch.from_numpy(x[:1200]), **options)
     blind.fit(x[:1200, 0], **options)
     with_covariate = float(-model.log_prob(torch.from_numpy(x[1200:])).mean())

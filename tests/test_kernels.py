@@ -233,7 +233,7 @@ def test_training_loss_curve_matches_reference(cell, reset, layout, monkeypatch)
         torch.manual_seed(0)
         config = LatentARConfig(cell, hidden_size=12, num_layers=2, embedding_dim=6, reset=reset, backend=backend)
         model = LatentAR(vocabulary, config)
-        trainer_config = TrainerConfig(steps=6, batch_size=4, window=10, warmup_steps=0, progress=False)
+        trainer_config = TrainerConfig(steps=6, batch_size=4, window=10, warmup_steps=0)
         losses[backend] = []
         record = [lambda trainer, progress, b=backend: losses[b].append(progress.loss)]
         Trainer(model, trainer_config, callbacks=record).fit(ids)

@@ -37,7 +37,7 @@ def test_learns_text():
     model = discrete(window=6).float()
     train, valid = VOCAB.encode(SMALL_TEXT[:16000]), VOCAB.encode(SMALL_TEXT[16000:18000])
     before = float(-model.log_prob(valid).mean())
-    model.fit(train, valid, steps=150, batch_size=16, window=32, lr=3e-3, progress=False, eval_every=150)
+    model.fit(train, valid, steps=150, batch_size=16, window=32, lr=3e-3, eval_every=150)
     after = float(-model.log_prob(valid).mean())
     assert after < before - 1.0  # from about log(V) = 4.2 nats to well below
 
@@ -47,7 +47,7 @@ def test_learns_an_ar2_series_as_well_as_least_squares():
     train, valid = y[:2500], y[2500:]
     torch.manual_seed(0)
     model = NeuralAR.for_series(train, NeuralARConfig(window=4, hidden_size=32, num_layers=1))
-    model.fit(train, valid, steps=400, batch_size=16, window=32, lr=3e-3, progress=False, eval_every=400)
+    model.fit(train, valid, steps=400, batch_size=16, window=32, lr=3e-3, eval_every=400)
     neural = float(-model.log_prob(valid).mean())
     linear = float(-LinearAR(order=2).fit(train).log_prob(valid).mean())
     assert abs(neural - linear) < 0.05  # both near the true noise NLL, log(0.5 sqrt(2 pi e)) = 0.73 nats

@@ -236,7 +236,7 @@ def test_the_train_spec_types_its_result(text, tmp_path):
 
 @pytest.mark.parametrize(
     "family, model, trainer",
-    [("ngram", {"order": 3}, {}), ("neural_ar", {"context": 4, "hidden_size": 8}, {"steps": 2, "progress": False})],
+    [("ngram", {"order": 3}, {}), ("neural_ar", {"context": 4, "hidden_size": 8}, {"steps": 2})],
 )
 def test_a_long_held_out_part_is_scored_on_spread_blocks_unless_every_element_is_asked_for(
     family, model, trainer, text, tmp_path

@@ -29,7 +29,7 @@ tiny_model = partial(tiny_latent_ar, VOCAB, cell="lstm", hidden_size=12, num_lay
 
 
 def config(**kw) -> TrainerConfig:
-    base = dict(steps=8, batch_size=4, window=16, eval_every=3, eval_elements=500, progress=False, warmup_steps=2)
+    base = dict(steps=8, batch_size=4, window=16, eval_every=3, eval_elements=500, warmup_steps=2)
     return TrainerConfig(**{**base, **kw})
 
 
@@ -134,7 +134,7 @@ def test_progress_bar_shows_steps_loss_throughput_and_validation_in_the_datas_el
 
 
 def test_the_trainer_prints_nothing(capsys):
-    Trainer(tiny_model(), config(steps=3, progress=True)).fit(TRAIN, VALID)
+    Trainer(tiny_model(), config(steps=3)).fit(TRAIN, VALID)
     assert capsys.readouterr() == ("", "")
 
 

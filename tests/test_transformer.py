@@ -39,7 +39,7 @@ def test_learns_text():
     m = model(context=16).float()
     train, valid = VOCAB.encode(SMALL_TEXT[:16000]), VOCAB.encode(SMALL_TEXT[16000:18000])
     before = float(-m.log_prob(valid).mean())
-    m.fit(train, valid, steps=60, batch_size=8, window=32, lr=3e-3, progress=False, eval_every=60)
+    m.fit(train, valid, steps=60, batch_size=8, window=32, lr=3e-3, eval_every=60)
     assert float(-m.log_prob(valid).mean()) < before - 1.0
 
 

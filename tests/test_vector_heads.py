@@ -18,7 +18,7 @@ from seqlab.training import masked_nll
 
 D = torch.distributions
 TINY = {"hidden_size": 8, "embedding_dim": 4}
-FIT = {"batch_size": 4, "window": 16, "progress": False, "warmup_steps": 5}
+FIT = {"batch_size": 4, "window": 16, "warmup_steps": 5}
 
 
 def random_frame_params(head: FrameHead, n: int, seed: int = 0) -> torch.Tensor:

@@ -44,6 +44,7 @@ from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import LN2, scores_from_nll
 
 RENAMED_FIELDS = {"eval_chars": "eval_elements"}  # a saved trainer config's older names: it counts any element
+RETIRED_FIELDS = ("progress",)  # saved by earlier versions, read and dropped: showing progress is the caller's
 
 
 @dataclass
@@ -66,13 +67,12 @@ class TrainerConfig:
     score_limit: int | None = 250_000
     patience: int = 0  # stop after this many validations without improvement (0: never)
     seed: int = 0
-    progress: bool = True  # whether the caller shows progress (a callback of its own); the Trainer never prints
 
     def validate(self) -> None:
         """Raise ``OptionError`` naming the field (``lr``), never an option of some interface (``--lr``)."""
         if self.steps is None and self.time_budget is None:
             raise OptionError("give a step budget ({0}) or a time budget ({1})", "steps", "time_budget")
-        numbers = [f.name for f in fields(self) if f.name not in ("schedule", "progress")]
+        numbers = [f.name for f in fields(self) if f.name != "schedule"]
         for name in numbers:
             value = getattr(self, name)
             if value is not None and not isinstance(value, int) and not math.isfinite(value):
@@ -94,8 +94,9 @@ class TrainerConfig:
 
     @staticmethod
     def upgraded(saved: dict) -> dict:
-        """A saved config with the names of earlier versions replaced (``RENAMED_FIELDS``)."""
-        return {RENAMED_FIELDS.get(k, k): v for k, v in saved.items()}
+        """A saved config with the names of earlier versions replaced (``RENAMED_FIELDS``) and their retired
+        fields left out (``RETIRED_FIELDS``)."""
+        return {RENAMED_FIELDS.get(k, k): v for k, v in saved.items() if k not in RETIRED_FIELDS}
 
     @classmethod
     def from_json(cls, saved, source: Path) -> TrainerConfig:

@@ -151,13 +151,13 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
     family, cell = family_and_cell(args)
     model = {MODEL_OPTIONS[k]: v for k, v in given(args, MODEL_OPTIONS).items()} | ({"cell": cell} if cell else {})
     trainer_fields = [f.name for f in dataclasses.fields(TrainerConfig) if hasattr(args, f.name)]
-    trainer = given(args, trainer_fields) | {"progress": not args.no_progress}
+    trainer = given(args, trainer_fields)
     if args.score_all:
         trainer["score_limit"] = None
     options = given(args, DATA_OPTIONS)
     data = DataSpec(args.data or train.DEFAULT_DATA, **options) if args.data or options else None
     out = Path(args.out) if args.out else None
-    spec = train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite, family)
+    spec = train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite, family, not args.no_progress)
     run = train.train(spec, say=say)
     result, kind, final = run.training, run.dataset.kind, run.final
     if result is not None and result.stopped_because == "interrupted":

@@ -141,7 +141,7 @@ class LatentAR(ElementsModel):
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
         tiny = {"hidden_size": 6, "embedding_dim": 4}
-        fit = {"steps": 3, "batch_size": 2, "window": 8, "progress": False, "eval_every": 3}
+        fit = {"steps": 3, "batch_size": 2, "window": 8, "eval_every": 3}
         variants = [("rnn", "after"), ("lstm", "after"), ("gru", "after"), ("gru", "before")]
         cases = [
             ConformanceCase(

@@ -118,7 +118,7 @@ class NeuralAR(ElementsModel):
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
         tiny = {"window": 3, "hidden_size": 8, "num_layers": 1, "embedding_dim": 4, "dropout": 0.5}
-        fit = {"steps": 3, "batch_size": 2, "window": 8, "progress": False, "eval_every": 3}
+        fit = {"steps": 3, "batch_size": 2, "window": 8, "eval_every": 3}
         return [
             ConformanceCase("text", "text", lambda text: cls(Vocabulary.from_text(text), NeuralARConfig(**tiny)), fit),
             ConformanceCase(

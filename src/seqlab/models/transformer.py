@@ -137,7 +137,7 @@ class CausalTransformer(ElementsModel):
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
         tiny = {"context": 3, "d_model": 8, "num_heads": 2, "num_layers": 2, "dropout": 0.5}
-        fit = {"steps": 3, "batch_size": 2, "window": 8, "progress": False, "eval_every": 3}
+        fit = {"steps": 3, "batch_size": 2, "window": 8, "eval_every": 3}
         return [
             ConformanceCase(
                 "text", "text", lambda text: cls(Vocabulary.from_text(text), CausalTransformerConfig(**tiny)), fit

@@ -109,7 +109,7 @@ def read_trainer_file(last: Path) -> dict:
 
 def saved_config(config) -> dict:
     """The trainer's settings as a checkpoint keeps them: not ``progress``, the display of the session that ran."""
-    return {k: v for k, v in asdict(config).items() if k != "progress"}
+    return asdict(config)
 
 
 def resume_record(out: Path) -> tuple[dict, dict]:
@@ -117,7 +117,7 @@ def resume_record(out: Path) -> tuple[dict, dict]:
     written before ``saved_config`` holds ``progress`` too, which the resumed session's own choice replaces."""
     saved = read_trainer_file(last_checkpoint(out))
     fields = TrainerConfig.upgraded(saved["trainer_config"])
-    return saved["meta"], {k: v for k, v in fields.items() if k != "progress"}
+    return saved["meta"], fields
 
 
 # -- training.json ---------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from seqlab.training import SCORE_LIMIT, TrainingResult, score_held_out
 
 FAMILIES: dict[str, Family] = {}  # --model name -> the family, in the order the modules define them
 # what a family fitted in one go takes of the trainer's settings
-TRAINER_SETTINGS_ALLOWED = ("seed", "progress", "score_limit")
+TRAINER_SETTINGS_ALLOWED = ("seed", "score_limit")
 
 
 @dataclass

@@ -68,7 +68,7 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
     else:
         data = spec.data or DataSpec(DEFAULT_DATA)
         family.check_kind_of(data_kind(data.source), data.source)  # before reading (a WAV's analysis takes time)
-        with progress.analysing(data.source, spec.trainer.get("progress", True) and main) as analysed:
+        with progress.analysing(data.source, spec.progress and main) as analysed:
             dataset = load_dataset(data, analysed)
         settings = family.check(spec, dataset)
         out = spec.out or run_directory.default_run_dir(dataset.spec, family.run_name(settings))
@@ -77,7 +77,7 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
             model = family.build(dataset, settings)
     say = say if main else (lambda *a, **k: None)
     score_limit = spec.trainer.get("score_limit", SCORE_LIMIT)
-    context = FitContext(say, spec.trainer.get("progress", True), spec.resume, main, score_limit)
+    context = FitContext(say, spec.progress, spec.resume, main, score_limit)
     try:
         fitted = family.fit(model, dataset, settings, run, context)
         interrupted = fitted.training is not None and fitted.training.stopped_because == "interrupted"

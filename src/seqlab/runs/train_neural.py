@@ -97,7 +97,7 @@ class NeuralFamily(Family):
         if not spec.resume:
             return
         data_fields = [k for k in (spec.data.to_json() if spec.data else {}) if k != "source"]
-        fixed = [k for k in (*spec.model, *spec.trainer, *data_fields) if k not in (*RESUMABLE, "cell", "progress")]
+        fixed = [k for k in (*spec.model, *spec.trainer, *data_fields) if k not in (*RESUMABLE, "cell")]
         if fixed:
             slots = ", ".join(f"{{{i + 2}}}" for i in range(len(fixed)))
             raise OptionError(
@@ -151,7 +151,7 @@ class NeuralFamily(Family):
         )
         record = {**dataset.meta, **run_data.data_fingerprint(dataset.spec)}
         trainer = Trainer(model, config, checkpoints.RunCheckpoints(run, record))
-        with progress.shown(trainer, dataset.elements, config.progress and main), progress.ctrl_c_stops(trainer, main):
+        with progress.shown(trainer, dataset.elements, context.progress and main), progress.ctrl_c_stops(trainer, main):
             result = trainer.fit(train_ids, selection_ids, resume=context.resume)
         if result.stopped_because == "interrupted" or not main:
             return Fitted(model, result)

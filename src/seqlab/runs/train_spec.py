@@ -20,3 +20,4 @@ class TrainSpec:
     resume: bool = False
     overwrite: bool = False
     family: str | None = None  # a name in FAMILIES; None: latent_ar for a new run, the checkpoint's on resume
+    progress: bool = True  # show progress bars (the Trainer never prints: a bar is a callback)
