@@ -26,7 +26,7 @@ Everything here is our own NumPy (no GPL code), tested against references we did
   mel-cepstral distortion formula: by Parseval, (10 / ln 10) times the RMS over the warped frequency axis of
   the difference of the two liftered ln-amplitude envelopes.
 - ``voice_metrics``: the table ``seqlab evaluate --voice`` prints; ``voice_targets`` checks it against the
-  targets of docs/audio.md (issue 21, item 6).
+  targets of docs/audio.md.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ TEXT_FIELDS = ("encoding",)
 RECORDED_FIELDS = ("vocoder",)  # set when the data is read (the frame layout), never given as an option
 STRING_FIELDS = ("source", *SERIES_FIELDS, "audio_encoding", *TEXT_FIELDS)  # a recorded spec's fields that hold text
 # How values are encoded for a model (None: the kind's default); a trained model reads its data so encoded.
-# Audio: vocoder frames (this round's default; a model of an earlier round records its "mu_law" in its spec).
+# Audio: vocoder frames by default; a model trained when mu-law was the default records its "mu_law" in its spec.
 ENCODING_DEFAULTS = {"transform": DEFAULT_TRANSFORM, "audio_encoding": "vocoder"}
 
 
