@@ -328,10 +328,10 @@ def smooth_trajectories(frames: np.ndarray, layout: VocoderLayout, width: int) -
     return out
 
 
-# Generation that has left speech (docs/audio.md, "The same voice every time"): the frame model, sampled at the low temperatures of
-# seqlab.runs.sample, can fall into an attractor and stay there: a drone (one vowel held for seconds, the predicted
-# envelope still) or noise (voicing off for seconds). The bundled speech has no 1 s window under 49 % voiced and
-# no unvoiced stretch over 0.4 s; its envelope is never still.
+# Generation that has left speech (docs/audio.md, "The same voice every time"): the frame model, sampled at the
+# low temperatures of seqlab.runs.sample, can fall into an attractor and stay there: a drone (one vowel held for
+# seconds, the predicted envelope still) or noise (voicing off for seconds). The bundled speech has no 1 s window
+# under 49 % voiced and no unvoiced stretch over 0.4 s; its envelope is never still.
 WATCH_WINDOW_S = 1.0  # the span the voicing is judged over
 MIN_VOICED_SHARE = 0.1  # ... fewer voiced draws in it: left speech
 STILL_WINDOW_S = 0.2  # the movement of the predicted envelope, averaged over this span

@@ -18,8 +18,9 @@ The recursion is written once per process, as ``step(params, lags, x_prev)``: th
 ``numpy``, or ``torch`` where ``seqlab.export`` traces them into a graph.
 Streaming, sampling and ``variance_reference`` (the definition, a loop over ``step``) all call it; ``variance``
 is the fast path for fitting, tested against the reference: GARCH's recursion is linear in ``sigma2``, so
-``sigma2 = lfilter(1, [1, -beta], u)`` with ``u`` the known part (one C pass); EGARCH(1,1,1) is a tight loop over
-Python floats; ``ln sigma2`` is clamped to float64's range both ways, so no variance reaches 0 or infinity.
+``sigma2 = lfilter(1, [1, -beta], u)`` with ``u`` the known part (one C pass); EGARCH(1,1,1) is one loop
+compiled by numba (``seqlab.models.compiled``); ``ln sigma2`` is clamped to float64's range both ways, so no
+variance reaches 0 or infinity.
 Everything follows the ``arch`` package (K. Sheppard) so that likelihoods match: ``b`` is an
 exponentially weighted mean of the first 75 squared residuals (weights ``0.94^k``), and while optimising every
 ``sigma2_t`` is kept inside bounds around an EWMA variance (``variance_bounds``) so that wild trial parameters
@@ -39,6 +40,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import lfilter, lfiltic
+
+from seqlab.models.compiled import Compiled
 
 SQRT2_OV_PI = math.sqrt(2.0 / math.pi)  # E|z| for z ~ N(0, 1), used by EGARCH whatever the noise law
 LNSIGMA_MAX = float(np.log(np.finfo(np.double).max) - 0.1)
@@ -316,39 +319,18 @@ class EGARCHProcess:
         return _reference(self, params, e, ln_b, bounds, x_prev)
 
     def variance(self, params, e, ln_b, bounds, x_prev=None) -> np.ndarray:
-        """The fast path for orders up to (1, 1, 1): one tight loop over Python floats (``z_t`` needs
-        ``sigma2_t``, so no linear filter); higher orders take the reference."""
+        """The fast path for orders up to (1, 1, 1): one loop compiled by numba (``z_t`` needs ``sigma2_t``, so no
+        linear filter); higher orders take the reference."""
         p, o, q = self.p, self.o, self.q
         if max(p, o, q) > 1:
             return self.variance_reference(params, e, ln_b, bounds)
-        omega = float(params[0])
         alpha = float(params[1]) if p else 0.0
         gamma = float(params[1 + p]) if o else 0.0
         beta = float(params[1 + p + o]) if q else 0.0
-        low, high = (bounds[:, 0].tolist(), bounds[:, 1].tolist()) if bounds is not None else (None, None)
-        values = e.tolist()
-        sigma2 = [0.0] * len(values)
-        exp, sqrt, log, top, bottom, c = math.exp, math.sqrt, math.log, LNSIGMA_MAX, LNSIGMA_MIN, SQRT2_OV_PI
-        shock, ln_prev = 0.0, ln_b  # no z before the sample
-        for t, e_t in enumerate(values):
-            ln_s = omega + shock + beta * ln_prev
-            if ln_s > top:
-                ln_s = top
-            elif ln_s < bottom:
-                ln_s = bottom
-            s = exp(ln_s)
-            if low is not None:
-                if s < low[t]:
-                    s = low[t]
-                    ln_s = log(s)
-                elif s > high[t]:
-                    s = high[t] + ln_s - log(high[t])
-                    ln_s = log(s)
-            sigma2[t] = s
-            z = e_t / sqrt(s)
-            shock = alpha * (abs(z) - c) + gamma * z
-            ln_prev = ln_s
-        return np.array(sigma2)
+        e = np.ascontiguousarray(e, dtype=np.float64)
+        bounded = bounds is not None
+        low, high = (np.ascontiguousarray(bounds[:, 0]), np.ascontiguousarray(bounds[:, 1])) if bounded else (e, e)
+        return _egarch_filter(float(params[0]), alpha, gamma, beta, e, float(ln_b), low, high, bounded)
 
     def start_grid(self, e: np.ndarray, x_prev=None) -> list[np.ndarray]:
         """arch's grid: alpha x gamma x beta with omega at the unconditional log variance."""
@@ -400,3 +382,34 @@ class EGARCHProcess:
 
 
 VolatilityProcess = GARCHProcess | EGARCHProcess
+
+
+def egarch_filter(omega, alpha, gamma, beta, e, ln_b, low, high, bounded):
+    """EGARCH(1,1,1)'s variances of residuals ``e`` (T,) from ``ln sigma2_0 = ln_b``: ``ln sigma2`` clamped to
+    float64's range, then (``bounded``) each ``sigma2_t`` kept in ``[low_t, high_t]`` by ``EGARCH.bound``'s rule.
+    Plain Python over arrays, compiled by numba (``_egarch_filter``)."""
+    T = e.shape[0]
+    sigma2 = np.empty(T)
+    shock, ln_prev = 0.0, ln_b  # no z before the sample
+    for t in range(T):
+        ln_s = omega + shock + beta * ln_prev
+        if ln_s > LNSIGMA_MAX:
+            ln_s = LNSIGMA_MAX
+        elif ln_s < LNSIGMA_MIN:
+            ln_s = LNSIGMA_MIN
+        s = math.exp(ln_s)
+        if bounded:
+            if s < low[t]:
+                s = low[t]
+                ln_s = math.log(s)
+            elif s > high[t]:
+                s = high[t] + ln_s - math.log(high[t])
+                ln_s = math.log(s)
+        sigma2[t] = s
+        z = e[t] / math.sqrt(s)
+        shock = alpha * (abs(z) - SQRT2_OV_PI) + gamma * z
+        ln_prev = ln_s
+    return sigma2
+
+
+_egarch_filter = Compiled(egarch_filter)
