@@ -1,7 +1,6 @@
-"""Text from, or a forecast of a series by, a model written by `seqlab export`, with numpy and onnxruntime only:
-    python examples/onnx_sample.py MODEL.onnx [--prompt TEXT] [--length 200] [--temperature 1.0] [--seed 0]
-    python examples/onnx_sample.py MODEL.onnx --series FILE.csv [--column NAME] [--horizon 20] [--paths 1000]
-A LatentAR's text equals `seqlab sample`'s for the same seed (docs/export.md says why other models' cannot)."""
+"""Text or a series' forecast from a `seqlab export [--chunk K]` file, with numpy and onnxruntime only (docs/export.md):
+python examples/onnx_sample.py MODEL.onnx [--prompt TEXT] [--length 200] [--temperature 1.0] [--seed 0]
+python examples/onnx_sample.py MODEL.onnx --series FILE.csv [--column NAME] [--horizon 20] [--paths 1000]"""
 
 import argparse
 import json
@@ -19,38 +18,38 @@ for name, (kind, default) in OPTIONS.items():
 args = parser.parse_args()
 session = ort.InferenceSession(args.model, providers=["CPUExecutionProvider"])
 meta = json.loads(session.get_modelmeta().custom_metadata_map["seqlab"])  # docs/export.md: every key
-x_port, states, elements, head = meta["inputs"][0], meta["inputs"][1:], meta["elements"], meta["head"]
-rng, t = np.random.default_rng(args.seed), args.temperature
+x_port, elements, head, symbols = meta["inputs"][0], meta["elements"], meta["head"], meta["elements"].get("vocabulary")
+states = [p for p in meta["inputs"][1:] if "initial" in p]  # not a chunk graph's random numbers and temperature
+rng, t, T = np.random.default_rng(args.seed), args.temperature, np.full(1, args.temperature)
 
 
 def full(port, v):  # batch 1
     return np.full([1 if d == "batch" else d for d in port["shape"]], np.nan if v == "nan" else v, port["dtype"])
 
 
-def step(x, state):  # the previous element of each sequence -> the head's params of the next, the next state
-    out = session.run(None, {x_port["name"]: np.asarray(x, x_port["dtype"]), **state})
+def step(x, state, **more):  # the previous element of each sequence -> the head's params of the next, the next state
+    out = session.run(None, {x_port["name"]: np.asarray(x, x_port["dtype"]), **state, **more})  # a chunk graph: ids
     return out[0], state | {o["name"][:-5]: v for o, v in zip(meta["outputs"][1:], out[1:], strict=True)}  # s_next
 
 
-def prime(context):  # the start, then the context (batch 1)
-    params, state = step(full(x_port, elements["start"]), {s["name"]: full(s, s["initial"]) for s in states})
-    for x in context:
-        params, state = step([x], state)
-    return params, state
-
-
+x, state = full(x_port, elements["start"]), {p["name"]: full(p, p["initial"]) for p in states}
 if elements["kind"] == "text":
-    symbols = elements["vocabulary"]
     if set(args.prompt) - set(symbols):
         sys.exit(f"onnx_sample: the prompt holds characters the model never saw: {set(args.prompt) - set(symbols)}")
-    uniforms, out = rng.random(args.length), []  # drawn first, as seqlab's streaming sampler draws them
-    logits, state = prime([symbols.index(c) for c in args.prompt])
-    for u in uniforms:
-        logits[0, elements["never_drawn"]] = -np.inf  # the unknown symbol (U+FFFD) is never drawn
-        cdf = np.cumsum(np.exp(logits[0] / t - (logits[0] / t).max()))  # softmax(logits / T), by inverting its CDF
-        out.append(min(int(np.searchsorted(cdf, u * cdf[-1], side="right")), len(cdf) - 1))
-        logits, state = step(out[-1:], state)
-    print(args.prompt + "".join(symbols[v] for v in out))
+    K, n = meta.get("chunk", 1), len(args.prompt) + args.length
+    given = np.array([[symbols.index(c) for c in args.prompt] + [-1] * (args.length + K)])  # padded to whole chunks
+    u = np.concatenate([np.zeros(len(args.prompt)), rng.random(args.length), np.zeros(K)])[None]  # as seqlab does
+    for i in range(0, n, K):  # the prompt given, the rest drawn by inverting the CDF of softmax(logits / T) at u
+        if meta["graph"] == "chunk":  # a generation graph: K ids per call, drawn in the graph (docs/export.md)
+            drawn, state = step(x, state, given=given[:, i : i + K], uniforms=u[:, i : i + K], temperature=T)
+        else:  # a step graph: one id per call, drawn here
+            logits, state = step(x, state)
+            logits[0, elements["never_drawn"]] = -np.inf  # the unknown symbol (U+FFFD) is never drawn
+            cdf = np.cumsum(np.exp(logits[0] / t - (logits[0] / t).max()))
+            index = min(int(np.searchsorted(cdf, u[0, i] * cdf[-1], side="right")), len(cdf) - 1)
+            drawn = np.where(given[:, i : i + 1] >= 0, given[:, i : i + 1], index)
+        x = drawn[:, -1]  # each chunk printed as it comes
+        print("".join(symbols[v] for v in drawn[0, : n - i]), end="\n" if i + K >= n else "", flush=True)
 elif elements["kind"] == "series" and not elements["covariates"] and args.series:
     header = open(args.series, encoding="utf-8").readline().strip().split(",")
     names = [c for c in (args.column, (meta["data"] or {}).get("column"), "Close", "y", "value") if c in header]
@@ -59,7 +58,8 @@ elif elements["kind"] == "series" and not elements["covariates"] and args.series
     levels = [y[~np.isnan(y)]]  # the series at the input of each step of the model's transform
     for s in tf["steps"]:
         levels.append({"log": np.log, "diff": np.diff}.get(s, lambda v: (v - tf["location"]) / tf["scale"])(levels[-1]))
-    params, state = prime(levels[-1])  # then every path from there at once, as one batch
+    for v in [x, *levels[-1]]:  # the start, the series, then every path from there at once, as one batch
+        params, state = step(np.reshape(v, x.shape), state)
     state = {s["name"]: np.repeat(state[s["name"]], args.paths, axis=s["shape"].index("batch")) for s in states}
     params, paths, rows, K = np.repeat(params, args.paths, 0), [], np.arange(args.paths), head.get("components")
     for _ in range(args.horizon):

@@ -31,6 +31,10 @@ The transformer's cache has a fixed length (an ONNX graph's shapes are fixed but
 ``context - 1`` earlier inputs of each layer; here the last K slots hold them, right-aligned, and ``filled`` says
 how many are real (the rest are masked out of attention), so the same ALiBi distances apply.
 
+The generation graph (``chunk_graph``, ``seqlab export --chunk K``) runs K steps and the draw after each in one
+call, from random numbers given as inputs, for the models of ids and of frames (docs/export.md): one call of
+onnxruntime per K elements instead of one, and fewer nodes per step (``LatentARIdStep``, ``LatentARFrameStep``).
+
 Beside the graph, what a caller needs (vocabulary or frame layout, standardisation, clamps, the head and how to
 sample from it, the transform of a series) is one JSON object in the file's metadata under ``seqlab``
 (``metadata``; docs/export.md documents every key).
@@ -57,7 +61,7 @@ from torch import nn
 
 from seqlab.base import SequenceModel
 from seqlab.distributions import Head
-from seqlab.errors import Unsupported
+from seqlab.errors import SeqlabError, Unsupported
 from seqlab.models.element_codecs import FrameElements, MuLawElements, ScalarElements, TextElements
 from seqlab.models.ets import ETS
 from seqlab.models.ets_state import starred
@@ -81,6 +85,7 @@ NEURAL = (LatentAR, NeuralAR, CausalTransformer, GlobalAR)
 CLASSICAL = (NGram, LinearAR, RandomWalk, GARCH, ETS, Pool)  # NGram: MarkovChain too
 ONNX_KINDS = tuple(c.kind for c in NEURAL) + ("markov", *(c.kind for c in CLASSICAL))
 MAX_TABLE = 2**23  # probabilities in an n-gram's dense table (64 MB in float64): orders up to 2 on text
+MAX_CHUNK = 256  # elements per call of a generation graph (unrolled: its node count grows with it)
 MAX_ENTRIES = 2**22  # contexts and pairs of an n-gram's backoff form beyond (two hash slots of 16 bytes each)
 
 
@@ -669,6 +674,207 @@ def step_graph(model: SequenceModel) -> StepGraph:
     return StepGraph(module, [x, *states], outputs)
 
 
+# -- the generation graph: several steps and their draws per call ------------------------------------------------
+
+
+FUSED = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}  # torch's fused recurrences
+
+
+def fused_step(cell: str, x: torch.Tensor, state: tuple, weights: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
+    """One step of a stack of layers (``weights``: W_ih, W_hh, b_ih, b_hh per layer) through torch's fused
+    function, which the exporter writes as ONNX's LSTM, GRU (the reset after) or RNN op, one node per layer; time
+    first, so no transposes around it. ``x`` (B, I) -> (the top layer's h (B, H), the new state's tensors)."""
+    given = state if cell == "lstm" else state[0]
+    top, *new = FUSED[cell](x[None], given, weights, True, len(weights) // 4, 0.0, False, False, False)
+    return top[0], new
+
+
+class LatentARIdStep(nn.Module):
+    """``LatentAR.step`` of ids as the generation graph runs it, for speed (one call of the graph is dozens of
+    steps, so nodes per step count): the recurrence through torch's fused ``lstm`` / ``gru`` / ``rnn_tanh``, which
+    the exporter writes as ONNX's LSTM, GRU and RNN ops (one node per layer instead of a dozen; the GRU with the
+    reset before has none and keeps the reference cells), and the output layer's view of the previous element
+    folded into a table (V + 1, V), as ``seqlab.streaming`` folds it, with ``never_drawn``'s column at -inf."""
+
+    def __init__(self, model: LatentAR, never_drawn: int | None) -> None:
+        super().__init__()
+        self.model = _frozen(model)
+        self.fused = self.model.rnn.torch_supports()
+        self.model.rnn.backend = "reference"  # where not fused: the cells trace to plain ops
+        H = model.config.hidden_size
+        with torch.no_grad():
+            weight, embedding = self.model.out.weight, self.model.elements.embedding.weight
+            table = embedding @ weight[:, H:].T + self.model.out.bias
+            if never_drawn is not None:
+                table[:, never_drawn] = -math.inf
+        self.register_buffer("out_h", weight[:, :H].T.contiguous())  # (H, V)
+        self.register_buffer("table", table)  # (V + 1, V)
+
+    def forward(self, x_prev: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        rnn, e = self.model.rnn, self.model.elements.embedding(x_prev)  # (B, E)
+        if not self.fused:
+            top, new = rnn(e[:, None], state if rnn.cell == "lstm" else state[0])
+            top, new = top[:, 0], new if rnn.cell == "lstm" else (new,)
+        else:
+            top, new = fused_step(rnn.cell, e, state, [w for cell in rnn.cells for w in cell.weights()])
+        return (top @ self.out_h + self.table[x_prev], *new)
+
+
+class LatentARFrameStep(nn.Module):
+    """``LatentAR.step`` of frames as the generation graph runs it, with fewer nodes per step (as
+    ``LatentARIdStep``): the embedding of (standardised values, missing flag) is linear, so it folds into the first
+    layer's input weights and into the output layer (``seqlab.streaming.FrameSampler`` folds it the same way); the
+    head's rescaling to the data's scale, affine in each parameter (means scaled and shifted, log sigmas shifted),
+    folds into the output layer too; the recurrence runs through torch's fused functions (``fused_step``). Only for
+    a cell torch has: the GRU with the reset before keeps ``LatentARStep``."""
+
+    def __init__(self, model: LatentAR) -> None:
+        super().__init__()
+        m, H = _frozen(model), model.config.hidden_size
+        self.cell, self.layers = m.rnn.cell, m.rnn.num_layers
+        elements = m.elements
+        with torch.no_grad():
+            W_e, b_e = elements.embedding.weight, elements.embedding.bias  # (E, D + 1), (E,)
+            weights = [w.clone() for cell in m.rnn.cells for w in cell.weights()]  # per layer: W_ih, W_hh, b_ih, b_hh
+            weights[0], weights[2] = weights[0] @ W_e, weights[0] @ b_e + weights[2]
+            W_out, b_out = m.out.weight, m.out.bias  # (P, H + E)
+            raw = torch.cat([W_out[:, :H], W_out[:, H:] @ W_e], 1)  # (P, H + D + 1)
+            raw_bias = W_out[:, H:] @ b_e + b_out
+            zero = elements.head_params(torch.zeros_like(raw_bias))  # the rescaling, read off at 0 and 1
+            slope = elements.head_params(torch.ones_like(raw_bias)) - zero
+        for i, w in enumerate(weights):
+            self.register_buffer(f"recurrent_{i}", w)
+        self.register_buffer("out_weight", (slope[:, None] * raw).T.contiguous())  # (H + D + 1, P)
+        self.register_buffer("out_bias", slope * raw_bias + zero)
+        self.register_buffer("location", elements.location.clone())
+        self.register_buffer("scale", elements.scale.clone())
+
+    def forward(self, x_prev: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        missing = torch.isnan(x_prev).any(-1, keepdim=True)
+        values = torch.where(missing, torch.zeros_like(x_prev), (x_prev - self.location) / self.scale)
+        f = torch.cat([values, missing.to(values.dtype)], -1)  # (B, D + 1)
+        top, new = fused_step(self.cell, f, state, [getattr(self, f"recurrent_{i}") for i in range(4 * self.layers)])
+        return (torch.cat([top, f], -1) @ self.out_weight + self.out_bias, *new)
+
+
+class IdChunk(nn.Module):
+    """``chunk`` steps of a model of ids (text, mu-law), each followed by the draw of ``seqlab.streaming``'s
+    sampler, in one graph: one call per ``chunk`` elements instead of one per element. After each step the id is
+    ``given``'s where that is >= 0 (a prompt), else the one whose interval of the CDF of softmax(logits / T) holds
+    the uniform number ``u`` (float64, compared in float64 as the NumPy sampler compares), never ``never_drawn``
+    (None: the step's logits already exclude it)."""
+
+    def __init__(self, step: nn.Module, vocabulary_size: int, never_drawn: int | None, dtype: str) -> None:
+        super().__init__()
+        self.step, self.last, self.dtype = step, vocabulary_size - 1, getattr(torch, dtype)
+        self.masked = never_drawn is not None
+        mask = torch.zeros(vocabulary_size)
+        if never_drawn is not None:
+            mask[never_drawn] = -math.inf
+        self.register_buffer("never", mask)
+
+    def forward(self, x_prev: torch.Tensor, *rest: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        *state, given, uniforms, temperature = rest
+        # position first, so each step takes its column in one node (a Gather)
+        given, uniforms, drawn = given.T, uniforms.T[:, :, None], []
+        temperature = temperature[:, None].to(self.dtype)  # the logits' dtype, as NumPy divides float32 logits
+        for k in range(given.shape[0]):  # unrolled when traced: the chunk length is fixed in the graph
+            logits, *state = self.step(x_prev, *state)
+            scaled = ((logits + self.never.to(logits.dtype)) if self.masked else logits) / temperature
+            cdf = torch.cumsum(torch.exp(scaled - scaled.amax(-1, keepdim=True)), -1).double()
+            index = (cdf <= uniforms[k] * cdf[:, -1:]).sum(-1)
+            x_prev = torch.where(given[k] >= 0, given[k], torch.clamp(index, max=self.last))
+            drawn.append(x_prev)
+        return (torch.stack(drawn, 1), *state)
+
+
+class FrameChunk(nn.Module):
+    """``chunk`` steps of a model of frames whose head is a Gaussian or a mixture per continuous dimension, each
+    followed by ``FrameSampler.draw`` (in float64, as there) from the numbers given: per continuous dimension a
+    component where the weights' CDF first reaches ``uniforms`` (a mixture), then mu + T sigma ``normals``; per
+    binary dimension 1 where ``coins`` < sigmoid(logit / T); then the clamp to the training range [low, high]."""
+
+    def __init__(self, step: nn.Module, model: SequenceModel) -> None:
+        super().__init__()
+        head = model.head
+        self.step, self.p, self.K = step, head.p, head.components
+        self.n = len(head.continuous) * head.p  # the continuous dimensions' params, then one logit per binary one
+        self.mixture, self.x_dtype = head.per_dimension.kind == "mixture", next(model.parameters()).dtype
+        self.register_buffer("continuous", torch.tensor(head.continuous, dtype=torch.long))
+        self.register_buffer("binary", torch.tensor(head.binary, dtype=torch.long))
+        self.register_buffer("order", head.order.clone())  # continuous then binary values -> dimension order
+        self.register_buffer("low", model.elements.low.detach().double().clone())
+        self.register_buffer("high", model.elements.high.detach().double().clone())
+
+    def forward(self, x_prev: torch.Tensor, *rest: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        state, numbers, temperature = rest[: -3 - self.mixture], rest[-3 - self.mixture : -1], rest[-1]
+        normals, coins, uniforms = numbers[0], numbers[-1], numbers[1] if self.mixture else None
+        t_continuous, t_binary = temperature[:, self.continuous], temperature[:, self.binary]
+        drawn = []
+        for k in range(normals.shape[1]):
+            params, *state = self.step(x_prev, *state)
+            params = params.double()
+            theta = params[:, : self.n].reshape(params.shape[0], len(self.continuous), self.p)
+            mu, log_sigma = theta[..., 0], theta[..., 1]
+            if self.mixture:
+                K = self.K
+                w = torch.exp(theta[..., :K] - theta[..., :K].amax(-1, keepdim=True))
+                cdf = torch.cumsum(w, -1) / w.sum(-1, keepdim=True)
+                component = torch.clamp((cdf < uniforms[:, k, :, None]).sum(-1), max=K - 1)[..., None]
+                mu = torch.gather(theta[..., K : 2 * K], -1, component)[..., 0]
+                log_sigma = torch.gather(theta[..., 2 * K :], -1, component)[..., 0]
+            values = mu + t_continuous * torch.exp(log_sigma) * normals[:, k]
+            voiced = (coins[:, k] < torch.sigmoid(params[:, self.n :] / t_binary)).double()
+            frame = torch.cat([values, voiced], -1)[:, self.order]
+            frame = torch.minimum(torch.maximum(frame, self.low), self.high)
+            drawn.append(frame)
+            x_prev = frame.to(self.x_dtype)
+        return (torch.stack(drawn, 1), *state)
+
+
+def chunk_graph(model: SequenceModel, chunk: int) -> StepGraph:
+    """The generation graph of ``model``: ``chunk`` steps and the draw after each per call (``IdChunk``,
+    ``FrameChunk``), the random numbers given as inputs; ``Unsupported`` for a model whose draws are not in a
+    graph (a series head: its draws need torch's or scipy's samplers)."""
+    if not isinstance(chunk, int) or isinstance(chunk, bool) or not 1 <= chunk <= MAX_CHUNK:
+        raise SeqlabError(f"the chunk length must be an integer from 1 to {MAX_CHUNK}, got {chunk!r}")
+    step = step_graph(model)
+    head, dtype = model.head, step.outputs[0].dtype
+    states = step.inputs[1:]
+    outputs = step.outputs[1:]
+    if head.discrete:
+        never = elements_json(model).get("never_drawn")
+        if isinstance(model, LatentAR):  # the model of seqlab's fast sampler: as fast a graph as it can be
+            module: nn.Module = IdChunk(LatentARIdStep(model, never), head.num_params, None, dtype)
+        else:
+            module = IdChunk(step.module, head.num_params, never, dtype)
+        numbers = [
+            Port("given", ["batch", chunk], "int64", "the element at each position if >= 0 (a prompt), -1: drawn"),
+            Port("uniforms", ["batch", chunk], "float64", "u ~ U(0, 1) of each drawn element (unused where given)"),
+            Port("temperature", ["batch"], "float64", "T of each sequence"),
+        ]
+        drawn = Port("ids", ["batch", chunk], "int64", "the elements, given or drawn, each fed to the next step")
+    elif head.kind == "frames" and head.per_dimension.kind in ("gaussian", "mixture"):
+        fast = isinstance(model, LatentAR) and model.rnn.torch_supports()
+        module = FrameChunk(LatentARFrameStep(model) if fast else step.module, model)
+        Dc, Db = len(head.continuous), len(head.binary)
+        numbers = [Port("normals", ["batch", chunk, Dc], "float64", "eps ~ N(0, 1) of each continuous dimension")]
+        if head.per_dimension.kind == "mixture":
+            meaning = "u ~ U(0, 1) choosing each continuous dimension's component"
+            numbers.append(Port("uniforms", ["batch", chunk, Dc], "float64", meaning))
+        numbers += [
+            Port("coins", ["batch", chunk, Db], "float64", "u ~ U(0, 1) of each binary dimension"),
+            Port("temperature", ["batch", head.dims], "float64", "T of each dimension"),
+        ]
+        drawn = Port("frames", ["batch", chunk, head.dims], "float64", "the chunk's frames, each fed to the next step")
+    else:
+        raise Unsupported(
+            f"{model.describe()}: a generation graph draws ids (text, mu-law) or frames of a Gaussian or mixture "
+            "head; export its step graph and draw outside it"
+        )
+    return StepGraph(module, [step.inputs[0], *states, *numbers], [drawn, *outputs])
+
+
 def _pool_graph(model: Pool, params: Port) -> StepGraph:
     """The members' graphs side by side; member i's state ports prefixed ``m{i}_``."""
     model.initial_state()  # a fitted pool, or its own one-line error
@@ -799,14 +1005,14 @@ def head_json(head: Head) -> dict:
     return out
 
 
-def metadata(model: SequenceModel, graph: StepGraph) -> dict:
-    """The JSON stored beside the graph (docs/export.md)."""
+def metadata(model: SequenceModel, graph: StepGraph, chunk: int | None = None) -> dict:
+    """The JSON stored beside the graph (docs/export.md); ``chunk``: that of a generation graph."""
     out = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model": model.kind,
         "description": model.describe(),
-        "graph": "step",
+        "graph": "step" if chunk is None else "chunk",
         "inputs": [p.to_json() for p in graph.inputs],
         "outputs": [p.to_json() for p in graph.outputs],
         "elements": elements_json(model),
@@ -814,6 +1020,8 @@ def metadata(model: SequenceModel, graph: StepGraph) -> dict:
         "transform": model.transform.to_json() if model.transform is not None else None,
         "data": model.data_spec.to_json() if model.data_spec is not None else None,
     }
+    if chunk is not None:
+        out["chunk"] = chunk
     if isinstance(model, GlobalAR):
         out |= _panel_json(model)
     if isinstance(model, Pool):
@@ -840,14 +1048,17 @@ def _panel_json(model: GlobalAR) -> dict:
 # -- the file --------------------------------------------------------------------------------------------------------
 
 
-def export_onnx(model: SequenceModel, extra: dict | None = None) -> bytes:
-    """The ONNX file (bytes) of ``model``'s step with its metadata (and ``extra`` keys merged into it)."""
-    graph = step_graph(model)
+def export_onnx(model: SequenceModel, extra: dict | None = None, chunk: int | None = None) -> bytes:
+    """The ONNX file (bytes) of ``model``'s step with its metadata (and ``extra`` keys merged into it); with
+    ``chunk``, its generation graph instead: ``chunk`` steps and draws per call (``chunk_graph``)."""
+    graph = step_graph(model) if chunk is None else chunk_graph(model, chunk)
     dynamic = {p.name: {p.batch_axis: "batch"} for p in graph.inputs + graph.outputs}
     buffer = io.BytesIO()
     with warnings.catch_warnings():  # the TorchScript exporter is chosen on purpose (module docstring)
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # the recurrent ops' batch is dynamic here: their initial state is an input, as the warning asks
+        warnings.filterwarnings("ignore", "Exporting a model to ONNX with a batch_size other than 1")
         torch.onnx.export(
             graph.module,
             graph.examples(),
@@ -858,7 +1069,7 @@ def export_onnx(model: SequenceModel, extra: dict | None = None) -> bytes:
             dynamic_axes=dynamic,
             opset_version=OPSET,
         )
-    meta = metadata(model, graph) | (extra or {})
+    meta = metadata(model, graph, chunk) | (extra or {})
     return with_metadata(buffer.getvalue(), {METADATA_KEY: json.dumps(meta, ensure_ascii=False, allow_nan=False)})
 
 

@@ -14,7 +14,8 @@ The page's matrix-vector products run in WebAssembly (``runs/explore_page/matvec
 definitions and parity tests (``path::test_name``); ``tests/test_cell_copies.py`` checks that every file,
 definition and test it names exists, so the table cannot drift from the code silently. The number of gates per
 cell is ``seqlab.cells.NUM_GATES``, read by the kernels and the explore page. Not copies: the ONNX export
-(``seqlab.export``) traces the reference cells, and the explore page's unit values (``runs/explore.py``) are the
+(``seqlab.export``) traces the reference cells (its generation graph: torch's fused functions, ONNX's own
+recurrent ops), and the explore page's unit values (``runs/explore.py``) are the
 NumPy copy's, through the hook of ``NumpyRecurrence.advance``.
 """
 

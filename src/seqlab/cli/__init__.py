@@ -240,9 +240,10 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_export(args) -> int:
-    result = export_run.export(export_run.ExportSpec(Path(args.dir), Path(args.out)))
+    result = export_run.export(export_run.ExportSpec(Path(args.dir), Path(args.out), args.chunk))
     tell = reporter(args)
-    tell(f"seqlab: wrote {result.out} ({result.bytes:,} bytes): the step of {result.description}")
+    graph = "the step" if args.chunk is None else f"{args.chunk} steps and their draws per call"
+    tell(f"seqlab: wrote {result.out} ({result.bytes:,} bytes): {graph} of {result.description}")
     tell(f"seqlab: inputs {', '.join(result.inputs)}; outputs {', '.join(result.outputs)}; metadata under 'seqlab'")
     return 0
 

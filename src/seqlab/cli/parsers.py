@@ -216,3 +216,9 @@ def add_export_parser(sub) -> None:
     x = sub.add_parser("export", help="write a model's step as an ONNX graph and its metadata (docs/export.md)")
     add_model_dir(x, DEFAULT_OUT)
     x.add_argument("--out", type=path_name, required=True, help="the ONNX file to write (- for stdout)")
+    x.add_argument(
+        "--chunk",
+        type=int,
+        metavar="K",
+        help="write the generation graph instead: K steps and their draws per call (models of ids or frames)",
+    )

@@ -15,7 +15,7 @@ from seqlab.atomic import check_parent_dir, write_bytes
 from seqlab.base import SequenceModel
 from seqlab.data.spec import DataSpec
 from seqlab.errors import Unsupported
-from seqlab.export import export_onnx, step_graph
+from seqlab.export import chunk_graph, export_onnx, step_graph
 from seqlab.runs import checkpoints
 from seqlab.runs.sample import GROUP_TEMPERATURES, is_vocoder
 
@@ -24,6 +24,7 @@ from seqlab.runs.sample import GROUP_TEMPERATURES, is_vocoder
 class ExportSpec:
     model_dir: Path
     out: Path  # the file written ("-": standard output)
+    chunk: int | None = None  # the generation graph of this many steps instead of the step graph
 
 
 @dataclass
@@ -36,16 +37,17 @@ class ExportResult:
 
 
 def export(spec: ExportSpec) -> ExportResult:
-    """Load the model in ``spec.model_dir`` and write its ONNX step graph to ``spec.out``; a model without one is
-    refused in one line (``Unsupported``) before anything is written."""
+    """Load the model in ``spec.model_dir`` and write its ONNX step graph (or its generation graph of
+    ``spec.chunk`` steps) to ``spec.out``; a model without one is refused in one line (``Unsupported``) before
+    anything is written."""
     check_parent_dir(spec.out)
     model = io.load(spec.model_dir)
     try:
-        graph = step_graph(model)
+        graph = step_graph(model) if spec.chunk is None else chunk_graph(model, spec.chunk)
     except Unsupported as e:
         raise Unsupported(f"{spec.model_dir}: {e}") from None
     data_spec = checkpoints.data_spec(spec.model_dir, model)
-    data = export_onnx(model, extra_metadata(model, data_spec))
+    data = export_onnx(model, extra_metadata(model, data_spec), spec.chunk)
     write_bytes(spec.out, data)
     names = [p.name for p in graph.inputs], [p.name for p in graph.outputs]
     return ExportResult(spec.out, len(data), model.describe(), *names)
