@@ -150,6 +150,26 @@ def test_garch_filter_falls_back_when_a_bound_binds():
     assert (fast == bounds[:, 0]).all()
 
 
+@pytest.mark.parametrize("orders, exogenous", [((2, 1, 2), 0), ((1, 1, 1), 1)])
+def test_compiled_bounded_filter_is_the_reference_to_every_bit(orders, exogenous):
+    """Where a step leaves the bounds the fit takes the compiled loop (``garch_filter``): the same sums in the same
+    order as ``variance_reference``, so the same floats, with the floor and the ceiling both binding."""
+    rng = np.random.default_rng(4)
+    e = rng.standard_normal(500)
+    x_prev = np.concatenate([[0.0], rng.exponential(size=499)]) if exogenous else None
+    process = vol.GARCHProcess(*orders, exogenous=exogenous)
+    # a trial point of the optimiser far outside the stationary region: sigma2 starts under its floor (omega and
+    # the backcast tiny) and explodes through its ceiling
+    p, o, q = orders
+    params = np.concatenate([[1e-9], np.full(len(process.names) - 1, 0.8)])
+    params[1 + p + o : 1 + p + o + q] = 1.2  # sum of the betas over 1: sigma2 grows without end
+    bounds = vol.variance_bounds(e)
+    fast = process.variance(params, e, 1e-9, bounds, x_prev)
+    slow = process.variance_reference(params, e, 1e-9, bounds, x_prev)
+    assert slow[0] == bounds[0, 0] and (slow > bounds[:, 1]).any()
+    np.testing.assert_array_equal(fast, slow)
+
+
 def test_egarch_fast_loop_equals_the_reference():
     e = np.random.default_rng(3).standard_normal(400)
     params = np.array([0.01, 0.12, -0.07, 0.96])

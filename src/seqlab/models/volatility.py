@@ -164,7 +164,8 @@ class GARCHProcess:
 
     def variance(self, params, e, b, bounds, x_prev=None) -> np.ndarray:
         """The fast path: the linear filter ``sigma2_t - sum_j beta_j sigma2_{t-j} = u_t`` in one ``lfilter``
-        pass; if a step leaves ``bounds`` (T, 2), the reference (which clips every step) instead."""
+        pass; if a step leaves ``bounds`` (T, 2), the reference's loop, which clips every step, compiled
+        (``garch_filter``)."""
         omega, alpha, gamma, beta, delta = self._split(params)
         p, o, q = self.p, self.o, self.q
         T = len(e)
@@ -186,7 +187,10 @@ class GARCHProcess:
         else:
             sigma2 = u
         if bounds is not None and ((sigma2 < bounds[:, 0]).any() or (sigma2 > bounds[:, 1]).any()):
-            return self.variance_reference(params, e, b, bounds, x_prev)
+            x = np.zeros(T) if x_prev is None else np.ascontiguousarray(x_prev, dtype=np.float64)
+            e, low, high = (np.ascontiguousarray(a, dtype=np.float64) for a in (e, bounds[:, 0], bounds[:, 1]))
+            coefficients = (np.asarray(c, dtype=np.float64) for c in (alpha, gamma, beta))
+            return _garch_filter(float(omega), *coefficients, float(delta), e, x, float(b), low, high)
         return sigma2
 
     def start_grid(self, e: np.ndarray, x_prev=None) -> list[np.ndarray]:
@@ -413,3 +417,36 @@ def egarch_filter(omega, alpha, gamma, beta, e, ln_b, low, high, bounded):
 
 
 _egarch_filter = Compiled(egarch_filter)
+
+
+def garch_filter(omega, alpha, gamma, beta, delta, e, x_prev, b, low, high):
+    """GARCH / GJR / GARCH-X variances of residuals ``e`` (T,), each step kept in ``[low_t, high_t]`` by
+    ``_clip``'s rule: ``variance_reference``'s loop, its sums in the same order (the same floats), over arrays
+    so that numba compiles it (``_garch_filter``). The lags start at the backcast ``b`` (``GARCHProcess.initial``)."""
+    T, p, o, q = e.shape[0], alpha.shape[0], gamma.shape[0], beta.shape[0]
+    m = max(p, o, q, 1)
+    e2, negative, lagged = np.full(m, b), np.full(m, 0.5 * b), np.full(m, b)  # newest first
+    sigma2 = np.empty(T)
+    for t in range(T):
+        s = omega
+        for i in range(p):
+            s = s + alpha[i] * e2[i]
+        for i in range(o):
+            s = s + gamma[i] * negative[i]
+        for j in range(q):
+            s = s + beta[j] * lagged[j]
+        s = s + delta * x_prev[t]
+        if s < low[t]:
+            s = low[t]
+        elif s > high[t]:
+            s = high[t] + (math.log(s / high[t]) if math.isfinite(s) else 1000.0)
+        sigma2[t] = s
+        for k in range(m - 1, 0, -1):
+            e2[k], negative[k], lagged[k] = e2[k - 1], negative[k - 1], lagged[k - 1]
+        e2[0] = e[t] * e[t]
+        negative[0] = e[t] * e[t] if e[t] < 0 else 0.0
+        lagged[0] = s
+    return sigma2
+
+
+_garch_filter = Compiled(garch_filter)
