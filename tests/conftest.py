@@ -1,6 +1,10 @@
 import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -38,3 +42,43 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     """max |a - e| / max(|e|, tiny): the one error measure the parity tests use."""
     scale = expected.abs().max().clamp_min(1e-300)
     return ((actual - expected).abs().max() / scale).item()
+
+
+ONNX_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_sample.py"
+
+
+@pytest.fixture(scope="session")
+def bare_python(tmp_path_factory) -> Path:
+    """The interpreter of a virtual environment that holds numpy and onnxruntime only: no torch, no seqlab (links
+    to the installed packages, so nothing is downloaded)."""
+    import onnxruntime
+
+    root = tmp_path_factory.mktemp("bare")
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "venv")], check=True, timeout=120)
+    packages = root / "packages"
+    packages.mkdir()
+    for module in (np, onnxruntime):
+        directory = Path(module.__file__).parent
+        for path in [directory, *directory.parent.glob(f"{directory.name}.libs")]:  # the wheels' shared libraries
+            (packages / path.name).symlink_to(path)
+    python = root / "venv" / "bin" / "python"
+    where = "import site; print(site.getsitepackages()[0])"
+    site = subprocess.run([python, "-c", where], capture_output=True, text=True, check=True)
+    (Path(site.stdout.strip()) / "bare.pth").write_text(f"{packages}\n", encoding="utf-8")
+    for missing in ("torch", "seqlab"):
+        done = subprocess.run([python, "-c", f"import {missing}"], capture_output=True, text=True, cwd=root)
+        assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr, missing
+    return python
+
+
+@pytest.fixture
+def run_example(bare_python):
+    """``examples/onnx_sample.py`` with ``argv`` in the bare environment; its standard output."""
+
+    def run(*argv):
+        command = [bare_python, str(ONNX_EXAMPLE), *map(str, argv)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ONNX_EXAMPLE.parent)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    return run

@@ -398,10 +398,6 @@ def test_export_command_bad_output_and_model(tmp_path, capsys):
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_sample.py"
 
 
-def run_example(*argv):
-    done = subprocess.run([sys.executable, str(EXAMPLE), *map(str, argv)], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_example_needs_neither_seqlab_nor_torch():
@@ -413,7 +409,7 @@ def test_example_needs_neither_seqlab_nor_torch():
 
 
 @pytest.mark.parametrize("cell, reset", [("lstm", "after"), ("gru", "before")])
-def test_example_samples_the_text_seqlab_samples_for_the_same_seed(tmp_path, cell, reset):
+def test_example_samples_the_text_seqlab_samples_for_the_same_seed(tmp_path, cell, reset, run_example):
     """A LatentAR's sampler (``StreamingSampler``) draws one uniform number per character from numpy's
     default_rng(seed) and inverts the softmax's CDF: the example does the same on onnxruntime's logits."""
     model = text_model("latent_ar", cell=cell, reset=reset, num_layers=2, hidden_size=12, embedding_dim=6)
@@ -423,7 +419,7 @@ def test_example_samples_the_text_seqlab_samples_for_the_same_seed(tmp_path, cel
     assert printed == "the " + model.sample("the ", 300, 0.8, seed=7) + "\n"
 
 
-def test_example_forecasts_a_series_as_seqlab_does(tmp_path):
+def test_example_forecasts_a_series_as_seqlab_does(tmp_path, run_example):
     """The same distribution, not the same draws (seqlab's come from torch's generator): with 4000 paths each,
     every quantile within a fifth of the 80 % interval's width, on the data's scale through a log-return transform."""
     rng = np.random.default_rng(3)

@@ -17,7 +17,6 @@ from test_export import (
     frame_model,
     frames,
     initial_feeds,
-    run_example,
     saved,
     scrambled,
     series_values,
@@ -325,7 +324,7 @@ def test_export_command_writes_the_chunk_graph_and_refuses_a_bad_one(tmp_path, c
 
 
 @pytest.mark.parametrize("cell, reset", [("lstm", "after"), ("gru", "before")])
-def test_example_samples_seqlabs_text_from_the_chunk_graph(tmp_path, cell, reset):
+def test_example_samples_seqlabs_text_from_the_chunk_graph(tmp_path, cell, reset, run_example):
     model = text_model("latent_ar", cell=cell, reset=reset, num_layers=2, hidden_size=12, embedding_dim=6)
     path = tmp_path / "chunk.onnx"
     path.write_bytes(export_onnx(model, chunk=32))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import relative_error
-from test_export import TEXT, fed_back, initial_feeds, nan_aware_error, run_example, session_of, text_ids
+from test_export import TEXT, fed_back, initial_feeds, nan_aware_error, session_of, text_ids
 
 import seqlab
 from seqlab import export
@@ -323,7 +323,7 @@ def test_export_command_writes_a_garch_model(tmp_path):
 
 
 @pytest.mark.parametrize("family", ["ets", "garch"])
-def test_example_forecasts_an_ets_or_garch_export_as_seqlab_does(tmp_path, family):
+def test_example_forecasts_an_ets_or_garch_export_as_seqlab_does(tmp_path, family, run_example):
     """The example, numpy and onnxruntime only, forecasts from the graph (ETS's season starts at a list, GARCH-t's
     head is the Student t): with 4000 paths each, every quantile within a fifth of seqlab's 80 % interval's width
     (the draws are not the same: seqlab's come from torch's generator)."""
