@@ -379,10 +379,24 @@ def test_export_command_refuses_a_model_without_a_graph_and_keeps_the_old_file(t
     model_dir = saved(InfiniGram().fit(TEXT), tmp_path / "infinigram")
     out = tmp_path / "model.onnx"
     out.write_bytes(b"an earlier export")
-    code, _, err = run_cli(["export", model_dir, "--out", str(out)], capsys)
+    code, _, err = run_cli(["export", model_dir, "--out", str(out), "--overwrite"], capsys)
     assert_one_line_error(code, err, model_dir, "InfiniGram has no ONNX graph")
     assert out.read_bytes() == b"an earlier export"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["infinigram", "model.onnx"]  # no temporary file left
+
+
+def test_export_command_replaces_an_existing_file_only_with_overwrite(tmp_path, capsys):
+    model_dir = saved(text_model("neural_ar"), tmp_path / "m")
+    out = tmp_path / "model.onnx"
+    out.write_bytes(b"the user's file")
+    code, _, err = run_cli(["export", model_dir, "--out", str(out)], capsys)
+    assert_one_line_error(code, err, f"{out} exists; give --overwrite to replace it")
+    assert out.read_bytes() == b"the user's file"
+    code, _, _ = run_cli(["export", model_dir, "--out", "/dev/null"], capsys)  # a device is written into
+    assert code == 0 and Path("/dev/null").is_char_device()
+    code, stdout, _ = run_cli(["export", model_dir, "--out", str(out), "--overwrite"], capsys)
+    assert code == 0 and f"wrote {out}" in stdout and out.read_bytes()[:2] != b"th"
+    ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
 
 
 def test_export_command_bad_output_and_model(tmp_path, capsys):

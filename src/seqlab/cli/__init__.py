@@ -240,7 +240,7 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_export(args) -> int:
-    result = export_run.export(export_run.ExportSpec(Path(args.dir), Path(args.out), args.chunk))
+    result = export_run.export(export_run.ExportSpec(Path(args.dir), Path(args.out), args.chunk, args.overwrite))
     tell = reporter(args)
     graph = "the step" if args.chunk is None else f"{args.chunk} steps and their draws per call"
     tell(f"seqlab: wrote {result.out} ({result.bytes:,} bytes): {graph} of {result.description}")

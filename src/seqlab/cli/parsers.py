@@ -222,3 +222,4 @@ def add_export_parser(sub) -> None:
         metavar="K",
         help="write the generation graph instead: K steps and their draws per call (models of ids or frames)",
     )
+    x.add_argument("--overwrite", action="store_true", help="replace the --out file if it exists")

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqlab import io
-from seqlab.atomic import check_parent_dir, write_bytes
+from seqlab.atomic import STDOUT_NAME, check_parent_dir, write_bytes
 from seqlab.base import SequenceModel
 from seqlab.data.spec import DataSpec
-from seqlab.errors import Unsupported
+from seqlab.errors import OptionError, Unsupported
 from seqlab.export import chunk_graph, export_onnx, step_graph
 from seqlab.runs import checkpoints
 from seqlab.runs.sample import GROUP_TEMPERATURES, is_vocoder
@@ -25,6 +25,7 @@ class ExportSpec:
     model_dir: Path
     out: Path  # the file written ("-": standard output)
     chunk: int | None = None  # the generation graph of this many steps instead of the step graph
+    overwrite: bool = False  # replace an existing file (a FIFO, a device or "-" is written into, never replaced)
 
 
 @dataclass
@@ -39,8 +40,10 @@ class ExportResult:
 def export(spec: ExportSpec) -> ExportResult:
     """Load the model in ``spec.model_dir`` and write its ONNX step graph (or its generation graph of
     ``spec.chunk`` steps) to ``spec.out``; a model without one is refused in one line (``Unsupported``) before
-    anything is written."""
+    anything is written, and so is an existing file without ``spec.overwrite``."""
     check_parent_dir(spec.out)
+    if not spec.overwrite and str(spec.out) != STDOUT_NAME and spec.out.is_file():  # before loading: a long export must not end in a refusal
+        raise OptionError(f"{spec.out} exists; give {{0}} to replace it", "overwrite")
     model = io.load(spec.model_dir)
     try:
         graph = step_graph(model) if spec.chunk is None else chunk_graph(model, spec.chunk)
