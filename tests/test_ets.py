@@ -201,6 +201,24 @@ def test_the_fit_reaches_statsmodels_maximum_or_beyond(name):
     assert relative_error(float(model.log_prob(y).sum()), loglik) < 1e-9
 
 
+@pytest.mark.parametrize("series", sorted(SERIES))
+def test_the_direct_lbfgsb_loop_fits_exactly_as_fmin_l_bfgs_b(series, monkeypatch):
+    """``ets_fit.lbfgsb`` drives scipy's routine without ``fmin_l_bfgs_b``'s wrapper: the same iterates, so the
+    same parameters, log-likelihood and message to every digit for every form (``_lbfgsb = None``: the wrapper)."""
+    from seqlab.models import ets_fit
+
+    assert ets_fit._lbfgsb is not None  # this scipy has the routine: the fast path is the one under test
+    y, m = SERIES[series]
+    forms = [ETSForm.parse(name) for name in FORMS if not (name[0] == "A" and name[-1] == "M")]
+    direct = [fit_form(form, y, m) for form in forms]
+    monkeypatch.setattr(ets_fit, "_lbfgsb", None)
+    wrapped = [fit_form(form, y, m) for form in forms]
+    for form, (p, loglik, converged, message), (q, loglik_q, converged_q, message_q) in zip(forms, direct, wrapped):
+        assert (loglik, converged, message) == (loglik_q, converged_q, message_q), form.name
+        assert (p.alpha, p.beta, p.gamma, p.phi, p.level, p.slope) == (q.alpha, q.beta, q.gamma, q.phi, q.level, q.slope)
+        assert np.array_equal(p.season, q.season)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("series", sorted(SERIES))
 def test_every_form_fits_at_least_as_well_as_statsmodels(series):

@@ -15,10 +15,17 @@ one for short series).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import fmin_l_bfgs_b
+
+try:  # scipy's L-BFGS-B routine itself (private, stable since scipy 1.15's C port): driven by ``lbfgsb`` below
+    from scipy.optimize import _lbfgsb
+    from scipy.optimize._lbfgsb_py import status_messages, task_messages
+except ImportError:  # pragma: no cover - another scipy: fmin_l_bfgs_b, the same iterates, slower
+    _lbfgsb = None
 
 from seqlab.errors import SeqlabError
 from seqlab.models import ets_kernel
@@ -181,6 +188,57 @@ def negative_loglik(v: np.ndarray, layout: Layout, y: np.ndarray) -> tuple[float
     return value, grad
 
 
+def lbfgsb(
+    fun_grad: Callable[[np.ndarray, np.ndarray], float],
+    x0: np.ndarray,
+    bounds: list[tuple[float | None, float | None]],
+    maxiter: int = 1000,
+) -> tuple[np.ndarray, float, int, str]:
+    """Minimise ``fun_grad(x, grad)`` (the value; the gradient written into ``grad``) from ``x0`` in a box:
+    ``(x, value, warnflag, message)``, as ``fmin_l_bfgs_b(..., bounds=bounds, maxiter=maxiter)`` returns them with
+    its other settings at their defaults, to every digit (``tests/test_ets.py``). It calls scipy's routine
+    (``_lbfgsb.setulb``) in the loop that ``fmin_l_bfgs_b`` runs, without the bookkeeping that wraps each
+    evaluation there (a ``ScalarFunction``, its memo of ``x``, copies and checks: about 20 us of the 25 us it
+    spends per evaluation, against 3 to 5 us for ETS's compiled objective; docs/panels.md)."""
+    if _lbfgsb is None:  # pragma: no cover
+        x, value, info = fmin_l_bfgs_b(
+            lambda v: (fun_grad(v, g := np.empty_like(v)), g), x0, bounds=bounds, maxiter=maxiter
+        )
+        return x, float(value), int(info["warnflag"]), str(info["task"])
+    n, maxcor, maxls, maxfun = len(x0), 10, 20, 15000  # fmin_l_bfgs_b's defaults
+    factr = 1e7 * np.finfo(float).eps / np.finfo(float).eps  # its factr, through the ftol it passes on
+    pgtol = 1e-5
+    lower, upper = np.zeros(n), np.zeros(n)
+    nbd = np.zeros(n, np.int32)  # 0 free, 1 lower only, 2 both, 3 upper only
+    for i, (lo, hi) in enumerate(bounds):
+        lower[i] = 0.0 if lo is None else lo
+        upper[i] = 0.0 if hi is None else hi
+        nbd[i] = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}[lo is not None, hi is not None]
+    x = np.clip(np.asarray(x0, dtype=np.float64), np.where(nbd % 3, lower, -np.inf), np.where(nbd >= 2, upper, np.inf))
+    f, g = 0.0, np.zeros(n)
+    wa = np.zeros(2 * maxcor * n + 5 * n + 11 * maxcor * maxcor + 8 * maxcor)
+    iwa = np.zeros(3 * n, np.int32)
+    task, ln_task, lsave = np.zeros(2, np.int32), np.zeros(2, np.int32), np.zeros(4, np.int32)
+    isave, dsave = np.zeros(44, np.int32), np.zeros(29)
+    iterations = evaluations = 0
+    while True:
+        _lbfgsb.setulb(maxcor, x, lower, upper, nbd, f, g, factr, pgtol, wa, iwa, task, lsave, isave, dsave, maxls,
+                       ln_task)  # fmt: skip
+        if task[0] == 3:  # FG: the value and gradient at x
+            f = float(fun_grad(x, g))
+            evaluations += 1
+        elif task[0] == 1:  # NEW_X: an iteration done
+            iterations += 1
+            if iterations >= maxiter:
+                task[0], task[1] = 5, 504
+            elif evaluations > maxfun:
+                task[0], task[1] = 5, 502
+        else:
+            break
+    warnflag = 0 if task[0] == 4 else 1 if evaluations > maxfun or iterations >= maxiter else 2
+    return x, f, warnflag, status_messages[task[0]] + ": " + task_messages[task[1]]
+
+
 def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple[ETSParams, float, bool, str]:
     """Maximum likelihood for one form: ``(params, loglik, converged, message)``, the parameters on the data's
     scale with the initial seasons normalised to mean 0 (A) or 1 (M), which leaves every mean unchanged."""
@@ -200,11 +258,12 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
 
     bounds = layout.bounds()
 
+    objective = ets_kernel.compiled_objective()
+    flags = (form.has_trend, form.has_season, form.damped, form.season == "M", form.error == "M")
+
     def run(start: np.ndarray) -> tuple[float, np.ndarray, bool, str]:
-        # scipy.optimize.minimize's L-BFGS-B with its defaults, without its dispatch: about 0.1 ms of 0.3 per call
-        # (15 forms x 3 starts per series)
-        x, value, info = fmin_l_bfgs_b(negative_loglik, start, args=(layout, z), bounds=bounds, maxiter=maxiter)
-        return value, x, info["warnflag"] == 0, info["task"]
+        x, value, warnflag, message = lbfgsb(lambda v, grad: objective(v, z, m, *flags, grad), start, bounds, maxiter)
+        return value, x, warnflag == 0, message
 
     value, x, converged, message = min(
         (run(layout.pack(*smoothing, level, slope, season)) for smoothing in start_smoothing(form, m)),
