@@ -59,7 +59,7 @@ except ImportError as e:  # the bench extra is no dependency of seqlab
 
 from seqlab import metrics, plots
 from seqlab.models.ets import ETS, ETSConfig
-from seqlab.runs.panel import PanelSpec, forecast_one, run_panel_backtest
+from seqlab.runs.panel import POOL_MEMBERS, PanelSpec, forecast_one, run_panel_backtest
 from seqlab.runs.report import Column, csv_text, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -196,6 +196,21 @@ def summarise(rows: list[dict], names: list[str]) -> list[dict]:
         entry["mean_rank"] = float(np.mean(ranks[n])) if ranks[n] else None
         summary.append(entry)
     return summary
+
+
+def pool_target(summary: list[dict]) -> list[dict]:
+    """Issue 29's pool target, where the pool ran with its members: its mean MASE and mean scaled CRPS against
+    its best member's on each, met when at most 1 % worse ([] without the pool or a member)."""
+    by_model = {e["model"]: e for e in summary}
+    if "pool" not in by_model or any(m not in by_model for m in POOL_MEMBERS):
+        return []
+    out = []
+    for key in ("mase", "scaled_crps"):
+        best = min(POOL_MEMBERS, key=lambda m: by_model[m][key])
+        pool, member = by_model["pool"][key], by_model[best][key]
+        out.append({"score": key, "pool": pool, "best member": best, "its score": member, "ratio": pool / member,
+                    "met (at most 1.01)": pool <= 1.01 * member})  # fmt: skip
+    return out
 
 
 def paired(rows: list[dict], a: str, b: str) -> list[dict]:
@@ -442,7 +457,18 @@ def main() -> None:
     )
     parser.add_argument("--figure", action="store_true", help="after a run: redraw the histogram from its scores")
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ (m3.json, the histogram)")
+    parser.add_argument(
+        "--seqlab",
+        nargs="+",
+        default=[",".join(run) for run in SEQLAB_RUNS],
+        help="seqlab's models, each argument one timed panel run (comma-separated models), e.g. "
+        "naive,seasonal_naive ets pool",
+    )
+    parser.add_argument(
+        "--record", default="m3", help="the record's name: NAME.json, NAME_series.csv (and NAME_mase_gain.png)"
+    )
     args = parser.parse_args()
+    seqlab_runs = [tuple(run.split(",")) for run in args.seqlab]
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("m3: OMP_NUM_THREADS is not 1; statsforecast's processes may each start several threads", flush=True)
 
@@ -452,8 +478,8 @@ def main() -> None:
         add_forms(series, target, args.jobs)
         return
     if args.figure:
-        rows = pd.read_csv(target / "m3_series.csv").to_dict("records")
-        gain_histogram(rows, target / "m3_mase_gain.png", len(series))
+        rows = pd.read_csv(target / f"{args.record}_series.csv").to_dict("records")
+        gain_histogram(rows, target / f"{args.record}_mase_gain.png", len(series))
         return
     csv = OUT / ("m3_monthly.csv" if args.series is None else f"m3_monthly_{args.series}.csv")
     write_csv(series, csv)
@@ -467,8 +493,8 @@ def main() -> None:
     print("m3: first fits apart (s): " + ", ".join(f"{k} {v:.2f}" for k, v in warm.items()), flush=True)
 
     # seqlab's ETS and statsforecast's AutoETS one after the other, then the rest
-    order = [("seqlab", ("ets",)), ("statsforecast", "AutoETS")]
-    order += [("seqlab", m) for m in SEQLAB_RUNS if m != ("ets",)]
+    order = [("seqlab", ("ets",))] * (("ets",) in seqlab_runs) + [("statsforecast", "AutoETS")]
+    order += [("seqlab", m) for m in seqlab_runs if m != ("ets",)]
     order += [("statsforecast", n) for n in args.statsforecast if n != "AutoETS"]
     for side, what in order:
         if side == "statsforecast" and what not in args.statsforecast:
@@ -497,13 +523,16 @@ def main() -> None:
         times.append(entry)
         print(f"m3: {side} {name}: {seconds:.1f} s wall, {times[-1]['cpu']:.1f} s CPU", flush=True)
 
-    names = [m for run in SEQLAB_RUNS for m in run] + [n for n in STATSFORECAST if n in args.statsforecast]
+    names = [m for run in seqlab_runs for m in run] + [n for n in STATSFORECAST if n in args.statsforecast]
     summary = summarise(rows, names)
+    pool = pool_target(summary)
     ets_vs_auto = paired(rows, "ets", "AutoETS") if "AutoETS" in args.statsforecast else []
     print("\n" + markdown_table(summary, ACCURACY_COLUMNS))
     print(markdown_table(times, TIME_COLUMNS))
     if ets_vs_auto:
         print(markdown_table(ets_vs_auto))
+    if pool:
+        print(markdown_table(pool))
     record = {
         "environment": environment(args.jobs),
         "series": len(series),
@@ -514,8 +543,10 @@ def main() -> None:
         "times": times,
         "ets_minus_autoets": ets_vs_auto,
     }
+    if pool:
+        record["pool_target"] = pool
     if "AutoETS" in args.statsforecast:
-        record["gain_over_seasonal_naive"] = gain_histogram(rows, target / "m3_mase_gain.png", len(series))
+        record["gain_over_seasonal_naive"] = gain_histogram(rows, target / f"{args.record}_mase_gain.png", len(series))
     if not args.no_theta:
         record["theta_check"] = check = theta_check(args.jobs)
         record["theta_check"]["published"] = PUBLISHED_THETA
@@ -537,9 +568,9 @@ def main() -> None:
     )
     for folder in {OUT, target}:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "m3.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-        (folder / "m3_series.csv").write_text(series_csv, encoding="utf-8")
-    print(f"m3: wrote {target / 'm3.json'}, {target / 'm3_series.csv'}", flush=True)
+        (folder / f"{args.record}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        (folder / f"{args.record}_series.csv").write_text(series_csv, encoding="utf-8")
+    print(f"m3: wrote {target / args.record}.json, {target / args.record}_series.csv", flush=True)
 
 
 if __name__ == "__main__":

@@ -213,9 +213,10 @@ def test_the_direct_lbfgsb_loop_fits_exactly_as_fmin_l_bfgs_b(series, monkeypatc
     direct = [fit_form(form, y, m) for form in forms]
     monkeypatch.setattr(ets_fit, "_lbfgsb", None)
     wrapped = [fit_form(form, y, m) for form in forms]
-    for form, (p, loglik, converged, message), (q, loglik_q, converged_q, message_q) in zip(forms, direct, wrapped):
-        assert (loglik, converged, message) == (loglik_q, converged_q, message_q), form.name
-        assert (p.alpha, p.beta, p.gamma, p.phi, p.level, p.slope) == (q.alpha, q.beta, q.gamma, q.phi, q.level, q.slope)
+    for form, (p, *record), (q, *record_q) in zip(forms, direct, wrapped, strict=True):
+        assert record == record_q, form.name  # log-likelihood, converged, message
+        values = ("alpha", "beta", "gamma", "phi", "level", "slope", "sigma")
+        assert [getattr(p, v) for v in values] == [getattr(q, v) for v in values], form.name
         assert np.array_equal(p.season, q.season)
 
 

@@ -178,6 +178,61 @@ def test_sample_paths_continue_a_context_exactly_as_the_contract_draws_them():
     assert torch.equal(pool.sample_paths(other, 3, 50, seed=2), SequenceModel.sample_paths(pool, other, 3, 50, seed=2))
 
 
+def monthly_series(n: int = 96, seed: int = 4) -> np.ndarray:
+    t = np.arange(n)
+    return 100 + 0.5 * t + 12 * np.sin(2 * np.pi * t / 12) + np.random.default_rng(seed).normal(0, 3, n)
+
+
+def panel_pool(y: np.ndarray) -> Pool:
+    from seqlab.runs.panel import pool_of_members  # naive, seasonal naive and ETS, as the panel backtest pools them
+
+    return pool_of_members(12).fit(y)
+
+
+@pytest.mark.parametrize("member", ["MAdM", "AAA", "MNN", "naive", "seasonal_naive", "increments"])
+def test_a_members_batch_step_is_its_step_path_by_path(member):
+    """``batch_step`` (the pool's batched paths) moves S paths as ``step`` moves each alone, to every digit."""
+    from seqlab.models.ets import ETS, ETSConfig
+
+    y = monthly_series()
+    if member in ("naive", "seasonal_naive", "increments"):
+        model = RandomWalk(differenced=member == "increments", season=12 if member == "seasonal_naive" else 1)
+        model.fit(y if member != "increments" else np.diff(y))
+    else:
+        model = ETS(ETSConfig(member, 12)).fit(y)
+    params, state = model.step(None, model.initial_state())
+    for x in torch.from_numpy(y[:50]):
+        params, state = model.step(x, state)
+    rng = np.random.default_rng(0)
+    states, batch = [state] * 5, model.batch_state(state, 5)
+    for _ in range(15):  # past a season, so the seasonal parts come round again
+        x = torch.from_numpy(y[50] + rng.normal(0, 5, 5))
+        each = [model.step(x[i], states[i]) for i in range(5)]
+        states = [st for _, st in each]
+        params, batch = model.batch_step(x, batch)
+        assert torch.equal(params, torch.stack([p for p, _ in each]).double()), member
+
+
+def test_batched_pool_paths_follow_the_members_as_the_contract_does(monkeypatch):
+    """The pool's batched paths against ``SequenceModel.sample_paths`` (path by path through ``step``): with the
+    head drawing its mixture's mean (no randomness) they are equal to every digit; with random draws they agree
+    in law (means and spreads per step within 4.5 standard errors of the difference, 2,000 paths each)."""
+    y = monthly_series()
+    pool = panel_pool(y[:84])
+    assert pool.names == ["naive", "seasonal_naive", "ets"]
+    pool.weights = torch.tensor([0.3, 0.3, 0.4], dtype=torch.float64)  # every member drawn often (ETS wins the fit)
+    context = torch.from_numpy(y)
+    batched = pool.sample_paths(context, 13, 2000, seed=1)
+    looped = SequenceModel.sample_paths(pool, context, 13, 2000, seed=2)
+    se_mean = torch.sqrt((batched.var(0) + looped.var(0)) / 2000)
+    se_sd = 1.5 * se_mean / np.sqrt(2)  # sd / sqrt(2 n) each for a Gaussian; 1.5 for the mixture's heavier tails
+    assert ((batched.mean(0) - looped.mean(0)).abs() < 4.5 * se_mean).all()
+    assert ((batched.std(0) - looped.std(0)).abs() < 4.5 * se_sd).all()
+    monkeypatch.setattr(LinearPool, "sample", lambda self, params, *a, **k: self.mean(params))
+    pool._conditioned = None
+    assert torch.equal(pool.sample_paths(context, 14, 3, seed=1), SequenceModel.sample_paths(pool, context, 14, 3))
+
+
 def test_a_series_too_short_for_a_member_is_named():
     y = garch_returns(40, seed=2)
     pool = series_contender("pool", y[:12], SeriesOptions(pool_members=("random_walk", "garch-t"))).model

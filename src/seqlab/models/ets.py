@@ -39,6 +39,7 @@ from seqlab.models.ets_state import (
     run_filter,
     scale_of,
     simulate,
+    starred,
 )
 
 State = tuple[float, float, np.ndarray]  # (level, slope, seasons (m,) oldest first)
@@ -124,6 +125,42 @@ class ETS(SequenceModel):
         mean = _next_mean(form, params, state)
         sd = scale_of(form, np.array([mean]), params.sigma)
         return _head_params(np.array([mean]), sd)[0], state
+
+    def batch_state(self, state: State, num_paths: int) -> tuple:
+        """``state`` (``step``'s) copied for ``num_paths`` paths that ``batch_step`` moves together: level and
+        slope (S,), the seasons (S, m) as a ring and the ring's position of the oldest."""
+        level, slope, season = state
+        season = np.tile(np.asarray(season, dtype=np.float64), (num_paths, 1))
+        return np.full(num_paths, float(level)), np.full(num_paths, float(slope)), season, 0
+
+    def batch_step(self, x_prev: torch.Tensor | None, state: tuple) -> tuple[torch.Tensor, tuple]:
+        """``step`` for S paths at once (the pool's sample paths): ``x_prev`` (S,) into ``state``
+        (``batch_state``'s, moved in place); the next values' ``(mu, log sd)`` (S, 2) out, as ``step`` gives
+        them path by path (the filter's equations, ``ets_state.recursion``, over arrays)."""
+        form, p = self._check_fitted()
+        level, slope, season, j = state
+        alpha, beta_star, gamma_star = starred(p)
+        multiplicative = form.season == "M"
+        if x_prev is not None:
+            y = np.asarray(x_prev, dtype=np.float64)
+            s = season[:, j]
+            b = p.phi * slope
+            base = level + b
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if multiplicative:
+                    new_level = alpha * (y / s) + (1.0 - alpha) * base
+                    season[:, j] = gamma_star * (y / new_level) + (1.0 - gamma_star) * s
+                else:
+                    new_level = alpha * (y - s) + (1.0 - alpha) * base
+                    season[:, j] = gamma_star * (y - new_level) + (1.0 - gamma_star) * s
+            if multiplicative and ((s == 0) | (new_level == 0)).any():  # where the path-by-path filter stops
+                raise SeqlabError(f"ETS {form.name}: a seasonal factor or level reached 0; the model is undefined here")
+            slope = beta_star * (new_level - level) + (1.0 - beta_star) * b
+            level = new_level
+            j = j + 1 if j + 1 < season.shape[1] else 0
+        base = level + p.phi * slope
+        mean = base * season[:, j] if multiplicative else base + season[:, j]
+        return _head_params(mean, scale_of(form, mean, p.sigma)), (level, slope, season, j)
 
     def state_after(self, context) -> State:
         """``H_T``, the state after filtering ``context`` (T,) from ``H_0``: what forecasts start from."""

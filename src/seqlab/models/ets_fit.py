@@ -210,10 +210,11 @@ def lbfgsb(
     pgtol = 1e-5
     lower, upper = np.zeros(n), np.zeros(n)
     nbd = np.zeros(n, np.int32)  # 0 free, 1 lower only, 2 both, 3 upper only
+    kinds = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}
     for i, (lo, hi) in enumerate(bounds):
         lower[i] = 0.0 if lo is None else lo
         upper[i] = 0.0 if hi is None else hi
-        nbd[i] = {(False, False): 0, (True, False): 1, (True, True): 2, (False, True): 3}[lo is not None, hi is not None]
+        nbd[i] = kinds[lo is not None, hi is not None]
     x = np.clip(np.asarray(x0, dtype=np.float64), np.where(nbd % 3, lower, -np.inf), np.where(nbd >= 2, upper, np.inf))
     f, g = 0.0, np.zeros(n)
     wa = np.zeros(2 * maxcor * n + 5 * n + 11 * maxcor * maxcor + 8 * maxcor)

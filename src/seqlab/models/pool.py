@@ -392,11 +392,25 @@ class Pool(SequenceModel):
         self, context: torch.Tensor, horizon: int, num_samples: int, temperature: float = 1.0, seed: int | None = None
     ) -> torch.Tensor:
         """As ``SequenceModel.sample_paths`` (each path drawn one step at a time through ``step``: a member by its
-        weight, then a value from it, fed to every member), conditioned once on the context (``_condition``)."""
+        weight, then a value from it, fed to every member), conditioned once on the context (``_condition``).
+        Where every member has ``batch_state`` and ``batch_step`` (``step`` for S paths at once: ETS, the random
+        walks) the S paths move together, drawn from the same law with another order of the random draws."""
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         params, state = self._condition(context)
         head = self.head
         paths = torch.empty(num_samples, horizon, dtype=torch.float64)
+        if not self.num_covariates and all(hasattr(m, "batch_step") for m in self.members):
+            # every member steps all paths at once: the same draws' law, one head.sample per step instead of
+            # one per path and step (a pool of ETS and the naive models on 200 x 18 values: ~0.8 s -> ~10 ms)
+            states = [m.batch_state(s, num_samples) for m, s in zip(self.members, state[0], strict=True)]
+            p = params.expand(num_samples, -1)
+            for h in range(horizon):
+                paths[:, h] = x = head.sample(p, temperature, None, generator).double()
+                if h + 1 < horizon:
+                    stepped = [m.batch_step(x, st) for m, st in zip(self.members, states, strict=True)]
+                    p = torch.cat([q.double() for q, _ in stepped], -1)
+                    states = [st for _, st in stepped]
+            return paths
         for s in range(num_samples):
             p, st = params, state
             for h in range(horizon):

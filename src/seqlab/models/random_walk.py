@@ -72,6 +72,22 @@ class RandomWalk(SequenceModel):
         state = state if x_prev is None else (*state, float(x_prev))[-self.season :]
         return torch.tensor([self._mean(state), math.log(self.sigma)], dtype=torch.float64), state
 
+    def batch_state(self, state: tuple, num_paths: int) -> np.ndarray:
+        """``state`` (``step``'s) copied for ``num_paths`` paths that ``batch_step`` moves together: (S, <= m)."""
+        return np.tile(np.asarray(state, dtype=np.float64), (num_paths, 1))
+
+    def batch_step(self, x_prev: torch.Tensor | None, state: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+        """``step`` for S paths at once (the pool's sample paths): ``x_prev`` (S,) in, ``(mean, log sigma)`` (S, 2)
+        out, as ``step`` gives them path by path."""
+        self._check_fitted()
+        if x_prev is not None:
+            state = np.concatenate([state, np.asarray(x_prev, dtype=np.float64)[:, None]], axis=1)[:, -self.season :]
+        if self.differenced:
+            mean = np.zeros(len(state))
+        else:
+            mean = state[:, -self.season] if state.shape[1] >= self.season else np.full(len(state), math.nan)
+        return torch.from_numpy(np.stack([mean, np.full(len(state), math.log(self.sigma))], axis=-1)), state
+
     @torch.no_grad()
     def sample_paths(self, context, horizon, num_samples, temperature=1.0, seed=None) -> torch.Tensor:
         """All paths at once: cumulative sums of Gaussian increments from the last value (or iid increments);
