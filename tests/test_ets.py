@@ -20,7 +20,15 @@ import seqlab
 from seqlab.errors import SeqlabError
 from seqlab.models import ETS, ETSConfig, RandomWalk
 from seqlab.models.ets_fit import INVALID, Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik
-from seqlab.models.ets_state import ETSForm, ETSParams, linear_forecast, relative_errors, run_filter, simulate
+from seqlab.models.ets_state import (
+    ETSForm,
+    ETSParams,
+    concentrated_loglik,
+    linear_forecast,
+    relative_errors,
+    run_filter,
+    simulate,
+)
 
 ets_module = pytest.importorskip("statsmodels.tsa.exponential_smoothing.ets", reason="statsmodels is the reference")
 ETSModel = ets_module.ETSModel
@@ -164,9 +172,9 @@ def test_without_a_place_for_numbas_cache_the_objective_compiles_anyway(monkeypa
     assert value == expected[0] and np.array_equal(gradient, expected[1])
 
 
-@pytest.mark.parametrize("name", ["AAdA", "MAdM", "MNA", "AAdM"])
+@pytest.mark.parametrize("name", ["AAdA", "MAdM", "MNA", "AAdM", "MAdM hyndman", "ANM hyndman"])
 def test_the_gradient_equals_central_differences(name):
-    form, m = ETSForm.parse(name), 4
+    form, m = ETSForm.parse(*name.split()), 4
     y = quarterly(40) / 40
     layout = Layout(form, m)
     level, slope, season = initial_state(form, y, m)
@@ -178,6 +186,94 @@ def test_the_gradient_equals_central_differences(name):
         for d in np.eye(len(v)) * h
     ]
     assert np.allclose(gradient, central, rtol=1e-5, atol=1e-7)
+
+
+# -- Hyndman et al.'s multiplicative season (R's forecast, statsforecast) -------------------------------------------
+HYNDMAN_FORMS = ["ANM", "AAM", "AAdM", "MNM", "MAM", "MAdM", "ANA", "MAdA", "MNN"]
+
+
+def r_likelihood(form: ETSForm, params: ETSParams, y: np.ndarray, m: int) -> tuple[float, np.ndarray]:
+    """statsforecast's ``pegelsresid_C`` (R's forecast's ``etscalc``): R's ``-2 log L`` up to its constant,
+    ``n log sum(e^2) [+ 2 sum log |mu|]``, and the residuals, from R's initial state (seasons newest first)."""
+    ets = pytest.importorskip("statsforecast.ets", reason="statsforecast (the bench extra) is the reference")
+    p = params
+    init = np.concatenate([[p.level], [p.slope] * form.has_trend, p.season[::-1] if form.has_season else []])
+    trend = "A" if form.has_trend else "N"
+    _, e, _, lik = ets.pegelsresid_C(
+        y, m, init, form.error, trend, form.season, form.damped, p.alpha, p.beta, p.gamma, p.phi, 3
+    )
+    return float(lik), e
+
+
+@pytest.mark.parametrize("series", ["air", "quarterly"])
+@pytest.mark.parametrize("name", HYNDMAN_FORMS)
+def test_the_hyndman_season_update_is_rs_and_statsforecasts_likelihood(name, series):
+    """``season_update="hyndman"``: the residuals and R's likelihood equal statsforecast's at the same parameters
+    (the additive seasons and no season: the same equations as statsmodels'); the statsmodels update differs from
+    R's with a multiplicative season."""
+    y, m = SERIES[series]
+    for update in ("hyndman", "statsmodels"):
+        form = ETSForm.parse(name, update)
+        params = some_params(form, y, m)
+        mu, _ = run_filter(form, params, y)
+        eps = relative_errors(form, mu, y)
+        ours = len(y) * math.log(float(eps @ eps)) + (2 * float(np.log(np.abs(mu)).sum()) if form.error == "M" else 0)
+        lik, residuals = r_likelihood(form, params, y, m)
+        if update == "hyndman" or form.season != "M":
+            assert relative_error(ours, lik) < 1e-9, (update, ours, lik)
+            assert np.allclose(eps, residuals, rtol=1e-9, atol=1e-12)
+        else:
+            assert relative_error(ours, lik) > 1e-6
+
+
+@pytest.mark.parametrize("name", ["MAdM", "ANM", "MNM"])
+def test_the_compiled_objective_follows_the_hyndman_season(name):
+    """The compiled objective with ``hyndman_season`` is the Python filter's concentrated likelihood (the
+    reference just checked against R's), and a fit reaches at least the heuristic start's likelihood."""
+    y, m = SERIES["air"]
+    form = ETSForm.parse(name, "hyndman")
+    p = some_params(form, y, m)
+    p.level, p.slope, p.season = p.level * p.season[0], p.slope * p.season[0], p.season / p.season[0]
+    layout = Layout(form, m)
+    v = layout.pack(p.alpha, p.beta / p.alpha, p.gamma / (1 - p.alpha), p.phi, p.level, p.slope, p.season)
+    value, _ = negative_loglik(v, layout, y)
+    mu, _ = run_filter(form, p, y)
+    expected = concentrated_loglik(form, mu, y)
+    assert relative_error(-value * len(y), expected) < 1e-9
+    params, loglik, converged, _ = fit_form(form, y, m)
+    assert converged and loglik > expected
+    model = ETS.with_params(form, params, m)
+    assert relative_error(float(model.log_prob(y).sum()), loglik) < 1e-9
+
+
+def test_the_season_update_is_chosen_fitted_and_saved(tmp_path):
+    model = ETS(ETSConfig("MAM", period=12, season_update="hyndman")).fit(AIR[:100])
+    assert model.form.hyndman_season and model.form.name == "MAM"
+    other = ETS(ETSConfig("MAM", period=12)).fit(AIR[:100])
+    assert not other.form.hyndman_season and other.training_result.loglik != model.training_result.loglik
+    assert all(f.season_update == "hyndman" for f in candidate_forms("ZZZ", AIR, 12, "hyndman"))
+    path = tmp_path / "ets"
+    seqlab.save(model, path)
+    loaded = seqlab.load(path)
+    assert loaded.form == model.form and torch.equal(loaded.log_prob(AIR), model.log_prob(AIR))
+    with pytest.raises(SeqlabError, match="season_update"):
+        ETSConfig("MAM", 12, season_update="R").validate()
+
+
+@pytest.mark.parametrize("update", ["hyndman", "statsmodels"])
+def test_the_exported_step_follows_the_season_update(update):
+    """``export.ETSStep`` (the graph's step) moves a batch of states as ``ETS.step`` moves each."""
+    from seqlab.export import ETSStep
+
+    model = ETS(ETSConfig("MAdM", period=12, season_update=update)).fit(AIR[:100])
+    step = ETSStep(model)
+    params, state = model.step(None, model.initial_state())
+    level, slope = (torch.tensor([float(v)], dtype=torch.float64) for v in state[:2])
+    season = torch.from_numpy(np.asarray(state[2], dtype=np.float64))[None]
+    for x in AIR[100:115]:
+        params, state = model.step(x, state)
+        out, level, slope, season = step(torch.tensor([x], dtype=torch.float64), level, slope, season)
+        assert torch.allclose(out[0], params, rtol=1e-12, atol=0)
 
 
 # -- fitting ------------------------------------------------------------------------------------------------------

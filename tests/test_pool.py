@@ -189,7 +189,7 @@ def panel_pool(y: np.ndarray) -> Pool:
     return pool_of_members(12).fit(y)
 
 
-@pytest.mark.parametrize("member", ["MAdM", "AAA", "MNN", "naive", "seasonal_naive", "increments"])
+@pytest.mark.parametrize("member", ["MAdM", "MAdM hyndman", "AAA", "MNN", "naive", "seasonal_naive", "increments"])
 def test_a_members_batch_step_is_its_step_path_by_path(member):
     """``batch_step`` (the pool's batched paths) moves S paths as ``step`` moves each alone, to every digit."""
     from seqlab.models.ets import ETS, ETSConfig
@@ -199,7 +199,7 @@ def test_a_members_batch_step_is_its_step_path_by_path(member):
         model = RandomWalk(differenced=member == "increments", season=12 if member == "seasonal_naive" else 1)
         model.fit(y if member != "increments" else np.diff(y))
     else:
-        model = ETS(ETSConfig(member, 12)).fit(y)
+        model = ETS(ETSConfig(*member.split()[:1], 12, *member.split()[1:])).fit(y)
     params, state = model.step(None, model.initial_state())
     for x in torch.from_numpy(y[:50]):
         params, state = model.step(x, state)

@@ -519,7 +519,7 @@ class ETSStep(nn.Module):
     """``ETS.step`` for a batch: the state ``(level, slope, season (B, m) oldest first)`` moved by ``x_prev`` with
     ``ets_state.recursion``'s equations (``beta*``, ``gamma*``), then the next value's ``(mu, log sd)``. NaN in
     ``x_prev`` is the start and leaves the state as it is (ETS has no gaps). A form without a season has one
-    season slot, 0, and ``gamma* = 0``."""
+    season slot, 0, and ``gamma* = 0``; a multiplicative season moves by the form's ``season_update``."""
 
     def __init__(self, model: ETS) -> None:
         super().__init__()
@@ -534,7 +534,11 @@ class ETSStep(nn.Module):
         base = level + b
         y = x_prev
         new_level = self.alpha * (y / s if multiplicative else y - s) + (1 - self.alpha) * base
-        new_s = self.gamma * (y / new_level if multiplicative else y - new_level) + (1 - self.gamma) * s
+        if self.form.hyndman_season:  # Hyndman et al.'s update: y / (l + phi b) with gamma = gamma* (1 - alpha)
+            gamma = self.gamma * (1 - self.alpha)
+            new_s = gamma * (y / base) + (1 - gamma) * s
+        else:
+            new_s = self.gamma * (y / new_level if multiplicative else y - new_level) + (1 - self.gamma) * s
         new_slope = self.beta * (new_level - level) + (1 - self.beta) * b
         start = torch.isnan(x_prev)
         level = torch.where(start, level, new_level)

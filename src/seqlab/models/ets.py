@@ -32,6 +32,7 @@ from seqlab.errors import SeqlabError
 from seqlab.models import ets_fit
 from seqlab.models.ets_fit import ETSFit
 from seqlab.models.ets_state import (
+    SEASON_UPDATES,
     ETSForm,
     ETSParams,
     check_params,
@@ -49,9 +50,16 @@ State = tuple[float, float, np.ndarray]  # (level, slope, seasons (m,) oldest fi
 class ETSConfig:
     model: str = "ZZZ"  # error (A, M), trend (N, A, Ad), season (N, A, M); Z: chosen by AICc (R's forecast::ets)
     period: int = 1  # m, the season's length in values (12 monthly, 4 quarterly); 1: no season
+    # how a multiplicative season moves: statsmodels' (y_t / l_t, gamma*) or Hyndman et al.'s, R's and
+    # statsforecast's ("hyndman": y_t / (l_{t-1} + phi b_{t-1}), gamma); ets_state's docstring, docs/panels.md
+    season_update: str = "statsmodels"
 
     def validate(self) -> None:
         ets_fit.parse_spec(self.model)
+        if self.season_update not in SEASON_UPDATES:
+            raise SeqlabError(
+                f"ETS season_update must be one of {', '.join(SEASON_UPDATES)}; got {self.season_update!r}"
+            )
         if isinstance(self.period, bool) or not isinstance(self.period, (int, np.integer)) or self.period < 1:
             raise SeqlabError(f"ETS period must be a positive integer (1: no season), got {self.period!r}")
         season = self.model[-1]
@@ -78,7 +86,7 @@ class ETS(SequenceModel):
     def with_params(cls, form: ETSForm | str, params: ETSParams, period: int = 1) -> ETS:
         """A model at given parameters (no fit): to score, stream or forecast a known ETS process."""
         form = ETSForm.parse(form) if isinstance(form, str) else form
-        model = cls(ETSConfig(form.name, period))
+        model = cls(ETSConfig(form.name, period, form.season_update))
         if len(params.season) != (period if form.has_season else 1):
             raise SeqlabError(f"ETS {form.name}, period {period}: expected {period} seasons, got {len(params.season)}")
         check_params(form, params)
@@ -95,7 +103,8 @@ class ETS(SequenceModel):
         """Maximum likelihood for each admissible form the config allows, the one of least AICc kept
         (``ets_fit.select``); ``valid`` is not used."""
         y = as_series(train, model="ETS", source="training series")
-        self.form, self.params, self.training_result = ets_fit.select(y, self.config.model, self.config.period)
+        c = self.config
+        self.form, self.params, self.training_result = ets_fit.select(y, c.model, c.period, c.season_update)
         return self
 
     # -- the fitted model as a SequenceModel -------------------------------------------------------------------
@@ -149,7 +158,11 @@ class ETS(SequenceModel):
             with np.errstate(divide="ignore", invalid="ignore"):
                 if multiplicative:
                     new_level = alpha * (y / s) + (1.0 - alpha) * base
-                    season[:, j] = gamma_star * (y / new_level) + (1.0 - gamma_star) * s
+                    if form.hyndman_season:
+                        gamma = gamma_star * (1.0 - alpha)
+                        season[:, j] = gamma * (y / base) + (1.0 - gamma) * s
+                    else:
+                        season[:, j] = gamma_star * (y / new_level) + (1.0 - gamma_star) * s
                 else:
                     new_level = alpha * (y - s) + (1.0 - alpha) * base
                     season[:, j] = gamma_star * (y - new_level) + (1.0 - gamma_star) * s
@@ -197,7 +210,7 @@ class ETS(SequenceModel):
     @classmethod
     def from_config(cls, config: dict) -> ETS:
         model = cls(ETSConfig(**config["config"]))
-        model.form = ETSForm.parse(config["form"])
+        model.form = ETSForm.parse(config["form"], model.config.season_update)
         model.training_result = ETSFit(**config["fit"]) if config["fit"] is not None else None
         return model
 

@@ -183,7 +183,7 @@ def negative_loglik(v: np.ndarray, layout: Layout, y: np.ndarray) -> tuple[float
     f = layout.form
     grad = np.empty_like(v)
     value = ets_kernel.compiled_objective()(
-        v, y, layout.m, f.has_trend, f.has_season, f.damped, f.season == "M", f.error == "M", grad
+        v, y, layout.m, f.has_trend, f.has_season, f.damped, f.season == "M", f.error == "M", grad, f.hyndman_season
     )
     return value, grad
 
@@ -261,9 +261,12 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
 
     objective = ets_kernel.compiled_objective()
     flags = (form.has_trend, form.has_season, form.damped, form.season == "M", form.error == "M")
+    hyndman = form.hyndman_season
 
     def run(start: np.ndarray) -> tuple[float, np.ndarray, bool, str]:
-        x, value, warnflag, message = lbfgsb(lambda v, grad: objective(v, z, m, *flags, grad), start, bounds, maxiter)
+        x, value, warnflag, message = lbfgsb(
+            lambda v, grad: objective(v, z, m, *flags, grad, hyndman), start, bounds, maxiter
+        )
         return value, x, warnflag == 0, message
 
     value, x, converged, message = min(
@@ -304,7 +307,7 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
 # -- the automatic choice ------------------------------------------------------------------------------------------
 
 
-def candidate_forms(spec: str, y: np.ndarray, m: int) -> list[ETSForm]:
+def candidate_forms(spec: str, y: np.ndarray, m: int, season_update: str = "statsmodels") -> list[ETSForm]:
     """The forms ``spec`` allows (``Z`` in a place: any) that suit ``y``, as forecast::ets filters them:
     multiplicative error or season only for positive data; no additive error with a multiplicative season
     (unstable); a season only for ``2 <= m <= 24`` with two full cycles; and enough values for the parameters
@@ -315,7 +318,7 @@ def candidate_forms(spec: str, y: np.ndarray, m: int) -> list[ETSForm]:
     for e in ERRORS if error == "Z" else (error,):
         for t in ("N", "A", "Ad") if trend == "Z" else (trend,):
             for s in SEASONS if season == "Z" else (season,):
-                form = ETSForm(e, t, s)
+                form = ETSForm(e, t, s, season_update)
                 if (e == "M" or s == "M") and not positive:
                     continue
                 if season == "Z" and s != "N" and not 2 <= m <= MAX_AUTO_PERIOD:
@@ -342,9 +345,10 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
     return error, trend, season
 
 
-def select(y: np.ndarray, spec: str, m: int) -> tuple[ETSForm, ETSParams, ETSFit]:
-    """Fit every candidate form and keep the one of least AICc."""
-    forms = candidate_forms(spec, y, m)
+def select(y: np.ndarray, spec: str, m: int, season_update: str = "statsmodels") -> tuple[ETSForm, ETSParams, ETSFit]:
+    """Fit every candidate form (a multiplicative season moved by ``season_update``'s equation) and keep the one
+    of least AICc."""
+    forms = candidate_forms(spec, y, m, season_update)
     if not forms:
         raise SeqlabError(
             f"no ETS form in {spec!r} suits these {len(y)} values (period {m}): multiplicative parts need positive "

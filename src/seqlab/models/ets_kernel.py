@@ -47,9 +47,11 @@ def objective(
     multiplicative_season: bool,
     multiplicative_error: bool,
     grad: np.ndarray,
+    hyndman_season: bool = False,
 ) -> float:
     """``-log L / n`` at the optimiser's vector ``v`` (``ets_fit.Layout``'s order); its gradient is written into
-    ``grad`` (zeros where the point is invalid or the gradient not finite)."""
+    ``grad`` (zeros where the point is invalid or the gradient not finite). ``hyndman_season``: a multiplicative
+    season moves by Hyndman et al.'s update (``ets_state``'s docstring)."""
     n = y.shape[0]
     grad[:] = 0.0
     # -- unpack: alpha [beta*] [gamma*] [phi] level [slope] [season_1 .. season_{m-1}]
@@ -86,6 +88,8 @@ def objective(
     tape_new = np.empty(n)
     mu = np.empty(n)
     one_alpha, one_beta, one_gamma = 1.0 - alpha, 1.0 - beta_star, 1.0 - gamma_star
+    gamma = gamma_star * one_alpha  # Hyndman et al.'s gamma (hyndman_season)
+    hyndman = hyndman_season and multiplicative_season
     j = 0
     for t in range(n):
         y_t = y[t]
@@ -95,7 +99,10 @@ def objective(
         if multiplicative_season:
             mu[t] = base * s
             new_level = alpha * (y_t / s) + one_alpha * base
-            season[j] = gamma_star * (y_t / new_level) + one_gamma * s
+            if hyndman:
+                season[j] = gamma * (y_t / base) + (1.0 - gamma) * s
+            else:
+                season[j] = gamma_star * (y_t / new_level) + one_gamma * s
         else:
             mu[t] = base + s
             new_level = alpha * (y_t - s) + one_alpha * base
@@ -141,7 +148,17 @@ def objective(
         a_new_level = a_level + a_slope * beta_star
         g_beta += a_slope * (new_level - level - b)
         a_s = a_new_season * one_gamma
-        if multiplicative_season:
+        if hyndman:  # s_t = gamma* (1 - alpha) y_t / L_t + (1 - gamma* (1 - alpha)) S_t
+            ratio = y_t / base
+            a_s = a_new_season * (1.0 - gamma)
+            g_gamma += a_new_season * one_alpha * (ratio - s)
+            g_alpha -= a_new_season * gamma_star * (ratio - s)
+            a_base_season = -a_new_season * gamma * ratio / base
+            ratio = y_t / s
+            a_s += d * base - a_new_level * alpha * ratio / s
+            g_alpha += a_new_level * (ratio - base)
+            a_base = a_new_level * one_alpha + d * s + a_base_season
+        elif multiplicative_season:
             ratio = y_t / new_level
             a_new_level -= a_new_season * gamma_star * ratio / new_level
             g_gamma += a_new_season * (ratio - s)

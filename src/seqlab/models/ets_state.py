@@ -19,9 +19,14 @@ and the error says how ``y_t`` scatters around ``mu_t``, ``eps_t ~ N(0, sigma^2)
 so ``p(y_t | y_<t) = N(y_t; mu_t, sd_t^2)`` for every form. With additive seasons these equations are Hyndman et
 al.'s innovations form (``l_t = L_t + alpha eps_t``, ``b_t = B_t + beta eps_t``, ``s_t = S_t + gamma eps_t`` for
 error A). With multiplicative seasons statsmodels divides ``y_t`` by the new level ``l_t`` where Hyndman et al.
-(and R's forecast, statsforecast) divide by ``L_t`` with ``gamma``: the two differ there, and seqlab follows
-statsmodels, its reference. The trend is none, additive or additive damped (``phi < 1``); multiplicative trends
-are not offered.
+(and R's forecast, statsforecast) divide by ``L_t`` with ``gamma``: the two differ there. seqlab follows
+statsmodels by default; ``season_update="hyndman"`` (a form's field) gives Hyndman et al.'s
+
+    s_t = gamma (y_t / L_t) + (1 - gamma) S_t          (season M; gamma = gamma* (1 - alpha))
+
+whose likelihood is R's and statsforecast's (``tests/test_ets.py`` checks it against statsforecast's). With
+additive seasons the two updates are the same equation. The trend is none, additive or additive damped
+(``phi < 1``); multiplicative trends are not offered.
 
 Shapes: ``y (T,)``; the state's seasons ``(m,)`` oldest first, so ``season[0]`` is ``S`` of the next value;
 simulation runs ``S`` paths at once, ``(S, horizon)``.
@@ -39,6 +44,7 @@ from seqlab.errors import SeqlabError
 ERRORS = ("A", "M")
 TRENDS = ("N", "A", "Ad")
 SEASONS = ("N", "A", "M")
+SEASON_UPDATES = ("statsmodels", "hyndman")  # a multiplicative season's update (module docstring)
 MSE_FLOOR = 1e-24  # the fit's floor of mean(eps^2) on the scaled series (mean |y| = 1): a constant stays finite
 INVALID = 1e10  # the fit's objective where the model is undefined (a zero or negative mean under an M part)
 
@@ -50,8 +56,13 @@ class ETSForm:
     error: str
     trend: str
     season: str
+    season_update: str = "statsmodels"  # or "hyndman": how a multiplicative season moves (module docstring)
 
     def __post_init__(self) -> None:
+        if self.season_update not in SEASON_UPDATES:
+            raise SeqlabError(
+                f"ETS season_update must be one of {', '.join(SEASON_UPDATES)}; got {self.season_update!r}"
+            )
         for part, value, choices in (("error", self.error, ERRORS), ("trend", self.trend, TRENDS)):
             if value not in choices:
                 raise SeqlabError(f"ETS {part} must be one of {', '.join(choices)}; got {value!r}")
@@ -59,11 +70,16 @@ class ETSForm:
             raise SeqlabError(f"ETS season must be one of {', '.join(SEASONS)}; got {self.season!r}")
 
     @classmethod
-    def parse(cls, name: str) -> ETSForm:
+    def parse(cls, name: str, season_update: str = "statsmodels") -> ETSForm:
         """``"ANN"``, ``"AAdM"``, ... (error, trend, season)."""
         if not isinstance(name, str) or len(name) not in (3, 4) or (len(name) == 4 and name[2] != "d"):
             raise SeqlabError(f"an ETS form is error, trend, season as in 'ANN', 'AAdA', 'MAM'; got {name!r}")
-        return cls(name[0], name[1:-1], name[-1])
+        return cls(name[0], name[1:-1], name[-1], season_update)
+
+    @property
+    def hyndman_season(self) -> bool:
+        """A multiplicative season moved by Hyndman et al.'s update (``s_t`` from ``y_t / L_t``, with gamma)."""
+        return self.season == "M" and self.season_update == "hyndman"
 
     @property
     def name(self) -> str:
@@ -148,15 +164,18 @@ def recursion(
     slope: float,
     season: list[float],
     multiplicative_season: bool,
+    hyndman_season: bool = False,
 ) -> tuple[list[float], float, float, list[float]]:
     """The filter's loop: one-step means ``mu`` (one per value) and the state after the last value, the seasons
     oldest first. Plain Python floats: for one series of ~100 values this beats numpy's per-call overhead. A form
     without a season runs with ``season = [0.0]`` and ``gamma* = 0``; without a trend with ``slope = 0``. The
-    fit's objective runs a compiled copy of this loop with its gradient (``ets_kernel``)."""
+    fit's objective runs a compiled copy of this loop with its gradient (``ets_kernel``). ``hyndman_season``:
+    a multiplicative season moves by Hyndman et al.'s update (module docstring)."""
     m = len(season)
     season = list(season)  # a ring: season[t % m] is S_t
     mu = [0.0] * len(y)
     one_alpha, one_beta, one_gamma = 1.0 - alpha, 1.0 - beta_star, 1.0 - gamma_star
+    gamma = gamma_star * one_alpha
     j = 0
     for t, y_t in enumerate(y):
         s = season[j]
@@ -165,7 +184,10 @@ def recursion(
         if multiplicative_season:
             mu[t] = base * s
             new_level = alpha * (y_t / s) + one_alpha * base
-            season[j] = gamma_star * (y_t / new_level) + one_gamma * s
+            if hyndman_season:
+                season[j] = gamma * (y_t / base) + (1.0 - gamma) * s
+            else:
+                season[j] = gamma_star * (y_t / new_level) + one_gamma * s
         else:
             mu[t] = base + s
             new_level = alpha * (y_t - s) + one_alpha * base
@@ -190,8 +212,9 @@ def run_filter(
     alpha, beta_star, gamma_star = starred(p)
     try:
         mu, level, slope, season = recursion(
-            y.tolist(), alpha, beta_star, gamma_star, p.phi, level, slope, list(season), form.season == "M"
-        )
+            y.tolist(), alpha, beta_star, gamma_star, p.phi, level, slope, list(season), form.season == "M",
+            form.hyndman_season
+        )  # fmt: skip
     except ZeroDivisionError:
         raise SeqlabError(
             f"ETS {form.name}: a seasonal factor or level reached 0; the model is undefined here"
@@ -247,7 +270,11 @@ def simulate(form: ETSForm, p: ETSParams, state: tuple[float, float, np.ndarray]
         sd = p.sigma if form.error == "A" else np.abs(mu) * p.sigma
         y = mu + sd * noise[:, h]
         new_level = alpha * (y / s if multiplicative else y - s) + (1 - alpha) * base
-        season[:, j] = gamma_star * (y / new_level if multiplicative else y - new_level) + (1 - gamma_star) * s
+        if form.hyndman_season:
+            gamma = gamma_star * (1.0 - alpha)
+            season[:, j] = gamma * (y / base) + (1.0 - gamma) * s
+        else:
+            season[:, j] = gamma_star * (y / new_level if multiplicative else y - new_level) + (1 - gamma_star) * s
         slope = beta_star * (new_level - level) + (1 - beta_star) * b
         level = new_level
         paths[:, h] = y
