@@ -1,15 +1,15 @@
 """Fitting ETS models: maximum likelihood for one form (``fit_form``) and the choice of the form by AICc among the
 admissible ones (``select``), as R's ``forecast::ets`` and statsforecast's ``AutoETS`` choose.
 
-The likelihood is statsmodels' (``ets_state.concentrated_loglik``: sigma at its maximum, ``mean(eps^2)``). It
-is maximised with L-BFGS-B, with its gradient by reverse mode (both compiled, ``ets_kernel``), over ``(alpha,
-beta*, gamma*, phi)``, the box form of the usual region (``beta* = beta / alpha``, ``gamma* = gamma / (1 - alpha)``
-in ``[1e-4, 1 - 1e-4]``, ``phi`` in ``[0.8, 0.98]``), and the initial state (level, slope and ``m - 1`` seasons;
-the oldest season is fixed at 0 or 1, since the level absorbs a common shift or scale), as statsmodels'
-``ETSModel.fit`` does, from three starts (``start_smoothing``). The series is divided by its mean absolute value
-first, so one optimiser setting suits every scale. The initial state starts from statsmodels' heuristic (a
-classical decomposition of the first cycles, then a line through the first 10 deseasonalised values; a simpler
-one for short series).
+The likelihood is statsmodels' (``ets_state.concentrated_loglik``: sigma at its maximum, ``mean(eps^2)``). It is
+maximised with scipy's L-BFGS-B (driven directly, ``lbfgsb``), with its gradient by reverse mode (both compiled,
+``ets_kernel``), over ``(alpha, beta*, gamma*, phi)``, the box form of the usual region (``beta* = beta / alpha``,
+``gamma* = gamma / (1 - alpha)`` in ``[1e-4, 1 - 1e-4]``, ``phi`` in ``[0.8, 0.98]``), and the initial state (level,
+slope and ``m - 1`` seasons; the oldest season is fixed at 0 or 1, since the level absorbs a common shift or scale),
+as statsmodels' ``ETSModel.fit`` does, from three starts (``start_smoothing``). The series is divided by its mean
+absolute value first, so one optimiser setting suits every scale. The initial state starts from statsmodels'
+heuristic (a classical decomposition of the first cycles, then a line through the first 10 deseasonalised values; a
+simpler one for short series).
 """
 
 from __future__ import annotations

@@ -35,9 +35,10 @@ Then every member is fitted again on the whole training series, and the weights 
 training series is seen.
 
 Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the members that take them;
-the others see the values); ``step``'s params are the members' head parameters concatenated,
-``(P_1 + ... + P_K,)``, read by the ``LinearPool`` head. Members are built by ``make(name, part)`` (in
-``seqlab.runs.contenders``: ``series_contender``), saved and loaded with the pool.
+the others see the values); ``step``'s params are the members' head parameters concatenated, ``(P_1 + ... + P_K,)``,
+read by the ``LinearPool`` head; sample paths move together where every member has ``batch_state`` and
+``batch_step`` (``step`` for many paths at once), else one path at a time. Members are built by ``make(name, part)``
+(in ``seqlab.runs.contenders``: ``series_contender``), saved and loaded with the pool.
 """
 
 from __future__ import annotations

@@ -74,7 +74,9 @@ GLOBAL_MODELS = {"global-lstm": "lstm", "global-gru": "gru", "global-rnn": "rnn"
 DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
 LEVELS = (0.8, 0.95)
 MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
-POOL_BLOCKS = 1  # the pool's members fitted once before its weighting tail, then on the whole part: 2 fits each
+# the pool's members refitted before each of 4 blocks of its weighting tail, then on the whole part: 5 fits each;
+# chosen on M1 and Tourism monthly against 1 block (benchmarks/pool_panels.py, docs/panels.md), not on M3
+POOL_BLOCKS = 4
 CHUNKS_PER_JOB = 16  # chunks of series per process: small last chunks even out the processes' finishing times
 
 

