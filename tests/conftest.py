@@ -45,6 +45,7 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
 
 
 ONNX_EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_sample.py"
+BARE_ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}  # nothing of ours leaks in
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +64,12 @@ def bare_python(tmp_path_factory) -> Path:
             (packages / path.name).symlink_to(path)
     python = root / "venv" / "bin" / "python"
     where = "import site; print(site.getsitepackages()[0])"
-    site = subprocess.run([python, "-c", where], capture_output=True, text=True, check=True)
+    site = subprocess.run([python, "-c", where], capture_output=True, text=True, check=True, env=BARE_ENV)
     (Path(site.stdout.strip()) / "bare.pth").write_text(f"{packages}\n", encoding="utf-8")
     for missing in ("torch", "seqlab"):
-        done = subprocess.run([python, "-c", f"import {missing}"], capture_output=True, text=True, cwd=root)
+        done = subprocess.run(
+            [python, "-c", f"import {missing}"], capture_output=True, text=True, cwd=root, env=BARE_ENV
+        )
         assert done.returncode != 0 and "ModuleNotFoundError" in done.stderr, missing
     return python
 
@@ -77,7 +80,9 @@ def run_example(bare_python):
 
     def run(*argv):
         command = [bare_python, str(ONNX_EXAMPLE), *map(str, argv)]
-        done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=ONNX_EXAMPLE.parent)
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=120, cwd=ONNX_EXAMPLE.parent, env=BARE_ENV
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -167,7 +167,7 @@ def test_without_a_place_for_numbas_cache_the_objective_compiles_anyway(monkeypa
     v = layout.pack(0.3, 0.2, 0.0, 1.0, y[0], 0.5, np.zeros(1))
     expected = negative_loglik(v, layout, y)
     monkeypatch.setattr(CacheImpl, "_locator_classes", [])
-    monkeypatch.setattr(ets_kernel, "_compiled", None)
+    monkeypatch.setattr(ets_kernel._objective, "compiled", None)
     value, gradient = negative_loglik(v, layout, y)
     assert value == expected[0] and np.array_equal(gradient, expected[1])
 

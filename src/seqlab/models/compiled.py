@@ -1,4 +1,4 @@
-"""numba compilation on first call, for the models' compiled loops (``volatility``'s EGARCH filter).
+"""numba compilation on first call, for the models' compiled loops (ETS's objective, GARCH's filters).
 
 A loop that carries its state from one value to the next (EGARCH's ``z_t`` needs ``sigma2_t``) cannot be a NumPy
 expression; numba compiles the same Python source. Importing seqlab does not import numba: a ``Compiled``
@@ -20,12 +20,16 @@ class Compiled:
         self.function = function
         self.compiled: Callable | None = None
 
-    def __call__(self, *args):
+    def compile(self) -> Callable:
+        """The compiled function (numba's dispatcher: a caller in a loop keeps it and calls it directly)."""
         if self.compiled is None:
-            from numba import njit
+            from numba import njit  # a second of import and cache load, paid by the first call only
 
             try:
                 self.compiled = njit(cache=True, error_model="numpy")(self.function)
             except RuntimeError:  # no writable place for numba's cache: compile for this process
                 self.compiled = njit(error_model="numpy")(self.function)
-        return self.compiled(*args)
+        return self.compiled
+
+    def __call__(self, *args):
+        return self.compile()(*args)

@@ -6,10 +6,10 @@ objective ~50 times per start, 3 starts x 15 forms per series, and in plain Pyth
 were 2/3 of the fit's time (docs/panels.md, "ETS compiled"). ``tests/test_ets.py`` checks this copy against
 statsmodels' log-likelihood (every form), central differences (the gradient) and statsmodels' fitted maxima.
 
-Compiled on first use (``compiled_objective``: numba's import and the compile, about 2 s, or its cache beside this
-file, about 1 s), so that importing seqlab does not import numba; ``NUMBA_DISABLE_JIT=1`` runs the same source as
-Python. ``error_model="numpy"``: a division by zero gives inf or nan instead of raising, and any mean that is not
-finite makes the point invalid, as the Python objective's ZeroDivisionError did.
+Compiled on first use (``compiled_objective``, through ``seqlab.models.compiled``: numba's import and the compile,
+about 2 s, or its cache beside this file, about 1 s), so that importing seqlab does not import numba;
+``NUMBA_DISABLE_JIT=1`` runs the same source as Python. A division by zero gives inf or nan instead of raising,
+and any mean that is not finite makes the point invalid, as the Python objective's ZeroDivisionError did.
 """
 
 from __future__ import annotations
@@ -19,22 +19,13 @@ from collections.abc import Callable
 
 import numpy as np
 
+from seqlab.models.compiled import Compiled
 from seqlab.models.ets_state import INVALID, MSE_FLOOR
-
-_compiled: Callable | None = None
 
 
 def compiled_objective() -> Callable:
     """``objective`` compiled by numba (on the first call)."""
-    global _compiled
-    if _compiled is None:
-        from numba import njit  # a second of import and cache load, paid by the first ETS fit only
-
-        try:
-            _compiled = njit(cache=True, error_model="numpy")(objective)
-        except RuntimeError:  # no writable place for numba's cache (a read-only install and home): compile each run
-            _compiled = njit(error_model="numpy")(objective)
-    return _compiled
+    return _objective.compile()
 
 
 def objective(
@@ -202,3 +193,6 @@ def objective(
             grad[:] = 0.0
             break
     return value
+
+
+_objective = Compiled(objective)

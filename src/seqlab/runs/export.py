@@ -42,7 +42,8 @@ def export(spec: ExportSpec) -> ExportResult:
     ``spec.chunk`` steps) to ``spec.out``; a model without one is refused in one line (``Unsupported``) before
     anything is written, and so is an existing file without ``spec.overwrite``."""
     check_parent_dir(spec.out)
-    if not spec.overwrite and str(spec.out) != STDOUT_NAME and spec.out.is_file():  # before loading: a long export must not end in a refusal
+    # before loading: a long export must not end in this refusal
+    if not spec.overwrite and str(spec.out) != STDOUT_NAME and spec.out.is_file():
         raise OptionError(f"{spec.out} exists; give {{0}} to replace it", "overwrite")
     model = io.load(spec.model_dir)
     try:
