@@ -305,14 +305,14 @@ def form_table(rows: list[dict], forms: dict[str, tuple[str, str]]) -> list[dict
     return out
 
 
-def add_forms(series, folder: Path, jobs: int) -> None:
-    """The forms both ETS choose, added to a finished run's m3.json and m3_series.csv in ``folder``."""
-    record = json.loads((folder / "m3.json").read_text(encoding="utf-8"))
-    frame = pd.read_csv(folder / "m3_series.csv")
+def add_forms(series, folder: Path, jobs: int, name: str = "m3") -> None:
+    """The forms both ETS choose, added to a finished run's NAME.json and NAME_series.csv in ``folder``."""
+    record = json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
+    frame = pd.read_csv(folder / f"{name}_series.csv")
     frame["error"] = frame["error"].fillna("")
     rows = frame.drop(columns=["form"], errors="ignore").to_dict("records")
     if record["series"] != len(series):
-        raise SystemExit(f"m3: {folder / 'm3.json'} is a run of {record['series']} series, not {len(series)}")
+        raise SystemExit(f"m3: {folder / name}.json is a run of {record['series']} series, not {len(series)}")
     forms = ets_forms(series, jobs)
     record["forms"] = {
         "seqlab": dict(Counter(a for a, _ in forms.values()).most_common()),
@@ -324,8 +324,8 @@ def add_forms(series, folder: Path, jobs: int) -> None:
         r["form"] = forms[r["id"]][r["model"] == "AutoETS"] if r["model"] in ("ets", "AutoETS") else ""
     print(markdown_table(record["forms"]["by_group"]))
     print(f"m3: the same form on {record['forms']['same']:,} of {len(forms):,} series")
-    (folder / "m3.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    (folder / "m3_series.csv").write_text(csv_text(rows), encoding="utf-8")
+    (folder / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    (folder / f"{name}_series.csv").write_text(csv_text(rows), encoding="utf-8")
 
 
 # -- the Theta check ------------------------------------------------------------------------------------------------
@@ -475,7 +475,7 @@ def main() -> None:
     series = m3_series("monthly", args.series)
     target = DOCS if args.docs else OUT
     if args.forms:
-        add_forms(series, target, args.jobs)
+        add_forms(series, target, args.jobs, args.record)
         return
     if args.figure:
         rows = pd.read_csv(target / f"{args.record}_series.csv").to_dict("records")

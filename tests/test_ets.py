@@ -19,7 +19,16 @@ from helpers import stepped_log_probs
 import seqlab
 from seqlab.errors import SeqlabError
 from seqlab.models import ETS, ETSConfig, RandomWalk
-from seqlab.models.ets_fit import INVALID, Layout, aicc, candidate_forms, fit_form, initial_state, negative_loglik
+from seqlab.models.ets_fit import (
+    INVALID,
+    Layout,
+    admissible,
+    aicc,
+    candidate_forms,
+    fit_form,
+    initial_state,
+    negative_loglik,
+)
 from seqlab.models.ets_state import (
     ETSForm,
     ETSParams,
@@ -244,6 +253,61 @@ def test_the_compiled_objective_follows_the_hyndman_season(name):
     assert converged and loglik > expected
     model = ETS.with_params(form, params, m)
     assert relative_error(float(model.log_prob(y).sum()), loglik) < 1e-9
+
+
+# -- R's parameter region: the usual box and admissibility (bounds="both") ------------------------------------------
+
+
+def test_admissibility_by_hand():
+    """Hyndman, Akram & Archibald's region for seasonal forms: inside the usual box, beta = 0.1 with alpha = 0.5 and
+    gamma = 0.05 is admissible and beta = 0.2 is not (a trend that moves fast against a slow season: a root of the
+    characteristic polynomial leaves the unit circle); outside the box a gamma above 1 + 1/phi - alpha is not."""
+    assert admissible(0.5, 0.1, 0.05, 1.0, 12)
+    assert not admissible(0.5, 0.2, 0.05, 1.0, 12)
+    assert admissible(0.2, 0.01, 0.05, 0.9, 4)
+    assert not admissible(0.5, 0.1, 1.6, 1.0, 12)
+
+
+def test_admissibility_is_rs_as_statsforecast_ports_it():
+    ets = pytest.importorskip("statsforecast.ets", reason="statsforecast (the bench extra) is the reference")
+    rng = np.random.default_rng(0)
+    verdicts = []
+    for _ in range(3000):
+        alpha = rng.uniform(0, 1)
+        beta, gamma = rng.uniform(0, alpha), rng.uniform(0, 1 - alpha)
+        phi, m = float(rng.choice([1.0, rng.uniform(0.8, 0.98)])), int(rng.choice([4, 12]))
+        verdict = admissible(alpha, beta, gamma, phi, m)
+        assert verdict == ets.admissible(alpha, beta, gamma, phi, m), (alpha, beta, gamma, phi, m)
+        verdicts.append(verdict)
+    assert 0.05 < np.mean(verdicts) < 0.95  # both verdicts occur: the comparison tests something
+
+
+def test_the_default_fit_stays_in_rs_region_where_the_box_alone_leaves_it():
+    """AAdA on the 144 air passengers: the box's optimum (bounds="usual") is not admissible; the default fit
+    ("both", R's) is, converged, with a likelihood no higher (a smaller region) and that of its parameters."""
+    form, m = ETSForm.parse("AAdA"), 12
+    box, box_loglik, _, _ = fit_form(form, AIR, m, bounds="usual")
+    assert not admissible(box.alpha, box.beta, box.gamma, box.phi, m)
+    params, loglik, converged, _ = fit_form(form, AIR, m)
+    assert converged
+    assert admissible(params.alpha, params.beta, params.gamma, params.phi, m)
+    assert 0 < params.beta < params.alpha < 1 and 0 < params.gamma < 1 - params.alpha and 0.8 <= params.phi <= 0.98
+    assert loglik <= box_loglik
+    assert relative_error(float(ETS.with_params(form, params, m).log_prob(AIR).sum()), loglik) < 1e-9
+
+
+def test_the_bounds_are_chosen_validated_and_saved(tmp_path):
+    assert ETSConfig().bounds == "both"
+    with pytest.raises(SeqlabError, match="bounds"):
+        ETSConfig("ZZZ", 12, bounds="admissible").validate()
+    with pytest.raises(SeqlabError, match="bounds"):
+        fit_form(ETSForm.parse("ANN"), AIR, 1, bounds="R")
+    usual = ETS(ETSConfig("AAdA", period=12, bounds="usual")).fit(AIR)
+    both = ETS(ETSConfig("AAdA", period=12)).fit(AIR)
+    assert not admissible(usual.params.alpha, usual.params.beta, usual.params.gamma, usual.params.phi, 12)
+    assert admissible(both.params.alpha, both.params.beta, both.params.gamma, both.params.phi, 12)
+    seqlab.save(usual, tmp_path / "m")
+    assert seqlab.load(tmp_path / "m").config.bounds == "usual"
 
 
 def test_the_season_update_is_chosen_fitted_and_saved(tmp_path):

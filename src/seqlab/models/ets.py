@@ -53,9 +53,15 @@ class ETSConfig:
     # how a multiplicative season moves: statsmodels' (y_t / l_t, gamma*) or Hyndman et al.'s, R's and
     # statsforecast's ("hyndman": y_t / (l_{t-1} + phi b_{t-1}), gamma); ets_state's docstring, docs/panels.md
     season_update: str = "statsmodels"
+    # the parameter region: "both", R's forecast::ets's default (the usual box, 0 < beta < alpha < 1,
+    # 0 < gamma < 1 - alpha, 0.8 <= phi <= 0.98, and a seasonal form admissible, ets_fit.admissible), or "usual"
+    # (the box alone, seqlab's region before issue 29's analysis; statsmodels' with phi in [0.8, 0.98])
+    bounds: str = "both"
 
     def validate(self) -> None:
         ets_fit.parse_spec(self.model)
+        if self.bounds not in ets_fit.BOUNDS:
+            raise SeqlabError(f"ETS bounds must be one of {', '.join(ets_fit.BOUNDS)}; got {self.bounds!r}")
         if self.season_update not in SEASON_UPDATES:
             raise SeqlabError(
                 f"ETS season_update must be one of {', '.join(SEASON_UPDATES)}; got {self.season_update!r}"
@@ -104,7 +110,7 @@ class ETS(SequenceModel):
         (``ets_fit.select``); ``valid`` is not used."""
         y = as_series(train, model="ETS", source="training series")
         c = self.config
-        self.form, self.params, self.training_result = ets_fit.select(y, c.model, c.period, c.season_update)
+        self.form, self.params, self.training_result = ets_fit.select(y, c.model, c.period, c.season_update, c.bounds)
         return self
 
     # -- the fitted model as a SequenceModel -------------------------------------------------------------------

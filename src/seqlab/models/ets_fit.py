@@ -10,6 +10,12 @@ as statsmodels' ``ETSModel.fit`` does, from three starts (``start_smoothing``). 
 absolute value first, so one optimiser setting suits every scale. The initial state starts from statsmodels'
 heuristic (a classical decomposition of the first cycles, then a line through the first 10 deseasonalised values; a
 simpler one for short series).
+
+``bounds="both"`` (the default, R's ``forecast::ets``'s) also requires the parameters of a seasonal form to be
+admissible (``admissible``: the model forecastable, Hyndman, Akram & Archibald 2008), as R does; the box alone is
+``bounds="usual"``. Non-seasonal forms are admissible everywhere in the box. An optimum outside the admissible
+region is refitted with the region as a barrier (the objective ``INVALID`` outside it), so the common case costs
+nothing more.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from seqlab.models.ets_state import (
 LOWER, UPPER = 1e-4, 1 - 1e-4  # alpha, beta*, gamma*: statsmodels' box
 PHI_LOWER, PHI_UPPER = 0.8, 0.98
 MAX_AUTO_PERIOD = 24  # R's forecast and statsforecast leave longer seasons out of the automatic choice
+BOUNDS = ("both", "usual")  # R's forecast::ets's names: the box and admissibility, or the box alone
 
 
 @dataclass
@@ -66,6 +73,24 @@ def aicc(loglik: float, num_params: int, nobs: int) -> float:
     if nobs - num_params - 1 <= 0:
         return math.inf
     return -2 * loglik + 2 * num_params + 2 * num_params * (num_params + 1) / (nobs - num_params - 1)
+
+
+def admissible(alpha: float, beta: float, gamma: float, phi: float, m: int) -> bool:
+    """Whether a seasonal form with these (Hyndman et al.'s) ``alpha, beta, gamma, phi`` (``beta = 0`` without a
+    trend, ``phi = 1`` undamped) is forecastable: the roots of its characteristic polynomial inside the unit circle
+    (Hyndman, Akram & Archibald 2008, "The admissible parameter space for exponential smoothing models"; R's
+    ``forecast:::admissible``, which R's default ``bounds="both"`` applies with the usual box). Inside the box
+    (``0 < beta < alpha < 1``, ``0 < gamma < 1 - alpha``) it excludes e.g. a large beta with a small gamma."""
+    if gamma < max(1 - 1 / phi - alpha, 0.0) or gamma > 1 + 1 / phi - alpha:
+        return False
+    if alpha < 1 - 1 / phi - gamma * (1 - m + phi + phi * m) / (2 * phi * m):
+        return False
+    if beta < -(1 - phi) * (gamma / m + alpha):
+        return False
+    middle = alpha + beta - alpha * phi
+    coefficients = [phi * (1 - alpha - gamma), middle + gamma - 1] + [middle] * (m - 2) + [alpha + beta - phi, 1.0]
+    roots = np.polynomial.polynomial.polyroots(coefficients)  # lowest power first
+    return bool(np.abs(roots).max() <= 1 + 1e-10)
 
 
 # -- starting values ------------------------------------------------------------------------------------------------
@@ -240,9 +265,14 @@ def lbfgsb(
     return x, f, warnflag, status_messages[task[0]] + ": " + task_messages[task[1]]
 
 
-def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple[ETSParams, float, bool, str]:
+def fit_form(
+    form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000, bounds: str = "both"
+) -> tuple[ETSParams, float, bool, str]:
     """Maximum likelihood for one form: ``(params, loglik, converged, message)``, the parameters on the data's
-    scale with the initial seasons normalised to mean 0 (A) or 1 (M), which leaves every mean unchanged."""
+    scale with the initial seasons normalised to mean 0 (A) or 1 (M), which leaves every mean unchanged.
+    ``bounds``: "both" (the box and, for a seasonal form, admissibility; R's default) or "usual" (the box)."""
+    if bounds not in BOUNDS:
+        raise SeqlabError(f"ETS bounds must be one of {', '.join(BOUNDS)}; got {bounds!r}")
     if form.has_season and m < 2:
         raise SeqlabError(f"ETS {form.name} has a season: give its length (period >= 2), got {m}")
     if (form.error == "M" or form.season == "M") and not (y > 0).all():
@@ -256,23 +286,36 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
         else:
             level, slope, season = level * season[0], slope * season[0], season / season[0]
     layout = Layout(form, m)
-
-    bounds = layout.bounds()
+    box = layout.bounds()
 
     objective = ets_kernel.compiled_objective()
     flags = (form.has_trend, form.has_season, form.damped, form.season == "M", form.error == "M")
     hyndman = form.hyndman_season
 
-    def run(start: np.ndarray) -> tuple[float, np.ndarray, bool, str]:
-        x, value, warnflag, message = lbfgsb(
-            lambda v, grad: objective(v, z, m, *flags, grad, hyndman), start, bounds, maxiter
-        )
+    def is_admissible(v: np.ndarray) -> bool:
+        alpha, beta_star, gamma_star, phi = layout.unpack(v)[:4]
+        return admissible(alpha, beta_star * alpha, gamma_star * (1 - alpha), phi, m)
+
+    def barrier(v: np.ndarray, grad: np.ndarray) -> float:
+        if is_admissible(v):
+            return objective(v, z, m, *flags, grad, hyndman)
+        grad[:] = 0.0  # L-BFGS-B's line search steps back from a value this large
+        return INVALID
+
+    def run(start: np.ndarray, fun: Callable[[np.ndarray, np.ndarray], float]) -> tuple[float, np.ndarray, bool, str]:
+        x, value, warnflag, message = lbfgsb(fun, start, box, maxiter)
         return value, x, warnflag == 0, message
 
-    value, x, converged, message = min(
-        (run(layout.pack(*smoothing, level, slope, season)) for smoothing in start_smoothing(form, m)),
-        key=lambda r: r[0],
-    )
+    starts = [layout.pack(*smoothing, level, slope, season) for smoothing in start_smoothing(form, m)]
+    plain = lambda v, grad: objective(v, z, m, *flags, grad, hyndman)  # noqa: E731
+    value, x, converged, message = min((run(start, plain) for start in starts), key=lambda r: r[0])
+    if bounds == "both" and form.has_season and value < INVALID and not is_admissible(x):
+        # R's region: the box's optimum is not forecastable, so search the admissible part (rare: 35 of 1,428
+        # chosen forms on M3's training parts, docs/panels.md); a start outside it cannot start the barrier
+        inside = [run(start, barrier) for start in starts if is_admissible(start)]
+        value, x, converged, message = (
+            min(inside, key=lambda r: r[0]) if inside else (INVALID, x, False, "no admissible start")
+        )
     alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(x)
     season = np.asarray(season)
     if form.season == "A":
@@ -295,7 +338,9 @@ def fit_form(form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000) -> tuple
         sigma=1.0,
     )
     if value >= INVALID:
-        return params, -math.inf, False, "no valid parameters: a multiplicative part met a zero or negative mean"
+        if message != "no admissible start":
+            message = "a multiplicative part met a zero or negative mean"
+        return params, -math.inf, False, f"no valid parameters: {message}"
     mu, _ = run_filter(form, params, y)
     eps = relative_errors(form, mu, y)
     floor = math.sqrt(MSE_FLOOR) * (scale if form.error == "A" else 1.0)
@@ -345,9 +390,11 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
     return error, trend, season
 
 
-def select(y: np.ndarray, spec: str, m: int, season_update: str = "statsmodels") -> tuple[ETSForm, ETSParams, ETSFit]:
-    """Fit every candidate form (a multiplicative season moved by ``season_update``'s equation) and keep the one
-    of least AICc."""
+def select(
+    y: np.ndarray, spec: str, m: int, season_update: str = "statsmodels", bounds: str = "both"
+) -> tuple[ETSForm, ETSParams, ETSFit]:
+    """Fit every candidate form (a multiplicative season moved by ``season_update``'s equation) within ``bounds``
+    (``fit_form``) and keep the one of least AICc."""
     forms = candidate_forms(spec, y, m, season_update)
     if not forms:
         raise SeqlabError(
@@ -356,7 +403,7 @@ def select(y: np.ndarray, spec: str, m: int, season_update: str = "statsmodels")
         )
     best, scores = None, {}
     for form in forms:
-        params, loglik, converged, message = fit_form(form, y, m)
+        params, loglik, converged, message = fit_form(form, y, m, bounds=bounds)
         k = form.num_params(m)
         score = aicc(loglik, k, len(y))
         scores[form.name] = score if math.isfinite(score) else None

