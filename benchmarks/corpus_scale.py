@@ -15,10 +15,14 @@ fresh cache folder under ``--out``:
   corpus, the time to the first step from the process start, and the held-out score (sampled above 1M);
 - ngram: ``NGram(order=5, kneser_ney)`` fitted on the training part (``count_grams``);
 - infinigram: the index built (libdivsufsort), its size on disk, the median time of 1,000 ``count`` queries
-  (10 characters) and of 1,000 ``next_counts`` and ``distribution`` queries after 1,000 characters of history.
+  (10 characters) and of 1,000 ``next_counts`` and ``distribution`` queries after 1,000 characters of history;
+- command: ``seqlab train --data CORPUS --steps STEPS`` itself, twice, the first time with an empty cache and
+  the second with the token store cached: its wall time, peak RSS (``wait4``), the time from the start to the
+  first step (the progress bar is drawn by the first step's callback) and the held-out score it prints.
 
     OMP_NUM_THREADS=1 python benchmarks/corpus_scale.py --sizes 1 10 100 --out /tmp/scale
     python benchmarks/corpus_scale.py --only infinigram --sizes 10       # one part
+    OMP_NUM_THREADS=1 python benchmarks/corpus_scale.py --only command --sizes 1000 --steps 100
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 STARTED = time.perf_counter()
-PARTS = ("encode", "train", "ngram", "infinigram")
+PARTS = ("encode", "train", "ngram", "infinigram", "command")
 
 
 def make_corpus(path: Path, megabytes: float, kind: str = "copies") -> None:
@@ -179,6 +183,39 @@ def part_infinigram(corpus: Path) -> dict:
     }
 
 
+def part_command(corpus: Path, steps: int, env: dict, work: Path) -> dict:
+    """``seqlab train`` on the corpus, cold and then with the cache: see the module's docstring."""
+    result: dict = {"steps": steps}
+    env = {**env, "SEQLAB_CACHE_DIR": str(work / "cache-command")}
+    shutil.rmtree(work / "cache-command", ignore_errors=True)
+    for run in ("cold", "cached"):
+        command = [sys.executable, "-m", "seqlab", "train", "--data", str(corpus), "--steps", str(steps)]
+        command += ["--out", str(work / "command-run"), "--overwrite"]
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        first, stderr = None, b""
+        while chunk := os.read(process.stderr.fileno(), 1 << 16):
+            if first is None and f"/{steps} [".encode() in chunk:  # the bar, drawn after the first step
+                first = time.perf_counter() - started
+            stderr += chunk
+        stdout = process.stdout.read().decode()
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode:
+            raise RuntimeError(f"seqlab train failed ({process.returncode}):\n{stderr.decode()[-2000:]}")
+        held = [line for line in stdout.splitlines() if "held-out" in line]
+        result[run] = {
+            "wall_s": time.perf_counter() - started,
+            "first_step_after_start_s": first,
+            "peak_rss_mb": usage.ru_maxrss / 1024,
+            "held_out": held[0] if held else "",
+        }
+    shutil.rmtree(work / "cache-command", ignore_errors=True)
+    shutil.rmtree(work / "command-run", ignore_errors=True)
+    result["peak_rss_mb"] = max(result[run]["peak_rss_mb"] for run in ("cold", "cached"))
+    return result
+
+
 def child(part: str, corpus: Path, steps: int) -> None:
     run = {"encode": part_encode, "ngram": part_ngram, "infinigram": part_infinigram}
     result = part_train(corpus, steps) if part == "train" else run[part](corpus)
@@ -275,6 +312,15 @@ def main() -> None:
         shutil.rmtree(cache, ignore_errors=True)  # a cold cache for every size
         env = {**os.environ, "OMP_NUM_THREADS": "1", "SEQLAB_CACHE_DIR": str(cache)}
         for part in args.only:
+            if part == "command":  # its own subprocesses
+                t = time.perf_counter()
+                result = {"size_mb": size, "corpus": args.corpus, "part": part}
+                result.update(part_command(corpus, args.steps, env, args.out))
+                result["process_s"] = time.perf_counter() - t
+                print(json.dumps(result), flush=True)
+                with open(record, "a", encoding="utf-8") as f:
+                    f.write(json.dumps(result) + "\n")
+                continue
             command = [sys.executable, __file__, "--child", part, str(corpus), "--steps", str(args.steps)]
             t = time.perf_counter()
             out = subprocess.run(command, env=env, capture_output=True, text=True)
