@@ -4,6 +4,7 @@ a known f0 contour, the layout's JSON round trip, and the one-line errors of the
 import json
 import subprocess
 import sys
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -207,3 +208,27 @@ def test_long_audio_is_analysed_once_then_read_from_the_cache(monkeypatch):
     path.unlink()
     vocoder.analyse(x, RATE)
     assert not path.exists()
+
+
+def traced_peak_mb(function, *args) -> float:
+    """The most memory ``function(*args)`` held at once in NumPy arrays and Python objects (tracemalloc: every
+    allocation counted, by size, not by time), in MB."""
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def test_analysis_memory_does_not_grow_with_the_audio(monkeypatch):
+    """Issue 35 (class 3): each chunk's spectra (513 values a frame at 16 kHz for the envelope, as many for the
+    aperiodicity) were kept until the last chunk was analysed, 1.6 MB per second of audio: 1 GB for 10 minutes.
+    Now a chunk is coded before the next: from 2 s to 6 s of audio (4 to 12 chunks of 0.5 s) the peak grows by what
+    the samples and the coded frames take (0.07 MB/s), not by the spectra (3.4 MB/s before)."""
+    monkeypatch.setattr(vocoder, "ANALYSIS_CHUNK_S", 0.5)
+    monkeypatch.setattr(vocoder, "ANALYSIS_CONTEXT_S", 0.25)
+    monkeypatch.setattr(vocoder, "CACHE_MIN_S", 1e9)  # analysed, not read from the cache
+    short, long = glide(2.0)[0], glide(6.0)[0]
+    growth = (traced_peak_mb(analyse, long, RATE) - traced_peak_mb(analyse, short, RATE)) / 4
+    assert growth < 0.5, f"{growth:.2f} MB per second of audio"

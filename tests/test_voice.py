@@ -3,6 +3,7 @@ the bundled speech, and the metrics on signals whose answers are known."""
 
 import json
 import math
+import tracemalloc
 import warnings
 
 import numpy as np
@@ -11,7 +12,7 @@ import scipy.signal
 import soundfile
 from helpers import run_cli
 
-from seqlab import io
+from seqlab import io, voice
 from seqlab.data.audio import MuLaw, load_audio
 from seqlab.models import LatentAR, LatentARConfig
 from seqlab.runs import evaluate
@@ -216,3 +217,43 @@ def test_voiced_fraction_and_f0_of_signals_with_known_answers(name):
     if f0 is not None:
         assert m["median_f0_hz"] == pytest.approx(f0, rel=0.002)
         assert m["f0_jump_share"] == 0.0
+
+
+def traced_peak_mb(function, *args) -> float:
+    """The most memory ``function(*args)`` held at once in NumPy arrays and Python objects (tracemalloc counts
+    every allocation by its size, not by time), in MB."""
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+def test_voice_metrics_memory_does_not_grow_with_the_audio(monkeypatch):
+    """Issue 35 (class 3): YIN, the HNR and the mel-cepstra built their frames, spectra and lags for the whole audio
+    at once, 7 MB per second of 16 kHz audio: `seqlab train` on 2 minutes of speech peaked at 1.3 GB measuring the
+    training audio's voice at its end, and 10 minutes would take about 5 GB. Now BLOCK_FRAMES frames at a time (100
+    here, 1 s): from 3 s to 9 s of audio the peak grows by what the samples take, not by the frames."""
+    monkeypatch.setattr(voice, "BLOCK_FRAMES", 100, raising=False)
+    short, long = harmonic_tone(110.0, 3.0), harmonic_tone(110.0, 9.0)
+    growth = (traced_peak_mb(voice_metrics, long, RATE) - traced_peak_mb(voice_metrics, short, RATE)) / 6
+    assert growth < 0.5, f"{growth:.2f} MB per second of audio"
+
+
+@pytest.mark.parametrize("block", [1, 7, 100])
+def test_metrics_in_blocks_are_those_of_all_frames_at_once(block, monkeypatch):
+    """A frame's numbers are computed on its own row, so blocks of frames give the numbers of one block of all
+    frames (the last block shorter, the zero padding at the end the whole signal's); the matrix products of the
+    mel filters may round in another order by the block's size, hence 1e-12, not equality."""
+    x, rate = load_audio("speech")
+    x = x[: 3 * rate + 77]
+    x[rate : rate + 4000] = 0.0  # a pause: frames with no voice inside a block
+    whole = voice_metrics(x, rate, mean_mel_cepstrum(x, rate))
+    f0, voiced = track_pitch(x, rate)
+    monkeypatch.setattr(voice, "BLOCK_FRAMES", block)
+    blocked = voice_metrics(x, rate, mean_mel_cepstrum(x, rate))
+    assert blocked == pytest.approx(whole, rel=1e-12, abs=1e-12)
+    blocked_f0, blocked_voiced = track_pitch(x, rate)
+    assert np.array_equal(blocked_f0, f0) and np.array_equal(blocked_voiced, voiced)
+    assert 0.3 < whole["voiced_fraction"] < 0.9

@@ -79,11 +79,29 @@ def frames_of(x: np.ndarray, length: int, hop: int) -> np.ndarray:
     return padded[index]
 
 
+# Every metric is computed frame by frame: on BLOCK_FRAMES frames at a time (10 s of 10 ms hops), so the arrays
+# of frames, spectra and lags that YIN, the HNR and the mel-cepstra build take the memory of 10 s whatever the
+# audio's length (on the whole of 9 min of training audio they took gigabytes at the end of `seqlab train`).
+# The numbers are those of all frames at once: each frame is computed on its own row.
+BLOCK_FRAMES = 1000
+
+
+def frame_blocks(x: np.ndarray, length: int, hop: int):
+    """``frames_of(x, length, hop)`` in consecutive blocks of at most ``BLOCK_FRAMES`` rows: (first row, block)."""
+    n = max(1, int(math.ceil(len(x) / hop)))
+    block = max(1, int(BLOCK_FRAMES))
+    for first in range(0, n, block):
+        rows = min(block, n - first)
+        part = x[first * hop : (first + rows - 1) * hop + length]
+        frames = frames_of(part, length, hop)[:rows]  # the zero padding of frames_of is the whole signal's
+        yield first, frames
+
+
 def frame_energy_db(x: np.ndarray, rate: int, length_s: float = HOP_S) -> np.ndarray:
     """Mean square of non-overlapping frames of ``length_s`` in dB (T,)."""
     n = max(1, int(round(length_s * rate)))
-    frames = frames_of(np.asarray(x, dtype=np.float64), n, n)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+    x = np.asarray(x, dtype=np.float64)
+    return np.concatenate([10 * np.log10(np.mean(f**2, axis=1) + 1e-12) for _, f in frame_blocks(x, n, n)])
 
 
 def active(energy_db: np.ndarray) -> np.ndarray:
@@ -101,7 +119,19 @@ def track_pitch(
     hop = int(round(HOP_S * rate))
     tau_min, tau_max = max(2, int(rate / f0_max)), int(math.ceil(rate / f0_min))
     width = tau_max
-    frames = frames_of(x, width + tau_max + 1, hop)  # (T, W + tau_max + 1)
+    blocks = [
+        _yin_block(frames, rate, tau_min, tau_max, threshold) for _, frames in frame_blocks(x, 2 * width + 1, hop)
+    ]
+    f0, energy = np.concatenate([b[0] for b in blocks]), np.concatenate([b[1] for b in blocks])
+    voiced = (f0 > 0) & active(energy)
+    return np.where(voiced, f0, 0.0), voiced
+
+
+def _yin_block(
+    frames: np.ndarray, rate: int, tau_min: int, tau_max: int, threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """YIN's f0 (0: no dip under ``threshold``) and the energy in dB of the window, for frames (T, W + tau_max + 1)."""
+    width = tau_max
     n_fft = 1 << int(math.ceil(math.log2(2 * frames.shape[1])))
     head = np.fft.rfft(frames[:, :width], n_fft)
     whole = np.fft.rfft(frames, n_fft)
@@ -126,8 +156,7 @@ def track_pitch(
         shift = 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c > 0 else 0.0
         f0[t] = rate / (tau + float(np.clip(shift, -1, 1)))
     energy = 10 * np.log10(np.mean(frames[:, :width] ** 2, axis=1) + 1e-12)
-    voiced = (f0 > 0) & active(energy)
-    return np.where(voiced, f0, 0.0), voiced
+    return f0, energy
 
 
 def hnr_db(x: np.ndarray, rate: int, voiced: np.ndarray, f0_min: float = F0_MIN, f0_max: float = F0_MAX) -> float:
@@ -136,19 +165,22 @@ def hnr_db(x: np.ndarray, rate: int, voiced: np.ndarray, f0_min: float = F0_MIN,
     r_max is clipped to [1e-4, 1 - 1e-4] (HNR within -40 .. +40 dB). NaN without a voiced frame."""
     hop = int(round(HOP_S * rate))
     length = int(3 * rate / f0_min)
-    frames = frames_of(np.asarray(x, dtype=np.float64), length, hop)
-    n = min(len(frames), len(voiced))
-    frames = frames[:n][voiced[:n]]
-    if not len(frames):
-        return math.nan
     window = np.hanning(length)
-    frames = (frames - frames.mean(axis=1, keepdims=True)) * window
     n_fft = 1 << int(math.ceil(math.log2(2 * length)))
-    r = np.fft.irfft(np.abs(np.fft.rfft(frames, n_fft)) ** 2, n_fft)[:, : length // 2]
     r_window = np.fft.irfft(np.abs(np.fft.rfft(window, n_fft)) ** 2, n_fft)[: length // 2]
-    normalised = (r / r_window) / np.maximum(r[:, :1] / r_window[0], 1e-20)
     lo, hi = int(rate / f0_max), int(rate / f0_min)
-    r_max = np.clip(normalised[:, lo : hi + 1].max(axis=1), 1e-4, 1 - 1e-4)
+    r_max = [np.zeros(0)]
+    for first, frames in frame_blocks(np.asarray(x, dtype=np.float64), length, hop):
+        frames = frames[np.flatnonzero(voiced[first : first + len(frames)])]
+        if not len(frames):
+            continue
+        frames = (frames - frames.mean(axis=1, keepdims=True)) * window
+        r = np.fft.irfft(np.abs(np.fft.rfft(frames, n_fft)) ** 2, n_fft)[:, : length // 2]
+        normalised = (r / r_window) / np.maximum(r[:, :1] / r_window[0], 1e-20)
+        r_max.append(np.clip(normalised[:, lo : hi + 1].max(axis=1), 1e-4, 1 - 1e-4))
+    r_max = np.concatenate(r_max)
+    if not len(r_max):
+        return math.nan
     return float(np.mean(10 * np.log10(r_max / (1 - r_max))))
 
 
@@ -168,14 +200,17 @@ def mel_cepstra(x: np.ndarray, rate: int) -> np.ndarray:
     loudest, so that empty bands do not depend on the level."""
     length = int(0.025 * rate)
     n_fft = 1 << int(math.ceil(math.log2(length)))
-    frames = frames_of(np.asarray(x, dtype=np.float64), length, int(round(HOP_S * rate))) * np.hanning(length)
-    power = np.abs(np.fft.rfft(frames, n_fft)) ** 2
-    bands = power @ mel_filterbank(rate, n_fft).T  # (T, bands)
-    floor = FLOOR * bands.max(axis=1, keepdims=True) + 1e-30  # 80 dB under the loudest band: scale-free
-    log_amplitude = 0.5 * np.log(bands + floor)
+    filterbank, window = mel_filterbank(rate, n_fft).T, np.hanning(length)
     k, n = np.arange(CEPSTRA + 1)[:, None], np.arange(MEL_BANDS)[None, :]
     dct = np.cos(np.pi * k * (2 * n + 1) / (2 * MEL_BANDS)) / MEL_BANDS  # (25, bands): c_k of ln A_n
-    return (log_amplitude @ dct.T)[:, 1:]
+    cepstra = []
+    for _, frames in frame_blocks(np.asarray(x, dtype=np.float64), length, int(round(HOP_S * rate))):
+        power = np.abs(np.fft.rfft(frames * window, n_fft)) ** 2
+        bands = power @ filterbank  # (T, bands)
+        floor = FLOOR * bands.max(axis=1, keepdims=True) + 1e-30  # 80 dB under the loudest band: scale-free
+        log_amplitude = 0.5 * np.log(bands + floor)
+        cepstra.append((log_amplitude @ dct.T)[:, 1:])
+    return np.concatenate(cepstra)
 
 
 def mean_mel_cepstrum(x: np.ndarray, rate: int) -> np.ndarray:

@@ -168,8 +168,9 @@ class VocoderLayout:
 
 
 # WORLD's Harvest holds several arrays of the whole signal per f0 candidate: 10 min of 16 kHz audio in one call
-# peaked at 13 GB. Analysed in chunks of 30 s (with 1 s of context either side, whose frames are dropped), memory
-# is that of 32 s whatever the length; a file up to a chunk long is analysed in one call, as before.
+# peaked at 13 GB. Analysed in chunks of 30 s (with 1 s of context either side, whose frames are dropped), each
+# chunk's spectra coded before the next, memory is that of 32 s whatever the length, plus the coded frames (D
+# values a frame); a file up to a chunk long is analysed in one call, as before.
 ANALYSIS_CHUNK_S = 30.0
 ANALYSIS_CONTEXT_S = 1.0
 # Audio at least this long keeps its frames in the cache (``cache_root("vocoder")``, keyed by the samples, the
@@ -221,19 +222,19 @@ def analyse(
         if len(kept[0]) < last - first:
             short = last - first - len(kept[0])
             kept = [np.pad(a, [(0, short)] + [(0, 0)] * (a.ndim - 1), mode="edge") for a in kept]
-        parts.append(kept)
+        # coded at once: a chunk's envelope and aperiodicity spectra (fft_size / 2 + 1 values a frame each, 1 GB
+        # for 10 min at 16 kHz) are not kept past it, only their D columns
+        f0, sp, ap = kept
+        parts.append((f0, pyworld.code_spectral_envelope(sp, fs, layout.envelope), pyworld.code_aperiodicity(ap, fs)))
+        del sp, ap, kept
         if progress is not None:
             progress(min(last * period / 1000, len(x) / fs), len(x) / fs)
     f0 = np.concatenate([p[0] for p in parts])
     voiced = f0 > 0
     if not voiced.any():
-        raise OptionError(
-            f"{source}: no voiced frame ({len(f0)} frames of {period:g} ms; silence or noise): "
-            "the vocoder representation models speech; use {0} mu_law for other sound",
-            "audio_encoding",
-        )
-    envelope = np.concatenate([pyworld.code_spectral_envelope(p[1], fs, layout.envelope) for p in parts])
-    aperiodicity = np.concatenate([pyworld.code_aperiodicity(p[2], fs) for p in parts])
+        raise NoVoicedFrame(f"{source}: no voiced frame ({len(f0)} frames of {period:g} ms; silence or noise)")
+    envelope = np.concatenate([p[1] for p in parts])
+    aperiodicity = np.concatenate([p[2] for p in parts])
     frames = np.column_stack([voiced.astype(np.float64), interpolated_log_f0(f0), envelope, aperiodicity])
     if not np.isfinite(frames).all():
         bad = int(np.flatnonzero(~np.isfinite(frames).all(axis=1))[0])
@@ -246,6 +247,17 @@ def analyse(
             cached.parent.mkdir(parents=True, exist_ok=True)
             write_bytes(cached, buffer.getvalue())
     return frames
+
+
+class NoVoicedFrame(OptionError):
+    """Audio with no voiced frame (``found`` says which and how many frames): the advice is training's (another
+    ``--audio-encoding``); a command that does not take that option says its own (``sample --prompt-audio``)."""
+
+    def __init__(self, found: str) -> None:
+        self.found = found
+        super().__init__(
+            f"{found}: the vocoder representation models speech; use {{0}} mu_law for other sound", "audio_encoding"
+        )
 
 
 def cache_file(x: np.ndarray, layout: VocoderLayout) -> Path:
