@@ -3,6 +3,7 @@ for every OSError naming the path, --valid-fraction 0, --prompt on audio, --seed
 probabilities would underflow, and text samples that never contain the unknown symbol U+FFFD."""
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -368,3 +369,56 @@ def test_a_backtest_of_a_constant_series_writes_valid_json(tmp_path, capsys):
     assert code == 0, err
     assert strict(out)["results"][0]["mase"] is None
     assert strict((tmp_path / "out" / "backtest.json").read_text())["results"][0]["mase"] is None
+
+
+@pytest.mark.parametrize(
+    "argv, written",
+    [
+        (["evaluate", "{vocoder}", "--voice", "--seconds", "0.5", "--out", "{tmp}/g.wav"], ["g.wav"]),
+        (["sample", "{vocoder}", "--seconds", "0.5", "--out", "{tmp}/g.wav", "--spectrogram", "{tmp}/g.png"], []),
+    ],
+)
+def test_voice_and_spectrogram_without_the_training_audio_are_refused_before_generating(
+    audio_files, tmp_path, monkeypatch, capsys, argv, written
+):
+    """Issue 35, item 7: `evaluate --voice` and `sample --spectrogram` of a model trained on a local WAV, without
+    --data (the recorded path is read only when named), generated and wrote the WAV, then refused; now the
+    refusal comes first (generating is a tripwire here) and nothing is written."""
+
+    def generated(*args, **kwargs):
+        raise AssertionError("generated before the refusal")
+
+    monkeypatch.setattr(sample.FrameSampler, "generate", generated)
+    names = {"vocoder": str(audio_files / "vocoder"), "tmp": str(tmp_path)}
+    code, _, err = run([a.format(**names) for a in argv], capsys)
+    assert_one_line_error(code, err, "glide.wav", "give --data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_silent_prompt_audio_is_told_what_sample_takes(audio_files, tmp_path, capsys):
+    """Issue 35, item 7: a silent --prompt-audio was told to use --audio-encoding mu_law, an option of train that
+    sample does not take; now the advice names --prompt-audio."""
+    soundfile.write(str(tmp_path / "silent.wav"), np.zeros(16000), 16000)
+    argv = ["sample", str(audio_files / "vocoder"), "--seconds", "0.5", "--out", str(tmp_path / "g.wav")]
+    code, _, err = run([*argv, "--prompt-audio", str(tmp_path / "silent.wav")], capsys)
+    assert_one_line_error(code, err, "silent.wav: no voiced frame", "give --prompt-audio a recording of a voice")
+    assert "--audio-encoding" not in err and not (tmp_path / "g.wav").exists()
+    usage = build_parser().parse_args(["sample", "x"])
+    assert not hasattr(usage, "audio_encoding")  # the option the old advice named: still not sample's
+
+
+def test_backtest_of_one_series_is_not_refused_for_another_short_series(tmp_path, capsys):
+    """Issue 35, item 7: `backtest --series A` was refused because series B of the same file has 3 rows; the
+    other series are neither checked nor split now, and a series the file lacks is one line naming those it has."""
+    prices = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.01, 200)))
+    rows = [f"A,{p:.4f}" for p in prices] + [f"B,{p:.4f}" for p in prices[:3]]
+    path = tmp_path / "panel.csv"
+    path.write_text("id,Close\n" + "\n".join(rows) + "\n", "utf-8")
+    argv = ["backtest", "--data", str(path), "--id-column", "id", "--models", "random_walk", "--horizon", "1"]
+    code, stdout, err = run([*argv, "--folds", "1", "--series", "A", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["data"].endswith("id A")
+    code, _, err = run([*argv, "--folds", "1", "--series", "B"], capsys)  # B itself is too short: said so
+    assert_one_line_error(code, err, "id B: 3 rows are too few")
+    code, _, err = run([*argv, "--folds", "1", "--series", "C"], capsys)
+    assert_one_line_error(code, err, "no series 'C'", "A, B")

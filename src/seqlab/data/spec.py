@@ -183,9 +183,12 @@ def _owner(name: str) -> str:
     return "CSV" if name in SERIES_FIELDS else "text" if name in TEXT_FIELDS else "audio"
 
 
-def load_dataset(spec: DataSpec | dict, progress: Callable[[float, float], None] | None = None) -> Dataset:
+def load_dataset(
+    spec: DataSpec | dict, progress: Callable[[float, float], None] | None = None, series: str | None = None
+) -> Dataset:
     """Read ``spec``'s data and split it into training and held-out parts (see the module docstring);
-    ``progress(seconds analysed, seconds in all)`` as the vocoder analyses audio (``vocoder.analyse``)."""
+    ``progress(seconds analysed, seconds in all)`` as the vocoder analyses audio (``vocoder.analyse``); ``series``:
+    of a CSV with several series, that one alone (the others are neither checked nor split)."""
     spec = spec if isinstance(spec, DataSpec) else DataSpec.from_json(spec)
     spec.validate()
     spec = spec.resolved()
@@ -207,7 +210,7 @@ def load_dataset(spec: DataSpec | dict, progress: Callable[[float, float], None]
         x = torch.from_numpy(samples)
         meta.update(sample_rate=rate, train_samples=cut, valid_samples=len(samples) - cut)
         return Dataset(kind, spec.audio_encoding, x[:cut], x[cut:], meta, rate=rate, spec=spec)
-    return _series_dataset(path, spec, meta)
+    return _series_dataset(path, spec, meta, series)
 
 
 def _vocoder_dataset(path: Path, spec: DataSpec, meta: dict, progress=None) -> Dataset:
@@ -242,9 +245,13 @@ def read_series(spec: DataSpec) -> list[Series]:
     )
 
 
-def _series_dataset(path: Path, spec: DataSpec, meta: dict) -> Dataset:
+def _series_dataset(path: Path, spec: DataSpec, meta: dict, only: str | None = None) -> Dataset:
     fraction = spec.valid_fraction
     series = read_series(spec)
+    if only is not None:
+        if not any(s.name == only for s in series):
+            raise SeqlabError(f"no series {only!r}; the data holds: {', '.join(s.name for s in series)}")
+        series = [s for s in series if s.name == only]
     transform = Transform.parse(spec.transform)
     cuts = [int(len(s) * (1 - fraction)) for s in series]
     for s, cut in zip(series, cuts, strict=True):

@@ -320,7 +320,7 @@ def run_backtest(spec: BacktestSpec, say: Callable[[str], None] = print) -> Back
         )
     if spec.data.kind != "series":  # by the file's name, before reading it (audio: a WORLD analysis)
         raise SeqlabError(f"{spec.data.source}: {spec.data.kind} data; backtest takes a CSV series")
-    dataset = load_dataset(spec.data)
+    dataset = load_dataset(spec.data, series=spec.series)  # --series: the others' lengths do not matter
     series = pick_series(dataset.series, spec.series)
     y = dataset.transform.apply(series.values, series.source, series.lines)
     covariates = None if series.covariates is None else series.covariates[dataset.transform.lost :]

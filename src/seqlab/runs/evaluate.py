@@ -18,7 +18,7 @@ from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.metrics import LN2, likelihood_scores
 from seqlab.runs import checkpoints, run_data
 from seqlab.runs.family import OneGoFamily
-from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio
+from seqlab.runs.sample import SampleSpec, generate_audio, is_audio, real_audio, real_audio_spec
 from seqlab.runs.train import FAMILIES  # every family registered
 from seqlab.training import SCORE_BLOCKS, SCORE_LIMIT, score_held_out
 from seqlab.voice import HOP_S, mean_mel_cepstrum, voice_metrics
@@ -146,6 +146,7 @@ def evaluate_voice(spec: VoiceSpec) -> VoiceResult:
     sample_spec = SampleSpec(
         spec.model_dir, seconds=spec.seconds, seed=spec.seed, temperature=spec.temperature, data=spec.data
     )
+    real_audio_spec(saved, sample_spec)  # the training audio measured beside it: refused now if unreadable
     audio, rate, _ = generate_audio(model, saved, sample_spec)
     if spec.out is not None:
         write_wav(spec.out, audio, rate)

@@ -18,7 +18,14 @@ from seqlab.base import SequenceModel
 from seqlab.data.audio import load_audio, write_wav
 from seqlab.data.dataset import Dataset
 from seqlab.data.spec import DataSpec
-from seqlab.data.vocoder import VocoderLayout, Watchdog, analyse, smooth_trajectories, synthesise
+from seqlab.data.vocoder import (
+    NoVoicedFrame,
+    VocoderLayout,
+    Watchdog,
+    analyse,
+    smooth_trajectories,
+    synthesise,
+)
 from seqlab.errors import OptionError, SeqlabError, Unsupported
 from seqlab.limits import check_output_size
 from seqlab.plots import spectrograms
@@ -106,6 +113,8 @@ def sample_audio(model: SequenceModel, data_spec: DataSpec | None, spec: SampleS
     (``data_spec``: what it was trained on, ``checkpoints.data_spec``)."""
     for path in (spec.out, spec.spectrogram):
         check_parent_dir(path)
+    if spec.spectrogram and not spec.prompt_audio:  # drawn beside the training audio: refused now if unreadable
+        real_audio_spec(data_spec, spec)
     t0 = time.perf_counter()
     audio, rate, prompt = generate_audio(model, data_spec, spec)
     seconds = time.perf_counter() - t0
@@ -176,7 +185,14 @@ def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: Samp
     prompt_frames = np.zeros((0, layout.dim))
     if spec.prompt_audio:
         prompt, _ = load_audio(spec.prompt_audio, rate)
-        prompt_frames = analyse(prompt, rate, source=str(spec.prompt_audio), layout=layout)
+        try:
+            prompt_frames = analyse(prompt, rate, source=str(spec.prompt_audio), layout=layout)
+        except NoVoicedFrame as e:  # --audio-encoding is train's option: sample's own advice
+            raise OptionError(
+                f"{e.found}: a model of vocoder frames continues speech; give {{0}} a recording of a voice, or "
+                "sample without one",
+                "prompt_audio",
+            ) from None
     temperature = {group: t * spec.temperature for group, t in GROUP_TEMPERATURES.items()}
     if FrameSampler.supports(model):  # with the watchdog that restarts a drone or noise (docs/audio.md)
         watchdog = Watchdog(layout, model.elements.scale.double().numpy())
@@ -189,16 +205,23 @@ def generate_vocoder_audio(model: SequenceModel, data_spec: DataSpec, spec: Samp
     return (audio * (PEAK / peak) if peak > PEAK else audio), rate, prompt
 
 
-def real_audio(data_spec: DataSpec | None, spec: SampleSpec, rate: int, part: str) -> np.ndarray:
-    """The model's training audio at ``rate``: its ``part`` ("training" or "held-out", split as the model was
-    trained), from ``spec.data`` or the recorded data (read only when bundled or named: the trust rule)."""
+def real_audio_spec(data_spec: DataSpec | None, spec: SampleSpec) -> DataSpec:
+    """The data ``real_audio`` reads: ``spec.data`` or the recorded data (read only when bundled or named: the
+    trust rule), resolved, so that a refusal (no record, an unnamed local path, a missing file) comes before any
+    audio is generated."""
     if data_spec is None and spec.data is None:
         raise SeqlabError(f"{spec.model_dir}: no record of its training audio to compare with; give a prompt")
     if spec.data is None:
         real_spec = run_data.readable_data(data_spec, spec.model_dir)  # a recorded local path only when named
     else:
         real_spec = replace(data_spec, source=spec.data) if data_spec else DataSpec(spec.data)
-    real_spec = real_spec.resolved()
+    return real_spec.resolved()
+
+
+def real_audio(data_spec: DataSpec | None, spec: SampleSpec, rate: int, part: str) -> np.ndarray:
+    """The model's training audio at ``rate``: its ``part`` ("training" or "held-out", split as the model was
+    trained), from ``real_audio_spec``."""
+    real_spec = real_audio_spec(data_spec, spec)
     samples, _ = load_audio(real_spec.source, rate, quiet=True)
     cut = int(len(samples) * (1 - real_spec.valid_fraction))
     return samples[:cut] if part == "training" else samples[cut:]
