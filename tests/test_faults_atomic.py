@@ -145,7 +145,7 @@ def _run_writer(tmp_path: Path, inject: str | None) -> subprocess.CompletedProce
     if inject is not None:
         command = ["strace", *STRACE, "-e", f"inject={inject}", *command]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env)  # no deadline
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ def syscall_counts(tmp_path_factory) -> dict[str, int]:
     subprocess.run(
         ["strace", *STRACE, "-o", str(log), "-e", "trace=rename", sys.executable, str(script),
          str(tmp_path / "count" / "last"), str(Path(__file__).parent)],
-        check=True, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=120,
+        check=True, stdin=subprocess.DEVNULL, capture_output=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     calls = [line.split("(")[0].split()[-1] for line in log.read_text().splitlines() if "(" in line]
     return {"rename": calls.count("rename")}

@@ -163,7 +163,9 @@ def test_a_finished_worker_exits_with_its_code_and_its_output():
     """exit_worker skips the interpreter's teardown (os._exit), so it must flush what is still buffered."""
     code = "import sys; from seqlab.cli import exit_worker; sys.stdout.write('kept'); exit_worker(3)"
     buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe: block-buffered
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=buffered, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True, env=buffered
+    )
     assert (done.returncode, done.stdout) == (3, "kept")
 
 
