@@ -7,12 +7,14 @@ import shutil
 
 import pytest
 import torch
-from helpers import TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
+from helpers import SMALL_TEXT, TINY_MODEL, TINY_TRAINING, assert_one_line_error, write_small_text
 from helpers import run_cli as run
 
 import seqlab
 from seqlab.cli import main
 from seqlab.metrics import LN2, likelihood_scores
+from seqlab.runs import compare
+from seqlab.runs.contenders import contenders
 
 
 @pytest.fixture(scope="module")
@@ -140,6 +142,28 @@ def test_compare_refuses_series_and_audio(tmp_path, capsys):
         code, _, err = run(["compare", "--data", name, "--out", str(tmp_path / name)], capsys)
         assert_one_line_error(code, err, f"{name}: {kind} data; this command ranks text models")
         assert not (tmp_path / name).exists()
+
+
+def test_compare_reads_a_latin1_text_with_encoding(tmp_path, capsys, monkeypatch):
+    """Issue 31: compare takes --encoding as train does; without it a text that is not UTF-8 is refused in one line
+    naming the byte offset, before anything is fitted or written."""
+    monkeypatch.setattr(compare, "contenders", lambda vocabulary: contenders(vocabulary)[:1])  # the Markov chain
+    data = tmp_path / "latin.txt"
+    text = "caf\u00e9\n" + SMALL_TEXT
+    data.write_bytes(text.encode("latin-1"))
+    out = tmp_path / "cmp"
+    base = ["compare", "--data", str(data), "--out", str(out), "--json", "--no-progress"]
+    code, _, err = run(base, capsys)
+    assert_one_line_error(code, err, "not valid UTF-8", "byte offset 3", "0xe9", "encoding")
+    assert not out.exists()
+    code, _, err = run([*base, "--encoding", "no-such-codec"], capsys)
+    assert_one_line_error(code, err, "unknown --encoding")
+    code, stdout, err = run([*base, "--encoding", "latin-1"], capsys)
+    assert code == 0, err
+    record = json.loads(stdout)
+    assert [r["model"] for r in record["results"]] == ["markov (add-0.5)"]
+    assert record["data"]["train_chars"] + record["data"]["valid_chars"] == len(text)
+    assert (out / "compare.md").exists()
 
 
 def test_missing_data_file(tmp_path, capsys):

@@ -263,3 +263,32 @@ def test_a_model_trained_on_a_local_file_is_explored_on_it(tmp_path, text_file, 
         code, _, err = run_cli(["explore", str(model), "--data", str(given), "--out", str(out)], capsys)
         assert code == 0, err
         assert page_data(out)[1]["source"] == source
+
+
+def test_a_latin1_text_is_refused_in_one_line_and_read_with_encoding(tmp_path, capsys):
+    """Issue 31: explore takes --encoding as train and evaluate do; without it a text that is not UTF-8 is refused in
+    one line naming the byte offset. A model's own text is read as it was trained, unless --encoding says otherwise."""
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"caf\xe9\n" + TEXT.encode("ascii"))
+    model = tmp_path / "model"
+    seqlab.save(tiny_latent_ar(Vocabulary.from_text(TEXT + "\u00e9"), hidden_size=6, embedding_dim=4), model)
+    out = tmp_path / "page.html"
+    base = ["explore", str(model), "--data", str(latin), "--out", str(out)]
+    code, _, err = run_cli(base, capsys)
+    assert_one_line_error(code, err, "not valid UTF-8", "byte offset 3", "0xe9", "encoding")
+    assert not out.exists()
+    code, _, err = run_cli([*base, "--encoding", "latin-1"], capsys)
+    assert code == 0, err
+    assert page_data(out)[1]["chars"][:5] == list("caf\u00e9\n")
+    code, _, err = run_cli(["explore", str(model), "--encoding", "latin-1", "--out", str(out)], capsys)
+    assert_one_line_error(code, err, "--encoding", "--data")
+
+    trained = tmp_path / "trained"
+    argv = ["train", "--data", str(latin), "--encoding", "latin-1", "--steps", "2", *TINY_MODEL, *TINY_TRAINING]
+    assert run_cli([*argv, "--out", str(trained)], capsys)[0] == 0
+    base = ["explore", str(trained), "--data", str(latin), "--out", str(out)]
+    code, _, err = run_cli(base, capsys)  # its own text, as trained: latin-1
+    assert code == 0, err
+    assert page_data(out)[1]["source"] == f"{latin} (validation part)"
+    code, _, err = run_cli([*base, "--encoding", "utf-8"], capsys)  # told otherwise
+    assert_one_line_error(code, err, "not valid UTF-8", "byte offset 3")

@@ -149,10 +149,17 @@ def add_data_options(parser: argparse.ArgumentParser, series_only: bool = False,
     group = parser.add_argument_group("data" + (f" ({note})" if note else ""))
     names = tuple(n for n in DATA_OPTIONS if not (series_only and n in (*AUDIO_FIELDS, *TEXT_FIELDS)))
     for name in names:
-        kind, help_text = DATA_OPTION_HELP[name]
-        typed = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
-        group.add_argument("--" + name.replace("_", "-"), **typed, help=help_text)
+        add_data_option(group, name)
     return names
+
+
+def add_data_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str) -> None:
+    """One data option, ``--`` + ``name`` (a ``DataSpec`` field), with its type or choices and help from
+    ``DATA_OPTION_HELP``: what ``add_data_options`` adds for each, and what a command that reads only text
+    (``compare``, ``explore``: ``--encoding``) adds alone."""
+    kind, help_text = DATA_OPTION_HELP[name]
+    typed = {"choices": kind} if isinstance(kind, tuple) else {"type": kind}
+    parser.add_argument("--" + name.replace("_", "-"), **typed, help=help_text)
 
 
 def given(args: argparse.Namespace, names) -> dict:

@@ -121,7 +121,9 @@ def print_voice(args) -> int:
 
 
 def cmd_explore(args) -> int:
-    data = DataSpec(args.data) if args.data else None
+    if args.encoding and not args.data:
+        raise OptionError("{0}: the encoding of the --data file (the model's own text is read as trained)", "encoding")
+    data = DataSpec(args.data, encoding=args.encoding) if args.data else None
     against = Path(args.against) if args.against else None
     spec = explore.ExploreSpec(Path(args.dir), Path(args.out), data, args.chars, against)
     result = explore.explore(spec)
@@ -212,7 +214,7 @@ def panel_backtest(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    data = DataSpec(args.data, valid_fraction=args.valid_fraction)
+    data = DataSpec(args.data, valid_fraction=args.valid_fraction, encoding=args.encoding)
     result = compare.run_compare(pick(args, compare.CompareSpec, data=data, progress=not args.no_progress))
     if args.json:
         keys = ("model", "nll_nats", "bits_per_char", "params", "fit_seconds", "sample_chars_per_second")

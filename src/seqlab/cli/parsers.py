@@ -9,6 +9,7 @@ from seqlab.cli_options import (
     SCORE_ALL_HELP,
     Parser,
     add_config_options,
+    add_data_option,
     add_data_options,
     add_json,
     add_model_dir,
@@ -98,6 +99,7 @@ def add_explore_parser(sub) -> None:
         "--against", type=path_name, help="another saved text model of the same text (an n-gram, say) to compare with"
     )
     x.add_argument("--out", type=path_name, required=True, help="the HTML page to write (- for stdout)")
+    add_data_option(x, "encoding")  # of the --data file (the model's own text: as it was trained)
 
 
 def add_compare_parser(sub) -> None:
@@ -111,6 +113,7 @@ def add_compare_parser(sub) -> None:
     )
     add_seed(c)
     c.add_argument("--valid-fraction", type=positive_float, help="held-out share of a text without a marked one (0.1)")
+    add_data_option(c, "encoding")
     add_json(c)
     add_no_progress(c)
 

@@ -92,7 +92,8 @@ def explored_text(model: SequenceModel, spec: ExploreSpec) -> tuple[str, str]:
         if spec.data is None:
             data_spec = run_data.readable_data(saved, spec.model_dir)
         else:
-            data_spec = replace(saved, source=spec.data.source) if saved else spec.data
+            encoding = spec.data.encoding or (saved.encoding if saved else None)  # given, else as it was trained
+            data_spec = replace(saved, source=spec.data.source, encoding=encoding) if saved else spec.data
         if (kind := data_kind(data_spec.source)) != "text":  # by its name, before a WAV's analysis
             raise SeqlabError(f"{data_spec.source}: {kind} data; {TEXT_ONLY}")
         dataset = load_dataset(data_spec)
