@@ -5,6 +5,7 @@ its cached index, and a full disk leaves nothing behind."""
 from __future__ import annotations
 
 import errno
+import shutil
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seqlab import io
+from seqlab.atomic import COMPLETE_FILE
 from seqlab.data import token_store
 from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.data.text import Vocabulary
@@ -137,9 +139,86 @@ def test_saved_model_reopens_its_index_and_scores_the_same(tmp_path, cache):
     io.save(model, tmp_path / "model")
     indexes = sorted((cache / "infinigram").iterdir())
     loaded = io.load(tmp_path / "model")
-    assert loaded.index.directory == model.index.directory
+    key = model.index.directory.name
+    assert loaded.index.directory == tmp_path / "model" / infinigram.INDEX_DIR / key  # the one beside it
     assert sorted((cache / "infinigram").iterdir()) == indexes  # not built again
     assert torch.equal(loaded.log_prob("the cat"), model.log_prob("the cat"))
+
+
+def beside(directory, model):
+    return directory / infinigram.INDEX_DIR / model.index.directory.name
+
+
+def test_the_index_is_hard_linked_beside_the_model_and_outlives_the_cache(tmp_path, cache):
+    model = InfiniGram().fit(TEXT)
+    io.save(model, tmp_path / "model")
+    kept = beside(tmp_path / "model", model)
+    for name in infinigram.INDEX_FILES:  # the cache's files, not copies
+        assert (kept / name).stat().st_ino == (model.index.directory / name).stat().st_ino
+    expected = model.log_prob("the cat sat")
+    shutil.rmtree(cache)
+    loaded = io.load(tmp_path / "model")
+    assert loaded.index.directory == kept
+    assert not (cache / "infinigram").exists() or not [
+        p for p in (cache / "infinigram").iterdir() if not p.name.startswith(".")
+    ]  # nothing built
+    assert torch.equal(loaded.log_prob("the cat sat"), expected)
+    io.save(loaded, tmp_path / "model")  # saved again into its own folder: kept as it is
+    assert loaded.index.directory == kept and (kept / "sa.bin").exists()
+
+
+def test_an_old_or_damaged_index_beside_the_model_falls_back_to_the_cache(tmp_path, cache):
+    model = InfiniGram().fit(TEXT)
+    io.save(model, tmp_path / "model")
+    kept = beside(tmp_path / "model", model)
+    expected = model.log_prob("the cat sat")
+    (kept / "meta.json").unlink()  # a new file, so the cache's stays whole
+    (kept / "meta.json").write_text("{", encoding="utf-8")
+    loaded = io.load(tmp_path / "model")
+    assert loaded.index.directory == model.index.directory  # the cache's
+    assert torch.equal(loaded.log_prob("the cat sat"), expected)
+    (kept / "sa.bin").unlink()
+    (kept / "sa.bin").write_bytes(b"short")
+    shutil.copyfile(model.index.directory / "meta.json", kept / "meta.json")
+    assert io.load(tmp_path / "model").index.directory == model.index.directory
+    (kept / "sa.bin").unlink()
+    shutil.copyfile(model.index.directory / "sa.bin", kept / "sa.bin")
+    assert io.load(tmp_path / "model").index.directory == kept  # whole again
+    (kept / COMPLETE_FILE).unlink()  # without its completion marker (a kill while it was written): not trusted
+    assert io.load(tmp_path / "model").index.directory == model.index.directory
+    shutil.rmtree(tmp_path / "model" / infinigram.INDEX_DIR)  # a folder saved before the index moved beside it
+    shutil.rmtree(cache)
+    loaded = io.load(tmp_path / "model")  # built again into the cache
+    assert loaded.index.directory.parent == cache / "infinigram"
+    assert torch.equal(loaded.log_prob("the cat sat"), expected)
+
+
+def test_where_links_fail_a_small_index_is_copied_and_a_large_one_left_in_the_cache(tmp_path, cache, monkeypatch):
+    def no_link(source, target):
+        raise OSError(errno.EXDEV, "Invalid cross-device link", str(source))
+
+    monkeypatch.setattr(infinigram.os, "link", no_link)
+    model = InfiniGram().fit(TEXT)
+    io.save(model, tmp_path / "copied")
+    kept = beside(tmp_path / "copied", model)
+    for name in infinigram.INDEX_FILES:
+        assert (kept / name).read_bytes() == (model.index.directory / name).read_bytes()
+        assert (kept / name).stat().st_ino != (model.index.directory / name).stat().st_ino
+    monkeypatch.setattr(infinigram, "COPY_LIMIT", 100)
+    io.save(model, tmp_path / "large")
+    assert not beside(tmp_path / "large", model).exists()
+    assert [p.name for p in (tmp_path / "large" / infinigram.INDEX_DIR).iterdir()] == []  # no half folder
+    assert torch.equal(io.load(tmp_path / "large").log_prob("the cat"), model.log_prob("the cat"))
+
+
+def test_another_text_saved_into_the_folder_replaces_the_index_beside_it(tmp_path, cache):
+    first, second = InfiniGram().fit(TEXT), InfiniGram().fit(TEXT[::-1])
+    io.save(first, tmp_path / "model")
+    io.save(second, tmp_path / "model")
+    assert [p.name for p in (tmp_path / "model" / infinigram.INDEX_DIR).iterdir()] == [second.index.directory.name]
+    loaded = io.load(tmp_path / "model")
+    assert loaded.index.directory == beside(tmp_path / "model", second)
+    assert torch.equal(loaded.log_prob("the cat"), second.log_prob("the cat"))
 
 
 def test_two_byte_symbols(tmp_path):

@@ -32,6 +32,7 @@ import math
 import numbers
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -150,6 +151,14 @@ class SequenceModel:
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> Any:
         raise self.unsupported("load_state_dict (loading)")
+
+    def save_files(self, directory: Path) -> None:
+        """Write files of the model's own into the folder ``seqlab.io.save`` has just written (after config.json
+        and model.safetensors); none by default (``InfiniGram``: its index). A model must load without them."""
+
+    def files_at(self, directory: Path) -> None:
+        """``seqlab.io.load`` names the model's folder before ``load_state_dict``, where ``save_files`` may have
+        left files to use; nothing by default."""
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:

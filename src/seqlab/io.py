@@ -60,6 +60,7 @@ def save(model: SequenceModel, directory: str | Path) -> None:
         config["transform"] = model.transform.to_json()
     write_safetensors(directory / WEIGHTS_FILE, model.state_dict())
     write_json(directory / CONFIG_FILE, config)
+    model.save_files(directory)  # an InfiniGram's index beside it; nothing for most models
 
 
 def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
@@ -87,6 +88,7 @@ def load(directory: str | Path, expect: str | None = None) -> SequenceModel:
         model.data_spec = data_spec
     if "transform" in config and model.transform is None:
         model.transform = Transform.from_json(config["transform"])
+    model.files_at(directory)  # where an InfiniGram looks for its index first
     load_weights(model, directory)
     return model
 

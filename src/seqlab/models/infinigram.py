@@ -29,6 +29,10 @@ The array is built by libdivsufsort (``pydivsufsort``: 15x faster than the prefi
 reference, benchmarks/infinigram_speed.py) and kept memory-mapped on disk with the reversed text, in the
 seqlab cache (``$SEQLAB_CACHE_DIR/infinigram``, keyed by the text's hash, written atomically like the token
 store): ``seqlab.io`` saves the text in ``model.safetensors`` and a load reopens the index (or builds it once).
+A saved model also keeps the index beside it, ``DIR/index/KEY/``: hard links of the cache's files (no copy on one
+file system; a copy where links fail, only up to ``COPY_LIMIT``, else nothing), which a load opens first when
+complete and matching the text, then the cache's, else it builds the index again; a folder without one loads
+as before.
 On disk: the text (1 or 2 bytes a symbol), the array (4 bytes a symbol, 8 past 2^31 symbols) and the table
 (at most 1/2 byte a symbol).
 """
@@ -39,13 +43,14 @@ import bisect
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pydivsufsort
 import torch
 
-from seqlab.atomic import write_array
+from seqlab.atomic import fsync_dir, is_complete, mark_complete, write_array
 from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.text import TextPart, Vocabulary, encode_symbols, release
 from seqlab.data.token_store import build_once, cache_root
@@ -56,6 +61,9 @@ INDEX_FORMAT = 1
 INDEX_CHUNK = 1 << 22  # entries per numpy pass when the table is built: bounds that pass's memory
 EXTEND_BELOW = 64  # occurrences few enough to compare with the history directly (SuffixIndex.extension)
 EXTEND_STEP = 256  # symbols compared at once
+INDEX_DIR = "index"  # beside a saved model's config.json: INDEX_DIR/KEY/ holds the index's files
+INDEX_FILES = ("rev.bin", "sa.bin", "occ.bin", "meta.json")
+COPY_LIMIT = 64 * 2**20  # where hard links fail (another file system), an index up to this size is copied
 
 
 def suffix_array(x: np.ndarray) -> np.ndarray:
@@ -208,14 +216,67 @@ def index_key(x: np.ndarray, V: int) -> str:
     return digest.hexdigest()[:40]
 
 
-def open_index(x: np.ndarray, V: int) -> SuffixIndex:
-    """The index of the text ``x`` (uint8 or uint16 ids over ``V`` symbols): from the cache, or built now."""
-    final = cache_root("infinigram") / index_key(x, V)
+def open_index(x: np.ndarray, V: int, beside: Path | None = None) -> SuffixIndex:
+    """The index of the text ``x`` (uint8 or uint16 ids over ``V`` symbols): from ``beside`` (a saved model's
+    ``INDEX_DIR``) where it holds a complete and readable one for this text, else from the cache, or built now."""
+    key = index_key(x, V)
+    if beside is not None and is_complete(beside / key):  # the folder's name is the hash of this text, as the cache's
+        try:
+            index = SuffixIndex(beside / key)
+            if index.n == len(x) and index.V == V:
+                return index
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # damaged: the cache's, as if it were not there
+    final = cache_root("infinigram") / key
     build_once(final, lambda tmp: SuffixIndex.build(x, V, tmp), "cannot write the InfiniGram index")
     try:
         return SuffixIndex(final)
     except (OSError, ValueError, KeyError) as e:
         raise SeqlabError(f"{final}: a damaged InfiniGram index ({e}); remove that folder to rebuild it") from None
+
+
+def keep_beside(index: SuffixIndex, directory: Path) -> bool:
+    """Put ``index``'s files into ``directory/INDEX_DIR/KEY`` (``KEY``: its cache folder's name, the text's hash):
+    hard links, or copies up to ``COPY_LIMIT`` where links fail; written into a temporary folder, marked complete
+    and renamed, so a kill leaves nothing a load trusts; another text's index there is removed. False where it was
+    not kept (the model still loads: the cache's index, or one built again)."""
+    key = index.directory.name
+    root = directory / INDEX_DIR
+    final = root / key
+    if is_complete(final):  # saved again into the same folder, or loaded from it
+        return True
+    sources = [index.directory / name for name in INDEX_FILES]
+    tmp = root / f".{key}.tmp-{os.getpid()}"
+    try:
+        root.mkdir(exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            for source in sources:
+                os.link(source, tmp / source.name)
+        except OSError:
+            if sum(source.stat().st_size for source in sources) > COPY_LIMIT:
+                return False
+            for source in sources:
+                (tmp / source.name).unlink(missing_ok=True)
+                copy_synced(source, tmp / source.name)
+        mark_complete(tmp)
+        os.rename(tmp, final)
+        fsync_dir(root)
+        for old in root.iterdir():
+            if old.name != key and not old.name.startswith("."):
+                shutil.rmtree(old, ignore_errors=True)
+        return True
+    except OSError:
+        return False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_synced(source: Path, target: Path) -> None:
+    shutil.copyfile(source, target)
+    with open(target, "rb") as f:
+        os.fsync(f.fileno())
 
 
 class InfiniGram(SequenceModel):
@@ -244,6 +305,7 @@ class InfiniGram(SequenceModel):
             raise SeqlabError(f"max_length must be a non-negative integer or None, got {max_length!r}")
         self.max_length, self.merge_identical, self.vocabulary = max_length, merge_identical, vocabulary
         self.index: SuffixIndex | None = None
+        self.saved_index: Path | None = None  # a saved model's INDEX_DIR, looked in first by the next load
 
     @property
     def V(self) -> int:
@@ -283,7 +345,7 @@ class InfiniGram(SequenceModel):
             x = x.numpy() if x.dtype in (torch.uint8, torch.uint16) else x.numpy().astype(dtype)
             if len(x) and int(x.max()) >= self.V:
                 raise SeqlabError(f"InfiniGram: symbol id {int(x.max())} is outside the vocabulary of {self.V}")
-        self.index = open_index(x.astype(dtype, copy=False), self.V)
+        self.index = open_index(x.astype(dtype, copy=False), self.V, self.saved_index)
 
     def check_fitted(self) -> None:
         if self.index is None:
@@ -380,7 +442,8 @@ class InfiniGram(SequenceModel):
         return cls(**config["config"], vocabulary=Vocabulary.from_json(config["vocabulary"]))
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The training text as uint8 or uint16 ids (int64 before issue 31: both load); the index is in the cache."""
+        """The training text as uint8 or uint16 ids (int64 before issue 31: both load); the index is in the cache
+        and beside the model (``save_files``)."""
         return {"text": torch.from_numpy(np.ascontiguousarray(self.text))}
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
@@ -389,7 +452,19 @@ class InfiniGram(SequenceModel):
         text = tensors["text"]
         if text.dim() != 1 or text.is_floating_point() or (len(text) and int(text.min()) < 0):
             raise RuntimeError("the tensor 'text' is not a sequence of symbol ids")
-        self._index(text)
+        try:
+            self._index(text)
+        finally:
+            self.saved_index = None
+
+    def save_files(self, directory: Path) -> None:
+        """The index beside the model, ``directory/INDEX_DIR/KEY`` (``keep_beside``: hard links of the cache's)."""
+        if self.index is not None:
+            keep_beside(self.index, Path(directory))
+
+    def files_at(self, directory: Path) -> None:
+        """The next ``load_state_dict`` opens the index kept beside the model in ``directory`` first."""
+        self.saved_index = Path(directory) / INDEX_DIR
 
     @classmethod
     def conformance_cases(cls) -> list[ConformanceCase]:
