@@ -323,6 +323,7 @@ def test_export_command_writes_the_chunk_graph_and_refuses_a_bad_one(tmp_path, c
     assert not (tmp_path / "bad.onnx").exists()
 
 
+@pytest.mark.slow  # the example in its bare environment: the step graph's runs in the default suite
 @pytest.mark.parametrize("cell, reset", [("lstm", "after"), ("gru", "before")])
 def test_example_samples_seqlabs_text_from_the_chunk_graph(tmp_path, cell, reset, run_example):
     model = text_model("latent_ar", cell=cell, reset=reset, num_layers=2, hidden_size=12, embedding_dim=6)

@@ -298,6 +298,7 @@ def test_a_member_that_fails_for_any_reason_is_left_out():
     assert torch.isfinite(pool.log_prob(y)).all()
 
 
+@pytest.mark.slow  # four commands end to end, 4 s: in CI's slow pass
 def test_train_info_forecast_and_backtest_commands(tmp_path, capsys):
     path = tmp_path / "prices.csv"
     path.write_text("Close\n" + "".join(f"{p}\n" for p in 30 * np.exp(np.cumsum(garch_returns(300)))), "utf-8")

@@ -151,6 +151,7 @@ def _build(path: str, cache: str, queue) -> None:
     queue.put((str(store.directory), str(store.part(0, len(store)))))
 
 
+@pytest.mark.slow  # two processes importing seqlab: in CI's slow pass
 def test_two_processes_building_the_same_store_at_once(tmp_path, cache, monkeypatch):
     path = tmp_path / "t.txt"
     text = "".join(f"{i} the quick brown fox\n" for i in range(20000))

@@ -159,6 +159,7 @@ def test_windows_are_consecutive_within_an_epoch():
     assert torch.equal(first[:, -1], second[:, 0])  # the state carried across windows sees contiguous text
 
 
+@pytest.mark.slow  # a subprocess importing torch: in CI's slow pass
 def test_a_finished_worker_exits_with_its_code_and_its_output():
     """exit_worker skips the interpreter's teardown (os._exit), so it must flush what is still buffered."""
     code = "import sys; from seqlab.cli import exit_worker; sys.stdout.write('kept'); exit_worker(3)"

@@ -149,6 +149,7 @@ def test_smoothing_is_a_moving_average_of_envelope_and_aperiodicity_only(width):
         smooth_trajectories(frames, layout, 4)
 
 
+@pytest.mark.slow  # a subprocess importing the vocoder: in CI's slow pass
 def test_importing_the_vocoder_prints_no_pkg_resources_warning():
     """pyworld's ``import pkg_resources`` warns; the import in seqlab.data.vocoder silences exactly that warning
     (under -W error any warning that still escaped would fail the import)."""
