@@ -1,6 +1,7 @@
 """Small shared fixtures: a short slice of the bundled text, a tiny model configuration, and the CLI run in process."""
 
 import math
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,14 @@ def simulated_egarch_path(n: int, seed: int) -> np.ndarray:
         z_prev = rng.standard_t(5) / math.sqrt(5 / 3)
         y[t] = 0.005 + math.exp(ln_s / 2) * z_prev
     return y
+
+
+def traced_peak_mb(function, *args) -> float:
+    """The most memory ``function(*args)`` held at once in NumPy arrays and Python objects (tracemalloc: every
+    allocation counted, by size, not by time), in MB."""
+    tracemalloc.start()
+    try:
+        function(*args)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()

@@ -4,13 +4,13 @@ a known f0 contour, the layout's JSON round trip, and the one-line errors of the
 import json
 import subprocess
 import sys
-import tracemalloc
 
 import numpy as np
 import pytest
 import scipy.ndimage
 import soundfile
 import torch
+from helpers import traced_peak_mb
 
 from seqlab.data import vocoder
 from seqlab.data.spec import DataSpec, load_dataset
@@ -209,17 +209,6 @@ def test_long_audio_is_analysed_once_then_read_from_the_cache(monkeypatch):
     path.unlink()
     vocoder.analyse(x, RATE)
     assert not path.exists()
-
-
-def traced_peak_mb(function, *args) -> float:
-    """The most memory ``function(*args)`` held at once in NumPy arrays and Python objects (tracemalloc: every
-    allocation counted, by size, not by time), in MB."""
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1] / 1e6
-    finally:
-        tracemalloc.stop()
 
 
 def test_analysis_memory_does_not_grow_with_the_audio(monkeypatch):

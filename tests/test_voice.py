@@ -3,14 +3,13 @@ the bundled speech, and the metrics on signals whose answers are known."""
 
 import json
 import math
-import tracemalloc
 import warnings
 
 import numpy as np
 import pytest
 import scipy.signal
 import soundfile
-from helpers import run_cli
+from helpers import run_cli, traced_peak_mb
 
 from seqlab import io, voice
 from seqlab.data.audio import MuLaw, load_audio
@@ -217,17 +216,6 @@ def test_voiced_fraction_and_f0_of_signals_with_known_answers(name):
     if f0 is not None:
         assert m["median_f0_hz"] == pytest.approx(f0, rel=0.002)
         assert m["f0_jump_share"] == 0.0
-
-
-def traced_peak_mb(function, *args) -> float:
-    """The most memory ``function(*args)`` held at once in NumPy arrays and Python objects (tracemalloc counts
-    every allocation by its size, not by time), in MB."""
-    tracemalloc.start()
-    try:
-        function(*args)
-        return tracemalloc.get_traced_memory()[1] / 1e6
-    finally:
-        tracemalloc.stop()
 
 
 def test_voice_metrics_memory_does_not_grow_with_the_audio(monkeypatch):
