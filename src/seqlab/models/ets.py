@@ -57,11 +57,15 @@ class ETSConfig:
     # 0 < gamma < 1 - alpha, 0.8 <= phi <= 0.98, and a seasonal form admissible, ets_fit.admissible), or "usual"
     # (the box alone, seqlab's region before issue 29's analysis; statsmodels' with phi in [0.8, 0.98])
     bounds: str = "both"
+    # beta (the slope's smoothing, Hyndman et al.'s) at most this in every trended form: R's upper[2],
+    # statsforecast's upper[1]; None: no cap beyond the region (docs/panels.md, "The parameter region")
+    beta_max: float | None = None
 
     def validate(self) -> None:
         ets_fit.parse_spec(self.model)
         if self.bounds not in ets_fit.BOUNDS:
             raise SeqlabError(f"ETS bounds must be one of {', '.join(ets_fit.BOUNDS)}; got {self.bounds!r}")
+        ets_fit.check_beta_max(self.beta_max)
         if self.season_update not in SEASON_UPDATES:
             raise SeqlabError(
                 f"ETS season_update must be one of {', '.join(SEASON_UPDATES)}; got {self.season_update!r}"
@@ -110,7 +114,9 @@ class ETS(SequenceModel):
         (``ets_fit.select``); ``valid`` is not used."""
         y = as_series(train, model="ETS", source="training series")
         c = self.config
-        self.form, self.params, self.training_result = ets_fit.select(y, c.model, c.period, c.season_update, c.bounds)
+        self.form, self.params, self.training_result = ets_fit.select(
+            y, c.model, c.period, c.season_update, c.bounds, c.beta_max
+        )
         return self
 
     # -- the fitted model as a SequenceModel -------------------------------------------------------------------

@@ -16,6 +16,12 @@ admissible (``admissible``: the model forecastable, Hyndman, Akram & Archibald 2
 ``bounds="usual"``. Non-seasonal forms are admissible everywhere in the box. An optimum outside the admissible
 region is refitted with the region as a barrier (the objective ``INVALID`` outside it), so the common case costs
 nothing more.
+
+``beta_max`` (R's ``upper`` for beta, statsforecast's ``upper[1]``; None: no cap beyond the region) caps the slope's
+smoothing, ``beta = alpha beta* <= beta_max``, in every trended form: the objective is ``INVALID`` above it (the same
+barrier as admissibility's) and the starts are moved below it. A beta near 1 makes the slope follow the last values'
+changes, which an 18-step forecast extrapolates; statsforecast's ``AutoETS`` caps beta in effect (docs/panels.md,
+"The parameter region").
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ LOWER, UPPER = 1e-4, 1 - 1e-4  # alpha, beta*, gamma*: statsmodels' box
 PHI_LOWER, PHI_UPPER = 0.8, 0.98
 MAX_AUTO_PERIOD = 24  # R's forecast and statsforecast leave longer seasons out of the automatic choice
 BOUNDS = ("both", "usual")  # R's forecast::ets's names: the box and admissibility, or the box alone
+BETA_MAX_LOWEST = LOWER  # R's lower end for beta: a cap below it would leave no beta to fit
 
 
 @dataclass
@@ -137,20 +144,34 @@ def initial_state(form: ETSForm, y: np.ndarray, m: int) -> tuple[float, float, n
     return float(level), float(slope) if form.has_trend else 0.0, season
 
 
-def start_smoothing(form: ETSForm, m: int) -> list[tuple[float, float, float, float]]:
+def start_smoothing(form: ETSForm, m: int, beta_max: float | None = None) -> list[tuple[float, float, float, float]]:
     """Starting ``(alpha, beta*, gamma*, phi)`` inside the box: R's forecast's (alpha = 0.2 / m, beta = 0.1,
     gamma = 0.05, phi = 0.978), a fast-moving state (0.5, 0.1, 0.2, 0.9) and one whose trend follows the level
     closely (0.7, 0.7, 0.3, 0.9). The likelihood has several local maxima (a stiff level with a trend that follows
     every move, a level that follows every move with a fixed trend, ...), and one start often ends in a worse one:
     on 9 monthly series x 15 forms these three together found the best of 7 starts and statsmodels' fit (within
-    0.5 of log-likelihood) every time; any two of them missed it 4 times or more, statsmodels 16 times."""
+    0.5 of log-likelihood) every time; any two of them missed it 4 times or more, statsmodels 16 times. With
+    ``beta_max``, a start whose beta is above 0.9 ``beta_max`` has its beta moved to half the cap: a start on the
+    barrier could not move."""
     clip = lambda v: min(max(v, LOWER), UPPER)  # noqa: E731
     alpha = LOWER + 0.2 * (UPPER - LOWER) / (m if form.has_season else 1)
     beta = LOWER + 0.1 * (UPPER - LOWER)
     beta = beta if beta < alpha else alpha - 1e-3
     gamma = LOWER + 0.05 * (UPPER - LOWER)
     forecasts = (alpha, clip(beta / alpha), clip(gamma / (1 - alpha)), PHI_LOWER + 0.99 * (PHI_UPPER - PHI_LOWER))
-    return [forecasts, (0.5, 0.1, 0.2, 0.9), (0.7, 0.7, 0.3, 0.9)]
+    starts = [forecasts, (0.5, 0.1, 0.2, 0.9), (0.7, 0.7, 0.3, 0.9)]
+    if beta_max is None or not form.has_trend:
+        return starts
+    return [(a, b if a * b <= 0.9 * beta_max else max(LOWER, 0.5 * beta_max / a), g, p) for a, b, g, p in starts]
+
+
+def check_beta_max(beta_max: float | None) -> None:
+    """A ``SeqlabError`` unless ``beta_max`` is None or a number in ``[BETA_MAX_LOWEST, 1]``."""
+    number = isinstance(beta_max, (int, float, np.floating)) and not isinstance(beta_max, bool)
+    if beta_max is not None and not (number and BETA_MAX_LOWEST <= beta_max <= 1):
+        raise SeqlabError(
+            f"ETS beta_max must be None (no cap) or a number in [{BETA_MAX_LOWEST:g}, 1]; got {beta_max!r}"
+        )
 
 
 # -- one form -----------------------------------------------------------------------------------------------------
@@ -266,13 +287,20 @@ def lbfgsb(
 
 
 def fit_form(
-    form: ETSForm, y: np.ndarray, m: int, maxiter: int = 1000, bounds: str = "both"
+    form: ETSForm,
+    y: np.ndarray,
+    m: int,
+    maxiter: int = 1000,
+    bounds: str = "both",
+    beta_max: float | None = None,
 ) -> tuple[ETSParams, float, bool, str]:
     """Maximum likelihood for one form: ``(params, loglik, converged, message)``, the parameters on the data's
     scale with the initial seasons normalised to mean 0 (A) or 1 (M), which leaves every mean unchanged.
-    ``bounds``: "both" (the box and, for a seasonal form, admissibility; R's default) or "usual" (the box)."""
+    ``bounds``: "both" (the box and, for a seasonal form, admissibility; R's default) or "usual" (the box).
+    ``beta_max``: beta at most this in a trended form (None: no cap)."""
     if bounds not in BOUNDS:
         raise SeqlabError(f"ETS bounds must be one of {', '.join(BOUNDS)}; got {bounds!r}")
+    check_beta_max(beta_max)
     if form.has_season and m < 2:
         raise SeqlabError(f"ETS {form.name} has a season: give its length (period >= 2), got {m}")
     if (form.error == "M" or form.season == "M") and not (y > 0).all():
@@ -296,18 +324,29 @@ def fit_form(
         alpha, beta_star, gamma_star, phi = layout.unpack(v)[:4]
         return admissible(alpha, beta_star * alpha, gamma_star * (1 - alpha), phi, m)
 
+    capped = beta_max is not None and form.has_trend
+
+    def within_cap(v: np.ndarray) -> bool:
+        return not capped or v[0] * v[1] <= beta_max  # alpha beta* = beta (Layout: alpha, beta* first)
+
     def barrier(v: np.ndarray, grad: np.ndarray) -> float:
-        if is_admissible(v):
+        if is_admissible(v) and within_cap(v):
             return objective(v, z, m, *flags, grad, hyndman)
         grad[:] = 0.0  # L-BFGS-B's line search steps back from a value this large
+        return INVALID
+
+    def below_cap(v: np.ndarray, grad: np.ndarray) -> float:
+        if within_cap(v):
+            return objective(v, z, m, *flags, grad, hyndman)
+        grad[:] = 0.0
         return INVALID
 
     def run(start: np.ndarray, fun: Callable[[np.ndarray, np.ndarray], float]) -> tuple[float, np.ndarray, bool, str]:
         x, value, warnflag, message = lbfgsb(fun, start, box, maxiter)
         return value, x, warnflag == 0, message
 
-    starts = [layout.pack(*smoothing, level, slope, season) for smoothing in start_smoothing(form, m)]
-    plain = lambda v, grad: objective(v, z, m, *flags, grad, hyndman)  # noqa: E731
+    starts = [layout.pack(*smoothing, level, slope, season) for smoothing in start_smoothing(form, m, beta_max)]
+    plain = below_cap if capped else lambda v, grad: objective(v, z, m, *flags, grad, hyndman)
     value, x, converged, message = min((run(start, plain) for start in starts), key=lambda r: r[0])
     if bounds == "both" and form.has_season and value < INVALID and not is_admissible(x):
         # R's region: the box's optimum is not forecastable, so search the admissible part (rare: 35 of 1,428
@@ -391,10 +430,15 @@ def parse_spec(spec: str) -> tuple[str, str, str]:
 
 
 def select(
-    y: np.ndarray, spec: str, m: int, season_update: str = "statsmodels", bounds: str = "both"
+    y: np.ndarray,
+    spec: str,
+    m: int,
+    season_update: str = "statsmodels",
+    bounds: str = "both",
+    beta_max: float | None = None,
 ) -> tuple[ETSForm, ETSParams, ETSFit]:
     """Fit every candidate form (a multiplicative season moved by ``season_update``'s equation) within ``bounds``
-    (``fit_form``) and keep the one of least AICc."""
+    and, in trended forms, with beta at most ``beta_max`` (``fit_form``) and keep the one of least AICc."""
     forms = candidate_forms(spec, y, m, season_update)
     if not forms:
         raise SeqlabError(
@@ -403,7 +447,7 @@ def select(
         )
     best, scores = None, {}
     for form in forms:
-        params, loglik, converged, message = fit_form(form, y, m, bounds=bounds)
+        params, loglik, converged, message = fit_form(form, y, m, bounds=bounds, beta_max=beta_max)
         k = form.num_params(m)
         score = aicc(loglik, k, len(y))
         scores[form.name] = score if math.isfinite(score) else None
