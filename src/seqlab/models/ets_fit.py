@@ -18,8 +18,9 @@ region is refitted with the region as a barrier (the objective ``INVALID`` outsi
 nothing more.
 
 ``beta_max`` (R's ``upper`` for beta, statsforecast's ``upper[1]``; None: no cap beyond the region) caps the slope's
-smoothing, ``beta = alpha beta* <= beta_max``, in every trended form: the objective is ``INVALID`` above it (the same
-barrier as admissibility's) and the starts are moved below it. A beta near 1 makes the slope follow the last values'
+smoothing, ``beta = alpha beta* <= beta_max``, in every trended form: the optimiser then searches beta as a share of
+``min(alpha, beta_max)`` in ``[1e-4, 1 - 1e-4]`` (a box again, with the gradient by the chain rule), and the starts
+are moved below the cap. A beta near 1 makes the slope follow the last values'
 changes, which an 18-step forecast extrapolates; statsforecast's ``AutoETS`` caps beta in effect (docs/panels.md,
 "The parameter region").
 """
@@ -326,36 +327,56 @@ def fit_form(
 
     capped = beta_max is not None and form.has_trend
 
-    def within_cap(v: np.ndarray) -> bool:
-        return not capped or v[0] * v[1] <= beta_max  # alpha beta* = beta (Layout: alpha, beta* first)
+    # With a cap the optimiser searches beta as a share of min(alpha, beta_max) in the box, so that the region
+    # beta <= min(alpha, beta_max) is a box too: a barrier at the cap stalled L-BFGS-B's line search, whose optimum
+    # is often on it. Without one the search vector is Layout's (beta* = beta / alpha) itself.
+    def from_search(w: np.ndarray) -> np.ndarray:
+        if not capped:
+            return w
+        v = w.copy()
+        v[1] = w[1] * min(w[0], beta_max) / w[0]  # Layout: alpha, beta* first
+        return v
 
-    def barrier(v: np.ndarray, grad: np.ndarray) -> float:
-        if is_admissible(v) and within_cap(v):
-            return objective(v, z, m, *flags, grad, hyndman)
+    def to_search(v: np.ndarray) -> np.ndarray:
+        if not capped:
+            return v
+        w = v.copy()
+        w[1] = min(max(v[1] * v[0] / min(v[0], beta_max), LOWER), UPPER)
+        return w
+
+    def searched(w: np.ndarray, grad: np.ndarray) -> float:
+        """The objective at the search vector, its gradient by the chain rule through ``from_search``."""
+        alpha, share = w[0], w[1]
+        value = objective(from_search(w), z, m, *flags, grad, hyndman)
+        d_beta_star = grad[1]
+        grad[1] = d_beta_star * min(alpha, beta_max) / alpha
+        if alpha > beta_max:  # beta* = share beta_max / alpha
+            grad[0] -= d_beta_star * share * beta_max / alpha**2
+        return value
+
+    plain = searched if capped else lambda w, grad: objective(w, z, m, *flags, grad, hyndman)
+
+    def barrier(w: np.ndarray, grad: np.ndarray) -> float:
+        if is_admissible(from_search(w)):
+            return plain(w, grad)
         grad[:] = 0.0  # L-BFGS-B's line search steps back from a value this large
-        return INVALID
-
-    def below_cap(v: np.ndarray, grad: np.ndarray) -> float:
-        if within_cap(v):
-            return objective(v, z, m, *flags, grad, hyndman)
-        grad[:] = 0.0
         return INVALID
 
     def run(start: np.ndarray, fun: Callable[[np.ndarray, np.ndarray], float]) -> tuple[float, np.ndarray, bool, str]:
         x, value, warnflag, message = lbfgsb(fun, start, box, maxiter)
         return value, x, warnflag == 0, message
 
-    starts = [layout.pack(*smoothing, level, slope, season) for smoothing in start_smoothing(form, m, beta_max)]
-    plain = below_cap if capped else lambda v, grad: objective(v, z, m, *flags, grad, hyndman)
+    smoothings = start_smoothing(form, m, beta_max)
+    starts = [to_search(layout.pack(*smoothing, level, slope, season)) for smoothing in smoothings]
     value, x, converged, message = min((run(start, plain) for start in starts), key=lambda r: r[0])
-    if bounds == "both" and form.has_season and value < INVALID and not is_admissible(x):
+    if bounds == "both" and form.has_season and value < INVALID and not is_admissible(from_search(x)):
         # R's region: the box's optimum is not forecastable, so search the admissible part (rare: 35 of 1,428
         # chosen forms on M3's training parts, docs/panels.md); a start outside it cannot start the barrier
-        inside = [run(start, barrier) for start in starts if is_admissible(start)]
+        inside = [run(start, barrier) for start in starts if is_admissible(from_search(start))]
         value, x, converged, message = (
             min(inside, key=lambda r: r[0]) if inside else (INVALID, x, False, "no admissible start")
         )
-    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(x)
+    alpha, beta_star, gamma_star, phi, level, slope, season = layout.unpack(from_search(x))
     season = np.asarray(season)
     if form.season == "A":
         shift = season.mean()
