@@ -37,7 +37,7 @@ def one(task: Task) -> dict:
     panel, index, x, xx, score, season = task
     row: dict = {"panel": panel, "index": index} | autoets(x, xx, season)
     for bounds in BOUNDS:
-        model = ETS(ETSConfig("ZZZ", season, bounds=bounds)).fit(x)
+        model = ETS(ETSConfig("ZZZ", season, bounds=bounds, beta_max=None)).fit(x)
         p, form = model.params, model.form
         row[f"{bounds} form"], row[f"{bounds} aicc"] = form.name, model.training_result.aicc
         row[f"{bounds} par"] = [p.alpha, p.beta, p.gamma, p.phi]

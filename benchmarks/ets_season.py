@@ -36,7 +36,7 @@ def one(task: Task) -> dict:
     panel, index, x, xx, score, season = task
     row: dict = {"panel": panel, "index": index}
     for update in SEASON_UPDATES:
-        model = ETS(ETSConfig("ZZZ", season, update)).fit(x)
+        model = ETS(ETSConfig("ZZZ", season, update, beta_max=None)).fit(x)
         row[f"{update} form"], row[f"{update} aicc"] = model.form.name, model.training_result.aicc
         if score:
             scores = score_one(x, xx, forecast_one(model, x, len(xx), SAMPLES, index), season)

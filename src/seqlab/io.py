@@ -22,6 +22,7 @@ import math
 import numbers
 import os
 import stat
+import typing
 from pathlib import Path
 
 import torch
@@ -208,12 +209,23 @@ def check_config_fields(model_class: type[SequenceModel], config: dict, path: Pa
         if f.name not in fields or f.default is dataclasses.MISSING or f.default is None:
             continue
         value, expected = fields[f.name], type(f.default)
+        if value is None and _accepts_none(config_class, f.name):  # e.g. ETSConfig.beta_max: float | None
+            continue
         if expected is float:
             ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         else:
             ok = type(value) is expected
         if not ok:
             raise SeqlabError(f"{path}: invalid model config ({f.name} = {value!r}, expected a {expected.__name__})")
+
+
+def _accepts_none(config_class: type, name: str) -> bool:
+    """Whether the dataclass field ``name`` is annotated as optional (``X | None``)."""
+    try:
+        hint = typing.get_type_hints(config_class)[name]
+    except (NameError, TypeError, KeyError):  # an annotation that does not resolve: hold it to its default's type
+        return False
+    return type(None) in typing.get_args(hint)
 
 
 # -- the size of a neural model by arithmetic: (tensors, elements) of its state dict, no module built ------------
