@@ -26,8 +26,10 @@ panel and cap, the series-by-series differences from no cap (mean, standard erro
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 from ets_panels import PANELS, QUARTERLY, SAMPLES, Task, autoets, run, tasks, write_record
@@ -88,10 +90,13 @@ def summary(rows: list[dict], panel: str, caps: tuple[float | None, ...], with_a
     return out
 
 
+ALL = "all four panels"
+
+
 def differences(rows: list[dict], panel: str, caps: tuple[float | None, ...]) -> list[dict]:
     """Each cap minus no cap, series by series: the mean difference (its standard error) and how many series the
-    cap changed."""
-    own = [r for r in rows if r["panel"] == panel]
+    cap changed; ``panel`` ``ALL``: over every series of every panel (the scores are scale-free)."""
+    own = [r for r in rows if panel in (ALL, r["panel"])]
     out = []
     for name in [label(c) for c in caps if c is not None]:
         entry = {"panel": panel, "difference": f"{name} - none"}
@@ -135,15 +140,22 @@ def main() -> None:
     parser.add_argument("--caps", default="none,0.2,0.1,0.05,0.02", help="beta_max values, comma-separated")
     parser.add_argument("--no-autoets", action="store_true", help="leave statsforecast's AutoETS out")
     parser.add_argument("--docs", action="store_true", help="also write docs/panels/ets_beta_cap.json")
+    parser.add_argument("--from-record", metavar="JSON", help="the differences again from a record (no fit)")
     parser.add_argument("--compare-series", nargs=2, metavar=("BEFORE", "AFTER"), help="two m3.py series records")
     args = parser.parse_args()
     if args.compare_series:
         print(markdown_table(compare_series(*args.compare_series)))
         return
+    if args.from_record:  # the tables again from a record's rows, no fit
+        record = json.loads(Path(args.from_record).read_text(encoding="utf-8"))
+        caps = parse_caps(",".join(record["caps"]))
+        for panel in (*SCORED, ALL):
+            print(markdown_table(differences(record["rows"], panel, caps)))
+        return
     caps, with_autoets = parse_caps(args.caps), not args.no_autoets
     rows, timing = run(partial(one, caps=caps, with_autoets=with_autoets), tasks(args.series, SCORED), args.jobs)
     tables = [summary(rows, panel, caps, with_autoets) for panel in SCORED]
-    paired = [differences(rows, panel, caps) for panel in SCORED]
+    paired = [differences(rows, panel, caps) for panel in (*SCORED, ALL)]
     for table in tables + paired:
         print(markdown_table(table))
     record = {
