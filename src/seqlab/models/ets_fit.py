@@ -20,10 +20,9 @@ nothing more.
 ``beta_max`` (R's ``upper`` for beta, statsforecast's ``upper[1]``; None: no cap beyond the region) caps the slope's
 smoothing, ``beta = alpha beta* <= beta_max``, in every trended form: the optimiser then searches beta as a share of
 ``min(alpha, beta_max)`` in ``[1e-4, 1 - 1e-4]`` (a box again, with the gradient by the chain rule), and the starts
-are moved below the cap. A beta near 1 makes the slope follow the last values'
-changes, which an 18-step forecast extrapolates; statsforecast's ``AutoETS`` caps beta in effect (docs/panels.md,
-"The parameter region").
-"""
+are moved below the cap. A beta near 1 makes the slope follow the last values' changes, which an 18-step forecast
+extrapolates; statsforecast's ``AutoETS`` caps beta in effect. ``ETSConfig``'s default is 0.02, chosen on held-out
+parts of M1 and Tourism (docs/panels.md, "The parameter region")."""
 
 from __future__ import annotations
 
@@ -152,8 +151,8 @@ def start_smoothing(form: ETSForm, m: int, beta_max: float | None = None) -> lis
     every move, a level that follows every move with a fixed trend, ...), and one start often ends in a worse one:
     on 9 monthly series x 15 forms these three together found the best of 7 starts and statsmodels' fit (within
     0.5 of log-likelihood) every time; any two of them missed it 4 times or more, statsmodels 16 times. With
-    ``beta_max``, a start whose beta is above 0.9 ``beta_max`` has its beta moved to half the cap: a start on the
-    barrier could not move."""
+    ``beta_max``, a start whose beta is above 0.9 ``beta_max`` has its beta moved to half the cap, inside the
+    search box rather than on its bound."""
     clip = lambda v: min(max(v, LOWER), UPPER)  # noqa: E731
     alpha = LOWER + 0.2 * (UPPER - LOWER) / (m if form.has_season else 1)
     beta = LOWER + 0.1 * (UPPER - LOWER)
