@@ -122,7 +122,9 @@ QUICK_ETS = ("AAdA", "MAM")
 )
 def test_ets_step_equals_onnxruntime_over_500_steps(form, period):
     y = seasonal(200 + STEPS, period=max(period, 2))
-    model = ETS(ETSConfig(form, period)).fit(y[:200])
+    # the uncapped fit, as before the default cap on beta: the capped AAdA's slope passes through 2e-7 at step 383,
+    # where the relative error is 2e-10 for an absolute one of 4e-17; the graph's parity does not depend on the fit
+    model = ETS(ETSConfig(form, period, beta_max=None)).fit(y[:200])
     worst_params, worst_state = parity(model, y[200:])
     assert worst_params < TOLERANCE["float64"] and worst_state < TOLERANCE["float64"]
 
