@@ -222,3 +222,59 @@ def test_the_crps_of_paths_is_the_metrics_one():
     z, y = rng.standard_normal((3, 17, 4)), rng.standard_normal((3, 4))
     ours = crps_of_paths(torch.from_numpy(z), torch.from_numpy(y)).numpy()
     np.testing.assert_allclose(ours, np.stack([metrics.crps_from_samples(z[i], y[i]) for i in range(3)]), rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def fitted_log(panel):
+    """The tiny network on log(x / s): ``transform="auto"`` on a positive panel chooses log."""
+    values, offsets, phases = panel
+    train, train_offsets, _ = holdout_split(values, offsets, H)
+    torch.manual_seed(0)
+    model = GlobalAR(GlobalARConfig(**TINY, steps=6, eval_every=6, transform="auto"))
+    model.fit_panel(train, train_offsets, phases=phases)
+    with torch.no_grad():  # a network whose output is not the zero-started baseline's
+        model.out.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(0))
+    return model, train, train_offsets, phases
+
+
+def test_auto_transform_is_log_on_a_positive_panel_and_none_on_one_with_a_zero(fitted_log, panel):
+    assert fitted_log[0].config.transform == "log" and fitted_log[0].head.kind == "log-studentt"
+    values, offsets, phases = panel
+    values = values.copy()
+    values[offsets[7] + 3] = 0.0
+    model = GlobalAR(GlobalARConfig(**TINY, steps=1, eval_every=1, transform="auto")).fit_panel(values, offsets)
+    assert model.config.transform == "none" and model.head.kind == "studentt"
+    with pytest.raises(SeqlabError, match="transform log needs positive values: series 7 holds 0 at index 3"):
+        GlobalAR(GlobalARConfig(**TINY, steps=1, transform="log")).fit_panel(values, offsets)
+    with pytest.raises(SeqlabError, match="unknown transform 'sqrt'"):
+        GlobalARConfig(transform="sqrt").validate()
+
+
+@pytest.mark.cross_process
+def test_log_transform_forecasts_scale_exactly_and_stay_positive(fitted_log):
+    """log(c x / (c s)) = log(x / s): the multiplied series' paths are c times the others, draw for draw."""
+    model, train, offsets, phases = fitted_log
+    before = model.forecast_panel(train, offsets, H, 20, seed=5, phases=phases)
+    scaled = train.copy()
+    scaled[offsets[3] : offsets[4]] *= 1e4
+    after = model.forecast_panel(scaled, offsets, H, 20, seed=5, phases=phases)
+    np.testing.assert_allclose(after[3], 1e4 * before[3], rtol=1e-9)
+    np.testing.assert_array_equal(np.delete(after, 3, axis=0), np.delete(before, 3, axis=0))
+    assert (before > 0).all() and np.ptp(before[3]) > 0
+
+
+def test_log_transform_log_prob_is_the_chain_rule_of_step_with_the_jacobian(fitted_log, tmp_path):
+    """log p(x) = log p(z) - log x: the teacher-forced pass equals step by step through the log-t head's nll;
+    the saved model gives the same numbers."""
+    fitted, train, offsets, _ = fitted_log
+    model = copy.deepcopy(fitted).double()
+    y = torch.from_numpy(train[offsets[5] : offsets[5] + 40])
+    with torch.no_grad():
+        model.series_scale.fill_(float(y[:20].abs().mean()))
+    assert torch.allclose(stepped_log_probs(model, y), model.log_prob(y), rtol=1e-10, atol=1e-10)
+    seqlab.save(fitted, tmp_path / "m")
+    loaded = seqlab.load(tmp_path / "m")
+    assert loaded.config.transform == "log"
+    assert torch.equal(loaded.log_prob(y), fitted.log_prob(y))
+    with pytest.raises(SeqlabError, match="transform log needs positive values"):
+        model.log_prob(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))

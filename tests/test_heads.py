@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import relative_error
 
-from seqlab.distributions import Gaussian, GaussianMixture, StudentT, continuous_head
+from seqlab.distributions import Gaussian, GaussianMixture, LogTransformed, StudentT, continuous_head
 
 torch.manual_seed(0)
 
@@ -78,6 +78,33 @@ def test_rescale_is_the_change_of_variables(head):
     moved = head.rescale(params, torch.tensor(location), torch.tensor(scale))
     assert relative_error(head.nll(moved, location + scale * x), head.nll(params, x) + math.log(scale)) < 1e-12
     assert relative_error(head.quantile(moved, 0.3), location + scale * head.quantile(params, 0.3)) < 1e-9
+
+
+@pytest.mark.parametrize("base", HEADS, ids=lambda h: f"{h.kind}{getattr(h, 'components', '')}")
+def test_log_transformed_head_is_torch_exp_transform(base):
+    """exp of the base's draws: its density is torch's TransformedDistribution(base, ExpTransform) (LogNormal for
+    a Gaussian), its quantiles exp of the base's, its CDF the base's at log x; scaling X moves log X."""
+    head, params = LogTransformed(base), random_params(base)
+    x = torch.rand(64, dtype=torch.float64) * 5 + 0.01
+    dist = torch.distributions.TransformedDistribution(reference(base, params), torch.distributions.ExpTransform())
+    assert relative_error(head.nll(params, x), -dist.log_prob(x)) < 1e-12
+    assert relative_error(head.quantile(params, 0.3), base.quantile(params, 0.3).exp()) < 1e-12
+    assert relative_error(head.cdf(params, x), base.cdf(params, x.log())) < 1e-12
+    assert torch.isinf(head.nll(params[:2], torch.tensor([0.0, -1.0], dtype=torch.float64))).all()
+    assert (head.cdf(params[:2], torch.tensor([0.0, -1.0], dtype=torch.float64)) == 0).all()
+    moved = head.rescale(params, 0.0, 4.0)
+    assert relative_error(head.nll(moved, 4.0 * x), head.nll(params, x) + math.log(4.0)) < 1e-12
+    with pytest.raises(ValueError, match="scaled, not shifted"):
+        head.rescale(params, 1.0, 1.0)
+    if isinstance(base, Gaussian):
+        lognormal = torch.distributions.LogNormal(params[:, 0], params[:, 1].exp())
+        assert relative_error(head.mean(params), lognormal.mean) < 1e-12
+    else:
+        with pytest.raises(ValueError, match="no mean for a log-"):
+            head.mean(params)
+    draws = head.sample(params[:4].expand(20_000, 4, base.num_params), generator=torch.Generator().manual_seed(2))
+    assert (draws > 0).all()
+    assert ((draws <= head.quantile(params[:4], 0.7)).double().mean(0) - 0.7).abs().max() < 0.015
 
 
 def test_student_t_has_heavier_tails_than_the_gaussian_it_matches():

@@ -469,6 +469,46 @@ class FrameHead(Head):
         return torch.cat([theta.flatten(-2), logits[..., 0]], dim=-1)
 
 
+class LogTransformed(Head):
+    """``X = exp(Y)`` with ``Y`` from a continuous ``base`` head (a log-normal from a Gaussian, a log-t from a
+    Student-t): the head of a model that predicts the log of positive values. params are ``base``'s, of ``log x``;
+    ``nll(x) = base.nll(log x) + log x`` (the change of variables), ``-log 0 = inf`` for ``x <= 0``. Its mean is
+    given for a Gaussian base only (``exp(mu + sigma^2 / 2)``); a log-t has none."""
+
+    def __init__(self, base: Head) -> None:
+        self.base = base
+        self.kind = f"log-{base.kind}"
+        self.num_params = base.num_params
+
+    def nll(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        positive = x > 0
+        log_x = torch.log(torch.where(positive, x, torch.ones_like(x)))
+        nll = self.base.nll(params, log_x) + log_x
+        return torch.where(positive, nll, torch.full_like(nll, math.inf))
+
+    def sample(self, params, temperature=1.0, top_k=None, generator=None) -> torch.Tensor:
+        return self.base.sample(params, temperature, top_k, generator).exp()
+
+    def mean(self, params: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.base, Gaussian):
+            return (params[..., 0] + 0.5 * (2 * params[..., 1]).exp()).exp()
+        raise SeqlabError(f"no mean for a {self.kind} head (a log-t has none); use its quantiles (the median)")
+
+    def cdf(self, params: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        positive = x > 0
+        cdf = self.base.cdf(params, torch.log(torch.where(positive, x, torch.ones_like(x))))
+        return torch.where(positive, cdf, torch.zeros_like(cdf))
+
+    def quantile(self, params: torch.Tensor, q: float | torch.Tensor) -> torch.Tensor:
+        return self.base.quantile(params, q).exp()
+
+    def rescale(self, params: torch.Tensor, location, scale) -> torch.Tensor:
+        """``scale * X`` is ``exp(Y + log scale)``; a shift of ``X`` is no longer a log-something, so refused."""
+        if torch.any(torch.as_tensor(location) != 0):
+            raise SeqlabError(f"a {self.kind} head can be scaled, not shifted")
+        return self.base.rescale(params, _log_of(scale, params), 1.0)
+
+
 CONTINUOUS_HEADS = ("gaussian", "studentt", "mixture")
 
 

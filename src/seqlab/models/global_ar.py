@@ -81,7 +81,7 @@ from torch import nn
 
 from seqlab.base import ConformanceCase, SequenceModel
 from seqlab.data.arrays import as_series
-from seqlab.distributions import CONTINUOUS_HEADS, continuous_head
+from seqlab.distributions import CONTINUOUS_HEADS, Head, LogTransformed, continuous_head
 from seqlab.errors import SeqlabError
 from seqlab.models.element_codecs import zero_output
 from seqlab.models.elements import inference
@@ -93,10 +93,13 @@ FEATURES = 9 + 2 * HARMONICS  # 4 values, 4 missing flags, the age, the harmonic
 BASELINES = ("seasonal", "none")
 WEIGHTINGS = ("series", "length")
 VALIDATIONS = ("crps", "nll")
+TRANSFORMS = ("auto", "log", "none")
 VALIDATION_PATHS = 32  # sample paths per series at each validation (CRPS)
+TAIL = 1e-3  # the draws invert the head's CDF at uniforms in [TAIL, 1 - TAIL] (module docstring: why)
 # what fit / fit_panel may change: settings of the data and the training, never the network's shapes
 FIT_OPTIONS = (
     "season",
+    "transform",
     "context_length",
     "horizon",
     "baseline",
@@ -127,6 +130,9 @@ class GlobalARConfig:
     horizon: int = 1  # h: the forecast horizon trained for (a window's prediction part, the validation window)
     context_length: int = 0  # C: values conditioned on before the origin; 0: max(2 h, 2 m, 8)
     baseline: str = "seasonal"  # see the module docstring
+    # "log": the network sees log(x / s) (positive panels only), "none": x / s; "auto": log where every value of the
+    # panel fit on is positive (fit_panel decides and keeps its choice); the module docstring says why
+    transform: str = "none"
     weighting: str = "series"  # windows uniform over series, or "length": proportional to a series' windows
     validation: str = "crps"  # what picks the checkpoint: "crps" of sample paths, or the one-step "nll"
     steps: int = 500  # optimizer steps (0: the time budget alone)
@@ -162,6 +168,8 @@ class GlobalARConfig:
             raise SeqlabError(f"unknown baseline {self.baseline!r}; choose one of {', '.join(BASELINES)}")
         if self.weighting not in WEIGHTINGS:
             raise SeqlabError(f"unknown weighting {self.weighting!r}; choose one of {', '.join(WEIGHTINGS)}")
+        if self.transform not in TRANSFORMS:
+            raise SeqlabError(f"unknown transform {self.transform!r}; choose one of {', '.join(TRANSFORMS)}")
         if self.validation not in VALIDATIONS:
             raise SeqlabError(f"unknown validation {self.validation!r}; choose one of {', '.join(VALIDATIONS)}")
 
@@ -260,6 +268,7 @@ def window_batch(
     context: int,
     m: int,
     scale: np.ndarray | None = None,
+    log: bool = False,
 ) -> Windows:
     """The windows of ``length`` predicted values ending before ``ends`` (B,) in ``series`` (B,), scaled by the mean
     absolute value of their first ``context`` values (those inside the series; if none, of every known one), or by
@@ -272,9 +281,9 @@ def window_batch(
         fallback = np.isnan(scale)
         scale[fallback] = _mean_abs(x[fallback])
         scale = np.where(np.isnan(scale) | (scale == 0), 1.0, scale)
-    history = panel.gather(series, ends[:, None] - 2 * m + np.arange(2 * m)) / scale[:, None]
+    history = to_z(panel.gather(series, ends[:, None] - 2 * m + np.arange(2 * m)), scale[:, None], log)
     f, baseline = features(
-        torch.from_numpy(lags / scale[:, None, None]),
+        torch.from_numpy(to_z(lags, scale[:, None, None], log)),
         torch.from_numpy(t),
         torch.from_numpy(panel.phases[series])[:, None],
         m,
@@ -282,11 +291,21 @@ def window_batch(
     return Windows(
         f,
         baseline,
-        torch.from_numpy(x / scale[:, None]),
+        torch.from_numpy(to_z(x, scale[:, None], log)),
         torch.from_numpy(scale),
         torch.from_numpy(series),
         torch.from_numpy(history),
     )
+
+
+def to_z(x: np.ndarray, scale: np.ndarray, log: bool) -> np.ndarray:
+    """The values ``x`` as the network sees them: ``x / s``, or ``log(x / s)`` (NaN stays NaN)."""
+    return np.log(x / scale) if log else x / scale
+
+
+def from_z(z: torch.Tensor, scale: torch.Tensor, log: bool) -> torch.Tensor:
+    """``to_z``'s inverse: the values on the series' own scale."""
+    return scale * (torch.exp(z) if log else z)
 
 
 def _mean_abs(x: np.ndarray) -> np.ndarray:
@@ -370,15 +389,26 @@ class GlobalAR(nn.Module, SequenceModel):
         config = config or GlobalARConfig()
         config.validate()
         self.config = config
-        self.head = continuous_head(config.head, config.components)
+        self.z_head = continuous_head(config.head, config.components)  # of the values the network sees
         E = config.series_embedding
         self.embedding = nn.Embedding(config.num_series, E) if E else None
         self.rnn = Recurrent(
             config.cell, FEATURES + E, config.hidden_size, config.num_layers, dropout=config.dropout, forget_init="1"
         )
-        self.out = nn.Linear(config.hidden_size, self.head.num_params)
-        zero_output(self.out, self.head)  # untrained: the baseline's location, scale 1 (in units of s_i)
+        self.out = nn.Linear(config.hidden_size, self.z_head.num_params)
+        zero_output(self.out, self.z_head)  # untrained: the baseline's location, scale 1 (in units of s_i)
         self.register_buffer("series_scale", torch.tensor(1.0, dtype=torch.float64))
+
+    @property
+    def head(self) -> Head:
+        """The head of the values themselves, which ``step``'s parameters are of: ``z_head``, or the law of
+        ``exp`` of a ``z_head`` draw where the network sees logs (``transform="log"``)."""
+        return LogTransformed(self.z_head) if self.log else self.z_head
+
+    @property
+    def log(self) -> bool:
+        """Whether the network sees log(x / s) (``transform="log"``) rather than x / s."""
+        return self.config.transform == "log"
 
     # -- the network ------------------------------------------------------------------------------------------
     def forward(self, f: torch.Tensor, series: torch.Tensor | None = None, state=None):
@@ -399,7 +429,7 @@ class GlobalAR(nn.Module, SequenceModel):
         """The head's parameters of the scaled values ``z``: the network's output, its location moved by ``b_t``."""
         if self.config.baseline == "none":
             return raw
-        return self.head.rescale(raw, baseline.to(raw.dtype).to(raw.device), 1.0)
+        return self.z_head.rescale(raw, baseline.to(raw.dtype).to(raw.device), 1.0)
 
     def window_nll(self, w: Windows, scored: torch.Tensor | None = None) -> torch.Tensor:
         """The mean NLL of the known scaled targets of windows ``w`` (where ``scored`` (B, T) too, if given)."""
@@ -407,7 +437,7 @@ class GlobalAR(nn.Module, SequenceModel):
         params = self.scaled_params(raw, w.baseline)  # (B, T, P)
         z = w.z.to(params.dtype).to(params.device)
         known = ~torch.isnan(z) if scored is None else ~torch.isnan(z) & scored.to(z.device)
-        nll = self.head.nll(params, torch.where(known, z, torch.zeros_like(z)))  # the NaNs replaced: 0 x NaN is NaN
+        nll = self.z_head.nll(params, torch.where(known, z, torch.zeros_like(z)))  # the NaNs replaced: 0 x NaN is NaN
         return torch.where(known, nll, torch.zeros_like(nll)).sum() / known.sum().clamp(min=1)
 
     @torch.no_grad()
@@ -421,7 +451,7 @@ class GlobalAR(nn.Module, SequenceModel):
         spread = float((w.z - base)[known].abs().median()) / 0.6745 if bool(known.any()) else math.nan
         if math.isfinite(spread) and spread > 0:
             bias = self.out.bias
-            bias.copy_(self.head.rescale(bias.double(), 0.0, spread).to(bias.dtype))
+            bias.copy_(self.z_head.rescale(bias.double(), 0.0, spread).to(bias.dtype))
 
     # -- a panel ------------------------------------------------------------------------------------------------
     def fit_panel(
@@ -442,6 +472,9 @@ class GlobalAR(nn.Module, SequenceModel):
         self._update_config(season, options)
         c = self.config
         full = PanelValues(values, offsets, phases)
+        if c.transform == "auto":
+            self.config = c = replace(c, transform="log" if bool(np.all(full.padded[:-1] > 0)) else "none")
+        self._check_positive(full)
         N, h = len(full), c.horizon
         if self.embedding is not None and self.embedding.num_embeddings != N:
             self.config = c = replace(c, num_series=N)
@@ -449,7 +482,9 @@ class GlobalAR(nn.Module, SequenceModel):
         fit, validated = validation_split(full, h)
         valid = None
         if len(validated):  # the windows end at the training parts' ends: their last h values are the validation's
-            windows = window_batch(full, validated, full.lengths[validated], c.context + h, c.context, c.season)
+            windows = window_batch(
+                full, validated, full.lengths[validated], c.context + h, c.context, c.season, log=self.log
+            )
             valid = Validation(windows, fit, validated)
         sampler = WindowSampler(fit, c)
         if not self.out.weight.any():  # a network never trained: its head starts at the data's spread
@@ -474,10 +509,11 @@ class GlobalAR(nn.Module, SequenceModel):
         if horizon <= 0 or num_samples <= 0:
             raise SeqlabError(f"horizon and num_samples must be positive, got {horizon} and {num_samples}")
         panel = PanelValues(values, offsets, phases)
+        self._check_positive(panel)
         if self.embedding is not None and self.embedding.num_embeddings != len(panel):
             raise SeqlabError(f"this model embeds {self.embedding.num_embeddings} series; the panel holds {len(panel)}")
         z, scale = self._sample_z(panel, np.arange(len(panel)), horizon, num_samples, seed)
-        return (z * scale[:, None, None]).numpy()
+        return from_z(z, scale[:, None, None], self.log).numpy()
 
     def _sample_z(
         self, panel: PanelValues, series: np.ndarray, horizon: int, S: int, seed: int
@@ -485,7 +521,7 @@ class GlobalAR(nn.Module, SequenceModel):
         """(scaled paths (n, S, horizon) after the end of each of ``series`` (n,), their scales (n,)): the last
         ``C`` values teacher forced, then one batched step per value ahead (module docstring)."""
         n, m, C = len(series), self.config.season, self.config.context
-        w = window_batch(panel, series, panel.lengths[series], C, C, m)
+        w = window_batch(panel, series, panel.lengths[series], C, C, m, log=self.log)
         _, state = self(w.features, w.series)  # the context, teacher forced: (n, ...) states
         state = _repeat_state(state, S)  # (n S, ...): row i S + s is path s of series i
         history = w.history.repeat_interleave(S, 0)  # (n S, 2m) z of the values before t
@@ -497,7 +533,7 @@ class GlobalAR(nn.Module, SequenceModel):
         for k in range(horizon):
             params, state = self._advance(history, t, phase, ids, state)  # (n S, P)
             u = torch.stack([torch.rand(S, generator=g, dtype=torch.float64) for g in generators]).reshape(-1)
-            z[:, k] = self.head.quantile(params.double(), u.clamp(1e-12, 1 - 1e-12).to(params.device)).cpu()
+            z[:, k] = self.z_head.quantile(params.double(), u.clamp(TAIL, 1 - TAIL).to(params.device)).cpu()
             history = torch.cat([history[:, 1:], z[:, k : k + 1]], dim=1)
             t = t + 1
         return z.reshape(n, S, horizon), w.scale
@@ -524,6 +560,15 @@ class GlobalAR(nn.Module, SequenceModel):
             return float(self.window_nll(valid.windows, scored))
         z, _ = self._sample_z(valid.fit, valid.series, h, VALIDATION_PATHS, seed=0)
         return float(crps_of_paths(z, valid.windows.z[:, -h:]).mean())
+
+    def _check_positive(self, panel: PanelValues) -> None:
+        if self.log and np.any(panel.padded[:-1] <= 0):
+            first = int(np.flatnonzero(panel.padded[:-1] <= 0)[0])
+            series = int(np.searchsorted(panel.starts, first, side="right") - 1)
+            raise SeqlabError(
+                f"transform log needs positive values: series {series} holds {panel.padded[first]:g} at index "
+                f"{first - panel.starts[series]}; use transform none"
+            )
 
     def _update_config(self, season: int | None, options: dict) -> None:
         for name in options:
@@ -559,18 +604,15 @@ class GlobalAR(nn.Module, SequenceModel):
         if not len(y):
             return torch.zeros(0, dtype=torch.float64)
         s = float(self.series_scale)
+        panel = PanelValues(y, np.array([0, len(y)]))
+        self._check_positive(panel)
         w = window_batch(
-            PanelValues(y, np.array([0, len(y)])),
-            np.zeros(1, np.int64),
-            np.array([len(y)]),
-            len(y),
-            0,
-            self.config.season,
-            np.array([s]),
+            panel, np.zeros(1, np.int64), np.array([len(y)]), len(y), 0, self.config.season, np.array([s]), self.log
         )
         raw, _ = self(w.features)
         params = self.scaled_params(raw, w.baseline)[0]  # (T, P)
-        return -self.head.nll(params, w.z[0].to(params.dtype)) - math.log(s)
+        log_jacobian = -torch.log(torch.from_numpy(y)) if self.log else -math.log(s)  # |dz / dx|: 1 / x or 1 / s
+        return -self.z_head.nll(params, w.z[0].to(params.dtype)) + log_jacobian
 
     def initial_state(self):
         """(the network's state (None: zeros), z of the last 2m values (1, 2m), the index predicted next (1,))."""
@@ -584,7 +626,10 @@ class GlobalAR(nn.Module, SequenceModel):
         rnn_state, history, t = state
         s = float(self.series_scale)
         if x_prev is not None:
-            z = torch.as_tensor(x_prev, dtype=torch.float64).reshape(1, 1) / s
+            x = torch.as_tensor(x_prev, dtype=torch.float64).reshape(1, 1)
+            if self.log and not bool(x > 0):
+                raise SeqlabError(f"transform log needs positive values, got {float(x):g}")
+            z = torch.log(x / s) if self.log else x / s
             history, t = torch.cat([history[:, 1:], z], dim=1), t + 1
         params, rnn_state = self._advance(history, t, torch.zeros_like(t), None, rnn_state)
         return self.head.rescale(params[0], 0.0, s), (rnn_state, history, t)
@@ -691,7 +736,7 @@ class WindowSampler:
         series = rng.choice(len(panel), size=c.batch_size, p=self.weights)
         span = panel.lengths[series] - self.first_end[series] + 1
         ends = self.first_end[series] + (rng.random(c.batch_size) * span).astype(np.int64)
-        return window_batch(panel, series, ends, c.context + c.horizon, c.context, c.season)
+        return window_batch(panel, series, ends, c.context + c.horizon, c.context, c.season, log=c.transform == "log")
 
 
 class PanelTrainer(Trainer):
