@@ -76,6 +76,66 @@ def scores(train: np.ndarray, y: np.ndarray, point: np.ndarray, m: int, paths: n
     return out
 
 
+def seasonal_by_acf(x: np.ndarray, m: int) -> bool:
+    """The classical test for a season (as the Theta method's and statsforecast's): the autocorrelation at lag
+    ``m`` beyond 1.645 times its standard error under no autocorrelation beyond lag ``m - 1`` (90 %)."""
+    n = len(x)
+    if n < 3 * m:
+        return False
+    d = x - x.mean()
+    r = np.array([d[k:] @ d[: n - k] for k in range(m + 1)]) / (d @ d)
+    return bool(abs(r[m]) > 1.645 * np.sqrt((1 + 2 * np.sum(r[1:m] ** 2)) / n))
+
+
+def breakdown(series_rows: list[dict], other: str) -> list[str]:
+    """Mean MASE and scaled CRPS of the global model and ``other`` by training length (thirds) and by season (the
+    ACF test), and where the global model wins: markdown lines."""
+    lengths = np.array([r["values"] for r in series_rows])
+    cuts = np.quantile(lengths, [1 / 3, 2 / 3])
+    groups = {
+        f"length <= {cuts[0]:.0f}": lengths <= cuts[0],
+        f"{cuts[0]:.0f} < length <= {cuts[1]:.0f}": (lengths > cuts[0]) & (lengths <= cuts[1]),
+        f"length > {cuts[1]:.0f}": lengths > cuts[1],
+        "seasonal (ACF test)": np.array([r["seasonal"] for r in series_rows]),
+        "not seasonal": ~np.array([r["seasonal"] for r in series_rows]),
+        "all": np.ones(len(series_rows), bool),
+    }
+    lines = [
+        f"| series | count | global MASE | {other} MASE | global better (MASE) | global sCRPS | {other} sCRPS |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, mask in groups.items():
+        pick = [r for r, keep in zip(series_rows, mask, strict=True) if keep]
+        if not pick:
+            continue
+        g, o = np.array([r["global_mase"] for r in pick]), np.array([r[f"{other}_mase"] for r in pick])
+        gc = np.nanmean([r["global_scaled_crps"] for r in pick])
+        oc = np.nanmean([r.get(f"{other}_scaled_crps", np.nan) for r in pick])
+        lines.append(
+            f"| {name} | {len(pick)} | {np.nanmean(g):.3f} | {np.nanmean(o):.3f} | {np.mean(g < o):.1%} | {gc:.3f} | "
+            f"{oc:.3f} |"
+        )
+    return lines
+
+
+def learning_curves(records: list[Path], path: Path) -> None:
+    """The validation score by step of each record's networks (one line a record), drawn to ``path``."""
+    from seqlab import plots
+
+    plt = plots.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for record_path in records:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        steps, scores_ = zip(*record["training"]["validation"], strict=True)
+        label = f"{record['data']}, {record['config']['transform']}, {record['training']['steps'][0]} steps"
+        ax.plot(steps, scores_, label=label)
+    ax.set_xlabel("optimizer step (64 windows each)")
+    ax.set_ylabel("validation CRPS of 32 paths (scaled values)")
+    ax.set_title("The global model's validation window, by step")
+    ax.legend(fontsize=8)
+    plots.save(fig, path)
+
+
 def mean_scores(rows: list[dict]) -> dict:
     return {k: float(np.nanmean([r[k] for r in rows])) for k in rows[0]}
 
@@ -85,12 +145,12 @@ def main() -> None:
     parser.add_argument("--data", choices=("synthetic", "m3", "m3-train", "m1", "tourism"), default="synthetic")
     parser.add_argument("--series", type=int, default=200, help="series in the panel (0: all of them)")
     parser.add_argument("--head", choices=("studentt", "gaussian", "mixture"), default=GlobalARConfig.head)
-    parser.add_argument("--transform", choices=("none", "log"), default=GlobalARConfig.transform)
+    parser.add_argument("--transform", choices=("auto", "none", "log"), default=GlobalARConfig.transform)
     parser.add_argument("--cell", default="lstm")
     parser.add_argument("--hidden", type=int, default=40)
     parser.add_argument("--layers", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=1000)
-    parser.add_argument("--eval-every", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=GlobalARConfig.steps)
+    parser.add_argument("--eval-every", type=int, default=GlobalARConfig.eval_every)
     parser.add_argument("--lr", type=float, default=GlobalARConfig.lr)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--weighting", choices=("series", "length"), default="series")
@@ -103,7 +163,20 @@ def main() -> None:
         "--seeds", type=int, default=1, help="networks trained with seeds seed .. seed + K - 1, and their mixture"
     )
     parser.add_argument("--ets", action="store_true", help="also seqlab's ETS (ZZZ, the form by AICc) per series")
+    parser.add_argument(
+        "--alone",
+        type=int,
+        default=0,
+        help="also the same network and head trained on each K-th series alone (a panel of one; --alone-steps)",
+    )
+    parser.add_argument("--alone-steps", type=int, default=500)
+    parser.add_argument("--figure", nargs="+", type=Path, help="only draw the learning curves of these records")
+    parser.add_argument("--figure-out", type=Path, default=OUT / "learning_curves.png")
     args = parser.parse_args()
+    if args.figure:
+        learning_curves(args.figure, args.figure_out)
+        print("wrote", args.figure_out)
+        return
 
     if args.data == "synthetic":
         values, offsets, phases, m, h = synthetic(args.series, 0)
@@ -171,7 +244,29 @@ def main() -> None:
                 print(f"ets failed on series {i}: {type(e).__name__}: {e}")
                 rows["ets"].append(dict.fromkeys(rows["global_ar"][0], np.nan))
             ets_seconds += time.perf_counter() - start
+    alone_seconds = 0.0
+    if args.alone:  # the same network and head, one per series, on every K-th series (a panel of one each)
+        subset = np.arange(0, N, args.alone)
+        rows["alone"], rows["global_ar on the same series"] = [], [rows["global_ar"][i] for i in subset]
+        for count, i in enumerate(subset):
+            x, y = train[train_offsets[i] : train_offsets[i + 1]], held[i]
+            start = time.perf_counter()
+            torch.manual_seed(args.seed)
+            alone = GlobalAR(replace(config, steps=args.alone_steps, eval_every=max(1, args.alone_steps // 10)))
+            alone.fit_panel(x, np.array([0, len(x)]), phases=None if phases is None else phases[i : i + 1])
+            alone_paths = alone.forecast_panel(x, np.array([0, len(x)]), h, args.samples, seed=args.seed + int(i))[0]
+            alone_seconds += time.perf_counter() - start
+            rows["alone"].append(scores(x, y, np.median(alone_paths, axis=0), m, alone_paths))
+            print(f"alone: {count + 1} of {len(subset)} series, {alone_seconds:.0f} s", flush=True)
     summary = {name: mean_scores(r) for name, r in rows.items()}
+    series_rows = []
+    for i in range(N):
+        x = train[train_offsets[i] : train_offsets[i + 1]]
+        row = {"series": i, "values": len(x), "seasonal": seasonal_by_acf(x, m)}
+        for name, key in (("global_ar", "global"), ("seasonal_naive", "seasonal_naive"), ("ets", "ets")):
+            for score, value in rows.get(name, [{}] * N)[i].items():
+                row[f"{key}_{score}"] = value
+        series_rows.append(row)
     gain = np.array([g["mase"] < s["mase"] for g, s in zip(rows["global_ar"], rows["seasonal_naive"], strict=True)])
     result = model.training_result
     record = {
@@ -191,6 +286,9 @@ def main() -> None:
             "forecast_seconds": round(forecast_seconds, 2),
         },
         "ets_seconds": round(ets_seconds, 1) if args.ets else None,
+        "alone": {"every": args.alone, "steps": args.alone_steps, "seconds": round(alone_seconds, 1)}
+        if args.alone
+        else None,
         "mean_over_series": summary,
         "global_beats_seasonal_naive_on": f"{int(gain.sum())} of {N} series",
         "environment": {
@@ -220,11 +318,18 @@ def main() -> None:
         f"{args.weighting}-{args.baseline}-{args.validation}-lr{args.lr:g}-{args.transform}-{args.head}"
         + (f"-embedding{args.embedding}" if args.embedding else "")
         + (f"-ensemble{args.seeds}" if args.seeds > 1 else "")
+        + (f"-steps{args.steps}")
     )
+    other = "ets" if args.ets else "seasonal_naive"
+    record["breakdown"] = breakdown(series_rows, other)
+    print("\n".join(record["breakdown"]))
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{args.data}{N}-{variant}-seed{args.seed}.json"
     path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print("wrote", path)
+    with path.with_suffix(".csv").open("w", encoding="utf-8") as f:
+        f.write(",".join(series_rows[0]) + "\n")
+        f.writelines(",".join(str(v) for v in r.values()) + "\n" for r in series_rows)
+    print("wrote", path, "and", path.with_suffix(".csv"))
 
 
 def cpu_name() -> str:
