@@ -72,7 +72,8 @@ def _pick(columns: list[str], given: str | None, defaults: tuple[str, ...], what
         return given
     found = next((c for c in defaults if c in columns), None)
     if found is None:
-        raise SeqlabError(f"{path}: no {what} column ({' or '.join(defaults)}); name it with --{what}-column")
+        option = "--column" if what == "value" else f"--{what}-column"
+        raise SeqlabError(f"{path}: no {what} column ({' or '.join(defaults)}); name it with {option}")
     return found
 
 

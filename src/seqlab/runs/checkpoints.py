@@ -39,10 +39,7 @@ class RunCheckpoints:
     def save_best(self, trainer: Trainer, progress: Progress) -> None:
         if trainer.rank != 0:
             return
-        io.save(trainer.model, self.run.work)
-        saved = {"progress": progress.to_json(), "trainer_config": saved_config(trainer.config), "meta": self.record}
-        saved["weights_sha256"] = file_sha256(self.run.work / io.WEIGHTS_FILE)  # training_record checks it
-        atomic.write_json(self.run.work / TRAINING_FILE, saved)
+        write_best(self.run.work, trainer.model, progress, trainer.config, self.record)
 
     def save_last(self, trainer: Trainer, progress: Progress, carried: dict[str, torch.Tensor]) -> None:
         if trainer.rank != 0:
@@ -83,6 +80,15 @@ class RunCheckpoints:
 
     def end(self, trainer: Trainer) -> None:
         pass  # the best model is on disk; the caller loads it (io.load)
+
+
+def write_best(directory: Path, model, progress: Progress, config: TrainerConfig, record: dict) -> None:
+    """The best model in ``directory`` (``seqlab.io``) with ``training.json``: its ``progress``, the trainer's
+    settings, the data record ``record`` (``meta``) and the SHA-256 of the weights it describes."""
+    io.save(model, directory)
+    saved = {"progress": progress.to_json(), "trainer_config": saved_config(config), "meta": record}
+    saved["weights_sha256"] = file_sha256(directory / io.WEIGHTS_FILE)  # training_record checks it
+    atomic.write_json(directory / TRAINING_FILE, saved)
 
 
 def last_checkpoint(out: Path) -> Path:

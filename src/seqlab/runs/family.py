@@ -27,6 +27,7 @@ import torch
 from seqlab import io
 from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset
+from seqlab.data.spec import DataSpec, load_dataset
 from seqlab.errors import OptionError, SeqlabError
 from seqlab.metrics import likelihood_scores
 from seqlab.models.pool import member_view
@@ -73,6 +74,10 @@ class Family:
 
     def refuse_settings(self, spec: TrainSpec) -> None:
         """Settings this family never takes (one fitted in one go: the trainer's; a resumed run: changed ones)."""
+
+    def load(self, data: DataSpec, spec: TrainSpec, analysed: Callable[[float, float], None] | None) -> Dataset:
+        """The data to fit, read once (``load_dataset``; a family of panels reads every series its own way)."""
+        return load_dataset(data, analysed)
 
     def check(self, spec: TrainSpec, dataset: Dataset) -> Any:
         raise NotImplementedError
