@@ -18,7 +18,8 @@ from seqlab.data.text import Vocabulary
 from seqlab.metrics import likelihood_scores
 from seqlab.models import InfiniGram, LinearAR, MarkovChain, NGram
 from seqlab.models.ets import ETS, ETSConfig
-from seqlab.runs import train
+from seqlab.runs import family as family_module
+from seqlab.runs import train, train_global
 from seqlab.runs.family import FAMILIES
 
 TEXT = SMALL_TEXT[:6000]
@@ -56,10 +57,16 @@ def prices(tmp_path_factory):
     return path
 
 
-def test_the_cli_offers_every_registered_family_but_the_global_one():
-    """--model takes each family train knows; the global AR model is one network over a panel (backtest --holdout)."""
+def test_the_cli_offers_every_registered_family():
+    """--model takes each family train knows, the global AR model by its cells (global-lstm, global-gru, global-rnn:
+    one network over a panel, tests/test_cli_global.py)."""
     kinds = {family.kind for family in FAMILIES.values()}
-    assert kinds == set(seqlab.models.MODELS) - {"global_ar"}
+    assert kinds == set(seqlab.models.MODELS)
+    assert [name for name, f in FAMILIES.items() if f.kind == "global_ar"] == [
+        "global-lstm",
+        "global-gru",
+        "global-rnn",
+    ]
 
 
 @pytest.mark.parametrize("family", TEXT_FAMILIES)
@@ -284,7 +291,7 @@ def test_an_audio_family_trains_then_generates_a_wav(family, options, tmp_path, 
     assert rate == 16000 and abs(len(audio) - 1600) <= 80, (rate, len(audio))
 
 
-@pytest.mark.parametrize("family", ["garch", "ngram", "pool"])
+@pytest.mark.parametrize("family", ["garch", "ngram", "pool", "global-lstm"])
 def test_data_of_another_kind_is_refused_before_it_is_read(family, tmp_path, capsys, monkeypatch):
     """A WAV for a family that models no audio: refused by the file's kind, before its vocoder analysis."""
     wav = tmp_path / "voice.wav"
@@ -293,7 +300,8 @@ def test_data_of_another_kind_is_refused_before_it_is_read(family, tmp_path, cap
     def read(*_):
         raise AssertionError("the data was read")
 
-    monkeypatch.setattr(train, "load_dataset", read)
+    monkeypatch.setattr(family_module, "load_dataset", read)
+    monkeypatch.setattr(train_global, "load_panel", read)  # how the global families read their panel
     code, _, err = cli(["train", "--model", family, "--data", str(wav), "--out", str(tmp_path / "m")], capsys)
     assert_one_line_error(code, err, f"{wav}: audio data;")
     assert not (tmp_path / "m").exists()

@@ -34,7 +34,7 @@ from seqlab.models.latent_ar import LatentARConfig
 from seqlab.models.ngram import SMOOTHINGS
 from seqlab.models.noise import NOISES
 from seqlab.recurrent import CELLS
-from seqlab.runs import contenders, train
+from seqlab.runs import contenders, train, train_global
 from seqlab.runs.family import FAMILIES
 from seqlab.runs.run_directory import LAST_DIR
 from seqlab.runs.sample import voice_summary
@@ -50,13 +50,14 @@ MODEL_OPTIONS |= {
     name: name
     for name in ("cell", "dropout", "backend", "head", "components", "forget_init", "context")
     + ("order", "smoothing", "add_k", "max_length", "form", "season", "vol", "dist", "mean", "lags", "members")
-    + ("pool_prior",)
+    + ("pool_prior", "horizon", "series_embedding")
 }
 FLAGS = {key: "--" + option.replace("_", "-") for option, key in MODEL_OPTIONS.items()} | {"family": "--model"}
 FAMILY_HELP = (
     "the model family: latent_ar (the default; its cell: --cell), neural_ar, transformer, ngram, markov, infinigram "
     "(text), linear_ar, random_walk, ets (see --form), garch (see --vol), pool (see --members) (a series); rnn, lstm "
-    "or gru: latent_ar with that cell"
+    "or gru: latent_ar with that cell; global-lstm, global-gru or global-rnn: one network on every series of a panel "
+    "(see --id-column, --horizon)"
 )
 
 
@@ -94,6 +95,15 @@ def add_train_parser(sub, pool_prior_help: str) -> None:
     g = t.add_argument_group("ETS (--model ets; a series of levels wants --transform none)")
     g.add_argument("--form", help="error, trend, season: A/M, N/A/Ad, N/A/M, Z for chosen by AICc (ZZZ)")
     g.add_argument("--season", type=positive_int, help="values per season, 12 for monthly (1: no season)")
+    g = t.add_argument_group("global model (--model global-lstm, global-gru, global-rnn; also --season, --hidden ...)")
+    g.add_argument(
+        "--horizon", type=positive_int, help=f"the horizon trained for ({train_global.default_horizon()}, as backtest)"
+    )
+    g.add_argument(
+        "--series-embedding",
+        type=positive_int,
+        help="width of a learned embedding of each series (none: the model forecasts series it never saw)",
+    )
     g = t.add_argument_group("GARCH (--model garch)")
     g.add_argument(
         "--vol",
@@ -160,6 +170,9 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
     spec = train.TrainSpec(data, model, trainer, out, args.resume, args.overwrite, family, not args.no_progress)
     run = train.train(spec, say=say)
     result, kind, final = run.training, run.dataset.kind, run.final
+    if result is not None and result.stopped_because == "interrupted" and not (run.out / LAST_DIR).is_dir():
+        say(f"seqlab: interrupted at step {result.steps}; the best model so far is saved in {run.out}")
+        return 130
     if result is not None and result.stopped_because == "interrupted":
         say(
             f"seqlab: interrupted at step {result.steps}; checkpoint saved in {run.out / LAST_DIR}; "
@@ -184,7 +197,17 @@ def cmd_train(args, say: Callable[[str], None]) -> int:
     # a local file must be named again (a checkpoint's recorded path is never read unnamed)
     source = run.dataset.spec.source
     named = "" if resolve(source)[1] is not None else f" --data {shlex.quote(source)}"
-    if kind == "series":
+    if isinstance(run.dataset, train_global.PanelDataset):
+        spec = run.dataset.spec
+        columns = "".join(
+            f" --{name.replace('_', '-')} {shlex.quote(getattr(spec, name))}"
+            for name in train_global.PANEL_DATA_FIELDS
+            if getattr(spec, name) is not None
+        )
+        horizon = run.model.config.horizon
+        command = f"seqlab forecast {shlex.quote(str(run.out))}{named}{columns} --horizon {horizon}"
+        say(f"seqlab: forecast every series with: {command}")
+    elif kind == "series":
         command = f"seqlab forecast {shlex.quote(str(run.out))}{named} --horizon 20 --plot forecast.png"
         say(f"seqlab: forecast with: {command}")
     elif kind == "audio":

@@ -1,6 +1,7 @@
 """``train``: fit a model of any registered family on text, a CSV series or audio into a run directory.
 
-    load    the data (``TrainSpec.data``, or the default data; a resumed run: the checkpoint's)
+    load    the data (``TrainSpec.data``, or the default data; a resumed run: the checkpoint's), as the family
+            reads it (``Family.load``: one dataset, or a panel of series)
     check   the family's options, typed and checked against the data (``Family.check``), before anything is written
     claim   the run folder (marker, lock, safe overwrite: ``run_directory``)
     fit     the family's fit: the Trainer with checkpoints (neural families), or one go (counts, closed form,
@@ -10,7 +11,7 @@
 
 Each family is one object (``runs/family.py``): ``runs/train_neural.py`` (latent AR with its cells, neural AR,
 the transformer), ``runs/train_classical.py`` (n-gram, Markov chain, the naive model, linear AR, random walk, ETS),
-``runs/train_garch.py`` and ``runs/train_pool.py``.
+``runs/train_garch.py``, ``runs/train_pool.py`` and ``runs/train_global.py`` (one network on a whole panel).
 """
 
 from __future__ import annotations
@@ -24,9 +25,18 @@ from typing import Any
 from seqlab import atomic, io
 from seqlab.base import SequenceModel
 from seqlab.data.dataset import Dataset, data_kind
-from seqlab.data.spec import DataSpec, load_dataset
+from seqlab.data.spec import DataSpec
 from seqlab.errors import OptionError
-from seqlab.runs import checkpoints, progress, run_directory, train_classical, train_garch, train_neural, train_pool
+from seqlab.runs import (
+    checkpoints,
+    progress,
+    run_directory,
+    train_classical,
+    train_garch,
+    train_global,
+    train_neural,
+    train_pool,
+)
 from seqlab.runs.family import FAMILIES, Family, FitContext, OneGoFamily
 from seqlab.runs.train_neural import DEFAULT_CELL, DEFAULT_TIME_BUDGET, KIND_DEFAULTS, RESUMABLE
 from seqlab.runs.train_spec import TrainSpec
@@ -34,7 +44,8 @@ from seqlab.training import SCORE_LIMIT, TrainingResult
 
 DEFAULT_DATA = "shakespeare"
 DEFAULT_FAMILY = "latent_ar"
-REGISTERED = (train_classical, train_garch, train_neural, train_pool)  # the modules whose families register
+# the modules whose families register
+REGISTERED = (train_classical, train_garch, train_neural, train_pool, train_global)
 __all__ = ["DEFAULT_CELL", "DEFAULT_TIME_BUDGET", "KIND_DEFAULTS", "RESUMABLE", "TrainResult", "TrainSpec", "train"]
 
 
@@ -69,7 +80,7 @@ def train(spec: TrainSpec, say: Callable[[str], None] = print) -> TrainResult:
         data = spec.data or DataSpec(DEFAULT_DATA)
         family.check_kind_of(data_kind(data.source), data.source)  # before reading (a WAV's analysis takes time)
         with progress.analysing(data.source, spec.progress and main) as analysed:
-            dataset = load_dataset(data, analysed)
+            dataset = family.load(data, spec, analysed)
         settings = family.check(spec, dataset)
         out = spec.out or run_directory.default_run_dir(dataset.spec, family.run_name(settings))
         run = run_directory.claim(out, overwrite=spec.overwrite, main=main)
