@@ -143,10 +143,13 @@ def cmd_info(args) -> int:
         print(f"member {name}: weight {weight:.3f} ({100 * weight:.1f}%): {description}")
     if model.data is not None:
         print(f"data: {json.dumps(model.data.to_json())}")
+    if model.panel is not None:
+        print(f"panel: {info.panel_line(model.panel)}")
     if model.training:
         for key, label in (("meta", "data record"), ("trainer_config", "trainer")):
             if key in model.training:
-                print(f"{label}: {json.dumps(model.training[key])}")
+                shown = {k: v for k, v in model.training[key].items() if k != "panel"}  # the panel: its own line
+                print(f"{label}: {json.dumps(shown)}")
         progress = model.training.get("progress")
         if progress:
             print(f"best model: step {progress.get('step')}, {progress.get('elapsed', 0):.0f} s of training")
@@ -158,13 +161,33 @@ def cmd_info(args) -> int:
 def cmd_forecast(args) -> int:
     data = ({"source": args.data} if args.data else {}) | given(args, DATA_OPTIONS)
     result = forecast.forecast(pick(args, forecast.ForecastSpec, model_dir=Path(args.dir), data=data, table=args.out))
-    series, dates = result.series, result.series.dates
     tell = reporter(args)
+    if isinstance(result, forecast.PanelForecastResult):
+        return print_panel_forecast(args, result, tell)
+    series, dates = result.series, result.series.dates
     last = f", last date {str(dates[-1])[:10]}" if dates is not None else ""
     tell(f"seqlab: {series.source}: {len(series):,} values{last}; {args.samples} sample paths from {result.model}")
     tell(",".join(result.rows[0]))
     for row in result.rows:
         tell(",".join([str(row["step"]), *(f"{v:.6g}" for k, v in row.items() if k != "step")]))
+    for path in result.written:
+        tell(f"seqlab: wrote {path}")
+    return 0
+
+
+def print_panel_forecast(args, result: forecast.PanelForecastResult, tell: Callable[[str], None]) -> int:
+    """A global model's forecast: the panel in a line, the series left out, the rows (unless written to a file)."""
+    left = f", {len(result.left_out)} left out" if result.left_out else ""
+    tell(
+        f"seqlab: {result.source}: {len(result.ids):,} series forecast in one pass{left}; {args.samples} sample "
+        f"paths each from {result.model}"
+    )
+    for ident, why in result.left_out.items():
+        tell(f"seqlab: left out {ident}: {why}")
+    if not result.written or args.out is None:
+        tell(",".join(result.rows[0]))
+        for row in result.rows:
+            tell(",".join([str(row["id"]), str(row["step"]), *(f"{v:.6g}" for v in list(row.values())[2:])]))
     for path in result.written:
         tell(f"seqlab: wrote {path}")
     return 0

@@ -22,12 +22,36 @@ class ModelInfo:
     data: DataSpec | None
     training: dict  # training.json ({} for a model saved without a run)
     members: list[tuple[str, float, str]] = field(default_factory=list)  # a pool's: (name, weight, description)
+    panel: dict | None = None  # a global model's panel (training.json's meta.panel): series, ids, season, ...
+
+
+SHOWN_IDS = 10  # a panel's ids shown by name
+
+
+def panel_line(panel: dict) -> str:
+    """A global model's panel in one line: how many series (the first ids), the season, the horizon, and the
+    series left out with their reasons."""
+    ids = [str(i) for i in panel.get("ids", [])]
+    shown = ", ".join(ids[:SHOWN_IDS]) + (f" and {len(ids) - SHOWN_IDS:,} more" if len(ids) > SHOWN_IDS else "")
+    line = f"{panel.get('series', len(ids)):,} series ({shown}), season {panel.get('season')}, horizon "
+    line += f"{panel.get('horizon')}"
+    left = panel.get("left_out") or {}
+    if left:
+        reasons = "; ".join(f"{k}: {v}" for k, v in list(left.items())[:SHOWN_IDS])
+        more = f"; and {len(left) - SHOWN_IDS:,} more" if len(left) > SHOWN_IDS else ""
+        line += f"; {len(left):,} left out ({reasons}{more})"
+    return line
 
 
 def info(model_dir: Path) -> ModelInfo:
     model = io.load(model_dir)
     members = model.shares() if isinstance(model, Pool) else []
-    return ModelInfo(model.describe(), checkpoints.data_spec(model_dir, model), training_record(model_dir), members)
+    record = training_record(model_dir)
+    panel = record.get("meta", {}).get("panel")
+    if panel is not None and not isinstance(panel, dict):
+        path = Path(model_dir) / run_directory.TRAINING_FILE
+        raise SeqlabError(f"{path}: unexpected content (meta.panel is a {type(panel).__name__}, not an object)")
+    return ModelInfo(model.describe(), checkpoints.data_spec(model_dir, model), record, members, panel)
 
 
 def training_record(model_dir: Path) -> dict:
