@@ -18,8 +18,9 @@ from seqlab.data.spec import DataSpec
 from seqlab.models.global_ar import GlobalARConfig
 from seqlab.runs.family import FAMILIES
 from seqlab.runs.panel import season_phases
-from seqlab.runs.train_global import default_horizon
+from seqlab.runs.train_global import best_progress, default_horizon
 from seqlab.runs.train_spec import TrainSpec
+from seqlab.training import TrainingResult
 
 TINY = ["--steps", "3", "--hidden", "4", "--batch-size", "8", "--eval-every", "3", "--no-progress"]
 
@@ -180,3 +181,11 @@ def test_bad_input_is_one_line_naming_the_file_and_what_was_expected(trained, pa
     assert_one_line_error(code, err, "--plot draws one series", "--series")
     code, _, err = run_cli([*forecast, "--series", "flat"], capsys)
     assert_one_line_error(code, err, "no series 'flat'", "left out: constant (5)")
+
+
+def test_the_record_says_where_the_weights_kept_were_validated():
+    """training.json's progress is the best validation's (step, seconds, validations since), as a checkpoint's."""
+    history = [{"step": s, "elapsed": s / 10, "valid_nll": v} for s, v in ((50, 0.3), (100, 0.2), (150, 0.25))]
+    kept = best_progress(TrainingResult(170, 17.0, 0.2, history, "reached 170 steps"))
+    assert (kept.step, kept.elapsed, kept.best_valid_nll, kept.bad_validations) == (100, 10.0, 0.2, 1)
+    assert best_progress(TrainingResult(3, 0.1, None, [], "reached 3 steps")).step == 3

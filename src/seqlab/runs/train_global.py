@@ -33,7 +33,7 @@ from seqlab.runs.family import Family, FitContext, Fitted
 from seqlab.runs.panel import GLOBAL_MODELS, PanelSpec, season_phases
 from seqlab.runs.run_directory import RunDirectory
 from seqlab.runs.train_spec import TrainSpec
-from seqlab.training import Progress
+from seqlab.training import Progress, TrainingResult
 
 # TrainSpec.model keys (what the CLI's options give) -> GlobalARConfig fields
 MODEL_FIELDS = {"hidden_size": "hidden_size", "num_layers": "num_layers", "dropout": "dropout", "head": "head"}
@@ -159,8 +159,7 @@ class GlobalFamily(Family):
         model.trained_on(dataset)  # no transform: GlobalAR transforms and transforms back itself
         record = {**dataset.meta, "panel": panel_record(panel, model.config)}
         record |= run_data.data_fingerprint(dataset.spec)
-        kept = Progress(result.steps, result.elapsed, result.best_valid_nll, 0, result.history)
-        checkpoints.write_best(run.work, model, kept, model.config.trainer_config(), record)
+        checkpoints.write_best(run.work, model, best_progress(result), model.config.trainer_config(), record)
         run.commit()
         return Fitted(model, result)
 
@@ -176,6 +175,17 @@ class GlobalFamily(Family):
             "series": len(dataset.panel),
             "left_out": len(dataset.panel.left_out),
         }
+
+
+def best_progress(result: TrainingResult) -> Progress:
+    """Where the training stood at the validation whose weights were kept (what ``RunCheckpoints.save_best``
+    records), or at its end when no validation ran."""
+    history = result.history
+    best = next((k for k, r in enumerate(history) if r.get("valid_nll") == result.best_valid_nll), None)
+    if best is None:
+        return Progress(result.steps, result.elapsed, result.best_valid_nll, 0, history)
+    kept = history[best]
+    return Progress(kept["step"], kept["elapsed"], result.best_valid_nll, len(history) - best - 1, history)
 
 
 def _register() -> None:
