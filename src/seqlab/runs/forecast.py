@@ -184,12 +184,15 @@ def forecast_global(spec: ForecastSpec, model: GlobalAR) -> PanelForecastResult:
 
 def embedded_order(model_dir: Path, model: GlobalAR, panel: Panel) -> list[int]:
     """The panel's series in the order to forecast them: as loaded, or, for a model with a series embedding, the
-    order it was trained on (training.json's ``meta.panel.ids``), which must be the same series."""
+    order it was trained on (training.json's ``meta.panel.ids``), which must be the same series (a model saved
+    without a run records no ids: its panel is taken as loaded, and ``forecast_panel`` refuses another count)."""
     if not model.config.series_embedding:
         return list(range(len(panel)))
     saved = checkpoints.training_record(model_dir).get("meta", {}).get("panel", {}).get("ids")
+    if saved is None:  # saved from Python (seqlab.save): the panel as loaded, of as many series as it embeds
+        return list(range(len(panel)))
     if not isinstance(saved, list):
-        raise SeqlabError(f"{model_dir}: embeds its series but records no ids (training.json's meta.panel.ids)")
+        raise SeqlabError(f"{model_dir}/training.json: unexpected content (meta.panel.ids is not a list of ids)")
     saved = [str(i) for i in saved]
     if sorted(saved) != sorted(panel.ids):
         missing = [i for i in saved if i not in set(panel.ids)]
