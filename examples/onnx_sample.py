@@ -61,15 +61,17 @@ elif elements["kind"] == "series" and not elements["covariates"] and args.series
     for v in [x, *levels[-1]]:  # the start, the series, then every path from there at once, as one batch
         params, state = step(np.reshape(v, x.shape), state)
     state = {s["name"]: np.repeat(state[s["name"]], args.paths, axis=s["shape"].index("batch")) for s in states}
-    params, paths, rows, K = np.repeat(params, args.paths, 0), [], np.arange(args.paths), head.get("components")
+    base = head.get("base", head)  # a head of log x (the global model on log values): draw y as base, x = exp(y)
+    params, paths, rows, K = np.repeat(params, args.paths, 0), [], np.arange(args.paths), base.get("components")
     for _ in range(args.horizon):
         mu, sigma = params[:, 0], np.exp(params[:, 1])
-        if head["kind"] == "mixture":  # K logits, K means, K log sigmas: a component, then its Gaussian
+        if base["kind"] == "mixture":  # K logits, K means, K log sigmas: a component, then its Gaussian
             w = np.cumsum(np.exp(params[:, :K] - params[:, :K].max(1, keepdims=True)), 1)
             k = np.minimum((w < rng.random((args.paths, 1)) * w[:, -1:]).sum(1), K - 1)
             mu, sigma = params[rows, K + k], np.exp(params[rows, 2 * K + k])
-        nu = 2 + np.logaddexp(0, params[:, 2]) if head["kind"] == "studentt" else None
-        paths.append(mu + t * sigma * (rng.standard_t(nu) if nu is not None else rng.standard_normal(args.paths)))
+        nu = 2 + np.logaddexp(0, params[:, 2]) if base["kind"] == "studentt" else None
+        draw = mu + t * sigma * (rng.standard_t(nu) if nu is not None else rng.standard_normal(args.paths))
+        paths.append(np.exp(draw) if base is not head else draw)
         params, state = step(paths[-1], state)
     y, undo = np.stack(paths, 1), {"log": lambda y, v: np.exp(y), "diff": lambda y, v: v[-1] + np.cumsum(y, 1)}
     for s, level in zip(reversed(tf["steps"]), reversed(levels[:-1]), strict=True):  # back to the data's scale

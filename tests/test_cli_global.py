@@ -181,6 +181,8 @@ def test_bad_input_is_one_line_naming_the_file_and_what_was_expected(trained, pa
     assert_one_line_error(code, err, "--plot draws one series", "--series")
     code, _, err = run_cli([*forecast, "--series", "flat"], capsys)
     assert_one_line_error(code, err, "no series 'flat'", "left out: constant (5)")
+    code, _, err = run_cli(["evaluate", str(trained), "--data", str(panel_csv)], capsys)
+    assert_one_line_error(code, err, str(trained), "a global model is scored on a panel's held-out parts", "backtest")
 
 
 def test_the_record_says_where_the_weights_kept_were_validated():

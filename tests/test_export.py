@@ -5,6 +5,7 @@ import ast
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from conftest import relative_error
 from helpers import assert_one_line_error, run_cli
 
 import seqlab
+from seqlab.base import SequenceModel
 from seqlab.data.audio import MuLaw
 from seqlab.data.spec import DataSpec
 from seqlab.data.text import Vocabulary
@@ -412,8 +414,6 @@ def test_export_command_bad_output_and_model(tmp_path, capsys):
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "onnx_sample.py"
 
 
-
-
 def test_example_needs_neither_seqlab_nor_torch():
     tree = ast.parse(EXAMPLE.read_text(encoding="utf-8"))
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
@@ -456,6 +456,31 @@ def test_example_forecasts_a_series_as_seqlab_does(tmp_path, run_example):
     width = expected.quantiles[0.9] - expected.quantiles[0.1]
     for column, q in zip((1, 2, 3), (0.1, 0.5, 0.9), strict=True):
         assert np.all(np.abs(table[:, column] - expected.quantiles[q]) < 0.2 * width)
+
+
+@pytest.mark.slow
+def test_example_forecasts_a_global_model_on_log_values_as_its_steps_do(tmp_path, run_example):
+    """A log-t head: the example draws log x and takes exp, as ``step``'s sampling (``SequenceModel.sample_paths``
+    through ``step`` at ``series_scale``, from the series' start) does; quantiles within a fifth of the 80 %
+    interval's width, with 4000 paths each."""
+    model = global_model("gru", 1, "studentt")
+    model.config = replace(model.config, transform="log")
+    with torch.no_grad():  # a milder head than the scrambled one
+        model.out.weight.mul_(0.1)
+        model.out.bias.mul_(0.1)
+    values = np.array([float(v) for v in panel_series(40)])
+    csv = tmp_path / "sales.csv"
+    csv.write_text("month,y\n" + "".join(f"{d},{v:.17g}\n" for d, v in enumerate(values)), encoding="utf-8")
+    path = tmp_path / "global.onnx"
+    path.write_bytes(export_onnx(model))
+    printed = run_example(path, "--series", csv, "--horizon", 3, "--paths", 4000, "--seed", 0).splitlines()
+    table = np.array([[float(v) for v in row.split(",")] for row in printed[1:]])
+    paths = SequenceModel.sample_paths(model, torch.from_numpy(values), 3, 4000, seed=0).numpy()
+    expected = np.quantile(paths, [0.1, 0.5, 0.9], axis=0)
+    assert (paths > 0).all() and (table[:, 1:4] > 0).all()
+    width = expected[2] - expected[0]
+    for column in (1, 2, 3):
+        assert np.all(np.abs(table[:, column] - expected[column - 1]) < 0.2 * width)
 
 
 def test_example_refuses_what_it_cannot_do_in_one_line(tmp_path):
@@ -628,6 +653,18 @@ def test_global_ar_step_equals_onnxruntime_over_500_steps(cell, layers, head):
 def test_global_ar_parity_quick():
     worst_params, worst_state = parity(global_model("lstm", 2, "studentt", season=1), panel_series(100))
     assert worst_params < PARITY and worst_state < PARITY
+
+
+def test_global_ar_on_log_values_exports_its_log_t_head():
+    """transform="log": the graph takes log(x_prev / s) and gives the log-t head's params of log x, as step does;
+    the metadata names the head and its base."""
+    model = global_model("lstm", 1, "studentt")
+    model.config = replace(model.config, transform="log")
+    worst_params, worst_state = parity(model, panel_series(100))
+    assert worst_params < PARITY and worst_state < PARITY
+    session, meta = session_of(model)
+    assert meta["head"]["kind"] == "log-studentt" and meta["head"]["base"]["kind"] == "studentt"
+    assert meta["head"]["sampling"].startswith("x = exp(y)")
 
 
 def test_global_ar_takes_each_series_scale_and_phase():

@@ -60,7 +60,7 @@ import torch
 from torch import nn
 
 from seqlab.base import SequenceModel
-from seqlab.distributions import Head
+from seqlab.distributions import Head, LogTransformed
 from seqlab.errors import SeqlabError, Unsupported
 from seqlab.models.element_codecs import FrameElements, MuLawElements, ScalarElements, TextElements
 from seqlab.models.ets import ETS
@@ -195,7 +195,9 @@ class GlobalARStep(nn.Module):
     """``GlobalAR.step`` for a batch of series, each at its own ``scale`` s_i and season ``phase`` (``step`` uses
     ``series_scale`` and phase 0): the scaled value ``x_prev / s_i`` joins the history of the last 2m scaled
     values, the index ``t`` of the value predicted next advances, and the features of ``seqlab.models.global_ar``
-    go through the network; params on the series' scale. NaN in ``x_prev`` is the start (a panel has no gaps)."""
+    go through the network; params on the series' scale. NaN in ``x_prev`` is the start (a panel has no gaps).
+    A model on log values (``transform="log"``) takes ``log(x_prev / s_i)`` and gives its log-t (log-normal, ...)
+    head's params of ``log x``, as ``step`` does."""
 
     def __init__(self, model: GlobalAR) -> None:
         super().__init__()
@@ -207,7 +209,8 @@ class GlobalARStep(nn.Module):
 
     def forward(self, x_prev, scale, phase, history, t, *rnn):
         start = torch.isnan(x_prev)
-        shifted = torch.cat([history[:, 1:], (x_prev / scale)[:, None]], dim=1)  # (B, 2m)
+        z = torch.log(x_prev / scale) if self.model.log else x_prev / scale  # what the network sees (to_z)
+        shifted = torch.cat([history[:, 1:], z[:, None]], dim=1)  # (B, 2m)
         history = torch.where(start[:, None], history, shifted)
         t = torch.where(start, t, t + 1)
         lags = torch.stack([history[:, -k] for k in lag_steps(self.m)], -1)[:, None]  # (B, 1, 4), as _advance
@@ -984,6 +987,11 @@ PARAMS = {
 
 def head_json(head: Head) -> dict:
     """The head's kind, its parameter layout and how to sample it at temperature T."""
+    if isinstance(head, LogTransformed):  # the global model on log values: x = exp(y), y from the base head
+        base = head_json(head.base)
+        sampling = f"x = exp(y), y drawn as the base head: {base['sampling']}"
+        return {"kind": head.kind, "num_params": head.num_params, "params": f"{base['params']}, of log x",
+                "sampling": sampling, "base": base}  # fmt: skip
     if head.kind == "frames":
         per = head_json(head.per_dimension)
         layout = f"{len(head.continuous)} x ({per['params']}) for the continuous dimensions in order, then one logit "

@@ -58,6 +58,11 @@ def same_file(source: str, saved: DataSpec | None) -> bool:
 
 def evaluate(spec: EvaluateSpec) -> EvaluateResult:
     model = io.load(spec.model_dir)
+    if model.kind == "global_ar":  # its one-series log_prob holds a fixed scale, not each series' own
+        raise SeqlabError(
+            f"{spec.model_dir}: a global model is scored on a panel's held-out parts: seqlab backtest --data PANEL.csv "
+            "--id-column ID --holdout --models global-lstm (or forecast it with seqlab forecast)"
+        )
     saved = checkpoints.data_spec(spec.model_dir, model)
     given = spec.data
     if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
@@ -138,6 +143,11 @@ def evaluate_voice(spec: VoiceSpec) -> VoiceResult:
             "seconds",
         )
     model = io.load(spec.model_dir)
+    if model.kind == "global_ar":  # its one-series log_prob holds a fixed scale, not each series' own
+        raise SeqlabError(
+            f"{spec.model_dir}: a global model is scored on a panel's held-out parts: seqlab backtest --data PANEL.csv "
+            "--id-column ID --holdout --models global-lstm (or forecast it with seqlab forecast)"
+        )
     saved = checkpoints.data_spec(spec.model_dir, model)
     if not is_audio(model, run_data.recorded_kind(saved)):
         raise Unsupported(f"{spec.model_dir}: not a model of audio; --voice measures generated speech")
