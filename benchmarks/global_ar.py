@@ -158,6 +158,7 @@ def main() -> None:
     parser.add_argument("--validation", choices=("crps", "nll"), default="crps")
     parser.add_argument("--embedding", type=int, default=0, help="width of a series embedding (0: none)")
     parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--average", type=float, default=GlobalARConfig.average, help="decay of the weights' average")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--seeds", type=int, default=1, help="networks trained with seeds seed .. seed + K - 1, and their mixture"
@@ -202,6 +203,7 @@ def main() -> None:
         eval_every=args.eval_every,
         lr=args.lr,
         batch_size=args.batch_size,
+        average=args.average,
         seed=args.seed,
     )
     members, member_paths, fit_seconds, forecast_seconds = [], [], 0.0, 0.0
@@ -320,6 +322,7 @@ def main() -> None:
         + (f"-embedding{args.embedding}" if args.embedding else "")
         + (f"-ensemble{args.seeds}" if args.seeds > 1 else "")
         + (f"-steps{args.steps}")
+        + (f"-average{args.average:g}" if args.average else "")
     )
     other = "ets" if args.ets else "seasonal_naive"
     record["breakdown"] = breakdown(series_rows, other)

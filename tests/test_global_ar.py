@@ -294,3 +294,39 @@ def test_log_transform_log_prob_is_the_chain_rule_of_step_with_the_jacobian(fitt
     assert torch.equal(loaded.log_prob(y), fitted.log_prob(y))
     with pytest.raises(SeqlabError, match="transform log needs positive values"):
         model.log_prob(torch.tensor([1.0, -2.0, 3.0], dtype=torch.float64))
+
+
+def test_average_keeps_the_moving_average_of_the_weights(panel, monkeypatch):
+    """config.average: the weights validated and kept are the exponential moving average of the weights after each
+    step, with decay min(average, (1 + k) / (10 + k)) at step k, computed here from the weights a callback sees and
+    those training starts from (after the head's start at the data's spread)."""
+    values, offsets, phases = panel
+    train, train_offsets, _ = holdout_split(values, offsets, H)
+    decay, steps = 0.5, 6
+    seen = []
+
+    def record(trainer, progress) -> None:
+        seen.append((progress.step, [p.detach().clone() for p in trainer.model.parameters()]))
+
+    initial = []
+    start_head_scale = GlobalAR.start_head_scale
+
+    def start_and_record(model, batch) -> None:
+        start_head_scale(model, batch)
+        initial.extend(p.detach().clone() for p in model.parameters())
+
+    monkeypatch.setattr(GlobalAR, "start_head_scale", start_and_record)
+    torch.manual_seed(0)
+    model = GlobalAR(GlobalARConfig(**TINY, steps=steps, eval_every=steps, average=decay))
+    model.fit_panel(train, train_offsets, phases=phases, callbacks=[record])
+    expected = initial
+    for k, weights in seen:
+        rate = 1.0 - min(decay, (1 + k) / (10 + k))
+        expected = [e + rate * (w - e) for e, w in zip(expected, weights, strict=True)]
+    assert [k for k, _ in seen] == list(range(1, steps + 1))
+    kept = list(model.parameters())
+    assert not all(torch.equal(k, w) for k, w in zip(kept, seen[-1][1], strict=True))  # not the last step's
+    for k, e in zip(kept, expected, strict=True):
+        torch.testing.assert_close(k, e, rtol=1e-5, atol=1e-6)
+    with pytest.raises(SeqlabError, match="average must be a decay in"):
+        GlobalARConfig(average=1.0).validate()

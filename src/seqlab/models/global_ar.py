@@ -70,6 +70,7 @@ S sample paths.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Sequence
@@ -111,6 +112,7 @@ FIT_OPTIONS = (
     "batch_size",
     "eval_every",
     "patience",
+    "average",
     "warmup_steps",
     "seed",
 )
@@ -142,6 +144,9 @@ class GlobalARConfig:
     warmup_steps: int = 20
     eval_every: int = 200  # steps between validations (one costs as much as about 150 steps on M3)
     patience: int = 0  # stop after this many validations without improvement (0: never)
+    # validate and keep an exponential moving average of the weights with this decay (0: the weights as they are);
+    # the decay at step k is min(average, (1 + k) / (10 + k)) so early averages do not lag far behind
+    average: float = 0.0
     seed: int = 0
 
     def validate(self) -> None:
@@ -162,6 +167,8 @@ class GlobalARConfig:
             raise SeqlabError(f"dropout must be in [0, 1), got {self.dropout}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise SeqlabError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.average < 1.0:
+            raise SeqlabError(f"average must be a decay in [0, 1), got {self.average}")
         if not (self.time_budget >= 0 and math.isfinite(self.time_budget)):
             raise SeqlabError(f"time_budget must be a non-negative number of seconds, got {self.time_budget}")
         if self.baseline not in BASELINES:
@@ -739,6 +746,24 @@ class WindowSampler:
         return window_batch(panel, series, ends, c.context + c.horizon, c.context, c.season, log=c.transform == "log")
 
 
+@contextlib.contextmanager
+def _weights(model: nn.Module, weights: list[torch.Tensor] | None):
+    """``model`` with its parameters swapped for ``weights`` inside the block (None: as they are)."""
+    if weights is None:
+        yield
+        return
+    own = [p.detach().clone() for p in model.parameters()]
+    with torch.no_grad():
+        for p, w in zip(model.parameters(), weights, strict=True):
+            p.copy_(w)
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for p, w in zip(model.parameters(), own, strict=True):
+                p.copy_(w)
+
+
 class PanelTrainer(Trainer):
     """The shared ``Trainer`` (AdamW, warmup and cosine schedule, clipping, validation, early stopping, the best
     weights kept, callbacks) on windows drawn across a panel instead of contiguous streams. One process."""
@@ -751,14 +776,22 @@ class PanelTrainer(Trainer):
         self._clock = (time.perf_counter(), 0.0)
         self.model.train()
         stopped = self._finished(progress, False)
+        decay = self.model.config.average
+        average = [p.detach().clone() for p in self.model.parameters()] if decay else None
         while not stopped:
             self.window_step(sampler, progress)
+            if average is not None:  # the moving average of the weights (config.average)
+                rate = 1.0 - min(decay, (1 + progress.step) / (10 + progress.step))
+                with torch.no_grad():
+                    for kept, p in zip(average, self.model.parameters(), strict=True):
+                        kept.lerp_(p, rate)
             for callback in self.callbacks:
                 callback(self, progress)
             time_up = self._out_of_time(progress.elapsed)
             budget_spent = c.steps is not None and progress.step >= c.steps
             if progress.step % c.eval_every == 0 or budget_spent or time_up or self.stop_requested:
-                stopped = self.validate_and_checkpoint(progress, valid, None)
+                with _weights(self.model, average):  # validated and kept: the average, when there is one
+                    stopped = self.validate_and_checkpoint(progress, valid, None)
             stopped = stopped or ("interrupted" if self.stop_requested else self._finished(progress, time_up))
         self.checkpoints.end(self)
         return TrainingResult.of(progress, stopped)
