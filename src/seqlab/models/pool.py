@@ -32,7 +32,8 @@ The objective is concave in w: the EM iteration ``w_k <- (sum_t r_kt + prior - 1
 ``r_kt = w_k p_kt / sum_j w_j p_jt`` (Dempster, Laird & Rubin 1977, with fixed components; with the prior, its
 MAP form) climbs towards its maximum, and SLSQP with the exact gradient finishes the climb (``pool_weights``).
 Then every member is fitted again on the whole training series, and the weights are kept. Nothing after the
-training series is seen.
+training series is seen. A pool built with ``weights`` skips the tail and keeps those (weights chosen elsewhere:
+the panel backtest's ``panel_pool`` chooses one set on the tails of every series of a panel, ``panel_weights``).
 
 Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the members that take them;
 the others see the values); ``step``'s params are the members' head parameters concatenated, ``(P_1 + ... + P_K,)``,
@@ -203,6 +204,7 @@ class Pool(SequenceModel):
         covariates: int = 0,
         blocks: int = BLOCKS,
         prior: float = PRIOR,
+        weights: Sequence[float] | None = None,
     ) -> None:
         if not members:
             raise SeqlabError("a pool needs at least one member")
@@ -214,6 +216,12 @@ class Pool(SequenceModel):
         if blocks < 1:
             raise SeqlabError(f"the pool's weighting tail needs at least one block, got {blocks}")
         check_prior(prior)  # before any member is fitted
+        if weights is not None:
+            given = np.asarray(weights, dtype=np.float64)
+            if given.shape != (len(members),):
+                raise SeqlabError(f"a pool of {len(members)} members needs as many weights, got {len(given)}")
+            check_weights(given)
+        self.given_weights = None if weights is None else given
         self.names, self.make, self.seed, self.tail, self.blocks = list(members), make, seed, tail, blocks
         self.prior = prior
         self.num_covariates = covariates
@@ -300,6 +308,8 @@ class Pool(SequenceModel):
         if self.make is None:
             raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
         x = self._elements(train, "training series")
+        if self.given_weights is not None:
+            return self._fit_members(x, self.given_weights.copy(), {}, callbacks)
         log_probs, fits_at, left_out = self.score_tail(x, callbacks)
         scored = np.array([name not in left_out for name in self.names])
         if not scored.any():
@@ -318,15 +328,28 @@ class Pool(SequenceModel):
             "pool_nll": float(-pooled.mean()),
             "left_out": left_out,
         }
+        return self._fit_members(x, w, left_out, callbacks)
+
+    def _fit_members(self, x: torch.Tensor, w: np.ndarray, left_out: dict, callbacks: Sequence[Callback]) -> Pool:
+        """Every member fitted on the whole series ``x`` and the weights ``w`` kept. A member that fails is dropped
+        if its weight is 0; with weights chosen on this series' tail, one with a share stops the fit, while with
+        given weights (``weights``) its share goes to the others in proportion, and the record says so."""
+        if self.given_weights is not None:
+            self.tail_scores = {"given_weights": w.tolist(), "left_out": left_out}
         kept, final = [], []
         for k, name in enumerate(self.names):  # every member again on the whole series
             try:
                 final.append(self._fit_member(name, x, callbacks))
                 kept.append(k)
             except Exception as e:
-                if w[k] > 0:
+                if w[k] > 0 and self.given_weights is None:
                     raise SeqlabError(f"pool member {name} on {len(x)} values: {failure(e)}") from None
-                left_out[name] = f"{left_out[name]}; on all {len(x)} values: {failure(e)}"  # weight 0: dropped
+                earlier = f"{left_out[name]}; " if name in left_out else ""
+                left_out[name] = f"{earlier}on all {len(x)} values: {failure(e)}"
+        if not w[kept].sum() > 0:
+            why = "; ".join(f"{name} {reason}" for name, reason in left_out.items())
+            raise SeqlabError(f"no pool member with a share could be fitted: {why}")
+        w = w / w[kept].sum()
         self.names = [self.names[k] for k in kept]
         self.members = [c.model for c in final]
         self.reads_covariates = [c.reads_covariates for c in final]

@@ -9,7 +9,9 @@ aggregate is the mean of each measure over the series (series where a measure is
 mean and counted), each model's mean rank by MASE, and its total time.
 
 Series are independent, so ``jobs`` processes take chunks of them; series ``i`` draws its paths with seed
-``seed + i`` and every fit runs on one thread, so any ``jobs`` gives the same numbers.
+``seed + i`` and every fit runs on one thread, so any ``jobs`` gives the same numbers. ``panel_pool`` is the one
+model that looks across series: a first pass scores its members on every series' training tail, and one set of
+weights chosen on all those tails together (``panel_weights``) pools the members on every series.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from seqlab.models.ets import ETS, ETSConfig
 from seqlab.models.global_ar import GlobalAR, GlobalARConfig, ensemble_paths
 from seqlab.models.global_ar import point_forecast as global_point_forecast
 from seqlab.models.linear_ar import LinearAR
-from seqlab.models.pool import FitRecord, Pool, SeriesContender
+from seqlab.models.pool import FitRecord, Pool, SeriesContender, pool_weights
 from seqlab.models.random_walk import RandomWalk
 from seqlab.runs.report import Column, csv_text, markdown_table, write_text
 
@@ -53,8 +55,9 @@ MEMBERS: dict[str, Callable[[int], SequenceModel]] = {
 POOL_MEMBERS = ("naive", "seasonal_naive", "ets")
 
 
-def pool_of_members(m: int) -> Pool:
-    """The linear pool of POOL_MEMBERS, weighted on the training part's tail (seqlab.models.pool)."""
+def pool_of_members(m: int, weights: np.ndarray | None = None) -> Pool:
+    """The linear pool of POOL_MEMBERS, weighted on the training part's tail (seqlab.models.pool), or with the
+    ``weights`` given (``panel_pool``'s, chosen on every series' tail)."""
 
     def make(name: str, part: np.ndarray) -> SeriesContender:
         model = MEMBERS[name](m)
@@ -65,10 +68,12 @@ def pool_of_members(m: int) -> Pool:
 
         return SeriesContender(name, model, fit)
 
-    return Pool(list(POOL_MEMBERS), make, blocks=POOL_BLOCKS)
+    return Pool(list(POOL_MEMBERS), make, blocks=POOL_BLOCKS, weights=weights)
 
 
 PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": pool_of_members}
+# the pool with one set of weights for the whole panel (panel_weights), fitted per series with those weights
+PANEL_POOL = "panel_pool"
 # one network trained across every series of the panel (seqlab.models.global_ar), by its cell
 GLOBAL_MODELS = {"global-lstm": "lstm", "global-gru": "gru", "global-rnn": "rnn"}
 DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
@@ -99,9 +104,9 @@ class PanelSpec:
     progress: bool = True
 
     def check(self) -> None:
-        unknown = [m for m in self.models if m not in PANEL_MODELS and m not in GLOBAL_MODELS]
+        unknown = [m for m in self.models if m not in PANEL_MODELS and m != PANEL_POOL and m not in GLOBAL_MODELS]
         if unknown:
-            known = ", ".join([*PANEL_MODELS, *GLOBAL_MODELS])
+            known = ", ".join([*PANEL_MODELS, PANEL_POOL, *GLOBAL_MODELS])
             raise OptionError(f"{{0}}: unknown {unknown[0]} on a panel; choose from {known}", "models")
         if self.jobs < 1:
             raise OptionError(f"{{0}} must be a positive integer, got {self.jobs}", "jobs")
@@ -116,6 +121,7 @@ class PanelResult:
     summary: list[dict]  # one per model
     left_out: dict[str, str]
     seconds: float
+    panel_pool_weights: dict[str, float] | None = None  # panel_pool's weights per member, chosen on the whole panel
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -127,7 +133,7 @@ class PanelResult:
             "models": self.summary,
             "left_out": self.left_out,
             "seconds": self.seconds,
-        }
+        } | ({"panel_pool_weights": self.panel_pool_weights} if self.panel_pool_weights else {})
 
 
 def forecast_one(model: SequenceModel, train: np.ndarray, horizon: int, samples: int, seed: int) -> dict:
@@ -178,16 +184,28 @@ def score_one(train: np.ndarray, y: np.ndarray, f: dict, period: int) -> dict:
 
 
 def backtest_series(
-    ident: str, y: np.ndarray, index: int, models: tuple[str, ...], horizon: int, period: int, samples: int, seed: int
+    ident: str,
+    y: np.ndarray,
+    index: int,
+    models: tuple[str, ...],
+    horizon: int,
+    period: int,
+    samples: int,
+    seed: int,
+    shared_weights: np.ndarray | None = None,
 ) -> list[dict]:
-    """Every model on one series: fitted on all but the last ``horizon`` values, scored on those."""
+    """Every model on one series: fitted on all but the last ``horizon`` values, scored on those (``panel_pool``
+    with ``shared_weights``, chosen on the whole panel)."""
     train, test = y[:-horizon], y[-horizon:]
     rows = []
     for name in models:
         start = time.perf_counter()
         row = {"id": ident, "model": name, "values": len(train)}
         try:
-            model = PANEL_MODELS[name](period).fit(train)
+            if name == PANEL_POOL:
+                model = pool_of_members(period, shared_weights).fit(train)
+            else:
+                model = PANEL_MODELS[name](period).fit(train)
             row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
             row["error"] = ""
         except Exception as e:  # one model failing on one series is a row with its reason, never a stopped panel
@@ -197,17 +215,44 @@ def backtest_series(
     return rows
 
 
-def backtest_chunk(chunk: list[tuple[str, np.ndarray, int]], models, horizon, period, samples, seed) -> list[dict]:
-    """A process's share: its series one after the other, torch on one thread (no oversubscription, and the same
-    arithmetic in every process)."""
+def backtest_chunk(chunk: list[tuple[str, np.ndarray, int]], *arguments) -> list[dict]:
+    """A process's share: its series one after the other (``backtest_series(ident, y, i, *arguments)``), torch on
+    one thread (no oversubscription, and the same arithmetic in every process)."""
+    return _one_thread(lambda: [row for ident, y, i in chunk for row in backtest_series(ident, y, i, *arguments)])
+
+
+def tail_chunk(chunk: list[tuple[str, np.ndarray, int]], horizon: int, period: int) -> list[dict]:
+    """``panel_pool``'s first pass on a process's share: the pool members' out-of-sample log densities (K, n) on
+    each series' weighting tail (``Pool.score_tail``), or why the series has none."""
+
+    def one(ident: str, y: np.ndarray) -> dict:
+        try:
+            log_probs, _, left_out = pool_of_members(period).score_tail(torch.from_numpy(y[:-horizon]))
+            return {"id": ident, "log_probs": log_probs, "left_out": left_out}
+        except Exception as e:  # a series the pool cannot weight on adds nothing to the panel's weights
+            return {"id": ident, "log_probs": None, "left_out": {"pool": f"{type(e).__name__}: {e}"}}
+
+    return _one_thread(lambda: [one(ident, y) for ident, y, _ in chunk])
+
+
+def _one_thread(work: Callable[[], list]) -> list:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return [
-            row for ident, y, i in chunk for row in backtest_series(ident, y, i, models, horizon, period, samples, seed)
-        ]
+        return work()
     finally:
         torch.set_num_threads(threads)
+
+
+def panel_weights(tails: list[dict]) -> np.ndarray:
+    """One set of pool weights for a whole panel: those maximising the pool's log score summed over every value of
+    every series' weighting tail (``pool_weights`` on the tails side by side). A series' scale adds the same
+    constant to each member's log density at every value of its tail, so it does not move the weights: the series
+    weigh by their tails' lengths alone. Series where a member could not be scored add nothing."""
+    scored = [t["log_probs"] for t in tails if t["log_probs"] is not None and np.isfinite(t["log_probs"]).all()]
+    if not scored:
+        raise SeqlabError("panel_pool: no series has a weighting tail on which every member could be scored")
+    return pool_weights(np.concatenate(scored, axis=1))
 
 
 def summarise(rows: list[dict], models: tuple[str, ...]) -> list[dict]:
@@ -265,31 +310,39 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
         f"horizon {spec.horizon}; models {', '.join(spec.models)}; {spec.jobs} process(es)"
     )
     local = tuple(m for m in spec.models if m not in GLOBAL_MODELS)
-    arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed)
+    run = _run_on_cluster if spec.cluster else _run
     start = time.perf_counter()
-    rows = []
+    shared, panel_pool, rows = None, None, []
+    if PANEL_POOL in local:
+        say(f"seqlab: weighting the panel pool on the {len(work)} series' training tails")
+        tails = run(work, tail_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
+        order = {ident: k for k, (ident, _, _) in enumerate(work)}
+        shared = panel_weights(sorted(tails, key=lambda t: order[t["id"]]))  # the same sum whatever the jobs
+        panel_pool = dict(zip(POOL_MEMBERS, shared.tolist(), strict=True))
+        say("seqlab: panel pool weights " + ", ".join(f"{n} {w:.3f}" for n, w in panel_pool.items()))
+    arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed, shared)
     if local:
-        run = _run_on_cluster if spec.cluster else _run
-        rows += run(work, arguments, spec.cluster or spec.jobs, spec.progress)
+        rows += run(work, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
     for name in (m for m in spec.models if m in GLOBAL_MODELS):
         say(f"seqlab: training {name} on the {len(work)} series' training parts")
         rows += global_rows(name, work, panel, spec)
     seconds = time.perf_counter() - start
     order = {ident: k for k, (ident, _, _) in enumerate(work)}
     rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
-    result = PanelResult(panel, rows, summarise(rows, spec.models), left_out, seconds)
+    result = PanelResult(panel, rows, summarise(rows, spec.models), left_out, seconds, panel_pool)
     if spec.out is not None:
         result.written = write_panel_report(result, Path(spec.out))
     return result
 
 
-def _run(work: list, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
+def _run(work: list, task: Callable, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
+    """``task(chunk, *arguments)`` over chunks of ``work`` in ``jobs`` processes, its rows gathered."""
     bar = tqdm(total=len(work), unit="series", disable=not progress, leave=False)
     try:
         if jobs == 1:
             rows = []
             for item in work:
-                rows += backtest_chunk([item], *arguments)
+                rows += task([item], *arguments)
                 bar.update(1)
             return rows
         chunks = _chunks(work, jobs)
@@ -297,7 +350,7 @@ def _run(work: list, arguments: tuple, jobs: int, progress: bool) -> list[dict]:
         # fork: a worker needs nothing re-imported (a user's script without a __main__ guard works); each runs torch
         # on one thread (backtest_chunk), as PyTorch's own DataLoader workers do
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            futures = {pool.submit(backtest_chunk, chunk, *arguments): len(chunk) for chunk in chunks}
+            futures = {pool.submit(task, chunk, *arguments): len(chunk) for chunk in chunks}
             for future in as_completed(futures):
                 rows += future.result()
                 bar.update(futures[future])
@@ -349,7 +402,7 @@ def _chunks(work: list, parts: int) -> list[list]:
     return [work[k : k + size] for k in range(0, len(work), size)]
 
 
-def _run_on_cluster(work: list, arguments: tuple, address: str, progress: bool) -> list[dict]:
+def _run_on_cluster(work: list, task: Callable, arguments: tuple, address: str, progress: bool) -> list[dict]:
     """The same chunks on a Dask cluster: ``local:N`` starts N worker processes here, anything else is a running
     scheduler's address (``dask scheduler`` and ``dask worker ADDRESS`` on the machines; docs/panels.md)."""
     try:  # the optional extra (pip install seqlab[cluster]): imported only when a cluster is asked for
@@ -365,7 +418,7 @@ def _run_on_cluster(work: list, arguments: tuple, address: str, progress: bool) 
     try:
         with Client(cluster if local else address) as client:
             workers = max(1, len(client.scheduler_info()["workers"]))
-            futures = [client.submit(backtest_chunk, chunk, *arguments, pure=False) for chunk in _chunks(work, workers)]
+            futures = [client.submit(task, chunk, *arguments, pure=False) for chunk in _chunks(work, workers)]
             rows = []
             for future in completed(futures):
                 part = future.result()
