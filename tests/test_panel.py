@@ -236,3 +236,18 @@ def test_a_pool_given_weights_keeps_them_and_refuses_bad_ones():
     for weights, message in [([0.5, 0.5], "needs as many weights"), ([0.5, 0.6, -0.1], "non-negative shares")]:
         with pytest.raises(SeqlabError, match=message):
             pool_of_members(12, np.array(weights))
+
+
+def test_the_panel_pool_shrinks_a_series_weights_towards_the_panels(monkeypatch):
+    """With a finite PANEL_POOL_STRENGTH a series' weights are its tail's posterior mode under a Dirichlet centred
+    on the panel's weights (tests/test_pool.py checks that mode); a series too short for a tail takes the panel's."""
+    from seqlab.runs import panel
+
+    monkeypatch.setattr(panel, "PANEL_POOL_STRENGTH", 20.0)
+    shared = np.array([0.1, 0.2, 0.7])
+    long = panel.panel_pool(12, shared, np.array(seasonal(60, 4)))
+    assert long.record()["centre"] == shared.tolist() and long.record()["strength"] == 20.0
+    own = panel.pool_of_members(12).fit(np.array(seasonal(60, 4))).weights.numpy()
+    assert not np.allclose(long.weights.numpy(), own) and not np.allclose(long.weights.numpy(), shared)
+    short = panel.panel_pool(12, shared, np.array(seasonal(30, 4)))
+    np.testing.assert_allclose(short.weights.numpy(), shared, rtol=1e-12)

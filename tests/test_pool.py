@@ -88,6 +88,42 @@ def test_weights_with_a_dirichlet_prior_are_its_posterior_mode(prior):
         pool_weights(log_probs, 0.5)
 
 
+@pytest.mark.parametrize("strength", [5.0, 60.0])
+def test_weights_with_a_centred_prior_are_its_posterior_mode(strength):
+    """Pseudo-observations ``strength * centre_k`` (a Dirichlet of mean ``centre``, panel_pool's prior): inside the
+    simplex the gradient of ``sum_t log p_t + sum_k e_k log w_k`` is the same for every member (it equals N + sum_k
+    e_k there), no point scipy's SLSQP finds scores higher, the weights move towards the centre as the strength
+    grows, and with a vast strength they are the centre."""
+    rng = np.random.default_rng(1)
+    y = rng.standard_t(4, 200)
+    log_probs = np.stack([norm.logpdf(y, 0, 1), norm.logpdf(y, 0, 2), student_t.logpdf(y, 4)])
+    centre = np.array([0.6, 0.3, 0.1])
+    pseudo = strength * centre
+
+    def objective(v):
+        return log_score(v, log_probs) + (pseudo * np.log(np.maximum(v, 1e-300))).sum()
+
+    w = pool_weights(log_probs, pseudo=pseudo)
+    result = minimize(
+        lambda v: -objective(v),
+        np.full(3, 1 / 3),
+        method="SLSQP",
+        bounds=[(1e-9, 1)] * 3,
+        constraints={"type": "eq", "fun": lambda v: v.sum() - 1},
+        options={"ftol": 1e-14, "maxiter": 500},
+    )
+    assert w.sum() == pytest.approx(1, abs=1e-12) and (w > 0).all()
+    assert objective(w) >= -result.fun - 1e-9
+    p = np.exp(log_probs)
+    gradient = (p / (w @ p)).sum(axis=1) + pseudo / w
+    assert np.allclose(gradient, 200 + strength, rtol=1e-6), (w, gradient)
+    assert np.abs(w - centre).sum() < np.abs(pool_weights(log_probs) - centre).sum()
+    np.testing.assert_allclose(pool_weights(log_probs, pseudo=1e9 * centre), centre, atol=1e-5)
+    np.testing.assert_allclose(pool_weights(log_probs, pseudo=np.full(3, 4.0)), pool_weights(log_probs, 5.0))
+    with pytest.raises(SeqlabError, match="non-negative pseudo-observations"):
+        pool_weights(log_probs, pseudo=np.array([1.0, -1.0, 0.0]))
+
+
 def test_linear_pool_head_against_scipy():
     heads = [Gaussian(), StudentT(), SkewStudentT()]
     weights = torch.tensor([0.2, 0.5, 0.3], dtype=torch.float64)

@@ -33,7 +33,10 @@ The objective is concave in w: the EM iteration ``w_k <- (sum_t r_kt + prior - 1
 MAP form) climbs towards its maximum, and SLSQP with the exact gradient finishes the climb (``pool_weights``).
 Then every member is fitted again on the whole training series, and the weights are kept. Nothing after the
 training series is seen. A pool built with ``weights`` skips the tail and keeps those (weights chosen elsewhere:
-the panel backtest's ``panel_pool`` chooses one set on the tails of every series of a panel, ``panel_weights``).
+the panel backtest chooses one set on the tails of every series of a panel, ``panel_weights``); one built with a
+``centre`` (weights) and a ``strength`` replaces the symmetric prior with a Dirichlet of mean ``centre`` that adds
+``strength`` pseudo-observations in all, ``strength * centre_k`` to member k: the panel backtest's ``panel_pool``
+shrinks each series' weights towards the panel's so (a hierarchical prior, estimated from the panel).
 
 Shapes: the elements are the values (T,), or (T, 1 + C) with past covariates (read by the members that take them;
 the others see the values); ``step``'s params are the members' head parameters concatenated, ``(P_1 + ... + P_K,)``,
@@ -44,6 +47,7 @@ read by the ``LinearPool`` head; sample paths move together where every member h
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -148,21 +152,25 @@ def check_weights(w: np.ndarray) -> None:
         raise SeqlabError(f"the pool's weights are not finite non-negative shares summing to 1: {w.tolist()[:5]}")
 
 
-def pool_weights(log_probs: np.ndarray, prior: float = 1.0) -> np.ndarray:
-    """(K,) weights maximising ``L(w) = sum_t log sum_k w_k p_kt + (prior - 1) sum_k log w_k`` over the simplex,
-    for the members' one-step log densities ``log_probs (K, N)`` (``prior`` 1: the log score alone): EM from
-    equal weights (see the module docstring), which nears the maximum fast and then crawls, finished by SLSQP with
-    the exact gradient ``dL/dw_k = sum_t p_kt / p_t + (prior - 1) / w_k``, where ``p_t = sum_k w_k p_kt``
-    (densities taken relative to the largest of each step, which leaves the argmax alone)."""
+def pool_weights(log_probs: np.ndarray, prior: float = 1.0, pseudo: np.ndarray | None = None) -> np.ndarray:
+    """(K,) weights maximising ``L(w) = sum_t log sum_k w_k p_kt + sum_k e_k log w_k`` over the simplex, for the
+    members' one-step log densities ``log_probs (K, N)``, with ``e_k = prior - 1`` pseudo-observations per member
+    (``prior`` 1: the log score alone) or the ``pseudo`` ones given (K,) (a Dirichlet centred elsewhere than on
+    equal weights: ``panel_pool``'s, on the panel's weights): EM from equal weights (see the module docstring),
+    which nears the maximum fast and then crawls, finished by SLSQP with the exact gradient ``dL/dw_k = sum_t p_kt
+    / p_t + e_k / w_k``, where ``p_t = sum_k w_k p_kt`` (densities taken relative to the largest of each step,
+    which leaves the argmax alone)."""
     K, N = log_probs.shape
     if not np.isfinite(log_probs).all():
         raise SeqlabError("a pool member gave a non-finite log density on the weighting tail")
     check_prior(prior)
-    extra = prior - 1.0  # pseudo-observations per member
+    extra = np.full(K, prior - 1.0) if pseudo is None else np.asarray(pseudo, dtype=np.float64)
+    if extra.shape != (K,) or not (np.isfinite(extra).all() and (extra >= 0).all()):
+        raise SeqlabError(f"expected {K} non-negative pseudo-observations, one per member, got {extra.tolist()[:5]}")
     p = np.exp(log_probs - log_probs.max(axis=0))  # (K, N), each column's largest 1
     w = np.full(K, 1.0 / K)
     for _ in range(EM_ITERATIONS):
-        new = ((w[:, None] * p / (w @ p)).sum(axis=1) + extra) / (N + K * extra)
+        new = ((w[:, None] * p / (w @ p)).sum(axis=1) + extra) / (N + extra.sum())
         if np.abs(new - w).max() < EM_TOLERANCE:
             break
         w = new
@@ -170,7 +178,7 @@ def pool_weights(log_probs: np.ndarray, prior: float = 1.0) -> np.ndarray:
     def loss(v: np.ndarray) -> tuple[float, np.ndarray]:
         mix = np.maximum(v @ p, 1e-300)  # (N,)
         safe = np.maximum(v, 1e-300)
-        value = np.log(mix).sum() + (extra * np.log(safe).sum() if extra else 0.0)
+        value = np.log(mix).sum() + (extra * np.log(safe)).sum()
         return -value / N, -((p / mix).sum(axis=1) + extra / safe) / N
 
     polished = minimize(
@@ -178,13 +186,13 @@ def pool_weights(log_probs: np.ndarray, prior: float = 1.0) -> np.ndarray:
         w,
         jac=True,
         method="SLSQP",
-        bounds=[(1e-12 if extra else 0.0, 1.0)] * K,
+        bounds=[(1e-12 if e else 0.0, 1.0) for e in extra],
         constraints={"type": "eq", "fun": lambda v: v.sum() - 1, "jac": lambda v: np.ones(K)},
         options={"ftol": 1e-15, "maxiter": 200},
     )
     best = polished.x if polished.success and loss(polished.x)[0] <= loss(w)[0] else w
-    if not extra:
-        best = np.where(best < WEIGHT_FLOOR, 0.0, best)  # below the optimiser's resolution: no share at all
+    # below the optimiser's resolution, and no pseudo-observation keeps it off 0: no share at all
+    best = np.where((best < WEIGHT_FLOOR) & (extra == 0), 0.0, best)
     return best / best.sum()
 
 
@@ -205,6 +213,8 @@ class Pool(SequenceModel):
         blocks: int = BLOCKS,
         prior: float = PRIOR,
         weights: Sequence[float] | None = None,
+        centre: Sequence[float] | None = None,
+        strength: float = 0.0,
     ) -> None:
         if not members:
             raise SeqlabError("a pool needs at least one member")
@@ -222,6 +232,20 @@ class Pool(SequenceModel):
                 raise SeqlabError(f"a pool of {len(members)} members needs as many weights, got {len(given)}")
             check_weights(given)
         self.given_weights = None if weights is None else given
+        if centre is not None:
+            centre = np.asarray(centre, dtype=np.float64)
+            if centre.shape != (len(members),):
+                raise SeqlabError(
+                    f"a pool of {len(members)} members needs a centre of as many weights, got {len(centre)}"
+                )
+            check_weights(centre)
+            if prior != 1.0:
+                raise SeqlabError("a pool takes a prior (equal weights) or a centre and strength, not both")
+        if not (math.isfinite(strength) and strength >= 0):
+            raise SeqlabError(
+                f"the pool's strength must be a non-negative number of pseudo-observations, got {strength}"
+            )
+        self.centre, self.strength = centre, float(strength)
         self.names, self.make, self.seed, self.tail, self.blocks = list(members), make, seed, tail, blocks
         self.prior = prior
         self.num_covariates = covariates
@@ -316,7 +340,10 @@ class Pool(SequenceModel):
             why = "; ".join(f"{name} {reason}" for name, reason in left_out.items())
             raise SeqlabError(f"no pool member could be scored on the weighting tail: {why}")
         w = np.zeros(len(self.names))
-        w[scored] = pool_weights(log_probs[scored], self.prior)
+        pseudo = None
+        if self.centre is not None and self.centre[scored].sum() > 0:
+            pseudo = self.strength * self.centre[scored] / self.centre[scored].sum()
+        w[scored] = pool_weights(log_probs[scored], self.prior, pseudo)
         check_weights(w)
         pooled = np.logaddexp.reduce(np.log(np.maximum(w[scored], 1e-300))[:, None] + log_probs[scored], axis=0)
         member_nll = (-log_probs.mean(axis=1)).tolist()
@@ -324,6 +351,7 @@ class Pool(SequenceModel):
             "tail_values": log_probs.shape[1],
             "fits_at": fits_at,
             "prior": self.prior,
+            **({} if self.centre is None else {"centre": self.centre.tolist(), "strength": self.strength}),
             "member_nll": {n: v if ok else None for n, v, ok in zip(self.names, member_nll, scored, strict=True)},
             "pool_nll": float(-pooled.mean()),
             "left_out": left_out,

@@ -55,9 +55,9 @@ MEMBERS: dict[str, Callable[[int], SequenceModel]] = {
 POOL_MEMBERS = ("naive", "seasonal_naive", "ets")
 
 
-def pool_of_members(m: int, weights: np.ndarray | None = None) -> Pool:
+def pool_of_members(m: int, weights: np.ndarray | None = None, **prior) -> Pool:
     """The linear pool of POOL_MEMBERS, weighted on the training part's tail (seqlab.models.pool), or with the
-    ``weights`` given (``panel_pool``'s, chosen on every series' tail)."""
+    ``weights`` given, or on the tail with ``prior`` (Pool's ``centre`` and ``strength``)."""
 
     def make(name: str, part: np.ndarray) -> SeriesContender:
         model = MEMBERS[name](m)
@@ -68,12 +68,14 @@ def pool_of_members(m: int, weights: np.ndarray | None = None) -> Pool:
 
         return SeriesContender(name, model, fit)
 
-    return Pool(list(POOL_MEMBERS), make, blocks=POOL_BLOCKS, weights=weights)
+    return Pool(list(POOL_MEMBERS), make, blocks=POOL_BLOCKS, weights=weights, **prior)
 
 
 PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": pool_of_members}
-# the pool with one set of weights for the whole panel (panel_weights), fitted per series with those weights
+# the pool whose weights on each series are shrunk towards one set chosen on the whole panel (panel_weights) by a
+# Dirichlet prior centred there with PANEL_POOL_STRENGTH pseudo-observations (inf: the panel's weights on every series)
 PANEL_POOL = "panel_pool"
+PANEL_POOL_STRENGTH = math.inf
 # one network trained across every series of the panel (seqlab.models.global_ar), by its cell
 GLOBAL_MODELS = {"global-lstm": "lstm", "global-gru": "gru", "global-rnn": "rnn"}
 DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
@@ -203,7 +205,7 @@ def backtest_series(
         row = {"id": ident, "model": name, "values": len(train)}
         try:
             if name == PANEL_POOL:
-                model = pool_of_members(period, shared_weights).fit(train)
+                model = panel_pool(period, shared_weights, train)
             else:
                 model = PANEL_MODELS[name](period).fit(train)
             row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
@@ -213,6 +215,17 @@ def backtest_series(
         row["seconds"] = time.perf_counter() - start
         rows.append(row)
     return rows
+
+
+def panel_pool(period: int, shared_weights: np.ndarray, train: np.ndarray) -> Pool:
+    """``panel_pool`` fitted on ``train``: its weights on the series' tail shrunk towards the panel's (a series too
+    short for a tail of its own takes the panel's)."""
+    if math.isinf(PANEL_POOL_STRENGTH):
+        return pool_of_members(period, shared_weights).fit(train)
+    try:
+        return pool_of_members(period, centre=shared_weights, strength=PANEL_POOL_STRENGTH).fit(train)
+    except SeqlabError:
+        return pool_of_members(period, shared_weights).fit(train)
 
 
 def backtest_chunk(chunk: list[tuple[str, np.ndarray, int]], *arguments) -> list[dict]:
