@@ -84,7 +84,7 @@ def main() -> None:
                 label = f"{m}, {blocks} block(s)" + (f", strength {strength:g}" if m == "panel_pool" else "")
                 scores[m if m not in ("pool", "panel_pool") else label] = means(result.rows, m)
             if "panel_pool" in models:
-                record[f"{name}: panel_pool weights"] = result.record["panel_pool_weights"]
+                record[f"{name}: panel_pool weights"] = result.record["panel_pool_weights"]["panel_pool"]
             print(f"pool_panels: {name}, {blocks} block(s): {time.perf_counter() - start:.0f} s", flush=True)
         best = {k: min(POOL_MEMBERS, key=lambda m: scores[m][k]) for k in ("mase", "scaled_crps")}
         for key, s in scores.items():

@@ -3,6 +3,7 @@ synthetic seasonal panel, a validation window that never reaches the held-out pa
 SequenceModel, and the saved config and weights."""
 
 import copy
+import math
 from dataclasses import replace
 
 import numpy as np
@@ -330,3 +331,30 @@ def test_average_keeps_the_moving_average_of_the_weights(panel, monkeypatch):
         torch.testing.assert_close(k, e, rtol=1e-5, atol=1e-6)
     with pytest.raises(SeqlabError, match="average must be a decay in"):
         GlobalARConfig(average=1.0).validate()
+
+
+@pytest.mark.parametrize("transform", ["none", "log"])
+def test_last_values_log_densities_are_the_validation_nll_on_the_values_own_scale(panel, transform):
+    """The one-step log densities of each training part's last H values: minus their mean, less the Jacobian of the
+    values' transform, is the validation's teacher-forced NLL (validation="nll"); a series times 1000 scores
+    log(1000) less at every value (the density of x on its own scale), the others as before."""
+    values, offsets, phases = panel
+    train, train_offsets, _ = holdout_split(values, offsets, H)
+    torch.manual_seed(0)
+    config = GlobalARConfig(**(TINY | {"transform": transform}), steps=4, eval_every=4, validation="nll")
+    model = GlobalAR(config).fit_panel(train, train_offsets, phases=phases)
+    validated, log_density = model.last_values_log_densities(train, train_offsets, phases)
+    assert log_density.shape == (len(validated), H) and np.isfinite(log_density).all()
+    full = PanelValues(train, train_offsets, phases)
+    context = model.config.context
+    windows = window_batch(full, validated, full.lengths[validated], context + H, context, M, log=model.log)
+    last = np.stack([train[train_offsets[i + 1] - H : train_offsets[i + 1]] for i in validated])
+    jacobian = -np.log(last) if model.log else -np.log(windows.scale.numpy())[:, None]
+    valid = Validation(windows, validation_split(full, H)[0], validated)
+    assert float(-(log_density - jacobian).mean()) == pytest.approx(model.validation_score(valid), rel=1e-5)
+    scaled = train.copy()
+    scaled[train_offsets[3] : train_offsets[4]] *= 1000.0
+    _, moved = model.last_values_log_densities(scaled, train_offsets, phases)
+    row = int(np.flatnonzero(validated == 3)[0])
+    np.testing.assert_allclose(moved[row], log_density[row] - math.log(1000.0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.delete(moved, row, 0), np.delete(log_density, row, 0), rtol=1e-12)

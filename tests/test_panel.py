@@ -203,7 +203,7 @@ def test_the_panel_pool_weights_every_series_with_the_weights_best_on_all_tails(
     spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=h, samples=30, progress=False)
     spec.models = ("ets", "pool", "panel_pool")
     result = run_panel_backtest(spec, say=lambda _: None)
-    shared = np.array([result.record["panel_pool_weights"][name] for name in POOL_MEMBERS])
+    shared = np.array([result.record["panel_pool_weights"]["panel_pool"][name] for name in POOL_MEMBERS])
     assert shared.sum() == pytest.approx(1.0) and (shared >= 0).all()
 
     def pooled_log_score(w: np.ndarray, tails: list[np.ndarray]) -> float:
@@ -251,3 +251,41 @@ def test_the_panel_pool_shrinks_a_series_weights_towards_the_panels(monkeypatch)
     assert not np.allclose(long.weights.numpy(), own) and not np.allclose(long.weights.numpy(), shared)
     short = panel.panel_pool(12, shared, np.array(seasonal(30, 4)))
     np.testing.assert_allclose(short.weights.numpy(), shared, rtol=1e-12)
+
+
+@pytest.mark.parametrize("total", [1, 7, 200])
+def test_mixture_counts_sum_to_the_paths_and_stay_within_one_of_each_share(total):
+    from seqlab.runs.panel import mixture_counts
+
+    rng = np.random.default_rng(total)
+    for _ in range(50):
+        w = rng.dirichlet(np.ones(4))
+        counts = mixture_counts(w, total)
+        assert counts.sum() == total and np.all(np.abs(counts - w * total) < 1)
+    assert mixture_counts(np.array([0.0, 1.0, 0.0]), total).tolist() == [0, total, 0]
+
+
+@pytest.mark.parametrize("member", [2, 3])  # ets, the network
+def test_the_global_pool_with_all_weight_on_one_member_is_that_member(tmp_path, monkeypatch, member):
+    """panel_pool_global's plumbing: with every share on one member its rows are that member's rows (the same paths,
+    the same point forecast); with the weights it chooses, they sum to 1 over the three local members and the
+    network, and every series is scored."""
+    from seqlab.runs import panel
+
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(48, i) for i in range(4)})
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=6, samples=30, progress=False)
+    spec.models, spec.steps = ("ets", "global-lstm", "panel_pool_global"), 4
+    chosen = run_panel_backtest(spec, say=lambda _: None)
+    weights = chosen.record["panel_pool_weights"]["panel_pool_global"]
+    assert list(weights) == [*panel.POOL_MEMBERS, "global-lstm"] and sum(weights.values()) == pytest.approx(1.0)
+    assert all(r["error"] == "" and np.isfinite(r["scaled_crps"]) for r in chosen.rows)
+
+    one_hot = dict.fromkeys(weights, 0.0) | {list(weights)[member]: 1.0}
+    monkeypatch.setattr(panel, "global_pool_weights", lambda *args: one_hot)
+    rows = run_panel_backtest(spec, say=lambda _: None).rows
+    alone = {r["id"]: r for r in rows if r["model"] == ("ets", "global-lstm")[member - 2]}
+    scores = ("mase", "smape", "scaled_crps")  # ETS's intervals are its closed form's, a mixture's its paths'
+    scores += ("msis", "coverage_80", "coverage_95") if member == 3 else ()
+    for r in (r for r in rows if r["model"] == "panel_pool_global"):
+        for key in scores:
+            assert r[key] == pytest.approx(alone[r["id"]][key], rel=1e-12), key

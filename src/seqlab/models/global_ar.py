@@ -568,6 +568,30 @@ class GlobalAR(nn.Module, SequenceModel):
         z, _ = self._sample_z(valid.fit, valid.series, h, VALIDATION_PATHS, seed=0)
         return float(crps_of_paths(z, valid.windows.z[:, -h:]).mean())
 
+    @inference
+    def last_values_log_densities(
+        self, values: np.ndarray, offsets: np.ndarray, phases: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The one-step log densities ``log p(x_t | x_<t)`` (n, horizon), on the values' own scale, of the last
+        ``horizon`` values of each series of at least ``horizon + 2`` (n of them, their indices returned first),
+        teacher forced in the windows the validation scores (``fit_panel``'s, given the same training parts): for a
+        network trained on these parts, out-of-sample scores of the values its validation window held back (which
+        picked its checkpoint). The panel pool weights the network by them (``seqlab.runs.panel``)."""
+        c = self.config
+        panel = PanelValues(values, offsets, phases)
+        self._check_positive(panel)
+        _, validated = validation_split(panel, c.horizon)
+        w = window_batch(
+            panel, validated, panel.lengths[validated], c.context + c.horizon, c.context, c.season, log=self.log
+        )
+        raw, _ = self(w.features, w.series)
+        params = self.scaled_params(raw, w.baseline)[:, -c.horizon :]
+        z = w.z[:, -c.horizon :]
+        log_density = -self.z_head.nll(params, z.to(params.dtype)).double().cpu()
+        x = from_z(z, w.scale[:, None], self.log)
+        log_jacobian = -torch.log(x) if self.log else -torch.log(w.scale)[:, None]  # |dz / dx|: 1 / x or 1 / s
+        return validated, (log_density + log_jacobian).numpy()
+
     def _check_positive(self, panel: PanelValues) -> None:
         if self.log and np.any(panel.padded[:-1] <= 0):
             first = int(np.flatnonzero(panel.padded[:-1] <= 0)[0])

@@ -76,8 +76,14 @@ PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": poo
 # Dirichlet prior centred there with PANEL_POOL_STRENGTH pseudo-observations (inf: the panel's weights on every series)
 PANEL_POOL = "panel_pool"
 PANEL_POOL_STRENGTH = math.inf
+# POOL_MEMBERS and the global LSTM, one set of weights chosen on the last horizon of every series' training part
+# (where the network's validation window left it out of sample), each series' forecast the mixture of the members'
+# sample paths in those shares (panel_pool_global_rows)
+GLOBAL_POOL = "panel_pool_global"
+GLOBAL_POOL_NETWORK = "global-lstm"
 # one network trained across every series of the panel (seqlab.models.global_ar), by its cell
 GLOBAL_MODELS = {"global-lstm": "lstm", "global-gru": "gru", "global-rnn": "rnn"}
+PANEL_WIDE = (PANEL_POOL, GLOBAL_POOL)  # per-series fits weighted by what a first pass over the panel found
 DEFAULT_PANEL_MODELS = ("naive", "seasonal_naive", "ets", "linear_ar", "pool")
 LEVELS = (0.8, 0.95)
 MEASURES = ("mase", "smape", "msis", "scaled_crps", "coverage_80", "coverage_95", "log_score")
@@ -106,9 +112,9 @@ class PanelSpec:
     progress: bool = True
 
     def check(self) -> None:
-        unknown = [m for m in self.models if m not in PANEL_MODELS and m != PANEL_POOL and m not in GLOBAL_MODELS]
+        unknown = [m for m in self.models if m not in PANEL_MODELS and m not in PANEL_WIDE and m not in GLOBAL_MODELS]
         if unknown:
-            known = ", ".join([*PANEL_MODELS, PANEL_POOL, *GLOBAL_MODELS])
+            known = ", ".join([*PANEL_MODELS, *PANEL_WIDE, *GLOBAL_MODELS])
             raise OptionError(f"{{0}}: unknown {unknown[0]} on a panel; choose from {known}", "models")
         if self.jobs < 1:
             raise OptionError(f"{{0}} must be a positive integer, got {self.jobs}", "jobs")
@@ -123,7 +129,8 @@ class PanelResult:
     summary: list[dict]  # one per model
     left_out: dict[str, str]
     seconds: float
-    panel_pool_weights: dict[str, float] | None = None  # panel_pool's weights per member, chosen on the whole panel
+    # per panel-wide pool (panel_pool, panel_pool_global), its weights per member, chosen on the whole panel
+    panel_pool_weights: dict[str, dict[str, float]] | None = None
     written: list[Path] = field(default_factory=list)
 
     @property
@@ -204,11 +211,17 @@ def backtest_series(
         start = time.perf_counter()
         row = {"id": ident, "model": name, "values": len(train)}
         try:
-            if name == PANEL_POOL:
+            if name == GLOBAL_POOL:  # the members' forecasts, mixed with the network's and scored by the caller
+                row["members"] = [
+                    forecast_one(PANEL_MODELS[m](period).fit(train), train, horizon, samples, seed + index)
+                    for m in POOL_MEMBERS
+                ]
+            elif name == PANEL_POOL:
                 model = panel_pool(period, shared_weights, train)
             else:
                 model = PANEL_MODELS[name](period).fit(train)
-            row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
+            if name != GLOBAL_POOL:
+                row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
             row["error"] = ""
         except Exception as e:  # one model failing on one series is a row with its reason, never a stopped panel
             row |= dict.fromkeys(MEASURES, math.nan) | {"error": f"{type(e).__name__}: {e}"}
@@ -246,6 +259,37 @@ def tail_chunk(chunk: list[tuple[str, np.ndarray, int]], horizon: int, period: i
             return {"id": ident, "log_probs": None, "left_out": {"pool": f"{type(e).__name__}: {e}"}}
 
     return _one_thread(lambda: [one(ident, y) for ident, y, _ in chunk])
+
+
+def last_values_chunk(chunk: list[tuple[str, np.ndarray, int]], horizon: int, period: int) -> list[dict]:
+    """``panel_pool_global``'s first pass on a process's share: each POOL_MEMBER fitted on the training part but
+    its last ``horizon`` values, and its one-step log densities (K, horizon) on those (the values where the global
+    network's validation window left it out of sample); None where a member cannot be fitted or scored."""
+
+    def one(ident: str, y: np.ndarray) -> dict:
+        train = y[:-horizon]
+        try:
+            log_probs = []
+            for name in POOL_MEMBERS:
+                torch.manual_seed(0)
+                model = PANEL_MODELS[name](period).fit(train[:-horizon])
+                log_probs.append(model.log_prob(train).double().numpy()[-horizon:])
+            return {"id": ident, "log_probs": np.stack(log_probs)}
+        except Exception as e:  # this series adds nothing to the weights
+            return {"id": ident, "log_probs": None, "why": f"{type(e).__name__}: {e}"}
+
+    return _one_thread(lambda: [one(ident, y) for ident, y, _ in chunk])
+
+
+def mixture_counts(weights: np.ndarray, total: int) -> np.ndarray:
+    """How many of ``total`` paths each member gives a mixture with ``weights``: ``total * w_k`` rounded down, the
+    remaining paths to the largest remainders (Hamilton's method: the counts sum to ``total`` and each is within
+    one of its share)."""
+    exact = np.asarray(weights, dtype=np.float64) * total
+    counts = np.floor(exact).astype(np.int64)
+    extra = np.argsort(-(exact - counts), kind="stable")[: total - counts.sum()]
+    counts[extra] += 1
+    return counts
 
 
 def _one_thread(work: Callable[[], list]) -> list:
@@ -323,6 +367,9 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
         f"horizon {spec.horizon}; models {', '.join(spec.models)}; {spec.jobs} process(es)"
     )
     local = tuple(m for m in spec.models if m not in GLOBAL_MODELS)
+    networks = [m for m in spec.models if m in GLOBAL_MODELS]
+    if GLOBAL_POOL in spec.models and GLOBAL_POOL_NETWORK not in networks:
+        networks.append(GLOBAL_POOL_NETWORK)
     run = _run_on_cluster if spec.cluster else _run
     start = time.perf_counter()
     shared, panel_pool, rows = None, None, []
@@ -331,14 +378,26 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
         tails = run(work, tail_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
         order = {ident: k for k, (ident, _, _) in enumerate(work)}
         shared = panel_weights(sorted(tails, key=lambda t: order[t["id"]]))  # the same sum whatever the jobs
-        panel_pool = dict(zip(POOL_MEMBERS, shared.tolist(), strict=True))
-        say("seqlab: panel pool weights " + ", ".join(f"{n} {w:.3f}" for n, w in panel_pool.items()))
+        panel_pool = {PANEL_POOL: dict(zip(POOL_MEMBERS, shared.tolist(), strict=True))}
+        say("seqlab: panel pool weights " + ", ".join(f"{n} {w:.3f}" for n, w in panel_pool[PANEL_POOL].items()))
+    trained = {}
+    for name in networks:
+        say(f"seqlab: training {name} on the {len(work)} series' training parts")
+        trained[name] = train_global(name, work, panel, spec)
+        if name in spec.models:
+            rows += global_rows(name, work, spec, *trained[name])
+    if GLOBAL_POOL in local:
+        say(f"seqlab: weighting {GLOBAL_POOL} on the last {spec.horizon} values of the {len(work)} training parts")
+        tails = run(work, last_values_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
+        global_weights = global_pool_weights(work, tails, *trained[GLOBAL_POOL_NETWORK])
+        panel_pool = (panel_pool or {}) | {GLOBAL_POOL: global_weights}
+        say(f"seqlab: {GLOBAL_POOL} weights " + ", ".join(f"{n} {w:.3f}" for n, w in global_weights.items()))
     arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed, shared)
     if local:
-        rows += run(work, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
-    for name in (m for m in spec.models if m in GLOBAL_MODELS):
-        say(f"seqlab: training {name} on the {len(work)} series' training parts")
-        rows += global_rows(name, work, panel, spec)
+        local_rows = run(work, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
+        if GLOBAL_POOL in local:
+            local_rows = mix_global_pool(local_rows, work, spec, trained[GLOBAL_POOL_NETWORK], global_weights)
+        rows += local_rows
     seconds = time.perf_counter() - start
     order = {ident: k for k, (ident, _, _) in enumerate(work)}
     rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
@@ -383,11 +442,11 @@ def season_phases(starts: list[str], season: int) -> np.ndarray:
     return phases
 
 
-def global_rows(name: str, work: list, panel: Panel, spec: PanelSpec) -> list[dict]:
+def train_global(name: str, work: list, panel: Panel, spec: PanelSpec) -> tuple:
     """One network trained on every series' training part (its own validation window cut from their ends), or
-    ``global_seeds`` networks of seeds ``seed, seed + 1, ...`` forecast as their mixture (``ensemble_paths``), then
-    every series forecast in one batched pass, each scored as the per-series models are; a row's seconds are the
-    total shared evenly over the series."""
+    ``global_seeds`` networks of seeds ``seed, seed + 1, ...`` forecast as their mixture (``ensemble_paths``), every
+    series forecast in one batched pass: (the networks, the paths (N, S, h), the training parts as values, offsets
+    and phases, the seconds per series)."""
     h, m = spec.horizon, panel.season
     trains = [y[:-h] for _, y, _ in work]
     values = np.concatenate(trains)
@@ -401,12 +460,69 @@ def global_rows(name: str, work: list, panel: Panel, spec: PanelSpec) -> list[di
         torch.manual_seed(spec.seed + k)  # the initial weights: the same numbers whatever ran before in the process
         members.append(GlobalAR(replace(config, seed=spec.seed + k)).fit_panel(values, offsets, m, phases))
     paths = ensemble_paths(members, values, offsets, h, spec.samples, spec.seed, phases)  # (N, S, h)
-    each = (time.perf_counter() - start) / len(work)
+    return members, paths, (values, offsets, phases), (time.perf_counter() - start) / len(work)
+
+
+def global_rows(name: str, work: list, spec: PanelSpec, members, paths, parts, each: float) -> list[dict]:
+    """``train_global``'s forecasts scored as the per-series models' are; a row's seconds are the total shared
+    evenly over the series."""
+    h, m = spec.horizon, members[0].config.season
     rows = []
     for k, (ident, y, _) in enumerate(work):
+        train = y[:-h]
         f = from_paths(paths[k], point=global_point_forecast(paths[k][None])[0])
-        row = {"id": ident, "model": name, "values": len(trains[k])} | score_one(trains[k], y[-h:], f, m)
+        row = {"id": ident, "model": name, "values": len(train)} | score_one(train, y[-h:], f, m)
         rows.append(row | {"error": "", "seconds": each})
+    return rows
+
+
+def global_pool_weights(work: list, tails: list[dict], members, paths, parts, each: float) -> dict[str, float]:
+    """``panel_pool_global``'s weights: the pool's log score summed over the last horizon of every training part
+    where every member has a density (``pool_weights``), the network's the equal mixture of its seeds'."""
+    validated, densities = None, []
+    for network in members:
+        validated, log_density = network.last_values_log_densities(*parts)
+        densities.append(log_density)
+    network_lp = np.logaddexp.reduce(np.stack(densities), axis=0) - math.log(len(members))  # (n, h)
+    by_index = dict(zip(validated.tolist(), network_lp, strict=True))
+    order = {ident: k for k, (ident, _, _) in enumerate(work)}
+    columns = []
+    for tail in sorted(tails, key=lambda t: order[t["id"]]):
+        k = order[tail["id"]]
+        if tail["log_probs"] is not None and k in by_index:
+            block = np.vstack([tail["log_probs"], by_index[k][None]])
+            if np.isfinite(block).all():
+                columns.append(block)
+    if not columns:
+        raise SeqlabError(f"{GLOBAL_POOL}: no series has its last values scored by every member")
+    weights = pool_weights(np.concatenate(columns, axis=1))
+    return dict(zip([*POOL_MEMBERS, GLOBAL_POOL_NETWORK], weights.tolist(), strict=True))
+
+
+def mix_global_pool(rows: list[dict], work: list, spec: PanelSpec, trained: tuple, weights: dict) -> list[dict]:
+    """``panel_pool_global``'s rows: each series' sample paths the mixture of its members' (from the processes) and
+    the network's in the shares ``weights`` (``mixture_counts``), its point forecast the weighted mean of theirs
+    (the network's: its paths' median), scored as every other model's."""
+    members, paths, parts, each = trained
+    w = np.array(list(weights.values()))
+    counts = mixture_counts(w, spec.samples)
+    h, m = spec.horizon, members[0].config.season
+    order = {ident: k for k, (ident, _, _) in enumerate(work)}
+    for row in rows:
+        if row["model"] != GLOBAL_POOL or "members" not in row:
+            continue
+        start = time.perf_counter()
+        k = order[row["id"]]
+        y = work[k][1]
+        train = y[:-h]
+        forecasts = row.pop("members")
+        network = paths[k]
+        sources = [f["paths"] for f in forecasts] + [network]
+        mixed = np.concatenate([source[:n] for source, n in zip(sources, counts, strict=True)])
+        points = [f["point"] for f in forecasts] + [global_point_forecast(network[None])[0]]
+        point = sum(wk * p for wk, p in zip(w, points, strict=True))
+        row |= score_one(train, y[-h:], from_paths(mixed, point=point), m)
+        row["seconds"] += each + time.perf_counter() - start
     return rows
 
 
