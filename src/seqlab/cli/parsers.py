@@ -177,7 +177,7 @@ def add_backtest_parser(sub) -> None:
         action="store_true",
         help="every series of the file, each forecast from --horizon values before its end (the M-competitions' "
         "protocol), scale-free scores averaged over the series; models "
-        + ", ".join([*panel.PANEL_MODELS, panel.PANEL_POOL, *panel.GLOBAL_MODELS]),
+        + ", ".join([*panel.PANEL_MODELS, *panel.PANEL_WIDE, *panel.GLOBAL_MODELS]),
     )
     p.add_argument("--season", type=positive_int, help="values per season (default: from the dates, monthly 12)")
     p.add_argument(

@@ -73,9 +73,11 @@ def pool_of_members(m: int, weights: np.ndarray | None = None, **prior) -> Pool:
 
 PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": pool_of_members}
 # the pool whose weights on each series are shrunk towards one set chosen on the whole panel (panel_weights) by a
-# Dirichlet prior centred there with PANEL_POOL_STRENGTH pseudo-observations (inf: the panel's weights on every series)
+# Dirichlet prior centred there with PANEL_POOL_STRENGTH pseudo-observations (inf: the panel's weights on every
+# series); 40 chosen on M1 and Tourism monthly against 10 and inf, not on M3 (benchmarks/pool_panels.py,
+# docs/panels.md: the lowest mean of the pool's four ratios to its best member, each at most 1.01)
 PANEL_POOL = "panel_pool"
-PANEL_POOL_STRENGTH = math.inf
+PANEL_POOL_STRENGTH = 40.0
 # POOL_MEMBERS and the global LSTM, one set of weights chosen on the last horizon of every series' training part
 # (where the network's validation window left it out of sample), each series' forecast the mixture of the members'
 # sample paths in those shares (panel_pool_global_rows)
