@@ -56,13 +56,20 @@ def same_file(source: str, saved: DataSpec | None) -> bool:
     return Path(source).expanduser().resolve() == Path(saved.source).expanduser().resolve()
 
 
-def evaluate(spec: EvaluateSpec) -> EvaluateResult:
-    model = io.load(spec.model_dir)
-    if model.kind == "global_ar":  # its one-series log_prob holds a fixed scale, not each series' own
+def refuse_a_panel_model(model_dir: Path, model) -> None:
+    """A global model trained on a panel (``train --model global-lstm``: its training record names the panel) is
+    scored on the panel's held-out parts, not here: its one-series ``log_prob`` holds one fixed scale, not each
+    series' own. One fitted to a single series (``GlobalAR.fit``) is a model of that series like any other."""
+    if model.kind == "global_ar" and checkpoints.training_record(model_dir).get("meta", {}).get("panel"):
         raise SeqlabError(
-            f"{spec.model_dir}: a global model is scored on a panel's held-out parts: seqlab backtest --data PANEL.csv "
+            f"{model_dir}: a global model is scored on a panel's held-out parts: seqlab backtest --data PANEL.csv "
             "--id-column ID --holdout --models global-lstm (or forecast it with seqlab forecast)"
         )
+
+
+def evaluate(spec: EvaluateSpec) -> EvaluateResult:
+    model = io.load(spec.model_dir)
+    refuse_a_panel_model(spec.model_dir, model)
     saved = checkpoints.data_spec(spec.model_dir, model)
     given = spec.data
     if "source" in given and data_kind(given["source"]) == "text" and not same_file(given["source"], saved):
@@ -143,11 +150,7 @@ def evaluate_voice(spec: VoiceSpec) -> VoiceResult:
             "seconds",
         )
     model = io.load(spec.model_dir)
-    if model.kind == "global_ar":  # its one-series log_prob holds a fixed scale, not each series' own
-        raise SeqlabError(
-            f"{spec.model_dir}: a global model is scored on a panel's held-out parts: seqlab backtest --data PANEL.csv "
-            "--id-column ID --holdout --models global-lstm (or forecast it with seqlab forecast)"
-        )
+    refuse_a_panel_model(spec.model_dir, model)
     saved = checkpoints.data_spec(spec.model_dir, model)
     if not is_audio(model, run_data.recorded_kind(saved)):
         raise Unsupported(f"{spec.model_dir}: not a model of audio; --voice measures generated speech")
