@@ -53,7 +53,7 @@ if elements["kind"] == "text":
 elif elements["kind"] == "series" and not elements["covariates"] and args.series:
     header = open(args.series, encoding="utf-8").readline().strip().split(",")
     names = [c for c in (args.column, (meta["data"] or {}).get("column"), "Close", "y", "value") if c in header]
-    tf = meta["transform"] or {"steps": [], "location": 0.0, "scale": 1.0}
+    tf, base = meta["transform"] or {"steps": [], "location": 0.0, "scale": 1.0}, head.get("base", head)
     y = np.genfromtxt(args.series, delimiter=",", skip_header=1, usecols=header.index([*names, header[-1]][0]))
     levels = [y[~np.isnan(y)]]  # the series at the input of each step of the model's transform
     for s in tf["steps"]:
@@ -61,17 +61,15 @@ elif elements["kind"] == "series" and not elements["covariates"] and args.series
     for v in [x, *levels[-1]]:  # the start, the series, then every path from there at once, as one batch
         params, state = step(np.reshape(v, x.shape), state)
     state = {s["name"]: np.repeat(state[s["name"]], args.paths, axis=s["shape"].index("batch")) for s in states}
-    base = head.get("base", head)  # a head of log x (the global model on log values): draw y as base, x = exp(y)
     params, paths, rows, K = np.repeat(params, args.paths, 0), [], np.arange(args.paths), base.get("components")
     for _ in range(args.horizon):
-        mu, sigma = params[:, 0], np.exp(params[:, 1])
+        mu, sigma, nu = params[:, 0], np.exp(params[:, 1]), 2 + np.logaddexp(0, params[:, -1])  # nu: a t head's
         if base["kind"] == "mixture":  # K logits, K means, K log sigmas: a component, then its Gaussian
             w = np.cumsum(np.exp(params[:, :K] - params[:, :K].max(1, keepdims=True)), 1)
             k = np.minimum((w < rng.random((args.paths, 1)) * w[:, -1:]).sum(1), K - 1)
             mu, sigma = params[rows, K + k], np.exp(params[rows, 2 * K + k])
-        nu = 2 + np.logaddexp(0, params[:, 2]) if base["kind"] == "studentt" else None
-        draw = mu + t * sigma * (rng.standard_t(nu) if nu is not None else rng.standard_normal(args.paths))
-        paths.append(np.exp(draw) if base is not head else draw)
+        z = rng.standard_t(nu) if base["kind"] == "studentt" else rng.standard_normal(len(rows))
+        paths.append(np.exp(mu + t * sigma * z) if base is not head else mu + t * sigma * z)  # a head of log x: exp
         params, state = step(paths[-1], state)
     y, undo = np.stack(paths, 1), {"log": lambda y, v: np.exp(y), "diff": lambda y, v: v[-1] + np.cumsum(y, 1)}
     for s, level in zip(reversed(tf["steps"]), reversed(levels[:-1]), strict=True):  # back to the data's scale
