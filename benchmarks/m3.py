@@ -129,7 +129,7 @@ def warm_statsforecast(name: str) -> float:
     return time.perf_counter() - start
 
 
-def run_seqlab(csv: Path, models: tuple[str, ...], jobs: int) -> tuple[list[dict], dict, float]:
+def run_seqlab(csv: Path, models: tuple[str, ...], jobs: int, seed: int = 0) -> tuple[list[dict], dict, float]:
     """Rows of every series and model, the left-out series, and the wall seconds of the backtest (load excluded)."""
     spec = PanelSpec(
         str(csv),
@@ -140,6 +140,7 @@ def run_seqlab(csv: Path, models: tuple[str, ...], jobs: int) -> tuple[list[dict
         horizon=HORIZON,
         models=models,
         jobs=jobs,
+        seed=seed,
         progress=False,
     )
     result = run_panel_backtest(spec, say=lambda line: print(line, flush=True))
@@ -491,6 +492,7 @@ def main() -> None:
         help="seqlab's models, each argument one timed panel run (comma-separated models), e.g. "
         "naive,seasonal_naive ets pool",
     )
+    parser.add_argument("--seed", type=int, default=0, help="seqlab's seed (sample paths; the global model's weights)")
     parser.add_argument(
         "--record", default="m3", help="the record's name: NAME.json, NAME_series.csv (and NAME_mase_gain.png)"
     )
@@ -528,7 +530,7 @@ def main() -> None:
             continue
         before, cpu = load(), cpu_seconds()
         if side == "seqlab":
-            got, out, seconds = run_seqlab(csv, what, args.jobs)
+            got, out, seconds = run_seqlab(csv, what, args.jobs, args.seed)
             left_out |= out
             rows += got
             name, warmup = " + ".join(what), warm["seqlab"]
@@ -564,6 +566,7 @@ def main() -> None:
         "environment": environment(args.jobs),
         "series": len(series),
         "horizon": HORIZON,
+        "seed": args.seed,
         "season": SEASON,
         "left_out": left_out,
         "accuracy": summary,
