@@ -192,8 +192,8 @@ def test_global_seeds_reach_the_panel_from_the_command_line(tmp_path, capsys):
 
 def test_the_panel_pool_weights_every_series_with_the_weights_best_on_all_tails(tmp_path):
     """panel_pool: one set of weights, the argmax of the pool's log score summed over every series' weighting tail
-    (better there than each series' own weights and than any single member), given to a pool on every series; a
-    series too short for a tail is forecast with them all the same."""
+    (better there than each series' own weights and than any single member), the centre every series' weights are
+    shrunk towards; a series too short for a tail of its own is forecast with them as they are."""
     from seqlab.models.pool import Pool
     from seqlab.runs.panel import POOL_MEMBERS, pool_of_members
 
