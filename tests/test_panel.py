@@ -289,3 +289,20 @@ def test_the_global_pool_with_all_weight_on_one_member_is_that_member(tmp_path, 
     for r in (r for r in rows if r["model"] == "panel_pool_global"):
         for key in scores:
             assert r[key] == pytest.approx(alone[r["id"]][key], rel=1e-12), key
+
+
+def test_the_panel_wide_pools_from_the_command_line(tmp_path, capsys):
+    """backtest --holdout --models ...,panel_pool,panel_pool_global: both pools' weights in the JSON record, each
+    set summing to 1 over its members."""
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(48, i) for i in range(3)})
+    base = ["backtest", "--data", str(tmp_path / "panel.csv"), "--id-column", "unique_id", "--holdout", "--no-progress"]
+    models = "ets,panel_pool,panel_pool_global"
+    base += ["--models", models, "--steps", "3", "--horizon", "6", "--jobs", "1", "--json"]
+    code, stdout, err = run_cli(base, capsys)
+    assert code == 0, err
+    record = json.loads(stdout)
+    assert [m["model"] for m in record["models"]] == models.split(",") and record["series"] == 3
+    weights = record["panel_pool_weights"]
+    assert list(weights["panel_pool"]) == ["naive", "seasonal_naive", "ets"]
+    assert list(weights["panel_pool_global"]) == ["naive", "seasonal_naive", "ets", "global-lstm"]
+    assert all(sum(w.values()) == pytest.approx(1.0) for w in weights.values())
