@@ -251,6 +251,10 @@ def test_the_panel_pool_shrinks_a_series_weights_towards_the_panels(monkeypatch)
     assert not np.allclose(long.weights.numpy(), own) and not np.allclose(long.weights.numpy(), shared)
     short = panel.panel_pool(12, shared, np.array(seasonal(30, 4)))
     np.testing.assert_allclose(short.weights.numpy(), shared, rtol=1e-12)
+    y = np.array([*seasonal(60, 4), 0.0, 0.0])  # the runner's first pass scores the tail once; the fit reuses it
+    (tail,) = panel.tail_chunk([("s", y, 0)], 2, 12)
+    reused = panel.panel_pool(12, shared, y[:-2], tail)
+    assert reused.weights.tolist() == long.weights.tolist() and reused.record() == long.record()
 
 
 @pytest.mark.parametrize("total", [1, 7, 200])

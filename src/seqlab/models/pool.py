@@ -325,16 +325,20 @@ class Pool(SequenceModel):
                     log_probs[k] = -np.inf
         return log_probs, bounds[:-1].tolist(), left_out
 
-    def fit(self, train: Any, valid: Any = None, callbacks: Sequence[Callback] = ()) -> Pool:
+    def fit(
+        self, train: Any, valid: Any = None, callbacks: Sequence[Callback] = (), tail: tuple | None = None
+    ) -> Pool:
         """Weights on the tail of ``train`` (members fitted before each of its blocks), then the members on all
         of ``train``; ``valid`` is not used (the pool never looks past its training series). ``callbacks`` go to
-        the members' Trainers."""
+        the members' Trainers. ``tail``: what ``score_tail(train)`` returned, if it was run already (the panel
+        runner's first pass), so the blocks are not fitted again."""
         if self.make is None:
             raise Unsupported("a loaded Pool cannot be fitted again: build a new one (series_contender('pool'))")
         x = self._elements(train, "training series")
         if self.given_weights is not None:
             return self._fit_members(x, self.given_weights.copy(), {}, callbacks)
-        log_probs, fits_at, left_out = self.score_tail(x, callbacks)
+        log_probs, fits_at, left_out = self.score_tail(x, callbacks) if tail is None else tail
+        left_out = dict(left_out)
         scored = np.array([name not in left_out for name in self.names])
         if not scored.any():
             why = "; ".join(f"{name} {reason}" for name, reason in left_out.items())

@@ -204,9 +204,10 @@ def backtest_series(
     samples: int,
     seed: int,
     shared_weights: np.ndarray | None = None,
+    tail: dict | None = None,
 ) -> list[dict]:
     """Every model on one series: fitted on all but the last ``horizon`` values, scored on those (``panel_pool``
-    with ``shared_weights``, chosen on the whole panel)."""
+    with ``shared_weights``, chosen on the whole panel, and the series' ``tail`` scores from the first pass)."""
     train, test = y[:-horizon], y[-horizon:]
     rows = []
     for name in models:
@@ -219,7 +220,7 @@ def backtest_series(
                     for m in POOL_MEMBERS
                 ]
             elif name == PANEL_POOL:
-                model = panel_pool(period, shared_weights, train)
+                model = panel_pool(period, shared_weights, train, tail)
             else:
                 model = PANEL_MODELS[name](period).fit(train)
             if name != GLOBAL_POOL:
@@ -232,21 +233,27 @@ def backtest_series(
     return rows
 
 
-def panel_pool(period: int, shared_weights: np.ndarray, train: np.ndarray) -> Pool:
+def panel_pool(period: int, shared_weights: np.ndarray, train: np.ndarray, tail: dict | None = None) -> Pool:
     """``panel_pool`` fitted on ``train``: its weights on the series' tail shrunk towards the panel's (a series too
-    short for a tail of its own takes the panel's)."""
-    if math.isinf(PANEL_POOL_STRENGTH):
+    short for a tail of its own takes the panel's). ``tail``: the series' scores from the first pass
+    (``tail_chunk``), whose block fits are then not repeated."""
+    if math.isinf(PANEL_POOL_STRENGTH) or tail is not None and tail["log_probs"] is None:
         return pool_of_members(period, shared_weights).fit(train)
+    scored = None if tail is None else (tail["log_probs"], tail["fits_at"], tail["left_out"])
     try:
-        return pool_of_members(period, centre=shared_weights, strength=PANEL_POOL_STRENGTH).fit(train)
+        return pool_of_members(period, centre=shared_weights, strength=PANEL_POOL_STRENGTH).fit(train, tail=scored)
     except SeqlabError:
         return pool_of_members(period, shared_weights).fit(train)
 
 
-def backtest_chunk(chunk: list[tuple[str, np.ndarray, int]], *arguments) -> list[dict]:
-    """A process's share: its series one after the other (``backtest_series(ident, y, i, *arguments)``), torch on
-    one thread (no oversubscription, and the same arithmetic in every process)."""
-    return _one_thread(lambda: [row for ident, y, i in chunk for row in backtest_series(ident, y, i, *arguments)])
+def backtest_chunk(chunk: list[tuple[str, np.ndarray, int, dict | None]], *arguments) -> list[dict]:
+    """A process's share: its series one after the other (``backtest_series(ident, y, i, *arguments, tail)``),
+    torch on one thread (no oversubscription, and the same arithmetic in every process)."""
+
+    def rows() -> list[dict]:
+        return [row for ident, y, i, tail in chunk for row in backtest_series(ident, y, i, *arguments, tail)]
+
+    return _one_thread(rows)
 
 
 def tail_chunk(chunk: list[tuple[str, np.ndarray, int]], horizon: int, period: int) -> list[dict]:
@@ -255,8 +262,8 @@ def tail_chunk(chunk: list[tuple[str, np.ndarray, int]], horizon: int, period: i
 
     def one(ident: str, y: np.ndarray) -> dict:
         try:
-            log_probs, _, left_out = pool_of_members(period).score_tail(torch.from_numpy(y[:-horizon]))
-            return {"id": ident, "log_probs": log_probs, "left_out": left_out}
+            log_probs, fits_at, left_out = pool_of_members(period).score_tail(torch.from_numpy(y[:-horizon]))
+            return {"id": ident, "log_probs": log_probs, "fits_at": fits_at, "left_out": left_out}
         except Exception as e:  # a series the pool cannot weight on adds nothing to the panel's weights
             return {"id": ident, "log_probs": None, "left_out": {"pool": f"{type(e).__name__}: {e}"}}
 
@@ -390,13 +397,15 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
             rows += global_rows(name, work, spec, *trained[name])
     if GLOBAL_POOL in local:
         say(f"seqlab: weighting {GLOBAL_POOL} on the last {spec.horizon} values of the {len(work)} training parts")
-        tails = run(work, last_values_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
-        global_weights = global_pool_weights(work, tails, *trained[GLOBAL_POOL_NETWORK])
+        last = run(work, last_values_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
+        global_weights = global_pool_weights(work, last, *trained[GLOBAL_POOL_NETWORK])
         panel_pool = (panel_pool or {}) | {GLOBAL_POOL: global_weights}
         say(f"seqlab: {GLOBAL_POOL} weights " + ", ".join(f"{n} {w:.3f}" for n, w in global_weights.items()))
     arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed, shared)
     if local:
-        local_rows = run(work, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
+        by_id = {t["id"]: t for t in tails} if PANEL_POOL in local else {}
+        items = [(ident, y, i, by_id.get(ident)) for ident, y, i in work]  # each series with its first-pass tail
+        local_rows = run(items, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
         if GLOBAL_POOL in local:
             local_rows = mix_global_pool(local_rows, work, spec, trained[GLOBAL_POOL_NETWORK], global_weights)
         rows += local_rows
