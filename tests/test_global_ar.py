@@ -69,6 +69,20 @@ def test_shapes(fitted):
     assert model.training_result.steps == 20 and [r["step"] for r in model.training_result.history] == [10, 20]
 
 
+def series_scaled(values: np.ndarray, offsets: np.ndarray, i: int, factor: float) -> np.ndarray:
+    """The panel's values with series ``i`` times ``factor``."""
+    scaled = values.copy()
+    scaled[offsets[i] : offsets[i + 1]] *= factor
+    return scaled
+
+
+def forecasts_before_and_after_scaling(model, train, offsets, phases) -> tuple[np.ndarray, np.ndarray]:
+    """20 paths of every series, before and after series 3 is multiplied by 10^4, drawn with the same seed."""
+    before = model.forecast_panel(train, offsets, H, 20, seed=5, phases=phases)
+    after = model.forecast_panel(series_scaled(train, offsets, 3, 1e4), offsets, H, 20, seed=5, phases=phases)
+    return before, after
+
+
 @pytest.mark.cross_process
 def test_a_series_times_ten_thousand_gives_forecasts_times_ten_thousand(fitted):
     """The scale (the context's mean absolute value) makes the network see the same inputs: the forecast of the
@@ -77,10 +91,7 @@ def test_a_series_times_ten_thousand_gives_forecasts_times_ten_thousand(fitted):
     model = copy.deepcopy(model)
     with torch.no_grad():  # a network whose output is not the zero-started baseline's
         model.out.weight.normal_(0.0, 0.3, generator=torch.Generator().manual_seed(0))
-    before = model.forecast_panel(train, offsets, H, 20, seed=5, phases=phases)
-    scaled = train.copy()
-    scaled[offsets[3] : offsets[4]] *= 1e4
-    after = model.forecast_panel(scaled, offsets, H, 20, seed=5, phases=phases)
+    before, after = forecasts_before_and_after_scaling(model, train, offsets, phases)
     np.testing.assert_allclose(after[3], 1e4 * before[3], rtol=1e-5)
     np.testing.assert_array_equal(np.delete(after, 3, axis=0), np.delete(before, 3, axis=0))
     assert np.ptp(before[3]) > 0  # paths, not a constant
@@ -271,10 +282,7 @@ def test_auto_transform_is_log_on_a_positive_panel_and_none_on_one_with_a_zero(f
 def test_log_transform_forecasts_scale_exactly_and_stay_positive(fitted_log):
     """log(c x / (c s)) = log(x / s): the multiplied series' paths are c times the others, draw for draw."""
     model, train, offsets, phases = fitted_log
-    before = model.forecast_panel(train, offsets, H, 20, seed=5, phases=phases)
-    scaled = train.copy()
-    scaled[offsets[3] : offsets[4]] *= 1e4
-    after = model.forecast_panel(scaled, offsets, H, 20, seed=5, phases=phases)
+    before, after = forecasts_before_and_after_scaling(model, train, offsets, phases)
     np.testing.assert_allclose(after[3], 1e4 * before[3], rtol=1e-9)
     np.testing.assert_array_equal(np.delete(after, 3, axis=0), np.delete(before, 3, axis=0))
     assert (before > 0).all() and np.ptp(before[3]) > 0
@@ -352,9 +360,7 @@ def test_last_values_log_densities_are_the_validation_nll_on_the_values_own_scal
     jacobian = -np.log(last) if model.log else -np.log(windows.scale.numpy())[:, None]
     valid = Validation(windows, validation_split(full, H)[0], validated)
     assert float(-(log_density - jacobian).mean()) == pytest.approx(model.validation_score(valid), rel=1e-5)
-    scaled = train.copy()
-    scaled[train_offsets[3] : train_offsets[4]] *= 1000.0
-    _, moved = model.last_values_log_densities(scaled, train_offsets, phases)
+    _, moved = model.last_values_log_densities(series_scaled(train, train_offsets, 3, 1000.0), train_offsets, phases)
     row = int(np.flatnonzero(validated == 3)[0])
     np.testing.assert_allclose(moved[row], log_density[row] - math.log(1000.0), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(np.delete(moved, row, 0), np.delete(log_density, row, 0), rtol=1e-12)

@@ -207,24 +207,29 @@ def backtest_series(
     tail: dict | None = None,
 ) -> list[dict]:
     """Every model on one series: fitted on all but the last ``horizon`` values, scored on those (``panel_pool``
-    with ``shared_weights``, chosen on the whole panel, and the series' ``tail`` scores from the first pass)."""
+    with ``shared_weights``, chosen on the whole panel, and the series' ``tail`` scores from the first pass). A
+    single model's forecast is made once, for its own row and for ``panel_pool_global``'s members."""
     train, test = y[:-horizon], y[-horizon:]
+    forecasts: dict[str, dict] = {}
+
+    def forecast(name: str) -> dict:
+        if name not in forecasts:
+            model = PANEL_MODELS[name](period).fit(train)
+            forecasts[name] = forecast_one(model, train, horizon, samples, seed + index)
+        return forecasts[name]
+
     rows = []
     for name in models:
         start = time.perf_counter()
         row = {"id": ident, "model": name, "values": len(train)}
         try:
             if name == GLOBAL_POOL:  # the members' forecasts, mixed with the network's and scored by the caller
-                row["members"] = [
-                    forecast_one(PANEL_MODELS[m](period).fit(train), train, horizon, samples, seed + index)
-                    for m in POOL_MEMBERS
-                ]
+                row["members"] = [forecast(m) for m in POOL_MEMBERS]
             elif name == PANEL_POOL:
                 model = panel_pool(period, shared_weights, train, tail)
-            else:
-                model = PANEL_MODELS[name](period).fit(train)
-            if name != GLOBAL_POOL:
                 row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
+            else:
+                row |= score_one(train, test, forecast(name), period)
             row["error"] = ""
         except Exception as e:  # one model failing on one series is a row with its reason, never a stopped panel
             row |= dict.fromkeys(MEASURES, math.nan) | {"error": f"{type(e).__name__}: {e}"}
@@ -310,14 +315,15 @@ def _one_thread(work: Callable[[], list]) -> list:
         torch.set_num_threads(threads)
 
 
-def panel_weights(tails: list[dict]) -> np.ndarray:
+def panel_weights(tails: list[dict], pool: str = PANEL_POOL) -> np.ndarray:
     """One set of pool weights for a whole panel: those maximising the pool's log score summed over every value of
-    every series' weighting tail (``pool_weights`` on the tails side by side). A series' scale adds the same
-    constant to each member's log density at every value of its tail, so it does not move the weights: the series
-    weigh by their tails' lengths alone. Series where a member could not be scored add nothing."""
+    every series' weighting tail (``pool_weights`` on the tails' ``log_probs`` (K, n) side by side, in the order
+    given: the work's, so any number of processes gives the same sum). A series' scale adds the same constant to
+    each member's log density at every value of its tail, so it does not move the weights: the series weigh by their
+    tails' lengths alone. Series where a member could not be scored add nothing."""
     scored = [t["log_probs"] for t in tails if t["log_probs"] is not None and np.isfinite(t["log_probs"]).all()]
     if not scored:
-        raise SeqlabError("panel_pool: no series has a weighting tail on which every member could be scored")
+        raise SeqlabError(f"{pool}: no series has a weighting tail on which every member could be scored")
     return pool_weights(np.concatenate(scored, axis=1))
 
 
@@ -380,13 +386,17 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
     if GLOBAL_POOL in spec.models and GLOBAL_POOL_NETWORK not in networks:
         networks.append(GLOBAL_POOL_NETWORK)
     run = _run_on_cluster if spec.cluster else _run
+    order = {ident: k for k, (ident, _, _) in enumerate(work)}
+
+    def in_order(results: list[dict]) -> list[dict]:  # the processes finish in any order; the work's is fixed
+        return sorted(results, key=lambda r: order[r["id"]])
+
     start = time.perf_counter()
     shared, panel_pool, rows = None, None, []
     if PANEL_POOL in local:
         say(f"seqlab: weighting the panel pool on the {len(work)} series' training tails")
-        tails = run(work, tail_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
-        order = {ident: k for k, (ident, _, _) in enumerate(work)}
-        shared = panel_weights(sorted(tails, key=lambda t: order[t["id"]]))  # the same sum whatever the jobs
+        tails = in_order(run(work, tail_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress))
+        shared = panel_weights(tails)
         panel_pool = {PANEL_POOL: dict(zip(POOL_MEMBERS, shared.tolist(), strict=True))}
         say("seqlab: panel pool weights " + ", ".join(f"{n} {w:.3f}" for n, w in panel_pool[PANEL_POOL].items()))
     trained = {}
@@ -398,7 +408,7 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
     if GLOBAL_POOL in local:
         say(f"seqlab: weighting {GLOBAL_POOL} on the last {spec.horizon} values of the {len(work)} training parts")
         last = run(work, last_values_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
-        global_weights = global_pool_weights(work, last, *trained[GLOBAL_POOL_NETWORK])
+        global_weights = global_pool_weights(in_order(last), *trained[GLOBAL_POOL_NETWORK])
         panel_pool = (panel_pool or {}) | {GLOBAL_POOL: global_weights}
         say(f"seqlab: {GLOBAL_POOL} weights " + ", ".join(f"{n} {w:.3f}" for n, w in global_weights.items()))
     arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed, shared)
@@ -407,10 +417,9 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
         items = [(ident, y, i, by_id.get(ident)) for ident, y, i in work]  # each series with its first-pass tail
         local_rows = run(items, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
         if GLOBAL_POOL in local:
-            local_rows = mix_global_pool(local_rows, work, spec, trained[GLOBAL_POOL_NETWORK], global_weights)
+            local_rows = mix_global_pool(local_rows, work, order, spec, trained[GLOBAL_POOL_NETWORK], global_weights)
         rows += local_rows
     seconds = time.perf_counter() - start
-    order = {ident: k for k, (ident, _, _) in enumerate(work)}
     rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
     result = PanelResult(panel, rows, summarise(rows, spec.models), left_out, seconds, panel_pool)
     if spec.out is not None:
@@ -487,30 +496,27 @@ def global_rows(name: str, work: list, spec: PanelSpec, members, paths, parts, e
     return rows
 
 
-def global_pool_weights(work: list, tails: list[dict], members, paths, parts, each: float) -> dict[str, float]:
-    """``panel_pool_global``'s weights: the pool's log score summed over the last horizon of every training part
-    where every member has a density (``pool_weights``), the network's the equal mixture of its seeds'."""
+def global_pool_weights(tails: list[dict], members, paths, parts, each: float) -> dict[str, float]:
+    """``panel_pool_global``'s weights: ``panel_weights`` on the last horizon of every training part, the local
+    members' log densities there (``tails``, ``last_values_chunk``'s, in the work's order) with the network's below
+    them (the equal mixture of its seeds'; a series it does not validate adds nothing)."""
     validated, densities = None, []
     for network in members:
         validated, log_density = network.last_values_log_densities(*parts)
         densities.append(log_density)
     network_lp = np.logaddexp.reduce(np.stack(densities), axis=0) - math.log(len(members))  # (n, h)
     by_index = dict(zip(validated.tolist(), network_lp, strict=True))
-    order = {ident: k for k, (ident, _, _) in enumerate(work)}
-    columns = []
-    for tail in sorted(tails, key=lambda t: order[t["id"]]):
-        k = order[tail["id"]]
-        if tail["log_probs"] is not None and k in by_index:
-            block = np.vstack([tail["log_probs"], by_index[k][None]])
-            if np.isfinite(block).all():
-                columns.append(block)
-    if not columns:
-        raise SeqlabError(f"{GLOBAL_POOL}: no series has its last values scored by every member")
-    weights = pool_weights(np.concatenate(columns, axis=1))
+    blocks = [
+        {"log_probs": None if t["log_probs"] is None or k not in by_index else np.vstack([t["log_probs"], by_index[k]])}
+        for k, t in enumerate(tails)
+    ]
+    weights = panel_weights(blocks, GLOBAL_POOL)
     return dict(zip([*POOL_MEMBERS, GLOBAL_POOL_NETWORK], weights.tolist(), strict=True))
 
 
-def mix_global_pool(rows: list[dict], work: list, spec: PanelSpec, trained: tuple, weights: dict) -> list[dict]:
+def mix_global_pool(
+    rows: list[dict], work: list, order: dict[str, int], spec: PanelSpec, trained: tuple, weights: dict
+) -> list[dict]:
     """``panel_pool_global``'s rows: each series' sample paths the mixture of its members' (from the processes) and
     the network's in the shares ``weights`` (``mixture_counts``), its point forecast the weighted mean of theirs
     (the network's: its paths' median), scored as every other model's."""
@@ -518,7 +524,6 @@ def mix_global_pool(rows: list[dict], work: list, spec: PanelSpec, trained: tupl
     w = np.array(list(weights.values()))
     counts = mixture_counts(w, spec.samples)
     h, m = spec.horizon, members[0].config.season
-    order = {ident: k for k, (ident, _, _) in enumerate(work)}
     for row in rows:
         if row["model"] != GLOBAL_POOL or "members" not in row:
             continue
