@@ -310,3 +310,43 @@ def test_the_panel_wide_pools_from_the_command_line(tmp_path, capsys):
     assert list(weights["panel_pool"]) == ["naive", "seasonal_naive", "ets"]
     assert list(weights["panel_pool_global"]) == ["naive", "seasonal_naive", "ets", "global-lstm"]
     assert all(sum(w.values()) == pytest.approx(1.0) for w in weights.values())
+    base[base.index(models)] = "global-gru,panel_pool_global"  # the network the run names is the one pooled
+    code, stdout, err = run_cli(base, capsys)
+    assert code == 0, err
+    assert list(json.loads(stdout)["panel_pool_weights"]["panel_pool_global"])[-1] == "global-gru"
+
+
+def test_panel_weights_fall_back_to_the_members_scored_on_every_tail():
+    """Where no series has every member scored (a season longer than the tails' starts), the members scored on every
+    series' tail share the weights, the others get 0, as in a series' own pool; with none, one line says so."""
+    from seqlab.errors import SeqlabError
+    from seqlab.models.pool import pool_weights
+    from seqlab.runs.panel import panel_weights
+
+    rng = np.random.default_rng(0)
+    tails = [{"log_probs": rng.normal(-1.0, 0.5, (3, n))} for n in (10, 14)]
+    for t in tails:
+        t["log_probs"][1] = -np.inf  # the seasonal naive: too few values before the tail
+    expected = pool_weights(np.concatenate([t["log_probs"][[0, 2]] for t in tails], axis=1))
+    np.testing.assert_allclose(panel_weights(tails + [{"log_probs": None}]), [expected[0], 0.0, expected[1]])
+    tails[0]["log_probs"][0] = tails[1]["log_probs"][2] = -np.inf
+    with pytest.raises(SeqlabError, match="panel_pool: no member could be scored on the weighting tails"):
+        panel_weights(tails)
+
+
+def test_a_panel_pool_without_weights_fails_its_rows_only(tmp_path, monkeypatch):
+    from seqlab.errors import SeqlabError
+    from seqlab.runs import panel
+
+    def no_weights(tails, pool="panel_pool"):
+        raise SeqlabError("panel_pool: no member could be scored on the weighting tails of every series")
+
+    monkeypatch.setattr(panel, "panel_weights", no_weights)
+    write_long(tmp_path / "panel.csv", {f"s{i}": seasonal(48, i) for i in range(2)})
+    spec = PanelSpec(str(tmp_path / "panel.csv"), id_column="unique_id", horizon=6, samples=20, progress=False)
+    spec.models = ("naive", "panel_pool")
+    said = []
+    rows = run_panel_backtest(spec, say=said.append).rows
+    assert any("no member could be scored" in line for line in said)
+    assert all(r["error"] == "" for r in rows if r["model"] == "naive")
+    assert all("the panel gave no weights" in r["error"] for r in rows if r["model"] == "panel_pool")

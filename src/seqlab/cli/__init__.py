@@ -229,8 +229,11 @@ def panel_backtest(args) -> int:
     if args.json:
         say(json.dumps(result.record))
         return 0
-    left = f"; {len(result.left_out)} left out (panel.json lists them and why)" if result.left_out else ""
-    say(f"{panel.summary_table(result)}\n{len(result.panel)} series in {result.seconds:.1f} s{left}")
+    shown = "; ".join(f"{ident}: {why}" for ident, why in list(result.left_out.items())[:3])
+    more = f" and {len(result.left_out) - 3} more (the record lists them: --json, or --out's panel.json)"
+    left = f"; left out: {shown}{more if len(result.left_out) > 3 else ''}" if result.left_out else ""
+    scored = len({r["id"] for r in result.rows})
+    say(f"{panel.summary_table(result)}\n{scored} series in {result.seconds:.1f} s{left}")
     if result.written:
         say(f"written: {', '.join(map(str, result.written))}")
     return 0

@@ -78,11 +78,11 @@ PANEL_MODELS: dict[str, Callable[[int], SequenceModel]] = MEMBERS | {"pool": poo
 # docs/panels.md: the lowest mean of the pool's four ratios to its best member, each at most 1.01)
 PANEL_POOL = "panel_pool"
 PANEL_POOL_STRENGTH = 40.0
-# POOL_MEMBERS and the global LSTM, one set of weights chosen on the last horizon of every series' training part
+# POOL_MEMBERS and a global network, one set of weights chosen on the last horizon of every series' training part
 # (where the network's validation window left it out of sample), each series' forecast the mixture of the members'
-# sample paths in those shares (panel_pool_global_rows)
+# sample paths in those shares (mix_global_pool)
 GLOBAL_POOL = "panel_pool_global"
-GLOBAL_POOL_NETWORK = "global-lstm"
+GLOBAL_POOL_NETWORK = "global-lstm"  # its network, unless the run names another global model (the first named)
 # one network trained across every series of the panel (seqlab.models.global_ar), by its cell
 GLOBAL_MODELS = {"global-lstm": "lstm", "global-gru": "gru", "global-rnn": "rnn"}
 PANEL_WIDE = (PANEL_POOL, GLOBAL_POOL)  # per-series fits weighted by what a first pass over the panel found
@@ -204,11 +204,14 @@ def backtest_series(
     samples: int,
     seed: int,
     shared_weights: np.ndarray | None = None,
+    global_weights: np.ndarray | None = None,
     tail: dict | None = None,
 ) -> list[dict]:
     """Every model on one series: fitted on all but the last ``horizon`` values, scored on those (``panel_pool``
-    with ``shared_weights``, chosen on the whole panel, and the series' ``tail`` scores from the first pass). A
-    single model's forecast is made once, for its own row and for ``panel_pool_global``'s members."""
+    with ``shared_weights``, chosen on the whole panel, and the series' ``tail`` scores from the first pass;
+    ``panel_pool_global``'s members with a share of ``global_weights``). A single model's forecast is made once, for
+    its own row and for ``panel_pool_global``'s members. None for a pool's weights: the panel gave none (the run
+    said why), and its rows say so."""
     train, test = y[:-horizon], y[-horizon:]
     forecasts: dict[str, dict] = {}
 
@@ -223,8 +226,11 @@ def backtest_series(
         start = time.perf_counter()
         row = {"id": ident, "model": name, "values": len(train)}
         try:
+            if name in PANEL_WIDE and (shared_weights if name == PANEL_POOL else global_weights) is None:
+                raise SeqlabError(f"{name}: the panel gave no weights (the run's output says why)")
             if name == GLOBAL_POOL:  # the members' forecasts, mixed with the network's and scored by the caller
-                row["members"] = [forecast(m) for m in POOL_MEMBERS]
+                shares = zip(POOL_MEMBERS, global_weights[:-1], strict=True)
+                row["members"] = [forecast(m) if w > 0 else None for m, w in shares]
             elif name == PANEL_POOL:
                 model = panel_pool(period, shared_weights, train, tail)
                 row |= score_one(train, test, forecast_one(model, train, horizon, samples, seed + index), period)
@@ -233,7 +239,7 @@ def backtest_series(
             row["error"] = ""
         except Exception as e:  # one model failing on one series is a row with its reason, never a stopped panel
             row |= dict.fromkeys(MEASURES, math.nan) | {"error": f"{type(e).__name__}: {e}"}
-        row["seconds"] = time.perf_counter() - start
+        row["seconds"] = time.perf_counter() - start + (tail["seconds"] if name == PANEL_POOL and tail else 0.0)
         rows.append(row)
     return rows
 
@@ -266,11 +272,13 @@ def tail_chunk(chunk: list[tuple[str, np.ndarray, int]], horizon: int, period: i
     each series' weighting tail (``Pool.score_tail``), or why the series has none."""
 
     def one(ident: str, y: np.ndarray) -> dict:
+        start = time.perf_counter()
         try:
             log_probs, fits_at, left_out = pool_of_members(period).score_tail(torch.from_numpy(y[:-horizon]))
-            return {"id": ident, "log_probs": log_probs, "fits_at": fits_at, "left_out": left_out}
+            out = {"id": ident, "log_probs": log_probs, "fits_at": fits_at, "left_out": left_out}
         except Exception as e:  # a series the pool cannot weight on adds nothing to the panel's weights
-            return {"id": ident, "log_probs": None, "left_out": {"pool": f"{type(e).__name__}: {e}"}}
+            out = {"id": ident, "log_probs": None, "left_out": {"pool": f"{type(e).__name__}: {e}"}}
+        return out | {"seconds": time.perf_counter() - start}
 
     return _one_thread(lambda: [one(ident, y) for ident, y, _ in chunk])
 
@@ -320,11 +328,19 @@ def panel_weights(tails: list[dict], pool: str = PANEL_POOL) -> np.ndarray:
     every series' weighting tail (``pool_weights`` on the tails' ``log_probs`` (K, n) side by side, in the order
     given: the work's, so any number of processes gives the same sum). A series' scale adds the same constant to
     each member's log density at every value of its tail, so it does not move the weights: the series weigh by their
-    tails' lengths alone. Series where a member could not be scored add nothing."""
-    scored = [t["log_probs"] for t in tails if t["log_probs"] is not None and np.isfinite(t["log_probs"]).all()]
-    if not scored:
-        raise SeqlabError(f"{pool}: no series has a weighting tail on which every member could be scored")
-    return pool_weights(np.concatenate(scored, axis=1))
+    tails' lengths alone. Series where a member could not be scored add nothing; where no series has every member
+    scored (a season longer than the tails' starts, say), the members scored on every series' tail share the
+    weights and the others get 0, as in a series' own pool."""
+    scored = [t["log_probs"] for t in tails if t["log_probs"] is not None]
+    complete = [lp for lp in scored if np.isfinite(lp).all()]
+    if complete:
+        return pool_weights(np.concatenate(complete, axis=1))
+    kept = np.logical_and.reduce([np.isfinite(lp).all(axis=1) for lp in scored]) if scored else np.zeros(0, bool)
+    if not kept.any():
+        raise SeqlabError(f"{pool}: no member could be scored on the weighting tails of every series")
+    w = np.zeros(len(kept))
+    w[kept] = pool_weights(np.concatenate([lp[kept] for lp in scored], axis=1))
+    return w
 
 
 def summarise(rows: list[dict], models: tuple[str, ...]) -> list[dict]:
@@ -383,8 +399,9 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
     )
     local = tuple(m for m in spec.models if m not in GLOBAL_MODELS)
     networks = [m for m in spec.models if m in GLOBAL_MODELS]
-    if GLOBAL_POOL in spec.models and GLOBAL_POOL_NETWORK not in networks:
-        networks.append(GLOBAL_POOL_NETWORK)
+    pooled_network = networks[0] if networks else GLOBAL_POOL_NETWORK
+    if GLOBAL_POOL in spec.models and pooled_network not in networks:
+        networks.append(pooled_network)
     run = _run_on_cluster if spec.cluster else _run
     order = {ident: k for k, (ident, _, _) in enumerate(work)}
 
@@ -392,13 +409,16 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
         return sorted(results, key=lambda r: order[r["id"]])
 
     start = time.perf_counter()
-    shared, panel_pool, rows = None, None, []
+    shared, global_weights, panel_pool, rows = None, None, None, []
     if PANEL_POOL in local:
         say(f"seqlab: weighting the panel pool on the {len(work)} series' training tails")
         tails = in_order(run(work, tail_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress))
-        shared = panel_weights(tails)
-        panel_pool = {PANEL_POOL: dict(zip(POOL_MEMBERS, shared.tolist(), strict=True))}
-        say("seqlab: panel pool weights " + ", ".join(f"{n} {w:.3f}" for n, w in panel_pool[PANEL_POOL].items()))
+        try:
+            shared = panel_weights(tails)
+            panel_pool = {PANEL_POOL: dict(zip(POOL_MEMBERS, shared.tolist(), strict=True))}
+            say("seqlab: panel pool weights " + ", ".join(f"{n} {w:.3f}" for n, w in panel_pool[PANEL_POOL].items()))
+        except SeqlabError as e:  # its rows say why; the other models go on
+            say(f"seqlab: {e}")
     trained = {}
     for name in networks:
         say(f"seqlab: training {name} on the {len(work)} series' training parts")
@@ -408,16 +428,20 @@ def run_panel_backtest(spec: PanelSpec, say: Callable[[str], None] = print) -> P
     if GLOBAL_POOL in local:
         say(f"seqlab: weighting {GLOBAL_POOL} on the last {spec.horizon} values of the {len(work)} training parts")
         last = run(work, last_values_chunk, (spec.horizon, panel.season), spec.cluster or spec.jobs, spec.progress)
-        global_weights = global_pool_weights(in_order(last), *trained[GLOBAL_POOL_NETWORK])
-        panel_pool = (panel_pool or {}) | {GLOBAL_POOL: global_weights}
-        say(f"seqlab: {GLOBAL_POOL} weights " + ", ".join(f"{n} {w:.3f}" for n, w in global_weights.items()))
-    arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed, shared)
+        try:
+            global_weights = global_pool_weights(in_order(last), pooled_network, *trained[pooled_network])
+            panel_pool = (panel_pool or {}) | {GLOBAL_POOL: global_weights}
+            say(f"seqlab: {GLOBAL_POOL} weights " + ", ".join(f"{n} {w:.3f}" for n, w in global_weights.items()))
+        except SeqlabError as e:
+            say(f"seqlab: {e}")
+    global_shares = None if global_weights is None else np.array(list(global_weights.values()))
+    arguments = (local, spec.horizon, panel.season, spec.samples, spec.seed, shared, global_shares)
     if local:
         by_id = {t["id"]: t for t in tails} if PANEL_POOL in local else {}
         items = [(ident, y, i, by_id.get(ident)) for ident, y, i in work]  # each series with its first-pass tail
         local_rows = run(items, backtest_chunk, arguments, spec.cluster or spec.jobs, spec.progress)
-        if GLOBAL_POOL in local:
-            local_rows = mix_global_pool(local_rows, work, order, spec, trained[GLOBAL_POOL_NETWORK], global_weights)
+        if global_weights is not None:
+            local_rows = mix_global_pool(local_rows, work, order, spec, trained[pooled_network], global_weights)
         rows += local_rows
     seconds = time.perf_counter() - start
     rows.sort(key=lambda r: (order[r["id"]], spec.models.index(r["model"])))
@@ -496,13 +520,13 @@ def global_rows(name: str, work: list, spec: PanelSpec, members, paths, parts, e
     return rows
 
 
-def global_pool_weights(tails: list[dict], members, paths, parts, each: float) -> dict[str, float]:
+def global_pool_weights(tails: list[dict], network: str, members, paths, parts, each: float) -> dict[str, float]:
     """``panel_pool_global``'s weights: ``panel_weights`` on the last horizon of every training part, the local
     members' log densities there (``tails``, ``last_values_chunk``'s, in the work's order) with the network's below
     them (the equal mixture of its seeds'; a series it does not validate adds nothing)."""
     validated, densities = None, []
-    for network in members:
-        validated, log_density = network.last_values_log_densities(*parts)
+    for seed_network in members:
+        validated, log_density = seed_network.last_values_log_densities(*parts)
         densities.append(log_density)
     network_lp = np.logaddexp.reduce(np.stack(densities), axis=0) - math.log(len(members))  # (n, h)
     by_index = dict(zip(validated.tolist(), network_lp, strict=True))
@@ -511,7 +535,7 @@ def global_pool_weights(tails: list[dict], members, paths, parts, each: float) -
         for k, t in enumerate(tails)
     ]
     weights = panel_weights(blocks, GLOBAL_POOL)
-    return dict(zip([*POOL_MEMBERS, GLOBAL_POOL_NETWORK], weights.tolist(), strict=True))
+    return dict(zip([*POOL_MEMBERS, network], weights.tolist(), strict=True))
 
 
 def mix_global_pool(
@@ -533,10 +557,10 @@ def mix_global_pool(
         train = y[:-h]
         forecasts = row.pop("members")
         network = paths[k]
-        sources = [f["paths"] for f in forecasts] + [network]
-        mixed = np.concatenate([source[:n] for source, n in zip(sources, counts, strict=True)])
-        points = [f["point"] for f in forecasts] + [global_point_forecast(network[None])[0]]
-        point = sum(wk * p for wk, p in zip(w, points, strict=True))
+        shares = [(n, wk, f["paths"], f["point"]) for n, wk, f in zip(counts[:-1], w[:-1], forecasts, strict=True) if f]
+        shares.append((counts[-1], w[-1], network, global_point_forecast(network[None])[0]))
+        mixed = np.concatenate([paths_k[:n] for n, _, paths_k, _ in shares])  # a member without a share: None
+        point = sum(wk * p for _, wk, _, p in shares)
         row |= score_one(train, y[-h:], from_paths(mixed, point=point), m)
         row["seconds"] += each + time.perf_counter() - start
     return rows
